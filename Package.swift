@@ -1,0 +1,59 @@
+// swift-tools-version: 6.1
+// DeltaTape: realtime voice-AI session logs to archival WAV, Ogg Opus and WebM Opus.
+//
+// The data's path shows in the targets, each knowing only the ones before it:
+// kernels → events → timeline → containers → DeltaTape (conversion, inspection) → deltatape (CLI).
+import PackageDescription
+
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+
+let package = Package(
+    name: "DeltaTape",
+    products: [
+        .library(name: "DeltaTape", targets: ["DeltaTape"]),
+        .executable(name: "deltatape", targets: ["deltatape"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
+    ],
+    targets: [
+        // C libraries, through pkg-config, with the Debian packages that provide them.
+        .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
+        .systemLibrary(name: "COpus", pkgConfig: "opus", providers: [.apt(["libopus-dev"])]),
+        .systemLibrary(name: "COgg", pkgConfig: "ogg", providers: [.apt(["libogg-dev"])]),
+        .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
+        .systemLibrary(name: "CSampleRate", pkgConfig: "samplerate", providers: [.apt(["libsamplerate0-dev"])]),
+
+        // Byte kernels: base64, PCM sample conversion.
+        .target(name: "DeltaTapeKernels"),
+        // Reading session logs: JSON scanning, vocabularies, input kinds.
+        .target(name: "DeltaTapeEvents", dependencies: ["DeltaTapeKernels"]),
+        // Turning audio events into tracks of PCM frames.
+        .target(name: "DeltaTapeTimeline", dependencies: ["DeltaTapeKernels", "DeltaTapeEvents"]),
+        // Writing audio files.
+        .target(name: "DeltaTapeContainers", dependencies: ["DeltaTapeKernels", "CSndFile"]),
+        // The one import for users: conversion and inspection built from the layers above.
+        .target(
+            name: "DeltaTape",
+            dependencies: ["DeltaTapeKernels", "DeltaTapeEvents", "DeltaTapeTimeline", "DeltaTapeContainers"]
+        ),
+        .executableTarget(name: "deltatape", dependencies: ["DeltaTape", argumentParser]),
+
+        .testTarget(name: "DeltaTapeKernelsTests", dependencies: ["DeltaTapeKernels"]),
+        .testTarget(name: "DeltaTapeEventsTests", dependencies: ["DeltaTapeEvents"]),
+        .testTarget(name: "DeltaTapeTests", dependencies: ["DeltaTape", "CSndFile"]),
+    ]
+)
+
+// One settings loop: Swift 6 language mode everywhere, plus the upcoming features we hold ourselves to.
+for target in package.targets where target.type != .system {
+    var settings = target.swiftSettings ?? []
+    // https://github.com/apple/swift-evolution/blob/main/proposals/0335-existential-any.md
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    // https://github.com/apple/swift-evolution/blob/main/proposals/0444-member-import-visibility.md
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    // https://github.com/apple/swift-evolution/blob/main/proposals/0409-access-level-on-imports.md
+    settings.append(.enableUpcomingFeature("InternalImportsByDefault"))
+    settings.append(.swiftLanguageMode(.v6))
+    target.swiftSettings = settings
+}

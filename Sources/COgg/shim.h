@@ -1,0 +1,2 @@
+// Umbrella for the system ogg library (pkg-config `ogg`).
+#include <ogg/ogg.h>

@@ -1,0 +1,2 @@
+// Umbrella for the system opus library (pkg-config `opus`).
+#include <opus.h>

@@ -1,0 +1,2 @@
+// Umbrella for the system samplerate library (pkg-config `samplerate`).
+#include <samplerate.h>

@@ -1,0 +1,2 @@
+// Umbrella for the system sndfile library (pkg-config `sndfile`).
+#include <sndfile.h>

@@ -1,0 +1,2 @@
+// Umbrella for the system soxr library (pkg-config `soxr`).
+#include <soxr.h>

@@ -1,0 +1,113 @@
+import DeltaTapeEvents
+import DeltaTapeKernels
+
+/// What a session log holds: the answer to `deltatape inspect`.
+public struct SessionReport: Sendable, Codable, Equatable {
+    /// The input's name.
+    public var input: String
+    /// The input's kind (`jsonl`, ...).
+    public var kind: String
+    /// The vocabulary recognized (`openai-ga`, `openai-beta`), if any.
+    public var vocabulary: String?
+    /// Lines in the input, blank ones included.
+    public var lineCount: Int
+    /// Messages (non-blank lines).
+    public var messageCount: Int
+    /// How many messages of each `type` the session holds.
+    public var eventCounts: [String: Int]
+    /// The audio formats configured or used, in words.
+    public var formats: [String]
+    /// The assistant's audio.
+    public var assistant: TrackReport
+    /// Distinct responses that carried assistant audio.
+    public var responseCount: Int
+    /// Distinct items that carried assistant audio.
+    public var itemCount: Int
+    /// Malformed lines and undecodable audio, with line numbers.
+    public var problems: [Problem]
+    /// Plain-language notes on what the session is and the traps it falls into.
+    public var diagnoses: [String]
+
+    /// One track's audio.
+    public struct TrackReport: Sendable, Codable, Equatable {
+        /// Audio messages.
+        public var deltaCount: Int
+        /// Decoded payload bytes.
+        public var byteCount: Int
+        /// Seconds of audio.
+        public var durationSeconds: Double
+    }
+}
+
+/// Reads a session log through and reports what it holds.
+public enum SessionInspector {
+    /// Inspects the session at `input`.
+    ///
+    /// - Parameter input: A path, or `-` for standard input.
+    /// - Returns: The report; malformed lines are in its ``SessionReport/problems``.
+    /// - Throws: ``DeltaTapeError`` when the input cannot be read or is no known kind.
+    public static func inspect(input: String) throws(DeltaTapeError) -> SessionReport {
+        let log = try SessionLog(path: input)
+        var problems: [Problem] = []
+        var counts: [String: Int] = [:]
+        var assistant = SessionReport.TrackReport(deltaCount: 0, byteCount: 0, durationSeconds: 0)
+        var responses = Set<String>()
+        var items = Set<String>()
+        var payloads = PayloadDecoder()
+        while let (line, event) = try log.nextEvent(problem: { (problem: Problem) throws(DeltaTapeError) in problems.append(problem) }) {
+            counts[event.typeName ?? "(no type)", default: 0] += 1
+            guard case .audio(let delta) = event.content, delta.track == .assistant else { continue }
+            let message = event.message
+            payloads.decode(delta, in: message) { result in
+                assistant.deltaCount += 1
+                assistant.byteCount += result.bytes.count
+                assistant.durationSeconds += delta.format.durationSeconds(byteCount: result.bytes.count)
+                if let error = result.error {
+                    problems.append(Problem(input: log.name, line: line, message: "\(error) in the audio payload"))
+                }
+            }
+            if let range = delta.responseID { responses.insert(JSONString.decode(message, range, hasEscapes: false)) }
+            if let range = delta.itemID { items.insert(JSONString.decode(message, range, hasEscapes: false)) }
+        }
+        var report = SessionReport(
+            input: log.name,
+            kind: log.kind.rawValue,
+            vocabulary: log.reader.vocabulary?.rawValue,
+            lineCount: log.lineCount,
+            messageCount: log.messageCount,
+            eventCounts: counts,
+            formats: log.reader.formatsSeen.map(\.description),
+            assistant: assistant,
+            responseCount: responses.count,
+            itemCount: items.count,
+            problems: problems,
+            diagnoses: []
+        )
+        report.diagnoses = diagnose(report, reader: log.reader)
+        return report
+    }
+
+    /// Plain-language notes for the common traps.
+    static func diagnose(_ report: SessionReport, reader: EventReader) -> [String] {
+        var notes: [String] = []
+        switch reader.vocabulary {
+        case .openAIBeta:
+            notes.append("The session uses the OpenAI Realtime beta event names (response.audio.delta). DeltaTape reads them; "
+                + "code written for the GA API listens for response.output_audio.delta and would hear nothing.")
+        case .openAIGA:
+            notes.append("The session uses the OpenAI Realtime GA event names (response.output_audio.delta).")
+        case nil:
+            notes.append("No OpenAI Realtime event names were recognized.")
+        }
+        if report.assistant.deltaCount == 0 {
+            notes.append("The session holds no assistant audio deltas, so there is nothing to convert.")
+        }
+        if reader.formatsSeen.contains(where: { $0.encoding != .pcm16 }) {
+            notes.append("The session uses G.711 (8 kHz telephony audio).")
+        }
+        if !report.problems.isEmpty {
+            notes.append("\(report.problems.count) problem(s) found; a conversion skips malformed lines and turns undecodable audio into silence of the same length.")
+        }
+        return notes
+    }
+}

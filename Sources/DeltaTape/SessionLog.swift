@@ -1,0 +1,95 @@
+public import DeltaTapeEvents
+
+/// A session log opened for reading: its kind detected from its content, its messages read one at a time.
+public final class SessionLog {
+    /// The input's name: its path, or `stdin` for `-`.
+    public let name: String
+    /// The input's kind, detected from its first bytes.
+    public let kind: InputKind
+    /// The reader that interprets the messages; it knows the vocabulary and formats seen so far.
+    public private(set) var reader = EventReader()
+    /// Lines read so far, blank ones included.
+    public private(set) var lineCount = 0
+    /// Messages read so far (valid or not; blank lines excluded).
+    public private(set) var messageCount = 0
+
+    private let lines: LineReader<FileByteSource>
+    private let source: FileByteSource
+
+    /// Opens the input at `path` (`-` for standard input) and detects its kind.
+    ///
+    /// - Parameter path: A file path, or `-`.
+    /// - Throws: ``DeltaTapeError/io(_:)`` when the input cannot be read; ``DeltaTapeError/badInput(_:)`` when it
+    ///   is no kind of input DeltaTape knows, or a kind this version cannot read yet.
+    public init(path: String) throws(DeltaTapeError) {
+        var source: FileByteSource
+        do throws(InputError) {
+            source = path == "-" ? .standardInput : try FileByteSource(path: path)
+        } catch {
+            throw DeltaTapeError(error)
+        }
+        name = source.name
+        // Read the detection prefix; it is handed to the line reader so nothing is read twice.
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: InputKind.detectionPrefixLength, alignment: 16)
+        defer { buffer.deallocate() }
+        var filled = 0
+        do throws(InputError) {
+            while filled < buffer.count {
+                let count = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]))
+                if count == 0 { break }
+                filled += count
+            }
+        } catch {
+            source.close()
+            throw DeltaTapeError(error)
+        }
+        let prefix = Array(buffer[..<filled])
+        guard filled > 0 else {
+            source.close()
+            throw .badInput("\(name): the input is empty; \(InputKind.expectation)")
+        }
+        guard let kind = prefix.withUnsafeBytes({ InputKind.detect($0) }) else {
+            source.close()
+            throw .badInput("\(name): not a recognized input; \(InputKind.expectation)")
+        }
+        guard kind == .jsonLines else {
+            source.close()
+            throw .badInput("\(name): looks like a \(kind.displayName), which this version does not read yet; convert it to JSON Lines (one message per line)")
+        }
+        self.kind = kind
+        self.source = source
+        lines = LineReader(source: source, prefix: prefix)
+    }
+
+    deinit {
+        source.close()
+    }
+
+    /// Bytes read from the input so far.
+    public var byteCount: Int { lines.byteCount }
+
+    /// Reads the next message and returns its event, valid until the next call; `nil` at the end of the input.
+    ///
+    /// Blank lines are skipped. A line that is not a JSON object is reported to `problem` and skipped.
+    /// - Parameter problem: Receives each malformed line; throwing from it stops reading (strict mode).
+    /// - Throws: ``DeltaTapeError/io(_:)`` when reading fails, or what `problem` throws.
+    public func nextEvent(problem: (Problem) throws(DeltaTapeError) -> Void) throws(DeltaTapeError) -> (line: Int, event: Event)? {
+        while true {
+            let next: (number: Int, bytes: UnsafeRawBufferPointer)?
+            do throws(InputError) {
+                next = try lines.nextLine()
+            } catch {
+                throw DeltaTapeError(error)
+            }
+            guard let (number, bytes) = next else { return nil }
+            lineCount = number
+            if bytes.isBlank { continue }
+            messageCount += 1
+            do throws(EventReadError) {
+                return (number, try reader.read(bytes))
+            } catch {
+                try problem(Problem(input: name, line: number, message: error.description))
+            }
+        }
+    }
+}

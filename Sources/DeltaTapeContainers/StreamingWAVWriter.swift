@@ -1,0 +1,136 @@
+// Hand-written rather than libsndfile: libsndfile refuses to write WAV to a pipe and corrupts virtual I/O that
+// cannot seek, so for non-seekable sinks we write the header ourselves, with unknown sizes, as ffmpeg does.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Writes a WAV stream to a file descriptor that cannot seek (a pipe, standard output).
+///
+/// The 44-byte header carries `0xFFFFFFFF` for both the RIFF and the data size, the marker that sox,
+/// ffmpeg and libsndfile read as "until the end of the stream".
+public final class StreamingWAVWriter: PCMWriter {
+    /// A name for messages (for example `stdout`).
+    public let path: String
+    public let sampleRate: Int
+    public let channelCount: Int
+    public let sampleFormat: PCMSampleFormat
+    public private(set) var frameCount = 0
+
+    private let descriptor: Int32
+    private var pending: [UInt8] = []
+    private let blockByteCount = 1 << 16
+    private var bytesWritten = 0
+
+    /// Starts a stream on `descriptor` and writes its header.
+    ///
+    /// - Throws: ``OutputError`` when the header cannot be written.
+    public init(descriptor: Int32, name: String, sampleRate: Int, channelCount: Int = 1, sampleFormat: PCMSampleFormat = .s16) throws(OutputError) {
+        self.descriptor = descriptor
+        self.path = name
+        self.sampleRate = sampleRate
+        self.channelCount = channelCount
+        self.sampleFormat = sampleFormat
+        pending.reserveCapacity(blockByteCount)
+        let bytesPerSample = sampleFormat == .s16 ? 2 : 4
+        let unknownSize: UInt32 = 0xFFFF_FFFF
+        append(ascii: "RIFF")
+        append(littleEndian: unknownSize)
+        append(ascii: "WAVE")
+        append(ascii: "fmt ")
+        append(littleEndian: UInt32(16))
+        append(littleEndian: UInt16(sampleFormat == .s16 ? 1 : 3))  // WAVE_FORMAT_PCM or WAVE_FORMAT_IEEE_FLOAT
+        append(littleEndian: UInt16(channelCount))
+        append(littleEndian: UInt32(sampleRate))
+        append(littleEndian: UInt32(sampleRate * channelCount * bytesPerSample))
+        append(littleEndian: UInt16(channelCount * bytesPerSample))
+        append(littleEndian: UInt16(bytesPerSample * 8))
+        append(ascii: "data")
+        append(littleEndian: unknownSize)
+        try drain()
+    }
+
+    public func write(_ samples: UnsafeBufferPointer<Int16>) throws(OutputError) {
+        #if _endian(little)
+        if sampleFormat == .s16 {
+            pending.append(contentsOf: UnsafeRawBufferPointer(samples))
+            if pending.count >= blockByteCount { try drain() }
+            frameCount += samples.count / channelCount
+            return
+        }
+        #endif
+        for sample in samples {
+            switch sampleFormat {
+            case .s16: append(littleEndian: UInt16(bitPattern: sample))
+            case .f32: append(littleEndian: (Float(sample) / 32768).bitPattern)
+            }
+            if pending.count >= blockByteCount { try drain() }
+        }
+        frameCount += samples.count / channelCount
+    }
+
+    public func close() throws(OutputError) {
+        try drain()
+    }
+
+    private func append(ascii text: StaticString) {
+        pending.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    private func append<Value: FixedWidthInteger>(littleEndian value: Value) {
+        withUnsafeBytes(of: value.littleEndian) { pending.append(contentsOf: $0) }
+    }
+
+    private func drain() throws(OutputError) {
+        var offset = 0
+        while offset < pending.count {
+            let count = pending.withUnsafeBytes { systemWrite(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                let reason = String(cString: strerror(errno))
+                throw OutputError(path: path, reason: "write failed after \(bytesWritten) bytes: \(reason)", code: errno)
+            }
+            offset += count
+            bytesWritten += count
+        }
+        pending.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Something PCM samples are written to: a WAV file, a WAV stream.
+public protocol PCMWriter: AnyObject {
+    /// The output's path or name, for messages.
+    var path: String { get }
+    /// Frames per second.
+    var sampleRate: Int { get }
+    /// Channels per frame.
+    var channelCount: Int { get }
+    /// The sample format written.
+    var sampleFormat: PCMSampleFormat { get }
+    /// Frames written so far.
+    var frameCount: Int { get }
+
+    /// Appends interleaved samples.
+    /// - Throws: ``OutputError`` when writing fails.
+    func write(_ samples: UnsafeBufferPointer<Int16>) throws(OutputError)
+
+    /// Writes what is buffered and finishes the output.
+    /// - Throws: ``OutputError`` when writing fails.
+    func close() throws(OutputError)
+}
+
+extension WAVFileWriter: PCMWriter {}
+
+/// `write(2)`, named apart from the writers' own `write` methods.
+func systemWrite(_ descriptor: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
+    #if canImport(Glibc)
+    Glibc.write(descriptor, bytes, count)
+    #elseif canImport(Musl)
+    Musl.write(descriptor, bytes, count)
+    #else
+    Darwin.write(descriptor, bytes, count)
+    #endif
+}

@@ -1,0 +1,134 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Something input bytes are read from in chunks: a file, a pipe, standard input.
+public protocol ByteSource {
+    /// A name for messages: the path, or `stdin`.
+    var name: String { get }
+
+    /// Reads up to `buffer.count` bytes.
+    ///
+    /// - Returns: The number of bytes read; 0 at the end of the input.
+    /// - Throws: ``InputError`` when reading fails.
+    mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int
+}
+
+/// A failure to open or read an input.
+public struct InputError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The input's name (its path, or `stdin`).
+    public var name: String
+    /// What went wrong, in words (with the system's reason).
+    public var reason: String
+
+    /// Creates an error.
+    public init(name: String, reason: String) {
+        self.name = name
+        self.reason = reason
+    }
+
+    public var description: String { "\(name): \(reason)" }
+}
+
+/// Bytes read from a file descriptor with `read(2)`.
+public struct FileByteSource: ByteSource {
+    public let name: String
+    private let descriptor: Int32
+    private let closesDescriptor: Bool
+
+    /// Opens the file at `path` for reading.
+    ///
+    /// - Throws: ``InputError`` naming the path and the system's reason.
+    public init(path: String) throws(InputError) {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw InputError(name: path, reason: "cannot open for reading: \(systemErrorMessage(errno))")
+        }
+        var status = stat()
+        if fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFDIR {
+            closeDescriptor(descriptor)
+            throw InputError(name: path, reason: "is a directory, expected a session log or audio file")
+        }
+        self.init(descriptor: descriptor, name: path, closesDescriptor: true)
+    }
+
+    /// Reads from an open descriptor, for example 0 for standard input.
+    ///
+    /// - Parameters:
+    ///   - descriptor: The descriptor to read from.
+    ///   - name: The name used in messages.
+    ///   - closesDescriptor: Whether ``close()`` closes the descriptor.
+    public init(descriptor: Int32, name: String, closesDescriptor: Bool = false) {
+        self.descriptor = descriptor
+        self.name = name
+        self.closesDescriptor = closesDescriptor
+    }
+
+    /// Standard input.
+    public static var standardInput: FileByteSource { FileByteSource(descriptor: 0, name: "stdin") }
+
+    public mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
+        while true {
+            #if canImport(Glibc)
+            let count = Glibc.read(descriptor, buffer.baseAddress, buffer.count)
+            #elseif canImport(Musl)
+            let count = Musl.read(descriptor, buffer.baseAddress, buffer.count)
+            #else
+            let count = Darwin.read(descriptor, buffer.baseAddress, buffer.count)
+            #endif
+            if count >= 0 { return count }
+            if errno == EINTR { continue }
+            throw InputError(name: name, reason: "read failed: \(systemErrorMessage(errno))")
+        }
+    }
+
+    /// Closes the descriptor if this source opened it.
+    public func close() {
+        if closesDescriptor { closeDescriptor(descriptor) }
+    }
+}
+
+/// Bytes from memory, for tests and for messages already in hand.
+public struct MemoryByteSource: ByteSource {
+    public let name: String
+    private let bytes: [UInt8]
+    private var offset = 0
+    private let maximumReadSize: Int
+
+    /// Serves `bytes`, at most `maximumReadSize` at a time (small values exercise chunk boundaries).
+    public init(_ bytes: [UInt8], name: String = "memory", maximumReadSize: Int = .max) {
+        self.bytes = bytes
+        self.name = name
+        self.maximumReadSize = max(1, maximumReadSize)
+    }
+
+    public mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
+        let count = min(buffer.count, bytes.count - offset, maximumReadSize)
+        guard count > 0 else { return 0 }
+        bytes.withUnsafeBytes { source in
+            buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[offset..<(offset + count)]))
+        }
+        offset += count
+        return count
+    }
+}
+
+/// `close(2)`, named apart from ``FileByteSource/close()``.
+func closeDescriptor(_ descriptor: Int32) {
+    #if canImport(Glibc)
+    _ = Glibc.close(descriptor)
+    #elseif canImport(Musl)
+    _ = Musl.close(descriptor)
+    #else
+    _ = Darwin.close(descriptor)
+    #endif
+}
+
+/// The system's message for an `errno` value.
+func systemErrorMessage(_ code: Int32) -> String {
+    String(cString: strerror(code))
+}

@@ -1,0 +1,216 @@
+/// Read access to the members of one scanned JSON object, over bytes the caller keeps alive.
+///
+/// A view is cheap for the top-level object of a message (the scanner's members are reused); nested
+/// objects are scanned on demand with ``object(_:)``, which is meant for small control messages.
+public struct JSONObjectView {
+    /// The whole text the ranges in ``members`` point into.
+    public let text: UnsafeRawBufferPointer
+    /// The object's members in document order.
+    public let members: [JSONMember]
+
+    /// Creates a view of already scanned members.
+    public init(text: UnsafeRawBufferPointer, members: [JSONMember]) {
+        self.text = text
+        self.members = members
+    }
+
+    /// Scans `text[range]` as an object and returns a view of it, or `nil` if it is not an object.
+    public static func scan(_ text: UnsafeRawBufferPointer, range: Range<Int>) -> JSONObjectView? {
+        var scanner = JSONScanner()
+        let slice = UnsafeRawBufferPointer(rebasing: text[range])
+        do {
+            try scanner.scanObject(slice)
+        } catch {
+            return nil
+        }
+        let rebased = scanner.members.map { member in
+            var member = member
+            member.key = (member.key.lowerBound + range.lowerBound)..<(member.key.upperBound + range.lowerBound)
+            member.value = (member.value.lowerBound + range.lowerBound)..<(member.value.upperBound + range.lowerBound)
+            return member
+        }
+        return JSONObjectView(text: text, members: rebased)
+    }
+
+    /// The first member whose key is `name` (JSON permits duplicate keys; the first one wins here).
+    public func member(_ name: StaticString) -> JSONMember? {
+        for member in members where keyEquals(member, name) { return member }
+        return nil
+    }
+
+    /// Whether `member`'s key equals `name`, unescaping the key when it holds escapes.
+    public func keyEquals(_ member: JSONMember, _ name: StaticString) -> Bool {
+        if member.keyHasEscapes {
+            return JSONString.unescaped(text, member.key).elementsEqual(
+                UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+        }
+        return bytesEqual(text, member.key, name)
+    }
+
+    /// The member's value if it is a string, unescaped.
+    public func string(_ name: StaticString) -> String? {
+        guard let member = member(name), member.kind == .string else { return nil }
+        return JSONString.decode(text, member.value, hasEscapes: member.valueHasEscapes)
+    }
+
+    /// Whether the member `name` is a string equal to `value` (compared without allocating when unescaped).
+    public func stringEquals(_ name: StaticString, _ value: StaticString) -> Bool {
+        guard let member = member(name), member.kind == .string else { return false }
+        if member.valueHasEscapes { return JSONString.decode(text, member.value, hasEscapes: true) == value.description }
+        return bytesEqual(text, member.value, value)
+    }
+
+    /// The member's value if it is a number that is an exact integer in `Int`'s range.
+    public func integer(_ name: StaticString) -> Int? {
+        guard let member = member(name) else { return nil }
+        switch member.kind {
+        case .number: return JSONNumber.integer(text, member.value)
+        default: return nil
+        }
+    }
+
+    /// The member's value if it is a number (or a string holding one, as Twilio sends them).
+    public func double(_ name: StaticString) -> Double? {
+        guard let member = member(name) else { return nil }
+        switch member.kind {
+        case .number, .string:
+            return Double(String(decoding: UnsafeRawBufferPointer(rebasing: text[member.value]), as: UTF8.self))
+        default: return nil
+        }
+    }
+
+    /// The member's value if it is an object, scanned into its own view.
+    public func object(_ name: StaticString) -> JSONObjectView? {
+        guard let member = member(name), member.kind == .object else { return nil }
+        return JSONObjectView.scan(text, range: member.value)
+    }
+
+    /// Whether the member exists and holds `null`.
+    public func isNull(_ name: StaticString) -> Bool {
+        member(name)?.kind == .null
+    }
+}
+
+/// Compares the bytes of `text[range]` with a static string.
+@inline(__always)
+func bytesEqual(_ text: UnsafeRawBufferPointer, _ range: Range<Int>, _ literal: StaticString) -> Bool {
+    let count = literal.utf8CodeUnitCount
+    guard range.count == count else { return false }
+    let start = literal.utf8Start
+    for offset in 0..<count where text[range.lowerBound + offset] != start[offset] { return false }
+    return true
+}
+
+/// Decoding JSON string contents.
+public enum JSONString {
+    /// The string content in `text[range]` (between its quotes) as a Swift `String`.
+    public static func decode(_ text: UnsafeRawBufferPointer, _ range: Range<Int>, hasEscapes: Bool) -> String {
+        if !hasEscapes { return String(decoding: UnsafeRawBufferPointer(rebasing: text[range]), as: UTF8.self) }
+        return String(decoding: unescaped(text, range), as: UTF8.self)
+    }
+
+    /// The content of an already validated JSON string with its escapes resolved, as UTF-8 bytes.
+    public static func unescaped(_ text: UnsafeRawBufferPointer, _ range: Range<Int>) -> [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(range.count)
+        unescape(text, range, appendingTo: &output)
+        return output
+    }
+
+    /// Resolves the escapes of an already validated JSON string's content, appending UTF-8 bytes to `output`.
+    ///
+    /// The content must have passed ``JSONScanner`` (escapes well formed, surrogates paired).
+    public static func unescape(_ text: UnsafeRawBufferPointer, _ range: Range<Int>, appendingTo output: inout [UInt8]) {
+        var index = range.lowerBound
+        let end = range.upperBound
+        while index < end {
+            let byte = text[index]
+            guard byte == UInt8(ascii: "\\"), index + 1 < end else {
+                output.append(byte)
+                index += 1
+                continue
+            }
+            let escaped = text[index + 1]
+            index += 2
+            switch escaped {
+            case UInt8(ascii: "b"): output.append(0x08)
+            case UInt8(ascii: "f"): output.append(0x0C)
+            case UInt8(ascii: "n"): output.append(0x0A)
+            case UInt8(ascii: "r"): output.append(0x0D)
+            case UInt8(ascii: "t"): output.append(0x09)
+            case UInt8(ascii: "u"):
+                var scalar = UInt32(hex4(text, index))
+                index += 4
+                if (0xD800...0xDBFF).contains(scalar), index + 6 <= end {
+                    let low = UInt32(hex4(text, index + 2))
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    index += 6
+                }
+                appendUTF8(scalar, to: &output)
+            default: output.append(escaped)  // '"', '\\', '/'
+            }
+        }
+    }
+
+    private static func hex4(_ text: UnsafeRawBufferPointer, _ index: Int) -> UInt16 {
+        var value: UInt16 = 0
+        for offset in 0..<4 {
+            let byte = text[index + offset]
+            let digit: UInt8 = byte <= UInt8(ascii: "9") ? byte &- UInt8(ascii: "0") : (byte | 0x20) &- UInt8(ascii: "a") &+ 10
+            value = value << 4 | UInt16(digit & 0x0F)
+        }
+        return value
+    }
+
+    private static func appendUTF8(_ scalar: UInt32, to output: inout [UInt8]) {
+        switch scalar {
+        case 0..<0x80:
+            output.append(UInt8(scalar))
+        case 0x80..<0x800:
+            output.append(UInt8(0xC0 | scalar >> 6))
+            output.append(UInt8(0x80 | scalar & 0x3F))
+        case 0x800..<0x10000:
+            output.append(UInt8(0xE0 | scalar >> 12))
+            output.append(UInt8(0x80 | scalar >> 6 & 0x3F))
+            output.append(UInt8(0x80 | scalar & 0x3F))
+        default:
+            output.append(UInt8(0xF0 | scalar >> 18))
+            output.append(UInt8(0x80 | scalar >> 12 & 0x3F))
+            output.append(UInt8(0x80 | scalar >> 6 & 0x3F))
+            output.append(UInt8(0x80 | scalar & 0x3F))
+        }
+    }
+}
+
+/// Reading JSON numbers.
+public enum JSONNumber {
+    /// The number in `text[range]` as an `Int`, when it is written as an integer (or with a zero fraction)
+    /// and fits; `nil` otherwise.
+    public static func integer(_ text: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {
+        var index = range.lowerBound
+        var negative = false
+        if index < range.upperBound, text[index] == UInt8(ascii: "-") {
+            negative = true
+            index += 1
+        }
+        var value = 0
+        var sawDigit = false
+        while index < range.upperBound, text[index] &- UInt8(ascii: "0") < 10 {
+            let (multiplied, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (added, overflow2) = multiplied.addingReportingOverflow(Int(text[index] - UInt8(ascii: "0")))
+            if overflow1 || overflow2 { return nil }
+            value = added
+            sawDigit = true
+            index += 1
+        }
+        guard sawDigit else { return nil }
+        if index < range.upperBound {
+            // Accept "12.0" / "12.00"; anything else (fractions, exponents) is not an exact integer here.
+            guard text[index] == UInt8(ascii: ".") else { return nil }
+            index += 1
+            while index < range.upperBound, text[index] == UInt8(ascii: "0") { index += 1 }
+            guard index == range.upperBound else { return nil }
+        }
+        return negative ? -value : value
+    }
+}

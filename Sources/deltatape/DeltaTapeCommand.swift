@@ -1,0 +1,126 @@
+public import ArgumentParser
+public import DeltaTape
+import Foundation
+
+@main
+struct DeltaTapeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "deltatape",
+        abstract: "Turn the audio of realtime voice-AI sessions into archival audio files.",
+        subcommands: [Convert.self, Inspect.self]
+    )
+}
+
+/// Prints to standard error.
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// Ends the command the way `sysexits.h` says for this kind of failure, after saying why.
+func reportFailure(_ error: DeltaTapeError) -> ExitCode {
+    printError("deltatape: error: \(error)")
+    return ExitCode(error.exitStatus)
+}
+
+extension DeltaTapeCommand {
+    struct Convert: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Convert a session log's assistant audio to an audio file.",
+            discussion: """
+                The input's kind is detected from its content. Malformed lines are warnings that name the \
+                line; undecodable audio becomes silence of the same length, so the timeline stays aligned.
+
+                Examples:
+                  deltatape convert session.jsonl -o session.wav
+                  cat session.jsonl | deltatape convert - -o - --format wav > session.wav
+                """
+        )
+
+        @Argument(help: "The session log to convert ('-' reads standard input).", completion: .file())
+        var input: String
+
+        @Option(name: .shortAndLong, help: "The output file ('-' writes to standard output; then --format is required).")
+        var output: String
+
+        @Option(help: "The output container when it does not follow from the output's extension: \(OutputFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
+        var format: OutputFormat?
+
+        @Option(help: "Sample format of PCM outputs: s16 (bit-exact to PCM16 sources) or f32.")
+        var sampleFormat: PCMSampleFormat = .s16
+
+        @Flag(help: "Stop at the first malformed line or undecodable payload (exit 65) instead of warning.")
+        var strict = false
+
+        @Flag(name: .shortAndLong, help: "Print no warnings and no summary.")
+        var quiet = false
+
+        func validate() throws {
+            if output == "-" {
+                guard format != nil else {
+                    throw ValidationError("Writing to standard output ('-o -') needs --format, for example --format wav.")
+                }
+            } else if format == nil, OutputFormat(pathExtensionOf: output) == nil {
+                throw ValidationError("Cannot tell the format of '\(output)' from its extension; name the file .wav or pass --format wav.")
+            }
+        }
+
+        func run() async throws {
+            let destination: OutputDestination = output == "-" ? .standardOutput : .file(output)
+            let options = ConversionOptions(
+                format: format ?? OutputFormat(pathExtensionOf: output) ?? .wav,
+                sampleFormat: sampleFormat,
+                strict: strict
+            )
+            let quiet = quiet
+            do throws(DeltaTapeError) {
+                let summary = try SessionConverter.convert(input: input, to: destination, options: options) { problem in
+                    if !quiet { printError("\(problem.input):\(problem.line): warning: \(problem.message)") }
+                }
+                if !quiet { printError(describe(summary)) }
+            } catch {
+                throw reportFailure(error)
+            }
+        }
+
+        private func describe(_ summary: ConversionSummary) -> String {
+            let channels = summary.channelCount == 1 ? "mono" : "\(summary.channelCount) channels"
+            let speed = summary.realTimeFactor.isFinite ? "\(Int(summary.realTimeFactor.rounded()))× real time" : "instant"
+            let warnings = summary.problemCount == 0 ? "no warnings" : "\(summary.problemCount) warning\(summary.problemCount == 1 ? "" : "s")"
+            let seconds = (summary.durationSeconds * 1000).rounded() / 1000
+            return "wrote \(summary.output): assistant \(seconds) s, \(summary.sampleRate) Hz \(channels) \(sampleFormat.rawValue), "
+                + "from \(summary.inputByteCount.formatted()) bytes of \(summary.input) at \(speed), \(warnings)"
+        }
+    }
+
+    struct Inspect: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Report what a session log holds: events, formats, audio, problems and common traps."
+        )
+
+        @Argument(help: "The session log to inspect ('-' reads standard input).", completion: .file())
+        var input: String
+
+        @Flag(help: "Print the report as one JSON object.")
+        var json = false
+
+        func run() async throws {
+            let report: SessionReport
+            do throws(DeltaTapeError) {
+                report = try SessionInspector.inspect(input: input)
+            } catch {
+                throw reportFailure(error)
+            }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                let data = try encoder.encode(report)
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                print(ReportText.render(report))
+            }
+        }
+    }
+}
+
+extension OutputFormat: ExpressibleByArgument {}
+extension PCMSampleFormat: ExpressibleByArgument {}

@@ -1,0 +1,29 @@
+import DeltaTape
+
+/// The human-readable form of an inspection report.
+enum ReportText {
+    static func render(_ report: SessionReport) -> String {
+        var lines: [String] = []
+        lines.append("\(report.input): \(report.messageCount) messages on \(report.lineCount) lines")
+        lines.append("vocabulary: \(report.vocabulary.flatMap(Vocabulary.init(rawValue:))?.displayName ?? "not recognized")")
+        lines.append("formats: \(report.formats.isEmpty ? "none configured" : report.formats.joined(separator: ", "))")
+        let seconds = (report.assistant.durationSeconds * 1000).rounded() / 1000
+        lines.append("assistant audio: \(seconds) s in \(report.assistant.deltaCount) deltas "
+            + "(\(report.responseCount) responses, \(report.itemCount) items)")
+        lines.append("events:")
+        let width = report.eventCounts.values.map { String($0).count }.max() ?? 1
+        for (type, count) in report.eventCounts.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
+            let number = String(count)
+            lines.append("  " + String(repeating: " ", count: width - number.count) + number + "  " + type)
+        }
+        if !report.problems.isEmpty {
+            lines.append("problems:")
+            for problem in report.problems { lines.append("  line \(problem.line): \(problem.message)") }
+        }
+        if !report.diagnoses.isEmpty {
+            lines.append("notes:")
+            for note in report.diagnoses { lines.append("  - \(note)") }
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,302 @@
+#!/usr/bin/env python3
+"""Generate the session logs that DeltaTape's tests and README demo use, from the committed speech recordings.
+
+Written with Python's standard library only (json, base64, wave), independently of DeltaTape's Swift code, so
+that the expectations it writes are an independent source: for each session NAME it writes
+
+  NAME.jsonl          the session log, as a realtime WebSocket client would have logged it
+  NAME.assistant.raw  the assistant track DeltaTape must produce: PCM16 little-endian, 24 kHz mono
+
+and manifest.json, describing each session (vocabulary, frames, the lines a reader must flag).
+
+Usage: make-sessions.py [OUTPUT_DIR] [--hours H]   (default OUTPUT_DIR: TestAudio/generated)
+       With --hours, writes only long.jsonl: H hours of GA session built by repeating the speech, for benchmarks.
+"""
+
+import base64
+import json
+import os
+import random
+import sys
+import wave
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RATE = 24000
+
+
+def read_pcm(name):
+    with wave.open(os.path.join(HERE, name), "rb") as w:
+        assert w.getframerate() == RATE and w.getsampwidth() == 2 and w.getnchannels() == 1, name
+        return w.readframes(w.getnframes())
+
+
+def b64(data):
+    return base64.b64encode(data).decode("ascii")
+
+
+class Session:
+    """Accumulates the lines of one session log and the assistant PCM it must decode to."""
+
+    def __init__(self, vocabulary, rng):
+        self.ga = vocabulary == "openai-ga"
+        self.rng = rng
+        self.lines = []
+        self.expected = bytearray()
+        self.problem_lines = []
+        self.event_number = 0
+
+    def event_id(self):
+        self.event_number += 1
+        return "event_%04d" % self.event_number
+
+    def add(self, message, text=None):
+        self.lines.append(text if text is not None else json.dumps(message))
+
+    def session_created(self):
+        if self.ga:
+            session = {"type": "realtime", "id": "sess_001", "model": "gpt-realtime", "output_modalities": ["audio"],
+                       "audio": {"input": {"format": {"type": "audio/pcm", "rate": 24000},
+                                           "turn_detection": {"type": "server_vad"}},
+                                 "output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": "marin"}}}
+        else:
+            session = {"id": "sess_001", "model": "gpt-4o-realtime-preview", "modalities": ["text", "audio"],
+                       "input_audio_format": "pcm16", "output_audio_format": "pcm16", "voice": "alloy"}
+        self.add({"type": "session.created", "event_id": self.event_id(), "session": session})
+
+    def user_audio(self, pcm, chunk=4800):
+        for start in range(0, len(pcm), chunk):
+            self.add({"type": "input_audio_buffer.append", "audio": b64(pcm[start:start + chunk])})
+        self.add({"type": "input_audio_buffer.commit"})
+
+    def response(self, response_id, items, sizes):
+        """One response whose output items carry the given PCM; deltas sized by `sizes` (an iterator)."""
+        audio_delta = "response.output_audio.delta" if self.ga else "response.audio.delta"
+        transcript_delta = "response.output_audio_transcript.delta" if self.ga else "response.audio_transcript.delta"
+        audio_done = "response.output_audio.done" if self.ga else "response.audio.done"
+        self.add({"type": "response.created", "event_id": self.event_id(),
+                  "response": {"id": response_id, "object": "realtime.response", "status": "in_progress", "output": []}})
+        for output_index, (item_id, pcm) in enumerate(items):
+            self.add({"type": "response.output_item.added", "event_id": self.event_id(), "response_id": response_id,
+                      "output_index": output_index,
+                      "item": {"id": item_id, "type": "message", "role": "assistant", "content": []}})
+            position = 0
+            while position < len(pcm):
+                size = next(sizes)
+                piece = pcm[position:position + size]
+                position += len(piece)
+                self.add({"type": audio_delta, "event_id": self.event_id(), "response_id": response_id,
+                          "item_id": item_id, "output_index": output_index, "content_index": 0, "delta": b64(piece)})
+                self.expected += piece
+                if self.rng.random() < 0.3:
+                    self.add({"type": transcript_delta, "event_id": self.event_id(), "response_id": response_id,
+                              "item_id": item_id, "output_index": output_index, "content_index": 0, "delta": "word "})
+            self.add({"type": audio_done, "event_id": self.event_id(), "response_id": response_id, "item_id": item_id,
+                      "output_index": output_index, "content_index": 0})
+        self.add({"type": "response.done", "event_id": self.event_id(),
+                  "response": {"id": response_id, "status": "completed", "output": []}})
+
+    def write(self, directory, name, line_end="\n", prefix=""):
+        with open(os.path.join(directory, name + ".jsonl"), "w", newline="") as f:
+            f.write(prefix + line_end.join(self.lines) + line_end)
+        with open(os.path.join(directory, name + ".assistant.raw"), "wb") as f:
+            f.write(bytes(self.expected))
+
+
+def even_sizes(rng):
+    while True:
+        yield rng.choice([2400, 4800, 4800, 9600, 12000, 1600])
+
+
+def odd_sizes(rng):
+    while True:
+        yield rng.randrange(1, 6000) | 1  # always odd
+
+
+def conversation(vocabulary, seed, sizes=even_sizes):
+    """A two-turn conversation: user speech, an assistant response in two items, user speech, a second response."""
+    rng = random.Random(seed)
+    assistant, user = read_pcm("assistant-speech.wav"), read_pcm("user-speech.wav")
+    split = (len(assistant) // 2) & ~1
+    session = Session(vocabulary, rng)
+    session.session_created()
+    session.user_audio(user)
+    session.add({"type": "input_audio_buffer.speech_started", "event_id": session.event_id(), "item_id": "item_u1", "audio_start_ms": 100})
+    session.response("resp_001", [("item_a1", assistant[:split]), ("item_a2", assistant[split:])], sizes(rng))
+    session.user_audio(user[: len(user) // 2])
+    session.response("resp_002", [("item_a3", assistant[: split // 2])], sizes(rng))
+    return session
+
+
+def shuffled_keys(message, rng):
+    keys = list(message.keys())
+    rng.shuffle(keys)
+    return {key: message[key] for key in keys}
+
+
+def make_reordered(directory, manifest):
+    """Keys in random order, odd whitespace, and 'delta' keys that are not audio (nested, transcript, text)."""
+    rng = random.Random(7)
+    session = conversation("openai-ga", 3)
+    lines = []
+    for line in session.lines:
+        message = json.loads(line)
+        if message.get("type") == "response.output_audio.delta":
+            message["metadata"] = {"delta": b64(b"\x01\x02\x03\x04" * 8)}  # nested 'delta': not audio
+        separators = rng.choice([(",", ":"), (" , ", " : "), (",\t", ":\t"), (",  ", ":   ")])
+        lines.append(" " * rng.randrange(3) + json.dumps(shuffled_keys(message, rng), separators=separators) + "\t" * rng.randrange(2))
+    session.lines = lines
+    session.add({"type": "response.output_text.delta", "response_id": "resp_009", "item_id": "item_t", "delta": "AAAA"})
+    session.add({"type": "response.function_call_arguments.delta", "response_id": "resp_009", "item_id": "item_f", "delta": "AAAABBBB"})
+    session.write(directory, "reordered-keys")
+    manifest["reordered-keys"] = {"vocabulary": "openai-ga", "problem_lines": []}
+
+
+def make_escaped(directory, manifest):
+    """Base64 with every '/' written as '\\/' and every '+' as '\\u002B', as some loggers write them."""
+    session = conversation("openai-ga", 4)
+    escaped = []
+    for line in session.lines:
+        if '"response.output_audio.delta"' in line:
+            head, _, payload = line.rpartition('"delta": "')
+            payload = payload.replace("/", "\\/").replace("+", "\\u002B")
+            line = head + '"delta": "' + payload
+        escaped.append(line)
+    session.lines = escaped
+    assert any("\\/" in line for line in session.lines)
+    session.write(directory, "escaped-slashes")
+    manifest["escaped-slashes"] = {"vocabulary": "openai-ga", "problem_lines": []}
+
+
+def make_crlf_bom(directory, manifest):
+    """CRLF line ends, a UTF-8 byte order mark, and blank lines (empty and whitespace-only)."""
+    session = conversation("openai-beta", 5)
+    with_blanks = []
+    for index, line in enumerate(session.lines):
+        with_blanks.append(line)
+        if index % 7 == 3:
+            with_blanks.append("")
+        if index % 11 == 5:
+            with_blanks.append("  \t ")
+    session.lines = with_blanks
+    session.write(directory, "crlf-bom", line_end="\r\n", prefix="\ufeff")
+    manifest["crlf-bom"] = {"vocabulary": "openai-beta", "problem_lines": []}
+
+
+def make_malformed(directory, manifest):
+    """Each kind of bad line: truncated JSON, non-object JSON, plain text, invalid base64 (-> silence), bad UTF-8."""
+    session = conversation("openai-ga", 6)
+    audio_lines = [i for i, line in enumerate(session.lines) if '"response.output_audio.delta"' in line]
+    expected = bytearray()
+    lines = []
+    problems = []
+    corrupt_at = set(audio_lines[3:6])  # three deltas whose base64 gets a bad character
+    truncate_at = audio_lines[8]  # one audio line cut in the middle: its audio is lost, the line is flagged
+    for index, line in enumerate(session.lines):
+        message = json.loads(line)
+        is_audio = index in audio_lines
+        payload = base64.b64decode(message["delta"]) if is_audio else b""
+        if index == truncate_at:
+            lines.append(line[: len(line) // 2])
+            problems.append(len(lines))
+            continue
+        if index in corrupt_at:
+            text = message["delta"]
+            bad = len(text) // 3
+            message["delta"] = text[:bad] + "!" + text[bad + 1:]
+            lines.append(json.dumps(message))
+            problems.append(len(lines))
+            # Silence as long as the payload would have been (the '=' padding excluded).
+            expected += b"\x00" * ((len(text) - text.count("=")) * 3 // 4)
+            continue
+        lines.append(line)
+        expected += payload
+        if index == 2:
+            lines.append("[1, 2, 3]")  # valid JSON, not an object
+            problems.append(len(lines))
+            lines.append('"just a string"')
+            problems.append(len(lines))
+            lines.append("this is not json at all")
+            problems.append(len(lines))
+            lines.append('{"type": "conversation.item.created", "item": {"id": "x"}} trailing')
+            problems.append(len(lines))
+    session.lines = lines
+    session.expected = expected
+    session.write(directory, "malformed")
+    # A line with invalid UTF-8 inside a string, written as bytes.
+    with open(os.path.join(directory, "malformed.jsonl"), "ab") as f:
+        f.write(b'{"type": "conversation.item.created", "note": "\xff\xfe"}\n')
+    problems.append(len(lines) + 1)
+    manifest["malformed"] = {"vocabulary": "openai-ga", "problem_lines": problems}
+
+
+def make_no_audio(directory, manifest):
+    """A WebRTC data-channel log: lifecycle and transcripts, but the audio travelled on the media track."""
+    session = Session("openai-ga", random.Random(8))
+    session.session_created()
+    for n in range(3):
+        session.add({"type": "response.created", "event_id": session.event_id(), "response": {"id": "resp_%d" % n}})
+        session.add({"type": "output_audio_buffer.started", "event_id": session.event_id(), "response_id": "resp_%d" % n})
+        session.add({"type": "response.output_audio_transcript.delta", "event_id": session.event_id(),
+                     "response_id": "resp_%d" % n, "item_id": "item_%d" % n, "delta": "Hello"})
+        session.add({"type": "output_audio_buffer.stopped", "event_id": session.event_id(), "response_id": "resp_%d" % n})
+        session.add({"type": "response.done", "event_id": session.event_id(), "response": {"id": "resp_%d" % n}})
+    session.write(directory, "no-audio")
+    manifest["no-audio"] = {"vocabulary": "openai-ga", "problem_lines": []}
+
+
+def make_long(directory, hours):
+    """H hours of GA session (assistant speech repeated, user audio alongside), for benchmarks."""
+    rng = random.Random(9)
+    assistant = read_pcm("assistant-speech.wav")
+    user = read_pcm("user-speech.wav")
+    seconds = int(hours * 3600)
+    with open(os.path.join(directory, "long.jsonl"), "w") as f:
+        session = Session("openai-ga", rng)
+        session.session_created()
+        f.write(session.lines[0] + "\n")
+        produced = 0.0
+        turn = 0
+        while produced < seconds:
+            turn += 1
+            for start in range(0, len(user), 4800):
+                f.write(json.dumps({"type": "input_audio_buffer.append", "audio": b64(user[start:start + 4800])}) + "\n")
+            rid, iid = "resp_%06d" % turn, "item_%06d" % turn
+            f.write(json.dumps({"type": "response.created", "event_id": "e", "response": {"id": rid}}) + "\n")
+            for start in range(0, len(assistant), 4800):
+                f.write(json.dumps({"type": "response.output_audio.delta", "event_id": "event_%d" % start,
+                                    "response_id": rid, "item_id": iid, "output_index": 0, "content_index": 0,
+                                    "delta": b64(assistant[start:start + 4800])}) + "\n")
+            f.write(json.dumps({"type": "response.done", "event_id": "e", "response": {"id": rid}}) + "\n")
+            produced += len(assistant) / 2 / RATE
+    print(os.path.join(directory, "long.jsonl"))
+
+
+def main():
+    arguments = sys.argv[1:]
+    hours = None
+    if "--hours" in arguments:
+        at = arguments.index("--hours")
+        hours = float(arguments[at + 1])
+        del arguments[at:at + 2]
+    directory = arguments[0] if arguments else os.path.join(HERE, "generated")
+    os.makedirs(directory, exist_ok=True)
+    if hours is not None:
+        make_long(directory, hours)
+        return
+    manifest = {}
+    for name, vocabulary, seed, sizes in [("ga-basic", "openai-ga", 1, even_sizes), ("beta-basic", "openai-beta", 2, even_sizes),
+                                          ("odd-splits", "openai-ga", 10, odd_sizes)]:
+        conversation(vocabulary, seed, sizes).write(directory, name)
+        manifest[name] = {"vocabulary": vocabulary, "problem_lines": []}
+    make_reordered(directory, manifest)
+    make_escaped(directory, manifest)
+    make_crlf_bom(directory, manifest)
+    make_malformed(directory, manifest)
+    make_no_audio(directory, manifest)
+    with open(os.path.join(directory, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=2, sort_keys=True)
+    print(directory)
+
+
+if __name__ == "__main__":
+    main()
