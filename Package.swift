@@ -39,9 +39,11 @@ let package = Package(
         ),
         .executableTarget(name: "deltatape", dependencies: ["DeltaTape", argumentParser]),
 
-        .testTarget(name: "DeltaTapeKernelsTests", dependencies: ["DeltaTapeKernels"]),
-        .testTarget(name: "DeltaTapeEventsTests", dependencies: ["DeltaTapeEvents"]),
-        .testTarget(name: "DeltaTapeTests", dependencies: ["DeltaTape", "CSndFile"]),
+        // Test-only helpers: reference tools, the deltatape binary, generated session fixtures.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "DeltaTapeKernelsTests", dependencies: ["DeltaTapeKernels", "TestSupport"]),
+        .testTarget(name: "DeltaTapeEventsTests", dependencies: ["DeltaTapeEvents", "TestSupport"]),
+        .testTarget(name: "DeltaTapeTests", dependencies: ["DeltaTape", "TestSupport"]),
     ]
 )
 

@@ -44,6 +44,7 @@ public final class WAVFileWriter {
 
     private var file: OpaquePointer?
     private var pending: [Int16] = []
+    private var floats: [Float] = []
     private let blockSampleCount: Int
 
     /// Frames written to the file so far (buffered frames included).
@@ -78,10 +79,6 @@ public final class WAVFileWriter {
         // Both must be set before the first write: plain WAV until 4 GiB, header current after every write.
         sf_command(file, Int32(SFC_RF64_AUTO_DOWNGRADE), nil, Int32(SF_TRUE))
         sf_command(file, Int32(SFC_SET_UPDATE_HEADER_AUTO), nil, Int32(SF_TRUE))
-        if sampleFormat == .f32 {
-            // Scale Int16 input to [-1, 1) floats.
-            sf_command(file, Int32(SFC_SET_NORM_FLOAT), nil, Int32(SF_TRUE))
-        }
     }
 
     deinit {
@@ -109,7 +106,16 @@ public final class WAVFileWriter {
     public func flush() throws(OutputError) {
         guard let file else { throw OutputError(path: path, reason: "write after close") }
         guard !pending.isEmpty else { return }
-        let written = pending.withUnsafeBufferPointer { sf_write_short(file, $0.baseAddress, sf_count_t($0.count)) }
+        let written: sf_count_t
+        switch sampleFormat {
+        case .s16:
+            written = pending.withUnsafeBufferPointer { sf_write_short(file, $0.baseAddress, sf_count_t($0.count)) }
+        case .f32:
+            // Scaled to [-1, 1) here: exact for every 16-bit value, and independent of libsndfile's scaling options.
+            floats.removeAll(keepingCapacity: true)
+            floats.append(contentsOf: pending.lazy.map { Float($0) / 32768 })
+            written = floats.withUnsafeBufferPointer { sf_write_float(file, $0.baseAddress, sf_count_t($0.count)) }
+        }
         guard written == pending.count else {
             let reason = String(cString: sf_strerror(file))
             throw OutputError(path: path, reason: "write failed after \(frameCount - pending.count / channelCount) frames: \(reason)", code: sf_error(file))

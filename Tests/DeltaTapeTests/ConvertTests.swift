@@ -1,0 +1,119 @@
+import DeltaTape
+import Foundation
+import TestSupport
+import Testing
+
+/// Session logs made by TestAudio/make-sessions.py (Python, independent of this code) converted to WAV and read
+/// back by sox and ffmpeg: the samples must equal the PCM the script encoded, bit for bit.
+@Suite struct ConvertTests {
+    static let cleanSessions = ["ga-basic", "beta-basic", "odd-splits", "reordered-keys", "escaped-slashes", "crlf-bom"]
+
+    private func convert(_ name: String, options: ConversionOptions = ConversionOptions()) throws -> (URL, ConversionSummary, [Problem]) {
+        let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("\(name).wav")
+        var problems: [Problem] = []
+        let summary = try SessionConverter.convert(input: GeneratedSessions.log(name), to: .file(output.path), options: options) {
+            problems.append($0)
+        }
+        return (output, summary, problems)
+    }
+
+    @Test(arguments: cleanSessions) func cleanSessionsAreBitExact(_ name: String) throws {
+        let (output, summary, problems) = try convert(name)
+        let expected = try GeneratedSessions.expectedAssistant(name)
+        #expect(problems.isEmpty, "\(problems)")
+        #expect(try soxDecodeToPCM16(output.path) == expected)
+        #expect(try ffmpegDecodeToPCM16(output.path) == expected)
+        #expect(summary.frameCount == expected.count / 2)
+        #expect(summary.sampleRate == 24_000)
+        #expect(summary.vocabulary?.rawValue == (try GeneratedSessions.manifest(name).vocabulary))
+    }
+
+    @Test func headerIsExactForEveryReader() throws {
+        let (output, _, _) = try convert("ga-basic")
+        let expectedFrames = try GeneratedSessions.expectedAssistant("ga-basic").count / 2
+        // sox reads the sample count from the header.
+        let soxi = try run("soxi", ["-s", output.path])
+        #expect(String(decoding: soxi.standardOutput, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "\(expectedFrames)")
+        // ffprobe: the stream's sample rate, channels and duration.
+        let probe = try run("ffprobe", ["-v", "error", "-show_entries", "stream=sample_rate,channels,codec_name,duration_ts", "-of", "default=nw=1", output.path])
+        let fields = String(decoding: probe.standardOutput, as: UTF8.self)
+        #expect(probe.standardError.isEmpty)
+        #expect(fields.contains("codec_name=pcm_s16le") && fields.contains("sample_rate=24000") && fields.contains("channels=1"))
+        #expect(fields.contains("duration_ts=\(expectedFrames)"))
+        // libsndfile's own diagnostics say "should be" whenever a size disagrees with the file.
+        let info = try run("sndfile-info", [output.path])
+        #expect(!String(decoding: info.standardOutput, as: UTF8.self).contains("should be"))
+    }
+
+    @Test func malformedLinesAreWarningsAndTheRestConverts() throws {
+        let (output, summary, problems) = try convert("malformed")
+        let manifest = try GeneratedSessions.manifest("malformed")
+        #expect(problems.map(\.line) == manifest.problemLines)
+        #expect(summary.problemCount == manifest.problemLines.count)
+        // Undecodable payloads are silence of their payload's length; the truncated line's audio is gone.
+        #expect(try soxDecodeToPCM16(output.path) == GeneratedSessions.expectedAssistant("malformed"))
+        #expect(problems.allSatisfy { $0.input.hasSuffix("malformed.jsonl") && !$0.message.isEmpty })
+    }
+
+    @Test func strictStopsAtTheFirstBadLineAndKeepsWhatWasWritten() throws {
+        let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("strict.wav")
+        let firstBad = try GeneratedSessions.manifest("malformed").problemLines[0]
+        #expect {
+            _ = try SessionConverter.convert(input: GeneratedSessions.log("malformed"), to: .file(output.path),
+                                             options: ConversionOptions(strict: true))
+        } throws: { error in
+            guard let error = error as? DeltaTapeError, case .badInput(let message) = error else { return false }
+            return error.exitStatus == 65 && message.contains("malformed.jsonl:\(firstBad):")
+        }
+    }
+
+    @Test func sessionWithoutAudioSaysWhatWasLookedForAndFound() throws {
+        #expect {
+            _ = try convert("no-audio")
+        } throws: { error in
+            guard let error = error as? DeltaTapeError, case .badInput(let message) = error else { return false }
+            return message.contains("response.output_audio.delta") && message.contains("response.audio.delta")
+                && message.contains("3 output_audio_buffer.started")
+        }
+    }
+
+    @Test func unknownInputSaysWhatWasExpected() throws {
+        let folder = try TestEnvironment.temporaryDirectory()
+        let input = folder.appendingPathComponent("notes.txt")
+        try Data("just some notes\nnot a session\n".utf8).write(to: input)
+        #expect {
+            _ = try SessionConverter.convert(input: input.path, to: .file(folder.appendingPathComponent("x.wav").path))
+        } throws: { error in
+            guard let error = error as? DeltaTapeError, case .badInput(let message) = error else { return false }
+            return message.contains("notes.txt") && message.contains("JSON Lines")
+        }
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("x.wav").path))
+    }
+
+    @Test func unwritableOutputIsAnIOErrorNamingThePath() throws {
+        let path = "/nonexistent-folder/out.wav"
+        #expect {
+            _ = try SessionConverter.convert(input: GeneratedSessions.log("ga-basic"), to: .file(path))
+        } throws: { error in
+            guard let error = error as? DeltaTapeError, case .io(let message) = error else { return false }
+            return error.exitStatus == 74 && message.contains(path)
+        }
+    }
+
+    @Test func missingInputIsAnIOErrorNamingThePath() throws {
+        #expect {
+            _ = try SessionConverter.convert(input: "/nonexistent/session.jsonl", to: .file("/tmp/unused.wav"))
+        } throws: { error in
+            guard let error = error as? DeltaTapeError, case .io(let message) = error else { return false }
+            return message.contains("/nonexistent/session.jsonl")
+        }
+    }
+
+    @Test func floatOutputHoldsTheSameSignal() throws {
+        let (output, _, _) = try convert("ga-basic", options: ConversionOptions(sampleFormat: .f32))
+        let probe = try run("ffprobe", ["-v", "error", "-show_entries", "stream=codec_name", "-of", "default=nw=1:nk=1", output.path])
+        #expect(String(decoding: probe.standardOutput, as: UTF8.self).contains("pcm_f32le"))
+        // Scaling by 1/32768 and back is exact for every 16-bit value (ffmpeg converts without dither; sox dithers).
+        #expect(try ffmpegDecodeToPCM16(output.path) == GeneratedSessions.expectedAssistant("ga-basic"))
+    }
+}

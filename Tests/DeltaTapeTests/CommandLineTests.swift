@@ -1,0 +1,110 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// The `deltatape` binary as a user runs it: exit statuses, messages, standard input and output.
+@Suite struct CommandLineTests {
+    private func deltatape(_ arguments: [String], input: Data? = nil) throws -> ProcessResult {
+        try run(TestEnvironment.deltatapeExecutable.path, arguments, input: input)
+    }
+
+    @Test func convertsAndSummarizes() throws {
+        let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("out.wav")
+        let result = try deltatape(["convert", GeneratedSessions.log("ga-basic"), "-o", output.path])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardError.contains("wrote \(output.path)"))
+        #expect(result.standardError.contains("24000 Hz"))
+        #expect(try soxDecodeToPCM16(output.path) == GeneratedSessions.expectedAssistant("ga-basic"))
+    }
+
+    @Test func readsStandardInputAndWritesStandardOutput() throws {
+        let log = try Data(contentsOf: URL(fileURLWithPath: GeneratedSessions.log("odd-splits")))
+        let result = try deltatape(["convert", "-", "-o", "-", "--format", "wav"], input: log)
+        #expect(result.status == 0, "\(result.standardError)")
+        let stream = try TestEnvironment.temporaryDirectory().appendingPathComponent("stream.wav")
+        try result.standardOutput.write(to: stream)
+        // A stream's header carries unknown sizes (0xFFFFFFFF); ffmpeg reads to the end.
+        #expect(result.standardOutput.prefix(4) == Data("RIFF".utf8))
+        #expect(result.standardOutput[4..<8] == Data([0xFF, 0xFF, 0xFF, 0xFF]))
+        #expect(try ffmpegDecodeToPCM16(stream.path) == GeneratedSessions.expectedAssistant("odd-splits"))
+    }
+
+    @Test func warningsNameFileAndLine() throws {
+        let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("out.wav")
+        let log = try GeneratedSessions.log("malformed")
+        let result = try deltatape(["convert", log, "-o", output.path])
+        #expect(result.status == 0)
+        for line in try GeneratedSessions.manifest("malformed").problemLines {
+            #expect(result.standardError.contains("\(log):\(line): warning:"), "line \(line)")
+        }
+    }
+
+    @Test func exitStatuses() throws {
+        let folder = try TestEnvironment.temporaryDirectory()
+        let junk = folder.appendingPathComponent("junk.bin")
+        try Data([0x00, 0x01, 0x02, 0x03, 0xFF]).write(to: junk)
+        let log = try GeneratedSessions.log("malformed")
+
+        let strict = try deltatape(["convert", log, "-o", folder.appendingPathComponent("a.wav").path, "--strict"])
+        #expect(strict.status == 65)
+        #expect(strict.standardError.contains(":4:"))
+
+        let unknown = try deltatape(["convert", junk.path, "-o", folder.appendingPathComponent("b.wav").path])
+        #expect(unknown.status == 65)
+        #expect(unknown.standardError.contains("expected a session log"))
+
+        let unwritable = try deltatape(["convert", log, "-o", "/nonexistent-folder/c.wav"])
+        #expect(unwritable.status == 74)
+        #expect(unwritable.standardError.contains("/nonexistent-folder/c.wav"))
+
+        let noFormat = try deltatape(["convert", log, "-o", "-"])
+        #expect(noFormat.status == 64)
+        #expect(noFormat.standardError.contains("--format"))
+
+        let badExtension = try deltatape(["convert", log, "-o", folder.appendingPathComponent("d.xyz").path])
+        #expect(badExtension.status == 64)
+
+        let unknownOption = try deltatape(["convert", log, "--frobnicate"])
+        #expect(unknownOption.status == 64)
+    }
+
+    @Test func inspectReportsCountsFormatsDurationAndProblems() throws {
+        let log = try GeneratedSessions.log("malformed")
+        let result = try deltatape(["inspect", log, "--json"])
+        #expect(result.status == 0, "\(result.standardError)")
+        let report = try #require(try JSONSerialization.jsonObject(with: result.standardOutput) as? [String: Any])
+        #expect(report["vocabulary"] as? String == "openai-ga")
+        #expect(report["formats"] as? [String] == ["PCM16 24000 Hz mono"])
+        let problemLines = (report["problems"] as? [[String: Any]])?.compactMap { $0["line"] as? Int }
+        #expect(problemLines == (try GeneratedSessions.manifest("malformed").problemLines))
+
+        // Independent expectation: count the types and audio with Python's json module.
+        let script = """
+            import json, sys, base64, collections
+            counts = collections.Counter(); audio = 0
+            for raw in open(sys.argv[1], 'rb'):
+                try: message = json.loads(raw)
+                except Exception: continue
+                if not isinstance(message, dict): continue
+                counts[message.get('type', '(no type)')] += 1
+                if message.get('type') == 'response.output_audio.delta':
+                    text = message['delta']
+                    try: audio += len(base64.b64decode(text, validate=True))
+                    except Exception: audio += (len(text) - text.count('=')) * 3 // 4
+            print(json.dumps({'counts': counts, 'seconds': audio / 2 / 24000}))
+            """
+        let reference = try #require(try JSONSerialization.jsonObject(with: python(script, [log])) as? [String: Any])
+        #expect(report["eventCounts"] as? [String: Int] == reference["counts"] as? [String: Int])
+        let assistant = try #require(report["assistant"] as? [String: Any])
+        let seconds = try #require(assistant["durationSeconds"] as? Double)
+        #expect(abs(seconds - (reference["seconds"] as? Double ?? -1)) < 1e-9)
+    }
+
+    @Test func inspectTextNamesTheVocabularyTrap() throws {
+        let result = try deltatape(["inspect", GeneratedSessions.log("beta-basic")])
+        let text = String(decoding: result.standardOutput, as: UTF8.self)
+        #expect(result.status == 0)
+        #expect(text.contains("OpenAI Realtime beta"))
+        #expect(text.contains("response.audio.delta"))
+    }
+}

@@ -1,0 +1,144 @@
+// Shared by the test targets: running reference tools (Python, sox, ffmpeg) and the deltatape binary,
+// and the session fixtures generated once per test run by TestAudio/make-sessions.py.
+public import Foundation
+
+/// The result of running a process.
+public struct ProcessResult: Sendable {
+    /// The exit status.
+    public var status: Int32
+    /// Everything written to standard output.
+    public var standardOutput: Data
+    /// Everything written to standard error, as text.
+    public var standardError: String
+}
+
+/// Where things are when tests run.
+public enum TestEnvironment {
+    /// The package's root folder.
+    public static let packageRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The `deltatape` binary built beside the test bundle.
+    public static var deltatapeExecutable: URL {
+        let candidates = [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent(),
+                          URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
+        for folder in candidates {
+            let url = folder.appendingPathComponent("deltatape")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        return packageRoot.appendingPathComponent(".build/debug/deltatape")
+    }
+
+    /// A new empty temporary folder.
+    public static func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("deltatape-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
+
+/// Runs `executable` with `arguments`, feeding `input` to its standard input, and waits for it.
+public func run(_ executable: String, _ arguments: [String], input: Data? = nil) throws -> ProcessResult {
+    let process = Process()
+    process.executableURL = executable.hasPrefix("/") ? URL(fileURLWithPath: executable) : URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
+    let stdout = Pipe(), stderr = Pipe(), stdin = Pipe()
+    process.standardOutput = stdout
+    process.standardError = stderr
+    process.standardInput = input == nil ? FileHandle.nullDevice : stdin
+    try process.run()
+    // Drain both pipes concurrently so a chatty child never blocks on a full pipe.
+    let group = DispatchGroup()
+    nonisolated(unsafe) var outData = Data(), errData = Data()
+    group.enter()
+    DispatchQueue.global().async { outData = stdout.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    group.enter()
+    DispatchQueue.global().async { errData = stderr.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    if let input {
+        try? stdin.fileHandleForWriting.write(contentsOf: input)
+        try? stdin.fileHandleForWriting.close()
+    }
+    group.wait()
+    process.waitUntilExit()
+    return ProcessResult(status: process.terminationStatus, standardOutput: outData, standardError: String(decoding: errData, as: UTF8.self))
+}
+
+/// Runs a Python 3 script (the reference implementation for many expectations) and returns its standard output.
+public func python(_ script: String, _ arguments: [String] = [], input: Data? = nil) throws -> Data {
+    let result = try run("python3", ["-c", script] + arguments, input: input)
+    guard result.status == 0 else {
+        throw TestSupportError("python3 failed (\(result.status)): \(result.standardError)")
+    }
+    return result.standardOutput
+}
+
+/// A failure of the test machinery itself.
+public struct TestSupportError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The session logs made by `TestAudio/make-sessions.py`, generated once per test process.
+public enum GeneratedSessions {
+    private static let state = Mutex()
+
+    /// The folder holding `NAME.jsonl`, `NAME.assistant.raw` and `manifest.json`.
+    public static func directory() throws -> URL {
+        try state.withLock { folder in
+            if let folder { return folder }
+            let made = try TestEnvironment.temporaryDirectory()
+            let script = TestEnvironment.packageRoot.appendingPathComponent("TestAudio/make-sessions.py").path
+            let result = try run("python3", [script, made.path])
+            guard result.status == 0 else { throw TestSupportError("make-sessions.py failed: \(result.standardError)") }
+            folder = made
+            return made
+        }
+    }
+
+    /// The path of session `name`'s log.
+    public static func log(_ name: String) throws -> String {
+        try directory().appendingPathComponent("\(name).jsonl").path
+    }
+
+    /// The assistant PCM (16-bit little-endian) the script encoded into session `name`.
+    public static func expectedAssistant(_ name: String) throws -> Data {
+        try Data(contentsOf: directory().appendingPathComponent("\(name).assistant.raw"))
+    }
+
+    /// What the manifest says about session `name`.
+    public static func manifest(_ name: String) throws -> (vocabulary: String, problemLines: [Int]) {
+        let data = try Data(contentsOf: directory().appendingPathComponent("manifest.json"))
+        guard let all = try JSONSerialization.jsonObject(with: data) as? [String: [String: Any]], let entry = all[name],
+              let vocabulary = entry["vocabulary"] as? String, let lines = entry["problem_lines"] as? [Int]
+        else { throw TestSupportError("manifest.json has no entry for \(name)") }
+        return (vocabulary, lines)
+    }
+}
+
+/// A lock around an optional folder (the fixtures are made once even when tests run in parallel).
+private final class Mutex: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: URL?
+
+    func withLock<R>(_ body: (inout URL?) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}
+
+/// Reads audio with sox (an independent decoder) as raw 16-bit little-endian PCM.
+public func soxDecodeToPCM16(_ path: String) throws -> Data {
+    let result = try run("sox", [path, "-t", "raw", "-e", "signed-integer", "-b", "16", "-L", "-"])
+    guard result.status == 0 else { throw TestSupportError("sox failed on \(path): \(result.standardError)") }
+    return result.standardOutput
+}
+
+/// Reads audio with ffmpeg (an independent decoder) as raw 16-bit little-endian PCM; errors fail.
+public func ffmpegDecodeToPCM16(_ path: String) throws -> Data {
+    let result = try run("ffmpeg", ["-v", "error", "-i", path, "-f", "s16le", "-"])
+    guard result.status == 0, result.standardError.isEmpty else {
+        throw TestSupportError("ffmpeg reported problems on \(path): \(result.standardError)")
+    }
+    return result.standardOutput
+}
