@@ -108,3 +108,29 @@ import Testing
         #expect(text.contains("response.audio.delta"))
     }
 }
+
+/// Streaming, not buffering: converting a session four times as long takes the same peak memory.
+@Suite struct MemoryTests {
+    @Test func peakMemoryDoesNotGrowWithSessionLength() throws {
+        let folder = try TestEnvironment.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let script = TestEnvironment.packageRoot.appendingPathComponent("TestAudio/make-sessions.py").path
+        var peaks: [Int] = []
+        for (name, hours) in [("short", "0.1"), ("long", "0.4")] {
+            let directory = folder.appendingPathComponent(name)
+            #expect(try run("python3", [script, directory.path, "--hours", hours]).status == 0)
+            // Python's resource module reads the child's peak resident set (in KiB on Linux).
+            let measure = """
+                import resource, subprocess, sys
+                subprocess.run(sys.argv[1:], check=True, stderr=subprocess.DEVNULL)
+                print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+                """
+            let output = try python(measure, [TestEnvironment.deltatapeExecutable.path, "convert",
+                                              directory.appendingPathComponent("long.jsonl").path,
+                                              "-o", directory.appendingPathComponent("out.wav").path])
+            peaks.append(Int(String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1)
+        }
+        #expect(peaks.allSatisfy { $0 > 0 })
+        #expect(Double(peaks[1]) < Double(peaks[0]) * 1.1, "peak resident KiB for 6 and 24 minutes: \(peaks)")
+    }
+}
