@@ -54,7 +54,10 @@ public final class SessionLog {
         }
         guard kind == .jsonLines else {
             source.close()
-            throw .badInput("\(name): looks like a \(kind.displayName), which this version does not read yet; convert it to JSON Lines (one message per line)")
+            let advice = kind == .audioFile
+                ? "converting audio files is not supported yet; this version reads session logs"
+                : "this version reads JSON Lines session logs (one message per line) only"
+            throw .badInput("\(name): looks like \(kind.displayName.withArticle); \(advice)")
         }
         self.kind = kind
         self.source = source
@@ -91,5 +94,12 @@ public final class SessionLog {
                 try problem(Problem(input: name, line: number, message: error.description))
             }
         }
+    }
+}
+
+extension String {
+    /// The phrase with "a" or "an" before it.
+    fileprivate var withArticle: String {
+        (first.map { "aeiouAEIOU".contains($0) } ?? false ? "an " : "a ") + self
     }
 }

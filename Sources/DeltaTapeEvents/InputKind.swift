@@ -48,12 +48,8 @@ public enum InputKind: String, Sendable, Hashable, CaseIterable {
         guard let first = bytes.firstIndex(where: { !($0 == 0x20 || $0 == 0x09 || $0 == 0x0D || $0 == 0x0A) }) else {
             return nil
         }
-        switch bytes[first] {
-        case UInt8(ascii: "["): return .jsonArray
-        case UInt8(ascii: "{"): break
-        default: return nil
-        }
-        if firstKeyIsLog(bytes, from: first + 1) { return .har }
+        if bytes[first] == UInt8(ascii: "[") { return .jsonArray }
+        if bytes[first] == UInt8(ascii: "{"), firstKeyIsLog(bytes, from: first + 1) { return .har }
         // JSON Lines when a line within the prefix is a whole JSON object, or the first line is longer than the
         // prefix (a first message carrying megabytes of audio).
         var scanner = JSONScanner()

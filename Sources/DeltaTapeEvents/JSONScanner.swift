@@ -129,29 +129,19 @@ public struct JSONScanner: Sendable {
             var hasEscapes = false
             var closedImmediately = false
             switch cursor.current {
-            case UInt8(ascii: "{"):
-                kind = .object
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                let isObject = cursor.current == UInt8(ascii: "{")
+                kind = isObject ? .object : .array
                 guard containerStack.count < Self.maximumDepth else { throw cursor.error("nesting deeper than \(Self.maximumDepth) levels") }
                 cursor.position += 1
-                containerStack.append(true)
+                containerStack.append(isObject)
                 cursor.skipWhitespace()
-                if !cursor.atEnd, cursor.current == UInt8(ascii: "}") {
+                if !cursor.atEnd, cursor.current == (isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
                     cursor.position += 1
                     containerStack.removeLast()
                     closedImmediately = true
-                } else {
+                } else if isObject {
                     try scanKeyAndColon(&cursor, depth: containerStack.count, pending: &pendingMember)
-                }
-            case UInt8(ascii: "["):
-                kind = .array
-                guard containerStack.count < Self.maximumDepth else { throw cursor.error("nesting deeper than \(Self.maximumDepth) levels") }
-                cursor.position += 1
-                containerStack.append(false)
-                cursor.skipWhitespace()
-                if !cursor.atEnd, cursor.current == UInt8(ascii: "]") {
-                    cursor.position += 1
-                    containerStack.removeLast()
-                    closedImmediately = true
                 }
             case UInt8(ascii: "\""):
                 kind = .string
@@ -184,9 +174,8 @@ public struct JSONScanner: Sendable {
                     pendingMember = nil
                 }
             }
-            let isContainerOpen = (kind == .object || kind == .array) && !closedImmediately
-            if isContainerOpen, kind == .array { continue valueLoop }
-            if isContainerOpen { continue valueLoop }  // object: key already scanned, a value follows
+            // Inside a container just opened, a value follows (for an object, after its first key).
+            if (kind == .object || kind == .array) && !closedImmediately { continue valueLoop }
 
             // --- after a value: separators and closers ---
             while true {
@@ -404,9 +393,10 @@ public struct JSONScanner: Sendable {
     private func scanLiteral(_ cursor: inout Cursor, _ literal: StaticString) throws {
         let count = literal.utf8CodeUnitCount
         let start = literal.utf8Start
+        let literalStart = cursor.position
         for index in 0..<count {
             guard cursor.position < cursor.end, cursor.current == start[index] else {
-                throw cursor.unexpected(expecting: "'\(literal)'")
+                throw JSONSyntaxError(offset: literalStart, message: "expected a JSON value, found text that is not '\(literal)'")
             }
             cursor.position += 1
         }

@@ -16,6 +16,7 @@ import Testing
         #expect(kind("RIFF\u{0}\u{0}\u{0}\u{0}WAVEfmt ") == .audioFile)
         #expect(kind("fLaC") == .audioFile)
         #expect(kind("hello world\n") == nil)
+        #expect(kind("# a log header line\n{\"type\":\"x\"}\n") == .jsonLines)
         #expect(kind("{not json\n{also not\n") == nil)
         #expect(kind("   \n\n") == nil)
     }
