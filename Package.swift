@@ -24,8 +24,10 @@ let package = Package(
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
         .systemLibrary(name: "CSampleRate", pkgConfig: "samplerate", providers: [.apt(["libsamplerate0-dev"])]),
 
-        // Byte kernels: base64, PCM sample conversion.
-        .target(name: "DeltaTapeKernels"),
+        // Byte kernels Swift cannot express fast (base64 shuffles), per-function AVX2 with run-time dispatch.
+        .target(name: "CDeltaTapeSIMD"),
+        // Byte kernels: base64, G.711, PCM sample conversion; SIMD with scalar references beside them.
+        .target(name: "DeltaTapeKernels", dependencies: ["CDeltaTapeSIMD"]),
         // Reading session logs: JSON scanning, vocabularies, input kinds.
         .target(name: "DeltaTapeEvents", dependencies: ["DeltaTapeKernels"]),
         // Turning audio events into tracks of PCM frames.
@@ -48,7 +50,7 @@ let package = Package(
 )
 
 // One settings loop: Swift 6 language mode everywhere, plus the upcoming features we hold ourselves to.
-for target in package.targets where target.type != .system {
+for target in package.targets where target.type != .system && target.name != "CDeltaTapeSIMD" {
     var settings = target.swiftSettings ?? []
     // https://github.com/apple/swift-evolution/blob/main/proposals/0335-existential-any.md
     settings.append(.enableUpcomingFeature("ExistentialAny"))
