@@ -1,6 +1,9 @@
-/// Conversions from payload bytes to 16-bit samples.
+/// Sample conversions on buffers: PCM16 bytes, Int16 ↔ Float32, interleaving, mixing and gain.
 ///
-/// These are the scalar forms; SIMD forms arrive beside them and are tested against them.
+/// Each fast form is a loop over unchecked pointers written so the compiler vectorizes it (checked in the
+/// benchmarks' samples per second); beside it is a plain reference with the standard library's conversions,
+/// rounding and clamping, which the tests hold the fast form to on every length and alignment.
+/// Float to integer conversions round to nearest, ties to even, saturate, and turn NaN into 0.
 public enum PCMConversion {
     /// Copies little-endian PCM16 bytes into samples.
     ///
@@ -20,39 +23,124 @@ public enum PCMConversion {
         #endif
     }
 
-    /// Decodes G.711 bytes (mu-law or A-law) into samples.
-    ///
-    /// - Parameters:
-    ///   - bytes: One byte per sample.
-    ///   - encoding: ``SampleEncoding/mulaw`` or ``SampleEncoding/alaw``.
-    ///   - samples: Room for `bytes.count` samples.
-    public static func samplesFromG711(_ bytes: UnsafeRawBufferPointer, encoding: SampleEncoding, into samples: UnsafeMutableBufferPointer<Int16>) {
-        precondition(samples.count >= bytes.count, "PCMConversion: sample buffer too small")
-        let table = encoding == .alaw ? G711.alawTable : G711.mulawTable
-        for index in 0..<bytes.count { samples[index] = table[Int(bytes[index])] }
-    }
-}
+    // MARK: - Int16 ↔ Float32
 
-/// ITU-T G.711 expansion, computed from the Recommendation's segment formulas.
-public enum G711 {
-    /// The linear value of a mu-law byte (ITU-T G.711 Table 2, scaled to 16 bits).
-    public static func linear(mulaw byte: UInt8) -> Int16 {
-        let complement = ~byte
-        let exponent = Int32(complement >> 4 & 0x07)
-        let mantissa = Int32(complement & 0x0F)
-        let magnitude = ((mantissa << 3) + 0x84) << exponent
-        return Int16(complement & 0x80 != 0 ? 0x84 - magnitude : magnitude - 0x84)
+    /// Scales samples to floats in [-1, 1): `sample / 32768`.
+    public static func floats(from samples: UnsafeBufferPointer<Int16>, into floats: UnsafeMutableBufferPointer<Float>) {
+        precondition(floats.count >= samples.count, "PCMConversion: float buffer too small")
+        guard let source = samples.baseAddress, let destination = floats.baseAddress else { return }
+        for index in 0..<samples.count {
+            destination[index] = Float(source[index]) * (1 / 32768)
+        }
     }
 
-    /// The linear value of an A-law byte (ITU-T G.711 Table 1, scaled to 16 bits).
-    public static func linear(alaw byte: UInt8) -> Int16 {
-        let toggled = byte ^ 0x55
-        let exponent = Int32(toggled >> 4 & 0x07)
-        let mantissa = Int32(toggled & 0x0F)
-        let magnitude = exponent == 0 ? (mantissa << 4) + 8 : ((mantissa << 4) + 0x108) << (exponent - 1)
-        return Int16(toggled & 0x80 != 0 ? magnitude : -magnitude)
+    /// Reference for ``floats(from:into:)``.
+    public static func scalarFloats(from samples: UnsafeBufferPointer<Int16>, into floats: UnsafeMutableBufferPointer<Float>) {
+        for index in samples.indices { floats[index] = Float(samples[index]) / 32768 }
     }
 
-    static let mulawTable: [Int16] = (0...255).map { linear(mulaw: UInt8($0)) }
-    static let alawTable: [Int16] = (0...255).map { linear(alaw: UInt8($0)) }
+    /// Scales floats in [-1, 1] to samples: `round(value × 32768)`, saturated to the Int16 range.
+    public static func samples(from floats: UnsafeBufferPointer<Float>, into samples: UnsafeMutableBufferPointer<Int16>) {
+        precondition(samples.count >= floats.count, "PCMConversion: sample buffer too small")
+        guard let source = floats.baseAddress, let destination = samples.baseAddress else { return }
+        for index in 0..<floats.count {
+            destination[index] = roundedSample(source[index] * 32768)
+        }
+    }
+
+    /// Reference for ``samples(from:into:)``.
+    public static func scalarSamples(from floats: UnsafeBufferPointer<Float>, into samples: UnsafeMutableBufferPointer<Int16>) {
+        for index in floats.indices { samples[index] = referenceRoundedSample(floats[index] * 32768) }
+    }
+
+    // MARK: - Channels
+
+    /// Interleaves two channels into stereo frames (`left[0], right[0], left[1], ...`).
+    public static func interleave(left: UnsafeBufferPointer<Int16>, right: UnsafeBufferPointer<Int16>, into frames: UnsafeMutableBufferPointer<Int16>) {
+        precondition(left.count == right.count && frames.count >= 2 * left.count, "PCMConversion.interleave: buffer sizes")
+        guard let l = left.baseAddress, let r = right.baseAddress, let out = frames.baseAddress else { return }
+        for index in 0..<left.count {
+            out[2 * index] = l[index]
+            out[2 * index + 1] = r[index]
+        }
+    }
+
+    /// Reference for ``interleave(left:right:into:)``.
+    public static func scalarInterleave(left: UnsafeBufferPointer<Int16>, right: UnsafeBufferPointer<Int16>, into frames: UnsafeMutableBufferPointer<Int16>) {
+        var position = 0
+        for (a, b) in zip(left, right) {
+            frames[position] = a
+            frames[position + 1] = b
+            position += 2
+        }
+    }
+
+    /// Splits stereo frames into two channels.
+    public static func deinterleave(_ frames: UnsafeBufferPointer<Int16>, left: UnsafeMutableBufferPointer<Int16>, right: UnsafeMutableBufferPointer<Int16>) {
+        let count = frames.count / 2
+        precondition(left.count >= count && right.count >= count, "PCMConversion.deinterleave: buffer sizes")
+        guard let input = frames.baseAddress, let l = left.baseAddress, let r = right.baseAddress else { return }
+        for index in 0..<count {
+            l[index] = input[2 * index]
+            r[index] = input[2 * index + 1]
+        }
+    }
+
+    /// Reference for ``deinterleave(_:left:right:)``.
+    public static func scalarDeinterleave(_ frames: UnsafeBufferPointer<Int16>, left: UnsafeMutableBufferPointer<Int16>, right: UnsafeMutableBufferPointer<Int16>) {
+        for (index, sample) in frames.enumerated() where index < frames.count / 2 * 2 {
+            if index % 2 == 0 { left[index / 2] = sample } else { right[index / 2] = sample }
+        }
+    }
+
+    // MARK: - Mixing and gain
+
+    /// Adds two tracks sample by sample, saturating at the Int16 range (no wrap-around clicks).
+    public static func mix(_ first: UnsafeBufferPointer<Int16>, _ second: UnsafeBufferPointer<Int16>, into output: UnsafeMutableBufferPointer<Int16>) {
+        precondition(first.count == second.count && output.count >= first.count, "PCMConversion.mix: buffer sizes")
+        guard let a = first.baseAddress, let b = second.baseAddress, let out = output.baseAddress else { return }
+        for index in 0..<first.count {
+            let sum = Int32(a[index]) &+ Int32(b[index])
+            out[index] = Int16(truncatingIfNeeded: sum < -32768 ? -32768 : (sum > 32767 ? 32767 : sum))
+        }
+    }
+
+    /// Reference for ``mix(_:_:into:)``.
+    public static func scalarMix(_ first: UnsafeBufferPointer<Int16>, _ second: UnsafeBufferPointer<Int16>, into output: UnsafeMutableBufferPointer<Int16>) {
+        for index in first.indices { output[index] = Int16(clamping: Int(first[index]) + Int(second[index])) }
+    }
+
+    /// Multiplies samples by `gain`, rounding to nearest (ties to even) and saturating.
+    public static func applyGain(_ gain: Float, to samples: UnsafeBufferPointer<Int16>, into output: UnsafeMutableBufferPointer<Int16>) {
+        precondition(output.count >= samples.count, "PCMConversion.applyGain: buffer sizes")
+        guard let input = samples.baseAddress, let out = output.baseAddress else { return }
+        for index in 0..<samples.count {
+            out[index] = roundedSample(Float(input[index]) * gain)
+        }
+    }
+
+    /// Reference for ``applyGain(_:to:into:)``.
+    public static func scalarApplyGain(_ gain: Float, to samples: UnsafeBufferPointer<Int16>, into output: UnsafeMutableBufferPointer<Int16>) {
+        for index in samples.indices { output[index] = referenceRoundedSample(Float(samples[index]) * gain) }
+    }
+
+    // MARK: - Rounding
+
+    /// Rounds to nearest-even and saturates with the "magic number" idiom, which vectorizes (Float's
+    /// `rounded()` and `Int16(clamping:)` do not on Swift 6.3): adding 1.5 × 2^23 leaves the rounded integer
+    /// in the low mantissa bits. NaN becomes 0.
+    @inline(__always)
+    static func roundedSample(_ value: Float) -> Int16 {
+        let finite = value != value ? 0 : value
+        let clamped = finite < -32768 ? -32768 : (finite > 32767 ? 32767 : finite)
+        let shifted = clamped + 12_582_912
+        return Int16(truncatingIfNeeded: Int32(bitPattern: shifted.bitPattern) &- 0x4B40_0000)
+    }
+
+    /// The standard library's rounding and clamping: the reference for ``roundedSample(_:)``.
+    static func referenceRoundedSample(_ value: Float) -> Int16 {
+        guard !value.isNaN else { return 0 }
+        let bounded = min(max(value, -40_000), 40_000)
+        return Int16(clamping: Int(bounded.rounded(.toNearestOrEven)))
+    }
 }

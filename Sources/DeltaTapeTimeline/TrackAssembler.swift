@@ -60,7 +60,7 @@ public struct TrackAssembler: Sendable {
         case .mulaw, .alaw:
             ensureSampleCapacity(bytes.count)
             try samples.withUnsafeMutableBufferPointer { buffer in
-                PCMConversion.samplesFromG711(bytes, encoding: delta.format.encoding, into: buffer)
+                G711.decode(bytes, law: delta.format.encoding, into: buffer)
                 try emit(UnsafeBufferPointer(rebasing: buffer[..<bytes.count]))
             }
             sampleCount += bytes.count
