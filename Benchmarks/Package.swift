@@ -11,6 +11,15 @@ let package = Package(
     ],
     targets: [
         .executableTarget(
+            name: "Kernels",
+            dependencies: [
+                .product(name: "DeltaTape", package: "DeltaTape"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/Kernels",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "EndToEnd",
             dependencies: [
                 .product(name: "DeltaTape", package: "DeltaTape"),

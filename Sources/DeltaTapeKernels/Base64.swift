@@ -60,9 +60,6 @@ public enum Base64 {
         max(0, encodedByteCount - paddingCount) * 3 / 4
     }
 
-    /// Whether whole blocks are decoded with the AVX2 kernel (decided once, from the CPU).
-    public static let usesAVX2 = dt_cpu_has_avx2() != 0
-
     /// Decodes padded standard base64 into `output`.
     ///
     /// Whole 32-character blocks go through the AVX2 kernel where the CPU has it; the rest, and any block
@@ -78,7 +75,7 @@ public enum Base64 {
         into output: UnsafeMutableRawBufferPointer
     ) throws(DecodingError) -> Int {
         var consumed = 0
-        if usesAVX2, input.count % 4 == 0, input.count >= 40,
+        if SIMDSupport.avx2, input.count % 4 == 0, input.count >= 40,
            let source = input.baseAddress, let destination = output.baseAddress
         {
             consumed = dt_base64_decode_blocks_avx2(

@@ -1,9 +1,11 @@
+import CDeltaTapeSIMD
+
 /// ITU-T G.711 mu-law and A-law, both directions, bit-exact to the Recommendation's segment formulas
 /// (16-bit linear values in the customary scaling: mu-law spans ±32124, A-law ±32256).
 ///
 /// ``linear(mulaw:)``, ``linear(alaw:)``, ``mulaw(linear:)`` and ``alaw(linear:)`` are the formulas, kept as the
-/// reference; ``decode(_:law:into:)`` expands 16 codes at a time with SIMD arithmetic, and ``encode(_:law:into:)``
-/// reads a table built once from the formulas.
+/// reference; ``decode(_:law:into:)`` expands 16 codes at a time with AVX2 byte-shuffle lookups where the CPU has
+/// them (a 256-entry table elsewhere), and ``encode(_:law:into:)`` reads a 64 KiB table built once from the formulas.
 public enum G711 {
     // MARK: - The formulas (reference)
 
@@ -51,7 +53,7 @@ public enum G711 {
 
     // MARK: - Buffers
 
-    /// Expands G.711 codes to 16-bit samples, 16 at a time.
+    /// Expands G.711 codes to 16-bit samples.
     ///
     /// - Parameters:
     ///   - codes: One byte per sample.
@@ -60,22 +62,12 @@ public enum G711 {
     public static func decode(_ codes: UnsafeRawBufferPointer, law: SampleEncoding, into samples: UnsafeMutableBufferPointer<Int16>) {
         precondition(samples.count >= codes.count, "G711.decode: sample buffer too small")
         guard let source = codes.baseAddress, let destination = samples.baseAddress else { return }
-        let count = codes.count
-        var index = 0
-        if law == .alaw {
-            while index + 16 <= count {
-                let vector = alawVector(source.loadUnaligned(fromByteOffset: index, as: SIMD16<UInt8>.self))
-                UnsafeMutableRawPointer(destination + index).storeBytes(of: vector, as: SIMD16<Int16>.self)
-                index += 16
-            }
-            while index < count { destination[index] = linear(alaw: codes[index]); index += 1 }
-        } else {
-            while index + 16 <= count {
-                let vector = mulawVector(source.loadUnaligned(fromByteOffset: index, as: SIMD16<UInt8>.self))
-                UnsafeMutableRawPointer(destination + index).storeBytes(of: vector, as: SIMD16<Int16>.self)
-                index += 16
-            }
-            while index < count { destination[index] = linear(mulaw: codes[index]); index += 1 }
+        var done = 0
+        if SIMDSupport.avx2 {
+            done = dt_g711_decode_avx2(source.assumingMemoryBound(to: UInt8.self), codes.count, destination, law == .alaw ? 1 : 0)
+        }
+        (law == .alaw ? alawLinearTable : mulawLinearTable).withUnsafeBufferPointer { table in
+            for index in done..<codes.count { destination[index] = table[Int(codes[index])] }
         }
     }
 
@@ -111,37 +103,9 @@ public enum G711 {
         }
     }
 
-    // MARK: - Vector forms
-
-    /// 2^exponent for exponents 0...7, from the exponent's three bits (Swift SIMD has no per-lane shift on SSE2).
-    @inline(__always)
-    private static func powerOfTwo(_ exponent: SIMD16<Int16>) -> SIMD16<Int16> {
-        let one = SIMD16<Int16>(repeating: 1)
-        let twos = one.replacing(with: 2, where: exponent & 1 .!= 0)
-        let fours = one.replacing(with: 4, where: exponent & 2 .!= 0)
-        let sixteens = one.replacing(with: 16, where: exponent & 4 .!= 0)
-        return twos &* fours &* sixteens
-    }
-
-    @inline(__always)
-    static func mulawVector(_ codes: SIMD16<UInt8>) -> SIMD16<Int16> {
-        let complement = SIMD16<Int16>(truncatingIfNeeded: ~codes)
-        let exponent = (complement &>> 4) & 0x07
-        let mantissa = complement & 0x0F
-        let magnitude = ((mantissa &<< 3) &+ 0x84) &* powerOfTwo(exponent) &- 0x84
-        return magnitude.replacing(with: 0 &- magnitude, where: complement & 0x80 .!= 0)
-    }
-
-    @inline(__always)
-    static func alawVector(_ codes: SIMD16<UInt8>) -> SIMD16<Int16> {
-        let toggled = SIMD16<Int16>(truncatingIfNeeded: codes ^ 0x55)
-        let exponent = (toggled &>> 4) & 0x07
-        let mantissa = toggled & 0x0F
-        let segmentBase = SIMD16<Int16>(repeating: 8).replacing(with: 0x108, where: exponent .!= 0)
-        let shift = (exponent &- 1).replacing(with: 0, where: exponent .== 0)
-        let magnitude = ((mantissa &<< 4) &+ segmentBase) &* powerOfTwo(shift)
-        return magnitude.replacing(with: 0 &- magnitude, where: toggled & 0x80 .== 0)
-    }
+    /// Linear values of all 256 codes, from the formulas.
+    static let mulawLinearTable: [Int16] = (0...255).map { linear(mulaw: UInt8($0)) }
+    static let alawLinearTable: [Int16] = (0...255).map { linear(alaw: UInt8($0)) }
 
     /// Codes for every 16-bit value (indexed by its bit pattern), from the formulas: 64 KiB per law.
     static let mulawTable: [UInt8] = (0...0xFFFF).map { mulaw(linear: Int16(bitPattern: UInt16($0))) }

@@ -1,8 +1,11 @@
+import CDeltaTapeSIMD
+
 /// Sample conversions on buffers: PCM16 bytes, Int16 ↔ Float32, interleaving, mixing and gain.
 ///
 /// Each fast form is a loop over unchecked pointers written so the compiler vectorizes it (checked in the
-/// benchmarks' samples per second); beside it is a plain reference with the standard library's conversions,
-/// rounding and clamping, which the tests hold the fast form to on every length and alignment.
+/// benchmarks' samples per second), with AVX2 kernels taking the bulk of float rounding where the CPU has them;
+/// beside each is a plain reference with the standard library's conversions, rounding and clamping, which the
+/// tests hold the fast form to on every length and alignment.
 /// Float to integer conversions round to nearest, ties to even, saturate, and turn NaN into 0.
 public enum PCMConversion {
     /// Copies little-endian PCM16 bytes into samples.
@@ -43,7 +46,8 @@ public enum PCMConversion {
     public static func samples(from floats: UnsafeBufferPointer<Float>, into samples: UnsafeMutableBufferPointer<Int16>) {
         precondition(samples.count >= floats.count, "PCMConversion: sample buffer too small")
         guard let source = floats.baseAddress, let destination = samples.baseAddress else { return }
-        for index in 0..<floats.count {
+        let done = SIMDSupport.avx2 ? dt_float_to_int16_avx2(source, floats.count, destination, 32768) : 0
+        for index in done..<floats.count {
             destination[index] = roundedSample(source[index] * 32768)
         }
     }
@@ -114,7 +118,8 @@ public enum PCMConversion {
     public static func applyGain(_ gain: Float, to samples: UnsafeBufferPointer<Int16>, into output: UnsafeMutableBufferPointer<Int16>) {
         precondition(output.count >= samples.count, "PCMConversion.applyGain: buffer sizes")
         guard let input = samples.baseAddress, let out = output.baseAddress else { return }
-        for index in 0..<samples.count {
+        let done = SIMDSupport.avx2 ? dt_apply_gain_avx2(input, samples.count, out, gain) : 0
+        for index in done..<samples.count {
             out[index] = roundedSample(Float(input[index]) * gain)
         }
     }

@@ -38,7 +38,8 @@ private struct Sweep<Input, Output: Equatable> {
                 failures.append(length)
             }
         }
-        #expect(failures.isEmpty, "differs from the reference at lengths \(failures.prefix(20))", sourceLocation: sourceLocation)
+        let firstFailures = Array(failures.prefix(12))
+        #expect(failures.count == 0, "differs from the reference at lengths \(firstFailures)...", sourceLocation: sourceLocation)
     }
 }
 

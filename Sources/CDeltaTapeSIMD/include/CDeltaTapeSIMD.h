@@ -1,4 +1,5 @@
-// Kernels Swift cannot express fast enough: byte shuffles (pshufb/vpermd) for base64.
+// Kernels Swift cannot express fast enough: byte shuffles (pshufb/vpermd) for base64 and G.711, and AVX2-wide
+// float conversion (Swift can target AVX2 only for a whole target, with unsafe flags).
 // Each kernel is compiled for its instruction set with a per-function target attribute and chosen at run time;
 // nothing here is compiled for a newer CPU as a whole, and every kernel has a portable path in Swift.
 #ifndef CDELTATAPESIMD_H
@@ -22,6 +23,18 @@ int dt_cpu_has_avx2(void);
 /// offset of any invalid character, with its scalar code.
 /// Call only when dt_cpu_has_avx2() is true.
 size_t dt_base64_decode_blocks_avx2(const uint8_t *input, size_t input_length, uint8_t *output, size_t output_capacity);
+
+/// Expands G.711 codes (mu-law, or A-law when `is_alaw`) to 16-bit samples, 16 at a time.
+/// Returns how many codes it expanded (a multiple of 16); the caller expands the rest.
+size_t dt_g711_decode_avx2(const uint8_t *codes, size_t count, int16_t *samples, int is_alaw);
+
+/// Converts floats to 16-bit samples: round(value * scale) to nearest even, saturated, NaN to 0; 16 at a time.
+/// Returns how many it converted (a multiple of 16).
+size_t dt_float_to_int16_avx2(const float *floats, size_t count, int16_t *samples, float scale);
+
+/// Multiplies 16-bit samples by `gain`: rounded to nearest even, saturated, NaN to 0; 16 at a time.
+/// Returns how many it converted (a multiple of 16).
+size_t dt_apply_gain_avx2(const int16_t *input, size_t count, int16_t *output, float gain);
 
 #ifdef __cplusplus
 }
