@@ -27,11 +27,14 @@ public struct OutputError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(path): \(reason)" }
 }
 
-/// Writes a WAV file through libsndfile, streaming: samples are buffered briefly and written in blocks.
+/// Writes a WAV file through libsndfile, streaming: samples are buffered and written in blocks.
 ///
 /// The file is a plain RIFF WAV while it is smaller than 4 GiB and switches to RF64 beyond (libsndfile's
 /// auto-downgrading RF64), so long sessions never wrap the 32-bit sizes. The header is rewritten with
-/// every block, so a process killed mid-write leaves a file whose header describes all it holds.
+/// every block, so a process killed mid-write leaves a file whose header describes all blocks written.
+/// A block is written when 1 MiB is buffered (large writes keep the kernel's page-cache cost low: small
+/// unaligned writes made it zero and copy pages twice) or when half a second has passed since the last one,
+/// so a live recording is never more than about half a second behind on disk.
 public final class WAVFileWriter {
     /// The file's path.
     public let path: String
@@ -46,6 +49,8 @@ public final class WAVFileWriter {
     private var pending: [Int16] = []
     private var floats: [Float] = []
     private let blockSampleCount: Int
+    private var lastFlush: ContinuousClock.Instant
+    private static let maximumFlushInterval = Duration.milliseconds(500)
 
     /// Frames written to the file so far (buffered frames included).
     public private(set) var frameCount = 0
@@ -63,9 +68,9 @@ public final class WAVFileWriter {
         self.sampleRate = sampleRate
         self.channelCount = channelCount
         self.sampleFormat = sampleFormat
-        // About a quarter second of audio per block: few header rewrites, little loss on a crash.
-        blockSampleCount = max(4096, sampleRate * channelCount / 4)
+        blockSampleCount = 512 * 1024
         pending.reserveCapacity(blockSampleCount)
+        lastFlush = ContinuousClock.now
 
         var info = SF_INFO()
         info.samplerate = Int32(sampleRate)
@@ -98,6 +103,7 @@ public final class WAVFileWriter {
             if pending.count == blockSampleCount { try flush() }
         }
         frameCount += samples.count / channelCount
+        if !pending.isEmpty, ContinuousClock.now - lastFlush >= Self.maximumFlushInterval { try flush() }
     }
 
     /// Writes buffered samples to the file and brings its header up to date.
@@ -106,6 +112,7 @@ public final class WAVFileWriter {
     public func flush() throws(OutputError) {
         guard let file else { throw OutputError(path: path, reason: "write after close") }
         guard !pending.isEmpty else { return }
+        lastFlush = ContinuousClock.now
         let written: sf_count_t
         switch sampleFormat {
         case .s16:

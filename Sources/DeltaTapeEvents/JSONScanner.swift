@@ -1,5 +1,6 @@
 // Hand-written rather than JSONDecoder/JSONSerialization: audio messages are mostly one long base64 string,
 // and a general parser would copy it into a tree; this validates in one pass and only records where values are.
+import DeltaTapeKernels
 
 /// What kind of JSON value a member holds.
 public enum JSONValueKind: UInt8, Sendable {
@@ -254,12 +255,8 @@ public struct JSONScanner: Sendable {
         var position = cursor.position
         defer { cursor.position = position }
         while true {
-            // Fast path: eight bytes at a time while none is a quote, a backslash, a control byte or non-ASCII.
-            while position + 8 <= end {
-                let word = UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self)
-                if Self.needsAttention(word) { break }
-                position += 8
-            }
+            // Fast path: skip the run of bytes that are neither a quote, a backslash, a control byte nor non-ASCII.
+            position += JSONStringScan.plainPrefixLength(base + position, count: end - position)
             guard position < end else {
                 throw JSONSyntaxError(offset: position, message: "unexpected end of text inside a string")
             }
@@ -279,20 +276,6 @@ public struct JSONScanner: Sendable {
                 position += 1
             }
         }
-    }
-
-    /// Whether any byte of `word` is `"`, `\`, below 0x20 or at/above 0x80 (SWAR test).
-    @inline(__always)
-    private static func needsAttention(_ word: UInt64) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
-        let quote = word ^ (ones &* 0x22)
-        let backslash = word ^ (ones &* 0x5C)
-        // A zero byte in x shows as a set high bit in (x - 1) & ~x; bytes below 0x20 likewise for (word - 0x20).
-        let hasQuote = (quote &- ones) & ~quote
-        let hasBackslash = (backslash &- ones) & ~backslash
-        let hasControl = (word &- ones &* 0x20) & ~word
-        return (hasQuote | hasBackslash | hasControl | word) & highs != 0
     }
 
     /// Scans one escape sequence at `position` (the backslash); returns the position after it.

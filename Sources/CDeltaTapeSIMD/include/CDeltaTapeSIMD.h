@@ -36,6 +36,11 @@ size_t dt_float_to_int16_avx2(const float *floats, size_t count, int16_t *sample
 /// Returns how many it converted (a multiple of 16).
 size_t dt_apply_gain_avx2(const int16_t *input, size_t count, int16_t *output, float gain);
 
+/// The length of the leading run of bytes that need no attention inside a JSON string: no quote, no backslash,
+/// no control character, no byte of 0x80 or above. Scans whole 32-byte blocks only; returns at the first such byte
+/// or at the last whole block, and the caller scans the rest.
+size_t dt_json_plain_prefix_avx2(const uint8_t *bytes, size_t count);
+
 #ifdef __cplusplus
 }
 #endif
