@@ -5,7 +5,8 @@ import CDeltaTapeSIMD
 ///
 /// ``linear(mulaw:)``, ``linear(alaw:)``, ``mulaw(linear:)`` and ``alaw(linear:)`` are the formulas, kept as the
 /// reference; ``decode(_:law:into:)`` expands 16 codes at a time with AVX2 byte-shuffle lookups where the CPU has
-/// them (a 256-entry table elsewhere), and ``encode(_:law:into:)`` reads a 64 KiB table built once from the formulas.
+/// them (a 256-entry table elsewhere), and ``encode(_:law:into:)`` compresses 16 at a time with AVX2 (a 64 KiB table
+/// built once from the formulas elsewhere).
 public enum G711 {
     // MARK: - The formulas (reference)
 
@@ -87,10 +88,14 @@ public enum G711 {
     ///   - codes: Room for `samples.count` bytes.
     public static func encode(_ samples: UnsafeBufferPointer<Int16>, law: SampleEncoding, into codes: UnsafeMutableRawBufferPointer) {
         precondition(codes.count >= samples.count, "G711.encode: code buffer too small")
-        let table = law == .alaw ? alawTable : mulawTable
-        table.withUnsafeBufferPointer { table in
-            for index in 0..<samples.count {
-                codes[index] = table[Int(UInt16(bitPattern: samples[index]))]
+        guard let source = samples.baseAddress, let destination = codes.baseAddress else { return }
+        var done = 0
+        if SIMDSupport.avx2 {
+            done = dt_g711_encode_avx2(source, samples.count, destination.assumingMemoryBound(to: UInt8.self), law == .alaw ? 1 : 0)
+        }
+        (law == .alaw ? alawTable : mulawTable).withUnsafeBufferPointer { table in
+            for index in done..<samples.count {
+                codes[index] = table[Int(UInt16(bitPattern: source[index]))]
             }
         }
     }

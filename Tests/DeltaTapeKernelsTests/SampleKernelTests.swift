@@ -115,6 +115,13 @@ private func randomSamples(_ count: Int) -> [Int16] {
             }
         }
         #expect(mismatches == 0)
+        // The buffer encoder (AVX2 where the CPU has it) on all values too.
+        let all = (Int16.min...Int16.max).map { $0 }
+        for (law, offset) in [(SampleEncoding.mulaw, 0), (.alaw, 65536)] {
+            var codes = [UInt8](repeating: 0, count: all.count)
+            all.withUnsafeBufferPointer { samples in codes.withUnsafeMutableBytes { G711.encode(samples, law: law, into: $0) } }
+            #expect(codes[...] == tables[offset..<(offset + 65536)], "\(law)")
+        }
     }
 
     @Test func floatConversionsMatchTheReferenceAndRoundTrip() {

@@ -28,6 +28,10 @@ size_t dt_base64_decode_blocks_avx2(const uint8_t *input, size_t input_length, u
 /// Returns how many codes it expanded (a multiple of 16); the caller expands the rest.
 size_t dt_g711_decode_avx2(const uint8_t *codes, size_t count, int16_t *samples, int is_alaw);
 
+/// Compresses 16-bit samples to G.711 codes (mu-law, or A-law when `is_alaw`), 16 at a time, as ITU-T G.191 does.
+/// Returns how many samples it compressed (a multiple of 16); the caller compresses the rest.
+size_t dt_g711_encode_avx2(const int16_t *samples, size_t count, uint8_t *codes, int is_alaw);
+
 /// Converts floats to 16-bit samples: round(value * scale) to nearest even, saturated, NaN to 0; 16 at a time.
 /// Returns how many it converted (a multiple of 16).
 size_t dt_float_to_int16_avx2(const float *floats, size_t count, int16_t *samples, float scale);
