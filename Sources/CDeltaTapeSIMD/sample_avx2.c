@@ -90,22 +90,26 @@ size_t dt_g711_encode_avx2(const int16_t *samples, size_t count, uint8_t *codes,
     return index;
 }
 
+// Rounds two vectors of 8 floats to nearest even, saturated to int16 (NaN to 0), and packs them in order.
+__attribute__((target("avx2")))
+static inline __m256i round_saturate_pack(__m256 first, __m256 second) {
+    const __m256 lowest = _mm256_set1_ps(-32768.0f);
+    const __m256 highest = _mm256_set1_ps(32767.0f);
+    // An ordered self-comparison is false only for NaN; clamping first keeps the pack from saturating oddly.
+    first = _mm256_min_ps(_mm256_max_ps(_mm256_and_ps(first, _mm256_cmp_ps(first, first, _CMP_ORD_Q)), lowest), highest);
+    second = _mm256_min_ps(_mm256_max_ps(_mm256_and_ps(second, _mm256_cmp_ps(second, second, _CMP_ORD_Q)), lowest), highest);
+    const __m256i packed = _mm256_packs_epi32(_mm256_cvtps_epi32(first), _mm256_cvtps_epi32(second));
+    return _mm256_permute4x64_epi64(packed, 0xD8);  // packs interleave 128-bit lanes; restore sample order
+}
+
 __attribute__((target("avx2")))
 size_t dt_float_to_int16_avx2(const float *floats, size_t count, int16_t *samples, float scale) {
     const __m256 factor = _mm256_set1_ps(scale);
-    const __m256 lowest = _mm256_set1_ps(-32768.0f);
-    const __m256 highest = _mm256_set1_ps(32767.0f);
     size_t index = 0;
     for (; index + 16 <= count; index += 16) {
-        __m256 first = _mm256_mul_ps(_mm256_loadu_ps(floats + index), factor);
-        __m256 second = _mm256_mul_ps(_mm256_loadu_ps(floats + index + 8), factor);
-        // NaN becomes 0 (an ordered self-comparison is false only for NaN), then clamp; cvtps rounds to nearest even.
-        first = _mm256_and_ps(first, _mm256_cmp_ps(first, first, _CMP_ORD_Q));
-        second = _mm256_and_ps(second, _mm256_cmp_ps(second, second, _CMP_ORD_Q));
-        first = _mm256_min_ps(_mm256_max_ps(first, lowest), highest);
-        second = _mm256_min_ps(_mm256_max_ps(second, lowest), highest);
-        const __m256i packed = _mm256_packs_epi32(_mm256_cvtps_epi32(first), _mm256_cvtps_epi32(second));
-        _mm256_storeu_si256((__m256i *)(samples + index), _mm256_permute4x64_epi64(packed, 0xD8));
+        const __m256 first = _mm256_mul_ps(_mm256_loadu_ps(floats + index), factor);
+        const __m256 second = _mm256_mul_ps(_mm256_loadu_ps(floats + index + 8), factor);
+        _mm256_storeu_si256((__m256i *)(samples + index), round_saturate_pack(first, second));
     }
     return index;
 }
@@ -113,19 +117,12 @@ size_t dt_float_to_int16_avx2(const float *floats, size_t count, int16_t *sample
 __attribute__((target("avx2")))
 size_t dt_apply_gain_avx2(const int16_t *input, size_t count, int16_t *output, float gain) {
     const __m256 factor = _mm256_set1_ps(gain);
-    const __m256 lowest = _mm256_set1_ps(-32768.0f);
-    const __m256 highest = _mm256_set1_ps(32767.0f);
     size_t index = 0;
     for (; index + 16 <= count; index += 16) {
         const __m128i *source = (const __m128i *)(input + index);
-        __m256 first = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm_loadu_si128(source))), factor);
-        __m256 second = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm_loadu_si128(source + 1))), factor);
-        first = _mm256_and_ps(first, _mm256_cmp_ps(first, first, _CMP_ORD_Q));
-        second = _mm256_and_ps(second, _mm256_cmp_ps(second, second, _CMP_ORD_Q));
-        first = _mm256_min_ps(_mm256_max_ps(first, lowest), highest);
-        second = _mm256_min_ps(_mm256_max_ps(second, lowest), highest);
-        const __m256i packed = _mm256_packs_epi32(_mm256_cvtps_epi32(first), _mm256_cvtps_epi32(second));
-        _mm256_storeu_si256((__m256i *)(output + index), _mm256_permute4x64_epi64(packed, 0xD8));
+        const __m256 first = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm_loadu_si128(source))), factor);
+        const __m256 second = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm_loadu_si128(source + 1))), factor);
+        _mm256_storeu_si256((__m256i *)(output + index), round_saturate_pack(first, second));
     }
     return index;
 }

@@ -25,39 +25,32 @@ let benchmarks: @Sendable () -> Void = {
         let repeats = max(1, 64 * 1_048_576 / text.count)  // about 64 MB decoded per measured iteration
         let configuration = Benchmark.Configuration(metrics: [.wallClock, .mallocCountTotal, megabytesPerSecond])
 
-        Benchmark("base64 decode \(label): DeltaTape", configuration: configuration) { benchmark in
-            var output = [UInt8](repeating: 0, count: Base64.maximumDecodedByteCount(encodedByteCount: text.count))
-            let started = ContinuousClock.now
-            for _ in benchmark.scaledIterations {
-                for _ in 0..<repeats {
-                    let count = text.withUnsafeBytes { input in
-                        output.withUnsafeMutableBytes { (try? Base64.decode(input, into: $0)) ?? -1 }
+        func decoderBenchmark(
+            _ name: String,
+            _ decode: @escaping @Sendable (UnsafeRawBufferPointer, UnsafeMutableRawBufferPointer) throws(Base64.DecodingError) -> Int
+        ) {
+            Benchmark("base64 decode \(label): \(name)", configuration: configuration) { benchmark in
+                var output = [UInt8](repeating: 0, count: Base64.maximumDecodedByteCount(encodedByteCount: text.count))
+                let started = ContinuousClock.now
+                for _ in benchmark.scaledIterations {
+                    for _ in 0..<repeats {
+                        let count = text.withUnsafeBytes { input in
+                            output.withUnsafeMutableBytes { (try? decode(input, $0)) ?? -1 }
+                        }
+                        blackHole(count)
                     }
-                    blackHole(count)
                 }
+                report(benchmark, megabytesPerSecond, units: Double(text.count * repeats) / 1e6, since: started)
             }
-            report(benchmark, megabytesPerSecond, units: Double(text.count * repeats) / 1e6, since: started)
         }
+        decoderBenchmark("DeltaTape", Base64.decode)
+        decoderBenchmark("DeltaTape scalar reference", Base64.scalarDecode)
 
         Benchmark("base64 decode \(label): Foundation Data(base64Encoded:)", configuration: configuration) { benchmark in
             let started = ContinuousClock.now
             for _ in benchmark.scaledIterations {
                 for _ in 0..<repeats {
                     blackHole(Data(base64Encoded: text))
-                }
-            }
-            report(benchmark, megabytesPerSecond, units: Double(text.count * repeats) / 1e6, since: started)
-        }
-
-        Benchmark("base64 decode \(label): DeltaTape scalar reference", configuration: configuration) { benchmark in
-            var output = [UInt8](repeating: 0, count: Base64.maximumDecodedByteCount(encodedByteCount: text.count))
-            let started = ContinuousClock.now
-            for _ in benchmark.scaledIterations {
-                for _ in 0..<repeats {
-                    let count = text.withUnsafeBytes { input in
-                        output.withUnsafeMutableBytes { (try? Base64.scalarDecode(input, into: $0)) ?? -1 }
-                    }
-                    blackHole(count)
                 }
             }
             report(benchmark, megabytesPerSecond, units: Double(text.count * repeats) / 1e6, since: started)
