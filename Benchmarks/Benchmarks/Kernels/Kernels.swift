@@ -86,7 +86,7 @@ let benchmarks: @Sendable () -> Void = {
         sampleBenchmark("G.711 \(law.rawValue) decode: scalar reference", { output in
             codes.withUnsafeBytes { G711.scalarDecode($0, law: law, into: UnsafeMutableBufferPointer(start: output.assumingMemoryBound(to: Int16.self), count: sampleCount)) }
         }, output: sampleCount * 2)
-        sampleBenchmark("G.711 \(law.rawValue) encode: table", { output in
+        sampleBenchmark("G.711 \(law.rawValue) encode: SIMD", { output in
             samples.withUnsafeBufferPointer { G711.encode($0, law: law, into: UnsafeMutableRawBufferPointer(start: output, count: sampleCount)) }
         }, output: sampleCount)
         sampleBenchmark("G.711 \(law.rawValue) encode: scalar reference", { output in
