@@ -2,7 +2,7 @@
 // DeltaTape: realtime voice-AI session logs to archival WAV, Ogg Opus and WebM Opus.
 //
 // The data's path shows in the targets, each knowing only the ones before it:
-// kernels → events → timeline → containers → DeltaTape (conversion, inspection) → deltatape (CLI).
+// kernels → events → timeline → codecs → containers → DeltaTape (conversion, inspection) → deltatape (CLI).
 import PackageDescription
 
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
@@ -32,12 +32,14 @@ let package = Package(
         .target(name: "DeltaTapeEvents", dependencies: ["DeltaTapeKernels"]),
         // Turning audio events into tracks of PCM frames.
         .target(name: "DeltaTapeTimeline", dependencies: ["DeltaTapeKernels", "DeltaTapeEvents"]),
+        // Codecs: sample-rate conversion (libsoxr, libsamplerate).
+        .target(name: "DeltaTapeCodecs", dependencies: ["DeltaTapeKernels", "CSoxr", "CSampleRate"]),
         // Writing audio files.
         .target(name: "DeltaTapeContainers", dependencies: ["DeltaTapeKernels", "CSndFile"]),
         // The one import for users: conversion and inspection built from the layers above.
         .target(
             name: "DeltaTape",
-            dependencies: ["DeltaTapeKernels", "DeltaTapeEvents", "DeltaTapeTimeline", "DeltaTapeContainers"]
+            dependencies: ["DeltaTapeKernels", "DeltaTapeEvents", "DeltaTapeTimeline", "DeltaTapeCodecs", "DeltaTapeContainers"]
         ),
         .executableTarget(name: "deltatape", dependencies: ["DeltaTape", argumentParser]),
 
@@ -45,6 +47,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "DeltaTapeKernelsTests", dependencies: ["DeltaTapeKernels", "TestSupport"]),
         .testTarget(name: "DeltaTapeEventsTests", dependencies: ["DeltaTapeEvents", "TestSupport"]),
+        .testTarget(name: "DeltaTapeCodecsTests", dependencies: ["DeltaTapeCodecs", "TestSupport"]),
         .testTarget(name: "DeltaTapeTests", dependencies: ["DeltaTape", "TestSupport"]),
     ]
 )
