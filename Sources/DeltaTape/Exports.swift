@@ -3,3 +3,4 @@
 @_exported public import DeltaTapeEvents
 @_exported public import DeltaTapeTimeline
 @_exported public import DeltaTapeContainers
+@_exported public import DeltaTapeCodecs

@@ -1,6 +1,7 @@
 import DeltaTapeKernels
 public import DeltaTapeEvents
 import DeltaTapeTimeline
+public import DeltaTapeCodecs
 public import DeltaTapeContainers
 
 #if canImport(Glibc)
@@ -50,11 +51,28 @@ public struct ConversionOptions: Sendable {
     public var sampleFormat: PCMSampleFormat = .s16
     /// Whether any problem in the input stops the conversion instead of being a warning.
     public var strict = false
+    /// The output's sample rate; `nil` keeps the source's (the first audio's rate; later audio at another rate
+    /// is resampled to it).
+    public var sampleRate: Int?
+    /// The library that converts sample rates.
+    public var resampler: ResamplerEngine = .soxr
+    /// How hard the resampler works.
+    public var quality: ResamplerQuality = .high
 
-    /// Creates options with the defaults: WAV, 16-bit, lenient.
-    public init(format: OutputFormat = .wav, sampleFormat: PCMSampleFormat = .s16, strict: Bool = false) {
+    /// Creates options; the defaults are WAV, 16-bit, the source's rate, soxr at high quality, lenient.
+    public init(
+        format: OutputFormat = .wav,
+        sampleFormat: PCMSampleFormat = .s16,
+        sampleRate: Int? = nil,
+        resampler: ResamplerEngine = .soxr,
+        quality: ResamplerQuality = .high,
+        strict: Bool = false
+    ) {
         self.format = format
         self.sampleFormat = sampleFormat
+        self.sampleRate = sampleRate
+        self.resampler = resampler
+        self.quality = quality
         self.strict = strict
     }
 }
@@ -137,7 +155,10 @@ private final class Conversion {
     var payloads = PayloadDecoder()
     var assistant = TrackAssembler()
     var problemCount = 0
-    var skippedRateChanges = 0
+    /// Resamples the current input rate to the output's, when they differ.
+    var resamplingStage: PCMResampler?
+    /// The sample rate of the audio taken last.
+    var currentInputRate: Int?
     /// Message types counted until the first audio, to say what a session without audio holds instead.
     var typeCountsBeforeAudio: [String: Int] = [:]
 
@@ -165,12 +186,9 @@ private final class Conversion {
     }
 
     private func take(_ delta: AudioDelta, line: Int, message: UnsafeRawBufferPointer) throws(DeltaTapeError) {
-        let writer = try writerOpened(for: delta.format)
-        guard delta.format.sampleRate == writer.sampleRate else {
-            skippedRateChanges += 1
-            try note(Problem(input: log.name, line: line, message:
-                "audio in \(delta.format) after \(writer.sampleRate) Hz audio; skipped, since mixing sample rates needs resampling, which this version lacks"))
-            return
+        let writer = try writerOpened(sampleRate: options.sampleRate ?? delta.format.sampleRate)
+        if delta.format.sampleRate != currentInputRate {
+            try switchInputRate(to: delta.format.sampleRate, writer: writer)
         }
         var failure: DeltaTapeError?
         var decodeError: Base64.DecodingError?
@@ -179,10 +197,10 @@ private final class Conversion {
             decodeError = result.error
             if result.error != nil { silenceByteCount = result.bytes.count }
             assistant.append(result.bytes, of: delta, in: message) { samples in
-                do throws(OutputError) {
-                    try writer.write(samples)
+                do throws(DeltaTapeError) {
+                    try write(samples, to: writer)
                 } catch {
-                    failure = DeltaTapeError(error)
+                    failure = error
                 }
             }
         }
@@ -194,15 +212,53 @@ private final class Conversion {
         }
     }
 
-    private func writerOpened(for format: AudioFormat) throws(DeltaTapeError) -> any PCMWriter {
+    /// Writes samples at the current input rate, through the resampling stage when there is one.
+    private func write(_ samples: UnsafeBufferPointer<Int16>, to writer: any PCMWriter) throws(DeltaTapeError) {
+        guard let stage = resamplingStage else {
+            do throws(OutputError) { try writer.write(samples) } catch { throw DeltaTapeError(error) }
+            return
+        }
+        try resampling { try stage.process(samples) { try writer.write($0) } }
+    }
+
+    /// Ends the resampling of the previous input rate (its tail is written) and starts the new one's.
+    private func switchInputRate(to rate: Int, writer: any PCMWriter) throws(DeltaTapeError) {
+        try finishResampling(into: writer)
+        currentInputRate = rate
+        guard rate != writer.sampleRate else { return }
+        do throws(ResamplerError) {
+            resamplingStage = try PCMResampler(engine: options.resampler, quality: options.quality, inputRate: rate, outputRate: writer.sampleRate)
+        } catch {
+            throw .usage("cannot resample \(rate) Hz to \(writer.sampleRate) Hz: \(error)")
+        }
+    }
+
+    private func finishResampling(into writer: any PCMWriter) throws(DeltaTapeError) {
+        guard let stage = resamplingStage else { return }
+        resamplingStage = nil
+        try resampling { try stage.finish { try writer.write($0) } }
+    }
+
+    /// Runs resampling work, sorting its failures: a write failure is I/O, a library failure is reported as such.
+    private func resampling(_ work: () throws -> Void) throws(DeltaTapeError) {
+        do {
+            try work()
+        } catch let error as OutputError {
+            throw DeltaTapeError(error)
+        } catch {
+            throw .io("resampling failed: \(error)")
+        }
+    }
+
+    private func writerOpened(sampleRate: Int) throws(DeltaTapeError) -> any PCMWriter {
         if let writer { return writer }
         let opened: any PCMWriter
         do throws(OutputError) {
             switch destination {
             case .file(let path):
-                opened = try WAVFileWriter(path: path, sampleRate: format.sampleRate, sampleFormat: options.sampleFormat)
+                opened = try WAVFileWriter(path: path, sampleRate: sampleRate, sampleFormat: options.sampleFormat)
             case .standardOutput:
-                opened = try StreamingWAVWriter(descriptor: 1, name: "stdout", sampleRate: format.sampleRate, sampleFormat: options.sampleFormat)
+                opened = try StreamingWAVWriter(descriptor: 1, name: "stdout", sampleRate: sampleRate, sampleFormat: options.sampleFormat)
             }
         } catch {
             throw DeltaTapeError(error)
@@ -228,6 +284,7 @@ private final class Conversion {
             try note(Problem(input: log.name, line: log.lineCount, message:
                 "the audio of item '\(stream.itemID)' (response '\(stream.responseID)') ends with half a sample; its last byte was dropped"))
         }
+        try finishResampling(into: writer)
         do throws(OutputError) {
             try writer.close()
         } catch {

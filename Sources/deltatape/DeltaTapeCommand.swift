@@ -48,6 +48,15 @@ extension DeltaTapeCommand {
         @Option(help: "Sample format of PCM outputs: s16 (bit-exact to PCM16 sources) or f32.")
         var sampleFormat: PCMSampleFormat = .s16
 
+        @Option(help: ArgumentHelp("The output's sample rate in Hz (default: the source's).", valueName: "hz"))
+        var rate: Int?
+
+        @Option(help: "The resampler, when rates differ: soxr (faster and better at equal settings, measured) or libsamplerate.")
+        var resampler: ResamplerEngine = .soxr
+
+        @Option(help: "Resampling quality: low, medium, high or very-high.")
+        var quality: ResamplerQuality = .high
+
         @Flag(help: "Stop at the first malformed line or undecodable payload (exit 65) instead of warning.")
         var strict = false
 
@@ -55,6 +64,9 @@ extension DeltaTapeCommand {
         var quiet = false
 
         func validate() throws {
+            if let rate, !(1_000...768_000).contains(rate) {
+                throw ValidationError("--rate \(rate) is outside 1000...768000 Hz.")
+            }
             if output == "-" {
                 guard format != nil else {
                     throw ValidationError("Writing to standard output ('-o -') needs --format, for example --format wav.")
@@ -69,6 +81,9 @@ extension DeltaTapeCommand {
             let options = ConversionOptions(
                 format: format ?? OutputFormat(pathExtensionOf: output) ?? .wav,
                 sampleFormat: sampleFormat,
+                sampleRate: rate,
+                resampler: resampler,
+                quality: quality,
                 strict: strict
             )
             let quiet = quiet
@@ -124,3 +139,5 @@ extension DeltaTapeCommand {
 
 extension OutputFormat: ExpressibleByArgument {}
 extension PCMSampleFormat: ExpressibleByArgument {}
+extension ResamplerEngine: ExpressibleByArgument {}
+extension ResamplerQuality: ExpressibleByArgument {}

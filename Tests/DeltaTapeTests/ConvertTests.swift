@@ -117,3 +117,27 @@ import Testing
         #expect(try ffmpegDecodeToPCM16(output.path) == GeneratedSessions.expectedAssistant("ga-basic"))
     }
 }
+
+/// `--rate`: the pipeline resamples the track as a stream of deltas; the result must equal resampling the whole
+/// expected PCM in one piece (chunk invariance through the real pipeline), at the right rate and length.
+@Suite struct ResampledConvertTests {
+    @Test(arguments: [(ResamplerEngine.soxr, 16_000), (.soxr, 44_100), (.libsamplerate, 8_000), (.libsamplerate, 48_000)])
+    func resampledOutputEqualsResamplingTheWholeTrack(_ engine: ResamplerEngine, _ rate: Int) throws {
+        let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("resampled.wav")
+        let summary = try SessionConverter.convert(input: GeneratedSessions.log("odd-splits"), to: .file(output.path),
+                                                   options: ConversionOptions(sampleRate: rate, resampler: engine, quality: .high))
+        #expect(summary.sampleRate == rate)
+        let expected = try GeneratedSessions.expectedAssistant("odd-splits")
+        let source = expected.withUnsafeBytes { Array($0.bindMemory(to: Int16.self)) }
+        let stage = try PCMResampler(engine: engine, quality: .high, inputRate: 24_000, outputRate: rate)
+        var whole: [Int16] = []
+        try source.withUnsafeBufferPointer { try stage.process($0) { whole.append(contentsOf: $0) } }
+        try stage.finish { whole.append(contentsOf: $0) }
+        let written = try soxDecodeToPCM16(output.path).withUnsafeBytes { Array($0.bindMemory(to: Int16.self)) }
+        #expect(written == whole)
+        let ideal = (Double(source.count) * Double(rate) / 24_000).rounded()
+        #expect(abs(Double(written.count) - ideal) <= 1)
+        let probe = try run("ffprobe", ["-v", "error", "-show_entries", "stream=sample_rate", "-of", "default=nw=1:nk=1", output.path])
+        #expect(String(decoding: probe.standardOutput, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "\(rate)")
+    }
+}
