@@ -229,6 +229,54 @@ def make_malformed(directory, manifest):
     manifest["malformed"] = {"vocabulary": "openai-ga", "problem_lines": problems}
 
 
+def make_g711(directory, manifest):
+    """A beta session configured for G.711 mu-law both ways (as telephony bridges set it): 8 kHz, one byte a
+    sample. The expectation is Python's own G.711 expansion (audioop) of the bytes sent."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import audioop
+    rng = random.Random(11)
+    speech = read_pcm("assistant-speech.wav")
+    narrow, _ = audioop.ratecv(speech, 2, 1, RATE, 8000, None)
+    codes = audioop.lin2ulaw(narrow, 2)
+    session = Session("openai-beta", rng)
+    session.add({"type": "session.created", "event_id": session.event_id(),
+                 "session": {"id": "sess_g711", "modalities": ["text", "audio"],
+                             "input_audio_format": "g711_ulaw", "output_audio_format": "g711_ulaw"}})
+    session.response("resp_g1", [("item_g1", codes)], iter(lambda: rng.choice([160, 320, 800, 1601]), None))
+    session.expected = bytearray(audioop.ulaw2lin(bytes(codes), 2))
+    session.write(directory, "g711-ulaw")
+    manifest["g711-ulaw"] = {"vocabulary": "openai-beta", "problem_lines": [], "rate": 8000}
+
+
+def make_mixed_formats(directory, manifest):
+    """A GA session whose second response asks for G.711 A-law: the first response's PCM16 must come out
+    bit-exact at 24 kHz, the second resampled from 8 kHz (its frame count is in the manifest)."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import audioop
+    rng = random.Random(12)
+    speech = read_pcm("assistant-speech.wav")
+    first = speech[: (len(speech) // 3) & ~1]
+    narrow, _ = audioop.ratecv(speech[len(first):], 2, 1, RATE, 8000, None)
+    codes = audioop.lin2alaw(narrow, 2)
+    session = Session("openai-ga", rng)
+    session.session_created()
+    session.response("resp_m1", [("item_m1", first)], even_sizes(rng))
+    expected_first = bytes(session.expected)
+    session.lines.append(json.dumps({"type": "response.created", "event_id": session.event_id(),
+                                     "response": {"id": "resp_m2", "audio": {"output": {"format": {"type": "audio/pcma"}}}}}))
+    for start in range(0, len(codes), 800):
+        session.add({"type": "response.output_audio.delta", "event_id": session.event_id(), "response_id": "resp_m2",
+                     "item_id": "item_m2", "output_index": 0, "content_index": 0, "delta": b64(codes[start:start + 800])})
+    session.expected = bytearray(expected_first)
+    session.write(directory, "mixed-formats")
+    manifest["mixed-formats"] = {"vocabulary": "openai-ga", "problem_lines": [], "rate": 24000,
+                                 "resampled_input_frames": len(codes), "resampled_input_rate": 8000}
+
+
 def make_no_audio(directory, manifest):
     """A WebRTC data-channel log: lifecycle and transcripts, but the audio travelled on the media track."""
     session = Session("openai-ga", random.Random(8))
@@ -292,6 +340,8 @@ def main():
     make_escaped(directory, manifest)
     make_crlf_bom(directory, manifest)
     make_malformed(directory, manifest)
+    make_g711(directory, manifest)
+    make_mixed_formats(directory, manifest)
     make_no_audio(directory, manifest)
     with open(os.path.join(directory, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2, sort_keys=True)

@@ -141,3 +141,27 @@ import Testing
         #expect(String(decoding: probe.standardOutput, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "\(rate)")
     }
 }
+
+/// Sessions in G.711, and a session that changes format between responses.
+@Suite struct FormatConvertTests {
+    @Test func g711SessionIsBitExactToPythonsExpansionAt8kHz() throws {
+        let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("g711.wav")
+        let summary = try SessionConverter.convert(input: GeneratedSessions.log("g711-ulaw"), to: .file(output.path))
+        #expect(summary.sampleRate == 8_000)
+        #expect(try soxDecodeToPCM16(output.path) == GeneratedSessions.expectedAssistant("g711-ulaw"))
+    }
+
+    @Test func aFormatChangeIsResampledNotDropped() throws {
+        let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("mixed.wav")
+        var problems: [Problem] = []
+        let summary = try SessionConverter.convert(input: GeneratedSessions.log("mixed-formats"), to: .file(output.path)) { problems.append($0) }
+        #expect(problems.isEmpty)
+        #expect(summary.sampleRate == 24_000)
+        let written = try soxDecodeToPCM16(output.path)
+        let first = try GeneratedSessions.expectedAssistant("mixed-formats")
+        // The PCM16 response is untouched; the A-law one follows, resampled from 8 kHz.
+        #expect(written.prefix(first.count) == first)
+        let resampled = try GeneratedSessions.manifestNumber("mixed-formats", "resampled_input_frames")
+        #expect(abs(written.count / 2 - first.count / 2 - resampled * 3) <= 1)
+    }
+}

@@ -105,6 +105,14 @@ public enum GeneratedSessions {
         try Data(contentsOf: directory().appendingPathComponent("\(name).assistant.raw"))
     }
 
+    /// A number the manifest gives for session `name` (for example `rate`).
+    public static func manifestNumber(_ name: String, _ key: String) throws -> Int {
+        let data = try Data(contentsOf: directory().appendingPathComponent("manifest.json"))
+        guard let all = try JSONSerialization.jsonObject(with: data) as? [String: [String: Any]], let value = all[name]?[key] as? Int
+        else { throw TestSupportError("manifest.json has no \(key) for \(name)") }
+        return value
+    }
+
     /// What the manifest says about session `name`.
     public static func manifest(_ name: String) throws -> (vocabulary: String, problemLines: [Int]) {
         let data = try Data(contentsOf: directory().appendingPathComponent("manifest.json"))
