@@ -58,6 +58,8 @@ public struct ConversionOptions: Sendable {
     public var resampler: ResamplerEngine = .soxr
     /// How hard the resampler works.
     public var quality: ResamplerQuality = .high
+    /// When set, the input is headerless PCM in this layout, whatever its content looks like.
+    public var rawInput: RawPCMFormat?
 
     /// Creates options; the defaults are WAV, 16-bit, the source's rate, soxr at high quality, lenient.
     public init(
@@ -66,6 +68,7 @@ public struct ConversionOptions: Sendable {
         sampleRate: Int? = nil,
         resampler: ResamplerEngine = .soxr,
         quality: ResamplerQuality = .high,
+        rawInput: RawPCMFormat? = nil,
         strict: Bool = false
     ) {
         self.format = format
@@ -73,6 +76,7 @@ public struct ConversionOptions: Sendable {
         self.sampleRate = sampleRate
         self.resampler = resampler
         self.quality = quality
+        self.rawInput = rawInput
         self.strict = strict
     }
 }
@@ -83,6 +87,8 @@ public struct ConversionSummary: Sendable {
     public var input: String
     /// The output's name.
     public var output: String
+    /// Whether the input was a session log (rather than an audio file or raw PCM).
+    public var isSession: Bool = true
     /// The vocabulary the session spoke, if recognized.
     public var vocabulary: Vocabulary?
     /// Frames per second of the output.
@@ -105,8 +111,11 @@ public struct ConversionSummary: Sendable {
 }
 
 /// Converts a session log's assistant audio to an audio file, streaming: memory stays flat whatever the length.
+///
+/// Audio files (anything libsndfile reads) and headerless PCM (``ConversionOptions/rawInput``) convert too,
+/// for plain format and rate conversion.
 public enum SessionConverter {
-    /// Converts the session at `input` and writes it to `destination`.
+    /// Converts the session (or audio) at `input` and writes it to `destination`.
     ///
     /// - Parameters:
     ///   - input: A path, or `-` for standard input.
@@ -122,6 +131,12 @@ public enum SessionConverter {
         problem: (Problem) -> Void = { _ in }
     ) throws(DeltaTapeError) -> ConversionSummary {
         let started = monotonicSeconds()
+        if let raw = options.rawInput {
+            return try convertAudio(RawPCMSource(path: input, format: raw), to: destination, options: options, started: started)
+        }
+        if input != "-", InputKind.detect(path: input) == .audioFile {
+            return try convertAudio(AudioFileSource(path: input), to: destination, options: options, started: started)
+        }
         let log = try SessionLog(path: input)
         // The conversion holds the callback only while it runs.
         return try withoutActuallyEscaping(problem) { (report) throws(DeltaTapeError) -> ConversionSummary in
@@ -144,6 +159,38 @@ public enum SessionConverter {
     }
 }
 
+extension SessionConverter {
+    /// Converts frames from an audio input: an audio file or raw PCM.
+    fileprivate static func convertAudio(
+        _ source: some AudioFrameSource,
+        to destination: OutputDestination,
+        options: ConversionOptions,
+        started: Double
+    ) throws(DeltaTapeError) -> ConversionSummary {
+        let output = OutputStage(destination: destination, options: options, channelCount: source.channelCount)
+        defer { output.closeQuietly() }
+        while let block = try source.nextBlock() {
+            try output.write(block, rate: source.sampleRate)
+        }
+        guard let writer = output.writer else {
+            throw .badInput("\(source.name): holds no audio frames")
+        }
+        try output.finish()
+        return ConversionSummary(
+            input: source.name,
+            output: destination.name,
+            isSession: false,
+            vocabulary: nil,
+            sampleRate: writer.sampleRate,
+            channelCount: writer.channelCount,
+            frameCount: writer.frameCount,
+            inputByteCount: source.byteCount,
+            problemCount: 0,
+            elapsedSeconds: monotonicSeconds() - started
+        )
+    }
+}
+
 /// The state of one conversion: the log, the track being assembled, the writer opened at the first audio.
 private final class Conversion {
     let log: SessionLog
@@ -151,14 +198,10 @@ private final class Conversion {
     let options: ConversionOptions
     let report: (Problem) -> Void
 
-    var writer: (any PCMWriter)?
+    let output: OutputStage
     var payloads = PayloadDecoder()
     var assistant = TrackAssembler()
     var problemCount = 0
-    /// Resamples the current input rate to the output's, when they differ.
-    var resamplingStage: PCMResampler?
-    /// The sample rate of the audio taken last.
-    var currentInputRate: Int?
     /// Message types counted until the first audio, to say what a session without audio holds instead.
     var typeCountsBeforeAudio: [String: Int] = [:]
 
@@ -167,7 +210,10 @@ private final class Conversion {
         self.destination = destination
         self.options = options
         self.report = report
+        output = OutputStage(destination: destination, options: options)
     }
+
+    var writer: (any PCMWriter)? { output.writer }
 
     func run() throws(DeltaTapeError) {
         while true {
@@ -186,10 +232,6 @@ private final class Conversion {
     }
 
     private func take(_ delta: AudioDelta, line: Int, message: UnsafeRawBufferPointer) throws(DeltaTapeError) {
-        let writer = try writerOpened(sampleRate: options.sampleRate ?? delta.format.sampleRate)
-        if delta.format.sampleRate != currentInputRate {
-            try switchInputRate(to: delta.format.sampleRate, writer: writer)
-        }
         var failure: DeltaTapeError?
         var decodeError: Base64.DecodingError?
         var silenceByteCount = 0
@@ -198,7 +240,7 @@ private final class Conversion {
             if result.error != nil { silenceByteCount = result.bytes.count }
             assistant.append(result.bytes, of: delta, in: message) { samples in
                 do throws(DeltaTapeError) {
-                    try write(samples, to: writer)
+                    try output.write(samples, rate: delta.format.sampleRate)
                 } catch {
                     failure = error
                 }
@@ -212,61 +254,6 @@ private final class Conversion {
         }
     }
 
-    /// Writes samples at the current input rate, through the resampling stage when there is one.
-    private func write(_ samples: UnsafeBufferPointer<Int16>, to writer: any PCMWriter) throws(DeltaTapeError) {
-        guard let stage = resamplingStage else {
-            do throws(OutputError) { try writer.write(samples) } catch { throw DeltaTapeError(error) }
-            return
-        }
-        try resampling { try stage.process(samples) { try writer.write($0) } }
-    }
-
-    /// Ends the resampling of the previous input rate (its tail is written) and starts the new one's.
-    private func switchInputRate(to rate: Int, writer: any PCMWriter) throws(DeltaTapeError) {
-        try finishResampling(into: writer)
-        currentInputRate = rate
-        guard rate != writer.sampleRate else { return }
-        do throws(ResamplerError) {
-            resamplingStage = try PCMResampler(engine: options.resampler, quality: options.quality, inputRate: rate, outputRate: writer.sampleRate)
-        } catch {
-            throw .usage("cannot resample \(rate) Hz to \(writer.sampleRate) Hz: \(error)")
-        }
-    }
-
-    private func finishResampling(into writer: any PCMWriter) throws(DeltaTapeError) {
-        guard let stage = resamplingStage else { return }
-        resamplingStage = nil
-        try resampling { try stage.finish { try writer.write($0) } }
-    }
-
-    /// Runs resampling work, sorting its failures: a write failure is I/O, a library failure is reported as such.
-    private func resampling(_ work: () throws -> Void) throws(DeltaTapeError) {
-        do {
-            try work()
-        } catch let error as OutputError {
-            throw DeltaTapeError(error)
-        } catch {
-            throw .io("resampling failed: \(error)")
-        }
-    }
-
-    private func writerOpened(sampleRate: Int) throws(DeltaTapeError) -> any PCMWriter {
-        if let writer { return writer }
-        let opened: any PCMWriter
-        do throws(OutputError) {
-            switch destination {
-            case .file(let path):
-                opened = try WAVFileWriter(path: path, sampleRate: sampleRate, sampleFormat: options.sampleFormat)
-            case .standardOutput:
-                opened = try StreamingWAVWriter(descriptor: 1, name: "stdout", sampleRate: sampleRate, sampleFormat: options.sampleFormat)
-            }
-        } catch {
-            throw DeltaTapeError(error)
-        }
-        writer = opened
-        return opened
-    }
-
     /// Reports a problem; under `strict` it becomes the failure.
     private func note(_ problem: Problem) throws(DeltaTapeError) {
         problemCount += 1
@@ -277,24 +264,19 @@ private final class Conversion {
     }
 
     func finish() throws(DeltaTapeError) {
-        guard let writer else {
+        guard writer != nil else {
             throw .badInput(noAudioMessage())
         }
         for stream in assistant.streamsWithLeftoverByte {
             try note(Problem(input: log.name, line: log.lineCount, message:
                 "the audio of item '\(stream.itemID)' (response '\(stream.responseID)') ends with half a sample; its last byte was dropped"))
         }
-        try finishResampling(into: writer)
-        do throws(OutputError) {
-            try writer.close()
-        } catch {
-            throw DeltaTapeError(error)
-        }
+        try output.finish()
     }
 
     /// Closes the output on any path out of a conversion, so what was written stays readable.
     func closeQuietly() {
-        try? writer?.close()
+        output.closeQuietly()
     }
 
     private func noAudioMessage() -> String {

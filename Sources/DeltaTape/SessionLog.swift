@@ -55,7 +55,7 @@ public final class SessionLog {
         guard kind == .jsonLines else {
             source.close()
             let advice = kind == .audioFile
-                ? "converting audio files is not supported yet; this version reads session logs"
+                ? "audio files are read from a path, not from standard input; for a stream, send raw PCM with --input-format"
                 : "this version reads JSON Lines session logs (one message per line) only"
             throw .badInput("\(name): looks like \(kind.displayName.withArticle); \(advice)")
         }

@@ -25,14 +25,17 @@ func reportFailure(_ error: DeltaTapeError) -> ExitCode {
 extension DeltaTapeCommand {
     struct Convert: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Convert a session log's assistant audio to an audio file.",
+            abstract: "Convert a session log's assistant audio (or an audio file, or raw PCM) to an audio file.",
             discussion: """
                 The input's kind is detected from its content. Malformed lines are warnings that name the \
                 line; undecodable audio becomes silence of the same length, so the timeline stays aligned.
 
                 Examples:
                   deltatape convert session.jsonl -o session.wav
+                  deltatape convert session.jsonl -o session-16k.wav --rate 16000
                   cat session.jsonl | deltatape convert - -o - --format wav > session.wav
+                  deltatape convert music-44k.flac -o music-24k.wav --rate 24000
+                  deltatape convert call.ulaw -o call.wav --input-format mulaw --input-rate 8000
                 """
         )
 
@@ -57,6 +60,15 @@ extension DeltaTapeCommand {
         @Option(help: "Resampling quality: low, medium, high or very-high.")
         var quality: ResamplerQuality = .high
 
+        @Option(help: "Read the input as headerless PCM in this encoding: s16le, mulaw or alaw (needs --input-rate).")
+        var inputFormat: RawInputEncoding?
+
+        @Option(help: ArgumentHelp("The sample rate of headerless PCM input, in Hz.", valueName: "hz"))
+        var inputRate: Int?
+
+        @Option(help: "The channel count of headerless PCM input.")
+        var inputChannels: Int = 1
+
         @Flag(help: "Stop at the first malformed line or undecodable payload (exit 65) instead of warning.")
         var strict = false
 
@@ -66,6 +78,16 @@ extension DeltaTapeCommand {
         func validate() throws {
             if let rate, !(1_000...768_000).contains(rate) {
                 throw ValidationError("--rate \(rate) is outside 1000...768000 Hz.")
+            }
+            if inputFormat != nil {
+                guard let inputRate, (1_000...768_000).contains(inputRate) else {
+                    throw ValidationError("Headerless PCM input (--input-format) needs --input-rate in 1000...768000 Hz.")
+                }
+                guard (1...8).contains(inputChannels) else {
+                    throw ValidationError("--input-channels must be 1...8.")
+                }
+            } else if inputRate != nil {
+                throw ValidationError("--input-rate applies to headerless PCM input; add --input-format s16le, mulaw or alaw.")
             }
             if output == "-" {
                 guard format != nil else {
@@ -84,6 +106,7 @@ extension DeltaTapeCommand {
                 sampleRate: rate,
                 resampler: resampler,
                 quality: quality,
+                rawInput: inputFormat.map { RawPCMFormat(encoding: $0.encoding, sampleRate: inputRate ?? 0, channelCount: inputChannels) },
                 strict: strict
             )
             let quiet = quiet
@@ -98,11 +121,11 @@ extension DeltaTapeCommand {
         }
 
         private func describe(_ summary: ConversionSummary) -> String {
-            let channels = summary.channelCount == 1 ? "mono" : "\(summary.channelCount) channels"
+            let channels = summary.channelCount == 1 ? "mono" : summary.channelCount == 2 ? "stereo" : "\(summary.channelCount) channels"
             let speed = summary.realTimeFactor.isFinite ? "\(Int(summary.realTimeFactor.rounded()))× real time" : "instant"
             let warnings = summary.problemCount == 0 ? "no warnings" : "\(summary.problemCount) warning\(summary.problemCount == 1 ? "" : "s")"
             let seconds = (summary.durationSeconds * 1000).rounded() / 1000
-            return "wrote \(summary.output): assistant \(seconds) s, \(summary.sampleRate) Hz \(channels) \(sampleFormat.rawValue), "
+            return "wrote \(summary.output): \(summary.isSession ? "assistant" : "audio") \(seconds) s, \(summary.sampleRate) Hz \(channels) \(sampleFormat.rawValue), "
                 + "from \(summary.inputByteCount.formatted()) bytes of \(summary.input) at \(speed), \(warnings)"
         }
     }
@@ -140,4 +163,17 @@ extension DeltaTapeCommand {
 extension OutputFormat: ExpressibleByArgument {}
 extension PCMSampleFormat: ExpressibleByArgument {}
 extension ResamplerEngine: ExpressibleByArgument {}
+
+/// The encodings `--input-format` names.
+enum RawInputEncoding: String, CaseIterable, ExpressibleByArgument {
+    case s16le, mulaw, alaw
+
+    var encoding: SampleEncoding {
+        switch self {
+        case .s16le: .pcm16
+        case .mulaw: .mulaw
+        case .alaw: .alaw
+        }
+    }
+}
 extension ResamplerQuality: ExpressibleByArgument {}

@@ -165,3 +165,67 @@ import Testing
         #expect(abs(written.count / 2 - first.count / 2 - resampled * 3) <= 1)
     }
 }
+
+/// Audio files and headerless PCM, for plain format and rate conversion; sox makes and decodes the references.
+@Suite struct AudioInputTests {
+    private func sox(_ arguments: [String]) throws {
+        let result = try run("sox", arguments)
+        guard result.status == 0 else { throw TestSupportError("sox \(arguments): \(result.standardError)") }
+    }
+
+    @Test func flacToWAVIsBitExactAndKeepsChannels() throws {
+        let folder = try TestEnvironment.temporaryDirectory()
+        let flac = folder.appendingPathComponent("tone.flac").path, wav = folder.appendingPathComponent("tone.wav").path
+        try sox(["-D", "-n", "-r", "44100", "-c", "2", "-b", "16", flac, "synth", "1.3", "sine", "440", "sine", "1234", "gain", "-6"])
+        let summary = try SessionConverter.convert(input: flac, to: .file(wav))
+        #expect(summary.sampleRate == 44_100 && summary.channelCount == 2 && !summary.isSession)
+        #expect(try soxDecodeToPCM16(wav) == soxDecodeToPCM16(flac))
+    }
+
+    @Test(arguments: ResamplerEngine.allCases) func audioFileResampledAgreesWithSox(_ engine: ResamplerEngine) throws {
+        let folder = try TestEnvironment.temporaryDirectory()
+        let source = folder.appendingPathComponent("tone.wav").path
+        let ours = folder.appendingPathComponent("ours.wav").path, theirs = folder.appendingPathComponent("sox.wav").path
+        try sox(["-D", "-n", "-r", "44100", "-c", "1", "-b", "16", source, "synth", "2", "sine", "440", "sine", "3100", "gain", "-8"])
+        try sox(["-D", source, "-r", "16000", theirs, "rate", "-v"])
+        _ = try SessionConverter.convert(input: source, to: .file(ours), options: ConversionOptions(sampleRate: 16_000, resampler: engine))
+        let a = try soxDecodeToPCM16(ours).withUnsafeBytes { $0.bindMemory(to: Int16.self).map(Double.init) }
+        let b = try soxDecodeToPCM16(theirs).withUnsafeBytes { $0.bindMemory(to: Int16.self).map(Double.init) }
+        #expect(abs(a.count - b.count) <= 1)
+        var signal = 0.0, noise = 0.0
+        for index in 800..<(min(a.count, b.count) - 800) {
+            signal += b[index] * b[index]
+            noise += (a[index] - b[index]) * (a[index] - b[index])
+        }
+        let snr = 10 * log10(signal / max(noise, 1e-9))
+        #expect(snr >= 50, "SNR against sox's own resampler: \(snr) dB")
+    }
+
+    @Test func rawMulawFromStandardInputMatchesSoxsDecoding() throws {
+        let folder = try TestEnvironment.temporaryDirectory()
+        let source = folder.appendingPathComponent("speech.wav").path, ulaw = folder.appendingPathComponent("speech.ulaw").path
+        let out = folder.appendingPathComponent("speech-out.wav").path
+        try sox([TestEnvironment.packageRoot.appendingPathComponent("TestAudio/user-speech.wav").path, "-r", "8000", source])
+        try sox([source, "-t", "raw", "-e", "mu-law", "-b", "8", "-c", "1", ulaw])
+        let result = try run(TestEnvironment.deltatapeExecutable.path, ["convert", "-", "-o", out, "--input-format", "mulaw", "--input-rate", "8000"],
+                             input: try Data(contentsOf: URL(fileURLWithPath: ulaw)))
+        #expect(result.status == 0, "\(result.standardError)")
+        let reference = try run("sox", ["-t", "raw", "-e", "mu-law", "-b", "8", "-c", "1", "-r", "8000", ulaw, "-t", "raw", "-e", "signed-integer", "-b", "16", "-L", "-"])
+        #expect(try soxDecodeToPCM16(out) == reference.standardOutput)
+    }
+
+    @Test func rawStereoPCMKeepsItsFrames() throws {
+        let folder = try TestEnvironment.temporaryDirectory()
+        let raw = folder.appendingPathComponent("stereo.raw"), out = folder.appendingPathComponent("stereo.wav").path
+        var frames: [Int16] = []
+        for index in 0..<10_001 {
+            frames.append(Int16(truncatingIfNeeded: index &* 37))
+            frames.append(Int16(truncatingIfNeeded: -index &* 11))
+        }
+        try frames.withUnsafeBytes { Data($0) }.write(to: raw)
+        let summary = try SessionConverter.convert(input: raw.path, to: .file(out),
+                                                   options: ConversionOptions(rawInput: RawPCMFormat(encoding: .pcm16, sampleRate: 22_050, channelCount: 2)))
+        #expect(summary.channelCount == 2 && summary.sampleRate == 22_050 && summary.frameCount == 10_001)
+        #expect(try soxDecodeToPCM16(out) == frames.withUnsafeBytes { Data($0) })
+    }
+}

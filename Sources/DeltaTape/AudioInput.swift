@@ -1,0 +1,132 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+public import DeltaTapeKernels
+import DeltaTapeEvents
+import DeltaTapeContainers
+
+/// The layout of headerless PCM input (`--input-format s16le|mulaw|alaw --input-rate HZ --input-channels N`).
+public struct RawPCMFormat: Sendable, Hashable {
+    /// How samples are encoded.
+    public var encoding: SampleEncoding
+    /// Frames per second.
+    public var sampleRate: Int
+    /// Interleaved channels per frame.
+    public var channelCount: Int
+
+    /// Creates a layout.
+    public init(encoding: SampleEncoding, sampleRate: Int, channelCount: Int = 1) {
+        self.encoding = encoding
+        self.sampleRate = sampleRate
+        self.channelCount = channelCount
+    }
+}
+
+/// Interleaved 16-bit frames read a block at a time from an audio input.
+protocol AudioFrameSource: AnyObject {
+    var name: String { get }
+    var sampleRate: Int { get }
+    var channelCount: Int { get }
+    /// Bytes of input read so far (for an audio file, its size).
+    var byteCount: Int { get }
+    /// The next block of whole frames, valid until the next call; `nil` at the end.
+    func nextBlock() throws(DeltaTapeError) -> UnsafeBufferPointer<Int16>?
+}
+
+/// An audio file read through libsndfile.
+final class AudioFileSource: AudioFrameSource {
+    let reader: AudioFileReader
+
+    init(path: String) throws(DeltaTapeError) {
+        do throws(AudioFileError) {
+            reader = try AudioFileReader(path: path)
+        } catch {
+            throw .badInput("\(error.path): cannot read it as audio: \(error.reason)")
+        }
+    }
+
+    var name: String { reader.path }
+    var sampleRate: Int { reader.sampleRate }
+    var channelCount: Int { reader.channelCount }
+    var byteCount: Int { fileSize(reader.path) }
+
+    func nextBlock() throws(DeltaTapeError) -> UnsafeBufferPointer<Int16>? {
+        do throws(AudioFileError) {
+            return try reader.nextBlock()
+        } catch {
+            throw .io(error.description)
+        }
+    }
+}
+
+/// Headerless PCM from a file or standard input; bytes of a frame split across reads are carried over.
+final class RawPCMSource: AudioFrameSource {
+    let format: RawPCMFormat
+    private var source: FileByteSource
+    private let bytes: UnsafeMutableRawBufferPointer
+    private let samples: UnsafeMutableBufferPointer<Int16>
+    private var carried = 0  // bytes of an incomplete frame kept at the start of `bytes`
+
+    init(path: String, format: RawPCMFormat) throws(DeltaTapeError) {
+        self.format = format
+        do throws(InputError) {
+            source = path == "-" ? .standardInput : try FileByteSource(path: path)
+        } catch {
+            throw DeltaTapeError(error)
+        }
+        bytes = .allocate(byteCount: 1 << 18, alignment: 16)
+        samples = .allocate(capacity: 1 << 18)
+    }
+
+    deinit {
+        source.close()
+        bytes.deallocate()
+        samples.deallocate()
+    }
+
+    var name: String { source.name }
+    var sampleRate: Int { format.sampleRate }
+    var channelCount: Int { format.channelCount }
+    private(set) var byteCount = 0
+
+    func nextBlock() throws(DeltaTapeError) -> UnsafeBufferPointer<Int16>? {
+        let frameBytes = format.encoding.bytesPerSample * format.channelCount
+        var filled = carried
+        // Read until at least one whole frame is in hand, or the input ends.
+        while filled < frameBytes {
+            let count: Int
+            do throws(InputError) {
+                count = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: bytes[filled...]))
+            } catch {
+                throw DeltaTapeError(error)
+            }
+            if count == 0 { break }
+            filled += count
+            byteCount += count
+        }
+        let usable = filled / frameBytes * frameBytes
+        guard usable > 0 else { return nil }  // a trailing partial frame at the very end is dropped
+        let sampleCount = usable / format.encoding.bytesPerSample
+        let chunk = UnsafeRawBufferPointer(rebasing: bytes[..<usable])
+        switch format.encoding {
+        case .pcm16: PCMConversion.samplesFromPCM16LittleEndian(chunk, into: samples)
+        case .mulaw, .alaw: G711.decode(chunk, law: format.encoding, into: samples)
+        }
+        carried = filled - usable
+        if carried > 0, let base = bytes.baseAddress {
+            base.copyMemory(from: base + usable, byteCount: carried)
+        }
+        return UnsafeBufferPointer(rebasing: samples[..<sampleCount])
+    }
+}
+
+/// The size of the file at `path`, 0 when it cannot be read.
+private func fileSize(_ path: String) -> Int {
+    var status = stat()
+    return stat(path, &status) == 0 ? Int(status.st_size) : 0
+}
