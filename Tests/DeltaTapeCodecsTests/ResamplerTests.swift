@@ -104,6 +104,12 @@ private func snr(_ actual: [Float], _ expected: [Float], lag: Int = 0, margin: I
         #expect(abs(soxr.count - libsamplerate.count) <= 1)
         let agreement = snr(soxr, libsamplerate, margin: outputRate / 20)
         #expect(agreement >= 50, "soxr and libsamplerate differ: SNR \(agreement) dB at \(outputRate) Hz")
+        // And back to 24 kHz, each engine from the same input.
+        let backSoxr = try resample(soxr, engine: .soxr, quality: .high, from: outputRate, to: 24_000)
+        let backLibsamplerate = try resample(soxr, engine: .libsamplerate, quality: .veryHigh, from: outputRate, to: 24_000)
+        #expect(abs(backSoxr.count - backLibsamplerate.count) <= 1)
+        let backAgreement = snr(backSoxr, backLibsamplerate, margin: 1_200)
+        #expect(backAgreement >= 50, "soxr and libsamplerate differ: SNR \(backAgreement) dB from \(outputRate) Hz back to 24 kHz")
     }
 
     @Test func refusesImpossibleRates() {
