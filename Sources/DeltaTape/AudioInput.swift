@@ -6,26 +6,9 @@ import Musl
 import Darwin
 #endif
 
-public import DeltaTapeKernels
+import DeltaTapeKernels
 import DeltaTapeEvents
 import DeltaTapeContainers
-
-/// The layout of headerless PCM input (`--input-format s16le|mulaw|alaw --input-rate HZ --input-channels N`).
-public struct RawPCMFormat: Sendable, Hashable {
-    /// How samples are encoded.
-    public var encoding: SampleEncoding
-    /// Frames per second.
-    public var sampleRate: Int
-    /// Interleaved channels per frame.
-    public var channelCount: Int
-
-    /// Creates a layout.
-    public init(encoding: SampleEncoding, sampleRate: Int, channelCount: Int = 1) {
-        self.encoding = encoding
-        self.sampleRate = sampleRate
-        self.channelCount = channelCount
-    }
-}
 
 /// Interleaved 16-bit frames read a block at a time from an audio input.
 protocol AudioFrameSource: AnyObject {
@@ -66,13 +49,13 @@ final class AudioFileSource: AudioFrameSource {
 
 /// Headerless PCM from a file or standard input; bytes of a frame split across reads are carried over.
 final class RawPCMSource: AudioFrameSource {
-    let format: RawPCMFormat
+    let format: AudioFormat
     private var source: FileByteSource
     private let bytes: UnsafeMutableRawBufferPointer
     private let samples: UnsafeMutableBufferPointer<Int16>
     private var carried = 0  // bytes of an incomplete frame kept at the start of `bytes`
 
-    init(path: String, format: RawPCMFormat) throws(DeltaTapeError) {
+    init(path: String, format: AudioFormat) throws(DeltaTapeError) {
         self.format = format
         do throws(InputError) {
             source = path == "-" ? .standardInput : try FileByteSource(path: path)

@@ -1,4 +1,4 @@
-import DeltaTapeKernels
+public import DeltaTapeKernels
 public import DeltaTapeEvents
 import DeltaTapeTimeline
 public import DeltaTapeCodecs
@@ -58,8 +58,9 @@ public struct ConversionOptions: Sendable {
     public var resampler: ResamplerEngine = .soxr
     /// How hard the resampler works.
     public var quality: ResamplerQuality = .high
-    /// When set, the input is headerless PCM in this layout, whatever its content looks like.
-    public var rawInput: RawPCMFormat?
+    /// When set, the input is headerless PCM in this format (`--input-format`, `--input-rate`, `--input-channels`),
+    /// whatever its content looks like.
+    public var rawInput: AudioFormat?
 
     /// Creates options; the defaults are WAV, 16-bit, the source's rate, soxr at high quality, lenient.
     public init(
@@ -68,7 +69,7 @@ public struct ConversionOptions: Sendable {
         sampleRate: Int? = nil,
         resampler: ResamplerEngine = .soxr,
         quality: ResamplerQuality = .high,
-        rawInput: RawPCMFormat? = nil,
+        rawInput: AudioFormat? = nil,
         strict: Bool = false
     ) {
         self.format = format

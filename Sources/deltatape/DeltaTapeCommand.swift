@@ -106,7 +106,7 @@ extension DeltaTapeCommand {
                 sampleRate: rate,
                 resampler: resampler,
                 quality: quality,
-                rawInput: inputFormat.map { RawPCMFormat(encoding: $0.encoding, sampleRate: inputRate ?? 0, channelCount: inputChannels) },
+                rawInput: inputFormat.map { AudioFormat(encoding: $0.encoding, sampleRate: inputRate ?? 0, channelCount: inputChannels) },
                 strict: strict
             )
             let quiet = quiet

@@ -224,7 +224,7 @@ import Testing
         }
         try frames.withUnsafeBytes { Data($0) }.write(to: raw)
         let summary = try SessionConverter.convert(input: raw.path, to: .file(out),
-                                                   options: ConversionOptions(rawInput: RawPCMFormat(encoding: .pcm16, sampleRate: 22_050, channelCount: 2)))
+                                                   options: ConversionOptions(rawInput: AudioFormat(encoding: .pcm16, sampleRate: 22_050, channelCount: 2)))
         #expect(summary.channelCount == 2 && summary.sampleRate == 22_050 && summary.frameCount == 10_001)
         #expect(try soxDecodeToPCM16(out) == frames.withUnsafeBytes { Data($0) })
     }

@@ -66,10 +66,7 @@ let benchmarks: @Sendable () -> Void = {
         Benchmark("raw soxr 24 kHz to \(outputRate) Hz, float, one call (anchor)") { benchmark in
             for _ in benchmark.scaledIterations {
                 let started = ContinuousClock.now
-                var ioSpec = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I)
-                var qualitySpec = soxr_quality_spec(dt_soxr_recipe(2), 0)
-                var error: soxr_error_t?
-                let handle = soxr_create(Double(inputRate), Double(outputRate), 1, &error, &ioSpec, &qualitySpec, nil)
+                let handle = rawSoxr(from: inputRate, to: outputRate)
                 var output = [Float](repeating: 0, count: Int(Double(floats.count) * Double(outputRate) / Double(inputRate)) + 8192)
                 var used = 0, produced = 0, tail = 0
                 floats.withUnsafeBufferPointer { input in
@@ -87,10 +84,7 @@ let benchmarks: @Sendable () -> Void = {
         Benchmark("raw soxr 24 kHz to \(outputRate) Hz, float, in 100 ms chunks (anchor)") { benchmark in
             for _ in benchmark.scaledIterations {
                 let started = ContinuousClock.now
-                var ioSpec = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I)
-                var qualitySpec = soxr_quality_spec(dt_soxr_recipe(2), 0)
-                var error: soxr_error_t?
-                let handle = soxr_create(Double(inputRate), Double(outputRate), 1, &error, &ioSpec, &qualitySpec, nil)
+                let handle = rawSoxr(from: inputRate, to: outputRate)
                 var output = [Float](repeating: 0, count: 16_384)
                 var produced = 0
                 floats.withUnsafeBufferPointer { input in
@@ -116,6 +110,14 @@ let benchmarks: @Sendable () -> Void = {
             }
         }
     }
+}
+
+/// A soxr handle made directly through its C API, float32 in and out, high quality (the anchor's setup).
+private func rawSoxr(from inputRate: Int, to outputRate: Int) -> soxr_t? {
+    var ioSpec = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I)
+    var qualitySpec = soxr_quality_spec(dt_soxr_recipe(2), 0)
+    var error: soxr_error_t?
+    return soxr_create(Double(inputRate), Double(outputRate), 1, &error, &ioSpec, &qualitySpec, nil)
 }
 
 private func elapsed(since started: ContinuousClock.Instant) -> Double {
