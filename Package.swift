@@ -32,10 +32,10 @@ let package = Package(
         .target(name: "DeltaTapeEvents", dependencies: ["DeltaTapeKernels"]),
         // Turning audio events into tracks of PCM frames.
         .target(name: "DeltaTapeTimeline", dependencies: ["DeltaTapeKernels", "DeltaTapeEvents"]),
-        // Codecs: sample-rate conversion (libsoxr, libsamplerate).
-        .target(name: "DeltaTapeCodecs", dependencies: ["DeltaTapeKernels", "CSoxr", "CSampleRate"]),
+        // Codecs: sample-rate conversion (libsoxr, libsamplerate) and Opus encoding (libopus).
+        .target(name: "DeltaTapeCodecs", dependencies: ["DeltaTapeKernels", "CSoxr", "CSampleRate", "COpus"]),
         // Writing audio files.
-        .target(name: "DeltaTapeContainers", dependencies: ["DeltaTapeKernels", "CSndFile"]),
+        .target(name: "DeltaTapeContainers", dependencies: ["DeltaTapeKernels", "DeltaTapeCodecs", "CSndFile", "COgg"]),
         // The one import for users: conversion and inspection built from the layers above.
         .target(
             name: "DeltaTape",

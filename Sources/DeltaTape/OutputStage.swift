@@ -76,20 +76,34 @@ final class OutputStage {
         }
     }
 
-    private func opened(sampleRate: Int) throws(DeltaTapeError) -> any PCMWriter {
+    private func opened(sampleRate requested: Int) throws(DeltaTapeError) -> any PCMWriter {
         if let writer { return writer }
         let opened: any PCMWriter
         do throws(OutputError) {
-            switch destination {
-            case .file(let path):
-                opened = try WAVFileWriter(path: path, sampleRate: sampleRate, channelCount: channelCount, sampleFormat: options.sampleFormat)
-            case .standardOutput:
-                opened = try StreamingWAVWriter(descriptor: 1, name: "stdout", sampleRate: sampleRate, channelCount: channelCount, sampleFormat: options.sampleFormat)
+            switch options.format {
+            case .wav:
+                switch destination {
+                case .file(let path):
+                    opened = try WAVFileWriter(path: path, sampleRate: requested, channelCount: channelCount, sampleFormat: options.sampleFormat)
+                case .standardOutput:
+                    opened = try StreamingWAVWriter(descriptor: 1, name: "stdout", sampleRate: requested, channelCount: channelCount, sampleFormat: options.sampleFormat)
+                }
+            case .ogg:
+                // Opus encodes 8/12/16/24/48 kHz natively; any other rate is resampled to 48 kHz.
+                let rate = OpusSettings.nativeSampleRates.contains(requested) ? requested : 48_000
+                opened = try OggOpusPCMWriter(sink: sink(), sampleRate: rate, channelCount: channelCount, settings: options.opus)
             }
         } catch {
             throw DeltaTapeError(error)
         }
         writer = opened
         return opened
+    }
+
+    private func sink() throws(OutputError) -> any ByteSink {
+        switch destination {
+        case .file(let path): try FileDescriptorSink(path: path)
+        case .standardOutput: FileDescriptorSink(descriptor: 1, name: "stdout")
+        }
     }
 }

@@ -16,12 +16,15 @@ import Darwin
 public enum OutputFormat: String, Sendable, Hashable, CaseIterable {
     /// WAV (RIFF, RF64 past 4 GiB).
     case wav
+    /// Ogg Opus (RFC 7845).
+    case ogg
 
     /// The format a path's extension names, if any.
     public init?(pathExtensionOf path: String) {
         guard let dot = path.lastIndex(of: "."), !path[dot...].contains("/") else { return nil }
         switch path[path.index(after: dot)...].lowercased() {
         case "wav", "wave": self = .wav
+        case "ogg", "opus", "oga": self = .ogg
         default: return nil
         }
     }
@@ -58,6 +61,8 @@ public struct ConversionOptions: Sendable {
     public var resampler: ResamplerEngine = .soxr
     /// How hard the resampler works.
     public var quality: ResamplerQuality = .high
+    /// Opus settings, for Ogg Opus outputs.
+    public var opus = OpusSettings()
     /// When set, the input is headerless PCM in this format (`--input-format`, `--input-rate`, `--input-channels`),
     /// whatever its content looks like.
     public var rawInput: AudioFormat?
@@ -69,6 +74,7 @@ public struct ConversionOptions: Sendable {
         sampleRate: Int? = nil,
         resampler: ResamplerEngine = .soxr,
         quality: ResamplerQuality = .high,
+        opus: OpusSettings = OpusSettings(),
         rawInput: AudioFormat? = nil,
         strict: Bool = false
     ) {
@@ -77,6 +83,7 @@ public struct ConversionOptions: Sendable {
         self.sampleRate = sampleRate
         self.resampler = resampler
         self.quality = quality
+        self.opus = opus
         self.rawInput = rawInput
         self.strict = strict
     }
@@ -90,6 +97,8 @@ public struct ConversionSummary: Sendable {
     public var output: String
     /// Whether the input was a session log (rather than an audio file or raw PCM).
     public var isSession: Bool = true
+    /// The container written.
+    public var format: OutputFormat = .wav
     /// The vocabulary the session spoke, if recognized.
     public var vocabulary: Vocabulary?
     /// Frames per second of the output.
@@ -148,6 +157,7 @@ public enum SessionConverter {
             return ConversionSummary(
                 input: log.name,
                 output: destination.name,
+                format: options.format,
                 vocabulary: log.reader.vocabulary,
                 sampleRate: conversion.writer?.sampleRate ?? 0,
                 channelCount: conversion.writer?.channelCount ?? 0,
@@ -181,6 +191,7 @@ extension SessionConverter {
             input: source.name,
             output: destination.name,
             isSession: false,
+            format: options.format,
             vocabulary: nil,
             sampleRate: writer.sampleRate,
             channelCount: writer.channelCount,

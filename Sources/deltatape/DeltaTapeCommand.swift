@@ -54,6 +54,18 @@ extension DeltaTapeCommand {
         @Option(help: ArgumentHelp("The output's sample rate in Hz (default: the source's).", valueName: "hz"))
         var rate: Int?
 
+        @Option(help: ArgumentHelp("Opus bitrate in bits per second, for example 32000 or 32k (default: libopus's choice).", valueName: "bits"))
+        var bitrate: Bitrate?
+
+        @Option(help: "Opus encoder complexity, 0 (fastest) to 10 (best).")
+        var complexity: Int?
+
+        @Option(help: "Opus application: audio (faithfulness, the default) or voip (speech intelligibility).")
+        var application: OpusApplication = .audio
+
+        @Option(help: ArgumentHelp("Opus frame duration in milliseconds: 2.5, 5, 10, 20, 40 or 60.", valueName: "ms"))
+        var frameMs: Double = 20
+
         @Option(help: "The resampler, when rates differ: soxr (faster and better at equal settings, measured) or libsamplerate.")
         var resampler: ResamplerEngine = .soxr
 
@@ -76,6 +88,15 @@ extension DeltaTapeCommand {
         var quiet = false
 
         func validate() throws {
+            if let complexity, !(0...10).contains(complexity) {
+                throw ValidationError("--complexity must be 0...10.")
+            }
+            if !OpusSettings.frameDurations.contains(frameMs) {
+                throw ValidationError("--frame-ms must be one of 2.5, 5, 10, 20, 40, 60.")
+            }
+            if let bitrate, !(500...512_000).contains(bitrate.bitsPerSecond) {
+                throw ValidationError("--bitrate must be 500...512000 bits per second (or 0.5k...512k).")
+            }
             if let rate, !(1_000...768_000).contains(rate) {
                 throw ValidationError("--rate \(rate) is outside 1000...768000 Hz.")
             }
@@ -91,10 +112,10 @@ extension DeltaTapeCommand {
             }
             if output == "-" {
                 guard format != nil else {
-                    throw ValidationError("Writing to standard output ('-o -') needs --format, for example --format wav.")
+                    throw ValidationError("Writing to standard output ('-o -') needs --format, for example --format wav or --format ogg.")
                 }
             } else if format == nil, OutputFormat(pathExtensionOf: output) == nil {
-                throw ValidationError("Cannot tell the format of '\(output)' from its extension; name the file .wav or pass --format wav.")
+                throw ValidationError("Cannot tell the format of '\(output)' from its extension; name the file .wav, .ogg or .opus, or pass --format.")
             }
         }
 
@@ -106,6 +127,7 @@ extension DeltaTapeCommand {
                 sampleRate: rate,
                 resampler: resampler,
                 quality: quality,
+                opus: OpusSettings(bitrate: bitrate?.bitsPerSecond, complexity: complexity, application: application, frameMilliseconds: frameMs),
                 rawInput: inputFormat.map { AudioFormat(encoding: $0.encoding, sampleRate: inputRate ?? 0, channelCount: inputChannels) },
                 strict: strict
             )
@@ -125,7 +147,8 @@ extension DeltaTapeCommand {
             let speed = summary.realTimeFactor.isFinite ? "\(Int(summary.realTimeFactor.rounded()))× real time" : "instant"
             let warnings = summary.problemCount == 0 ? "no warnings" : "\(summary.problemCount) warning\(summary.problemCount == 1 ? "" : "s")"
             let seconds = (summary.durationSeconds * 1000).rounded() / 1000
-            return "wrote \(summary.output): \(summary.isSession ? "assistant" : "audio") \(seconds) s, \(summary.sampleRate) Hz \(channels) \(sampleFormat.rawValue), "
+            let encoding = summary.format == .ogg ? "Ogg Opus" : sampleFormat.rawValue
+            return "wrote \(summary.output): \(summary.isSession ? "assistant" : "audio") \(seconds) s, \(summary.sampleRate) Hz \(channels) \(encoding), "
                 + "from \(summary.inputByteCount.formatted()) bytes of \(summary.input) at \(speed), \(warnings)"
         }
     }
@@ -163,6 +186,23 @@ extension DeltaTapeCommand {
 extension OutputFormat: ExpressibleByArgument {}
 extension PCMSampleFormat: ExpressibleByArgument {}
 extension ResamplerEngine: ExpressibleByArgument {}
+extension OpusApplication: ExpressibleByArgument {}
+
+/// A bitrate given as `32000` or `32k`.
+struct Bitrate: ExpressibleByArgument {
+    var bitsPerSecond: Int
+
+    init?(argument: String) {
+        let text = argument.lowercased()
+        if text.hasSuffix("k"), let thousands = Double(text.dropLast()) {
+            bitsPerSecond = Int((thousands * 1000).rounded())
+        } else if let value = Int(text) {
+            bitsPerSecond = value
+        } else {
+            return nil
+        }
+    }
+}
 
 /// The encodings `--input-format` names.
 enum RawInputEncoding: String, CaseIterable, ExpressibleByArgument {

@@ -1,0 +1,179 @@
+import COpus
+
+/// What libopus optimizes for.
+public enum OpusApplication: String, Sendable, Hashable, CaseIterable {
+    /// Speech intelligibility (high-pass, formant emphasis). Its pre-processing shifts the phase of low
+    /// frequencies slightly (measured: the cross-correlation peak lands one 48 kHz sample early).
+    case voip
+    /// Faithfulness to the input: the default, since archives should sound like what was said.
+    case audio
+}
+
+/// Settings of an Opus encoding.
+public struct OpusSettings: Sendable, Hashable {
+    /// Bits per second; `nil` lets libopus choose (about 27 kbit/s for 24 kHz mono at 20 ms frames).
+    public var bitrate: Int?
+    /// 0 (fastest) to 10 (best); libopus's default is 9.
+    public var complexity: Int?
+    /// What to optimize for.
+    public var application: OpusApplication
+    /// Frame duration in milliseconds: 2.5, 5, 10, 20, 40 or 60.
+    public var frameMilliseconds: Double
+
+    /// Creates settings: libopus's bitrate and complexity, the audio application, 20 ms frames by default.
+    public init(bitrate: Int? = nil, complexity: Int? = nil, application: OpusApplication = .audio, frameMilliseconds: Double = 20) {
+        self.bitrate = bitrate
+        self.complexity = complexity
+        self.application = application
+        self.frameMilliseconds = frameMilliseconds
+    }
+
+    /// The rates libopus encodes natively; other rates are resampled to 48 kHz first.
+    public static let nativeSampleRates: Set<Int> = [8_000, 12_000, 16_000, 24_000, 48_000]
+
+    /// The frame durations libopus accepts, in milliseconds.
+    public static let frameDurations: [Double] = [2.5, 5, 10, 20, 40, 60]
+}
+
+/// A failure of libopus, with its code and message.
+public struct OpusError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// libopus's error code.
+    public var code: Int32
+    /// What was being done, and libopus's message.
+    public var message: String
+
+    public init(code: Int32, while doing: String) {
+        self.code = code
+        message = "\(doing): \(String(cString: opus_strerror(code)))"
+    }
+
+    public var description: String { "libopus: \(message)" }
+}
+
+/// One encoded Opus packet, valid until the encoder's next call.
+public struct OpusPacket {
+    /// The packet's bytes.
+    public var bytes: UnsafeRawBufferPointer
+    /// Samples it decodes to, at 48 kHz (Ogg granules and WebM timestamps count in these).
+    public var sampleCount48k: Int
+}
+
+/// Encodes 16-bit PCM into Opus packets of fixed duration, buffering samples until a frame is whole.
+///
+/// ``finish(_:)`` pads the stream with silence so that every input sample is decodable after the encoder's
+/// lookahead (RFC 7845 §8); the container trims the padding with the exact sample count.
+public final class OpusStreamEncoder {
+    /// Input frames per second (8, 12, 16, 24 or 48 kHz).
+    public let sampleRate: Int
+    /// Channels (1 or 2).
+    public let channelCount: Int
+    /// Samples to discard at the start of decoding, at 48 kHz: the encoder's lookahead.
+    public let preSkip48k: Int
+    /// Input frames per Opus frame.
+    public let frameSize: Int
+    /// Input frames received so far.
+    public private(set) var inputFrameCount = 0
+
+    private let encoder: OpaquePointer
+    private let lookahead: Int
+    private var pending: [Int16]
+    private var pendingCount = 0
+    private var packet: [UInt8] = [UInt8](repeating: 0, count: 4000)
+
+    /// Creates an encoder.
+    ///
+    /// - Throws: ``OpusError`` when libopus refuses the rate, channel count or settings.
+    public init(sampleRate: Int, channelCount: Int, settings: OpusSettings) throws(OpusError) {
+        self.sampleRate = sampleRate
+        self.channelCount = channelCount
+        guard OpusSettings.frameDurations.contains(settings.frameMilliseconds) else {
+            throw OpusError(code: OPUS_BAD_ARG, while: "frame duration \(settings.frameMilliseconds) ms (allowed: 2.5, 5, 10, 20, 40, 60)")
+        }
+        frameSize = Int(Double(sampleRate) * settings.frameMilliseconds / 1000)
+        var status: Int32 = 0
+        let application = settings.application == .voip ? dt_opus_application_voip() : dt_opus_application_audio()
+        guard let created = opus_encoder_create(Int32(sampleRate), Int32(channelCount), application, &status), status == OPUS_OK else {
+            throw OpusError(code: status, while: "creating an encoder for \(sampleRate) Hz, \(channelCount) channel(s)")
+        }
+        encoder = created
+        if let bitrate = settings.bitrate {
+            let result = dt_opus_set_bitrate(encoder, Int32(clamping: bitrate))
+            guard result == OPUS_OK else {
+                opus_encoder_destroy(created)
+                throw OpusError(code: result, while: "setting the bitrate to \(bitrate) bit/s")
+            }
+        }
+        if let complexity = settings.complexity {
+            let result = dt_opus_set_complexity(encoder, Int32(clamping: complexity))
+            guard result == OPUS_OK else {
+                opus_encoder_destroy(created)
+                throw OpusError(code: result, while: "setting the complexity to \(complexity)")
+            }
+        }
+        var samples: Int32 = 0
+        _ = dt_opus_get_lookahead(encoder, &samples)
+        lookahead = Int(samples)
+        // The lookahead is in samples at the encoder's rate; Ogg and WebM count pre-skip at 48 kHz.
+        preSkip48k = Int(samples) * 48_000 / sampleRate
+        pending = [Int16](repeating: 0, count: frameSize * channelCount)
+    }
+
+    deinit {
+        opus_encoder_destroy(encoder)
+    }
+
+    /// libopus's version string (for example "libopus 1.3.1"), which Ogg and WebM record as the vendor.
+    public static var libraryVersion: String { String(cString: opus_get_version_string()) }
+
+    /// Samples `frameCount` input frames decode to at 48 kHz (exact for the native rates).
+    public func samples48k(forInputFrames frameCount: Int) -> Int {
+        frameCount * 48_000 / sampleRate
+    }
+
+    /// Encodes interleaved samples, passing each completed packet to `emit`.
+    public func encode(_ samples: UnsafeBufferPointer<Int16>, _ emit: (OpusPacket) throws -> Void) throws {
+        inputFrameCount += samples.count / channelCount
+        var index = 0
+        while index < samples.count {
+            let room = frameSize * channelCount - pendingCount
+            let taken = min(room, samples.count - index)
+            pending.withUnsafeMutableBufferPointer { buffer in
+                _ = UnsafeMutableBufferPointer(rebasing: buffer[pendingCount..<(pendingCount + taken)])
+                    .update(fromContentsOf: UnsafeBufferPointer(rebasing: samples[index..<(index + taken)]))
+            }
+            pendingCount += taken
+            index += taken
+            if pendingCount == frameSize * channelCount { try encodePendingFrame(emit) }
+        }
+    }
+
+    /// Pads with silence until every input sample has passed the encoder's lookahead, encodes the last frames,
+    /// and passes them to `emit`.
+    public func finish(_ emit: (OpusPacket) throws -> Void) throws {
+        // Frames encoded must cover input + lookahead (RFC 7845 §8); the container trims to the input's length.
+        let encodedFrames = (inputFrameCount - pendingCount / channelCount)
+        var needed = inputFrameCount + lookahead - encodedFrames
+        while needed > 0 {
+            let silence = frameSize * channelCount - pendingCount
+            pending.withUnsafeMutableBufferPointer { buffer in
+                UnsafeMutableBufferPointer(rebasing: buffer[pendingCount...]).update(repeating: 0)
+            }
+            pendingCount += silence
+            needed -= frameSize
+            try encodePendingFrame(emit)
+        }
+    }
+
+    private func encodePendingFrame(_ emit: (OpusPacket) throws -> Void) throws {
+        let length = pending.withUnsafeBufferPointer { input in
+            packet.withUnsafeMutableBufferPointer { output in
+                opus_encode(encoder, input.baseAddress!, Int32(frameSize), output.baseAddress!, Int32(output.count))
+            }
+        }
+        pendingCount = 0
+        guard length > 0 else { throw OpusError(code: length, while: "encoding a frame") }
+        try packet.withUnsafeBytes { bytes in
+            try emit(OpusPacket(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<Int(length)]), sampleCount48k: samples48k(forInputFrames: frameSize)))
+        }
+    }
+}

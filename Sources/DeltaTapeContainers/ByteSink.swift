@@ -1,0 +1,86 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Where a container writer's bytes go: a file, a pipe, standard output.
+public protocol ByteSink: AnyObject {
+    /// A name for messages (a path, or `stdout`).
+    var name: String { get }
+    /// Bytes written so far.
+    var byteCount: Int { get }
+    /// Appends bytes.
+    /// - Throws: ``OutputError`` naming the sink and how much was written before the failure.
+    func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError)
+    /// Finishes the sink (closes what it opened).
+    func close() throws(OutputError)
+}
+
+/// Bytes written with `write(2)` to a file descriptor (a file it opened, or one it was given).
+public final class FileDescriptorSink: ByteSink {
+    public let name: String
+    public private(set) var byteCount = 0
+    private var descriptor: Int32
+    private let closesDescriptor: Bool
+
+    /// Creates (or truncates) the file at `path`.
+    ///
+    /// - Throws: ``OutputError`` naming the path and the system's reason.
+    public init(path: String) throws(OutputError) {
+        let opened = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard opened >= 0 else {
+            throw OutputError(path: path, reason: "cannot open for writing: \(String(cString: strerror(errno)))", code: errno)
+        }
+        name = path
+        descriptor = opened
+        closesDescriptor = true
+    }
+
+    /// Writes to an open descriptor (1 for standard output), which it does not close.
+    public init(descriptor: Int32, name: String) {
+        self.descriptor = descriptor
+        self.name = name
+        closesDescriptor = false
+    }
+
+    deinit {
+        if closesDescriptor, descriptor >= 0 { _ = closeFile(descriptor) }
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
+        guard let base = bytes.baseAddress else { return }
+        var offset = 0
+        while offset < bytes.count {
+            let count = systemWrite(descriptor, base + offset, bytes.count - offset)
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw OutputError(path: name, reason: "write failed after \(byteCount) bytes: \(String(cString: strerror(errno)))", code: errno)
+            }
+            offset += count
+            byteCount += count
+        }
+    }
+
+    public func close() throws(OutputError) {
+        guard closesDescriptor, descriptor >= 0 else { return }
+        let status = closeFile(descriptor)
+        descriptor = -1
+        if status != 0 {
+            throw OutputError(path: name, reason: "closing failed after \(byteCount) bytes: \(String(cString: strerror(errno)))", code: errno)
+        }
+    }
+}
+
+/// `close(2)`, named apart from the sinks' own `close`.
+private func closeFile(_ descriptor: Int32) -> Int32 {
+    #if canImport(Glibc)
+    Glibc.close(descriptor)
+    #elseif canImport(Musl)
+    Musl.close(descriptor)
+    #else
+    Darwin.close(descriptor)
+    #endif
+}

@@ -1,0 +1,128 @@
+import DeltaTape
+import Foundation
+import TestSupport
+import Testing
+
+/// Ogg Opus output, checked by the real tools: opusinfo, ffmpeg, ffprobe; lengths exact, lag 0.
+@Suite struct OggOpusTests {
+    /// Int16 samples from little-endian bytes.
+    private func samples(_ data: Data) -> [Int16] {
+        data.withUnsafeBytes { Array($0.bindMemory(to: Int16.self)) }
+    }
+
+    /// The lag (in samples) at which `decoded` best matches `reference`, searched over ±`range` on a window.
+    private func bestLag(_ decoded: [Int16], _ reference: [Int16], range: Int = 60) -> Int {
+        let start = min(24_000, reference.count / 4), length = min(48_000, reference.count / 2)
+        var best = (lag: 0, score: -Double.infinity)
+        for lag in -range...range {
+            var score = 0.0
+            for index in start..<(start + length) where index + lag >= 0 && index + lag < decoded.count {
+                score += Double(decoded[index + lag]) * Double(reference[index])
+            }
+            if score > best.score { best = (lag, score) }
+        }
+        return best.lag
+    }
+
+    /// The expected track at 48 kHz, upsampled by sox (an independent resampler) for the lag check.
+    private func reference48k(_ name: String, rate: Int) throws -> [Int16] {
+        let raw = try GeneratedSessions.directory().appendingPathComponent("\(name).assistant.raw").path
+        let result = try run("sox", ["-t", "raw", "-e", "signed-integer", "-b", "16", "-L", "-c", "1", "-r", "\(rate)", raw,
+                                     "-t", "raw", "-e", "signed-integer", "-b", "16", "-L", "-r", "48000", "-", "rate", "-v"])
+        return samples(result.standardOutput)
+    }
+
+    /// - Parameter lagTolerance: 0 where the encoder runs CELT or hybrid; libopus's SILK narrowband mode (8 kHz input
+    ///   at its default ~11 kbit/s) puts the correlation peak 3-6 samples (at 48 kHz) late, the same whether the
+    ///   input is 8 kHz or resampled to 48 kHz first, so that is the codec's, not the pre-skip's (measured).
+    private func checkOggOpus(_ path: String, session name: String, rate: Int, lagTolerance: Int = 0) throws {
+        // opusinfo exits 1 on any warning (EOS missing, granule errors, bad headers).
+        let info = try run("opusinfo", [path])
+        let infoText = String(decoding: info.standardOutput, as: UTF8.self) + info.standardError
+        #expect(info.status == 0 && !infoText.contains("WARNING"), "\(infoText)")
+        // ffmpeg decodes it without a word, to the input's exact length at 48 kHz.
+        let decoded = try samples(ffmpegDecodeToPCM16(path))
+        let inputFrames = try GeneratedSessions.expectedAssistant(name).count / 2
+        #expect(decoded.count == inputFrames * 48_000 / rate)
+        // The pre-skip is applied (first packet starts before zero by it) and the end is trimmed.
+        let packets = String(decoding: try run("ffprobe", ["-v", "error", "-select_streams", "a:0", "-show_packets", "-of", "compact=p=0", path]).standardOutput, as: UTF8.self)
+        #expect(packets.split(separator: "\n").first?.contains("pts=-312|") == true)
+        #expect(packets.split(separator: "\n").last?.contains("discard_padding=0") == false)
+        // Lines up with the input at lag 0.
+        let lag = bestLag(decoded, try reference48k(name, rate: rate))
+        #expect(abs(lag) <= lagTolerance, "correlation peak at lag \(lag)")
+    }
+
+    @Test(arguments: [("ga-basic", 24_000, 0), ("g711-ulaw", 8_000, 6)])
+    func fileOutputIsValidExactAndAligned(_ name: String, _ rate: Int, _ lagTolerance: Int) throws {
+        let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("\(name).opus").path
+        let summary = try SessionConverter.convert(input: GeneratedSessions.log(name), to: .file(output), options: ConversionOptions(format: .ogg))
+        #expect(summary.sampleRate == rate)
+        try checkOggOpus(output, session: name, rate: rate, lagTolerance: lagTolerance)
+        // OpusHead (RFC 7845 §5.1) at the start of the first page's body: version 1, mono, pre-skip, input rate.
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: output)).prefix(47))
+        #expect(Array(bytes[28..<36]) == Array("OpusHead".utf8))
+        #expect(bytes[36] == 1 && bytes[37] == 1)
+        #expect(Int(bytes[38]) | Int(bytes[39]) << 8 == 312)
+        #expect(Int(bytes[40]) | Int(bytes[41]) << 8 | Int(bytes[42]) << 16 == rate)
+    }
+
+    @Test func pipeOutputIsValidExactAndAligned() throws {
+        let log = try Data(contentsOf: URL(fileURLWithPath: GeneratedSessions.log("odd-splits")))
+        let result = try run(TestEnvironment.deltatapeExecutable.path, ["convert", "-", "-o", "-", "--format", "ogg", "--bitrate", "32k"], input: log)
+        #expect(result.status == 0, "\(result.standardError)")
+        let file = try TestEnvironment.temporaryDirectory().appendingPathComponent("pipe.ogg")
+        try result.standardOutput.write(to: file)
+        try checkOggOpus(file.path, session: "odd-splits", rate: 24_000)
+    }
+
+    /// libopus's VoIP mode high-passes the input, which moves the correlation peak by at most one sample.
+    @Test func voipApplicationStaysWithinOneSample() throws {
+        let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("voip.ogg").path
+        _ = try SessionConverter.convert(input: GeneratedSessions.log("ga-basic"), to: .file(output),
+                                         options: ConversionOptions(format: .ogg, opus: OpusSettings(application: .voip)))
+        let decoded = try samples(ffmpegDecodeToPCM16(output))
+        #expect(decoded.count == (try GeneratedSessions.expectedAssistant("ga-basic")).count)
+        #expect(abs(bestLag(decoded, try reference48k("ga-basic", rate: 24_000))) <= 1)
+    }
+
+    /// At 8 kHz with a bitrate that makes libopus choose CELT, the G.711 session lines up at lag 0 exactly.
+    @Test func g711SessionAtCELTBitrateIsAlignedExactly() throws {
+        let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("celt.ogg").path
+        _ = try SessionConverter.convert(input: GeneratedSessions.log("g711-ulaw"), to: .file(output),
+                                         options: ConversionOptions(format: .ogg, opus: OpusSettings(bitrate: 64_000)))
+        try checkOggOpus(output, session: "g711-ulaw", rate: 8_000)
+    }
+
+    @Test func otherRatesAreResampledTo48kHz() throws {
+        let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("r.ogg").path
+        let summary = try SessionConverter.convert(input: GeneratedSessions.log("ga-basic"), to: .file(output),
+                                                   options: ConversionOptions(format: .ogg, sampleRate: 44_100))
+        #expect(summary.sampleRate == 48_000)
+        let info = try run("opusinfo", [output])
+        #expect(info.status == 0)
+    }
+
+    /// A conversion killed with SIGKILL leaves a file ffmpeg decodes up to the last whole page.
+    @Test func killedConversionLeavesADecodableFile() throws {
+        let folder = try TestEnvironment.temporaryDirectory()
+        let script = TestEnvironment.packageRoot.appendingPathComponent("TestAudio/make-sessions.py").path
+        #expect(try run("python3", [script, folder.path, "--hours", "0.1"]).status == 0)
+        let output = folder.appendingPathComponent("killed.ogg").path
+        let process = Process()
+        process.executableURL = TestEnvironment.deltatapeExecutable
+        process.arguments = ["convert", folder.appendingPathComponent("long.jsonl").path, "-o", output, "--complexity", "0"]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Wait until some pages are on disk, then kill without warning.
+        for _ in 0..<200 where ((try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0) < 20_000 {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal)
+        let decode = try run("ffmpeg", ["-v", "error", "-i", output, "-f", "s16le", "-"])
+        #expect(decode.status == 0 && decode.standardError.isEmpty, "\(decode.standardError)")
+        #expect(decode.standardOutput.count > 48_000 * 2, "less than a second survived")
+    }
+}
