@@ -88,10 +88,12 @@ final class OutputStage {
                 case .standardOutput:
                     opened = try StreamingWAVWriter(descriptor: 1, name: "stdout", sampleRate: requested, channelCount: channelCount, sampleFormat: options.sampleFormat)
                 }
-            case .ogg:
+            case .ogg, .webm:
                 // Opus encodes 8/12/16/24/48 kHz natively; any other rate is resampled to 48 kHz.
                 let rate = OpusSettings.nativeSampleRates.contains(requested) ? requested : 48_000
-                opened = try OggOpusPCMWriter(sink: sink(), sampleRate: rate, channelCount: channelCount, settings: options.opus)
+                opened = options.format == .ogg
+                    ? try OggOpusPCMWriter(sink: sink(), sampleRate: rate, channelCount: channelCount, settings: options.opus)
+                    : try WebMOpusPCMWriter(sink: sink(), sampleRate: rate, channelCount: channelCount, settings: options.opus)
             }
         } catch {
             throw DeltaTapeError(error)

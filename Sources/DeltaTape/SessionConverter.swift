@@ -18,6 +18,8 @@ public enum OutputFormat: String, Sendable, Hashable, CaseIterable {
     case wav
     /// Ogg Opus (RFC 7845).
     case ogg
+    /// WebM with an Opus track.
+    case webm
 
     /// The format a path's extension names, if any.
     public init?(pathExtensionOf path: String) {
@@ -25,6 +27,7 @@ public enum OutputFormat: String, Sendable, Hashable, CaseIterable {
         switch path[path.index(after: dot)...].lowercased() {
         case "wav", "wave": self = .wav
         case "ogg", "opus", "oga": self = .ogg
+        case "webm", "weba": self = .webm
         default: return nil
         }
     }

@@ -19,8 +19,17 @@ public protocol ByteSink: AnyObject {
     func close() throws(OutputError)
 }
 
+/// A sink that can also overwrite bytes already written (a regular file): writers finalize sizes in place.
+public protocol PositionalByteSink: ByteSink {
+    /// Whether overwriting works here (false for pipes and terminals).
+    var isSeekable: Bool { get }
+    /// Overwrites bytes at `offset` from the start, without moving the append position.
+    /// - Throws: ``OutputError`` naming the sink.
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(OutputError)
+}
+
 /// Bytes written with `write(2)` to a file descriptor (a file it opened, or one it was given).
-public final class FileDescriptorSink: ByteSink {
+public final class FileDescriptorSink: PositionalByteSink {
     public let name: String
     public private(set) var byteCount = 0
     private var descriptor: Int32
@@ -61,6 +70,24 @@ public final class FileDescriptorSink: ByteSink {
             }
             offset += count
             byteCount += count
+        }
+    }
+
+    public var isSeekable: Bool {
+        var status = stat()
+        return fstat(descriptor, &status) == 0 && status.st_mode & S_IFMT == S_IFREG && lseek(descriptor, 0, SEEK_CUR) >= 0
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(OutputError) {
+        guard let base = bytes.baseAddress else { return }
+        var done = 0
+        while done < bytes.count {
+            let count = pwrite(descriptor, base + done, bytes.count - done, off_t(offset + done))
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw OutputError(path: name, reason: "rewriting at byte \(offset) failed: \(String(cString: strerror(errno)))", code: errno)
+            }
+            done += count
         }
     }
 

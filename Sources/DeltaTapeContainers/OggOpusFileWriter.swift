@@ -29,26 +29,14 @@ public final class OggOpusPCMWriter: PCMWriter {
     }
 
     public func write(_ samples: UnsafeBufferPointer<Int16>) throws(OutputError) {
-        try encoding { try encoder.encode(samples) { packet in try ogg.write(packet) } }
+        try opusEncoding(path) { try encoder.encode(samples) { packet in try ogg.write(packet) } }
     }
 
     public func close() throws(OutputError) {
         guard !closed else { return }
         closed = true
-        try encoding { try encoder.finish { packet in try ogg.write(packet) } }
+        try opusEncoding(path) { try encoder.finish { packet in try ogg.write(packet) } }
         try ogg.finish(totalSamples48k: encoder.samples48k(forInputFrames: encoder.inputFrameCount), preSkip48k: encoder.preSkip48k)
         try ogg.sink.close()
-    }
-
-    private func encoding(_ work: () throws -> Void) throws(OutputError) {
-        do {
-            try work()
-        } catch let error as OutputError {
-            throw error
-        } catch let error as OpusError {
-            throw OutputError(path: path, reason: error.description, code: error.code)
-        } catch {
-            throw OutputError(path: path, reason: "\(error)")
-        }
     }
 }

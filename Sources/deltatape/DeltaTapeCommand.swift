@@ -115,7 +115,7 @@ extension DeltaTapeCommand {
                     throw ValidationError("Writing to standard output ('-o -') needs --format, for example --format wav or --format ogg.")
                 }
             } else if format == nil, OutputFormat(pathExtensionOf: output) == nil {
-                throw ValidationError("Cannot tell the format of '\(output)' from its extension; name the file .wav, .ogg or .opus, or pass --format.")
+                throw ValidationError("Cannot tell the format of '\(output)' from its extension; name the file .wav, .ogg, .opus or .webm, or pass --format.")
             }
         }
 
@@ -147,7 +147,11 @@ extension DeltaTapeCommand {
             let speed = summary.realTimeFactor.isFinite ? "\(Int(summary.realTimeFactor.rounded()))× real time" : "instant"
             let warnings = summary.problemCount == 0 ? "no warnings" : "\(summary.problemCount) warning\(summary.problemCount == 1 ? "" : "s")"
             let seconds = (summary.durationSeconds * 1000).rounded() / 1000
-            let encoding = summary.format == .ogg ? "Ogg Opus" : sampleFormat.rawValue
+            let encoding = switch summary.format {
+            case .ogg: "Ogg Opus"
+            case .webm: "WebM Opus"
+            case .wav: sampleFormat.rawValue
+            }
             return "wrote \(summary.output): \(summary.isSession ? "assistant" : "audio") \(seconds) s, \(summary.sampleRate) Hz \(channels) \(encoding), "
                 + "from \(summary.inputByteCount.formatted()) bytes of \(summary.input) at \(speed), \(warnings)"
         }

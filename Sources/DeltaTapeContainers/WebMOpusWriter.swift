@@ -1,0 +1,191 @@
+// Hand-written rather than libwebm: libwebm is C++ (no C++ interop wanted in the library's build), its muxer
+// wants a seekable writer, and we need both forms from one streaming code path: the live form for pipes and
+// uploads (unknown sizes, blocks written as produced) and the finalized form for files (sizes, Duration, Cues).
+public import DeltaTapeCodecs
+
+/// Writes WebM (Matroska) with one Opus track, streaming.
+///
+/// `A_OPUS`, CodecPrivate = OpusHead, CodecDelay = pre-skip in nanoseconds, SeekPreRoll 80 ms, SamplingFrequency
+/// 48000, SimpleBlocks with the keyframe flag in clusters of at most 5 seconds, and DiscardPadding on the last
+/// block so decoders stop at the input's exact length. On a seekable sink the file is finalized in place (Segment
+/// and Cluster sizes, Duration, SeekHead, Cues); on any other sink it stays in the live form browsers'
+/// MediaRecorder writes (unknown-size Segment and Clusters), each cluster written as soon as it is complete.
+public final class WebMOpusWriter {
+    /// Where the bytes go.
+    public let sink: any ByteSink
+    private let seekable: Bool
+    private let preSkip48k: Int
+    private let maximumClusterDuration48k = 5 * 48_000
+    private let liveClusterDuration48k = 48_000
+
+    private var segmentDataStart = 0  // offset of the first byte inside the Segment
+    private var seekHeadOffset = 0  // the reserved Void that becomes the SeekHead
+    private var durationOffset = 0  // the Duration float's payload
+    private var infoOffset = 0, tracksOffset = 0
+    private var clusterStart48k = 0
+    private var clusterOpen = false
+    private var clusterOffset = 0  // where the open cluster's ID starts
+    private var clusterDataStart = 0  // where its content starts (after the 8-byte size)
+    private var cuePoints: [(timeMilliseconds: Int, clusterOffset: Int)] = []
+    private var position48k = 0  // samples of all packets so far, at 48 kHz
+    private var held: [UInt8] = []
+    private var heldSampleCount = 0
+    private var hasHeldPacket = false
+    private var finished = false
+    private static let seekHeadReserve = 96
+
+    /// Starts a WebM stream and writes its headers.
+    ///
+    /// - Parameters:
+    ///   - sink: Where the bytes go; finalized in place if it is a seekable ``PositionalByteSink``.
+    ///   - channelCount: 1 or 2.
+    ///   - inputSampleRate: The original PCM rate, recorded in OpusHead.
+    ///   - preSkip48k: The encoder's lookahead at 48 kHz.
+    /// - Throws: ``OutputError`` when the headers cannot be written.
+    public init(sink: any ByteSink, channelCount: Int, inputSampleRate: Int, preSkip48k: Int) throws(OutputError) {
+        self.sink = sink
+        self.preSkip48k = preSkip48k
+        seekable = (sink as? any PositionalByteSink)?.isSeekable ?? false
+
+        var header = EBML.element(EBML.ID.ebml,
+            EBML.unsigned(EBML.ID.ebmlVersion, 1) + EBML.unsigned(EBML.ID.ebmlReadVersion, 1)
+            + EBML.unsigned(EBML.ID.ebmlMaxIDLength, 4) + EBML.unsigned(EBML.ID.ebmlMaxSizeLength, 8)
+            + EBML.string(EBML.ID.docType, "webm") + EBML.unsigned(EBML.ID.docTypeVersion, 4)
+            + EBML.unsigned(EBML.ID.docTypeReadVersion, 2))
+        // Segment: unknown size now; a seekable sink gets the real size at the end (same 8 bytes).
+        header += EBML.id(EBML.ID.segment) + EBML.unknownSize
+        segmentDataStart = sink.byteCount + header.count
+        if seekable {
+            // Room for the SeekHead, written at the end, kept as a Void until then.
+            seekHeadOffset = segmentDataStart
+            header += EBML.id(EBML.ID.void) + EBML.size(Self.seekHeadReserve - 2, length: 1) + [UInt8](repeating: 0, count: Self.seekHeadReserve - 2)
+        }
+        infoOffset = sink.byteCount + header.count
+        var info = EBML.unsigned(EBML.ID.timestampScale, 1_000_000)  // timestamps in milliseconds
+            + EBML.string(EBML.ID.muxingApp, "DeltaTape") + EBML.string(EBML.ID.writingApp, "DeltaTape")
+        if seekable {
+            durationOffset = infoOffset + EBML.id(EBML.ID.info).count + EBML.size(info.count + 11).count + info.count + 3
+            info += EBML.float(EBML.ID.duration, 0)
+        }
+        header += EBML.element(EBML.ID.info, info)
+        tracksOffset = sink.byteCount + header.count
+        var opusHead: [UInt8] = Array("OpusHead".utf8) + [1, UInt8(channelCount)]
+        appendLittleEndian(UInt16(preSkip48k), to: &opusHead)
+        appendLittleEndian(UInt32(inputSampleRate), to: &opusHead)
+        appendLittleEndian(UInt16(0), to: &opusHead)
+        opusHead.append(0)
+        let track = EBML.unsigned(EBML.ID.trackNumber, 1)
+            + EBML.unsigned(EBML.ID.trackUID, UInt64.random(in: 1 ... .max))
+            + EBML.unsigned(EBML.ID.trackType, 2)  // audio
+            + EBML.string(EBML.ID.codecID, "A_OPUS")
+            + EBML.element(EBML.ID.codecPrivate, opusHead)
+            + EBML.unsigned(EBML.ID.codecDelay, UInt64(preSkip48k) * 1_000_000_000 / 48_000)
+            + EBML.unsigned(EBML.ID.seekPreRoll, 80_000_000)
+            + EBML.element(EBML.ID.audio, EBML.float(EBML.ID.samplingFrequency, 48_000) + EBML.unsigned(EBML.ID.channels, UInt64(channelCount)))
+        header += EBML.element(EBML.ID.tracks, EBML.element(EBML.ID.trackEntry, track))
+        try write(header)
+    }
+
+    /// Adds one Opus packet. The packet before it is written now; this one is held until the next call or
+    /// ``finish(totalSamples48k:)``, which gives the last one its DiscardPadding.
+    public func write(_ packet: OpusPacket) throws(OutputError) {
+        if hasHeldPacket { try writeHeld(discardPadding48k: 0) }
+        held.removeAll(keepingCapacity: true)
+        held.append(contentsOf: packet.bytes)
+        heldSampleCount = packet.sampleCount48k
+        hasHeldPacket = true
+    }
+
+    /// Writes the last packet (with DiscardPadding trimming the encoder's padding), closes the last cluster, and
+    /// on a seekable sink writes Cues and fills in sizes, Duration and the SeekHead.
+    ///
+    /// - Parameter totalSamples48k: The input's length at 48 kHz.
+    public func finish(totalSamples48k: Int) throws(OutputError) {
+        guard !finished else { return }
+        finished = true
+        if hasHeldPacket {
+            // Decoded samples beyond pre-skip + input are padding.
+            let padding = max(0, position48k + heldSampleCount - (totalSamples48k + preSkip48k))
+            try writeHeld(discardPadding48k: padding)
+        }
+        try closeCluster()
+        guard seekable, let positional = sink as? any PositionalByteSink else { return }
+        let cuesOffset = sink.byteCount
+        var cues: [UInt8] = []
+        for point in cuePoints {
+            cues += EBML.element(EBML.ID.cuePoint, EBML.unsigned(EBML.ID.cueTime, UInt64(point.timeMilliseconds))
+                + EBML.element(EBML.ID.cueTrackPositions, EBML.unsigned(EBML.ID.cueTrack, 1)
+                    + EBML.unsigned(EBML.ID.cueClusterPosition, UInt64(point.clusterOffset - segmentDataStart))))
+        }
+        try write(EBML.element(EBML.ID.cues, cues))
+        // Segment size, Duration (ms, as the timestamp scale says), SeekHead.
+        try patch(positional, EBML.size(sink.byteCount - segmentDataStart, length: 8), at: segmentDataStart - 8)
+        let durationMilliseconds = Double(totalSamples48k) / 48.0
+        try patch(positional, withUnsafeBytes(of: durationMilliseconds.bitPattern.bigEndian) { Array($0) }, at: durationOffset)
+        func seek(_ id: UInt32, _ offset: Int) -> [UInt8] {
+            EBML.element(EBML.ID.seek, EBML.element(EBML.ID.seekID, EBML.id(id)) + EBML.unsigned(EBML.ID.seekPosition, UInt64(offset - segmentDataStart)))
+        }
+        let seekHead = EBML.element(EBML.ID.seekHead, seek(EBML.ID.info, infoOffset) + seek(EBML.ID.tracks, tracksOffset) + seek(EBML.ID.cues, cuesOffset))
+        let filler = Self.seekHeadReserve - seekHead.count
+        precondition(filler >= 2, "SeekHead outgrew its reserve")
+        try patch(positional, seekHead + EBML.id(EBML.ID.void) + EBML.size(filler - 2, length: 1) + [UInt8](repeating: 0, count: filler - 2), at: seekHeadOffset)
+    }
+
+    // MARK: - Blocks and clusters
+
+    /// Writes the held packet as a block of the open cluster (opening one when it is due).
+    private func writeHeld(discardPadding48k: Int) throws(OutputError) {
+        let limit = seekable ? maximumClusterDuration48k : liveClusterDuration48k
+        if !clusterOpen || position48k - clusterStart48k >= limit { try startCluster() }
+        let relative = Int16(clamping: milliseconds(position48k) - milliseconds(clusterStart48k))
+        var block: [UInt8] = [0x81]  // track number 1 as a 1-byte vint
+        block.append(UInt8(truncatingIfNeeded: UInt16(bitPattern: relative) >> 8))
+        block.append(UInt8(truncatingIfNeeded: UInt16(bitPattern: relative)))
+        if discardPadding48k > 0 {
+            block.append(0x00)  // a Block's flags (keyframes are implied in a BlockGroup)
+            block += held
+            let nanoseconds = Int64((Double(discardPadding48k) * 1e9 / 48_000).rounded())
+            try write(EBML.element(EBML.ID.blockGroup, EBML.element(EBML.ID.block, block) + EBML.signed(EBML.ID.discardPadding, nanoseconds)))
+        } else {
+            block.append(0x80)  // keyframe: every Opus packet decodes on its own
+            block += held
+            try write(EBML.element(EBML.ID.simpleBlock, block))
+        }
+        position48k += heldSampleCount
+        hasHeldPacket = false
+    }
+
+    /// Closes the open cluster and writes the next one's header: an unknown size in the live form, a placeholder
+    /// that ``closeCluster()`` fills in on a seekable sink.
+    private func startCluster() throws(OutputError) {
+        try closeCluster()
+        clusterStart48k = position48k
+        clusterOffset = sink.byteCount
+        cuePoints.append((milliseconds(clusterStart48k), clusterOffset))
+        try write(EBML.id(EBML.ID.cluster) + EBML.unknownSize)
+        clusterDataStart = sink.byteCount
+        try write(EBML.unsigned(EBML.ID.timestamp, UInt64(milliseconds(clusterStart48k))))
+        clusterOpen = true
+    }
+
+    private func closeCluster() throws(OutputError) {
+        guard clusterOpen else { return }
+        clusterOpen = false
+        guard seekable, let positional = sink as? any PositionalByteSink else { return }
+        try patch(positional, EBML.size(sink.byteCount - clusterDataStart, length: 8), at: clusterDataStart - 8)
+    }
+
+    private func milliseconds(_ samples48k: Int) -> Int {
+        (samples48k + 24) / 48
+    }
+
+    private func write(_ bytes: [UInt8]) throws(OutputError) {
+        let result: Result<Void, OutputError> = bytes.withUnsafeBytes { buffer in Result { () throws(OutputError) in try sink.write(buffer) } }
+        try result.get()
+    }
+
+    private func patch(_ sink: any PositionalByteSink, _ bytes: [UInt8], at offset: Int) throws(OutputError) {
+        let result: Result<Void, OutputError> = bytes.withUnsafeBytes { buffer in Result { () throws(OutputError) in try sink.write(buffer, at: offset) } }
+        try result.get()
+    }
+}

@@ -1,0 +1,109 @@
+import DeltaTape
+import Foundation
+import TestSupport
+import Testing
+
+/// WebM Opus output: ffmpeg, ffprobe and mkvinfo, exact lengths, lag 0, and the checker for what no tool checks.
+@Suite struct WebMOpusTests {
+    private func samples(_ data: Data) -> [Int16] {
+        data.withUnsafeBytes { Array($0.bindMemory(to: Int16.self)) }
+    }
+
+    private func bestLag(_ decoded: [Int16], _ reference: [Int16], range: Int = 60) -> Int {
+        let start = min(24_000, reference.count / 4), length = min(48_000, reference.count / 2)
+        var best = (lag: 0, score: -Double.infinity)
+        for lag in -range...range {
+            var score = 0.0
+            for index in start..<(start + length) where index + lag >= 0 && index + lag < decoded.count {
+                score += Double(decoded[index + lag]) * Double(reference[index])
+            }
+            if score > best.score { best = (lag, score) }
+        }
+        return best.lag
+    }
+
+    private func reference48k(_ name: String, rate: Int) throws -> [Int16] {
+        let raw = try GeneratedSessions.directory().appendingPathComponent("\(name).assistant.raw").path
+        let result = try run("sox", ["-t", "raw", "-e", "signed-integer", "-b", "16", "-L", "-c", "1", "-r", "\(rate)", raw,
+                                     "-t", "raw", "-e", "signed-integer", "-b", "16", "-L", "-r", "48000", "-", "rate", "-v"])
+        return samples(result.standardOutput)
+    }
+
+    /// Checks a WebM file made from session `name`; `finalized` is the seekable form, otherwise the live form.
+    private func check(_ path: String, session name: String, rate: Int, finalized: Bool, lagTolerance: Int = 0) throws {
+        let inputFrames = try GeneratedSessions.expectedAssistant(name).count / 2
+        let decoded = try samples(ffmpegDecodeToPCM16(path))
+        #expect(decoded.count == inputFrames * 48_000 / rate, "decoded length")
+        let lag = bestLag(decoded, try reference48k(name, rate: rate))
+        #expect(abs(lag) <= lagTolerance, "correlation peak at lag \(lag)")
+        let mkvinfo = try run("mkvinfo", [path])
+        #expect(mkvinfo.status == 0, "\(mkvinfo.standardError)")
+        // CodecDelay shows as a negative start (6.5 ms, at WebM's millisecond timestamps).
+        let probe = try run("ffprobe", ["-v", "error", "-show_entries", "stream=start_time", "-of", "default=nw=1:nk=1", path])
+        #expect(String(decoding: probe.standardOutput, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "-0.007000")
+
+        let report = try WebMChecker.read(path)
+        #expect(report.docType == "webm" && report.codecID == "A_OPUS")
+        #expect(report.opusHeadPreSkip == 312 && report.opusHeadInputRate == rate)
+        #expect(report.codecDelayNanoseconds == UInt64(report.opusHeadPreSkip ?? 0) * 1_000_000_000 / 48_000)
+        #expect(report.seekPreRollNanoseconds == 80_000_000)
+        #expect(report.samplingFrequency == 48_000 && report.channels == 1)
+        // 20 ms packets: block timestamps step by exactly 20 ms; relative stamps fit int16; clusters at most 5 s.
+        let steps = zip(report.blockTimestamps.dropFirst(), report.blockTimestamps).map { $0 - $1 }
+        #expect(report.blockTimestamps.first == 0 && steps.allSatisfy { $0 == 20 })
+        #expect(report.relativeTimestamps.allSatisfy { (0...5_000).contains($0) })
+        #expect(report.keyframeFlags.allSatisfy { $0 })
+        // The padding after the input's end, trimmed by DiscardPadding on the last block.
+        let packets = report.blockTimestamps.count
+        let padding48k = packets * 960 - (inputFrames * 48_000 / rate + 312)
+        #expect(report.discardPaddingNanoseconds == Int64((Double(padding48k) * 1e9 / 48_000).rounded()))
+        if finalized {
+            #expect(report.segmentSizeKnown && report.clusterSizesKnown.allSatisfy { $0 })
+            #expect(report.seekEntriesValid == [0x1549_A966: true, 0x1654_AE6B: true, 0x1C53_BB6B: true])
+            #expect(!report.cuesPointAtClusters.isEmpty && report.cuesPointAtClusters.allSatisfy { $0 })
+            #expect(abs((report.durationMilliseconds ?? 0) - Double(inputFrames) * 1000 / Double(rate)) < 0.001)
+        } else {
+            #expect(!report.segmentSizeKnown && report.clusterSizesKnown.allSatisfy { !$0 })
+            #expect(report.seekEntriesValid.isEmpty && report.cuesPointAtClusters.isEmpty && report.durationMilliseconds == nil)
+        }
+    }
+
+    @Test(arguments: [("ga-basic", 24_000, 0), ("g711-ulaw", 8_000, 6)])
+    func fileOutputIsFinalizedExactAndAligned(_ name: String, _ rate: Int, _ lagTolerance: Int) throws {
+        let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("\(name).webm").path
+        let summary = try SessionConverter.convert(input: GeneratedSessions.log(name), to: .file(output), options: ConversionOptions(format: .webm))
+        #expect(summary.sampleRate == rate)
+        try check(output, session: name, rate: rate, finalized: true, lagTolerance: lagTolerance)
+    }
+
+    @Test func pipeOutputIsTheLiveForm() throws {
+        let log = try Data(contentsOf: URL(fileURLWithPath: GeneratedSessions.log("odd-splits")))
+        let result = try run(TestEnvironment.deltatapeExecutable.path, ["convert", "-", "-o", "-", "--format", "webm"], input: log)
+        #expect(result.status == 0, "\(result.standardError)")
+        let file = try TestEnvironment.temporaryDirectory().appendingPathComponent("live.webm")
+        try result.standardOutput.write(to: file)
+        try check(file.path, session: "odd-splits", rate: 24_000, finalized: false)
+    }
+
+    /// Killed mid-write, the file (its Segment and last Cluster still of unknown size) decodes up to the last block.
+    @Test func killedConversionLeavesADecodableFile() throws {
+        let folder = try TestEnvironment.temporaryDirectory()
+        let script = TestEnvironment.packageRoot.appendingPathComponent("TestAudio/make-sessions.py").path
+        #expect(try run("python3", [script, folder.path, "--hours", "0.1"]).status == 0)
+        let output = folder.appendingPathComponent("killed.webm").path
+        let process = Process()
+        process.executableURL = TestEnvironment.deltatapeExecutable
+        process.arguments = ["convert", folder.appendingPathComponent("long.jsonl").path, "-o", output, "--complexity", "0"]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<200 where ((try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0) < 20_000 {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal)
+        let decode = try run("ffmpeg", ["-v", "error", "-i", output, "-f", "s16le", "-"])
+        #expect(decode.status == 0, "\(decode.standardError)")
+        #expect(decode.standardOutput.count > 48_000 * 2, "less than a second survived")
+    }
+}
