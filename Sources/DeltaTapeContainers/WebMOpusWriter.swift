@@ -9,7 +9,8 @@ public import DeltaTapeCodecs
 /// 48000, SimpleBlocks with the keyframe flag in clusters of at most 5 seconds, and DiscardPadding on the last
 /// block so decoders stop at the input's exact length. On a seekable sink the file is finalized in place (Segment
 /// and Cluster sizes, Duration, SeekHead, Cues); on any other sink it stays in the live form browsers'
-/// MediaRecorder writes (unknown-size Segment and Clusters), each cluster written as soon as it is complete.
+/// MediaRecorder writes (unknown-size Segment and Clusters). Each cluster (at most 1 s live, 5 s in a file) is
+/// written in one piece as soon as it is complete, so a killed process loses at most the open cluster.
 public final class WebMOpusWriter {
     /// Where the bytes go.
     public let sink: any ByteSink
@@ -32,7 +33,12 @@ public final class WebMOpusWriter {
     private var heldSampleCount = 0
     private var hasHeldPacket = false
     private var finished = false
+    /// Bytes of the open cluster not yet written: a cluster goes to the sink in one write when it closes.
+    private var output: [UInt8] = []
     private static let seekHeadReserve = 96
+
+    /// Where the next byte will land in the file.
+    private var position: Int { sink.byteCount + output.count }
 
     /// Starts a WebM stream and writes its headers.
     ///
@@ -83,7 +89,8 @@ public final class WebMOpusWriter {
             + EBML.unsigned(EBML.ID.seekPreRoll, 80_000_000)
             + EBML.element(EBML.ID.audio, EBML.float(EBML.ID.samplingFrequency, 48_000) + EBML.unsigned(EBML.ID.channels, UInt64(channelCount)))
         header += EBML.element(EBML.ID.tracks, EBML.element(EBML.ID.trackEntry, track))
-        try write(header)
+        output = header
+        try flush()
     }
 
     /// Adds one Opus packet. The packet before it is written now; this one is held until the next call or
@@ -110,14 +117,15 @@ public final class WebMOpusWriter {
         }
         try closeCluster()
         guard seekable, let positional = sink as? any PositionalByteSink else { return }
-        let cuesOffset = sink.byteCount
+        let cuesOffset = position
         var cues: [UInt8] = []
         for point in cuePoints {
             cues += EBML.element(EBML.ID.cuePoint, EBML.unsigned(EBML.ID.cueTime, UInt64(point.timeMilliseconds))
                 + EBML.element(EBML.ID.cueTrackPositions, EBML.unsigned(EBML.ID.cueTrack, 1)
                     + EBML.unsigned(EBML.ID.cueClusterPosition, UInt64(point.clusterOffset - segmentDataStart))))
         }
-        try write(EBML.element(EBML.ID.cues, cues))
+        output += EBML.element(EBML.ID.cues, cues)
+        try flush()
         // Segment size, Duration (ms, as the timestamp scale says), SeekHead.
         try patch(positional, EBML.size(sink.byteCount - segmentDataStart, length: 8), at: segmentDataStart - 8)
         let durationMilliseconds = Double(totalSamples48k) / 48.0
@@ -145,42 +153,51 @@ public final class WebMOpusWriter {
             block.append(0x00)  // a Block's flags (keyframes are implied in a BlockGroup)
             block += held
             let nanoseconds = Int64((Double(discardPadding48k) * 1e9 / 48_000).rounded())
-            try write(EBML.element(EBML.ID.blockGroup, EBML.element(EBML.ID.block, block) + EBML.signed(EBML.ID.discardPadding, nanoseconds)))
+            output += EBML.element(EBML.ID.blockGroup, EBML.element(EBML.ID.block, block) + EBML.signed(EBML.ID.discardPadding, nanoseconds))
         } else {
             block.append(0x80)  // keyframe: every Opus packet decodes on its own
             block += held
-            try write(EBML.element(EBML.ID.simpleBlock, block))
+            output += EBML.id(EBML.ID.simpleBlock)
+            output += EBML.size(block.count)
+            output += block
         }
         position48k += heldSampleCount
         hasHeldPacket = false
     }
 
-    /// Closes the open cluster and writes the next one's header: an unknown size in the live form, a placeholder
-    /// that ``closeCluster()`` fills in on a seekable sink.
+    /// Closes the open cluster and starts the next: an unknown size in the live form, a placeholder that
+    /// ``closeCluster()`` fills in on a seekable sink.
     private func startCluster() throws(OutputError) {
         try closeCluster()
         clusterStart48k = position48k
-        clusterOffset = sink.byteCount
+        clusterOffset = position
         cuePoints.append((milliseconds(clusterStart48k), clusterOffset))
-        try write(EBML.id(EBML.ID.cluster) + EBML.unknownSize)
-        clusterDataStart = sink.byteCount
-        try write(EBML.unsigned(EBML.ID.timestamp, UInt64(milliseconds(clusterStart48k))))
+        output += EBML.id(EBML.ID.cluster) + EBML.unknownSize
+        clusterDataStart = position
+        output += EBML.unsigned(EBML.ID.timestamp, UInt64(milliseconds(clusterStart48k)))
         clusterOpen = true
     }
 
+    /// Gives a seekable sink's cluster its size, then writes the whole cluster at once.
     private func closeCluster() throws(OutputError) {
         guard clusterOpen else { return }
         clusterOpen = false
-        guard seekable, let positional = sink as? any PositionalByteSink else { return }
-        try patch(positional, EBML.size(sink.byteCount - clusterDataStart, length: 8), at: clusterDataStart - 8)
+        if seekable {
+            let size = EBML.size(position - clusterDataStart, length: 8)
+            let at = clusterDataStart - 8 - sink.byteCount  // the size field is still in the buffer
+            output.replaceSubrange(at..<(at + 8), with: size)
+        }
+        try flush()
     }
 
     private func milliseconds(_ samples48k: Int) -> Int {
         (samples48k + 24) / 48
     }
 
-    private func write(_ bytes: [UInt8]) throws(OutputError) {
-        let result: Result<Void, OutputError> = bytes.withUnsafeBytes { buffer in Result { () throws(OutputError) in try sink.write(buffer) } }
+    private func flush() throws(OutputError) {
+        guard !output.isEmpty else { return }
+        let result: Result<Void, OutputError> = output.withUnsafeBytes { buffer in Result { () throws(OutputError) in try sink.write(buffer) } }
+        output.removeAll(keepingCapacity: true)
         try result.get()
     }
 
