@@ -91,9 +91,8 @@ final class OutputStage {
             case .ogg, .webm:
                 // Opus encodes 8/12/16/24/48 kHz natively; any other rate is resampled to 48 kHz.
                 let rate = OpusSettings.nativeSampleRates.contains(requested) ? requested : 48_000
-                let encoder: any PCMWriter = options.format == .ogg
-                    ? try OggOpusPCMWriter(sink: sink(), sampleRate: rate, channelCount: channelCount, settings: options.opus)
-                    : try WebMOpusPCMWriter(sink: sink(), sampleRate: rate, channelCount: channelCount, settings: options.opus)
+                let encoder = try OpusPCMWriter(options.format == .ogg ? .ogg : .webm, sink: sink(), sampleRate: rate,
+                                                channelCount: channelCount, settings: options.opus)
                 // Encoding is the heavy part: on its own thread, reading and decoding hide behind it.
                 opened = BackgroundPCMWriter(encoder)
             }

@@ -5,33 +5,6 @@ import Testing
 
 /// Ogg Opus output, checked by the real tools: opusinfo, ffmpeg, ffprobe; lengths exact, lag 0.
 @Suite struct OggOpusTests {
-    /// Int16 samples from little-endian bytes.
-    private func samples(_ data: Data) -> [Int16] {
-        data.withUnsafeBytes { Array($0.bindMemory(to: Int16.self)) }
-    }
-
-    /// The lag (in samples) at which `decoded` best matches `reference`, searched over ±`range` on a window.
-    private func bestLag(_ decoded: [Int16], _ reference: [Int16], range: Int = 60) -> Int {
-        let start = min(24_000, reference.count / 4), length = min(48_000, reference.count / 2)
-        var best = (lag: 0, score: -Double.infinity)
-        for lag in -range...range {
-            var score = 0.0
-            for index in start..<(start + length) where index + lag >= 0 && index + lag < decoded.count {
-                score += Double(decoded[index + lag]) * Double(reference[index])
-            }
-            if score > best.score { best = (lag, score) }
-        }
-        return best.lag
-    }
-
-    /// The expected track at 48 kHz, upsampled by sox (an independent resampler) for the lag check.
-    private func reference48k(_ name: String, rate: Int) throws -> [Int16] {
-        let raw = try GeneratedSessions.directory().appendingPathComponent("\(name).assistant.raw").path
-        let result = try run("sox", ["-t", "raw", "-e", "signed-integer", "-b", "16", "-L", "-c", "1", "-r", "\(rate)", raw,
-                                     "-t", "raw", "-e", "signed-integer", "-b", "16", "-L", "-r", "48000", "-", "rate", "-v"])
-        return samples(result.standardOutput)
-    }
-
     /// - Parameter lagTolerance: 0 where the encoder runs CELT or hybrid; libopus's SILK narrowband mode (8 kHz input
     ///   at its default ~11 kbit/s) puts the correlation peak 3-6 samples (at 48 kHz) late, the same whether the
     ///   input is 8 kHz or resampled to 48 kHz first, so that is the codec's, not the pre-skip's (measured).
@@ -41,7 +14,7 @@ import Testing
         let infoText = String(decoding: info.standardOutput, as: UTF8.self) + info.standardError
         #expect(info.status == 0 && !infoText.contains("WARNING"), "\(infoText)")
         // ffmpeg decodes it without a word, to the input's exact length at 48 kHz.
-        let decoded = try samples(ffmpegDecodeToPCM16(path))
+        let decoded = pcm16Samples(try ffmpegDecodeToPCM16(path))
         let inputFrames = try GeneratedSessions.expectedAssistant(name).count / 2
         #expect(decoded.count == inputFrames * 48_000 / rate)
         // The pre-skip is applied (first packet starts before zero by it) and the end is trimmed.
@@ -49,7 +22,7 @@ import Testing
         #expect(packets.split(separator: "\n").first?.contains("pts=-312|") == true)
         #expect(packets.split(separator: "\n").last?.contains("discard_padding=0") == false)
         // Lines up with the input at lag 0.
-        let lag = bestLag(decoded, try reference48k(name, rate: rate))
+        let lag = correlationPeakLag(decoded, try expectedAssistantAt48kHz(name, rate: rate))
         #expect(abs(lag) <= lagTolerance, "correlation peak at lag \(lag)")
     }
 
@@ -81,9 +54,9 @@ import Testing
         let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("voip.ogg").path
         _ = try SessionConverter.convert(input: GeneratedSessions.log("ga-basic"), to: .file(output),
                                          options: ConversionOptions(format: .ogg, opus: OpusSettings(application: .voip)))
-        let decoded = try samples(ffmpegDecodeToPCM16(output))
+        let decoded = pcm16Samples(try ffmpegDecodeToPCM16(output))
         #expect(decoded.count == (try GeneratedSessions.expectedAssistant("ga-basic")).count)
-        #expect(abs(bestLag(decoded, try reference48k("ga-basic", rate: 24_000))) <= 1)
+        #expect(abs(correlationPeakLag(decoded, try expectedAssistantAt48kHz("ga-basic", rate: 24_000))) <= 1)
     }
 
     /// At 8 kHz with a bitrate that makes libopus choose CELT, the G.711 session lines up at lag 0 exactly.

@@ -5,36 +5,12 @@ import Testing
 
 /// WebM Opus output: ffmpeg, ffprobe and mkvinfo, exact lengths, lag 0, and the checker for what no tool checks.
 @Suite struct WebMOpusTests {
-    private func samples(_ data: Data) -> [Int16] {
-        data.withUnsafeBytes { Array($0.bindMemory(to: Int16.self)) }
-    }
-
-    private func bestLag(_ decoded: [Int16], _ reference: [Int16], range: Int = 60) -> Int {
-        let start = min(24_000, reference.count / 4), length = min(48_000, reference.count / 2)
-        var best = (lag: 0, score: -Double.infinity)
-        for lag in -range...range {
-            var score = 0.0
-            for index in start..<(start + length) where index + lag >= 0 && index + lag < decoded.count {
-                score += Double(decoded[index + lag]) * Double(reference[index])
-            }
-            if score > best.score { best = (lag, score) }
-        }
-        return best.lag
-    }
-
-    private func reference48k(_ name: String, rate: Int) throws -> [Int16] {
-        let raw = try GeneratedSessions.directory().appendingPathComponent("\(name).assistant.raw").path
-        let result = try run("sox", ["-t", "raw", "-e", "signed-integer", "-b", "16", "-L", "-c", "1", "-r", "\(rate)", raw,
-                                     "-t", "raw", "-e", "signed-integer", "-b", "16", "-L", "-r", "48000", "-", "rate", "-v"])
-        return samples(result.standardOutput)
-    }
-
     /// Checks a WebM file made from session `name`; `finalized` is the seekable form, otherwise the live form.
     private func check(_ path: String, session name: String, rate: Int, finalized: Bool, lagTolerance: Int = 0) throws {
         let inputFrames = try GeneratedSessions.expectedAssistant(name).count / 2
-        let decoded = try samples(ffmpegDecodeToPCM16(path))
+        let decoded = pcm16Samples(try ffmpegDecodeToPCM16(path))
         #expect(decoded.count == inputFrames * 48_000 / rate, "decoded length")
-        let lag = bestLag(decoded, try reference48k(name, rate: rate))
+        let lag = correlationPeakLag(decoded, try expectedAssistantAt48kHz(name, rate: rate))
         #expect(abs(lag) <= lagTolerance, "correlation peak at lag \(lag)")
         let mkvinfo = try run("mkvinfo", [path])
         #expect(mkvinfo.status == 0, "\(mkvinfo.standardError)")

@@ -1,0 +1,86 @@
+public import DeltaTapeCodecs
+
+/// A container that takes Opus packets: ``OggOpusWriter`` or ``WebMOpusWriter``.
+public protocol OpusPacketContainer: AnyObject {
+    /// Where the container's bytes go.
+    var sink: any ByteSink { get }
+    /// Adds one packet.
+    func write(_ packet: OpusPacket) throws(OutputError)
+    /// Ends the stream, trimming the encoder's padding so it decodes to `totalSamples48k` samples.
+    func finish(totalSamples48k: Int, preSkip48k: Int) throws(OutputError)
+}
+
+extension OggOpusWriter: OpusPacketContainer {}
+
+extension WebMOpusWriter: OpusPacketContainer {
+    public func finish(totalSamples48k: Int, preSkip48k: Int) throws(OutputError) {
+        try finish(totalSamples48k: totalSamples48k)
+    }
+}
+
+/// The Opus container an ``OpusPCMWriter`` writes.
+public enum OpusContainer: Sendable {
+    /// Ogg Opus (RFC 7845).
+    case ogg
+    /// WebM: finalized in place on a seekable sink, the live form otherwise.
+    case webm
+}
+
+/// PCM in, Opus in Ogg or WebM out: an ``OpusStreamEncoder`` feeding a container.
+public final class OpusPCMWriter: PCMWriter {
+    public var path: String { container.sink.name }
+    public let sampleRate: Int
+    public let channelCount: Int
+    public var sampleFormat: PCMSampleFormat { .s16 }
+    public var frameCount: Int { encoder.inputFrameCount }
+
+    private let encoder: OpusStreamEncoder
+    private let container: any OpusPacketContainer
+    private var closed = false
+
+    /// Starts an Opus stream in `container` form on `sink`.
+    ///
+    /// - Parameter sampleRate: One of libopus's rates (8, 12, 16, 24 or 48 kHz); resample others first.
+    /// - Throws: ``OutputError`` when the encoder refuses the settings or the headers cannot be written.
+    public init(_ form: OpusContainer, sink: any ByteSink, sampleRate: Int, channelCount: Int, settings: OpusSettings) throws(OutputError) {
+        self.sampleRate = sampleRate
+        self.channelCount = channelCount
+        do throws(OpusError) {
+            encoder = try OpusStreamEncoder(sampleRate: sampleRate, channelCount: channelCount, settings: settings)
+        } catch {
+            throw OutputError(path: sink.name, reason: error.description, code: error.code)
+        }
+        switch form {
+        case .ogg:
+            container = try OggOpusWriter(sink: sink, channelCount: channelCount, inputSampleRate: sampleRate,
+                                          preSkip48k: encoder.preSkip48k, vendor: OpusStreamEncoder.libraryVersion)
+        case .webm:
+            container = try WebMOpusWriter(sink: sink, channelCount: channelCount, inputSampleRate: sampleRate, preSkip48k: encoder.preSkip48k)
+        }
+    }
+
+    public func write(_ samples: UnsafeBufferPointer<Int16>) throws(OutputError) {
+        try encoding { try encoder.encode(samples) { packet in try container.write(packet) } }
+    }
+
+    public func close() throws(OutputError) {
+        guard !closed else { return }
+        closed = true
+        try encoding { try encoder.finish { packet in try container.write(packet) } }
+        try container.finish(totalSamples48k: encoder.samples48k(forInputFrames: encoder.inputFrameCount), preSkip48k: encoder.preSkip48k)
+        try container.sink.close()
+    }
+
+    /// Runs encoding work, reporting its failures as output errors naming the output.
+    private func encoding(_ work: () throws -> Void) throws(OutputError) {
+        do {
+            try work()
+        } catch let error as OutputError {
+            throw error
+        } catch let error as OpusError {
+            throw OutputError(path: path, reason: error.description, code: error.code)
+        } catch {
+            throw OutputError(path: path, reason: "\(error)")
+        }
+    }
+}
