@@ -133,17 +133,23 @@ public final class OpusStreamEncoder {
     /// Encodes interleaved samples, passing each completed packet to `emit`.
     public func encode(_ samples: UnsafeBufferPointer<Int16>, _ emit: (OpusPacket) throws -> Void) throws {
         inputFrameCount += samples.count / channelCount
+        let frameSampleCount = frameSize * channelCount
         var index = 0
         while index < samples.count {
-            let room = frameSize * channelCount - pendingCount
-            let taken = min(room, samples.count - index)
+            // Whole frames straight from the caller's buffer; only a frame split across calls is gathered.
+            if pendingCount == 0, let base = samples.baseAddress, samples.count - index >= frameSampleCount {
+                try encodeFrame(base + index, emit)
+                index += frameSampleCount
+                continue
+            }
+            let taken = min(frameSampleCount - pendingCount, samples.count - index)
             pending.withUnsafeMutableBufferPointer { buffer in
                 _ = UnsafeMutableBufferPointer(rebasing: buffer[pendingCount..<(pendingCount + taken)])
                     .update(fromContentsOf: UnsafeBufferPointer(rebasing: samples[index..<(index + taken)]))
             }
             pendingCount += taken
             index += taken
-            if pendingCount == frameSize * channelCount { try encodePendingFrame(emit) }
+            if pendingCount == frameSampleCount { try encodePendingFrame(emit) }
         }
     }
 
@@ -165,12 +171,14 @@ public final class OpusStreamEncoder {
     }
 
     private func encodePendingFrame(_ emit: (OpusPacket) throws -> Void) throws {
-        let length = pending.withUnsafeBufferPointer { input in
-            packet.withUnsafeMutableBufferPointer { output in
-                opus_encode(encoder, input.baseAddress!, Int32(frameSize), output.baseAddress!, Int32(output.count))
-            }
-        }
         pendingCount = 0
+        try pending.withUnsafeBufferPointer { try encodeFrame($0.baseAddress!, emit) }
+    }
+
+    private func encodeFrame(_ frame: UnsafePointer<Int16>, _ emit: (OpusPacket) throws -> Void) throws {
+        let length = packet.withUnsafeMutableBufferPointer { output in
+            opus_encode(encoder, frame, Int32(frameSize), output.baseAddress!, Int32(output.count))
+        }
         guard length > 0 else { throw OpusError(code: length, while: "encoding a frame") }
         try packet.withUnsafeBytes { bytes in
             try emit(OpusPacket(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<Int(length)]), sampleCount48k: samples48k(forInputFrames: frameSize)))

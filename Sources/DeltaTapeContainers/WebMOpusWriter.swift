@@ -145,21 +145,21 @@ public final class WebMOpusWriter {
     private func writeHeld(discardPadding48k: Int) throws(OutputError) {
         let limit = seekable ? maximumClusterDuration48k : liveClusterDuration48k
         if !clusterOpen || position48k - clusterStart48k >= limit { try startCluster() }
-        let relative = Int16(clamping: milliseconds(position48k) - milliseconds(clusterStart48k))
-        var block: [UInt8] = [0x81]  // track number 1 as a 1-byte vint
-        block.append(UInt8(truncatingIfNeeded: UInt16(bitPattern: relative) >> 8))
-        block.append(UInt8(truncatingIfNeeded: UInt16(bitPattern: relative)))
+        let relative = UInt16(bitPattern: Int16(clamping: milliseconds(position48k) - milliseconds(clusterStart48k)))
+        // Block header: track number 1 as a 1-byte vint, the int16 relative timestamp, flags.
+        let blockHeader: [UInt8] = [0x81, UInt8(truncatingIfNeeded: relative >> 8), UInt8(truncatingIfNeeded: relative)]
         if discardPadding48k > 0 {
-            block.append(0x00)  // a Block's flags (keyframes are implied in a BlockGroup)
-            block += held
+            // A Block (keyframes implied) in a BlockGroup, so it can carry DiscardPadding.
             let nanoseconds = Int64((Double(discardPadding48k) * 1e9 / 48_000).rounded())
-            output += EBML.element(EBML.ID.blockGroup, EBML.element(EBML.ID.block, block) + EBML.signed(EBML.ID.discardPadding, nanoseconds))
+            let block = EBML.element(EBML.ID.block, blockHeader + [0x00] + held)
+            output += EBML.element(EBML.ID.blockGroup, block + EBML.signed(EBML.ID.discardPadding, nanoseconds))
         } else {
-            block.append(0x80)  // keyframe: every Opus packet decodes on its own
-            block += held
-            output += EBML.id(EBML.ID.simpleBlock)
-            output += EBML.size(block.count)
-            output += block
+            // The hot path, written straight into the cluster buffer: ID, size, header, keyframe flag, packet.
+            output.append(UInt8(EBML.ID.simpleBlock))
+            output.append(contentsOf: EBML.size(blockHeader.count + 1 + held.count))
+            output.append(contentsOf: blockHeader)
+            output.append(0x80)
+            output.append(contentsOf: held)
         }
         position48k += heldSampleCount
         hasHeldPacket = false
