@@ -54,9 +54,14 @@ public final class SessionLog {
         }
         guard kind == .jsonLines else {
             source.close()
-            let advice = kind == .audioFile
-                ? "audio files are read from a path, not from standard input; for a stream, send raw PCM with --input-format"
-                : "this version reads JSON Lines session logs (one message per line) only"
+            let advice = switch kind {
+            case .audioFile where path == "-":
+                "audio files are read from a path, not from standard input; for a stream, send raw PCM with --input-format"
+            case .audioFile:
+                "it holds no session events to read; 'deltatape convert' converts audio files"
+            default:
+                "this version reads JSON Lines session logs (one message per line) only"
+            }
             throw .badInput("\(name): looks like \(kind.displayName.withArticle); \(advice)")
         }
         self.kind = kind
