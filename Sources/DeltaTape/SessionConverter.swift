@@ -209,7 +209,6 @@ extension SessionConverter {
 /// The state of one conversion: the log, the track being assembled, the writer opened at the first audio.
 private final class Conversion {
     let log: SessionLog
-    let destination: OutputDestination
     let options: ConversionOptions
     let report: (Problem) -> Void
 
@@ -222,7 +221,6 @@ private final class Conversion {
 
     init(log: SessionLog, destination: OutputDestination, options: ConversionOptions, report: @escaping (Problem) -> Void) {
         self.log = log
-        self.destination = destination
         self.options = options
         self.report = report
         output = OutputStage(destination: destination, options: options)
