@@ -63,21 +63,8 @@ import Testing
 
     /// Killed mid-write, the file (its Segment and last Cluster still of unknown size) decodes up to the last block.
     @Test func killedConversionLeavesADecodableFile() throws {
-        let folder = try TestEnvironment.temporaryDirectory()
-        let script = TestEnvironment.packageRoot.appendingPathComponent("TestAudio/make-sessions.py").path
-        #expect(try run("python3", [script, folder.path, "--hours", "0.1"]).status == 0)
-        let output = folder.appendingPathComponent("killed.webm").path
-        let process = Process()
-        process.executableURL = TestEnvironment.deltatapeExecutable
-        process.arguments = ["convert", folder.appendingPathComponent("long.jsonl").path, "-o", output, "--complexity", "0"]
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        for _ in 0..<200 where ((try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0) < 20_000 {
-            Thread.sleep(forTimeInterval: 0.02)
-        }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        #expect(process.terminationReason == .uncaughtSignal)
+        let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("killed.webm").path
+        #expect(try convertAndKillMidway(output: output))
         let decode = try run("ffmpeg", ["-v", "error", "-i", output, "-f", "s16le", "-"])
         #expect(decode.status == 0, "\(decode.standardError)")
         #expect(decode.standardOutput.count > 48_000 * 2, "less than a second survived")

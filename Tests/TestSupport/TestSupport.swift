@@ -150,3 +150,24 @@ public func ffmpegDecodeToPCM16(_ path: String) throws -> Data {
     }
     return result.standardOutput
 }
+
+/// Starts `deltatape convert` on a generated 6-minute session towards `output`, waits until some of it is on
+/// disk, and kills it with SIGKILL: what a crash leaves behind. Returns whether the process died of the signal.
+public func convertAndKillMidway(output: String) throws -> Bool {
+    let folder = try TestEnvironment.temporaryDirectory()
+    let script = TestEnvironment.packageRoot.appendingPathComponent("TestAudio/make-sessions.py").path
+    guard try run("python3", [script, folder.path, "--hours", "0.1"]).status == 0 else {
+        throw TestSupportError("make-sessions.py --hours failed")
+    }
+    let process = Process()
+    process.executableURL = TestEnvironment.deltatapeExecutable
+    process.arguments = ["convert", folder.appendingPathComponent("long.jsonl").path, "-o", output, "--complexity", "0"]
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    for _ in 0..<200 where ((try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0) < 20_000 {
+        Thread.sleep(forTimeInterval: 0.02)
+    }
+    kill(process.processIdentifier, SIGKILL)
+    process.waitUntilExit()
+    return process.terminationReason == .uncaughtSignal
+}
