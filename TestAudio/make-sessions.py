@@ -277,6 +277,31 @@ def make_mixed_formats(directory, manifest):
                                  "resampled_input_frames": len(codes), "resampled_input_rate": 8000}
 
 
+def make_envelope(directory, manifest):
+    """Each message in the {"time", "source", "event"} envelope some client libraries log."""
+    session = conversation("openai-ga", 13)
+    wrapped = []
+    for index, line in enumerate(session.lines):
+        message = json.loads(line)
+        source = "client" if message.get("type", "").startswith("input_audio_buffer.append") else "server"
+        wrapped.append(json.dumps({"time": "2026-11-27T04:%02d:%02d.000Z" % (index // 60 % 60, index % 60),
+                                   "source": source, "event": message}))
+    session.lines = wrapped
+    session.write(directory, "envelope")
+    manifest["envelope"] = {"vocabulary": "openai-ga", "problem_lines": []}
+
+
+def make_json_array(directory, manifest):
+    """The messages as one pretty-printed JSON array (a file some tools export), elements over several lines."""
+    session = conversation("openai-beta", 14)
+    messages = [json.loads(line) for line in session.lines]
+    with open(os.path.join(directory, "json-array.json"), "w") as f:
+        json.dump(messages, f, indent=2)
+    with open(os.path.join(directory, "json-array.assistant.raw"), "wb") as f:
+        f.write(bytes(session.expected))
+    manifest["json-array"] = {"vocabulary": "openai-beta", "problem_lines": []}
+
+
 def make_no_audio(directory, manifest):
     """A WebRTC data-channel log: lifecycle and transcripts, but the audio travelled on the media track."""
     session = Session("openai-ga", random.Random(8))
@@ -342,6 +367,8 @@ def main():
     make_malformed(directory, manifest)
     make_g711(directory, manifest)
     make_mixed_formats(directory, manifest)
+    make_envelope(directory, manifest)
+    make_json_array(directory, manifest)
     make_no_audio(directory, manifest)
     with open(os.path.join(directory, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2, sort_keys=True)

@@ -8,12 +8,12 @@ public final class SessionLog {
     public let kind: InputKind
     /// The reader that interprets the messages; it knows the vocabulary and formats seen so far.
     public private(set) var reader = EventReader()
-    /// Lines read so far, blank ones included.
+    /// Lines read so far, blank ones included (for a JSON array: the line of the last message's start).
     public private(set) var lineCount = 0
     /// Messages read so far (valid or not; blank lines excluded).
     public private(set) var messageCount = 0
 
-    private let lines: LineReader<FileByteSource>
+    private let messages: any MessageSource
     private let source: FileByteSource
 
     /// Opens the input at `path` (`-` for standard input) and detects its kind.
@@ -52,7 +52,7 @@ public final class SessionLog {
             source.close()
             throw .badInput("\(name): not a recognized input; \(InputKind.expectation)")
         }
-        guard kind == .jsonLines else {
+        guard kind == .jsonLines || kind == .jsonArray else {
             source.close()
             let advice = switch kind {
             case .audioFile where path == "-":
@@ -66,7 +66,9 @@ public final class SessionLog {
         }
         self.kind = kind
         self.source = source
-        lines = LineReader(source: source, prefix: prefix)
+        messages = kind == .jsonArray
+            ? JSONArrayReader(source: source, prefix: prefix)
+            : LineReader(source: source, prefix: prefix)
     }
 
     deinit {
@@ -74,7 +76,7 @@ public final class SessionLog {
     }
 
     /// Bytes read from the input so far.
-    public var byteCount: Int { lines.byteCount }
+    public var byteCount: Int { messages.byteCount }
 
     /// Reads the next message and returns its event, valid until the next call; `nil` at the end of the input.
     ///
@@ -83,9 +85,9 @@ public final class SessionLog {
     /// - Throws: ``DeltaTapeError/io(_:)`` when reading fails, or what `problem` throws.
     public func nextEvent(problem: (Problem) throws(DeltaTapeError) -> Void) throws(DeltaTapeError) -> (line: Int, event: Event)? {
         while true {
-            let next: (number: Int, bytes: UnsafeRawBufferPointer)?
+            let next: (line: Int, bytes: UnsafeRawBufferPointer)?
             do throws(InputError) {
-                next = try lines.nextLine()
+                next = try messages.nextMessage()
             } catch {
                 throw DeltaTapeError(error)
             }

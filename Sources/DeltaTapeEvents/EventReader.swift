@@ -33,8 +33,14 @@ public struct EventReader: Sendable {
         } catch {
             throw .json(error)
         }
-        let object = JSONObjectView(text: message, members: scanner.members)
-        guard let typeMember = object.member("type"), typeMember.kind == .string else {
+        var object = JSONObjectView(text: message, members: scanner.members)
+        var typeMember = object.member("type")
+        // The logging envelope {"time": ..., "source": "client" | "server", "event": {...}} wraps the message.
+        if typeMember == nil, let wrapped = object.object("event") {
+            object = wrapped
+            typeMember = object.member("type")
+        }
+        guard let typeMember, typeMember.kind == .string else {
             return Event(message: message, typeRange: nil, content: .other)
         }
         let type = typeMember.value

@@ -6,7 +6,8 @@ import Testing
 /// Session logs made by TestAudio/make-sessions.py (Python, independent of this code) converted to WAV and read
 /// back by sox and ffmpeg: the samples must equal the PCM the script encoded, bit for bit.
 @Suite struct ConvertTests {
-    static let cleanSessions = ["ga-basic", "beta-basic", "odd-splits", "reordered-keys", "escaped-slashes", "crlf-bom"]
+    static let cleanSessions = ["ga-basic", "beta-basic", "odd-splits", "reordered-keys", "escaped-slashes", "crlf-bom",
+                                "envelope", "json-array"]
 
     private func convert(_ name: String, options: ConversionOptions = ConversionOptions()) throws -> (URL, ConversionSummary, [Problem]) {
         let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("\(name).wav")

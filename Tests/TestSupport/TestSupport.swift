@@ -95,9 +95,11 @@ public enum GeneratedSessions {
         }
     }
 
-    /// The path of session `name`'s log.
+    /// The path of session `name`'s log (`NAME.jsonl`, or `NAME.json` for the JSON array session).
     public static func log(_ name: String) throws -> String {
-        try directory().appendingPathComponent("\(name).jsonl").path
+        let array = try directory().appendingPathComponent("\(name).json")
+        if FileManager.default.fileExists(atPath: array.path) { return array.path }
+        return try directory().appendingPathComponent("\(name).jsonl").path
     }
 
     /// The assistant PCM (16-bit little-endian) the script encoded into session `name`.
