@@ -302,6 +302,77 @@ def make_json_array(directory, manifest):
     manifest["json-array"] = {"vocabulary": "openai-beta", "problem_lines": []}
 
 
+def _audioop():
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import audioop
+    return audioop
+
+
+def make_twilio(directory, manifest):
+    """A Twilio Media Streams fork with both tracks: the caller inbound, the assistant outbound, mu-law 8 kHz in
+    160-byte (20 ms) frames. The expectation is audioop's expansion of the outbound payloads."""
+    audioop = _audioop()
+    assistant, _ = audioop.ratecv(read_pcm("assistant-speech.wav"), 2, 1, RATE, 8000, None)
+    user, _ = audioop.ratecv(read_pcm("user-speech.wav"), 2, 1, RATE, 8000, None)
+    outbound, inbound = audioop.lin2ulaw(assistant, 2), audioop.lin2ulaw(user, 2)
+    session = Session("twilio", random.Random(15))
+    session.add({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+    session.add({"event": "start", "sequenceNumber": "1", "streamSid": "MZ0001",
+                 "start": {"streamSid": "MZ0001", "callSid": "CA0001", "tracks": ["inbound", "outbound"],
+                           "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}})
+    sequence = 2
+    for chunk, start in enumerate(range(0, max(len(inbound), len(outbound)), 160)):
+        for track, data in (("inbound", inbound), ("outbound", outbound)):
+            piece = data[start:start + 160]
+            if not piece:
+                continue
+            session.add({"event": "media", "sequenceNumber": str(sequence), "streamSid": "MZ0001",
+                         "media": {"track": track, "chunk": str(chunk + 1), "timestamp": str(chunk * 20), "payload": b64(piece)}})
+            sequence += 1
+    session.add({"event": "stop", "sequenceNumber": str(sequence), "streamSid": "MZ0001", "stop": {"callSid": "CA0001"}})
+    session.expected = bytearray(audioop.ulaw2lin(outbound, 2))
+    session.write(directory, "twilio")
+    manifest["twilio"] = {"vocabulary": "twilio", "problem_lines": [], "rate": 8000}
+
+
+def make_elevenlabs(directory, manifest):
+    """An ElevenLabs Agents conversation: metadata says pcm_16000 out and in; agent audio in audio_event."""
+    audioop = _audioop()
+    agent, _ = audioop.ratecv(read_pcm("assistant-speech.wav"), 2, 1, RATE, 16000, None)
+    user, _ = audioop.ratecv(read_pcm("user-speech.wav"), 2, 1, RATE, 16000, None)
+    session = Session("elevenlabs", random.Random(16))
+    session.add({"type": "conversation_initiation_metadata", "conversation_initiation_metadata_event":
+                 {"conversation_id": "conv_1", "agent_output_audio_format": "pcm_16000", "user_input_audio_format": "pcm_16000"}})
+    for start in range(0, len(user), 8000):
+        session.add({"user_audio_chunk": b64(user[start:start + 8000])})
+    session.add({"type": "user_transcript", "user_transcription_event": {"user_transcript": "Hi"}})
+    for event_id, start in enumerate(range(0, len(agent), 6400)):
+        session.add({"type": "audio", "audio_event": {"audio_base_64": b64(agent[start:start + 6400]), "event_id": event_id + 1}})
+    session.add({"type": "agent_response", "agent_response_event": {"agent_response": "Thanks for calling."}})
+    session.expected = bytearray(agent)
+    session.write(directory, "elevenlabs")
+    manifest["elevenlabs"] = {"vocabulary": "elevenlabs", "problem_lines": [], "rate": 16000}
+
+
+def make_gpt_live(directory, manifest):
+    """An OpenAI GPT-Live sideband: reflected input appends and output deltas with start_ms/end_ms, 24 kHz PCM16."""
+    session = Session("openai-gpt-live", random.Random(17))
+    speech, user = read_pcm("assistant-speech.wav"), read_pcm("user-speech.wav")
+    session.add({"type": "session.started", "session": {"id": "live_1"}})
+    for start in range(0, len(user), 4800):
+        session.add({"type": "session.input_audio.append", "audio": b64(user[start:start + 4800])})
+    for start in range(0, len(speech), 9600):
+        piece = speech[start:start + 9600]
+        start_ms = start // 48
+        session.add({"type": "session.output_audio.delta", "delta": b64(piece), "start_ms": start_ms,
+                     "end_ms": start_ms + len(piece) // 48})
+    session.expected = bytearray(speech)
+    session.write(directory, "gpt-live")
+    manifest["gpt-live"] = {"vocabulary": "openai-gpt-live", "problem_lines": [], "rate": 24000}
+
+
 def make_no_audio(directory, manifest):
     """A WebRTC data-channel log: lifecycle and transcripts, but the audio travelled on the media track."""
     session = Session("openai-ga", random.Random(8))
@@ -369,6 +440,9 @@ def main():
     make_mixed_formats(directory, manifest)
     make_envelope(directory, manifest)
     make_json_array(directory, manifest)
+    make_twilio(directory, manifest)
+    make_elevenlabs(directory, manifest)
+    make_gpt_live(directory, manifest)
     make_no_audio(directory, manifest)
     with open(os.path.join(directory, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2, sort_keys=True)

@@ -7,8 +7,10 @@ public struct SessionReport: Sendable, Codable, Equatable {
     public var input: String
     /// The input's kind (`jsonl`, ...).
     public var kind: String
-    /// The vocabulary recognized (`openai-ga`, `openai-beta`), if any.
+    /// The vocabulary recognized (`openai-ga`, `openai-beta`, `openai-gpt-live`, `twilio`, `elevenlabs`), if any.
     public var vocabulary: String?
+    /// The vocabulary's name in words, if one was recognized.
+    public var vocabularyName: String?
     /// Lines in the input, blank ones included.
     public var lineCount: Int
     /// Messages (non-blank lines).
@@ -73,6 +75,7 @@ public enum SessionInspector {
             input: log.name,
             kind: log.kind.rawValue,
             vocabulary: log.reader.vocabulary?.rawValue,
+            vocabularyName: log.reader.vocabulary?.displayName,
             lineCount: log.lineCount,
             messageCount: log.messageCount,
             eventCounts: counts,
@@ -96,8 +99,10 @@ public enum SessionInspector {
                 + "code written for the GA API listens for response.output_audio.delta and would hear nothing.")
         case .openAIGA:
             notes.append("The session uses the OpenAI Realtime GA event names (response.output_audio.delta).")
+        case .openAIGPTLive, .twilio, .elevenLabs:
+            notes.append("The session speaks \(reader.vocabulary?.displayName ?? "")'s messages.")
         case nil:
-            notes.append("No OpenAI Realtime event names were recognized.")
+            notes.append("No known realtime vocabulary was recognized.")
         }
         if report.assistant.deltaCount == 0 {
             notes.append("The session holds no assistant audio deltas, so there is nothing to convert.")

@@ -6,12 +6,21 @@ public enum Vocabulary: String, Sendable, Hashable, CaseIterable {
     case openAIGA = "openai-ga"
     /// OpenAI Realtime beta names (`response.audio.delta`); also Azure's preview API and Azure Voice Live.
     case openAIBeta = "openai-beta"
+    /// OpenAI GPT-Live (`session.output_audio.delta`, `session.input_audio.append`).
+    case openAIGPTLive = "openai-gpt-live"
+    /// Twilio Media Streams (`{"event": "media", "media": {"track", "payload"}}`, mu-law 8 kHz).
+    case twilio
+    /// ElevenLabs Agents (`audio_event`, `user_audio_chunk`).
+    case elevenLabs = "elevenlabs"
 
     /// The vocabulary's name in words.
     public var displayName: String {
         switch self {
         case .openAIGA: "OpenAI Realtime GA"
         case .openAIBeta: "OpenAI Realtime beta"
+        case .openAIGPTLive: "OpenAI GPT-Live"
+        case .twilio: "Twilio Media Streams"
+        case .elevenLabs: "ElevenLabs Agents"
         }
     }
 }

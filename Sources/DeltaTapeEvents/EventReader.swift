@@ -3,8 +3,8 @@ public import DeltaTapeKernels
 /// Reads realtime messages one at a time: validates each, recognizes audio, and keeps the session's
 /// audio formats current as configuration messages go by.
 ///
-/// Vocabularies are recognized from the messages themselves. OpenAI Realtime GA and beta names are
-/// read today; the reader is where further vocabularies plug in.
+/// Vocabularies are recognized from the messages themselves: OpenAI Realtime GA and beta (also Azure), OpenAI
+/// GPT-Live, Twilio Media Streams and ElevenLabs Agents today; the reader is where further vocabularies plug in.
 public struct EventReader: Sendable {
     private var scanner = JSONScanner()
 
@@ -18,6 +18,9 @@ public struct EventReader: Sendable {
     public private(set) var formatsSeen: [AudioFormat] = []
     /// Output formats that individual responses asked for, by response id.
     private var responseOutputFormats: [String: AudioFormat] = [:]
+    /// ElevenLabs formats from `conversation_initiation_metadata` (PCM16 16 kHz until it says otherwise).
+    private var elevenLabsOutputFormat = AudioFormat(encoding: .pcm16, sampleRate: 16_000)
+    private var elevenLabsInputFormat = AudioFormat(encoding: .pcm16, sampleRate: 16_000)
 
     /// Creates a reader for one session.
     public init() {}
@@ -41,7 +44,7 @@ public struct EventReader: Sendable {
             typeMember = object.member("type")
         }
         guard let typeMember, typeMember.kind == .string else {
-            return Event(message: message, typeRange: nil, content: .other)
+            return readUntyped(object)
         }
         let type = typeMember.value
         // The audio path first: it is nearly every message of a session. A type spelled with escapes
@@ -63,8 +66,88 @@ public struct EventReader: Sendable {
             case .gaOnly, .betaOnly:
                 break
             }
+        } else if let event = readOtherTyped(object, type: type) {
+            return event
         }
         return Event(message: message, typeRange: type, content: .other)
+    }
+
+    // MARK: - Twilio, ElevenLabs, GPT-Live
+
+    /// Messages without a string `type`: Twilio Media Streams (`event`), ElevenLabs' `user_audio_chunk`.
+    private mutating func readUntyped(_ object: JSONObjectView) -> Event {
+        let message = object.text
+        if let event = object.member("event"), event.kind == .string {
+            noteVocabulary(.twilio)
+            if bytesEqual(message, event.value, "media"), let media = object.object("media"),
+               let payload = media.member("payload"), payload.kind == .string
+            {
+                // Outbound is what the bridge sent to the caller: the assistant. Inbound is the caller.
+                let outbound = media.stringEquals("track", "outbound")
+                let delta = AudioDelta(track: outbound ? .assistant : .user, format: .mulaw8k, payload: payload.value,
+                                       payloadHasEscapes: payload.valueHasEscapes, responseID: nil,
+                                       itemID: media.member("track").map(\.value), contentIndex: 0)
+                return Event(message: message, typeRange: event.value, content: .audio(delta))
+            }
+            if bytesEqual(message, event.value, "start") { noteFormat(.mulaw8k) }
+            return Event(message: message, typeRange: event.value, content: .other)
+        }
+        if let chunk = object.member("user_audio_chunk"), chunk.kind == .string {
+            noteVocabulary(.elevenLabs)
+            let delta = AudioDelta(track: .user, format: elevenLabsInputFormat, payload: chunk.value,
+                                   payloadHasEscapes: chunk.valueHasEscapes, responseID: nil, itemID: nil, contentIndex: 0)
+            return Event(message: message, typeRange: chunk.key, content: .audio(delta))
+        }
+        return Event(message: message, typeRange: nil, content: .other)
+    }
+
+    /// Typed messages of GPT-Live and ElevenLabs.
+    private mutating func readOtherTyped(_ object: JSONObjectView, type: Range<Int>) -> Event? {
+        let message = object.text
+        if bytesEqual(message, type, "session.output_audio.delta") || bytesEqual(message, type, "session.input_audio.append") {
+            noteVocabulary(.openAIGPTLive)
+            let isOutput = bytesEqual(message, type, "session.output_audio.delta")
+            guard let payload = object.member(isOutput ? "delta" : "audio"), payload.kind == .string else { return nil }
+            // Reflected sideband audio is always mono PCM16 at 24 kHz.
+            noteFormat(.openAIPCM16)
+            let delta = AudioDelta(track: isOutput ? .assistant : .user, format: .openAIPCM16, payload: payload.value,
+                                   payloadHasEscapes: payload.valueHasEscapes, responseID: nil, itemID: nil, contentIndex: 0)
+            return Event(message: message, typeRange: type, content: .audio(delta))
+        }
+        if bytesEqual(message, type, "audio"), let audio = object.object("audio_event"),
+           let payload = audio.member("audio_base_64"), payload.kind == .string
+        {
+            noteVocabulary(.elevenLabs)
+            let delta = AudioDelta(track: .assistant, format: elevenLabsOutputFormat, payload: payload.value,
+                                   payloadHasEscapes: payload.valueHasEscapes, responseID: nil, itemID: nil, contentIndex: 0)
+            return Event(message: message, typeRange: type, content: .audio(delta))
+        }
+        if bytesEqual(message, type, "conversation_initiation_metadata"),
+           let metadata = object.object("conversation_initiation_metadata_event")
+        {
+            noteVocabulary(.elevenLabs)
+            if let name = metadata.string("agent_output_audio_format"), let format = Self.elevenLabsFormat(name) {
+                elevenLabsOutputFormat = format
+                noteFormat(format)
+            }
+            if let name = metadata.string("user_input_audio_format"), let format = Self.elevenLabsFormat(name) {
+                elevenLabsInputFormat = format
+                noteFormat(format)
+            }
+        }
+        return nil
+    }
+
+    /// ElevenLabs format names: `pcm_16000`, `pcm_24000`, ..., `ulaw_8000`.
+    static func elevenLabsFormat(_ name: String) -> AudioFormat? {
+        let parts = name.split(separator: "_")
+        guard parts.count == 2, let rate = Int(parts[1]), (1_000...384_000).contains(rate) else { return nil }
+        switch parts[0] {
+        case "pcm": return AudioFormat(encoding: .pcm16, sampleRate: rate)
+        case "ulaw": return AudioFormat(encoding: .mulaw, sampleRate: rate)
+        case "alaw": return AudioFormat(encoding: .alaw, sampleRate: rate)
+        default: return nil
+        }
     }
 
     // MARK: - OpenAI Realtime

@@ -230,3 +230,23 @@ import Testing
         #expect(try soxDecodeToPCM16(out) == frames.withUnsafeBytes { Data($0) })
     }
 }
+
+/// The other vocabularies' assistant audio (part of issue 4): Twilio outbound mu-law, ElevenLabs agent audio in the
+/// format the metadata names, GPT-Live sideband output deltas; bit-exact to what the script encoded.
+@Suite struct VocabularyTests {
+    @Test(arguments: ["twilio", "elevenlabs", "gpt-live"]) func assistantAudioIsBitExact(_ name: String) throws {
+        let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("\(name).wav")
+        var problems: [Problem] = []
+        let summary = try SessionConverter.convert(input: GeneratedSessions.log(name), to: .file(output.path)) { problems.append($0) }
+        #expect(problems.isEmpty, "\(problems)")
+        #expect(summary.vocabulary?.rawValue == (try GeneratedSessions.manifest(name).vocabulary))
+        #expect(summary.sampleRate == (try GeneratedSessions.manifestNumber(name, "rate")))
+        #expect(try soxDecodeToPCM16(output.path) == GeneratedSessions.expectedAssistant(name))
+    }
+
+    @Test func inspectNamesTheVocabulary() throws {
+        let report = try SessionInspector.inspect(input: GeneratedSessions.log("twilio"))
+        #expect(report.vocabularyName == "Twilio Media Streams")
+        #expect(report.eventCounts["media"] != nil && report.eventCounts["start"] == 1)
+    }
+}
