@@ -42,6 +42,7 @@ class Session:
         self.rng = rng
         self.lines = []
         self.expected = bytearray()
+        self.expected_user = bytearray()
         self.problem_lines = []
         self.event_number = 0
 
@@ -67,6 +68,7 @@ class Session:
         for start in range(0, len(pcm), chunk):
             self.add({"type": "input_audio_buffer.append", "audio": b64(pcm[start:start + chunk])})
         self.add({"type": "input_audio_buffer.commit"})
+        self.expected_user += pcm
 
     def response(self, response_id, items, sizes):
         """One response whose output items carry the given PCM; deltas sized by `sizes` (an iterator)."""
@@ -100,6 +102,9 @@ class Session:
             f.write(prefix + line_end.join(self.lines) + line_end)
         with open(os.path.join(directory, name + ".assistant.raw"), "wb") as f:
             f.write(bytes(self.expected))
+        if self.expected_user:
+            with open(os.path.join(directory, name + ".user.raw"), "wb") as f:
+                f.write(bytes(self.expected_user))
 
 
 def even_sizes(rng):
@@ -333,6 +338,7 @@ def make_twilio(directory, manifest):
             sequence += 1
     session.add({"event": "stop", "sequenceNumber": str(sequence), "streamSid": "MZ0001", "stop": {"callSid": "CA0001"}})
     session.expected = bytearray(audioop.ulaw2lin(outbound, 2))
+    session.expected_user = bytearray(audioop.ulaw2lin(inbound, 2))
     session.write(directory, "twilio")
     manifest["twilio"] = {"vocabulary": "twilio", "problem_lines": [], "rate": 8000}
 
@@ -352,6 +358,7 @@ def make_elevenlabs(directory, manifest):
         session.add({"type": "audio", "audio_event": {"audio_base_64": b64(agent[start:start + 6400]), "event_id": event_id + 1}})
     session.add({"type": "agent_response", "agent_response_event": {"agent_response": "Thanks for calling."}})
     session.expected = bytearray(agent)
+    session.expected_user = bytearray(user)
     session.write(directory, "elevenlabs")
     manifest["elevenlabs"] = {"vocabulary": "elevenlabs", "problem_lines": [], "rate": 16000}
 
@@ -369,6 +376,7 @@ def make_gpt_live(directory, manifest):
         session.add({"type": "session.output_audio.delta", "delta": b64(piece), "start_ms": start_ms,
                      "end_ms": start_ms + len(piece) // 48})
     session.expected = bytearray(speech)
+    session.expected_user = bytearray(user)
     session.write(directory, "gpt-live")
     manifest["gpt-live"] = {"vocabulary": "openai-gpt-live", "problem_lines": [], "rate": 24000}
 

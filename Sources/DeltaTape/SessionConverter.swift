@@ -53,6 +53,8 @@ public enum OutputDestination: Sendable, Hashable {
 public struct ConversionOptions: Sendable {
     /// The container to write.
     public var format: OutputFormat = .wav
+    /// Which side of the conversation to write: the assistant's output or the user's input, each joined in order.
+    public var track: AudioTrack = .assistant
     /// The sample format of PCM outputs.
     public var sampleFormat: PCMSampleFormat = .s16
     /// Whether any problem in the input stops the conversion instead of being a warning.
@@ -73,6 +75,7 @@ public struct ConversionOptions: Sendable {
     /// Creates options; the defaults are WAV, 16-bit, the source's rate, soxr at high quality, lenient.
     public init(
         format: OutputFormat = .wav,
+        track: AudioTrack = .assistant,
         sampleFormat: PCMSampleFormat = .s16,
         sampleRate: Int? = nil,
         resampler: ResamplerEngine = .soxr,
@@ -82,6 +85,7 @@ public struct ConversionOptions: Sendable {
         strict: Bool = false
     ) {
         self.format = format
+        self.track = track
         self.sampleFormat = sampleFormat
         self.sampleRate = sampleRate
         self.resampler = resampler
@@ -214,7 +218,7 @@ private final class Conversion {
 
     let output: OutputStage
     var payloads = PayloadDecoder()
-    var assistant = TrackAssembler()
+    var track = TrackAssembler()
     var problemCount = 0
     /// Message types counted until the first audio, to say what a session without audio holds instead.
     var typeCountsBeforeAudio: [String: Int] = [:]
@@ -236,7 +240,7 @@ private final class Conversion {
             }
             for found in problems { try note(found) }
             guard let (line, event) = next else { return }
-            guard case .audio(let delta) = event.content, delta.track == .assistant else {
+            guard case .audio(let delta) = event.content, delta.track == options.track else {
                 if writer == nil { typeCountsBeforeAudio[event.typeName ?? "(no type)", default: 0] += 1 }
                 continue
             }
@@ -251,7 +255,7 @@ private final class Conversion {
         payloads.decode(delta, in: message) { result in
             decodeError = result.error
             if result.error != nil { silenceByteCount = result.bytes.count }
-            assistant.append(result.bytes, of: delta, in: message) { samples in
+            track.append(result.bytes, of: delta, in: message) { samples in
                 do throws(DeltaTapeError) {
                     try output.write(samples, rate: delta.format.sampleRate)
                 } catch {
@@ -280,7 +284,7 @@ private final class Conversion {
         guard writer != nil else {
             throw .badInput(noAudioMessage())
         }
-        for stream in assistant.streamsWithLeftoverByte {
+        for stream in track.streamsWithLeftoverByte {
             try note(Problem(input: log.name, line: log.lineCount, message:
                 "the audio of item '\(stream.itemID)' (response '\(stream.responseID)') ends with half a sample; its last byte was dropped"))
         }
@@ -297,8 +301,10 @@ private final class Conversion {
         let listed = found.prefix(8).map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         let more = found.count > 8 ? ", and \(found.count - 8) more types" : ""
         let foundInstead = found.isEmpty ? "no valid messages" : listed + more
-        return "\(log.name): no assistant audio found; looked for response.output_audio.delta (OpenAI GA) and "
-            + "response.audio.delta (OpenAI beta) and found \(foundInstead). "
+        let lookedFor = options.track == .assistant
+            ? "response.output_audio.delta (OpenAI GA), response.audio.delta (OpenAI beta), session.output_audio.delta (GPT-Live), Twilio outbound media and ElevenLabs audio_event"
+            : "input_audio_buffer.append (OpenAI), session.input_audio.append (GPT-Live), Twilio inbound media and ElevenLabs user_audio_chunk"
+        return "\(log.name): no \(options.track.rawValue) audio found; looked for \(lookedFor) and found \(foundInstead). "
             + "'deltatape inspect \(log.name)' explains what the session holds."
     }
 }

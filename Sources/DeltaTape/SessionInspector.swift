@@ -21,6 +21,8 @@ public struct SessionReport: Sendable, Codable, Equatable {
     public var formats: [String]
     /// The assistant's audio.
     public var assistant: TrackReport
+    /// The user's audio (the input the client sent).
+    public var user: TrackReport
     /// Distinct responses that carried assistant audio.
     public var responseCount: Int
     /// Distinct items that carried assistant audio.
@@ -53,21 +55,31 @@ public enum SessionInspector {
         var problems: [Problem] = []
         var counts: [String: Int] = [:]
         var assistant = SessionReport.TrackReport(deltaCount: 0, byteCount: 0, durationSeconds: 0)
+        var user = SessionReport.TrackReport(deltaCount: 0, byteCount: 0, durationSeconds: 0)
         var responses = Set<String>()
         var items = Set<String>()
         var payloads = PayloadDecoder()
         while let (line, event) = try log.nextEvent(problem: { (problem: Problem) throws(DeltaTapeError) in problems.append(problem) }) {
             counts[event.typeName ?? "(no type)", default: 0] += 1
-            guard case .audio(let delta) = event.content, delta.track == .assistant else { continue }
+            guard case .audio(let delta) = event.content else { continue }
             let message = event.message
             payloads.decode(delta, in: message) { result in
-                assistant.deltaCount += 1
-                assistant.byteCount += result.bytes.count
-                assistant.durationSeconds += delta.format.durationSeconds(byteCount: result.bytes.count)
+                let duration = delta.format.durationSeconds(byteCount: result.bytes.count)
+                switch delta.track {
+                case .assistant:
+                    assistant.deltaCount += 1
+                    assistant.byteCount += result.bytes.count
+                    assistant.durationSeconds += duration
+                case .user:
+                    user.deltaCount += 1
+                    user.byteCount += result.bytes.count
+                    user.durationSeconds += duration
+                }
                 if let error = result.error {
                     problems.append(Problem(input: log.name, line: line, message: "\(error) in the audio payload"))
                 }
             }
+            guard delta.track == .assistant else { continue }
             if let range = delta.responseID { responses.insert(JSONString.decode(message, range, hasEscapes: false)) }
             if let range = delta.itemID { items.insert(JSONString.decode(message, range, hasEscapes: false)) }
         }
@@ -81,6 +93,7 @@ public enum SessionInspector {
             eventCounts: counts,
             formats: log.reader.formatsSeen.map(\.description),
             assistant: assistant,
+            user: user,
             responseCount: responses.count,
             itemCount: items.count,
             problems: problems,

@@ -59,6 +59,12 @@ public struct EventReader: Sendable {
                 if let delta = assistantDelta(object) {
                     return Event(message: message, typeRange: type, content: .audio(delta))
                 }
+            case .inputAudioAppend:
+                if let payload = object.member("audio"), payload.kind == .string {
+                    let delta = AudioDelta(track: .user, format: inputFormat, payload: payload.value,
+                                           payloadHasEscapes: payload.valueHasEscapes, responseID: nil, itemID: nil, contentIndex: 0)
+                    return Event(message: message, typeRange: type, content: .audio(delta))
+                }
             case .sessionCreated, .sessionUpdated:
                 applySessionConfiguration(object)
             case .responseCreated:
@@ -245,7 +251,7 @@ public struct EventReader: Sendable {
 
 /// The OpenAI Realtime event names the reader acts on or uses to tell GA from beta.
 private enum OpenAIName {
-    case outputAudioDelta, betaAudioDelta
+    case outputAudioDelta, betaAudioDelta, inputAudioAppend
     case sessionCreated, sessionUpdated, responseCreated
     case gaOnly, betaOnly
 
@@ -253,6 +259,7 @@ private enum OpenAIName {
         // Ordered by frequency in a session.
         if bytesEqual(text, range, "response.output_audio.delta") { self = .outputAudioDelta; return }
         if bytesEqual(text, range, "response.audio.delta") { self = .betaAudioDelta; return }
+        if bytesEqual(text, range, "input_audio_buffer.append") { self = .inputAudioAppend; return }
         if bytesEqual(text, range, "session.created") { self = .sessionCreated; return }
         if bytesEqual(text, range, "session.updated") { self = .sessionUpdated; return }
         if bytesEqual(text, range, "response.created") { self = .responseCreated; return }
@@ -273,7 +280,7 @@ private enum OpenAIName {
         switch self {
         case .outputAudioDelta, .gaOnly: .openAIGA
         case .betaAudioDelta, .betaOnly: .openAIBeta
-        case .sessionCreated, .sessionUpdated, .responseCreated: nil
+        case .inputAudioAppend, .sessionCreated, .sessionUpdated, .responseCreated: nil
         }
     }
 

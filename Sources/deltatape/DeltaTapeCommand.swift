@@ -45,6 +45,9 @@ extension DeltaTapeCommand {
         @Option(name: .shortAndLong, help: "The output file ('-' writes to standard output; then --format is required).")
         var output: String
 
+        @Option(help: "Which side to write: assistant (the model's output, the default) or user (the input the client sent).")
+        var track: TrackChoice = .assistant
+
         @Option(help: "The output container when it does not follow from the output's extension: \(OutputFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
         var format: OutputFormat?
 
@@ -123,6 +126,7 @@ extension DeltaTapeCommand {
             let destination: OutputDestination = output == "-" ? .standardOutput : .file(output)
             let options = ConversionOptions(
                 format: format ?? OutputFormat(pathExtensionOf: output) ?? .wav,
+                track: track.track,
                 sampleFormat: sampleFormat,
                 sampleRate: rate,
                 resampler: resampler,
@@ -152,7 +156,7 @@ extension DeltaTapeCommand {
             case .webm: "WebM Opus"
             case .wav: sampleFormat.rawValue
             }
-            return "wrote \(summary.output): \(summary.isSession ? "assistant" : "audio") \(seconds) s, \(summary.sampleRate) Hz \(channels) \(encoding), "
+            return "wrote \(summary.output): \(summary.isSession ? track.rawValue : "audio") \(seconds) s, \(summary.sampleRate) Hz \(channels) \(encoding), "
                 + "from \(summary.inputByteCount.formatted()) bytes of \(summary.input) at \(speed), \(warnings)"
         }
     }
@@ -206,6 +210,13 @@ struct Bitrate: ExpressibleByArgument {
             return nil
         }
     }
+}
+
+/// The tracks `--track` offers (`both`, on one timeline, arrives with the timeline).
+enum TrackChoice: String, CaseIterable, ExpressibleByArgument {
+    case assistant, user
+
+    var track: AudioTrack { self == .assistant ? .assistant : .user }
 }
 
 /// The encodings `--input-format` names.

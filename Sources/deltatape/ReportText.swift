@@ -10,6 +10,8 @@ enum ReportText {
         let seconds = (report.assistant.durationSeconds * 1000).rounded() / 1000
         lines.append("assistant audio: \(seconds) s in \(report.assistant.deltaCount) deltas "
             + "(\(report.responseCount) responses, \(report.itemCount) items)")
+        let userSeconds = (report.user.durationSeconds * 1000).rounded() / 1000
+        lines.append("user audio: \(userSeconds) s in \(report.user.deltaCount) messages")
         lines.append("events:")
         let width = report.eventCounts.values.map { String($0).count }.max() ?? 1
         for (type, count) in report.eventCounts.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {

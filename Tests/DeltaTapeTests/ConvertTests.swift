@@ -250,3 +250,19 @@ import Testing
         #expect(report.eventCounts["media"] != nil && report.eventCounts["start"] == 1)
     }
 }
+
+/// `--track user`: the input the client sent, joined in order, bit-exact to what the script encoded.
+@Suite struct UserTrackTests {
+    @Test(arguments: ["ga-basic", "beta-basic", "crlf-bom", "envelope", "reordered-keys", "twilio", "elevenlabs", "gpt-live"])
+    func userTrackIsBitExact(_ name: String) throws {
+        let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("\(name)-user.wav")
+        _ = try SessionConverter.convert(input: GeneratedSessions.log(name), to: .file(output.path), options: ConversionOptions(track: .user))
+        #expect(try soxDecodeToPCM16(output.path) == GeneratedSessions.expectedUser(name))
+    }
+
+    @Test func inspectReportsTheUserTrack() throws {
+        let report = try SessionInspector.inspect(input: GeneratedSessions.log("ga-basic"))
+        let frames = try GeneratedSessions.expectedUser("ga-basic").count / 2
+        #expect(abs(report.user.durationSeconds - Double(frames) / 24_000) < 1e-9)
+    }
+}

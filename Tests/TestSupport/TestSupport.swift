@@ -107,6 +107,11 @@ public enum GeneratedSessions {
         try Data(contentsOf: directory().appendingPathComponent("\(name).assistant.raw"))
     }
 
+    /// The user PCM (16-bit little-endian) the script encoded into session `name`.
+    public static func expectedUser(_ name: String) throws -> Data {
+        try Data(contentsOf: directory().appendingPathComponent("\(name).user.raw"))
+    }
+
     /// A number the manifest gives for session `name` (for example `rate`).
     public static func manifestNumber(_ name: String, _ key: String) throws -> Int {
         let data = try Data(contentsOf: directory().appendingPathComponent("manifest.json"))
