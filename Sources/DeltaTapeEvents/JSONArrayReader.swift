@@ -1,11 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Something that hands out one message at a time with the line it starts on: JSON Lines or a JSON array.
 public protocol MessageSource: AnyObject {
     /// Total bytes read from the input so far.
@@ -26,14 +18,11 @@ extension LineReader: MessageSource {
 /// Only the array's structure is followed here (strings, escapes, nesting); each element is validated by the
 /// ``EventReader``. Memory is one buffer the size of the largest element or the chunk size.
 public final class JSONArrayReader<Source: ByteSource>: MessageSource {
-    private var source: Source
-    private var buffer: UnsafeMutableRawBufferPointer
-    private var start = 0, end = 0
-    private var reachedEnd = false
+    private let input: ReadBuffer<Source>
     private var line = 1
     private var openedArray = false
     private var closedArray = false
-    public private(set) var byteCount = 0
+    public var byteCount: Int { input.byteCount }
 
     /// Creates a reader.
     ///
@@ -42,37 +31,29 @@ public final class JSONArrayReader<Source: ByteSource>: MessageSource {
     ///   - chunkSize: How much to read at a time.
     ///   - prefix: Bytes already read from `source`.
     public init(source: Source, chunkSize: Int = 1 << 20, prefix: [UInt8] = []) {
-        self.source = source
-        buffer = .allocate(byteCount: max(chunkSize, prefix.count, 16), alignment: 16)
-        prefix.withUnsafeBytes { buffer.copyMemory(from: $0) }
-        end = prefix.count
-        byteCount = prefix.count
-    }
-
-    deinit {
-        buffer.deallocate()
+        input = ReadBuffer(source: source, chunkSize: chunkSize, prefix: prefix)
     }
 
     public func nextMessage() throws(InputError) -> (line: Int, bytes: UnsafeRawBufferPointer)? {
         guard !closedArray else { return nil }
         // Skip to the next element: whitespace, a byte order mark, the opening bracket, commas.
         while true {
-            if start == end {
-                if reachedEnd { return nil }
-                try fill()
+            if input.start == input.end {
+                if input.reachedEnd { return nil }
+                try input.fill()
                 continue
             }
-            let byte = buffer[start]
+            let byte = input.bytes[input.start]
             if byte == 0x0A { line += 1 }
             let isSpace = byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A
             let isByteOrderMark = !openedArray && (byte == 0xEF || byte == 0xBB || byte == 0xBF)
             if isSpace || isByteOrderMark {
-                start += 1
+                input.start += 1
             } else if !openedArray && byte == UInt8(ascii: "[") {
                 openedArray = true
-                start += 1
+                input.start += 1
             } else if openedArray && byte == UInt8(ascii: ",") {
-                start += 1
+                input.start += 1
             } else if openedArray && byte == UInt8(ascii: "]") {
                 closedArray = true
                 return nil
@@ -86,12 +67,12 @@ public final class JSONArrayReader<Source: ByteSource>: MessageSource {
         var depth = 0
         var inString = false, escaped = false
         scan: while true {
-            if start + offset == end {
-                if reachedEnd { break scan }  // cut short: the event reader reports it as invalid JSON
-                try fill()
+            if input.start + offset == input.end {
+                if input.reachedEnd { break scan }  // cut short: the event reader reports it as invalid JSON
+                try input.fill()
                 continue
             }
-            let byte = buffer[start + offset]
+            let byte = input.bytes[input.start + offset]
             if byte == 0x0A { line += 1 }
             if inString {
                 if escaped {
@@ -123,26 +104,8 @@ public final class JSONArrayReader<Source: ByteSource>: MessageSource {
             }
             offset += 1
         }
-        let element = UnsafeRawBufferPointer(rebasing: buffer[start..<(start + offset)])
-        start += offset
+        let element = UnsafeRawBufferPointer(rebasing: input.bytes[input.start..<(input.start + offset)])
+        input.start += offset
         return (elementLine, element)
-    }
-
-    /// Moves unread bytes to the front, grows the buffer if an element fills it, and reads more.
-    private func fill() throws(InputError) {
-        let pending = end - start
-        if start > 0 {
-            if pending > 0, let base = buffer.baseAddress { memmove(base, base + start, pending) }
-            start = 0
-            end = pending
-        }
-        if end == buffer.count {
-            let grown = UnsafeMutableRawBufferPointer.allocate(byteCount: buffer.count * 2, alignment: 16)
-            grown.copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[..<end]))
-            buffer.deallocate()
-            buffer = grown
-        }
-        let count = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[end...]))
-        if count == 0 { reachedEnd = true } else { end += count; byteCount += count }
     }
 }

@@ -12,17 +12,14 @@ import Darwin
 /// not grow with the input's length. A UTF-8 byte order mark at the very start is dropped; `\r\n`
 /// line ends keep their `\r`, which JSON treats as whitespace. Lines are numbered from 1.
 public final class LineReader<Source: ByteSource> {
-    /// The source lines are read from.
-    public private(set) var source: Source
-    private var buffer: UnsafeMutableRawBufferPointer
-    private var start = 0  // first byte not yet handed out
-    private var end = 0  // end of valid bytes
+    private let input: ReadBuffer<Source>
     private var lineNumber = 0
-    private var reachedEnd = false
     private var atStartOfInput = true
 
+    /// The source lines are read from.
+    public var source: Source { input.source }
     /// Total bytes read from the source so far.
-    public private(set) var byteCount = 0
+    public var byteCount: Int { input.byteCount }
 
     /// Creates a reader.
     ///
@@ -31,38 +28,29 @@ public final class LineReader<Source: ByteSource> {
     ///   - chunkSize: How much to read at a time (the buffer grows past it only for longer lines).
     ///   - prefix: Bytes already read from `source` (for example while detecting the input's kind).
     public init(source: Source, chunkSize: Int = 1 << 20, prefix: [UInt8] = []) {
-        self.source = source
-        let capacity = max(chunkSize, prefix.count, 16)
-        buffer = .allocate(byteCount: capacity, alignment: 16)
-        prefix.withUnsafeBytes { buffer.copyMemory(from: $0) }
-        end = prefix.count
-        byteCount = prefix.count
-    }
-
-    deinit {
-        buffer.deallocate()
+        input = ReadBuffer(source: source, chunkSize: chunkSize, prefix: prefix)
     }
 
     /// Returns the next line (without its `\n`), valid until the next call, with its number; `nil` at the end.
     ///
     /// - Throws: ``InputError`` when the source fails.
     public func nextLine() throws(InputError) -> (number: Int, bytes: UnsafeRawBufferPointer)? {
-        var searchFrom = start
+        var searchFrom = input.start
         while true {
             if let newline = findNewline(from: searchFrom) {
-                let line = UnsafeRawBufferPointer(rebasing: buffer[start..<newline])
-                start = newline + 1
+                let line = UnsafeRawBufferPointer(rebasing: input.bytes[input.start..<newline])
+                input.start = newline + 1
                 return emit(line)
             }
-            if reachedEnd {
-                guard start < end else { return nil }
-                let line = UnsafeRawBufferPointer(rebasing: buffer[start..<end])
-                start = end
+            if input.reachedEnd {
+                guard input.start < input.end else { return nil }
+                let line = UnsafeRawBufferPointer(rebasing: input.bytes[input.start..<input.end])
+                input.start = input.end
                 return emit(line)
             }
-            searchFrom = end - start  // after compaction, the unsearched part begins here
-            try fill()
-            searchFrom = min(searchFrom, end)
+            searchFrom = input.end - input.start  // after the move to the front, the unsearched part begins here
+            try input.fill()
+            searchFrom = min(searchFrom, input.end)
         }
     }
 
@@ -79,34 +67,9 @@ public final class LineReader<Source: ByteSource> {
     }
 
     private func findNewline(from index: Int) -> Int? {
-        guard index < end, let base = buffer.baseAddress else { return nil }
-        guard let found = memchr(base + index, 0x0A, end - index) else { return nil }
+        guard index < input.end, let base = input.bytes.baseAddress else { return nil }
+        guard let found = memchr(base + index, 0x0A, input.end - index) else { return nil }
         return base.distance(to: found)
-    }
-
-    /// Moves the unread bytes to the front, grows the buffer if a line fills it, and reads more.
-    private func fill() throws(InputError) {
-        let pending = end - start
-        if start > 0 {
-            if pending > 0, let base = buffer.baseAddress {
-                memmove(base, base + start, pending)
-            }
-            start = 0
-            end = pending
-        }
-        if end == buffer.count {
-            let grown = UnsafeMutableRawBufferPointer.allocate(byteCount: buffer.count * 2, alignment: 16)
-            grown.copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[..<end]))
-            buffer.deallocate()
-            buffer = grown
-        }
-        let count = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[end...]))
-        if count == 0 {
-            reachedEnd = true
-        } else {
-            end += count
-            byteCount += count
-        }
     }
 }
 

@@ -1,0 +1,58 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The window of input the message readers (``LineReader``, ``JSONArrayReader``) work in: bytes read from a
+/// source in chunks, with the unread part moved to the front before each read and the buffer doubled only when a
+/// single message fills it. Memory is the chunk size or the largest message, whichever is larger.
+final class ReadBuffer<Source: ByteSource> {
+    private(set) var source: Source
+    private(set) var bytes: UnsafeMutableRawBufferPointer
+    /// The first byte not yet handed out.
+    var start = 0
+    /// The end of the valid bytes.
+    private(set) var end = 0
+    /// Whether the source has reported its end.
+    private(set) var reachedEnd = false
+    /// Total bytes read from the source.
+    private(set) var byteCount = 0
+
+    init(source: Source, chunkSize: Int, prefix: [UInt8]) {
+        self.source = source
+        bytes = .allocate(byteCount: max(chunkSize, prefix.count, 16), alignment: 16)
+        prefix.withUnsafeBytes { bytes.copyMemory(from: $0) }
+        end = prefix.count
+        byteCount = prefix.count
+    }
+
+    deinit {
+        bytes.deallocate()
+    }
+
+    /// Moves the unread bytes to the front, grows the buffer if they fill it, and reads more.
+    func fill() throws(InputError) {
+        let pending = end - start
+        if start > 0 {
+            if pending > 0, let base = bytes.baseAddress { memmove(base, base + start, pending) }
+            start = 0
+            end = pending
+        }
+        if end == bytes.count {
+            let grown = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count * 2, alignment: 16)
+            grown.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[..<end]))
+            bytes.deallocate()
+            bytes = grown
+        }
+        let count = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: bytes[end...]))
+        if count == 0 {
+            reachedEnd = true
+        } else {
+            end += count
+            byteCount += count
+        }
+    }
+}
