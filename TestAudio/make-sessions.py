@@ -234,13 +234,19 @@ def make_malformed(directory, manifest):
     manifest["malformed"] = {"vocabulary": "openai-ga", "problem_lines": problems}
 
 
-def make_g711(directory, manifest):
-    """A beta session configured for G.711 mu-law both ways (as telephony bridges set it): 8 kHz, one byte a
-    sample. The expectation is Python's own G.711 expansion (audioop) of the bytes sent."""
+def _audioop():
+    """Python's audioop (deprecated, present in 3.11-3.12): the independent G.711 and rate-conversion reference."""
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         import audioop
+    return audioop
+
+
+def make_g711(directory, manifest):
+    """A beta session configured for G.711 mu-law both ways (as telephony bridges set it): 8 kHz, one byte a
+    sample. The expectation is Python's own G.711 expansion (audioop) of the bytes sent."""
+    audioop = _audioop()
     rng = random.Random(11)
     speech = read_pcm("assistant-speech.wav")
     narrow, _ = audioop.ratecv(speech, 2, 1, RATE, 8000, None)
@@ -258,10 +264,7 @@ def make_g711(directory, manifest):
 def make_mixed_formats(directory, manifest):
     """A GA session whose second response asks for G.711 A-law: the first response's PCM16 must come out
     bit-exact at 24 kHz, the second resampled from 8 kHz (its frame count is in the manifest)."""
-    import warnings
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import audioop
+    audioop = _audioop()
     rng = random.Random(12)
     speech = read_pcm("assistant-speech.wav")
     first = speech[: (len(speech) // 3) & ~1]
@@ -305,14 +308,6 @@ def make_json_array(directory, manifest):
     with open(os.path.join(directory, "json-array.assistant.raw"), "wb") as f:
         f.write(bytes(session.expected))
     manifest["json-array"] = {"vocabulary": "openai-beta", "problem_lines": []}
-
-
-def _audioop():
-    import warnings
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import audioop
-    return audioop
 
 
 def make_twilio(directory, manifest):

@@ -9,10 +9,6 @@ public final class AudioFileReader {
     public let sampleRate: Int
     /// Interleaved channels per frame.
     public let channelCount: Int
-    /// Frames the file says it holds (libsndfile's count; may be unknown for streams).
-    public let declaredFrameCount: Int
-    /// The container and encoding, as libsndfile names them (for example "WAV (Microsoft)").
-    public let formatName: String
 
     private var file: OpaquePointer?
     private let block: UnsafeMutableBufferPointer<Int16>
@@ -30,14 +26,6 @@ public final class AudioFileReader {
         self.file = file
         sampleRate = Int(info.samplerate)
         channelCount = Int(info.channels)
-        declaredFrameCount = Int(info.frames)
-        var formatInfo = SF_FORMAT_INFO()
-        formatInfo.format = info.format & Int32(SF_FORMAT_TYPEMASK)
-        if sf_command(file, Int32(SFC_GET_FORMAT_INFO), &formatInfo, Int32(MemoryLayout<SF_FORMAT_INFO>.size)) == 0, let name = formatInfo.name {
-            formatName = String(cString: name)
-        } else {
-            formatName = "audio"
-        }
         block = .allocate(capacity: blockFrameCount * max(1, channelCount))
     }
 

@@ -69,25 +69,10 @@ public struct JSONObjectView {
         }
     }
 
-    /// The member's value if it is a number (or a string holding one, as Twilio sends them).
-    public func double(_ name: StaticString) -> Double? {
-        guard let member = member(name) else { return nil }
-        switch member.kind {
-        case .number, .string:
-            return Double(String(decoding: UnsafeRawBufferPointer(rebasing: text[member.value]), as: UTF8.self))
-        default: return nil
-        }
-    }
-
     /// The member's value if it is an object, scanned into its own view.
     public func object(_ name: StaticString) -> JSONObjectView? {
         guard let member = member(name), member.kind == .object else { return nil }
         return JSONObjectView.scan(text, range: member.value)
-    }
-
-    /// Whether the member exists and holds `null`.
-    public func isNull(_ name: StaticString) -> Bool {
-        member(name)?.kind == .null
     }
 }
 

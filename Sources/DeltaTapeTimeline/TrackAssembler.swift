@@ -32,9 +32,6 @@ public struct TrackAssembler: Sendable {
     private var lastItemBytes: [UInt8] = []
     private var lastContentIndex = -1
 
-    /// Samples emitted so far.
-    public private(set) var sampleCount = 0
-
     /// Creates an assembler for one track.
     public init() {}
 
@@ -63,7 +60,6 @@ public struct TrackAssembler: Sendable {
                 G711.decode(bytes, law: delta.format.encoding, into: buffer)
                 try emit(UnsafeBufferPointer(rebasing: buffer[..<bytes.count]))
             }
-            sampleCount += bytes.count
         }
     }
 
@@ -89,7 +85,6 @@ public struct TrackAssembler: Sendable {
             PCMConversion.samplesFromPCM16LittleEndian(UnsafeRawBufferPointer(rebasing: bytes[..<(count * 2)]), into: buffer)
             try emit(UnsafeBufferPointer(rebasing: buffer[..<count]))
         }
-        sampleCount += count
     }
 
     private mutating func ensureSampleCapacity(_ count: Int) {
