@@ -47,7 +47,7 @@ public struct JSONScanner: Sendable {
     /// Deepest nesting accepted; deeper input is rejected rather than risking the stack or time.
     public static let maximumDepth = 512
 
-    /// The members of the last scanned top-level object, in document order.
+    /// The members of the last scanned top-level object (or the elements of the top-level array), in document order.
     public private(set) var members: [JSONMember] = []
 
     private var containerStack: [Bool] = []  // true = object
@@ -60,10 +60,21 @@ public struct JSONScanner: Sendable {
 
     /// Scans `text`, which must hold exactly one JSON object (whitespace around it allowed).
     ///
-    /// - Returns: `true` when the text is a valid JSON object; its members are in ``members``.
-    /// - Throws: ``JSONSyntaxError`` when the text is not valid JSON. A valid value that is not an object
-    ///   is reported with ``JSONScanner/NotAnObject`` instead.
+    /// Its members are in ``members`` afterwards.
+    /// - Throws: ``JSONScanFailure/syntax(_:)`` when the text is not valid JSON, or
+    ///   ``JSONScanFailure/notAnObject(_:)`` when it is valid JSON of another kind.
     public mutating func scanObject(_ text: UnsafeRawBufferPointer) throws(JSONScanFailure) {
+        let kind = try scan(text)
+        if kind != .object { throw .notAnObject(kind) }
+    }
+
+    /// Scans `text`, which must hold exactly one JSON value of any kind (whitespace around it allowed).
+    ///
+    /// - Returns: The value's kind. For an object, its members are in ``members``; for an array, its elements
+    ///   are, each with an empty key range.
+    /// - Throws: ``JSONScanFailure/syntax(_:)`` when the text is not valid JSON.
+    @discardableResult
+    public mutating func scan(_ text: UnsafeRawBufferPointer) throws(JSONScanFailure) -> JSONValueKind {
         members.removeAll(keepingCapacity: true)
         containerStack.removeAll(keepingCapacity: true)
         guard let base = text.baseAddress, !text.isEmpty else {
@@ -71,14 +82,11 @@ public struct JSONScanner: Sendable {
         }
         var cursor = Cursor(base: base.assumingMemoryBound(to: UInt8.self), end: text.count)
         do {
-            let kind = try scanDocument(&cursor)
-            if kind != .object { throw JSONScanFailure.notAnObject(kind) }
+            return try scanDocument(&cursor)
         } catch let error as JSONSyntaxError {
             throw .syntax(error)
-        } catch let failure as JSONScanFailure {
-            throw failure
         } catch {
-            preconditionFailure("unreachable")
+            preconditionFailure("the scanner throws only JSONSyntaxError")
         }
     }
 
@@ -164,8 +172,10 @@ public struct JSONScanner: Sendable {
                 throw cursor.unexpected(expecting: "a value")
             }
             if topKind == nil { topKind = kind }
-            // A member value of the top-level object starts here (depth 1 before the value).
-            if depthBefore == 1, containerStack.first == true, var member = pendingMember {
+            // A member value of the top-level object, or an element of the top-level array (which has no key),
+            // starts here (depth 1 before the value).
+            if depthBefore == 1 {
+                var member = pendingMember ?? (valueStart..<valueStart, false, 0, .null, false)
                 member.start = valueStart
                 member.kind = kind
                 member.escapes = hasEscapes
@@ -202,8 +212,8 @@ public struct JSONScanner: Sendable {
                 if byte == (inObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
                     cursor.position += 1
                     containerStack.removeLast()
-                    // A container that was a top-level member's value just closed.
-                    if containerStack.count == 1, containerStack[0], let member = pendingMember {
+                    // A container that was a top-level member's value or array element just closed.
+                    if containerStack.count == 1, let member = pendingMember {
                         recordMember(member, end: cursor.position)
                         pendingMember = nil
                     }
