@@ -240,11 +240,20 @@ private final class Conversion {
             }
             for found in problems { try note(found) }
             guard let (line, event) = next else { return }
-            guard case .audio(let delta) = event.content, delta.track == options.track else {
-                if writer == nil { typeCountsBeforeAudio[event.typeName ?? "(no type)", default: 0] += 1 }
-                continue
+            var tookAudio = false
+            switch event.content {
+            case .audio(let delta) where delta.track == options.track:
+                try take(delta, line: line, message: event.message)
+                tookAudio = true
+            case .audioParts(let deltas):
+                for delta in deltas where delta.track == options.track {
+                    try take(delta, line: line, message: event.message)
+                    tookAudio = true
+                }
+            default:
+                break
             }
-            try take(delta, line: line, message: event.message)
+            if !tookAudio, writer == nil { typeCountsBeforeAudio[event.typeName ?? "(no type)", default: 0] += 1 }
         }
     }
 
@@ -302,8 +311,10 @@ private final class Conversion {
         let more = found.count > 8 ? ", and \(found.count - 8) more types" : ""
         let foundInstead = found.isEmpty ? "no valid messages" : listed + more
         let lookedFor = options.track == .assistant
-            ? "response.output_audio.delta (OpenAI GA), response.audio.delta (OpenAI beta), session.output_audio.delta (GPT-Live), Twilio outbound media and ElevenLabs audio_event"
-            : "input_audio_buffer.append (OpenAI), session.input_audio.append (GPT-Live), Twilio inbound media and ElevenLabs user_audio_chunk"
+            ? "response.output_audio.delta (OpenAI GA), response.audio.delta (OpenAI beta), session.output_audio.delta (GPT-Live), "
+                + "Gemini serverContent.modelTurn audio, Twilio outbound media and ElevenLabs audio_event"
+            : "input_audio_buffer.append and conversation.item.create input_audio (OpenAI), session.input_audio.append (GPT-Live), "
+                + "Gemini realtimeInput audio, Twilio inbound media and ElevenLabs user_audio_chunk"
         return "\(log.name): no \(options.track.rawValue) audio found; looked for \(lookedFor) and found \(foundInstead). "
             + "'deltatape inspect \(log.name)' explains what the session holds."
     }

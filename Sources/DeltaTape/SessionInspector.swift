@@ -27,6 +27,12 @@ public struct SessionReport: Sendable, Codable, Equatable {
     public var responseCount: Int
     /// Distinct items that carried assistant audio.
     public var itemCount: Int
+    /// `conversation.item.truncated` messages: where the listener stopped hearing an item.
+    public var truncationCount: Int
+    /// Interruptions without a position (Gemini `interrupted`, ElevenLabs `interruption`).
+    public var interruptionCount: Int
+    /// Assistant audio deltas that arrived after their stream's `.done` event.
+    public var deltasAfterDone: Int
     /// Malformed lines and undecodable audio, with line numbers.
     public var problems: [Problem]
     /// Plain-language notes on what the session is and the traps it falls into.
@@ -59,29 +65,51 @@ public enum SessionInspector {
         var responses = Set<String>()
         var items = Set<String>()
         var payloads = PayloadDecoder()
+        var truncations = 0, interruptions = 0, deltasAfterDone = 0
+        var finishedStreams = Set<String>()
         while let (line, event) = try log.nextEvent(problem: { (problem: Problem) throws(DeltaTapeError) in problems.append(problem) }) {
             counts[event.typeName ?? "(no type)", default: 0] += 1
-            guard case .audio(let delta) = event.content else { continue }
             let message = event.message
-            payloads.decode(delta, in: message) { result in
-                let duration = delta.format.durationSeconds(byteCount: result.bytes.count)
-                switch delta.track {
-                case .assistant:
-                    assistant.deltaCount += 1
-                    assistant.byteCount += result.bytes.count
-                    assistant.durationSeconds += duration
-                case .user:
-                    user.deltaCount += 1
-                    user.byteCount += result.bytes.count
-                    user.durationSeconds += duration
+            let deltas: [AudioDelta]
+            switch event.content {
+            case .audio(let delta): deltas = [delta]
+            case .audioParts(let parts): deltas = parts
+            case .audioDone(let key):
+                finishedStreams.insert(streamName(message, key.responseID, key.itemID, key.contentIndex))
+                continue
+            case .truncation:
+                truncations += 1
+                continue
+            case .interruption:
+                interruptions += 1
+                continue
+            case .other:
+                continue
+            }
+            for delta in deltas {
+                payloads.decode(delta, in: message) { result in
+                    let duration = delta.format.durationSeconds(byteCount: result.bytes.count)
+                    switch delta.track {
+                    case .assistant:
+                        assistant.deltaCount += 1
+                        assistant.byteCount += result.bytes.count
+                        assistant.durationSeconds += duration
+                    case .user:
+                        user.deltaCount += 1
+                        user.byteCount += result.bytes.count
+                        user.durationSeconds += duration
+                    }
+                    if let error = result.error {
+                        problems.append(Problem(input: log.name, line: line, message: "\(error) in the audio payload"))
+                    }
                 }
-                if let error = result.error {
-                    problems.append(Problem(input: log.name, line: line, message: "\(error) in the audio payload"))
+                guard delta.track == .assistant else { continue }
+                if let range = delta.responseID { responses.insert(JSONString.decode(message, range, hasEscapes: false)) }
+                if let range = delta.itemID { items.insert(JSONString.decode(message, range, hasEscapes: false)) }
+                if !finishedStreams.isEmpty, finishedStreams.contains(streamName(message, delta.responseID, delta.itemID, delta.contentIndex)) {
+                    deltasAfterDone += 1
                 }
             }
-            guard delta.track == .assistant else { continue }
-            if let range = delta.responseID { responses.insert(JSONString.decode(message, range, hasEscapes: false)) }
-            if let range = delta.itemID { items.insert(JSONString.decode(message, range, hasEscapes: false)) }
         }
         var report = SessionReport(
             input: log.name,
@@ -96,6 +124,9 @@ public enum SessionInspector {
             user: user,
             responseCount: responses.count,
             itemCount: items.count,
+            truncationCount: truncations,
+            interruptionCount: interruptions,
+            deltasAfterDone: deltasAfterDone,
             problems: problems,
             diagnoses: []
         )
@@ -112,20 +143,56 @@ public enum SessionInspector {
                 + "code written for the GA API listens for response.output_audio.delta and would hear nothing.")
         case .openAIGA:
             notes.append("The session uses the OpenAI Realtime GA event names (response.output_audio.delta).")
-        case .openAIGPTLive, .twilio, .elevenLabs:
-            notes.append("The session speaks \(reader.vocabulary?.displayName ?? "")'s messages.")
+        case .openAIGPTLive, .twilio, .elevenLabs, .geminiLive:
+            notes.append("The session speaks the \(reader.vocabulary?.displayName ?? "") protocol.")
         case nil:
             notes.append("No known realtime vocabulary was recognized.")
         }
         if report.assistant.deltaCount == 0 {
-            notes.append("The session holds no assistant audio deltas, so there is nothing to convert.")
+            notes.append(contentsOf: noAssistantAudioNotes(report, reader: reader))
         }
         if reader.formatsSeen.contains(where: { $0.encoding != .pcm16 }) {
             notes.append("The session uses G.711 (8 kHz telephony audio).")
+        }
+        if report.deltasAfterDone > 0 {
+            notes.append("\(report.deltasAfterDone) assistant audio delta(s) arrived after their stream's .done event; "
+                + "DeltaTape keeps them in their stream (a recorder that stops listening at .done loses them).")
+        }
+        if report.truncationCount > 0 || report.interruptionCount > 0 {
+            let what = [report.truncationCount > 0 ? "\(report.truncationCount) truncation(s)" : nil,
+                        report.interruptionCount > 0 ? "\(report.interruptionCount) interruption(s)" : nil]
+                .compactMap { $0 }.joined(separator: " and ")
+            notes.append("The assistant was cut off: \(what); the listener did not hear all of the audio that was sent.")
         }
         if !report.problems.isEmpty {
             notes.append("\(report.problems.count) problem(s) found; a conversion skips malformed lines and turns undecodable audio into silence of the same length.")
         }
         return notes
+    }
+
+    /// Why a session has no assistant audio, in the cases we can tell apart.
+    private static func noAssistantAudioNotes(_ report: SessionReport, reader: EventReader) -> [String] {
+        let counts = report.eventCounts
+        let has = { (names: [String]) in names.contains { counts[$0, default: 0] > 0 } }
+        let webRTCSigns = ["output_audio_buffer.started", "output_audio_buffer.stopped", "output_audio_buffer.cleared"]
+        let transcripts = ["response.output_audio_transcript.delta", "response.output_audio_transcript.done",
+                           "response.audio_transcript.delta", "response.audio_transcript.done"]
+        if has(webRTCSigns) || has(transcripts) {
+            return ["This looks like a WebRTC (or SIP) data-channel log: it has transcripts and lifecycle events but no audio deltas, "
+                + "because on WebRTC the audio travels on the media track, not on the data channel. Record the remote media track, "
+                + "or attach a server-side sideband connection (GPT-Live's /attach reflects both sides' audio) and log that."]
+        }
+        if reader.sawTextOnlyOutput {
+            return ["The session (or its responses) asked for text output only (output_modalities / modalities without \"audio\"), "
+                + "so the model sent no audio."]
+        }
+        return ["The session holds no assistant audio deltas, so there is nothing to convert."]
+    }
+
+    /// The key of an assistant audio stream, `(response_id, item_id, content_index)`.
+    private static func streamName(_ message: UnsafeRawBufferPointer, _ response: Range<Int>?, _ item: Range<Int>?, _ index: Int) -> String {
+        let response = response.map { JSONString.decode(message, $0, hasEscapes: false) } ?? ""
+        let item = item.map { JSONString.decode(message, $0, hasEscapes: false) } ?? ""
+        return "\(response)\u{0}\(item)\u{0}\(index)"
     }
 }

@@ -12,6 +12,8 @@ public enum Vocabulary: String, Sendable, Hashable, CaseIterable {
     case twilio
     /// ElevenLabs Agents (`audio_event`, `user_audio_chunk`).
     case elevenLabs = "elevenlabs"
+    /// Google Gemini Live (`serverContent`, `realtimeInput`).
+    case geminiLive = "gemini-live"
 
     /// The vocabulary's name in words.
     public var displayName: String {
@@ -21,6 +23,7 @@ public enum Vocabulary: String, Sendable, Hashable, CaseIterable {
         case .openAIGPTLive: "OpenAI GPT-Live"
         case .twilio: "Twilio Media Streams"
         case .elevenLabs: "ElevenLabs Agents"
+        case .geminiLive: "Gemini Live"
         }
     }
 }
@@ -44,12 +47,33 @@ public struct Event {
     /// What the message means for the recording.
     public let content: Content
 
+    /// The envelope's `time` (`{"time": ..., "source": ..., "event": {...}}`), when it is a number.
+    public var time: Double?
+
     /// What a message means for the recording.
     public enum Content {
         /// A chunk of audio.
         case audio(AudioDelta)
+        /// Several chunks of audio in one message, in order: Gemini's `parts`, a conversation item's
+        /// `input_audio` parts.
+        case audioParts([AudioDelta])
+        /// An audio stream is complete (`response.output_audio.done`, beta `response.audio.done`); deltas
+        /// may still arrive after it.
+        case audioDone(AudioStreamKey)
+        /// The listener stopped hearing an item at a known point (`conversation.item.truncated`).
+        case truncation(Truncation)
+        /// The assistant was interrupted without a position: Gemini's `interrupted`, ElevenLabs' `interruption`.
+        case interruption(Interruption)
         /// Any other message (lifecycle, transcripts, configuration already applied by the reader).
         case other
+    }
+
+    /// Creates an event.
+    public init(message: UnsafeRawBufferPointer, typeRange: Range<Int>?, content: Content, time: Double? = nil) {
+        self.message = message
+        self.typeRange = typeRange
+        self.content = content
+        self.time = time
     }
 
     /// The message's `type`, decoded (allocates; for reports, not for the audio path).
@@ -74,6 +98,58 @@ public struct AudioDelta {
     public var itemID: Range<Int>?
     /// The `content_index`, 0 when absent.
     public var contentIndex: Int
+    /// Where the chunk starts on the session's clock, in milliseconds, when the message says: GPT-Live
+    /// sideband `start_ms`, Twilio `media.timestamp`.
+    public var startMilliseconds: Int?
+    /// Where the chunk ends (exclusive), in milliseconds, when the message says: GPT-Live sideband `end_ms`.
+    public var endMilliseconds: Int?
+    /// The message's own sequence number, when it has one: ElevenLabs `audio_event.event_id` (an interruption
+    /// discards the audio up to its `event_id`).
+    public var eventID: Int?
+
+    /// Creates a delta.
+    public init(
+        track: AudioTrack, format: AudioFormat, payload: Range<Int>, payloadHasEscapes: Bool,
+        responseID: Range<Int>? = nil, itemID: Range<Int>? = nil, contentIndex: Int = 0,
+        startMilliseconds: Int? = nil, endMilliseconds: Int? = nil, eventID: Int? = nil
+    ) {
+        self.track = track
+        self.format = format
+        self.payload = payload
+        self.payloadHasEscapes = payloadHasEscapes
+        self.responseID = responseID
+        self.itemID = itemID
+        self.contentIndex = contentIndex
+        self.startMilliseconds = startMilliseconds
+        self.endMilliseconds = endMilliseconds
+        self.eventID = eventID
+    }
+}
+
+/// Which assistant audio stream a message is about: `(response_id, item_id, content_index)`.
+public struct AudioStreamKey {
+    /// Byte range of the `response_id` string, when present.
+    public var responseID: Range<Int>?
+    /// Byte range of the `item_id` string, when present.
+    public var itemID: Range<Int>?
+    /// The `content_index`, 0 when absent.
+    public var contentIndex: Int
+}
+
+/// `conversation.item.truncated`: the item's audio was heard up to `audioEndMilliseconds`.
+public struct Truncation {
+    /// Byte range of the `item_id` string.
+    public var itemID: Range<Int>?
+    /// The `content_index`, 0 when absent.
+    public var contentIndex: Int
+    /// How much of the item's audio the listener heard, in milliseconds from the item's start.
+    public var audioEndMilliseconds: Int
+}
+
+/// An interruption that gives no position in the audio.
+public struct Interruption {
+    /// ElevenLabs' `interruption_event.event_id`: audio events up to this id are discarded. `nil` for Gemini.
+    public var eventID: Int?
 }
 
 /// Why a message could not be read.

@@ -4,7 +4,9 @@ public import DeltaTapeKernels
 /// audio formats current as configuration messages go by.
 ///
 /// Vocabularies are recognized from the messages themselves: OpenAI Realtime GA and beta (also Azure), OpenAI
-/// GPT-Live, Twilio Media Streams and ElevenLabs Agents today; the reader is where further vocabularies plug in.
+/// GPT-Live, Gemini Live, Twilio Media Streams and ElevenLabs Agents (the last four in `OtherVocabularies.swift`).
+/// Only top-level members are recorded by the scan that validates a message; nested objects are scanned on demand,
+/// so a `delta` key inside a nested object is never mistaken for audio.
 public struct EventReader: Sendable {
     private var scanner = JSONScanner()
 
@@ -16,11 +18,14 @@ public struct EventReader: Sendable {
     public private(set) var inputFormat: AudioFormat = .openAIPCM16
     /// Every distinct format configured or used during the session, in order of first appearance.
     public private(set) var formatsSeen: [AudioFormat] = []
+    /// Whether a session configuration or a response asked for output without audio (`output_modalities`, beta
+    /// `modalities`, lacking `"audio"`): a session that configured text only has no audio to record.
+    public private(set) var sawTextOnlyOutput = false
     /// Output formats that individual responses asked for, by response id.
     private var responseOutputFormats: [String: AudioFormat] = [:]
     /// ElevenLabs formats from `conversation_initiation_metadata` (PCM16 16 kHz until it says otherwise).
-    private var elevenLabsOutputFormat = AudioFormat(encoding: .pcm16, sampleRate: 16_000)
-    private var elevenLabsInputFormat = AudioFormat(encoding: .pcm16, sampleRate: 16_000)
+    var elevenLabsOutputFormat = AudioFormat(encoding: .pcm16, sampleRate: 16_000)
+    var elevenLabsInputFormat = AudioFormat(encoding: .pcm16, sampleRate: 16_000)
 
     /// Creates a reader for one session.
     public init() {}
@@ -38,129 +43,72 @@ public struct EventReader: Sendable {
         }
         var object = JSONObjectView(text: message, members: scanner.members)
         var typeMember = object.member("type")
+        var time: Double?
         // The logging envelope {"time": ..., "source": "client" | "server", "event": {...}} wraps the message.
         if typeMember == nil, let wrapped = object.object("event") {
+            time = object.double("time")
             object = wrapped
             typeMember = object.member("type")
         }
-        guard let typeMember, typeMember.kind == .string else {
-            return readUntyped(object)
+        var event: Event
+        if let typeMember, typeMember.kind == .string {
+            event = readTyped(object, type: typeMember)
+        } else {
+            event = readUntyped(object)
         }
+        event.time = time
+        return event
+    }
+
+    /// Messages with a string `type`: OpenAI Realtime, GPT-Live, ElevenLabs' server messages.
+    private mutating func readTyped(_ object: JSONObjectView, type typeMember: JSONMember) -> Event {
+        let message = object.text
         let type = typeMember.value
         // The audio path first: it is nearly every message of a session. A type spelled with escapes
         // ("response.output\u005faudio.delta") is still that type.
         let name = typeMember.valueHasEscapes
             ? JSONString.unescaped(message, type).withUnsafeBytes { OpenAIName($0, 0..<$0.count) }
             : OpenAIName(message, type)
-        if let name {
-            noteVocabulary(name.vocabulary)
-            switch name {
-            case .outputAudioDelta, .betaAudioDelta:
-                if let delta = assistantDelta(object) {
-                    return Event(message: message, typeRange: type, content: .audio(delta))
-                }
-            case .inputAudioAppend:
-                if let payload = object.member("audio"), payload.kind == .string {
-                    let delta = AudioDelta(track: .user, format: inputFormat, payload: payload.value,
-                                           payloadHasEscapes: payload.valueHasEscapes, responseID: nil, itemID: nil, contentIndex: 0)
-                    return Event(message: message, typeRange: type, content: .audio(delta))
-                }
-            case .sessionCreated, .sessionUpdated:
-                applySessionConfiguration(object)
-            case .responseCreated:
-                applyResponseConfiguration(object)
-            case .gaOnly, .betaOnly:
-                break
-            }
-        } else if let event = readOtherTyped(object, type: type) {
-            return event
+        guard let name else {
+            return readOtherTyped(object, type: type) ?? Event(message: message, typeRange: type, content: .other)
         }
-        return Event(message: message, typeRange: type, content: .other)
-    }
-
-    // MARK: - Twilio, ElevenLabs, GPT-Live
-
-    /// Messages without a string `type`: Twilio Media Streams (`event`), ElevenLabs' `user_audio_chunk`.
-    private mutating func readUntyped(_ object: JSONObjectView) -> Event {
-        let message = object.text
-        if let event = object.member("event"), event.kind == .string {
-            noteVocabulary(.twilio)
-            if bytesEqual(message, event.value, "media"), let media = object.object("media"),
-               let payload = media.member("payload"), payload.kind == .string
-            {
-                // Outbound is what the bridge sent to the caller: the assistant. Inbound is the caller.
-                let outbound = media.stringEquals("track", "outbound")
-                let delta = AudioDelta(track: outbound ? .assistant : .user, format: .mulaw8k, payload: payload.value,
-                                       payloadHasEscapes: payload.valueHasEscapes, responseID: nil,
-                                       itemID: media.member("track").map(\.value), contentIndex: 0)
-                return Event(message: message, typeRange: event.value, content: .audio(delta))
-            }
-            if bytesEqual(message, event.value, "start") { noteFormat(.mulaw8k) }
-            return Event(message: message, typeRange: event.value, content: .other)
+        noteVocabulary(name.vocabulary)
+        let content: Event.Content
+        switch name {
+        case .outputAudioDelta, .betaAudioDelta:
+            content = assistantDelta(object).map { .audio($0) } ?? .other
+        case .inputAudioAppend:
+            content = object.member("audio").flatMap { payload in
+                payload.kind == .string ? .audio(AudioDelta(track: .user, format: inputFormat, payload: payload.value,
+                                                            payloadHasEscapes: payload.valueHasEscapes)) : nil
+            } ?? .other
+        case .outputAudioDone, .betaAudioDone:
+            content = .audioDone(AudioStreamKey(responseID: object.stringRange("response_id"), itemID: object.stringRange("item_id"),
+                                                contentIndex: object.integer("content_index") ?? 0))
+        case .itemTruncated:
+            content = object.integer("audio_end_ms").map { end in
+                .truncation(Truncation(itemID: object.stringRange("item_id"), contentIndex: object.integer("content_index") ?? 0,
+                                       audioEndMilliseconds: end))
+            } ?? .other
+        case .itemCreate:
+            content = inputAudioParts(object)
+        case .sessionCreated, .sessionUpdated:
+            applySessionConfiguration(object)
+            content = .other
+        case .responseCreated:
+            applyResponseConfiguration(object)
+            content = .other
+        case .gaOnly, .betaOnly:
+            content = .other
         }
-        if let chunk = object.member("user_audio_chunk"), chunk.kind == .string {
-            noteVocabulary(.elevenLabs)
-            let delta = AudioDelta(track: .user, format: elevenLabsInputFormat, payload: chunk.value,
-                                   payloadHasEscapes: chunk.valueHasEscapes, responseID: nil, itemID: nil, contentIndex: 0)
-            return Event(message: message, typeRange: chunk.key, content: .audio(delta))
-        }
-        return Event(message: message, typeRange: nil, content: .other)
-    }
-
-    /// Typed messages of GPT-Live and ElevenLabs.
-    private mutating func readOtherTyped(_ object: JSONObjectView, type: Range<Int>) -> Event? {
-        let message = object.text
-        if bytesEqual(message, type, "session.output_audio.delta") || bytesEqual(message, type, "session.input_audio.append") {
-            noteVocabulary(.openAIGPTLive)
-            let isOutput = bytesEqual(message, type, "session.output_audio.delta")
-            guard let payload = object.member(isOutput ? "delta" : "audio"), payload.kind == .string else { return nil }
-            // Reflected sideband audio is always mono PCM16 at 24 kHz.
-            noteFormat(.openAIPCM16)
-            let delta = AudioDelta(track: isOutput ? .assistant : .user, format: .openAIPCM16, payload: payload.value,
-                                   payloadHasEscapes: payload.valueHasEscapes, responseID: nil, itemID: nil, contentIndex: 0)
-            return Event(message: message, typeRange: type, content: .audio(delta))
-        }
-        if bytesEqual(message, type, "audio"), let audio = object.object("audio_event"),
-           let payload = audio.member("audio_base_64"), payload.kind == .string
-        {
-            noteVocabulary(.elevenLabs)
-            let delta = AudioDelta(track: .assistant, format: elevenLabsOutputFormat, payload: payload.value,
-                                   payloadHasEscapes: payload.valueHasEscapes, responseID: nil, itemID: nil, contentIndex: 0)
-            return Event(message: message, typeRange: type, content: .audio(delta))
-        }
-        if bytesEqual(message, type, "conversation_initiation_metadata"),
-           let metadata = object.object("conversation_initiation_metadata_event")
-        {
-            noteVocabulary(.elevenLabs)
-            if let name = metadata.string("agent_output_audio_format"), let format = Self.elevenLabsFormat(name) {
-                elevenLabsOutputFormat = format
-                noteFormat(format)
-            }
-            if let name = metadata.string("user_input_audio_format"), let format = Self.elevenLabsFormat(name) {
-                elevenLabsInputFormat = format
-                noteFormat(format)
-            }
-        }
-        return nil
-    }
-
-    /// ElevenLabs format names: `pcm_16000`, `pcm_24000`, ..., `ulaw_8000`.
-    static func elevenLabsFormat(_ name: String) -> AudioFormat? {
-        let parts = name.split(separator: "_")
-        guard parts.count == 2, let rate = Int(parts[1]), (1_000...384_000).contains(rate) else { return nil }
-        switch parts[0] {
-        case "pcm": return AudioFormat(encoding: .pcm16, sampleRate: rate)
-        case "ulaw": return AudioFormat(encoding: .mulaw, sampleRate: rate)
-        case "alaw": return AudioFormat(encoding: .alaw, sampleRate: rate)
-        default: return nil
-        }
+        return Event(message: message, typeRange: type, content: content)
     }
 
     // MARK: - OpenAI Realtime
 
     private func assistantDelta(_ object: JSONObjectView) -> AudioDelta? {
         guard let payload = object.member("delta"), payload.kind == .string else { return nil }
-        let responseID = object.member("response_id").flatMap { $0.kind == .string ? $0.value : nil }
+        let responseID = object.stringRange("response_id")
         var format = outputFormat
         if let responseID, !responseOutputFormats.isEmpty {
             let id = JSONString.decode(object.text, responseID, hasEscapes: false)
@@ -172,18 +120,32 @@ public struct EventReader: Sendable {
             payload: payload.value,
             payloadHasEscapes: payload.valueHasEscapes,
             responseID: responseID,
-            itemID: object.member("item_id").flatMap { $0.kind == .string ? $0.value : nil },
+            itemID: object.stringRange("item_id"),
             contentIndex: object.integer("content_index") ?? 0
         )
     }
 
-    private mutating func noteVocabulary(_ detected: Vocabulary?) {
+    /// `conversation.item.create` whose `item.content` holds `{"type": "input_audio", "audio": "<base64>"}` parts:
+    /// the user's audio sent whole, in the session's input format.
+    private func inputAudioParts(_ object: JSONObjectView) -> Event.Content {
+        guard let item = object.object("item"), let parts = item.array("content") else { return .other }
+        let deltas: [AudioDelta] = parts.compactMap { part in
+            guard let part = item.object(in: part), part.stringEquals("type", "input_audio"),
+                  let audio = part.member("audio"), audio.kind == .string
+            else { return nil }
+            return AudioDelta(track: .user, format: inputFormat, payload: audio.value, payloadHasEscapes: audio.valueHasEscapes)
+        }
+        return Event.Content(parts: deltas)
+    }
+
+    mutating func noteVocabulary(_ detected: Vocabulary?) {
         if vocabulary == nil, let detected { vocabulary = detected }
     }
 
     /// `session.created` / `session.updated`: GA `session.audio.{input,output}.format`, beta `{input,output}_audio_format`.
     private mutating func applySessionConfiguration(_ object: JSONObjectView) {
         guard let session = object.object("session") else { return }
+        noteModalities(session)
         if let audio = session.object("audio") {
             noteVocabulary(.openAIGA)
             if let format = audio.object("output")?.object("format").flatMap(Self.gaFormat) { setOutputFormat(format) }
@@ -201,7 +163,9 @@ public struct EventReader: Sendable {
 
     /// `response.created`: a response may ask for its own output format.
     private mutating func applyResponseConfiguration(_ object: JSONObjectView) {
-        guard let response = object.object("response"), let id = response.string("id") else { return }
+        guard let response = object.object("response") else { return }
+        noteModalities(response)
+        guard let id = response.string("id") else { return }
         var format: AudioFormat?
         if let gaFormat = response.object("audio")?.object("output")?.object("format").flatMap(Self.gaFormat) {
             format = gaFormat
@@ -211,6 +175,15 @@ public struct EventReader: Sendable {
         if let format {
             responseOutputFormats[id] = format
             noteFormat(format)
+        }
+    }
+
+    /// GA `output_modalities` or beta `modalities`: `["text"]` means no audio will come.
+    private mutating func noteModalities(_ configuration: JSONObjectView) {
+        guard let modalities = configuration.array("output_modalities") ?? configuration.array("modalities") else { return }
+        let text = configuration.text
+        if !modalities.contains(where: { $0.kind == .string && bytesEqual(text, $0.value, "audio") }) {
+            sawTextOnlyOutput = true
         }
     }
 
@@ -224,7 +197,7 @@ public struct EventReader: Sendable {
         noteFormat(format)
     }
 
-    private mutating func noteFormat(_ format: AudioFormat) {
+    mutating func noteFormat(_ format: AudioFormat) {
         if !formatsSeen.contains(format) { formatsSeen.append(format) }
     }
 
@@ -252,6 +225,7 @@ public struct EventReader: Sendable {
 /// The OpenAI Realtime event names the reader acts on or uses to tell GA from beta.
 private enum OpenAIName {
     case outputAudioDelta, betaAudioDelta, inputAudioAppend
+    case outputAudioDone, betaAudioDone, itemTruncated, itemCreate
     case sessionCreated, sessionUpdated, responseCreated
     case gaOnly, betaOnly
 
@@ -260,6 +234,10 @@ private enum OpenAIName {
         if bytesEqual(text, range, "response.output_audio.delta") { self = .outputAudioDelta; return }
         if bytesEqual(text, range, "response.audio.delta") { self = .betaAudioDelta; return }
         if bytesEqual(text, range, "input_audio_buffer.append") { self = .inputAudioAppend; return }
+        if bytesEqual(text, range, "response.output_audio.done") { self = .outputAudioDone; return }
+        if bytesEqual(text, range, "response.audio.done") { self = .betaAudioDone; return }
+        if bytesEqual(text, range, "conversation.item.truncated") { self = .itemTruncated; return }
+        if bytesEqual(text, range, "conversation.item.create") { self = .itemCreate; return }
         if bytesEqual(text, range, "session.created") { self = .sessionCreated; return }
         if bytesEqual(text, range, "session.updated") { self = .sessionUpdated; return }
         if bytesEqual(text, range, "response.created") { self = .responseCreated; return }
@@ -278,9 +256,9 @@ private enum OpenAIName {
 
     var vocabulary: Vocabulary? {
         switch self {
-        case .outputAudioDelta, .gaOnly: .openAIGA
-        case .betaAudioDelta, .betaOnly: .openAIBeta
-        case .inputAudioAppend, .sessionCreated, .sessionUpdated, .responseCreated: nil
+        case .outputAudioDelta, .outputAudioDone, .gaOnly: .openAIGA
+        case .betaAudioDelta, .betaAudioDone, .betaOnly: .openAIBeta
+        case .inputAudioAppend, .itemTruncated, .itemCreate, .sessionCreated, .sessionUpdated, .responseCreated: nil
         }
     }
 

@@ -16,20 +16,26 @@ public struct JSONObjectView {
 
     /// Scans `text[range]` as an object and returns a view of it, or `nil` if it is not an object.
     public static func scan(_ text: UnsafeRawBufferPointer, range: Range<Int>) -> JSONObjectView? {
+        guard let members = children(of: text, range: range, kind: .object) else { return nil }
+        return JSONObjectView(text: text, members: members)
+    }
+
+    /// The members of the object, or the elements of the array, in `text[range]`, with ranges into `text`;
+    /// `nil` when the value there is not valid JSON of `kind`.
+    static func children(of text: UnsafeRawBufferPointer, range: Range<Int>, kind: JSONValueKind) -> [JSONMember]? {
         var scanner = JSONScanner()
-        let slice = UnsafeRawBufferPointer(rebasing: text[range])
         do {
-            try scanner.scanObject(slice)
+            guard try scanner.scan(UnsafeRawBufferPointer(rebasing: text[range])) == kind else { return nil }
         } catch {
             return nil
         }
-        let rebased = scanner.members.map { member in
+        let offset = range.lowerBound
+        return scanner.members.map { member in
             var member = member
-            member.key = (member.key.lowerBound + range.lowerBound)..<(member.key.upperBound + range.lowerBound)
-            member.value = (member.value.lowerBound + range.lowerBound)..<(member.value.upperBound + range.lowerBound)
+            member.key = (member.key.lowerBound + offset)..<(member.key.upperBound + offset)
+            member.value = (member.value.lowerBound + offset)..<(member.value.upperBound + offset)
             return member
         }
-        return JSONObjectView(text: text, members: rebased)
     }
 
     /// The first member whose key is `name` (JSON permits duplicate keys; the first one wins here).
@@ -71,8 +77,42 @@ public struct JSONObjectView {
 
     /// The member's value if it is an object, scanned into its own view.
     public func object(_ name: StaticString) -> JSONObjectView? {
-        guard let member = member(name), member.kind == .object else { return nil }
+        member(name).flatMap(object(in:))
+    }
+
+    /// The value of `member` (a member or an array element of this view) if it is an object, scanned into its own view.
+    public func object(in member: JSONMember) -> JSONObjectView? {
+        guard member.kind == .object else { return nil }
         return JSONObjectView.scan(text, range: member.value)
+    }
+
+    /// The member's value if it is an array: its elements in order, each with an empty key range.
+    public func array(_ name: StaticString) -> [JSONMember]? {
+        guard let member = member(name), member.kind == .array else { return nil }
+        return JSONObjectView.children(of: text, range: member.value, kind: .array)
+    }
+
+    /// The member's value if it is `true`.
+    public func isTrue(_ name: StaticString) -> Bool {
+        member(name)?.kind == .true
+    }
+
+    /// The member's value if it is a number or a string holding an exact integer (Twilio writes numbers as strings).
+    public func integerOrIntegerString(_ name: StaticString) -> Int? {
+        guard let member = member(name) else { return nil }
+        switch member.kind {
+        case .number: return JSONNumber.integer(text, member.value)
+        case .string where !member.valueHasEscapes && !member.value.isEmpty
+            && text[member.value].allSatisfy({ $0 &- UInt8(ascii: "0") < 10 }):
+            return JSONNumber.integer(text, member.value)
+        default: return nil
+        }
+    }
+
+    /// The member's value if it is a number, as a `Double`.
+    public func double(_ name: StaticString) -> Double? {
+        guard let member = member(name), member.kind == .number else { return nil }
+        return Double(String(decoding: UnsafeRawBufferPointer(rebasing: text[member.value]), as: UTF8.self))
     }
 }
 

@@ -12,6 +12,10 @@ enum ReportText {
             + "(\(report.responseCount) responses, \(report.itemCount) items)")
         let userSeconds = (report.user.durationSeconds * 1000).rounded() / 1000
         lines.append("user audio: \(userSeconds) s in \(report.user.deltaCount) messages")
+        if report.truncationCount + report.interruptionCount + report.deltasAfterDone > 0 {
+            lines.append("cut-offs: \(report.truncationCount) truncations, \(report.interruptionCount) interruptions; "
+                + "\(report.deltasAfterDone) deltas after .done")
+        }
         lines.append("events:")
         let width = report.eventCounts.values.map { String($0).count }.max() ?? 1
         for (type, count) in report.eventCounts.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {

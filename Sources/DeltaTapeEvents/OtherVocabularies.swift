@@ -1,0 +1,201 @@
+import DeltaTapeKernels
+
+// The vocabularies other than OpenAI Realtime's: GPT-Live, Gemini Live, Twilio Media Streams, ElevenLabs Agents.
+// Shapes and sources: ../shared/research/realtime-events.md (§3 Gemini, §4 Twilio, §5 ElevenLabs, §9 GPT-Live).
+extension EventReader {
+    /// Messages without a string `type`: Twilio Media Streams (`event`), Gemini Live (one top-level key naming the
+    /// message), ElevenLabs' `user_audio_chunk`.
+    mutating func readUntyped(_ object: JSONObjectView) -> Event {
+        let message = object.text
+        if let event = object.member("event"), event.kind == .string {
+            return readTwilio(object, event: event)
+        }
+        if let chunk = object.member("user_audio_chunk"), chunk.kind == .string {
+            noteVocabulary(.elevenLabs)
+            let delta = AudioDelta(track: .user, format: elevenLabsInputFormat, payload: chunk.value, payloadHasEscapes: chunk.valueHasEscapes)
+            return Event(message: message, typeRange: chunk.key, content: .audio(delta))
+        }
+        if let server = object.member("serverContent"), server.kind == .object {
+            noteVocabulary(.geminiLive)
+            return Event(message: message, typeRange: server.key, content: geminiServerContent(object.object(in: server)))
+        }
+        if let input = object.member("realtimeInput"), input.kind == .object {
+            noteVocabulary(.geminiLive)
+            return Event(message: message, typeRange: input.key, content: geminiRealtimeInput(object.object(in: input)))
+        }
+        if let first = object.members.first(where: { Self.geminiMessageKeys.contains(keyOf: $0, in: message) }) {
+            noteVocabulary(.geminiLive)
+            return Event(message: message, typeRange: first.key, content: .other)
+        }
+        return Event(message: message, typeRange: nil, content: .other)
+    }
+
+    /// Typed messages of GPT-Live and ElevenLabs; `nil` when the type is none of theirs.
+    mutating func readOtherTyped(_ object: JSONObjectView, type: Range<Int>) -> Event? {
+        let message = object.text
+        let isOutput = bytesEqual(message, type, "session.output_audio.delta")
+        if isOutput || bytesEqual(message, type, "session.input_audio.append") {
+            noteVocabulary(.openAIGPTLive)
+            guard let payload = object.member(isOutput ? "delta" : "audio"), payload.kind == .string else { return nil }
+            // Reflected sideband audio is always mono PCM16 at 24 kHz; sideband output places itself with
+            // start_ms (inclusive) and end_ms (exclusive).
+            noteFormat(.openAIPCM16)
+            let delta = AudioDelta(track: isOutput ? .assistant : .user, format: .openAIPCM16, payload: payload.value,
+                                   payloadHasEscapes: payload.valueHasEscapes,
+                                   startMilliseconds: object.integer("start_ms"), endMilliseconds: object.integer("end_ms"))
+            return Event(message: message, typeRange: type, content: .audio(delta))
+        }
+        if bytesEqual(message, type, "audio"), let audio = object.object("audio_event"),
+           let payload = audio.member("audio_base_64"), payload.kind == .string
+        {
+            noteVocabulary(.elevenLabs)
+            let delta = AudioDelta(track: .assistant, format: elevenLabsOutputFormat, payload: payload.value,
+                                   payloadHasEscapes: payload.valueHasEscapes, eventID: audio.integer("event_id"))
+            return Event(message: message, typeRange: type, content: .audio(delta))
+        }
+        if bytesEqual(message, type, "interruption"), let interruption = object.object("interruption_event") {
+            noteVocabulary(.elevenLabs)
+            return Event(message: message, typeRange: type, content: .interruption(Interruption(eventID: interruption.integer("event_id"))))
+        }
+        if bytesEqual(message, type, "conversation_initiation_metadata"),
+           let metadata = object.object("conversation_initiation_metadata_event")
+        {
+            noteVocabulary(.elevenLabs)
+            if let name = metadata.string("agent_output_audio_format"), let format = Self.elevenLabsFormat(name) {
+                elevenLabsOutputFormat = format
+                noteFormat(format)
+            }
+            if let name = metadata.string("user_input_audio_format"), let format = Self.elevenLabsFormat(name) {
+                elevenLabsInputFormat = format
+                noteFormat(format)
+            }
+        }
+        return nil
+    }
+
+    // MARK: - Twilio Media Streams
+
+    private mutating func readTwilio(_ object: JSONObjectView, event: JSONMember) -> Event {
+        let message = object.text
+        noteVocabulary(.twilio)
+        if bytesEqual(message, event.value, "media"), let media = object.object("media"),
+           let payload = media.member("payload"), payload.kind == .string
+        {
+            // Outbound is what the bridge sent to the caller: the assistant. Inbound is the caller.
+            let outbound = media.stringEquals("track", "outbound")
+            let delta = AudioDelta(track: outbound ? .assistant : .user, format: .mulaw8k, payload: payload.value,
+                                   payloadHasEscapes: payload.valueHasEscapes, itemID: media.stringRange("track"),
+                                   startMilliseconds: media.integerOrIntegerString("timestamp"))
+            return Event(message: message, typeRange: event.value, content: .audio(delta))
+        }
+        if bytesEqual(message, event.value, "start") { noteFormat(.mulaw8k) }
+        return Event(message: message, typeRange: event.value, content: .other)
+    }
+
+    // MARK: - ElevenLabs
+
+    /// ElevenLabs format names: `pcm_16000`, `pcm_24000`, ..., `ulaw_8000`.
+    static func elevenLabsFormat(_ name: String) -> AudioFormat? {
+        let parts = name.split(separator: "_")
+        guard parts.count == 2, let rate = Int(parts[1]), (1_000...384_000).contains(rate) else { return nil }
+        switch parts[0] {
+        case "pcm": return AudioFormat(encoding: .pcm16, sampleRate: rate)
+        case "ulaw": return AudioFormat(encoding: .mulaw, sampleRate: rate)
+        case "alaw": return AudioFormat(encoding: .alaw, sampleRate: rate)
+        default: return nil
+        }
+    }
+
+    // MARK: - Gemini Live
+
+    /// Top-level keys of Gemini Live messages other than audio (server `BidiGenerateContentServerMessage` and
+    /// client messages), which tell the vocabulary apart.
+    private static let geminiMessageKeys: [StaticString] = [
+        "setupComplete", "setup", "toolCall", "toolCallCancellation", "goAway", "sessionResumptionUpdate",
+        "usageMetadata", "clientContent", "toolResponse",
+    ]
+
+    /// `serverContent`: audio in `modelTurn.parts[].inlineData` (several parts may come in one message), or
+    /// `interrupted: true`.
+    private mutating func geminiServerContent(_ content: JSONObjectView?) -> Event.Content {
+        guard let content else { return .other }
+        var deltas: [AudioDelta] = []
+        if let turn = content.object("modelTurn"), let parts = turn.array("parts") {
+            for part in parts {
+                guard let inline = turn.object(in: part)?.object("inlineData"),
+                      let delta = geminiAudio(inline, track: .assistant, defaultRate: 24_000)
+                else { continue }
+                deltas.append(delta)
+            }
+        }
+        if deltas.isEmpty, content.isTrue("interrupted") { return .interruption(Interruption(eventID: nil)) }
+        return Event.Content(parts: deltas)
+    }
+
+    /// `realtimeInput`: `audio {mimeType, data}`, or the older `mediaChunks [{mimeType, data}]` (every audio chunk
+    /// is kept: the recording is what the client sent).
+    private mutating func geminiRealtimeInput(_ input: JSONObjectView?) -> Event.Content {
+        guard let input else { return .other }
+        if let audio = input.object("audio") {
+            return Event.Content(parts: geminiAudio(audio, track: .user, defaultRate: 16_000).map { [$0] } ?? [])
+        }
+        guard let chunks = input.array("mediaChunks") else { return .other }
+        let deltas = chunks.compactMap { chunk in
+            input.object(in: chunk).flatMap { geminiAudio($0, track: .user, defaultRate: 16_000) }
+        }
+        return Event.Content(parts: deltas)
+    }
+
+    /// A Gemini blob `{mimeType, data}` holding PCM audio; `nil` for other media (images, video) or a missing payload.
+    private mutating func geminiAudio(_ blob: JSONObjectView, track: AudioTrack, defaultRate: Int) -> AudioDelta? {
+        guard let data = blob.member("data"), data.kind == .string else { return nil }
+        let mimeType = blob.string("mimeType") ?? "audio/pcm"
+        guard let rate = Self.geminiPCMRate(mimeType: mimeType, defaultRate: defaultRate) else { return nil }
+        let format = AudioFormat(encoding: .pcm16, sampleRate: rate)
+        noteFormat(format)
+        return AudioDelta(track: track, format: format, payload: data.value, payloadHasEscapes: data.valueHasEscapes)
+    }
+
+    /// The rate of a PCM MIME type (`audio/pcm;rate=24000`, `audio/L16;codec=pcm;rate=16000`); `defaultRate` when it
+    /// names none; `nil` when the type is not 16-bit PCM.
+    static func geminiPCMRate(mimeType: String, defaultRate: Int) -> Int? {
+        let fields = mimeType.lowercased().split(separator: ";").map { $0.trimmingCharacters(in: " \t") }
+        guard let type = fields.first, type == "audio/pcm" || type == "audio/l16" else { return nil }
+        for field in fields.dropFirst() where field.hasPrefix("rate=") {
+            guard let rate = Int(field.dropFirst(5)), (1_000...384_000).contains(rate) else { return nil }
+            return rate
+        }
+        return defaultRate
+    }
+}
+
+extension Event.Content {
+    /// One delta as ``audio(_:)``, several as ``audioParts(_:)``, none as ``other``.
+    init(parts: [AudioDelta]) {
+        switch parts.count {
+        case 0: self = .other
+        case 1: self = .audio(parts[0])
+        default: self = .audioParts(parts)
+        }
+    }
+}
+
+extension JSONObjectView {
+    /// The byte range of the member's string content, when the member is a string.
+    func stringRange(_ name: StaticString) -> Range<Int>? {
+        guard let member = member(name), member.kind == .string else { return nil }
+        return member.value
+    }
+}
+
+extension [StaticString] {
+    fileprivate func contains(keyOf member: JSONMember, in text: UnsafeRawBufferPointer) -> Bool {
+        !member.keyHasEscapes && contains { bytesEqual(text, member.key, $0) }
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters(in set: String) -> String {
+        String(drop(while: { set.contains($0) }).reversed().drop(while: { set.contains($0) }).reversed())
+    }
+}
