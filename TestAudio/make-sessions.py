@@ -4,8 +4,10 @@
 Written with Python's standard library only (json, base64, wave), independently of DeltaTape's Swift code, so
 that the expectations it writes are an independent source: for each session NAME it writes
 
-  NAME.jsonl          the session log, as a realtime WebSocket client would have logged it
-  NAME.assistant.raw  the assistant track DeltaTape must produce: PCM16 little-endian, 24 kHz mono
+  NAME.jsonl          the session log, as a realtime WebSocket client would have logged it (NAME.json for the
+                      JSON array session, NAME.har for the HAR exports)
+  NAME.assistant.raw  the assistant track DeltaTape must produce: PCM16 little-endian, mono, at the session's rate
+  NAME.user.raw       the user track, when the session has one
 
 and manifest.json, describing each session (vocabulary, frames, the lines a reader must flag).
 
@@ -352,10 +354,11 @@ def make_elevenlabs(directory, manifest):
     for event_id, start in enumerate(range(0, len(agent), 6400)):
         session.add({"type": "audio", "audio_event": {"audio_base_64": b64(agent[start:start + 6400]), "event_id": event_id + 1}})
     session.add({"type": "agent_response", "agent_response_event": {"agent_response": "Thanks for calling."}})
+    session.add({"type": "interruption", "interruption_event": {"event_id": 9999}})
     session.expected = bytearray(agent)
     session.expected_user = bytearray(user)
     session.write(directory, "elevenlabs")
-    manifest["elevenlabs"] = {"vocabulary": "elevenlabs", "problem_lines": [], "rate": 16000}
+    manifest["elevenlabs"] = {"vocabulary": "elevenlabs", "problem_lines": [], "rate": 16000, "interruptions": 1}
 
 
 def make_gpt_live(directory, manifest):
@@ -389,6 +392,161 @@ def make_no_audio(directory, manifest):
         session.add({"type": "response.done", "event_id": session.event_id(), "response": {"id": "resp_%d" % n}})
     session.write(directory, "no-audio")
     manifest["no-audio"] = {"vocabulary": "openai-ga", "problem_lines": []}
+
+
+def make_gemini(directory, manifest):
+    """A Gemini Live session: client audio in realtimeInput (16 kHz; the last chunks in the older mediaChunks form,
+    one message with two), model audio in serverContent.modelTurn.parts[].inlineData (24 kHz; one to three audio
+    parts a message, a text part among them, some MIME types without a rate), transcriptions, an interruption."""
+    audioop = _audioop()
+    rng = random.Random(18)
+    speech = read_pcm("assistant-speech.wav")
+    user, _ = audioop.ratecv(read_pcm("user-speech.wav"), 2, 1, RATE, 16000, None)
+    session = Session("gemini-live", rng)
+    session.add({"setup": {"model": "models/gemini-live-2.5-flash", "generationConfig": {"responseModalities": ["AUDIO"]}}})
+    session.add({"setupComplete": {}})
+    chunks = [user[start:start + 3200] for start in range(0, len(user), 3200)]
+    for chunk in chunks[:-3]:
+        session.add({"realtimeInput": {"audio": {"mimeType": "audio/pcm;rate=16000", "data": b64(chunk)}}})
+    session.add({"realtimeInput": {"mediaChunks": [{"mimeType": "audio/pcm;rate=16000", "data": b64(chunks[-3])}]}})
+    session.add({"realtimeInput": {"mediaChunks": [{"mimeType": "audio/pcm;rate=16000", "data": b64(chunk)} for chunk in chunks[-2:]]}})
+    session.add({"realtimeInput": {"audioStreamEnd": True}})
+    session.add({"serverContent": {"inputTranscription": {"text": "Hello there"}}})
+    position = 0
+    while position < len(speech):
+        parts = []
+        for _ in range(rng.choice([1, 1, 2, 3])):
+            piece = speech[position:position + rng.choice([4800, 9600, 3840])]
+            if not piece:
+                break
+            position += len(piece)
+            mime = rng.choice(["audio/pcm;rate=24000", "audio/pcm;rate=24000", "audio/pcm", "audio/pcm; rate=24000"])
+            parts.append({"inlineData": {"mimeType": mime, "data": b64(piece)}})
+        if rng.random() < 0.1:
+            parts.insert(rng.randrange(len(parts) + 1), {"text": "thinking"})
+        content = {"modelTurn": {"parts": parts}}
+        if rng.random() < 0.3:
+            content["outputTranscription"] = {"text": "word "}
+        session.add({"serverContent": content})
+    session.add({"serverContent": {"generationComplete": True}})
+    session.add({"serverContent": {"turnComplete": True}, "usageMetadata": {"totalTokenCount": 420}})
+    session.add({"serverContent": {"interrupted": True}})
+    session.add({"sessionResumptionUpdate": {"newHandle": "h1", "resumable": True}})
+    session.expected = bytearray(speech)
+    session.expected_user = bytearray(user)
+    session.write(directory, "gemini")
+    manifest["gemini"] = {"vocabulary": "gemini-live", "problem_lines": [], "rate": 24000, "user_rate": 16000,
+                          "interruptions": 1}
+    return session
+
+
+def make_item_create(directory, manifest):
+    """User audio sent whole with conversation.item.create (two input_audio parts in one item; an input_text part
+    beside one), between input_audio_buffer.append chunks."""
+    rng = random.Random(19)
+    assistant, user = read_pcm("assistant-speech.wav"), read_pcm("user-speech.wav")
+    half = (len(user) // 2) & ~1
+    session = Session("openai-ga", rng)
+    session.session_created()
+    session.add({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [
+        {"type": "input_audio", "audio": b64(user[:half])}, {"type": "input_audio", "audio": b64(user[half:])}]}})
+    session.expected_user += user
+    session.user_audio(user[:9600])
+    session.add({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [
+        {"type": "input_text", "text": "and this"}, {"type": "input_audio", "audio": b64(user[9600:19200])}]}})
+    session.expected_user += user[9600:19200]
+    session.response("resp_001", [("item_a1", assistant)], even_sizes(rng))
+    session.write(directory, "item-create")
+    manifest["item-create"] = {"vocabulary": "openai-ga", "problem_lines": []}
+
+
+def make_cutoffs(directory, manifest):
+    """Two audio deltas of an item that arrive after its response.output_audio.done (kept, in their stream), then the
+    client truncates the item where playback stopped."""
+    rng = random.Random(20)
+    assistant = read_pcm("assistant-speech.wav")
+    session = Session("openai-ga", rng)
+    session.session_created()
+    head, tail = assistant[:-19200], assistant[-19200:]
+    session.response("resp_001", [("item_a1", head)], even_sizes(rng))
+    for piece in (tail[:9600], tail[9600:]):
+        session.add({"type": "response.output_audio.delta", "event_id": session.event_id(), "response_id": "resp_001",
+                     "item_id": "item_a1", "output_index": 0, "content_index": 0, "delta": b64(piece)})
+    session.expected += tail
+    session.add({"type": "conversation.item.truncate", "item_id": "item_a1", "content_index": 0, "audio_end_ms": 1500})
+    session.add({"type": "conversation.item.truncated", "event_id": session.event_id(), "item_id": "item_a1",
+                 "content_index": 0, "audio_end_ms": 1500})
+    session.write(directory, "cutoffs")
+    manifest["cutoffs"] = {"vocabulary": "openai-ga", "problem_lines": [], "deltas_after_done": 2, "truncations": 1}
+
+
+def make_text_only(directory, manifest):
+    """A session configured for text output only: no audio will come."""
+    session = Session("openai-ga", random.Random(21))
+    session.add({"type": "session.created", "event_id": session.event_id(),
+                 "session": {"type": "realtime", "id": "sess_t", "output_modalities": ["text"]}})
+    session.add({"type": "response.created", "event_id": session.event_id(), "response": {"id": "resp_t"}})
+    for word in ["Hello", " there"]:
+        session.add({"type": "response.output_text.delta", "event_id": session.event_id(), "response_id": "resp_t",
+                     "item_id": "item_t", "output_index": 0, "content_index": 0, "delta": word})
+    session.add({"type": "response.done", "event_id": session.event_id(), "response": {"id": "resp_t"}})
+    session.write(directory, "text-only")
+    manifest["text-only"] = {"vocabulary": "openai-ga", "problem_lines": []}
+
+
+CLIENT_TYPES = ("input_audio_buffer.", "conversation.item.create", "conversation.item.truncate", "session.update",
+                "response.create", "response.cancel")
+
+
+def write_har(directory, name, connections, session):
+    """A HAR export as Chrome writes it (indent 2): a page request, then one entry per WebSocket connection with its
+    frames in _webSocketMessages."""
+    entries = [{"startedDateTime": "2026-11-27T04:00:00.000Z", "time": 12.5,
+                "request": {"method": "GET", "url": "https://example.test/app", "headers": []},
+                "response": {"status": 200, "content": {"mimeType": "application/json",
+                                                        "text": json.dumps({"_webSocketMessages": [1, 2]})}}}]
+    for url, frames in connections:
+        entries.append({"startedDateTime": "2026-11-27T04:00:01.000Z", "time": 0, "_resourceType": "websocket",
+                        "request": {"method": "GET", "url": url, "headers": []},
+                        "response": {"status": 101, "content": {"size": 0}}, "_webSocketMessages": frames})
+    with open(os.path.join(directory, name + ".har"), "w") as f:
+        json.dump({"log": {"version": "1.2", "creator": {"name": "WebInspector", "version": "537.36"},
+                           "pages": [], "entries": entries}}, f, indent=2)
+    with open(os.path.join(directory, name + ".assistant.raw"), "wb") as f:
+        f.write(bytes(session.expected))
+    with open(os.path.join(directory, name + ".user.raw"), "wb") as f:
+        f.write(bytes(session.expected_user))
+
+
+def make_har_openai(directory, manifest):
+    """An OpenAI GA conversation in a Chrome HAR: text frames, send and receive, and a closing error frame."""
+    session = conversation("openai-ga", 22)
+    frames = []
+    for index, line in enumerate(session.lines):
+        sent = json.loads(line).get("type", "").startswith(CLIENT_TYPES)
+        frames.append({"type": "send" if sent else "receive", "time": 1795000000.0 + index * 0.02, "opcode": 1, "data": line})
+    frames.append({"type": "error", "time": 1795000100.0, "opcode": -1, "data": "net::ERR_CONNECTION_CLOSED"})
+    write_har(directory, "har-openai", [("wss://api.openai.com/v1/realtime?model=gpt-realtime", frames)], session)
+    manifest["har-openai"] = {"vocabulary": "openai-ga", "problem_lines": []}
+
+
+def make_har_gemini(directory, manifest, gemini):
+    """The Gemini session in a HAR whose tool writes request/response: the client's text frames, the server's JSON in
+    binary frames (base64), over two connections (a reconnect), with a close frame."""
+    frames = []
+    for index, line in enumerate(gemini.lines):
+        message = json.loads(line)
+        sent = "realtimeInput" in message or "setup" in message
+        time = 1795000000.0 + index * 0.02
+        if sent:
+            frames.append({"type": "request", "time": time, "opcode": 1, "data": line})
+        else:
+            frames.append({"type": "response", "time": time, "opcode": 2, "data": b64(line.encode())})
+    middle = len(frames) // 2
+    frames.insert(middle, {"type": "response", "time": 1795000050.0, "opcode": 8, "data": ""})
+    url = "wss://generativelanguage.googleapis.com/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+    write_har(directory, "har-gemini", [(url, frames[:middle + 1]), (url, frames[middle + 1:])], gemini)
+    manifest["har-gemini"] = {"vocabulary": "gemini-live", "problem_lines": [], "rate": 24000}
 
 
 def make_long(directory, hours):
@@ -447,6 +605,12 @@ def main():
     make_elevenlabs(directory, manifest)
     make_gpt_live(directory, manifest)
     make_no_audio(directory, manifest)
+    gemini = make_gemini(directory, manifest)
+    make_item_create(directory, manifest)
+    make_cutoffs(directory, manifest)
+    make_text_only(directory, manifest)
+    make_har_openai(directory, manifest)
+    make_har_gemini(directory, manifest, gemini)
     with open(os.path.join(directory, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2, sort_keys=True)
     print(directory)

@@ -52,23 +52,20 @@ public final class SessionLog {
             source.close()
             throw .badInput("\(name): not a recognized input; \(InputKind.expectation)")
         }
-        guard kind == .jsonLines || kind == .jsonArray else {
+        guard kind != .audioFile else {
             source.close()
-            let advice = switch kind {
-            case .audioFile where path == "-":
-                "audio files are read from a path, not from standard input; for a stream, send raw PCM with --input-format"
-            case .audioFile:
-                "it holds no session events to read; 'deltatape convert' converts audio files"
-            default:
-                "this version reads JSON Lines session logs (one message per line) only"
-            }
+            let advice = path == "-"
+                ? "audio files are read from a path, not from standard input; for a stream, send raw PCM with --input-format"
+                : "it holds no session events to read; 'deltatape convert' converts audio files"
             throw .badInput("\(name): looks like \(kind.displayName.withArticle); \(advice)")
         }
         self.kind = kind
         self.source = source
-        messages = kind == .jsonArray
-            ? JSONArrayReader(source: source, prefix: prefix)
-            : LineReader(source: source, prefix: prefix)
+        messages = switch kind {
+        case .jsonArray: JSONArrayReader(source: source, prefix: prefix)
+        case .har: HARReader(source: source, prefix: prefix)
+        default: LineReader(source: source, prefix: prefix)
+        }
     }
 
     deinit {
@@ -93,12 +90,21 @@ public final class SessionLog {
             }
             guard let (number, bytes) = next else { return nil }
             lineCount = number
+            // A HAR names the frame as well as the line.
+            let label = messages.messageLabel.map { "\($0): " } ?? ""
+            if let trouble = messages.messageProblem {
+                messageCount += 1
+                try problem(Problem(input: name, line: number, message: label + trouble))
+                continue
+            }
             if bytes.isBlank { continue }
             messageCount += 1
             do throws(EventReadError) {
-                return (number, try reader.read(bytes))
+                var event = try reader.read(bytes)
+                if event.time == nil { event.time = messages.messageTime }
+                return (number, event)
             } catch {
-                try problem(Problem(input: name, line: number, message: error.description))
+                try problem(Problem(input: name, line: number, message: label + error.description))
             }
         }
     }

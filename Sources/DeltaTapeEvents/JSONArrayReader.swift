@@ -1,9 +1,22 @@
-/// Something that hands out one message at a time with the line it starts on: JSON Lines or a JSON array.
+/// Something that hands out one message at a time with the line it starts on: JSON Lines, a JSON array, the
+/// WebSocket frames of a HAR export.
 public protocol MessageSource: AnyObject {
     /// Total bytes read from the input so far.
     var byteCount: Int { get }
     /// The next message's bytes (valid until the next call) and the 1-based line it starts on; `nil` at the end.
     func nextMessage() throws(InputError) -> (line: Int, bytes: UnsafeRawBufferPointer)?
+    /// Where the last message came from when its line alone does not say (`WebSocket frame 12`), for reports.
+    var messageLabel: String? { get }
+    /// Why the last message could not be taken out of its container, when it could not (its bytes are then empty).
+    var messageProblem: String? { get }
+    /// When the last message was sent or received, in seconds since the Unix epoch, when the container says.
+    var messageTime: Double? { get }
+}
+
+extension MessageSource {
+    public var messageLabel: String? { nil }
+    public var messageProblem: String? { nil }
+    public var messageTime: Double? { nil }
 }
 
 extension LineReader: MessageSource {
@@ -61,49 +74,8 @@ public final class JSONArrayReader<Source: ByteSource>: MessageSource {
                 break
             }
         }
-        // Scan the element to its end, following strings and nesting.
         let elementLine = line
-        var offset = 0  // from `start`
-        var depth = 0
-        var inString = false, escaped = false
-        scan: while true {
-            if input.start + offset == input.end {
-                if input.reachedEnd { break scan }  // cut short: the event reader reports it as invalid JSON
-                try input.fill()
-                continue
-            }
-            let byte = input.bytes[input.start + offset]
-            if byte == 0x0A { line += 1 }
-            if inString {
-                if escaped {
-                    escaped = false
-                } else if byte == UInt8(ascii: "\\") {
-                    escaped = true
-                } else if byte == UInt8(ascii: "\"") {
-                    inString = false
-                }
-                offset += 1
-                continue
-            }
-            switch byte {
-            case UInt8(ascii: "\""):
-                inString = true
-            case UInt8(ascii: "{"), UInt8(ascii: "["):
-                depth += 1
-            case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                if depth == 0 { break scan }  // the array's closing bracket right after a scalar element
-                depth -= 1
-                if depth == 0 {
-                    offset += 1
-                    break scan  // an object or array element is complete
-                }
-            case UInt8(ascii: ","):
-                if depth == 0 { break scan }  // a scalar element ends
-            default:
-                break
-            }
-            offset += 1
-        }
+        let offset = try input.jsonValueLength(line: &line)
         let element = UnsafeRawBufferPointer(rebasing: input.bytes[input.start..<(input.start + offset)])
         input.start += offset
         return (elementLine, element)

@@ -56,3 +56,51 @@ final class ReadBuffer<Source: ByteSource> {
         }
     }
 }
+
+extension ReadBuffer {
+    /// The length of the JSON value that starts at ``start``, found by following strings, escapes and nesting
+    /// (not validated: the ``EventReader`` does that), reading more input as needed. A scalar ends before the `,`
+    /// or `]` that follows it. When the input ends first, the length runs to its end.
+    ///
+    /// - Parameter line: Incremented for each newline passed.
+    func jsonValueLength(line: inout Int) throws(InputError) -> Int {
+        var offset = 0  // from `start`, which stays put while `fill` moves the bytes
+        var depth = 0
+        var inString = false, escaped = false
+        while true {
+            if start + offset == end {
+                if reachedEnd { return offset }
+                try fill()
+                continue
+            }
+            let byte = bytes[start + offset]
+            if byte == 0x0A { line += 1 }
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
+                offset += 1
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""):
+                inString = true
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                if depth == 0 { return offset }  // the enclosing array's closing bracket right after a scalar
+                depth -= 1
+                if depth == 0 { return offset + 1 }  // an object or array is complete
+            case UInt8(ascii: ","):
+                if depth == 0 { return offset }  // a scalar ends
+            default:
+                break
+            }
+            offset += 1
+        }
+    }
+}

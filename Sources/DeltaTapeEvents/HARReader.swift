@@ -1,0 +1,210 @@
+import DeltaTapeKernels
+
+/// Reads the WebSocket messages out of a browser's HAR export, streaming, in bounded memory.
+///
+/// Chrome (and mitmproxy, HTTP Toolkit) put each WebSocket connection's frames in its entry's
+/// `_webSocketMessages` array: `{"type": "send" | "receive", "time": <epoch seconds>, "opcode": 1 | 2, "data": ...}`;
+/// some tools write `type` `request` / `response`. Text frames (opcode 1) hold the message as a JSON string; binary
+/// frames (opcode 2) hold it base64-encoded (Gemini Live sends its JSON in binary frames). Close, ping, pong and error
+/// frames are skipped. The rest of the HAR (requests, responses, bodies) is passed over without being kept: only
+/// the structure is followed to find the frames, so a HAR cut short still yields the frames before the cut.
+public final class HARReader<Source: ByteSource>: MessageSource {
+    private let input: ReadBuffer<Source>
+    private var line = 1
+    private var inFrames = false
+    private var frameNumber = 0
+    /// The message taken out of the last frame (unescaped text, or decoded binary), valid until the next call.
+    private var storage = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
+    private var scratch: [UInt8] = []
+    private var scanner = JSONScanner()
+
+    public var byteCount: Int { input.byteCount }
+    public private(set) var messageLabel: String?
+    public private(set) var messageProblem: String?
+    public private(set) var messageTime: Double?
+    /// Whether the last message was sent by the client (`send` / `request`) rather than received from the server.
+    public private(set) var messageWasSent = false
+
+    /// Creates a reader.
+    ///
+    /// - Parameters:
+    ///   - source: Where the bytes come from.
+    ///   - chunkSize: How much to read at a time.
+    ///   - prefix: Bytes already read from `source`.
+    public init(source: Source, chunkSize: Int = 1 << 20, prefix: [UInt8] = []) {
+        input = ReadBuffer(source: source, chunkSize: chunkSize, prefix: prefix)
+    }
+
+    public func nextMessage() throws(InputError) -> (line: Int, bytes: UnsafeRawBufferPointer)? {
+        while true {
+            if !inFrames {
+                guard try skipToFrames() else { return nil }
+                inFrames = true
+            }
+            guard let (frameLine, frame) = try nextFrame() else {
+                inFrames = false
+                continue
+            }
+            frameNumber += 1
+            messageLabel = "WebSocket frame \(frameNumber)"
+            messageProblem = nil
+            messageTime = nil
+            if let bytes = extractMessage(frame) { return (frameLine, bytes) }
+            if messageProblem != nil { return (frameLine, UnsafeRawBufferPointer(start: nil, count: 0)) }
+        }
+    }
+
+    // MARK: - Finding the frames
+
+    /// Passes over the HAR until just after the `[` of the next `"_webSocketMessages":` array.
+    /// - Returns: `false` at the end of the input.
+    private func skipToFrames() throws(InputError) -> Bool {
+        let key: StaticString = "_webSocketMessages"
+        let keyBytes = UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount)
+        var inString = false, escaped = false
+        var matched = 0  // bytes of `key` matched by the current string so far; -1 once it differs
+        var state = KeyState.none
+        while true {
+            if input.start == input.end {
+                if input.reachedEnd { return false }
+                try input.fill()
+                continue
+            }
+            let byte = input.bytes[input.start]
+            input.start += 1
+            if byte == 0x0A { line += 1 }
+            if inString {
+                if escaped {
+                    escaped = false
+                    matched = -1
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                    state = matched == keyBytes.count ? .afterKey : .none
+                } else if matched >= 0 {
+                    matched = matched < keyBytes.count && keyBytes[matched] == byte ? matched + 1 : -1
+                }
+                continue
+            }
+            switch byte {
+            case 0x20, 0x09, 0x0D, 0x0A:
+                continue
+            case UInt8(ascii: "\""):
+                inString = true
+                matched = 0
+                state = .none
+            case UInt8(ascii: ":") where state == .afterKey:
+                state = .afterColon
+            case UInt8(ascii: "[") where state == .afterColon:
+                return true
+            default:
+                state = .none
+            }
+        }
+    }
+
+    private enum KeyState { case none, afterKey, afterColon }
+
+    /// The next element of the frames array and the line it starts on; `nil` after the array's `]`.
+    private func nextFrame() throws(InputError) -> (line: Int, bytes: UnsafeRawBufferPointer)? {
+        while true {
+            if input.start == input.end {
+                if input.reachedEnd { return nil }
+                try input.fill()
+                continue
+            }
+            let byte = input.bytes[input.start]
+            switch byte {
+            case 0x0A:
+                line += 1
+                input.start += 1
+            case 0x20, 0x09, 0x0D, UInt8(ascii: ","):
+                input.start += 1
+            case UInt8(ascii: "]"):
+                input.start += 1
+                return nil
+            default:
+                let frameLine = line
+                let length = try input.jsonValueLength(line: &line)
+                let frame = UnsafeRawBufferPointer(rebasing: input.bytes[input.start..<(input.start + length)])
+                input.start += length
+                return (frameLine, frame)
+            }
+        }
+    }
+
+    // MARK: - Taking the message out of a frame
+
+    /// The message a frame carries; `nil` for frames that carry none (close, ping, error) or when ``messageProblem``
+    /// says why it could not be taken out. A frame that is not a valid JSON object is returned as it is, so that the
+    /// event reader reports it.
+    private func extractMessage(_ frame: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        do {
+            try scanner.scanObject(frame)
+        } catch {
+            return frame
+        }
+        let object = JSONObjectView(text: frame, members: scanner.members)
+        messageTime = object.double("time")
+        messageWasSent = object.stringEquals("type", "send") || object.stringEquals("type", "request")
+        let direction = messageWasSent ? "sent" : "received"
+        messageLabel = "WebSocket frame \(frameNumber) (\(direction))"
+        guard let data = object.member("data"), data.kind == .string else { return nil }
+        let text = UnsafeRawBufferPointer(rebasing: frame[data.value])
+        switch object.integer("opcode") ?? 1 {
+        case 1:
+            guard data.valueHasEscapes else { return text }
+            scratch.removeAll(keepingCapacity: true)
+            JSONString.unescape(frame, data.value, appendingTo: &scratch)
+            return scratch.withUnsafeBytes { store($0) }
+        case 2:
+            let decoded: Result<UnsafeRawBufferPointer, Base64.DecodingError>
+            if data.valueHasEscapes {
+                scratch.removeAll(keepingCapacity: true)
+                JSONString.unescape(frame, data.value, appendingTo: &scratch)
+                decoded = scratch.withUnsafeBytes { decodeBase64($0) }
+            } else {
+                decoded = decodeBase64(text)
+            }
+            switch decoded {
+            case .success(let bytes):
+                return bytes
+            case .failure(let error):
+                messageProblem = "the binary frame's data is not valid base64 (\(error)); frame skipped"
+                return nil
+            }
+        default:
+            return nil  // close (8), ping (9), pong (10), error (-1)
+        }
+    }
+
+    /// Copies `bytes` into the message storage and returns the copy.
+    private func store(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        reserve(bytes.count)
+        let target = UnsafeMutableRawBufferPointer(rebasing: storage[..<bytes.count])
+        target.copyMemory(from: bytes)
+        return UnsafeRawBufferPointer(target)
+    }
+
+    /// Decodes base64 `text` into the message storage.
+    private func decodeBase64(_ text: UnsafeRawBufferPointer) -> Result<UnsafeRawBufferPointer, Base64.DecodingError> {
+        reserve(Base64.maximumDecodedByteCount(encodedByteCount: text.count))
+        do throws(Base64.DecodingError) {
+            let count = try Base64.decode(text, into: storage)
+            return .success(UnsafeRawBufferPointer(rebasing: storage[..<count]))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private func reserve(_ count: Int) {
+        guard storage.count < count else { return }
+        storage.deallocate()
+        storage = .allocate(byteCount: max(count, 2 * storage.count), alignment: 16)
+    }
+
+    deinit {
+        storage.deallocate()
+    }
+}
