@@ -7,7 +7,7 @@ import Testing
 /// back by sox and ffmpeg: the samples must equal the PCM the script encoded, bit for bit.
 @Suite struct ConvertTests {
     static let cleanSessions = ["ga-basic", "beta-basic", "odd-splits", "reordered-keys", "escaped-slashes", "crlf-bom",
-                                "envelope", "json-array"]
+                                "envelope", "json-array", "har-openai", "item-create", "cutoffs"]
 
     private func convert(_ name: String, options: ConversionOptions = ConversionOptions()) throws -> (URL, ConversionSummary, [Problem]) {
         let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("\(name).wav")
@@ -234,7 +234,7 @@ import Testing
 /// The other vocabularies' assistant audio (part of issue 4): Twilio outbound mu-law, ElevenLabs agent audio in the
 /// format the metadata names, GPT-Live sideband output deltas; bit-exact to what the script encoded.
 @Suite struct VocabularyTests {
-    @Test(arguments: ["twilio", "elevenlabs", "gpt-live"]) func assistantAudioIsBitExact(_ name: String) throws {
+    @Test(arguments: ["twilio", "elevenlabs", "gpt-live", "gemini", "har-gemini"]) func assistantAudioIsBitExact(_ name: String) throws {
         let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("\(name).wav")
         var problems: [Problem] = []
         let summary = try SessionConverter.convert(input: GeneratedSessions.log(name), to: .file(output.path)) { problems.append($0) }
@@ -253,7 +253,8 @@ import Testing
 
 /// `--track user`: the input the client sent, joined in order, bit-exact to what the script encoded.
 @Suite struct UserTrackTests {
-    @Test(arguments: ["ga-basic", "beta-basic", "crlf-bom", "envelope", "reordered-keys", "twilio", "elevenlabs", "gpt-live"])
+    @Test(arguments: ["ga-basic", "beta-basic", "crlf-bom", "envelope", "reordered-keys", "twilio", "elevenlabs", "gpt-live",
+                      "gemini", "har-gemini", "har-openai", "item-create"])
     func userTrackIsBitExact(_ name: String) throws {
         let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("\(name)-user.wav")
         _ = try SessionConverter.convert(input: GeneratedSessions.log(name), to: .file(output.path), options: ConversionOptions(track: .user))
@@ -264,5 +265,97 @@ import Testing
         let report = try SessionInspector.inspect(input: GeneratedSessions.log("ga-basic"))
         let frames = try GeneratedSessions.expectedUser("ga-basic").count / 2
         #expect(abs(report.user.durationSeconds - Double(frames) / 24_000) < 1e-9)
+    }
+}
+
+/// `inspect`'s counts and plain-language diagnoses, against what the fixture script says it wrote.
+@Suite struct DiagnosisTests {
+    private func inspect(_ name: String) throws -> SessionReport {
+        try SessionInspector.inspect(input: GeneratedSessions.log(name))
+    }
+
+    @Test func aDataChannelLogIsRecognizedAsWebRTC() throws {
+        let report = try inspect("no-audio")
+        #expect(report.assistant.deltaCount == 0)
+        #expect(report.diagnoses.contains { $0.contains("WebRTC") && $0.contains("media track") })
+    }
+
+    @Test func aTextOnlySessionSaysSo() throws {
+        let report = try inspect("text-only")
+        #expect(report.diagnoses.contains { $0.contains("text output only") })
+        #expect(!report.diagnoses.contains { $0.contains("WebRTC") })
+    }
+
+    @Test func lateDeltasAndTruncationsAreCounted() throws {
+        let report = try inspect("cutoffs")
+        #expect(report.deltasAfterDone == (try GeneratedSessions.manifestNumber("cutoffs", "deltas_after_done")))
+        #expect(report.truncationCount == (try GeneratedSessions.manifestNumber("cutoffs", "truncations")))
+        #expect(report.diagnoses.contains { $0.contains("after their stream's .done") })
+        // A session without late deltas reports none.
+        #expect(try inspect("ga-basic").deltasAfterDone == 0)
+    }
+
+    @Test(arguments: ["gemini", "elevenlabs"]) func interruptionsAreCounted(_ name: String) throws {
+        let report = try inspect(name)
+        #expect(report.interruptionCount == (try GeneratedSessions.manifestNumber(name, "interruptions")))
+        #expect(report.truncationCount == 0)
+    }
+
+    @Test func betaNamesAndG711AreExplained() throws {
+        #expect(try inspect("beta-basic").diagnoses.contains { $0.contains("beta") && $0.contains("response.output_audio.delta") })
+        #expect(try inspect("g711-ulaw").diagnoses.contains { $0.contains("G.711") })
+        #expect(!(try inspect("ga-basic").diagnoses.contains { $0.contains("G.711") }))
+    }
+
+    @Test func geminiReportsBothRates() throws {
+        let report = try inspect("gemini")
+        #expect(report.vocabularyName == "Gemini Live")
+        #expect(report.formats.contains { $0.contains("16000") } && report.formats.contains { $0.contains("24000") })
+        let userFrames = try GeneratedSessions.expectedUser("gemini").count / 2
+        let userRate = try GeneratedSessions.manifestNumber("gemini", "user_rate")
+        #expect(abs(report.user.durationSeconds - Double(userFrames) / Double(userRate)) < 1e-9)
+    }
+}
+
+/// HAR exports: problems name the frame and its line; a HAR cut short still gives the audio before the cut.
+@Suite struct HARTests {
+    @Test func badFramesAreWarningsNamingFrameAndLine() throws {
+        let delta = #"{\"type\":\"response.output_audio.delta\",\"delta\":\"AAAAAA==\"}"#
+        let text = """
+            {"log": {"entries": [{"_webSocketMessages": [
+            {"type": "receive", "time": 1.5, "opcode": 1, "data": "\(delta)"},
+            {"type": "receive", "time": 1.6, "opcode": 2, "data": "!!not base64"},
+            {"type": "receive", "time": 1.7, "opcode": 1, "data": "{not json"},
+            {"type": "receive", "time": 1.8, "opcode": 1, "data": "\(delta)"}
+            ]}]}}
+            """
+        let folder = try TestEnvironment.temporaryDirectory()
+        let input = folder.appendingPathComponent("bad.har")
+        try Data(text.utf8).write(to: input)
+        var problems: [Problem] = []
+        let summary = try SessionConverter.convert(input: input.path, to: .file(folder.appendingPathComponent("bad.wav").path)) {
+            problems.append($0)
+        }
+        #expect(summary.frameCount == 4)  // two frames of two silent samples each
+        #expect(problems.map(\.line) == [3, 4])
+        #expect(problems.first?.message.hasPrefix("WebSocket frame 2 (received): ") == true)
+        #expect(problems.first?.message.contains("base64") == true)
+        #expect(problems.last?.message.hasPrefix("WebSocket frame 3 (received): invalid JSON") == true)
+    }
+
+    @Test func aHARCutShortKeepsTheAudioBeforeTheCut() throws {
+        let whole = try Data(contentsOf: URL(fileURLWithPath: GeneratedSessions.log("har-openai")))
+        let folder = try TestEnvironment.temporaryDirectory()
+        let input = folder.appendingPathComponent("cut.har")
+        try whole.prefix(whole.count * 3 / 5).write(to: input)
+        let output = folder.appendingPathComponent("cut.wav")
+        var problems: [Problem] = []
+        _ = try SessionConverter.convert(input: input.path, to: .file(output.path)) { problems.append($0) }
+        let decoded = try soxDecodeToPCM16(output.path)
+        let expected = try GeneratedSessions.expectedAssistant("har-openai")
+        #expect(decoded.count > expected.count / 4)
+        #expect(decoded == expected.prefix(decoded.count))
+        #expect(problems.count == 1)  // the frame the cut went through
+        #expect(problems.first?.message.contains("WebSocket frame") == true)
     }
 }

@@ -95,10 +95,12 @@ public enum GeneratedSessions {
         }
     }
 
-    /// The path of session `name`'s log (`NAME.jsonl`, or `NAME.json` for the JSON array session).
+    /// The path of session `name`'s log (`NAME.jsonl`; `NAME.json` for the JSON array session, `NAME.har` for HARs).
     public static func log(_ name: String) throws -> String {
-        let array = try directory().appendingPathComponent("\(name).json")
-        if FileManager.default.fileExists(atPath: array.path) { return array.path }
+        for suffix in ["json", "har"] {
+            let other = try directory().appendingPathComponent("\(name).\(suffix)")
+            if FileManager.default.fileExists(atPath: other.path) { return other.path }
+        }
         return try directory().appendingPathComponent("\(name).jsonl").path
     }
 
