@@ -578,11 +578,17 @@ def make_long(directory, hours):
 
 def main():
     arguments = sys.argv[1:]
+    if any(argument in ("-h", "--help") for argument in arguments):
+        print(__doc__.strip())
+        return
     hours = None
     if "--hours" in arguments:
         at = arguments.index("--hours")
         hours = float(arguments[at + 1])
         del arguments[at:at + 2]
+    unknown = [argument for argument in arguments if argument.startswith("-")]
+    if unknown:
+        sys.exit("make-sessions.py: unknown option %s (see --help)" % unknown[0])
     directory = arguments[0] if arguments else os.path.join(HERE, "generated")
     os.makedirs(directory, exist_ok=True)
     if hours is not None:
