@@ -27,19 +27,22 @@ extension DeltaTapeCommand {
         static let configuration = CommandConfiguration(
             abstract: "Convert a session log's assistant audio (or an audio file, or raw PCM) to an audio file.",
             discussion: """
-                The input's kind is detected from its content. Malformed lines are warnings that name the \
-                line; undecodable audio becomes silence of the same length, so the timeline stays aligned.
+                The input's kind is detected from its content: JSON Lines, a JSON array of messages or a HAR \
+                export, in the OpenAI Realtime (GA, beta, Azure), GPT-Live, Gemini Live, Twilio Media Streams or \
+                ElevenLabs vocabulary; an audio file; or raw PCM with --input-format. Malformed lines are warnings \
+                that name the line; undecodable audio becomes silence of the same length, so the timeline stays aligned.
 
                 Examples:
                   deltatape convert session.jsonl -o session.wav
                   deltatape convert session.jsonl -o session-16k.wav --rate 16000
+                  deltatape convert devtools-export.har -o caller.wav --track user
                   cat session.jsonl | deltatape convert - -o - --format wav > session.wav
                   deltatape convert music-44k.flac -o music-24k.wav --rate 24000
                   deltatape convert call.ulaw -o call.wav --input-format mulaw --input-rate 8000
                 """
         )
 
-        @Argument(help: "The session log to convert ('-' reads standard input).", completion: .file())
+        @Argument(help: "The session log (JSONL, JSON array, HAR) or audio file to convert ('-' reads standard input).", completion: .file())
         var input: String
 
         @Option(name: .shortAndLong, help: "The output file ('-' writes to standard output; then --format is required).")
