@@ -25,7 +25,7 @@ func reportFailure(_ error: DeltaTapeError) -> ExitCode {
 extension DeltaTapeCommand {
     struct Convert: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Convert a session log's assistant audio (or an audio file, or raw PCM) to an audio file.",
+            abstract: "Convert a session's audio (the assistant's or the user's), an audio file or raw PCM to an audio file.",
             discussion: """
                 The input's kind is detected from its content: JSON Lines, a JSON array of messages or a HAR \
                 export, in the OpenAI Realtime (GA, beta, Azure), GPT-Live, Gemini Live, Twilio Media Streams or \
