@@ -4,7 +4,7 @@
 import PackageDescription
 
 /// One executable per suite, each in Benchmarks/<Suite>/<Suite>.swift.
-let suites = ["EndToEnd", "Kernels", "Opus", "Resampling"]
+let suites = ["EndToEnd", "EventReading", "Kernels", "Opus", "Resampling"]
 
 let package = Package(
     name: "DeltaTapeBenchmarks",

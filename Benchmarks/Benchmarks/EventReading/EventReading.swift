@@ -1,0 +1,269 @@
+// Reading events: JSONL bytes per second through DeltaTape's EventReader (full RFC 8259 validation, type, ids and
+// the payload's byte range, no base64 decoding), against Foundation's JSONDecoder decoding the same lines into the
+// Decodable struct a user would write for the same fields, and JSONSerialization.jsonObject, in the same run.
+// Goal: DeltaTape at least 4x JSONDecoder.
+//
+// The input is a 10-minute OpenAI GA session log, generated in setup by TestAudio/make-sessions.py (cached in the
+// temporary folder, never committed) and loaded whole into memory before measuring, so disk is not measured.
+// Every side splits lines itself (memchr) inside the measurement; "JSONL MB/s" is input bytes / 1e6 / seconds.
+import Benchmark
+import DeltaTape
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+let megabytesPerSecond = BenchmarkMetric.custom("JSONL MB/s", polarity: .prefersLarger, useScalingFactor: false)
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .mallocCountTotal, megabytesPerSecond],
+        timeUnits: .microseconds,
+        warmupIterations: 1,
+        scalingFactor: .one,
+        maxDuration: .seconds(8),
+        maxIterations: 25,
+        setup: { _ = EventLogFixture.data }
+    )
+
+    Benchmark("DeltaTape EventReader.read, lines split in memory") { benchmark in
+        let log = EventLogFixture.data
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let started = ContinuousClock.now
+            var reader = EventReader()
+            var checksum = 0
+            try log.withUnsafeBytes { buffer in
+                for range in LineRanges(buffer) {
+                    checksum &+= fold(try reader.read(UnsafeRawBufferPointer(rebasing: buffer[range])))
+                }
+            }
+            report(benchmark, bytes: log.count, since: started)
+            blackHole(checksum)
+        }
+    }
+
+    Benchmark("DeltaTape LineReader(MemoryByteSource) + EventReader.read") { benchmark in
+        let log = EventLogFixture.bytes
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let started = ContinuousClock.now
+            var reader = EventReader()
+            var checksum = 0
+            let lines = LineReader(source: MemoryByteSource(log))
+            while let (_, line) = try lines.nextLine() {
+                if line.isBlank { continue }
+                checksum &+= fold(try reader.read(line))
+            }
+            report(benchmark, bytes: log.count, since: started)
+            blackHole(checksum)
+        }
+    }
+
+    Benchmark("DeltaTape EventReader.read, Gemini Live log", configuration: .init(setup: { _ = EventLogFixture.gemini })) { benchmark in
+        let log = EventLogFixture.gemini
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let started = ContinuousClock.now
+            var reader = EventReader()
+            var checksum = 0
+            try log.withUnsafeBytes { buffer in
+                for range in LineRanges(buffer) {
+                    checksum &+= fold(try reader.read(UnsafeRawBufferPointer(rebasing: buffer[range])))
+                }
+            }
+            report(benchmark, bytes: log.count, since: started)
+            blackHole(checksum)
+        }
+    }
+
+    Benchmark("Anchor: JSONDecoder, Gemini Live log", configuration: .init(setup: { _ = EventLogFixture.gemini })) { benchmark in
+        let log = EventLogFixture.gemini
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let started = ContinuousClock.now
+            let decoder = JSONDecoder()
+            var checksum = 0
+            try log.withUnsafeBytes { buffer in
+                for range in LineRanges(buffer) {
+                    let message = try decoder.decode(GeminiMessage.self, from: log[range])
+                    for part in message.serverContent?.modelTurn?.parts ?? [] {
+                        checksum &+= (part.inlineData?.data.utf8.count ?? 0) &+ (part.inlineData?.mimeType?.utf8.count ?? 0)
+                    }
+                    checksum &+= message.realtimeInput?.audio?.data.utf8.count ?? 0
+                }
+            }
+            report(benchmark, bytes: log.count, since: started)
+            blackHole(checksum)
+        }
+    }
+
+    Benchmark("Anchor: Foundation JSONDecoder, Decodable struct per line") { benchmark in
+        let log = EventLogFixture.data
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let started = ContinuousClock.now
+            let decoder = JSONDecoder()
+            var checksum = 0
+            try log.withUnsafeBytes { buffer in
+                for range in LineRanges(buffer) {
+                    let event = try decoder.decode(RealtimeEvent.self, from: log[range])
+                    checksum &+= event.type.utf8.count &+ (event.delta?.utf8.count ?? 0) &+ (event.content_index ?? 0)
+                        &+ (event.output_index ?? 0) &+ (event.response_id?.utf8.count ?? 0) &+ (event.item_id?.utf8.count ?? 0)
+                }
+            }
+            report(benchmark, bytes: log.count, since: started)
+            blackHole(checksum)
+        }
+    }
+
+    Benchmark("Anchor: Foundation JSONSerialization.jsonObject per line") { benchmark in
+        let log = EventLogFixture.data
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let started = ContinuousClock.now
+            var checksum = 0
+            try log.withUnsafeBytes { buffer in
+                for range in LineRanges(buffer) {
+                    guard let object = try JSONSerialization.jsonObject(with: log[range]) as? [String: Any] else {
+                        throw CocoaError(.propertyListReadCorrupt)
+                    }
+                    checksum &+= (object["type"] as? String)?.utf8.count ?? 0
+                    checksum &+= (object["delta"] as? String)?.utf8.count ?? 0
+                }
+            }
+            report(benchmark, bytes: log.count, since: started)
+            blackHole(checksum)
+        }
+    }
+}
+
+/// What the anchor extracts: the fields the pipeline reads from an audio delta (and the type of every message).
+struct RealtimeEvent: Decodable {
+    let type: String
+    let delta: String?
+    let response_id: String?
+    let item_id: String?
+    let content_index: Int?
+    let output_index: Int?
+}
+
+/// What a Gemini Live anchor extracts: the audio blobs of server and client messages.
+struct GeminiMessage: Decodable {
+    struct Blob: Decodable {
+        let mimeType: String?
+        let data: String
+    }
+    struct Part: Decodable { let inlineData: Blob? }
+    struct Turn: Decodable { let parts: [Part]? }
+    struct ServerContent: Decodable {
+        let modelTurn: Turn?
+        let interrupted: Bool?
+    }
+    struct RealtimeInput: Decodable { let audio: Blob? }
+    let serverContent: ServerContent?
+    let realtimeInput: RealtimeInput?
+}
+
+/// Folds an event into a checksum (payload length, ids' lengths, content index), so that nothing is optimized away.
+@inline(__always)
+private func fold(_ event: Event) -> Int {
+    var sum = event.typeRange?.count ?? 0
+    switch event.content {
+    case .audio(let delta):
+        sum &+= delta.payload.count &+ (delta.responseID?.count ?? 0) &+ (delta.itemID?.count ?? 0) &+ delta.contentIndex
+    case .audioParts(let deltas):
+        for delta in deltas { sum &+= delta.payload.count }
+    default:
+        break
+    }
+    return sum
+}
+
+/// The ranges of the non-empty lines of a buffer (without their `\n`), found with memchr.
+struct LineRanges: Sequence, IteratorProtocol {
+    let buffer: UnsafeRawBufferPointer
+    var start = 0
+
+    init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
+
+    mutating func next() -> Range<Int>? {
+        guard let base = buffer.baseAddress else { return nil }
+        while start < buffer.count {
+            let end = memchr(base + start, 0x0A, buffer.count - start).map { base.distance(to: UnsafeRawPointer($0)) } ?? buffer.count
+            defer { start = end + 1 }
+            if end > start { return start..<end }
+        }
+        return nil
+    }
+}
+
+/// Records JSONL MB/s for one pass over `bytes` of input.
+private func report(_ benchmark: Benchmark, bytes: Int, since started: ContinuousClock.Instant) {
+    let (whole, attoseconds) = (ContinuousClock.now - started).components
+    let seconds = Double(whole) + Double(attoseconds) / 1e18
+    benchmark.measurement(megabytesPerSecond, Int(Double(bytes) / 1e6 / seconds))
+}
+
+/// A 10-minute GA session log, generated once by the fixture script and loaded whole into memory; and the same
+/// audio as a Gemini Live log (each delta a `serverContent.modelTurn.parts[].inlineData`, each append a `realtimeInput`).
+enum EventLogFixture {
+    static let packageRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let folder = FileManager.default.temporaryDirectory.appendingPathComponent("deltatape-benchmarks/event-reading")
+
+    /// The log's bytes, for JSONDecoder and the in-memory split.
+    static let data: Data = {
+        do {
+            return try Data(contentsOf: URL(fileURLWithPath: path()))
+        } catch {
+            fatalError("cannot prepare the session log: \(error)")
+        }
+    }()
+
+    /// The same bytes as an array, for `MemoryByteSource`.
+    static let bytes = [UInt8](data)
+
+    /// The GA log rewritten in Gemini Live's shapes (nested three levels deeper, so the reader scans nested values).
+    static let gemini: Data = {
+        var output = Data()
+        data.withUnsafeBytes { buffer in
+            for range in LineRanges(buffer) {
+                guard let object = try? JSONSerialization.jsonObject(with: data[range]) as? [String: Any] else { continue }
+                let line: String
+                switch object["type"] as? String {
+                case "response.output_audio.delta":
+                    line = #"{"serverContent":{"modelTurn":{"parts":[{"inlineData":{"mimeType":"audio/pcm;rate=24000","data":"\#(object["delta"] as? String ?? "")"}}]}}}"#
+                case "input_audio_buffer.append":
+                    line = #"{"realtimeInput":{"audio":{"mimeType":"audio/pcm;rate=16000","data":"\#(object["audio"] as? String ?? "")"}}}"#
+                default:
+                    line = #"{"serverContent":{"turnComplete":true}}"#
+                }
+                output.append(contentsOf: Array(line.utf8) + [0x0A])
+            }
+        }
+        return output
+    }()
+
+    private static func path() throws -> String {
+        let log = folder.appendingPathComponent("long.jsonl")
+        if !FileManager.default.fileExists(atPath: log.path) {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", packageRoot.appendingPathComponent("TestAudio/make-sessions.py").path, folder.path, "--hours", "0.1667"]
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else {
+                throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "make-sessions.py failed"])
+            }
+        }
+        return log.path
+    }
+}
