@@ -149,24 +149,54 @@ extension EventReader {
     /// A Gemini blob `{mimeType, data}` holding PCM audio; `nil` for other media (images, video) or a missing payload.
     private mutating func geminiAudio(_ blob: JSONObjectView, track: AudioTrack, defaultRate: Int) -> AudioDelta? {
         guard let data = blob.member("data"), data.kind == .string else { return nil }
-        let mimeType = blob.string("mimeType") ?? "audio/pcm"
-        guard let rate = Self.geminiPCMRate(mimeType: mimeType, defaultRate: defaultRate) else { return nil }
+        var rate: Int? = defaultRate
+        if let mimeType = blob.member("mimeType"), mimeType.kind == .string {
+            rate = mimeType.valueHasEscapes
+                ? JSONString.unescaped(blob.text, mimeType.value).withUnsafeBytes { Self.pcmRate(mimeType: $0, defaultRate: defaultRate) }
+                : Self.pcmRate(mimeType: UnsafeRawBufferPointer(rebasing: blob.text[mimeType.value]), defaultRate: defaultRate)
+        }
+        guard let rate else { return nil }
         let format = AudioFormat(encoding: .pcm16, sampleRate: rate)
         noteFormat(format)
         return AudioDelta(track: track, format: format, payload: data.value, payloadHasEscapes: data.valueHasEscapes)
     }
 
     /// The rate of a PCM MIME type (`audio/pcm;rate=24000`, `audio/L16;codec=pcm;rate=16000`); `defaultRate` when it
-    /// names none; `nil` when the type is not 16-bit PCM.
-    static func geminiPCMRate(mimeType: String, defaultRate: Int) -> Int? {
-        let fields = mimeType.lowercased().split(separator: ";").map { $0.trimmingCharacters(in: " \t") }
-        guard let type = fields.first, type == "audio/pcm" || type == "audio/l16" else { return nil }
-        for field in fields.dropFirst() where field.hasPrefix("rate=") {
-            guard let rate = Int(field.dropFirst(5)), (1_000...384_000).contains(rate) else { return nil }
-            return rate
+    /// names none; `nil` when the type is not 16-bit PCM. Read from the bytes: it is on every Gemini audio message.
+    static func pcmRate(mimeType: UnsafeRawBufferPointer, defaultRate: Int) -> Int? {
+        var fields = mimeType.split(separator: UInt8(ascii: ";"), omittingEmptySubsequences: false).makeIterator()
+        guard let type = fields.next().map(trimmed),
+              equalsIgnoringCase(type, "audio/pcm") || equalsIgnoringCase(type, "audio/l16")
+        else { return nil }
+        while let field = fields.next().map(trimmed) {
+            guard field.count > 5, equalsIgnoringCase(field.prefix(5), "rate=") else { continue }
+            var rate = 0
+            for byte in field.dropFirst(5) {
+                guard byte &- UInt8(ascii: "0") < 10, rate < 1_000_000 else { return nil }
+                rate = rate * 10 + Int(byte &- UInt8(ascii: "0"))
+            }
+            return (1_000...384_000).contains(rate) ? rate : nil
         }
         return defaultRate
     }
+}
+
+private func trimmed(_ bytes: Slice<UnsafeRawBufferPointer>) -> Slice<UnsafeRawBufferPointer> {
+    var bytes = bytes
+    while let first = bytes.first, first == 0x20 || first == 0x09 { bytes.removeFirst() }
+    while let last = bytes.last, last == 0x20 || last == 0x09 { bytes.removeLast() }
+    return bytes
+}
+
+/// Whether ASCII `bytes` equal lowercase `literal`, ignoring case.
+private func equalsIgnoringCase(_ bytes: Slice<UnsafeRawBufferPointer>, _ literal: StaticString) -> Bool {
+    guard bytes.count == literal.utf8CodeUnitCount else { return false }
+    let start = literal.utf8Start
+    for (offset, byte) in bytes.enumerated() {
+        let lower = byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte
+        if lower != start[offset] { return false }
+    }
+    return true
 }
 
 extension Event.Content {
@@ -191,11 +221,5 @@ extension JSONObjectView {
 extension [StaticString] {
     fileprivate func contains(keyOf member: JSONMember, in text: UnsafeRawBufferPointer) -> Bool {
         !member.keyHasEscapes && contains { bytesEqual(text, member.key, $0) }
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingCharacters(in set: String) -> String {
-        String(drop(while: { set.contains($0) }).reversed().drop(while: { set.contains($0) }).reversed())
     }
 }
