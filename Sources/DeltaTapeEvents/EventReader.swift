@@ -41,7 +41,7 @@ public struct EventReader: Sendable {
         } catch {
             throw .json(error)
         }
-        var object = JSONObjectView(text: message, members: scanner.members)
+        guard var object = JSONObjectView(scanner: scanner, text: message) else { throw .json(.notAnObject(.null)) }
         var typeMember = object.member("type")
         var time: Double?
         // The logging envelope {"time": ..., "source": "client" | "server", "event": {...}} wraps the message.

@@ -145,7 +145,7 @@ public final class HARReader<Source: ByteSource>: MessageSource {
         } catch {
             return frame
         }
-        let object = JSONObjectView(text: frame, members: scanner.members)
+        guard let object = JSONObjectView(scanner: scanner, text: frame) else { return frame }
         messageTime = object.double("time")
         messageWasSent = object.stringEquals("type", "send") || object.stringEquals("type", "request")
         let direction = messageWasSent ? "sent" : "received"

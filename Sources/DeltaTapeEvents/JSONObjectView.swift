@@ -1,42 +1,27 @@
 /// Read access to the members of one scanned JSON object, over bytes the caller keeps alive.
 ///
-/// A view is cheap for the top-level object of a message (the scanner's members are reused); nested
-/// objects are scanned on demand with ``object(_:)``, which is meant for small control messages.
+/// A view reads the scanner's record of every value (see ``JSONScanner``): finding a nested member walks that
+/// record, never the text, so a view costs no more for a member three objects deep than for a top-level one.
 public struct JSONObjectView {
-    /// The whole text the ranges in ``members`` point into.
+    /// The whole text the ranges of the members point into.
     public let text: UnsafeRawBufferPointer
-    /// The object's members in document order.
-    public let members: [JSONMember]
+    private let values: [JSONMember]
+    private let object: JSONMember
 
-    /// Creates a view of already scanned members.
-    public init(text: UnsafeRawBufferPointer, members: [JSONMember]) {
+    /// A view of the top-level object `scanner` last scanned from `text`; `nil` when that value is not an object.
+    public init?(scanner: JSONScanner, text: UnsafeRawBufferPointer) {
+        guard let root = scanner.values.first, root.kind == .object else { return nil }
+        self.init(text: text, values: scanner.values, object: root)
+    }
+
+    private init(text: UnsafeRawBufferPointer, values: [JSONMember], object: JSONMember) {
         self.text = text
-        self.members = members
+        self.values = values
+        self.object = object
     }
 
-    /// Scans `text[range]` as an object and returns a view of it, or `nil` if it is not an object.
-    public static func scan(_ text: UnsafeRawBufferPointer, range: Range<Int>) -> JSONObjectView? {
-        guard let members = children(of: text, range: range, kind: .object) else { return nil }
-        return JSONObjectView(text: text, members: members)
-    }
-
-    /// The members of the object, or the elements of the array, in `text[range]`, with ranges into `text`;
-    /// `nil` when the value there is not valid JSON of `kind`.
-    static func children(of text: UnsafeRawBufferPointer, range: Range<Int>, kind: JSONValueKind) -> [JSONMember]? {
-        var scanner = JSONScanner()
-        do {
-            guard try scanner.scan(UnsafeRawBufferPointer(rebasing: text[range])) == kind else { return nil }
-        } catch {
-            return nil
-        }
-        let offset = range.lowerBound
-        return scanner.members.map { member in
-            var member = member
-            member.key = (member.key.lowerBound + offset)..<(member.key.upperBound + offset)
-            member.value = (member.value.lowerBound + offset)..<(member.value.upperBound + offset)
-            return member
-        }
-    }
+    /// The object's members in document order.
+    public var members: JSONChildren { JSONChildren(values: values, of: object) }
 
     /// The first member whose key is `name` (JSON permits duplicate keys; the first one wins here).
     public func member(_ name: StaticString) -> JSONMember? {
@@ -75,21 +60,21 @@ public struct JSONObjectView {
         }
     }
 
-    /// The member's value if it is an object, scanned into its own view.
+    /// The member's value if it is an object, as a view.
     public func object(_ name: StaticString) -> JSONObjectView? {
         member(name).flatMap(object(in:))
     }
 
-    /// The value of `member` (a member or an array element of this view) if it is an object, scanned into its own view.
+    /// The value of `member` (a member or an array element found through this view) if it is an object, as a view.
     public func object(in member: JSONMember) -> JSONObjectView? {
         guard member.kind == .object else { return nil }
-        return JSONObjectView.scan(text, range: member.value)
+        return JSONObjectView(text: text, values: values, object: member)
     }
 
     /// The member's value if it is an array: its elements in order, each with an empty key range.
-    public func array(_ name: StaticString) -> [JSONMember]? {
+    public func array(_ name: StaticString) -> JSONChildren? {
         guard let member = member(name), member.kind == .array else { return nil }
-        return JSONObjectView.children(of: text, range: member.value, kind: .array)
+        return JSONChildren(values: values, of: member)
     }
 
     /// The member's value if it is `true`.
@@ -113,6 +98,35 @@ public struct JSONObjectView {
     public func double(_ name: StaticString) -> Double? {
         guard let member = member(name), member.kind == .number else { return nil }
         return Double(String(decoding: UnsafeRawBufferPointer(rebasing: text[member.value]), as: UTF8.self))
+    }
+}
+
+/// The members of an object, or the elements of an array, from a scanner's record of values, in document order.
+public struct JSONChildren: Sequence {
+    private let values: [JSONMember]
+    private let range: Range<Int>
+
+    init(values: [JSONMember], of parent: JSONMember) {
+        self.values = values
+        range = (parent.index + 1)..<parent.subtreeEnd
+    }
+
+    public func makeIterator() -> Iterator {
+        Iterator(values: values, position: range.lowerBound, end: range.upperBound)
+    }
+
+    /// Steps from child to child, over each child's descendants.
+    public struct Iterator: IteratorProtocol {
+        let values: [JSONMember]
+        var position: Int
+        let end: Int
+
+        public mutating func next() -> JSONMember? {
+            guard position < end else { return nil }
+            let child = values[position]
+            position = child.subtreeEnd
+            return child
+        }
     }
 }
 
