@@ -27,7 +27,7 @@ public struct SessionReport: Sendable, Codable, Equatable {
     public var responseCount: Int
     /// Distinct items that carried assistant audio.
     public var itemCount: Int
-    /// `conversation.item.truncated` messages: where the listener stopped hearing an item.
+    /// Items truncated where the listener stopped hearing them (`conversation.item.truncate` / `.truncated`).
     public var truncationCount: Int
     /// Interruptions without a position (Gemini `interrupted`, ElevenLabs `interruption`).
     public var interruptionCount: Int
@@ -65,7 +65,8 @@ public enum SessionInspector {
         var responses = Set<String>()
         var items = Set<String>()
         var payloads = PayloadDecoder()
-        var truncations = 0, interruptions = 0, deltasAfterDone = 0
+        var interruptions = 0, deltasAfterDone = 0
+        var truncatedItems = Set<String>()
         var finishedStreams = Set<String>()
         while let (line, event) = try log.nextEvent(problem: { (problem: Problem) throws(DeltaTapeError) in problems.append(problem) }) {
             counts[event.typeName ?? "(no type)", default: 0] += 1
@@ -77,8 +78,10 @@ public enum SessionInspector {
             case .audioDone(let key):
                 finishedStreams.insert(streamName(message, key.responseID, key.itemID, key.contentIndex))
                 continue
-            case .truncation:
-                truncations += 1
+            case .truncation(let truncation):
+                // The client's request and the server's confirmation are one truncation.
+                let item = truncation.itemID.map { JSONString.decode(message, $0, hasEscapes: false) } ?? ""
+                truncatedItems.insert("\(item)\u{0}\(truncation.contentIndex)")
                 continue
             case .interruption:
                 interruptions += 1
@@ -124,7 +127,7 @@ public enum SessionInspector {
             user: user,
             responseCount: responses.count,
             itemCount: items.count,
-            truncationCount: truncations,
+            truncationCount: truncatedItems.count,
             interruptionCount: interruptions,
             deltasAfterDone: deltasAfterDone,
             problems: problems,

@@ -47,7 +47,8 @@ public struct Event {
     /// What the message means for the recording.
     public let content: Content
 
-    /// The envelope's `time` (`{"time": ..., "source": ..., "event": {...}}`), when it is a number.
+    /// When the message was logged, in seconds since the Unix epoch: the envelope's `time` (`{"time": ..., "source": ...,
+    /// "event": {...}}`, a number of seconds or an ISO 8601 string), or the HAR frame's `time`; `nil` when unknown.
     public var time: Double?
 
     /// What a message means for the recording.
@@ -60,7 +61,7 @@ public struct Event {
         /// An audio stream is complete (`response.output_audio.done`, beta `response.audio.done`); deltas
         /// may still arrive after it.
         case audioDone(AudioStreamKey)
-        /// The listener stopped hearing an item at a known point (`conversation.item.truncated`).
+        /// The listener stopped hearing an item at a known point (`conversation.item.truncated`, `.truncate`).
         case truncation(Truncation)
         /// The assistant was interrupted without a position: Gemini's `interrupted`, ElevenLabs' `interruption`.
         case interruption(Interruption)
@@ -136,8 +137,11 @@ public struct AudioStreamKey {
     public var contentIndex: Int
 }
 
-/// `conversation.item.truncated`: the item's audio was heard up to `audioEndMilliseconds`.
+/// `conversation.item.truncated` (or the client's `conversation.item.truncate`): the item's audio was heard up to
+/// `audioEndMilliseconds`.
 public struct Truncation {
+    /// Whether this is the client's request (`conversation.item.truncate`) rather than the server's confirmation.
+    public var isRequest: Bool
     /// Byte range of the `item_id` string.
     public var itemID: Range<Int>?
     /// The `content_index`, 0 when absent.

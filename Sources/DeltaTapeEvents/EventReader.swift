@@ -46,7 +46,10 @@ public struct EventReader: Sendable {
         var time: Double?
         // The logging envelope {"time": ..., "source": "client" | "server", "event": {...}} wraps the message.
         if typeMember == nil, let wrapped = object.object("event") {
-            time = object.double("time")
+            time = object.double("time") ?? object.member("time").flatMap { member in
+                member.kind == .string && !member.valueHasEscapes
+                    ? ISO8601Time.seconds(UnsafeRawBufferPointer(rebasing: message[member.value])) : nil
+            }
             object = wrapped
             typeMember = object.member("type")
         }
@@ -85,10 +88,10 @@ public struct EventReader: Sendable {
         case .outputAudioDone, .betaAudioDone:
             content = .audioDone(AudioStreamKey(responseID: object.stringRange("response_id"), itemID: object.stringRange("item_id"),
                                                 contentIndex: object.integer("content_index") ?? 0))
-        case .itemTruncated:
+        case .itemTruncated, .itemTruncate:
             content = object.integer("audio_end_ms").map { end in
-                .truncation(Truncation(itemID: object.stringRange("item_id"), contentIndex: object.integer("content_index") ?? 0,
-                                       audioEndMilliseconds: end))
+                .truncation(Truncation(isRequest: name == .itemTruncate, itemID: object.stringRange("item_id"),
+                                       contentIndex: object.integer("content_index") ?? 0, audioEndMilliseconds: end))
             } ?? .other
         case .itemCreate:
             content = inputAudioParts(object)
@@ -225,7 +228,7 @@ public struct EventReader: Sendable {
 /// The OpenAI Realtime event names the reader acts on or uses to tell GA from beta.
 private enum OpenAIName {
     case outputAudioDelta, betaAudioDelta, inputAudioAppend
-    case outputAudioDone, betaAudioDone, itemTruncated, itemCreate
+    case outputAudioDone, betaAudioDone, itemTruncated, itemTruncate, itemCreate
     case sessionCreated, sessionUpdated, responseCreated
     case gaOnly, betaOnly
 
@@ -237,6 +240,7 @@ private enum OpenAIName {
         if bytesEqual(text, range, "response.output_audio.done") { self = .outputAudioDone; return }
         if bytesEqual(text, range, "response.audio.done") { self = .betaAudioDone; return }
         if bytesEqual(text, range, "conversation.item.truncated") { self = .itemTruncated; return }
+        if bytesEqual(text, range, "conversation.item.truncate") { self = .itemTruncate; return }
         if bytesEqual(text, range, "conversation.item.create") { self = .itemCreate; return }
         if bytesEqual(text, range, "session.created") { self = .sessionCreated; return }
         if bytesEqual(text, range, "session.updated") { self = .sessionUpdated; return }
@@ -258,7 +262,7 @@ private enum OpenAIName {
         switch self {
         case .outputAudioDelta, .outputAudioDone, .gaOnly: .openAIGA
         case .betaAudioDelta, .betaAudioDone, .betaOnly: .openAIBeta
-        case .inputAudioAppend, .itemTruncated, .itemCreate, .sessionCreated, .sessionUpdated, .responseCreated: nil
+        case .inputAudioAppend, .itemTruncated, .itemTruncate, .itemCreate, .sessionCreated, .sessionUpdated, .responseCreated: nil
         }
     }
 

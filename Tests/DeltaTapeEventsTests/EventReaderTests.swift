@@ -114,6 +114,39 @@ import Testing
         }
     }
 
+    @Test func envelopeTimesAreReadAsFoundationReadsThem() throws {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let plain = ISO8601DateFormatter()
+        let stamps = ["2026-11-27T04:00:00.125Z", "2024-02-29T23:59:59.5+01:00", "1969-07-20T20:17:40Z", "2000-03-01T00:00:00-05:30",
+                      "2100-12-31T12:00:00.001Z"]
+        for stamp in stamps {
+            let message = #"{"time":"\#(stamp)","source":"server","event":{"type":"response.done"}}"#
+            let expected = (formatter.date(from: stamp) ?? plain.date(from: stamp))?.timeIntervalSince1970
+            #expect(expected != nil, "Foundation cannot read \(stamp)")
+            try read([message]) { _, event, _ in
+                #expect(abs((event.time ?? .nan) - (expected ?? .nan)) < 1e-6, "\(stamp): \(String(describing: event.time))")
+            }
+        }
+        for notATime in ["yesterday", "2026-11-27", "2026-13-01T00:00:00Z", "2026-11-27T04:00:00Zjunk"] {
+            try read([#"{"time":"\#(notATime)","event":{"type":"x"}}"#]) { _, event, _ in
+                #expect(event.time == nil, "\(notATime)")
+            }
+        }
+    }
+
+    @Test func theClientsTruncateAndTheServersTruncatedAreBothTruncations() throws {
+        let messages = [
+            #"{"type":"conversation.item.truncate","item_id":"i9","content_index":0,"audio_end_ms":800}"#,
+            #"{"type":"conversation.item.truncated","item_id":"i9","content_index":0,"audio_end_ms":800}"#,
+        ]
+        try read(messages) { index, event, text in
+            guard case .truncation(let truncation) = event.content else { Issue.record("message \(index) is not a truncation"); return }
+            #expect(truncation.isRequest == (index == 0))
+            #expect(string(text, truncation.itemID) == "i9" && truncation.audioEndMilliseconds == 800)
+        }
+    }
+
     @Test func textOnlyModalitiesAreNoticed() throws {
         var reader = EventReader()
         for message in [#"{"type":"session.created","session":{"output_modalities":["audio"]}}"#,
