@@ -71,6 +71,8 @@ public struct ConversionOptions: Sendable {
     /// When set, the input is headerless PCM in this format (`--input-format`, `--input-rate`, `--input-channels`),
     /// whatever its content looks like.
     public var rawInput: AudioFormat?
+    /// The input's kind when it should not be detected from the content (`--input-kind`).
+    public var inputKind: InputKind?
 
     /// Creates options; the defaults are WAV, 16-bit, the source's rate, soxr at high quality, lenient.
     public init(
@@ -82,6 +84,7 @@ public struct ConversionOptions: Sendable {
         quality: ResamplerQuality = .high,
         opus: OpusSettings = OpusSettings(),
         rawInput: AudioFormat? = nil,
+        inputKind: InputKind? = nil,
         strict: Bool = false
     ) {
         self.format = format
@@ -92,6 +95,7 @@ public struct ConversionOptions: Sendable {
         self.quality = quality
         self.opus = opus
         self.rawInput = rawInput
+        self.inputKind = inputKind
         self.strict = strict
     }
 }
@@ -151,10 +155,11 @@ public enum SessionConverter {
         if let raw = options.rawInput {
             return try convertAudio(RawPCMSource(path: input, format: raw), to: destination, options: options, started: started)
         }
-        if input != "-", InputKind.detect(path: input) == .audioFile {
+        let isAudioFile = options.inputKind.map { $0 == .audioFile } ?? (input != "-" && InputKind.detect(path: input) == .audioFile)
+        if isAudioFile {
             return try convertAudio(AudioFileSource(path: input), to: destination, options: options, started: started)
         }
-        let log = try SessionLog(path: input)
+        let log = try SessionLog(path: input, kind: options.inputKind)
         // The conversion holds the callback only while it runs.
         return try withoutActuallyEscaping(problem) { (report) throws(DeltaTapeError) -> ConversionSummary in
             let conversion = Conversion(log: log, destination: destination, options: options, report: report)

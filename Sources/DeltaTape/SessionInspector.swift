@@ -53,11 +53,13 @@ public struct SessionReport: Sendable, Codable, Equatable {
 public enum SessionInspector {
     /// Inspects the session at `input`.
     ///
-    /// - Parameter input: A path, or `-` for standard input.
+    /// - Parameters:
+    ///   - input: A path, or `-` for standard input.
+    ///   - kind: The input's kind, when it should not be detected from the content.
     /// - Returns: The report; malformed lines are in its ``SessionReport/problems``.
     /// - Throws: ``DeltaTapeError`` when the input cannot be read or is no known kind.
-    public static func inspect(input: String) throws(DeltaTapeError) -> SessionReport {
-        let log = try SessionLog(path: input)
+    public static func inspect(input: String, kind: InputKind? = nil) throws(DeltaTapeError) -> SessionReport {
+        let log = try SessionLog(path: input, kind: kind)
         var problems: [Problem] = []
         var counts: [String: Int] = [:]
         var assistant = SessionReport.TrackReport(deltaCount: 0, byteCount: 0, durationSeconds: 0)

@@ -18,10 +18,12 @@ public final class SessionLog {
 
     /// Opens the input at `path` (`-` for standard input) and detects its kind.
     ///
-    /// - Parameter path: A file path, or `-`.
+    /// - Parameters:
+    ///   - path: A file path, or `-`.
+    ///   - kind: The input's kind, when the caller knows it better than detection (`--input-kind`).
     /// - Throws: ``DeltaTapeError/io(_:)`` when the input cannot be read; ``DeltaTapeError/badInput(_:)`` when it
     ///   is no kind of input DeltaTape knows, or a kind this version cannot read yet.
-    public init(path: String) throws(DeltaTapeError) {
+    public init(path: String, kind knownKind: InputKind? = nil) throws(DeltaTapeError) {
         var source: FileByteSource
         do throws(InputError) {
             source = path == "-" ? .standardInput : try FileByteSource(path: path)
@@ -48,7 +50,7 @@ public final class SessionLog {
             source.close()
             throw .badInput("\(name): the input is empty; \(InputKind.expectation)")
         }
-        guard let kind = prefix.withUnsafeBytes({ InputKind.detect($0) }) else {
+        guard let kind = knownKind ?? prefix.withUnsafeBytes({ InputKind.detect($0) }) else {
             source.close()
             throw .badInput("\(name): not a recognized input; \(InputKind.expectation)")
         }

@@ -78,6 +78,9 @@ extension DeltaTapeCommand {
         @Option(help: "Resampling quality: low, medium, high or very-high.")
         var quality: ResamplerQuality = .high
 
+        @Option(help: "The input's kind, when detection from its content should be overridden: jsonl, json-array, har or audio.")
+        var inputKind: InputKind?
+
         @Option(help: "Read the input as headerless PCM in this encoding: s16le, mulaw or alaw (needs --input-rate).")
         var inputFormat: RawInputEncoding?
 
@@ -116,6 +119,12 @@ extension DeltaTapeCommand {
             } else if inputRate != nil {
                 throw ValidationError("--input-rate applies to headerless PCM input; add --input-format s16le, mulaw or alaw.")
             }
+            if inputFormat != nil, inputKind != nil {
+                throw ValidationError("--input-format already says the input is headerless PCM; leave out --input-kind.")
+            }
+            if inputKind == .audioFile, input == "-" {
+                throw ValidationError("Audio files are read from a path, not from standard input; for a stream, send raw PCM with --input-format.")
+            }
             if output == "-" {
                 guard format != nil else {
                     throw ValidationError("Writing to standard output ('-o -') needs --format, for example --format wav or --format ogg.")
@@ -136,6 +145,7 @@ extension DeltaTapeCommand {
                 quality: quality,
                 opus: OpusSettings(bitrate: bitrate?.bitsPerSecond, complexity: complexity, application: application, frameMilliseconds: frameMs),
                 rawInput: inputFormat.map { AudioFormat(encoding: $0.encoding, sampleRate: inputRate ?? 0, channelCount: inputChannels) },
+                inputKind: inputKind,
                 strict: strict
             )
             let quiet = quiet
@@ -175,10 +185,13 @@ extension DeltaTapeCommand {
         @Flag(help: "Print the report as one JSON object.")
         var json = false
 
+        @Option(help: "The input's kind, when detection from its content should be overridden: jsonl, json-array or har.")
+        var inputKind: InputKind?
+
         func run() async throws {
             let report: SessionReport
             do throws(DeltaTapeError) {
-                report = try SessionInspector.inspect(input: input)
+                report = try SessionInspector.inspect(input: input, kind: inputKind)
             } catch {
                 throw reportFailure(error)
             }
@@ -195,6 +208,7 @@ extension DeltaTapeCommand {
 }
 
 extension OutputFormat: ExpressibleByArgument {}
+extension InputKind: ExpressibleByArgument {}
 extension PCMSampleFormat: ExpressibleByArgument {}
 extension ResamplerEngine: ExpressibleByArgument {}
 extension OpusApplication: ExpressibleByArgument {}

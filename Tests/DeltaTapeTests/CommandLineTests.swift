@@ -29,6 +29,23 @@ import Testing
         #expect(try ffmpegDecodeToPCM16(stream.path) == GeneratedSessions.expectedAssistant("odd-splits"))
     }
 
+    @Test func inputKindOverridesDetection() throws {
+        // A log whose first lines are damaged is no recognizable kind; told it is JSONL, the rest converts.
+        let folder = try TestEnvironment.temporaryDirectory()
+        let log = folder.appendingPathComponent("damaged-start.log")
+        let garbage = Data(String(repeating: "<<< garbage line >>>\n", count: 20).utf8)
+        try (garbage + Data(contentsOf: URL(fileURLWithPath: GeneratedSessions.log("ga-basic")))).write(to: log)
+        let output = folder.appendingPathComponent("out.wav")
+        let detected = try deltatape(["convert", log.path, "-o", output.path])
+        #expect(detected.status == 65)
+        #expect(detected.standardError.contains("not a recognized input"))
+        let told = try deltatape(["convert", log.path, "-o", output.path, "--input-kind", "jsonl", "-q"])
+        #expect(told.status == 0, "\(told.standardError)")
+        #expect(try soxDecodeToPCM16(output.path) == GeneratedSessions.expectedAssistant("ga-basic"))
+        let wrong = try deltatape(["convert", log.path, "-o", output.path, "--input-kind", "xml"])
+        #expect(wrong.status == 64 && wrong.standardError.contains("'jsonl', 'json-array', 'har' or 'audio'"))
+    }
+
     @Test func warningsNameFileAndLine() throws {
         let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("out.wav")
         let log = try GeneratedSessions.log("malformed")
