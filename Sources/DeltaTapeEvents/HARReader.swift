@@ -70,36 +70,48 @@ public final class HARReader<Source: ByteSource>: MessageSource {
                 try input.fill()
                 continue
             }
-            let byte = input.bytes[input.start]
-            input.start += 1
-            if byte == 0x0A { line += 1 }
-            if inString {
-                if escaped {
-                    escaped = false
-                    matched = -1
-                } else if byte == UInt8(ascii: "\\") {
-                    escaped = true
-                } else if byte == UInt8(ascii: "\"") {
-                    inString = false
-                    state = matched == keyBytes.count ? .afterKey : .none
-                } else if matched >= 0 {
-                    matched = matched < keyBytes.count && keyBytes[matched] == byte ? matched + 1 : -1
+            // Locals, not the buffer's properties, inside the loop: each property access is an exclusivity check.
+            let base = UnsafePointer(input.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            var position = input.start
+            let end = input.end
+            defer { input.start = position }
+            while position < end {
+                if inString && matched < 0 && !escaped {
+                    // A string that is not the key (bodies, headers): skipped by the string-scan kernel.
+                    position += JSONStringScan.plainPrefixLength(base + position, count: end - position)
+                    guard position < end else { break }
                 }
-                continue
-            }
-            switch byte {
-            case 0x20, 0x09, 0x0D, 0x0A:
-                continue
-            case UInt8(ascii: "\""):
-                inString = true
-                matched = 0
-                state = .none
-            case UInt8(ascii: ":") where state == .afterKey:
-                state = .afterColon
-            case UInt8(ascii: "[") where state == .afterColon:
-                return true
-            default:
-                state = .none
+                let byte = base[position]
+                position += 1
+                if byte == 0x0A { line += 1 }
+                if inString {
+                    if escaped {
+                        escaped = false
+                        matched = -1
+                    } else if byte == UInt8(ascii: "\\") {
+                        escaped = true
+                    } else if byte == UInt8(ascii: "\"") {
+                        inString = false
+                        state = matched == keyBytes.count ? .afterKey : .none
+                    } else if matched >= 0 {
+                        matched = matched < keyBytes.count && keyBytes[matched] == byte ? matched + 1 : -1
+                    }
+                    continue
+                }
+                switch byte {
+                case 0x20, 0x09, 0x0D, 0x0A:
+                    continue
+                case UInt8(ascii: "\""):
+                    inString = true
+                    matched = 0
+                    state = .none
+                case UInt8(ascii: ":") where state == .afterKey:
+                    state = .afterColon
+                case UInt8(ascii: "[") where state == .afterColon:
+                    return true
+                default:
+                    state = .none
+                }
             }
         }
     }

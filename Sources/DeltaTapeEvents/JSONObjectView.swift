@@ -1,3 +1,5 @@
+import DeltaTapeKernels
+
 /// Read access to the members of one scanned JSON object, over bytes the caller keeps alive.
 ///
 /// A view reads the scanner's record of every value (see ``JSONScanner``): finding a nested member walks that
@@ -162,7 +164,15 @@ public enum JSONString {
     public static func unescape(_ text: UnsafeRawBufferPointer, _ range: Range<Int>, appendingTo output: inout [UInt8]) {
         var index = range.lowerBound
         let end = range.upperBound
+        guard let base = text.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
         while index < end {
+            // Runs without escapes (nearly all of a HAR text frame) are copied whole.
+            let run = JSONStringScan.plainPrefixLength(base + index, count: end - index)
+            if run > 0 {
+                output.append(contentsOf: UnsafeBufferPointer(start: base + index, count: run))
+                index += run
+                continue
+            }
             let byte = text[index]
             guard byte == UInt8(ascii: "\\"), index + 1 < end else {
                 output.append(byte)

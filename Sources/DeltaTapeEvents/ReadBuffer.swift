@@ -1,3 +1,5 @@
+import DeltaTapeKernels
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -68,39 +70,48 @@ extension ReadBuffer {
         var depth = 0
         var inString = false, escaped = false
         while true {
-            if start + offset == end {
-                if reachedEnd { return offset }
-                try fill()
-                continue
-            }
-            let byte = bytes[start + offset]
-            if byte == 0x0A { line += 1 }
-            if inString {
-                if escaped {
-                    escaped = false
-                } else if byte == UInt8(ascii: "\\") {
-                    escaped = true
-                } else if byte == UInt8(ascii: "\"") {
-                    inString = false
+            // Locals, not the class's properties, inside the loop: each property access is an exclusivity check.
+            let base = UnsafePointer(bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)) + start
+            let available = end - start
+            while offset < available {
+                if inString {
+                    if escaped {
+                        escaped = false
+                        offset += 1
+                        continue
+                    }
+                    // String content (base64 audio, mostly) is skipped by the string-scan kernel.
+                    offset += JSONStringScan.plainPrefixLength(base + offset, count: available - offset)
+                    guard offset < available else { break }
+                    switch base[offset] {
+                    case UInt8(ascii: "\\"): escaped = true
+                    case UInt8(ascii: "\""): inString = false
+                    case 0x0A: line += 1  // invalid inside a string; counted so later line numbers stay right
+                    default: break
+                    }
+                    offset += 1
+                    continue
+                }
+                switch base[offset] {
+                case 0x0A:
+                    line += 1
+                case UInt8(ascii: "\""):
+                    inString = true
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    depth += 1
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    if depth == 0 { return offset }  // the enclosing array's closing bracket right after a scalar
+                    depth -= 1
+                    if depth == 0 { return offset + 1 }  // an object or array is complete
+                case UInt8(ascii: ","):
+                    if depth == 0 { return offset }  // a scalar ends
+                default:
+                    break
                 }
                 offset += 1
-                continue
             }
-            switch byte {
-            case UInt8(ascii: "\""):
-                inString = true
-            case UInt8(ascii: "{"), UInt8(ascii: "["):
-                depth += 1
-            case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                if depth == 0 { return offset }  // the enclosing array's closing bracket right after a scalar
-                depth -= 1
-                if depth == 0 { return offset + 1 }  // an object or array is complete
-            case UInt8(ascii: ","):
-                if depth == 0 { return offset }  // a scalar ends
-            default:
-                break
-            }
-            offset += 1
+            if reachedEnd { return offset }
+            try fill()
         }
     }
 }

@@ -103,6 +103,25 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    for (name, container) in [("JSON array", EventLogFixture.Container.jsonArray), ("HAR", .har)] {
+        Benchmark("DeltaTape \(name) reader + EventReader.read", configuration: .init(setup: { _ = EventLogFixture.bytes(in: container) })) { benchmark in
+            let log = EventLogFixture.bytes(in: container)
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                let started = ContinuousClock.now
+                var reader = EventReader()
+                var checksum = 0
+                let source = MemoryByteSource(log)
+                let messages: any MessageSource = container == .har ? HARReader(source: source) : JSONArrayReader(source: source)
+                while let (_, message) = try messages.nextMessage() {
+                    checksum &+= fold(try reader.read(message))
+                }
+                report(benchmark, bytes: log.count, since: started)
+                blackHole(checksum)
+            }
+        }
+    }
+
     Benchmark("Anchor: Foundation JSONDecoder, Decodable struct per line") { benchmark in
         let log = EventLogFixture.data
         benchmark.startMeasurement()
@@ -228,6 +247,44 @@ enum EventLogFixture {
 
     /// The same bytes as an array, for `MemoryByteSource`.
     static let bytes = [UInt8](data)
+
+    /// Containers the same messages can come in.
+    enum Container { case jsonArray, har }
+
+    /// The GA log's messages as one JSON array (an element a line), or as the text frames of a HAR (Chrome's layout).
+    static func bytes(in container: Container) -> [UInt8] {
+        switch container {
+        case .jsonArray: jsonArray
+        case .har: har
+        }
+    }
+
+    private static let jsonArray: [UInt8] = {
+        var output: [UInt8] = Array("[\n".utf8)
+        data.withUnsafeBytes { buffer in
+            for (index, range) in LineRanges(buffer).enumerated() {
+                if index > 0 { output += Array(",\n".utf8) }
+                output += buffer[range]
+            }
+        }
+        return output + Array("\n]\n".utf8)
+    }()
+
+    private static let har: [UInt8] = {
+        var frames: [[String: Any]] = []
+        data.withUnsafeBytes { buffer in
+            for (index, range) in LineRanges(buffer).enumerated() {
+                frames.append(["type": "receive", "time": 1_795_000_000.0 + Double(index) * 0.02, "opcode": 1,
+                               "data": String(decoding: UnsafeRawBufferPointer(rebasing: buffer[range]), as: UTF8.self)])
+            }
+        }
+        let root: [String: Any] = ["log": ["version": "1.2", "entries": [["_resourceType": "websocket", "_webSocketMessages": frames]]]]
+        do {
+            return Array(try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .withoutEscapingSlashes]))
+        } catch {
+            fatalError("cannot build the HAR: \(error)")
+        }
+    }()
 
     /// The GA log rewritten in Gemini Live's shapes (nested three levels deeper, so the reader scans nested values).
     static let gemini: Data = {
