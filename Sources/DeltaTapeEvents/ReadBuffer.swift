@@ -62,7 +62,8 @@ final class ReadBuffer<Source: ByteSource> {
 extension ReadBuffer {
     /// The length of the JSON value that starts at ``start``, found by following strings, escapes and nesting
     /// (not validated: the ``EventReader`` does that), reading more input as needed. A scalar ends before the `,`
-    /// or `]` that follows it. When the input ends first, the length runs to its end.
+    /// or `]` that follows it. When the input ends first, the length runs to its end. The length is at least 1
+    /// when any input is left, so a caller always makes progress.
     ///
     /// - Parameter line: Incremented for each newline passed.
     func jsonValueLength(line: inout Int) throws(InputError) -> Int {
@@ -100,11 +101,13 @@ extension ReadBuffer {
                 case UInt8(ascii: "{"), UInt8(ascii: "["):
                     depth += 1
                 case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                    if depth == 0 { return offset }  // the enclosing array's closing bracket right after a scalar
+                    // The enclosing array's closing bracket right after a scalar; a stray closer is a value of its own
+                    // (an invalid one, for the event reader to report), so that every call moves on.
+                    if depth == 0 { return max(offset, 1) }
                     depth -= 1
                     if depth == 0 { return offset + 1 }  // an object or array is complete
                 case UInt8(ascii: ","):
-                    if depth == 0 { return offset }  // a scalar ends
+                    if depth == 0 { return max(offset, 1) }  // a scalar ends (a stray comma: as above)
                 default:
                     break
                 }

@@ -219,6 +219,18 @@ import Testing
         }
     }
 
+    @Test(arguments: [#"{"log":{"entries":[{"_webSocketMessages":[}]}}"#, #"{"log":{"entries":[{"_webSocketMessages":[1,}"#,
+                      #"{"_webSocketMessages":["#, #"{"_webSocketMessages":[{"opcode":1,"data":"{}"}"#])
+    func damagedFrameListsEndTheReading(_ text: String) throws {
+        let reader = HARReader(source: MemoryByteSource(Array(text.utf8)), chunkSize: 16)
+        var count = 0
+        while try reader.nextMessage() != nil {
+            count += 1
+            if count > text.utf8.count { break }
+        }
+        #expect(count <= text.utf8.count, "\(text) did not end")
+    }
+
     @Test func harIsDetectedFromItsContent() {
         let kind = Array(Self.har.utf8).withUnsafeBytes { InputKind.detect($0) }
         #expect(kind == .har)

@@ -50,4 +50,17 @@ import Testing
         }
         #expect(count == 2 && last == Array("{\"b\":\"trunc".utf8))
     }
+
+    /// Stray closers and commas where an element should start are handed out as (invalid) elements of their own:
+    /// found by the fuzzer as a reader that handed out empty elements forever.
+    @Test(arguments: ["]", "}", "x]", "}]", "[}]", "[1,}", ",,,", "[ ] ]"]) func strayClosersEndTheReading(_ text: String) throws {
+        let reader = JSONArrayReader(source: MemoryByteSource(Array(text.utf8)), chunkSize: 16)
+        var count = 0
+        while let (_, bytes) = try reader.nextMessage() {
+            count += 1
+            #expect(!bytes.isEmpty, "\(text)")
+            if count > text.utf8.count { break }
+        }
+        #expect(count <= text.utf8.count, "\(text) did not end")
+    }
 }
