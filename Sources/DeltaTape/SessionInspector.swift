@@ -167,7 +167,7 @@ public enum SessionInspector {
             let what = [report.truncationCount > 0 ? "\(report.truncationCount) truncation(s)" : nil,
                         report.interruptionCount > 0 ? "\(report.interruptionCount) interruption(s)" : nil]
                 .compactMap { $0 }.joined(separator: " and ")
-            notes.append("The assistant was cut off: \(what); the listener did not hear all of the audio that was sent.")
+            notes.append("The assistant was cut off: \(what); the listener did not hear all of the audio that was sent (a converted track holds all of it).")
         }
         if !report.problems.isEmpty {
             notes.append("\(report.problems.count) problem(s) found; a conversion skips malformed lines and turns undecodable audio into silence of the same length.")
