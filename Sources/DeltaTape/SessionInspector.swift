@@ -33,6 +33,10 @@ public struct SessionReport: Sendable, Codable, Equatable {
     public var interruptionCount: Int
     /// Assistant audio deltas that arrived after their stream's `.done` event.
     public var deltasAfterDone: Int
+    /// For a HAR: the WebSocket connections found (their messages are read in order as one session).
+    public var webSocketConnectionCount: Int?
+    /// For a HAR: text or binary frames skipped because they hold no JSON message (another protocol's socket).
+    public var nonMessageFrameCount: Int?
     /// Malformed lines and undecodable audio, with line numbers.
     public var problems: [Problem]
     /// Plain-language notes on what the session is and the traps it falls into.
@@ -132,6 +136,8 @@ public enum SessionInspector {
             truncationCount: truncatedItems.count,
             interruptionCount: interruptions,
             deltasAfterDone: deltasAfterDone,
+            webSocketConnectionCount: log.webSocketCounts?.connections,
+            nonMessageFrameCount: log.webSocketCounts?.nonMessageFrames,
             problems: problems,
             diagnoses: []
         )
@@ -148,6 +154,9 @@ public enum SessionInspector {
                 + "code written for the GA API listens for response.output_audio.delta and would hear nothing.")
         case .openAIGA:
             notes.append("The session uses the OpenAI Realtime GA event names (response.output_audio.delta).")
+        case .openAI:
+            notes.append("The session holds only event names OpenAI's GA and beta APIs share (input_audio_buffer.append, "
+                + "session.update, ...): a client-side log, it seems, without the server's events.")
         case .openAIGPTLive, .twilio, .elevenLabs, .geminiLive:
             notes.append("The session speaks the \(reader.vocabulary?.displayName ?? "") protocol.")
         case nil:
@@ -158,6 +167,14 @@ public enum SessionInspector {
         }
         if reader.formatsSeen.contains(where: { $0.encoding != .pcm16 }) {
             notes.append("The session uses G.711 (8 kHz telephony audio).")
+        }
+        if let connections = report.webSocketConnectionCount, connections > 1 {
+            notes.append("The HAR holds \(connections) WebSocket connections; their messages are read in file order as one session "
+                + "(a reconnect continues the conversation).")
+        }
+        if let skipped = report.nonMessageFrameCount, skipped > 0 {
+            notes.append("\(skipped) WebSocket frame(s) held no JSON message (another protocol's socket in the same export, "
+                + "such as a development server's); they were skipped.")
         }
         if report.deltasAfterDone > 0 {
             notes.append("\(report.deltasAfterDone) assistant audio delta(s) arrived after their stream's .done event; "
@@ -179,19 +196,32 @@ public enum SessionInspector {
     private static func noAssistantAudioNotes(_ report: SessionReport, reader: EventReader) -> [String] {
         let counts = report.eventCounts
         let has = { (names: [String]) in names.contains { counts[$0, default: 0] > 0 } }
+        // output_audio_buffer.* exist only on WebRTC and SIP connections; transcripts exist everywhere.
         let webRTCSigns = ["output_audio_buffer.started", "output_audio_buffer.stopped", "output_audio_buffer.cleared"]
         let transcripts = ["response.output_audio_transcript.delta", "response.output_audio_transcript.done",
                            "response.audio_transcript.delta", "response.audio_transcript.done"]
-        if has(webRTCSigns) || has(transcripts) {
-            return ["This looks like a WebRTC (or SIP) data-channel log: it has transcripts and lifecycle events but no audio deltas, "
-                + "because on WebRTC the audio travels on the media track, not on the data channel. Record the remote media track, "
-                + "or attach a server-side sideband connection (GPT-Live's /attach reflects both sides' audio) and log that."]
+        var notes: [String] = []
+        if report.kind == InputKind.har.rawValue && report.messageCount == 0 {
+            notes.append("The HAR holds no WebSocket frames (no _webSocketMessages): it was saved without the WebSocket "
+                + "connection, or by a tool that does not export frames. Chrome DevTools exports them: Network panel, the "
+                + "connection listed, then Save all as HAR.")
+        } else if has(webRTCSigns) {
+            notes.append("This is a WebRTC (or SIP) data-channel log: it has output_audio_buffer events and transcripts but no audio "
+                + "deltas, because on WebRTC the audio travels on the media track, not on the data channel. Record the remote media "
+                + "track, or attach a server-side sideband connection (GPT-Live's /attach reflects both sides' audio) and log that.")
+        } else if reader.sawTextOnlyOutput {
+            notes.append("The session (or its responses) asked for text output only (output_modalities / modalities without \"audio\"), "
+                + "so the model sent no audio.")
+        } else if has(transcripts) {
+            notes.append("The session has audio transcripts but no audio deltas: either the log comes from a WebRTC data channel "
+                + "(the audio travelled on the media track), or the logger left the audio deltas out.")
+        } else {
+            notes.append("The session holds no assistant audio deltas.")
         }
-        if reader.sawTextOnlyOutput {
-            return ["The session (or its responses) asked for text output only (output_modalities / modalities without \"audio\"), "
-                + "so the model sent no audio."]
+        if report.user.deltaCount > 0 {
+            notes.append("It does hold the user's audio: 'deltatape convert --track user' writes it.")
         }
-        return ["The session holds no assistant audio deltas, so there is nothing to convert."]
+        return notes
     }
 
     /// The key of an assistant audio stream, `(response_id, item_id, content_index)`.

@@ -77,6 +77,11 @@ public final class SessionLog {
     /// Bytes read from the input so far.
     public var byteCount: Int { messages.byteCount }
 
+    /// For a HAR: the WebSocket connections found so far, and the frames skipped because they hold no JSON message.
+    public var webSocketCounts: (connections: Int, nonMessageFrames: Int)? {
+        (messages as? HARReader<FileByteSource>).map { ($0.connectionCount, $0.nonMessageFrameCount) }
+    }
+
     /// Reads the next message and returns its event, valid until the next call; `nil` at the end of the input.
     ///
     /// Blank lines are skipped. A line that is not a JSON object is reported to `problem` and skipped.
@@ -101,11 +106,20 @@ public final class SessionLog {
             }
             if bytes.isBlank { continue }
             messageCount += 1
+            let read: Result<Event, EventReadError>
             do throws(EventReadError) {
-                var event = try reader.read(bytes)
-                if event.time == nil { event.time = messages.messageTime }
-                return (number, event)
+                read = .success(try reader.read(bytes))
             } catch {
+                read = .failure(error)
+            }
+            switch read {
+            case .success(var event):
+                if event.time == nil { event.time = messages.messageTime }
+                if let warning = event.warning {
+                    try problem(Problem(input: name, line: number, message: label + warning))
+                }
+                return (number, event)
+            case .failure(let error):
                 try problem(Problem(input: name, line: number, message: label + error.description))
             }
         }

@@ -2,6 +2,9 @@ public import DeltaTapeKernels
 
 /// The dialect of realtime events a session speaks.
 public enum Vocabulary: String, Sendable, Hashable, CaseIterable {
+    /// OpenAI Realtime, GA or beta: only names both share were seen (`input_audio_buffer.append`, `session.update`;
+    /// a client-side log, typically).
+    case openAI = "openai"
     /// OpenAI Realtime GA names (`response.output_audio.delta`); also Azure OpenAI's `/openai/v1` endpoint.
     case openAIGA = "openai-ga"
     /// OpenAI Realtime beta names (`response.audio.delta`); also Azure's preview API and Azure Voice Live.
@@ -18,6 +21,7 @@ public enum Vocabulary: String, Sendable, Hashable, CaseIterable {
     /// The vocabulary's name in words.
     public var displayName: String {
         switch self {
+        case .openAI: "OpenAI Realtime (GA or beta)"
         case .openAIGA: "OpenAI Realtime GA"
         case .openAIBeta: "OpenAI Realtime beta"
         case .openAIGPTLive: "OpenAI GPT-Live"
@@ -50,6 +54,10 @@ public struct Event {
     /// When the message was logged, in seconds since the Unix epoch: the envelope's `time` (`{"time": ..., "source": ...,
     /// "event": {...}}`, a number of seconds or an ISO 8601 string), or the HAR frame's `time`; `nil` when unknown.
     public var time: Double?
+
+    /// A note on the message for the reader's caller to pass on: an audio format it names that is not understood,
+    /// audio skipped for that reason. The message was still read.
+    public var warning: String?
 
     /// What a message means for the recording.
     public enum Content {

@@ -10,8 +10,13 @@ public import DeltaTapeKernels
 public struct EventReader: Sendable {
     private var scanner = JSONScanner()
 
-    /// The vocabulary recognized so far (from the first message whose name belongs to one only).
-    public private(set) var vocabulary: Vocabulary?
+    /// The vocabulary recognized so far: the first whose own names appeared; or, while only names OpenAI's GA and
+    /// beta APIs share have appeared, ``Vocabulary/openAI``.
+    public var vocabulary: Vocabulary? { confirmedVocabulary ?? provisionalVocabulary }
+    private var confirmedVocabulary: Vocabulary?
+    private var provisionalVocabulary: Vocabulary?
+    /// A note on the message just read that the caller should pass on (an audio format not understood, ...).
+    var pendingWarning: String?
     /// The assistant's output format from the latest session configuration.
     public private(set) var outputFormat: AudioFormat = .openAIPCM16
     /// The user's input format from the latest session configuration.
@@ -53,6 +58,7 @@ public struct EventReader: Sendable {
             object = wrapped
             typeMember = object.member("type")
         }
+        pendingWarning = nil
         var event: Event
         if let typeMember, typeMember.kind == .string {
             event = readTyped(object, type: typeMember)
@@ -60,6 +66,7 @@ public struct EventReader: Sendable {
             event = readUntyped(object)
         }
         event.time = time
+        event.warning = pendingWarning
         return event
     }
 
@@ -70,12 +77,14 @@ public struct EventReader: Sendable {
         // The audio path first: it is nearly every message of a session. A type spelled with escapes
         // ("response.output\u005faudio.delta") is still that type.
         let name = typeMember.valueHasEscapes
-            ? JSONString.unescaped(message, type).withUnsafeBytes { OpenAIName($0, 0..<$0.count) }
-            : OpenAIName(message, type)
-        guard let name else {
-            return readOtherTyped(object, type: type) ?? Event(message: message, typeRange: type, content: .other)
+            ? JSONString.unescaped(message, type).withUnsafeBytes { MessageType($0, 0..<$0.count) }
+            : MessageType(message, type)
+        guard let name else { return Event(message: message, typeRange: type, content: .other) }
+        if let vocabulary = name.vocabulary {
+            noteVocabulary(vocabulary)
+        } else if name.isOpenAIShared, provisionalVocabulary == nil {
+            provisionalVocabulary = .openAI
         }
-        noteVocabulary(name.vocabulary)
         let content: Event.Content
         switch name {
         case .outputAudioDelta, .betaAudioDelta:
@@ -95,13 +104,23 @@ public struct EventReader: Sendable {
             } ?? .other
         case .itemCreate:
             content = inputAudioParts(object)
-        case .sessionCreated, .sessionUpdated:
+        case .sessionCreated, .sessionUpdated, .sessionUpdate:
+            // The client's session.update counts too: a client-side log may hold no session.updated.
             applySessionConfiguration(object)
             content = .other
         case .responseCreated:
             applyResponseConfiguration(object)
             content = .other
         case .gaOnly, .betaOnly:
+            content = .other
+        case .liveOutputAudioDelta, .liveInputAudioAppend:
+            content = gptLiveAudio(object, isOutput: name == .liveOutputAudioDelta)
+        case .elevenLabsAudio:
+            content = elevenLabsAudio(object)
+        case .elevenLabsInterruption:
+            content = .interruption(Interruption(eventID: object.object("interruption_event")?.integer("event_id")))
+        case .elevenLabsMetadata:
+            applyElevenLabsMetadata(object)
             content = .other
         }
         return Event(message: message, typeRange: type, content: content)
@@ -141,8 +160,13 @@ public struct EventReader: Sendable {
         return Event.Content(parts: deltas)
     }
 
-    mutating func noteVocabulary(_ detected: Vocabulary?) {
-        if vocabulary == nil, let detected { vocabulary = detected }
+    mutating func noteVocabulary(_ detected: Vocabulary) {
+        if confirmedVocabulary == nil { confirmedVocabulary = detected }
+    }
+
+    /// Passes a note on the message being read to the caller (several are joined).
+    mutating func warn(_ note: String) {
+        pendingWarning = pendingWarning.map { "\($0); \(note)" } ?? note
     }
 
     /// `session.created` / `session.updated`: GA `session.audio.{input,output}.format`, beta `{input,output}_audio_format`.
@@ -151,16 +175,16 @@ public struct EventReader: Sendable {
         noteModalities(session)
         if let audio = session.object("audio") {
             noteVocabulary(.openAIGA)
-            if let format = audio.object("output")?.object("format").flatMap(Self.gaFormat) { setOutputFormat(format) }
-            if let format = audio.object("input")?.object("format").flatMap(Self.gaFormat) { setInputFormat(format) }
+            if let format = audio.object("output")?.object("format").flatMap({ gaFormat($0, side: "output") }) { setOutputFormat(format) }
+            if let format = audio.object("input")?.object("format").flatMap({ gaFormat($0, side: "input") }) { setInputFormat(format) }
         }
-        if let name = session.string("output_audio_format"), let format = Self.betaFormat(name) {
+        if let name = session.string("output_audio_format") {
             noteVocabulary(.openAIBeta)
-            setOutputFormat(format)
+            if let format = betaFormat(name) { setOutputFormat(format) }
         }
-        if let name = session.string("input_audio_format"), let format = Self.betaFormat(name) {
+        if let name = session.string("input_audio_format") {
             noteVocabulary(.openAIBeta)
-            setInputFormat(format)
+            if let format = betaFormat(name) { setInputFormat(format) }
         }
     }
 
@@ -170,10 +194,10 @@ public struct EventReader: Sendable {
         noteModalities(response)
         guard let id = response.string("id") else { return }
         var format: AudioFormat?
-        if let gaFormat = response.object("audio")?.object("output")?.object("format").flatMap(Self.gaFormat) {
+        if let gaFormat = response.object("audio")?.object("output")?.object("format").flatMap({ gaFormat($0, side: "output") }) {
             format = gaFormat
         } else if let name = response.string("output_audio_format") {
-            format = Self.betaFormat(name)
+            format = betaFormat(name)
         }
         if let format {
             responseOutputFormats[id] = format
@@ -185,7 +209,10 @@ public struct EventReader: Sendable {
     private mutating func noteModalities(_ configuration: JSONObjectView) {
         guard let modalities = configuration.array("output_modalities") ?? configuration.array("modalities") else { return }
         let text = configuration.text
-        if !modalities.contains(where: { $0.kind == .string && bytesEqual(text, $0.value, "audio") }) {
+        let isAudio = { (member: JSONMember) in
+            member.kind == .string && JSONString.decode(text, member.value, hasEscapes: member.valueHasEscapes) == "audio"
+        }
+        if !modalities.contains(where: isAudio) {
             sawTextOnlyOutput = true
         }
     }
@@ -204,39 +231,64 @@ public struct EventReader: Sendable {
         if !formatsSeen.contains(format) { formatsSeen.append(format) }
     }
 
-    /// GA format object: `{"type": "audio/pcm", "rate": 24000}`, `{"type": "audio/pcmu"}`, `{"type": "audio/pcma"}`.
-    static func gaFormat(_ format: JSONObjectView) -> AudioFormat? {
+    /// GA format object: `{"type": "audio/pcm", "rate": 24000}`, `{"type": "audio/pcmu"}`, `{"type": "audio/pcma"}`;
+    /// `nil`, with a warning, for a type or rate this version does not read.
+    mutating func gaFormat(_ format: JSONObjectView, side: String) -> AudioFormat? {
         if format.stringEquals("type", "audio/pcm") {
-            return AudioFormat(encoding: .pcm16, sampleRate: format.integer("rate") ?? 24_000)
+            let rate = format.integer("rate") ?? 24_000
+            guard AudioFormat.acceptedRates.contains(rate) else {
+                warn("the session's \(side) rate \(format.member("rate").map { describeValue(format.text, $0) } ?? "") is not a sample rate "
+                    + "(expected \(AudioFormat.acceptedRates.lowerBound)...\(AudioFormat.acceptedRates.upperBound) Hz); the previous format is kept")
+                return nil
+            }
+            return AudioFormat(encoding: .pcm16, sampleRate: rate)
         }
         if format.stringEquals("type", "audio/pcmu") { return .mulaw8k }
         if format.stringEquals("type", "audio/pcma") { return .alaw8k }
+        warn("the session's \(side) format \(format.member("type").map { describeValue(format.text, $0) } ?? "(no type)") is not one "
+            + "DeltaTape reads (audio/pcm, audio/pcmu, audio/pcma); the previous format is kept")
         return nil
     }
 
-    /// Beta format name: `pcm16`, `g711_ulaw`, `g711_alaw`.
-    static func betaFormat(_ name: String) -> AudioFormat? {
+    /// Beta format name: `pcm16`, `g711_ulaw`, `g711_alaw`; `nil`, with a warning, for another.
+    mutating func betaFormat(_ name: String) -> AudioFormat? {
         switch name {
-        case "pcm16": .openAIPCM16
-        case "g711_ulaw": .mulaw8k
-        case "g711_alaw": .alaw8k
-        default: nil
+        case "pcm16": return .openAIPCM16
+        case "g711_ulaw": return .mulaw8k
+        case "g711_alaw": return .alaw8k
+        default:
+            warn("the audio format '\(name)' is not one DeltaTape reads (pcm16, g711_ulaw, g711_alaw); the previous format is kept")
+            return nil
         }
     }
 }
 
-/// The OpenAI Realtime event names the reader acts on or uses to tell GA from beta.
-private enum OpenAIName {
+/// A JSON value in words for a warning: a string's content in quotes, anything else as written (shortened).
+func describeValue(_ text: UnsafeRawBufferPointer, _ member: JSONMember) -> String {
+    let written = member.kind == .string
+        ? "'" + JSONString.decode(text, member.value, hasEscapes: member.valueHasEscapes) + "'"
+        : String(decoding: UnsafeRawBufferPointer(rebasing: text[member.value]), as: UTF8.self)
+    return written.count > 40 ? String(written.prefix(40)) + "..." : written
+}
+
+/// The `type` names the reader acts on or uses to tell vocabularies apart: OpenAI Realtime GA and beta, GPT-Live,
+/// ElevenLabs' server messages.
+private enum MessageType {
     case outputAudioDelta, betaAudioDelta, inputAudioAppend
     case outputAudioDone, betaAudioDone, itemTruncated, itemTruncate, itemCreate
-    case sessionCreated, sessionUpdated, responseCreated
+    case sessionCreated, sessionUpdated, sessionUpdate, responseCreated
     case gaOnly, betaOnly
+    case liveOutputAudioDelta, liveInputAudioAppend
+    case elevenLabsAudio, elevenLabsInterruption, elevenLabsMetadata
 
     init?(_ text: UnsafeRawBufferPointer, _ range: Range<Int>) {
         // Ordered by frequency in a session.
         if bytesEqual(text, range, "response.output_audio.delta") { self = .outputAudioDelta; return }
         if bytesEqual(text, range, "response.audio.delta") { self = .betaAudioDelta; return }
         if bytesEqual(text, range, "input_audio_buffer.append") { self = .inputAudioAppend; return }
+        if bytesEqual(text, range, "session.output_audio.delta") { self = .liveOutputAudioDelta; return }
+        if bytesEqual(text, range, "session.input_audio.append") { self = .liveInputAudioAppend; return }
+        if bytesEqual(text, range, "audio") { self = .elevenLabsAudio; return }
         if bytesEqual(text, range, "response.output_audio.done") { self = .outputAudioDone; return }
         if bytesEqual(text, range, "response.audio.done") { self = .betaAudioDone; return }
         if bytesEqual(text, range, "conversation.item.truncated") { self = .itemTruncated; return }
@@ -244,7 +296,10 @@ private enum OpenAIName {
         if bytesEqual(text, range, "conversation.item.create") { self = .itemCreate; return }
         if bytesEqual(text, range, "session.created") { self = .sessionCreated; return }
         if bytesEqual(text, range, "session.updated") { self = .sessionUpdated; return }
+        if bytesEqual(text, range, "session.update") { self = .sessionUpdate; return }
         if bytesEqual(text, range, "response.created") { self = .responseCreated; return }
+        if bytesEqual(text, range, "interruption") { self = .elevenLabsInterruption; return }
+        if bytesEqual(text, range, "conversation_initiation_metadata") { self = .elevenLabsMetadata; return }
         if Self.startsWith(text, range, "response.output_audio") || Self.startsWith(text, range, "response.output_text")
             || bytesEqual(text, range, "conversation.item.added") || bytesEqual(text, range, "conversation.item.done")
         {
@@ -258,13 +313,20 @@ private enum OpenAIName {
         return nil
     }
 
+    /// The vocabulary the name belongs to alone, if it does.
     var vocabulary: Vocabulary? {
         switch self {
         case .outputAudioDelta, .outputAudioDone, .gaOnly: .openAIGA
         case .betaAudioDelta, .betaAudioDone, .betaOnly: .openAIBeta
-        case .inputAudioAppend, .itemTruncated, .itemTruncate, .itemCreate, .sessionCreated, .sessionUpdated, .responseCreated: nil
+        case .liveOutputAudioDelta, .liveInputAudioAppend: .openAIGPTLive
+        case .elevenLabsAudio, .elevenLabsInterruption, .elevenLabsMetadata: .elevenLabs
+        case .inputAudioAppend, .itemTruncated, .itemTruncate, .itemCreate, .sessionCreated, .sessionUpdated, .sessionUpdate,
+             .responseCreated: nil
         }
     }
+
+    /// Whether the name is one OpenAI's GA and beta APIs share.
+    var isOpenAIShared: Bool { vocabulary == nil }
 
     private static func startsWith(_ text: UnsafeRawBufferPointer, _ range: Range<Int>, _ prefix: StaticString) -> Bool {
         let count = prefix.utf8CodeUnitCount

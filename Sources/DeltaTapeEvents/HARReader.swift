@@ -35,23 +35,53 @@ public final class HARReader<Source: ByteSource>: MessageSource {
         input = ReadBuffer(source: source, chunkSize: chunkSize, prefix: prefix)
     }
 
+    /// WebSocket connections (entries with `_webSocketMessages`) found so far; their messages are read in file order.
+    public private(set) var connectionCount = 0
+    /// Text or binary frames skipped because they hold no JSON object: another protocol's socket in the same export
+    /// (Socket.IO's `42[...]`, a dev server's heartbeats).
+    public private(set) var nonMessageFrameCount = 0
+
     public func nextMessage() throws(InputError) -> (line: Int, bytes: UnsafeRawBufferPointer)? {
         while true {
             if !inFrames {
                 guard try skipToFrames() else { return nil }
                 inFrames = true
+                connectionCount += 1
             }
             guard let (frameLine, frame) = try nextFrame() else {
                 inFrames = false
                 continue
             }
             frameNumber += 1
-            messageLabel = "WebSocket frame \(frameNumber)"
+            messageLabel = label(direction: nil)
             messageProblem = nil
             messageTime = nil
-            if let bytes = extractMessage(frame) { return (frameLine, bytes) }
+            if let bytes = extractMessage(frame) {
+                if isJSONObjectText(bytes) { return (frameLine, bytes) }
+                nonMessageFrameCount += 1
+                continue
+            }
             if messageProblem != nil { return (frameLine, UnsafeRawBufferPointer(start: nil, count: 0)) }
         }
+    }
+
+    /// `WebSocket frame 12 (received)`; from the second connection on, `WebSocket frame 57 (connection 2, received)`.
+    private func label(direction: String?) -> String {
+        let details = [connectionCount > 1 ? "connection \(connectionCount)" : nil, direction].compactMap { $0 }
+        return "WebSocket frame \(frameNumber)" + (details.isEmpty ? "" : " (\(details.joined(separator: ", ")))")
+    }
+
+    /// Whether a message starts like a JSON object (whitespace aside): what every realtime vocabulary sends. A frame
+    /// element that is itself broken starts with `{` too, and reaches the event reader to be reported.
+    private func isJSONObjectText(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        for byte in bytes {
+            switch byte {
+            case 0x20, 0x09, 0x0A, 0x0D: continue
+            case UInt8(ascii: "{"): return true
+            default: return false
+            }
+        }
+        return false
     }
 
     // MARK: - Finding the frames
@@ -160,8 +190,7 @@ public final class HARReader<Source: ByteSource>: MessageSource {
         guard let object = JSONObjectView(scanner: scanner, text: frame) else { return frame }
         messageTime = object.double("time")
         messageWasSent = object.stringEquals("type", "send") || object.stringEquals("type", "request")
-        let direction = messageWasSent ? "sent" : "received"
-        messageLabel = "WebSocket frame \(frameNumber) (\(direction))"
+        messageLabel = label(direction: messageWasSent ? "sent" : "received")
         guard let data = object.member("data"), data.kind == .string else { return nil }
         let text = UnsafeRawBufferPointer(rebasing: frame[data.value])
         switch object.integer("opcode") ?? 1 {

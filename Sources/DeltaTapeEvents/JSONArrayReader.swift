@@ -29,13 +29,16 @@ extension LineReader: MessageSource {
 /// Splits a file holding one JSON array of messages into its elements, reading in bounded chunks.
 ///
 /// Only the array's structure is followed here (strings, escapes, nesting); each element is validated by the
-/// ``EventReader``. Memory is one buffer the size of the largest element or the chunk size.
+/// ``EventReader``. Memory is one buffer the size of the largest element or the chunk size. Arrays that follow the
+/// first (a log appended to) are read too; anything else after the closing bracket is handed out with a
+/// ``messageProblem``, so that nothing is dropped unsaid.
 public final class JSONArrayReader<Source: ByteSource>: MessageSource {
     private let input: ReadBuffer<Source>
     private var line = 1
     private var openedArray = false
-    private var closedArray = false
+    private var closedArrays = 0
     public var byteCount: Int { input.byteCount }
+    public private(set) var messageProblem: String?
 
     /// Creates a reader.
     ///
@@ -48,7 +51,7 @@ public final class JSONArrayReader<Source: ByteSource>: MessageSource {
     }
 
     public func nextMessage() throws(InputError) -> (line: Int, bytes: UnsafeRawBufferPointer)? {
-        guard !closedArray else { return nil }
+        messageProblem = nil
         // Skip to the next element: whitespace, a byte order mark, the opening bracket, commas.
         while true {
             if input.start == input.end {
@@ -59,7 +62,7 @@ public final class JSONArrayReader<Source: ByteSource>: MessageSource {
             let byte = input.bytes[input.start]
             if byte == 0x0A { line += 1 }
             let isSpace = byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A
-            let isByteOrderMark = !openedArray && (byte == 0xEF || byte == 0xBB || byte == 0xBF)
+            let isByteOrderMark = !openedArray && closedArrays == 0 && (byte == 0xEF || byte == 0xBB || byte == 0xBF)
             if isSpace || isByteOrderMark {
                 input.start += 1
             } else if !openedArray && byte == UInt8(ascii: "[") {
@@ -68,11 +71,16 @@ public final class JSONArrayReader<Source: ByteSource>: MessageSource {
             } else if openedArray && byte == UInt8(ascii: ",") {
                 input.start += 1
             } else if openedArray && byte == UInt8(ascii: "]") {
-                closedArray = true
-                return nil
+                openedArray = false
+                closedArrays += 1
+                input.start += 1
             } else {
                 break
             }
+        }
+        if closedArrays > 0 && !openedArray {
+            messageProblem = "text after the end of the JSON array, where only another array or the end of the file may "
+                + "follow; skipped"
         }
         let elementLine = line
         let offset = try input.jsonValueLength(line: &line)

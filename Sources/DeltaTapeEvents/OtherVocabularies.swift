@@ -23,54 +23,25 @@ extension EventReader {
             noteVocabulary(.geminiLive)
             return Event(message: message, typeRange: input.key, content: geminiRealtimeInput(object.object(in: input)))
         }
-        if let first = object.members.first(where: { Self.geminiMessageKeys.contains(keyOf: $0, in: message) }) {
+        if let first = object.members.first(where: { member in Self.geminiMessageKeys.contains { object.keyEquals(member, $0) } }) {
             noteVocabulary(.geminiLive)
             return Event(message: message, typeRange: first.key, content: .other)
         }
         return Event(message: message, typeRange: nil, content: .other)
     }
 
-    /// Typed messages of GPT-Live and ElevenLabs; `nil` when the type is none of theirs.
-    mutating func readOtherTyped(_ object: JSONObjectView, type: Range<Int>) -> Event? {
-        let message = object.text
-        let isOutput = bytesEqual(message, type, "session.output_audio.delta")
-        if isOutput || bytesEqual(message, type, "session.input_audio.append") {
-            noteVocabulary(.openAIGPTLive)
-            guard let payload = object.member(isOutput ? "delta" : "audio"), payload.kind == .string else { return nil }
-            // Reflected sideband audio is always mono PCM16 at 24 kHz; sideband output places itself with
-            // start_ms (inclusive) and end_ms (exclusive).
-            noteFormat(.openAIPCM16)
-            let delta = AudioDelta(track: isOutput ? .assistant : .user, format: .openAIPCM16, payload: payload.value,
-                                   payloadHasEscapes: payload.valueHasEscapes,
-                                   startMilliseconds: object.integer("start_ms"), endMilliseconds: object.integer("end_ms"))
-            return Event(message: message, typeRange: type, content: .audio(delta))
-        }
-        if bytesEqual(message, type, "audio"), let audio = object.object("audio_event"),
-           let payload = audio.member("audio_base_64"), payload.kind == .string
-        {
-            noteVocabulary(.elevenLabs)
-            let delta = AudioDelta(track: .assistant, format: elevenLabsOutputFormat, payload: payload.value,
-                                   payloadHasEscapes: payload.valueHasEscapes, eventID: audio.integer("event_id"))
-            return Event(message: message, typeRange: type, content: .audio(delta))
-        }
-        if bytesEqual(message, type, "interruption"), let interruption = object.object("interruption_event") {
-            noteVocabulary(.elevenLabs)
-            return Event(message: message, typeRange: type, content: .interruption(Interruption(eventID: interruption.integer("event_id"))))
-        }
-        if bytesEqual(message, type, "conversation_initiation_metadata"),
-           let metadata = object.object("conversation_initiation_metadata_event")
-        {
-            noteVocabulary(.elevenLabs)
-            if let name = metadata.string("agent_output_audio_format"), let format = Self.elevenLabsFormat(name) {
-                elevenLabsOutputFormat = format
-                noteFormat(format)
-            }
-            if let name = metadata.string("user_input_audio_format"), let format = Self.elevenLabsFormat(name) {
-                elevenLabsInputFormat = format
-                noteFormat(format)
-            }
-        }
-        return nil
+    // MARK: - GPT-Live
+
+    /// `session.output_audio.delta` / `session.input_audio.append`. On a sideband connection the reflected audio is
+    /// always mono PCM16 at 24 kHz, and output places itself with `start_ms` (inclusive) and `end_ms` (exclusive); on
+    /// the primary connection the audio is in the session's configured format.
+    mutating func gptLiveAudio(_ object: JSONObjectView, isOutput: Bool) -> Event.Content {
+        guard let payload = object.member(isOutput ? "delta" : "audio"), payload.kind == .string else { return .other }
+        let start = object.integer("start_ms"), end = object.integer("end_ms")
+        let format = start != nil || end != nil ? .openAIPCM16 : isOutput ? outputFormat : inputFormat
+        noteFormat(format)
+        return .audio(AudioDelta(track: isOutput ? .assistant : .user, format: format, payload: payload.value,
+                                 payloadHasEscapes: payload.valueHasEscapes, startMilliseconds: start, endMilliseconds: end))
     }
 
     // MARK: - Twilio Media Streams
@@ -78,26 +49,65 @@ extension EventReader {
     private mutating func readTwilio(_ object: JSONObjectView, event: JSONMember) -> Event {
         let message = object.text
         noteVocabulary(.twilio)
-        if bytesEqual(message, event.value, "media"), let media = object.object("media"),
-           let payload = media.member("payload"), payload.kind == .string
-        {
-            // Outbound is what the bridge sent to the caller: the assistant. Inbound is the caller.
-            let outbound = media.stringEquals("track", "outbound")
-            let delta = AudioDelta(track: outbound ? .assistant : .user, format: .mulaw8k, payload: payload.value,
-                                   payloadHasEscapes: payload.valueHasEscapes, itemID: media.stringRange("track"),
+        let name = JSONString.decode(message, event.value, hasEscapes: event.valueHasEscapes)
+        switch name {
+        case "media":
+            guard let media = object.object("media"), let payload = media.member("payload"), payload.kind == .string else { break }
+            // Twilio labels what it forwards: inbound is the caller, outbound what the call played. The bridge's own
+            // messages to Twilio (a bidirectional <Connect><Stream>) carry no track: they are the assistant.
+            let inbound = media.stringEquals("track", "inbound") || media.stringEquals("track", "inbound_track")
+            let delta = AudioDelta(track: inbound ? .user : .assistant, format: .mulaw8k, payload: payload.value,
+                                   payloadHasEscapes: payload.valueHasEscapes,
                                    startMilliseconds: media.integerOrIntegerString("timestamp"))
             return Event(message: message, typeRange: event.value, content: .audio(delta))
+        case "start":
+            noteFormat(.mulaw8k)
+        case "clear":
+            // The bridge told Twilio to drop the audio it had queued: the caller interrupted.
+            return Event(message: message, typeRange: event.value, content: .interruption(Interruption(eventID: nil)))
+        default:
+            break
         }
-        if bytesEqual(message, event.value, "start") { noteFormat(.mulaw8k) }
         return Event(message: message, typeRange: event.value, content: .other)
     }
 
     // MARK: - ElevenLabs
 
+    /// `{"type": "audio", "audio_event": {"audio_base_64": ..., "event_id": ...}}`.
+    mutating func elevenLabsAudio(_ object: JSONObjectView) -> Event.Content {
+        guard let audio = object.object("audio_event"), let payload = audio.member("audio_base_64"), payload.kind == .string
+        else { return .other }
+        return .audio(AudioDelta(track: .assistant, format: elevenLabsOutputFormat, payload: payload.value,
+                                 payloadHasEscapes: payload.valueHasEscapes, eventID: audio.integer("event_id")))
+    }
+
+    /// `conversation_initiation_metadata`: the formats of both sides.
+    mutating func applyElevenLabsMetadata(_ object: JSONObjectView) {
+        guard let metadata = object.object("conversation_initiation_metadata_event") else { return }
+        if let name = metadata.string("agent_output_audio_format") {
+            if let format = Self.elevenLabsFormat(name) {
+                elevenLabsOutputFormat = format
+                noteFormat(format)
+            } else {
+                warn("the agent's audio format '\(name)' is not one DeltaTape reads (pcm_RATE, ulaw_8000); "
+                    + "\(elevenLabsOutputFormat) is assumed")
+            }
+        }
+        if let name = metadata.string("user_input_audio_format") {
+            if let format = Self.elevenLabsFormat(name) {
+                elevenLabsInputFormat = format
+                noteFormat(format)
+            } else {
+                warn("the user's audio format '\(name)' is not one DeltaTape reads (pcm_RATE, ulaw_8000); "
+                    + "\(elevenLabsInputFormat) is assumed")
+            }
+        }
+    }
+
     /// ElevenLabs format names: `pcm_16000`, `pcm_24000`, ..., `ulaw_8000`.
     static func elevenLabsFormat(_ name: String) -> AudioFormat? {
         let parts = name.split(separator: "_")
-        guard parts.count == 2, let rate = Int(parts[1]), (1_000...384_000).contains(rate) else { return nil }
+        guard parts.count == 2, let rate = Int(parts[1]), AudioFormat.acceptedRates.contains(rate) else { return nil }
         switch parts[0] {
         case "pcm": return AudioFormat(encoding: .pcm16, sampleRate: rate)
         case "ulaw": return AudioFormat(encoding: .mulaw, sampleRate: rate)
@@ -154,6 +164,13 @@ extension EventReader {
             rate = mimeType.valueHasEscapes
                 ? JSONString.unescaped(blob.text, mimeType.value).withUnsafeBytes { Self.pcmRate(mimeType: $0, defaultRate: defaultRate) }
                 : Self.pcmRate(mimeType: UnsafeRawBufferPointer(rebasing: blob.text[mimeType.value]), defaultRate: defaultRate)
+            if rate == nil {
+                let name = JSONString.decode(blob.text, mimeType.value, hasEscapes: mimeType.valueHasEscapes)
+                // Images and video parts are not audio; audio that is not 16-bit PCM is skipped, and said so.
+                if name.lowercased().hasPrefix("audio/") {
+                    warn("\(track) audio of MIME type '\(name)' is not 16-bit PCM at a sample rate DeltaTape reads; skipped")
+                }
+            }
         }
         guard let rate else { return nil }
         let format = AudioFormat(encoding: .pcm16, sampleRate: rate)
@@ -175,7 +192,7 @@ extension EventReader {
                 guard byte &- UInt8(ascii: "0") < 10, rate < 1_000_000 else { return nil }
                 rate = rate * 10 + Int(byte &- UInt8(ascii: "0"))
             }
-            return (1_000...384_000).contains(rate) ? rate : nil
+            return AudioFormat.acceptedRates.contains(rate) ? rate : nil
         }
         return defaultRate
     }
@@ -218,8 +235,3 @@ extension JSONObjectView {
     }
 }
 
-extension [StaticString] {
-    fileprivate func contains(keyOf member: JSONMember, in text: UnsafeRawBufferPointer) -> Bool {
-        !member.keyHasEscapes && contains { bytesEqual(text, member.key, $0) }
-    }
-}

@@ -41,6 +41,9 @@ public struct AudioFormat: Sendable, Hashable, CustomStringConvertible {
         self.channelCount = channelCount
     }
 
+    /// Sample rates a session may name for its audio; anything outside is a mistake in the data, not a rate.
+    public static let acceptedRates = 1_000...384_000
+
     /// OpenAI Realtime's PCM16: 24 kHz mono little-endian.
     public static let openAIPCM16 = AudioFormat(encoding: .pcm16, sampleRate: 24_000)
     /// G.711 mu-law at 8 kHz, as telephony sends it.

@@ -12,6 +12,9 @@ enum ReportText {
             + "(\(report.responseCount) responses, \(report.itemCount) items)")
         let userSeconds = (report.user.durationSeconds * 1000).rounded() / 1000
         lines.append("user audio: \(userSeconds) s in \(report.user.deltaCount) messages")
+        if let connections = report.webSocketConnectionCount {
+            lines.append("WebSocket connections: \(connections), frames without a JSON message: \(report.nonMessageFrameCount ?? 0)")
+        }
         if report.truncationCount + report.interruptionCount + report.deltasAfterDone > 0 {
             lines.append("cut-offs: \(report.truncationCount) truncations, \(report.interruptionCount) interruptions; "
                 + "\(report.deltasAfterDone) deltas after .done")
