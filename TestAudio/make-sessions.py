@@ -340,6 +340,34 @@ def make_twilio(directory, manifest):
     manifest["twilio"] = {"vocabulary": "twilio", "problem_lines": [], "rate": 8000}
 
 
+def make_twilio_bridge(directory, manifest):
+    """A bidirectional <Connect><Stream> bridge's log: Twilio's inbound frames (track "inbound") and the bridge's own
+    media messages back to Twilio, which carry no track (the assistant), a mark and a clear (the caller interrupted)."""
+    audioop = _audioop()
+    assistant, _ = audioop.ratecv(read_pcm("assistant-speech.wav"), 2, 1, RATE, 8000, None)
+    user, _ = audioop.ratecv(read_pcm("user-speech.wav"), 2, 1, RATE, 8000, None)
+    outbound, inbound = audioop.lin2ulaw(assistant, 2), audioop.lin2ulaw(user, 2)
+    session = Session("twilio", random.Random(23))
+    session.add({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+    session.add({"event": "start", "sequenceNumber": "1", "streamSid": "MZ0002",
+                 "start": {"streamSid": "MZ0002", "callSid": "CA0002", "tracks": ["inbound"],
+                           "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}})
+    sequence = 2
+    for chunk, start in enumerate(range(0, len(inbound), 160)):
+        session.add({"event": "media", "sequenceNumber": str(sequence), "streamSid": "MZ0002",
+                     "media": {"track": "inbound", "chunk": str(chunk + 1), "timestamp": str(chunk * 20),
+                               "payload": b64(inbound[start:start + 160])}})
+        sequence += 1
+    for start in range(0, len(outbound), 640):
+        session.add({"event": "media", "streamSid": "MZ0002", "media": {"payload": b64(outbound[start:start + 640])}})
+    session.add({"event": "mark", "streamSid": "MZ0002", "mark": {"name": "reply-1"}})
+    session.add({"event": "clear", "streamSid": "MZ0002"})
+    session.expected = bytearray(audioop.ulaw2lin(outbound, 2))
+    session.expected_user = bytearray(audioop.ulaw2lin(inbound, 2))
+    session.write(directory, "twilio-bridge")
+    manifest["twilio-bridge"] = {"vocabulary": "twilio", "problem_lines": [], "rate": 8000, "interruptions": 1}
+
+
 def make_elevenlabs(directory, manifest):
     """An ElevenLabs Agents conversation: metadata says pcm_16000 out and in; agent audio in audio_event."""
     audioop = _audioop()
@@ -608,6 +636,7 @@ def main():
     make_envelope(directory, manifest)
     make_json_array(directory, manifest)
     make_twilio(directory, manifest)
+    make_twilio_bridge(directory, manifest)
     make_elevenlabs(directory, manifest)
     make_gpt_live(directory, manifest)
     make_no_audio(directory, manifest)

@@ -147,6 +147,82 @@ import Testing
         }
     }
 
+    @Test func escapedNamesAreTheirNamesInEveryVocabulary() throws {
+        let messages = [
+            #"{"type":"session.output\u005faudio.delta","delta":"AAAA","start_ms":0,"end_ms":1}"#,
+            #"{"type":"\u0061udio","audio_event":{"audio_base_64":"BBBB","event_id":1}}"#,
+            #"{"event":"medi\u0061","media":{"track":"inbound","payload":"CCCC"}}"#,
+            #"{"server\u0043ontent":{"modelTurn":{"parts":[{"inlineData":{"mimeType":"audio/pcm;rate=24000","data":"DDDD"}}]}}}"#,
+        ]
+        var payloads: [String?] = []
+        try read(messages) { _, event, text in payloads.append(deltas(event).first.flatMap { string(text, $0.payload) }) }
+        #expect(payloads == ["AAAA", "BBBB", "CCCC", "DDDD"])
+    }
+
+    @Test func twilioMediaWithoutATrackIsTheBridgesAudio() throws {
+        let messages = [
+            #"{"event":"media","streamSid":"MZ1","media":{"track":"inbound","payload":"AAAA"}}"#,
+            #"{"event":"media","streamSid":"MZ1","media":{"payload":"BBBB"}}"#,
+            #"{"event":"clear","streamSid":"MZ1"}"#,
+        ]
+        try read(messages) { index, event, _ in
+            switch index {
+            case 0: #expect(deltas(event).first?.track == .user)
+            case 1: #expect(deltas(event).first?.track == .assistant)
+            default:
+                guard case .interruption = event.content else { Issue.record("clear is not an interruption"); return }
+            }
+        }
+    }
+
+    @Test func gptLiveUsesTheSessionFormatOffTheSideband() throws {
+        let messages = [
+            #"{"type":"session.updated","session":{"audio":{"output":{"format":{"type":"audio/pcmu"}}}}}"#,
+            #"{"type":"session.output_audio.delta","delta":"AAAA"}"#,
+            #"{"type":"session.output_audio.delta","delta":"AAAA","start_ms":0,"end_ms":1}"#,
+        ]
+        var formats: [AudioFormat?] = []
+        try read(messages) { _, event, _ in formats.append(deltas(event).first?.format) }
+        #expect(formats == [nil, .mulaw8k, .openAIPCM16])
+    }
+
+    @Test func aClientSideLogConfiguresItselfAndIsNamedAsSuch() throws {
+        var reader = EventReader()
+        let messages = [#"{"type":"session.update","session":{"type":"realtime","audio":{"input":{"format":{"type":"audio/pcma"}}}}}"#,
+                        #"{"type":"input_audio_buffer.append","audio":"AAAA"}"#]
+        var last: AudioFormat?
+        for message in messages {
+            try Array(message.utf8).withUnsafeBytes { last = deltas(try reader.read($0)).first?.format }
+        }
+        #expect(last == .alaw8k)
+        // session.update's GA shape says GA; a log of appends alone says only "OpenAI".
+        #expect(reader.vocabulary == .openAIGA)
+        var appendsOnly = EventReader()
+        _ = try Array(#"{"type":"input_audio_buffer.append","audio":"AAAA"}"#.utf8).withUnsafeBytes { try appendsOnly.read($0) }
+        #expect(appendsOnly.vocabulary == .openAI)
+    }
+
+    @Test func formatsNotUnderstoodAreWarningsAndChangeNothing() throws {
+        let messages = [
+            #"{"type":"session.updated","session":{"audio":{"output":{"format":{"type":"audio/pcm","rate":5000000000}}}}}"#,
+            #"{"type":"response.output_audio.delta","delta":"AAAA"}"#,
+            #"{"type":"session.updated","session":{"audio":{"output":{"format":{"type":"audio/opus"}}}}}"#,
+            #"{"serverContent":{"modelTurn":{"parts":[{"inlineData":{"mimeType":"audio/wav","data":"AAAA"}},{"inlineData":{"mimeType":"image/png","data":"AAAA"}}]}}}"#,
+            #"{"type":"conversation_initiation_metadata","conversation_initiation_metadata_event":{"agent_output_audio_format":"mp3_44100"}}"#,
+        ]
+        var warnings: [String?] = []
+        try read(messages) { index, event, _ in
+            warnings.append(event.warning)
+            if index == 1 { #expect(deltas(event).first?.format == .openAIPCM16) }
+            if index == 3 { #expect(deltas(event).isEmpty) }
+        }
+        #expect(warnings[0]?.contains("5000000000") == true)
+        #expect(warnings[1] == nil)
+        #expect(warnings[2]?.contains("'audio/opus'") == true)
+        #expect(warnings[3]?.contains("'audio/wav'") == true && warnings[3]?.contains("image") == false)
+        #expect(warnings[4]?.contains("mp3_44100") == true)
+    }
+
     @Test func textOnlyModalitiesAreNoticed() throws {
         var reader = EventReader()
         for message in [#"{"type":"session.created","session":{"output_modalities":["audio"]}}"#,

@@ -234,7 +234,8 @@ import Testing
 /// The other vocabularies' assistant audio (part of issue 4): Twilio outbound mu-law, ElevenLabs agent audio in the
 /// format the metadata names, GPT-Live sideband output deltas; bit-exact to what the script encoded.
 @Suite struct VocabularyTests {
-    @Test(arguments: ["twilio", "elevenlabs", "gpt-live", "gemini", "har-gemini"]) func assistantAudioIsBitExact(_ name: String) throws {
+    @Test(arguments: ["twilio", "twilio-bridge", "elevenlabs", "gpt-live", "gemini", "har-gemini"])
+    func assistantAudioIsBitExact(_ name: String) throws {
         let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("\(name).wav")
         var problems: [Problem] = []
         let summary = try SessionConverter.convert(input: GeneratedSessions.log(name), to: .file(output.path)) { problems.append($0) }
@@ -253,8 +254,8 @@ import Testing
 
 /// `--track user`: the input the client sent, joined in order, bit-exact to what the script encoded.
 @Suite struct UserTrackTests {
-    @Test(arguments: ["ga-basic", "beta-basic", "crlf-bom", "envelope", "reordered-keys", "twilio", "elevenlabs", "gpt-live",
-                      "gemini", "har-gemini", "har-openai", "item-create"])
+    @Test(arguments: ["ga-basic", "beta-basic", "crlf-bom", "envelope", "reordered-keys", "twilio", "twilio-bridge", "elevenlabs",
+                      "gpt-live", "gemini", "har-gemini", "har-openai", "item-create"])
     func userTrackIsBitExact(_ name: String) throws {
         let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("\(name)-user.wav")
         _ = try SessionConverter.convert(input: GeneratedSessions.log(name), to: .file(output.path), options: ConversionOptions(track: .user))
@@ -295,10 +296,34 @@ import Testing
         #expect(try inspect("ga-basic").deltasAfterDone == 0)
     }
 
-    @Test(arguments: ["gemini", "elevenlabs"]) func interruptionsAreCounted(_ name: String) throws {
+    @Test(arguments: ["gemini", "elevenlabs", "twilio-bridge"]) func interruptionsAreCounted(_ name: String) throws {
         let report = try inspect(name)
         #expect(report.interruptionCount == (try GeneratedSessions.manifestNumber(name, "interruptions")))
         #expect(report.truncationCount == 0)
+    }
+
+    @Test func transcriptsWithoutDeltasAreNotClaimedToBeWebRTC() throws {
+        let folder = try TestEnvironment.temporaryDirectory()
+        let log = folder.appendingPathComponent("filtered.jsonl")
+        let lines = [
+            #"{"type":"session.created","session":{"type":"realtime","audio":{"output":{"format":{"type":"audio/pcm","rate":24000}}}}}"#,
+            #"{"type":"input_audio_buffer.append","audio":"AAAAAA=="}"#,
+            #"{"type":"response.output_audio_transcript.delta","response_id":"r","item_id":"i","delta":"Hi"}"#,
+        ]
+        try Data(lines.joined(separator: "\n").utf8).write(to: log)
+        let report = try SessionInspector.inspect(input: log.path)
+        #expect(!report.diagnoses.contains { $0.hasPrefix("This is a WebRTC") })
+        #expect(report.diagnoses.contains { $0.contains("left the audio deltas out") })
+        #expect(report.diagnoses.contains { $0.contains("--track user") })
+    }
+
+    @Test func aHARWithoutFramesIsExplained() throws {
+        let folder = try TestEnvironment.temporaryDirectory()
+        let har = folder.appendingPathComponent("empty.har")
+        try Data(#"{"log": {"version": "1.2", "entries": [{"request": {"url": "https://x.test"}}]}}"#.utf8).write(to: har)
+        let report = try SessionInspector.inspect(input: har.path)
+        #expect(report.webSocketConnectionCount == 0)
+        #expect(report.diagnoses.contains { $0.contains("no WebSocket frames") })
     }
 
     @Test func betaNamesAndG711AreExplained() throws {
@@ -341,6 +366,51 @@ import Testing
         #expect(problems.first?.message.hasPrefix("WebSocket frame 2 (received): ") == true)
         #expect(problems.first?.message.contains("base64") == true)
         #expect(problems.last?.message.hasPrefix("WebSocket frame 3 (received): invalid JSON") == true)
+    }
+
+    @Test func anotherProtocolsSocketIsSkippedAndConnectionsAreCounted() throws {
+        let delta = #"{\"type\":\"response.output_audio.delta\",\"delta\":\"AAAAAA==\"}"#
+        let text = """
+            {"log": {"entries": [
+            {"request": {"url": "ws://localhost:5173/socket.io/"}, "_webSocketMessages": [
+              {"type": "receive", "time": 1.0, "opcode": 1, "data": "0{\\"sid\\":\\"x\\"}"},
+              {"type": "send", "time": 1.1, "opcode": 1, "data": "2"},
+              {"type": "receive", "time": 1.2, "opcode": 1, "data": "42[\\"update\\",{}]"}]},
+            {"request": {"url": "wss://api.openai.com/v1/realtime"}, "_webSocketMessages": [
+              {"type": "receive", "time": 2.0, "opcode": 1, "data": "\(delta)"}]},
+            {"request": {"url": "wss://api.openai.com/v1/realtime"}, "_webSocketMessages": [
+              {"type": "receive", "time": 3.0, "opcode": 1, "data": "\(delta)"},
+              {"type": "receive", "time": 3.1, "opcode": 1, "data": "{broken"}]}
+            ]}}
+            """
+        let folder = try TestEnvironment.temporaryDirectory()
+        let input = folder.appendingPathComponent("mixed.har")
+        try Data(text.utf8).write(to: input)
+        var problems: [Problem] = []
+        let summary = try SessionConverter.convert(input: input.path, to: .file(folder.appendingPathComponent("mixed.wav").path)) {
+            problems.append($0)
+        }
+        #expect(summary.frameCount == 4)
+        #expect(problems.count == 1)
+        #expect(problems.first?.line == 10)
+        #expect(problems.first?.message.hasPrefix("WebSocket frame 6 (connection 3, received): invalid JSON") == true)
+        let report = try SessionInspector.inspect(input: input.path)
+        #expect(report.webSocketConnectionCount == 3 && report.nonMessageFrameCount == 3)
+        #expect(report.diagnoses.contains { $0.contains("3 WebSocket connections") })
+    }
+
+    @Test func arraysAfterTheFirstAreReadAndOtherTrailingTextIsAWarning() throws {
+        let delta = #"{"type":"response.output_audio.delta","delta":"AAAAAA=="}"#
+        let folder = try TestEnvironment.temporaryDirectory()
+        let input = folder.appendingPathComponent("appended.json")
+        try Data("[\(delta),\n\(delta)]\n[\(delta)]\n{\"garbage\": 1}\n".utf8).write(to: input)
+        var problems: [Problem] = []
+        let summary = try SessionConverter.convert(input: input.path, to: .file(folder.appendingPathComponent("appended.wav").path)) {
+            problems.append($0)
+        }
+        #expect(summary.frameCount == 6)
+        #expect(problems.map(\.line) == [4])
+        #expect(problems.first?.message.contains("after the end of the JSON array") == true)
     }
 
     @Test func aHARCutShortKeepsTheAudioBeforeTheCut() throws {
