@@ -36,6 +36,12 @@ public final class StreamingWAVWriter: PCMWriter {
         self.sampleFormat = sampleFormat
         pending.reserveCapacity(blockByteCount)
         let bytesPerSample = sampleFormat == .s16 ? 2 : 4
+        // The header's fields are 32 and 16 bits wide: the rate, the bytes per second and the bytes per frame must fit.
+        guard (1...Int(UInt32.max)).contains(sampleRate), (1...Int(UInt16.max / 4)).contains(channelCount),
+              UInt32(exactly: sampleRate * channelCount * bytesPerSample) != nil
+        else {
+            throw OutputError(path: name, reason: "cannot write \(channelCount) channel(s) at \(sampleRate) Hz")
+        }
         let unknownSize: UInt32 = 0xFFFF_FFFF
         append(ascii: "RIFF")
         append(littleEndian: unknownSize)

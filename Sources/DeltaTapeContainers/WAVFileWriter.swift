@@ -72,9 +72,12 @@ public final class WAVFileWriter {
         pending.reserveCapacity(blockSampleCount)
         lastFlush = ContinuousClock.now
 
+        guard let rate = Int32(exactly: sampleRate), rate > 0, let channels = Int32(exactly: channelCount), channels > 0 else {
+            throw OutputError(path: path, reason: "cannot write \(channelCount) channel(s) at \(sampleRate) Hz")
+        }
         var info = SF_INFO()
-        info.samplerate = Int32(sampleRate)
-        info.channels = Int32(channelCount)
+        info.samplerate = rate
+        info.channels = channels
         let subtype = sampleFormat == .s16 ? SF_FORMAT_PCM_16 : SF_FORMAT_FLOAT
         info.format = Int32(SF_FORMAT_RF64 | subtype)
         guard let file = sf_open(path, Int32(SFM_WRITE), &info) else {

@@ -429,3 +429,14 @@ import Testing
         #expect(problems.first?.message.contains("WebSocket frame") == true)
     }
 }
+
+/// Rates and channel counts a WAV header cannot hold are errors naming the output, not traps.
+@Suite struct WAVWriterLimitTests {
+    @Test(arguments: [5_000_000_000, 0, -8000]) func impossibleRatesAreErrors(_ rate: Int) throws {
+        let path = try TestEnvironment.temporaryDirectory().appendingPathComponent("limits.wav").path
+        #expect(throws: OutputError.self) { _ = try WAVFileWriter(path: path, sampleRate: rate) }
+        let descriptor = open("/dev/null", O_WRONLY)
+        defer { close(descriptor) }
+        #expect(throws: OutputError.self) { _ = try StreamingWAVWriter(descriptor: descriptor, name: "stdout", sampleRate: rate) }
+    }
+}
