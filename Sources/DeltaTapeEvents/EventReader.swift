@@ -5,8 +5,9 @@ public import DeltaTapeKernels
 ///
 /// Vocabularies are recognized from the messages themselves: OpenAI Realtime GA and beta (also Azure), OpenAI
 /// GPT-Live, Gemini Live, Twilio Media Streams and ElevenLabs Agents (the last four in `OtherVocabularies.swift`).
-/// Only top-level members are recorded by the scan that validates a message; nested objects are scanned on demand,
-/// so a `delta` key inside a nested object is never mistaken for audio.
+/// Members are looked up in the object a vocabulary puts them in (the scan that validates a message records every
+/// value with its place), so a `delta` key inside a nested object is never mistaken for audio. Messages whose
+/// formats or audio are not understood still read, with an ``Event/warning`` saying what was skipped or assumed.
 public struct EventReader: Sendable {
     private var scanner = JSONScanner()
 
@@ -46,6 +47,7 @@ public struct EventReader: Sendable {
         } catch {
             throw .json(error)
         }
+        // scanObject has just checked that the value is an object, so the view exists.
         guard var object = JSONObjectView(scanner: scanner, text: message) else { throw .json(.notAnObject(.null)) }
         var typeMember = object.member("type")
         var time: Double?
