@@ -450,27 +450,6 @@ struct JSONSample: Sendable, CustomStringConvertible, CustomTestStringConvertibl
     var testDescription: String { description }
 }
 
-extension ReferenceJSONValidator.Kind {
-    init(_ kind: JSONValueKind) {
-        switch kind {
-        case .object: self = .object
-        case .array: self = .array
-        case .string: self = .string
-        case .number: self = .number
-        case .true: self = .true
-        case .false: self = .false
-        case .null: self = .null
-        }
-    }
-}
-
-extension ReferenceJSONValidator.Member {
-    init(_ member: JSONMember) {
-        self.init(key: member.key, value: member.value, kind: ReferenceJSONValidator.Kind(member.kind),
-                  keyHasEscapes: member.keyHasEscapes, valueHasEscapes: member.valueHasEscapes)
-    }
-}
-
 /// SplitMix64 (Steele, Lea, Flood 2014): small, seedable, good enough to drive test inputs.
 struct SplitMix64: RandomNumberGenerator {
     private var state: UInt64

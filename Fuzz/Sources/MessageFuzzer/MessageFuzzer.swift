@@ -69,27 +69,6 @@ func compareScannerWithReference(_ bytes: [UInt8]) {
     }
 }
 
-extension ReferenceJSONValidator.Kind {
-    init(_ kind: JSONValueKind) {
-        switch kind {
-        case .object: self = .object
-        case .array: self = .array
-        case .string: self = .string
-        case .number: self = .number
-        case .true: self = .true
-        case .false: self = .false
-        case .null: self = .null
-        }
-    }
-}
-
-extension ReferenceJSONValidator.Member {
-    init(_ member: JSONMember) {
-        self.init(key: member.key, value: member.value, kind: ReferenceJSONValidator.Kind(member.kind),
-                  keyHasEscapes: member.keyHasEscapes, valueHasEscapes: member.valueHasEscapes)
-    }
-}
-
 // MARK: - 2, 3. Events and payloads
 
 /// One session's event reader and payload decoder, checking each message it is given.

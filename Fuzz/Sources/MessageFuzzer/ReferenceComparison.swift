@@ -1,0 +1,1 @@
+../../../Tests/DeltaTapeEventsTests/ReferenceComparison.swift
