@@ -312,18 +312,24 @@ def make_json_array(directory, manifest):
     manifest["json-array"] = {"vocabulary": "openai-beta", "problem_lines": []}
 
 
-def make_twilio(directory, manifest):
-    """A Twilio Media Streams fork with both tracks: the caller inbound, the assistant outbound, mu-law 8 kHz in
-    160-byte (20 ms) frames. The expectation is audioop's expansion of the outbound payloads."""
+def twilio_call(seed, stream_sid, tracks):
+    """A Twilio Media Streams session opened with connected and start messages, and the two voices in mu-law at 8 kHz
+    (the assistant's, the caller's) for its media."""
     audioop = _audioop()
     assistant, _ = audioop.ratecv(read_pcm("assistant-speech.wav"), 2, 1, RATE, 8000, None)
     user, _ = audioop.ratecv(read_pcm("user-speech.wav"), 2, 1, RATE, 8000, None)
-    outbound, inbound = audioop.lin2ulaw(assistant, 2), audioop.lin2ulaw(user, 2)
-    session = Session("twilio", random.Random(15))
+    session = Session("twilio", random.Random(seed))
     session.add({"event": "connected", "protocol": "Call", "version": "1.0.0"})
-    session.add({"event": "start", "sequenceNumber": "1", "streamSid": "MZ0001",
-                 "start": {"streamSid": "MZ0001", "callSid": "CA0001", "tracks": ["inbound", "outbound"],
+    session.add({"event": "start", "sequenceNumber": "1", "streamSid": stream_sid,
+                 "start": {"streamSid": stream_sid, "callSid": "CA" + stream_sid[2:], "tracks": tracks,
                            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}})
+    return session, audioop.lin2ulaw(assistant, 2), audioop.lin2ulaw(user, 2)
+
+
+def make_twilio(directory, manifest):
+    """A Twilio Media Streams fork with both tracks: the caller inbound, the assistant outbound, mu-law 8 kHz in
+    160-byte (20 ms) frames. The expectation is audioop's expansion of the outbound payloads."""
+    session, outbound, inbound = twilio_call(15, "MZ0001", ["inbound", "outbound"])
     sequence = 2
     for chunk, start in enumerate(range(0, max(len(inbound), len(outbound)), 160)):
         for track, data in (("inbound", inbound), ("outbound", outbound)):
@@ -334,8 +340,8 @@ def make_twilio(directory, manifest):
                          "media": {"track": track, "chunk": str(chunk + 1), "timestamp": str(chunk * 20), "payload": b64(piece)}})
             sequence += 1
     session.add({"event": "stop", "sequenceNumber": str(sequence), "streamSid": "MZ0001", "stop": {"callSid": "CA0001"}})
-    session.expected = bytearray(audioop.ulaw2lin(outbound, 2))
-    session.expected_user = bytearray(audioop.ulaw2lin(inbound, 2))
+    session.expected = bytearray(_audioop().ulaw2lin(outbound, 2))
+    session.expected_user = bytearray(_audioop().ulaw2lin(inbound, 2))
     session.write(directory, "twilio")
     manifest["twilio"] = {"vocabulary": "twilio", "problem_lines": [], "rate": 8000}
 
@@ -343,15 +349,7 @@ def make_twilio(directory, manifest):
 def make_twilio_bridge(directory, manifest):
     """A bidirectional <Connect><Stream> bridge's log: Twilio's inbound frames (track "inbound") and the bridge's own
     media messages back to Twilio, which carry no track (the assistant), a mark and a clear (the caller interrupted)."""
-    audioop = _audioop()
-    assistant, _ = audioop.ratecv(read_pcm("assistant-speech.wav"), 2, 1, RATE, 8000, None)
-    user, _ = audioop.ratecv(read_pcm("user-speech.wav"), 2, 1, RATE, 8000, None)
-    outbound, inbound = audioop.lin2ulaw(assistant, 2), audioop.lin2ulaw(user, 2)
-    session = Session("twilio", random.Random(23))
-    session.add({"event": "connected", "protocol": "Call", "version": "1.0.0"})
-    session.add({"event": "start", "sequenceNumber": "1", "streamSid": "MZ0002",
-                 "start": {"streamSid": "MZ0002", "callSid": "CA0002", "tracks": ["inbound"],
-                           "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}})
+    session, outbound, inbound = twilio_call(23, "MZ0002", ["inbound"])
     sequence = 2
     for chunk, start in enumerate(range(0, len(inbound), 160)):
         session.add({"event": "media", "sequenceNumber": str(sequence), "streamSid": "MZ0002",
@@ -362,8 +360,8 @@ def make_twilio_bridge(directory, manifest):
         session.add({"event": "media", "streamSid": "MZ0002", "media": {"payload": b64(outbound[start:start + 640])}})
     session.add({"event": "mark", "streamSid": "MZ0002", "mark": {"name": "reply-1"}})
     session.add({"event": "clear", "streamSid": "MZ0002"})
-    session.expected = bytearray(audioop.ulaw2lin(outbound, 2))
-    session.expected_user = bytearray(audioop.ulaw2lin(inbound, 2))
+    session.expected = bytearray(_audioop().ulaw2lin(outbound, 2))
+    session.expected_user = bytearray(_audioop().ulaw2lin(inbound, 2))
     session.write(directory, "twilio-bridge")
     manifest["twilio-bridge"] = {"vocabulary": "twilio", "problem_lines": [], "rate": 8000, "interruptions": 1}
 
