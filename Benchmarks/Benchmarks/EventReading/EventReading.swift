@@ -27,15 +27,12 @@ let benchmarks: @Sendable () -> Void = {
         warmupIterations: 1,
         scalingFactor: .one,
         maxDuration: .seconds(8),
-        maxIterations: 25,
-        setup: { _ = EventLogFixture.data }
+        maxIterations: 25
     )
 
-    Benchmark("DeltaTape EventReader.read, lines split in memory") { benchmark in
-        let log = EventLogFixture.data
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            let started = ContinuousClock.now
+    for (name, gemini) in [("OpenAI GA log", false), ("Gemini Live log", true)] {
+        readingBenchmark("DeltaTape EventReader.read, \(name), lines split in memory",
+                         input: { gemini ? EventLogFixture.gemini : EventLogFixture.data }) { log in
             var reader = EventReader()
             var checksum = 0
             try log.withUnsafeBytes { buffer in
@@ -43,121 +40,92 @@ let benchmarks: @Sendable () -> Void = {
                     checksum &+= fold(try reader.read(UnsafeRawBufferPointer(rebasing: buffer[range])))
                 }
             }
-            report(benchmark, bytes: log.count, since: started)
-            blackHole(checksum)
+            return checksum
         }
     }
 
-    Benchmark("DeltaTape LineReader(MemoryByteSource) + EventReader.read") { benchmark in
-        let log = EventLogFixture.bytes
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            let started = ContinuousClock.now
-            var reader = EventReader()
-            var checksum = 0
-            let lines = LineReader(source: MemoryByteSource(log))
-            while let (_, line) = try lines.nextLine() {
-                if line.isBlank { continue }
-                checksum &+= fold(try reader.read(line))
-            }
-            report(benchmark, bytes: log.count, since: started)
-            blackHole(checksum)
+    readingBenchmark("DeltaTape LineReader(MemoryByteSource) + EventReader.read", input: { EventLogFixture.bytes }) { log in
+        var reader = EventReader()
+        var checksum = 0
+        let lines = LineReader(source: MemoryByteSource(log))
+        while let (_, line) = try lines.nextLine() {
+            if line.isBlank { continue }
+            checksum &+= fold(try reader.read(line))
         }
-    }
-
-    Benchmark("DeltaTape EventReader.read, Gemini Live log", configuration: .init(setup: { _ = EventLogFixture.gemini })) { benchmark in
-        let log = EventLogFixture.gemini
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            let started = ContinuousClock.now
-            var reader = EventReader()
-            var checksum = 0
-            try log.withUnsafeBytes { buffer in
-                for range in LineRanges(buffer) {
-                    checksum &+= fold(try reader.read(UnsafeRawBufferPointer(rebasing: buffer[range])))
-                }
-            }
-            report(benchmark, bytes: log.count, since: started)
-            blackHole(checksum)
-        }
-    }
-
-    Benchmark("Anchor: JSONDecoder, Gemini Live log", configuration: .init(setup: { _ = EventLogFixture.gemini })) { benchmark in
-        let log = EventLogFixture.gemini
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            let started = ContinuousClock.now
-            let decoder = JSONDecoder()
-            var checksum = 0
-            try log.withUnsafeBytes { buffer in
-                for range in LineRanges(buffer) {
-                    let message = try decoder.decode(GeminiMessage.self, from: log[range])
-                    for part in message.serverContent?.modelTurn?.parts ?? [] {
-                        checksum &+= (part.inlineData?.data.utf8.count ?? 0) &+ (part.inlineData?.mimeType?.utf8.count ?? 0)
-                    }
-                    checksum &+= message.realtimeInput?.audio?.data.utf8.count ?? 0
-                }
-            }
-            report(benchmark, bytes: log.count, since: started)
-            blackHole(checksum)
-        }
+        return checksum
     }
 
     for (name, container) in [("JSON array", EventLogFixture.Container.jsonArray), ("HAR", .har)] {
-        Benchmark("DeltaTape \(name) reader + EventReader.read", configuration: .init(setup: { _ = EventLogFixture.bytes(in: container) })) { benchmark in
-            let log = EventLogFixture.bytes(in: container)
-            benchmark.startMeasurement()
-            for _ in benchmark.scaledIterations {
-                let started = ContinuousClock.now
-                var reader = EventReader()
-                var checksum = 0
-                let source = MemoryByteSource(log)
-                let messages: any MessageSource = container == .har ? HARReader(source: source) : JSONArrayReader(source: source)
-                while let (_, message) = try messages.nextMessage() {
-                    checksum &+= fold(try reader.read(message))
-                }
-                report(benchmark, bytes: log.count, since: started)
-                blackHole(checksum)
+        readingBenchmark("DeltaTape \(name) reader + EventReader.read", input: { EventLogFixture.bytes(in: container) }) { log in
+            var reader = EventReader()
+            var checksum = 0
+            let source = MemoryByteSource(log)
+            let messages: any MessageSource = container == .har ? HARReader(source: source) : JSONArrayReader(source: source)
+            while let (_, message) = try messages.nextMessage() {
+                checksum &+= fold(try reader.read(message))
             }
+            return checksum
         }
     }
 
-    Benchmark("Anchor: Foundation JSONDecoder, Decodable struct per line") { benchmark in
-        let log = EventLogFixture.data
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            let started = ContinuousClock.now
-            let decoder = JSONDecoder()
-            var checksum = 0
-            try log.withUnsafeBytes { buffer in
-                for range in LineRanges(buffer) {
-                    let event = try decoder.decode(RealtimeEvent.self, from: log[range])
-                    checksum &+= event.type.utf8.count &+ (event.delta?.utf8.count ?? 0) &+ (event.content_index ?? 0)
-                        &+ (event.output_index ?? 0) &+ (event.response_id?.utf8.count ?? 0) &+ (event.item_id?.utf8.count ?? 0)
-                }
+    readingBenchmark("Anchor: Foundation JSONDecoder, Decodable struct per line", input: { EventLogFixture.data }) { log in
+        let decoder = JSONDecoder()
+        var checksum = 0
+        try log.withUnsafeBytes { buffer in
+            for range in LineRanges(buffer) {
+                let event = try decoder.decode(RealtimeEvent.self, from: log[range])
+                checksum &+= event.type.utf8.count &+ (event.delta?.utf8.count ?? 0) &+ (event.content_index ?? 0)
+                    &+ (event.output_index ?? 0) &+ (event.response_id?.utf8.count ?? 0) &+ (event.item_id?.utf8.count ?? 0)
             }
-            report(benchmark, bytes: log.count, since: started)
-            blackHole(checksum)
         }
+        return checksum
     }
 
-    Benchmark("Anchor: Foundation JSONSerialization.jsonObject per line") { benchmark in
-        let log = EventLogFixture.data
+    readingBenchmark("Anchor: JSONDecoder, Gemini Live log", input: { EventLogFixture.gemini }) { log in
+        let decoder = JSONDecoder()
+        var checksum = 0
+        try log.withUnsafeBytes { buffer in
+            for range in LineRanges(buffer) {
+                let message = try decoder.decode(GeminiMessage.self, from: log[range])
+                for part in message.serverContent?.modelTurn?.parts ?? [] {
+                    checksum &+= (part.inlineData?.data.utf8.count ?? 0) &+ (part.inlineData?.mimeType?.utf8.count ?? 0)
+                }
+                checksum &+= message.realtimeInput?.audio?.data.utf8.count ?? 0
+            }
+        }
+        return checksum
+    }
+
+    readingBenchmark("Anchor: Foundation JSONSerialization.jsonObject per line", input: { EventLogFixture.data }) { log in
+        var checksum = 0
+        try log.withUnsafeBytes { buffer in
+            for range in LineRanges(buffer) {
+                guard let object = try JSONSerialization.jsonObject(with: log[range]) as? [String: Any] else {
+                    throw CocoaError(.propertyListReadCorrupt)
+                }
+                checksum &+= (object["type"] as? String)?.utf8.count ?? 0
+                checksum &+= (object["delta"] as? String)?.utf8.count ?? 0
+            }
+        }
+        return checksum
+    }
+}
+
+/// Registers a benchmark that runs `pass` over the whole input once per iteration (the input is prepared in setup,
+/// outside the measurement) and records JSONL MB/s; the checksum `pass` returns keeps its work from being optimized
+/// away.
+private func readingBenchmark<Input: Collection>(
+    _ name: String,
+    input: @escaping @Sendable () -> Input,
+    pass: @escaping (Input) throws -> Int
+) {
+    Benchmark(name, configuration: .init(setup: { _ = input() })) { benchmark in
+        let log = input()
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
             let started = ContinuousClock.now
-            var checksum = 0
-            try log.withUnsafeBytes { buffer in
-                for range in LineRanges(buffer) {
-                    guard let object = try JSONSerialization.jsonObject(with: log[range]) as? [String: Any] else {
-                        throw CocoaError(.propertyListReadCorrupt)
-                    }
-                    checksum &+= (object["type"] as? String)?.utf8.count ?? 0
-                    checksum &+= (object["delta"] as? String)?.utf8.count ?? 0
-                }
-            }
+            blackHole(try pass(log))
             report(benchmark, bytes: log.count, since: started)
-            blackHole(checksum)
         }
     }
 }
