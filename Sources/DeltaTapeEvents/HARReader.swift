@@ -15,15 +15,22 @@ public final class HARReader<Source: ByteSource>: MessageSource {
     private var frameNumber = 0
     /// The message taken out of the last frame (unescaped text, or decoded binary), valid until the next call.
     private var storage = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
-    private var scratch: [UInt8] = []
     private var scanner = JSONScanner()
 
     public var byteCount: Int { input.byteCount }
-    public private(set) var messageLabel: String?
+    /// `WebSocket frame 12 (received)`; from the second connection on, `WebSocket frame 57 (connection 2, received)`.
+    /// Built when asked for (problems only), not for every frame.
+    public var messageLabel: String? {
+        guard frameNumber > 0 else { return nil }
+        let details = [connectionCount > 1 ? "connection \(connectionCount)" : nil,
+                       messageWasSent.map { $0 ? "sent" : "received" }].compactMap { $0 }
+        return "WebSocket frame \(frameNumber)" + (details.isEmpty ? "" : " (\(details.joined(separator: ", ")))")
+    }
     public private(set) var messageProblem: String?
     public private(set) var messageTime: Double?
-    /// Whether the last message was sent by the client (`send` / `request`) rather than received from the server.
-    public private(set) var messageWasSent = false
+    /// Whether the last message was sent by the client (`send` / `request`) rather than received from the server;
+    /// `nil` when its frame was not a valid frame object.
+    public private(set) var messageWasSent: Bool?
 
     /// Creates a reader.
     ///
@@ -53,7 +60,7 @@ public final class HARReader<Source: ByteSource>: MessageSource {
                 continue
             }
             frameNumber += 1
-            messageLabel = label(direction: nil)
+            messageWasSent = nil
             messageProblem = nil
             messageTime = nil
             if let bytes = extractMessage(frame) {
@@ -63,12 +70,6 @@ public final class HARReader<Source: ByteSource>: MessageSource {
             }
             if messageProblem != nil { return (frameLine, UnsafeRawBufferPointer(start: nil, count: 0)) }
         }
-    }
-
-    /// `WebSocket frame 12 (received)`; from the second connection on, `WebSocket frame 57 (connection 2, received)`.
-    private func label(direction: String?) -> String {
-        let details = [connectionCount > 1 ? "connection \(connectionCount)" : nil, direction].compactMap { $0 }
-        return "WebSocket frame \(frameNumber)" + (details.isEmpty ? "" : " (\(details.joined(separator: ", ")))")
     }
 
     /// Whether a message starts like a JSON object (whitespace aside): what every realtime vocabulary sends. A frame
@@ -190,24 +191,19 @@ public final class HARReader<Source: ByteSource>: MessageSource {
         guard let object = JSONObjectView(scanner: scanner, text: frame) else { return frame }
         messageTime = object.double("time")
         messageWasSent = object.stringEquals("type", "send") || object.stringEquals("type", "request")
-        messageLabel = label(direction: messageWasSent ? "sent" : "received")
         guard let data = object.member("data"), data.kind == .string else { return nil }
         let text = UnsafeRawBufferPointer(rebasing: frame[data.value])
         switch object.integer("opcode") ?? 1 {
         case 1:
             guard data.valueHasEscapes else { return text }
-            scratch.removeAll(keepingCapacity: true)
-            JSONString.unescape(frame, data.value, appendingTo: &scratch)
-            return scratch.withUnsafeBytes { store($0) }
+            reserve(text.count)
+            let count = JSONString.unescape(frame, data.value, into: storage)
+            return UnsafeRawBufferPointer(rebasing: storage[..<count])
         case 2:
-            let decoded: Result<UnsafeRawBufferPointer, Base64.DecodingError>
-            if data.valueHasEscapes {
-                scratch.removeAll(keepingCapacity: true)
-                JSONString.unescape(frame, data.value, appendingTo: &scratch)
-                decoded = scratch.withUnsafeBytes { decodeBase64($0) }
-            } else {
-                decoded = decodeBase64(text)
-            }
+            // Base64 with escapes (`\/`) is rare: resolved into a scratch array first, since decoding goes to storage.
+            let decoded = data.valueHasEscapes
+                ? JSONString.unescaped(frame, data.value).withUnsafeBytes { decodeBase64($0) }
+                : decodeBase64(text)
             switch decoded {
             case .success(let bytes):
                 return bytes
@@ -218,14 +214,6 @@ public final class HARReader<Source: ByteSource>: MessageSource {
         default:
             return nil  // close (8), ping (9), pong (10), error (-1)
         }
-    }
-
-    /// Copies `bytes` into the message storage and returns the copy.
-    private func store(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
-        reserve(bytes.count)
-        let target = UnsafeMutableRawBufferPointer(rebasing: storage[..<bytes.count])
-        target.copyMemory(from: bytes)
-        return UnsafeRawBufferPointer(target)
     }
 
     /// Decodes base64 `text` into the message storage.

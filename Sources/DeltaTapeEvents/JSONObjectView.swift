@@ -153,7 +153,6 @@ public enum JSONString {
     /// The content of an already validated JSON string with its escapes resolved, as UTF-8 bytes.
     public static func unescaped(_ text: UnsafeRawBufferPointer, _ range: Range<Int>) -> [UInt8] {
         var output: [UInt8] = []
-        output.reserveCapacity(range.count)
         unescape(text, range, appendingTo: &output)
         return output
     }
@@ -162,31 +161,49 @@ public enum JSONString {
     ///
     /// The content must have passed ``JSONScanner`` (escapes well formed, surrogates paired).
     public static func unescape(_ text: UnsafeRawBufferPointer, _ range: Range<Int>, appendingTo output: inout [UInt8]) {
+        let start = output.count
+        output.append(contentsOf: repeatElement(0, count: range.count))
+        let written = output.withUnsafeMutableBytes { unescape(text, range, into: UnsafeMutableRawBufferPointer(rebasing: $0[start...])) }
+        output.removeLast(range.count - written)
+    }
+
+    /// Resolves the escapes of an already validated JSON string's content into `output`, which must hold at least
+    /// `range.count` bytes (resolving never lengthens a string).
+    ///
+    /// - Returns: The number of bytes written.
+    public static func unescape(_ text: UnsafeRawBufferPointer, _ range: Range<Int>, into output: UnsafeMutableRawBufferPointer) -> Int {
+        precondition(output.count >= range.count, "the output must hold range.count bytes")
+        guard let base = text.baseAddress?.assumingMemoryBound(to: UInt8.self), let target = output.baseAddress else { return 0 }
         var index = range.lowerBound
         let end = range.upperBound
-        guard let base = text.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
+        var written = 0
+        func put(_ byte: UInt8) {
+            target.storeBytes(of: byte, toByteOffset: written, as: UInt8.self)
+            written += 1
+        }
         while index < end {
             // Runs without escapes (nearly all of a HAR text frame) are copied whole.
             let run = JSONStringScan.plainPrefixLength(base + index, count: end - index)
             if run > 0 {
-                output.append(contentsOf: UnsafeBufferPointer(start: base + index, count: run))
+                (target + written).copyMemory(from: base + index, byteCount: run)
+                written += run
                 index += run
                 continue
             }
-            let byte = text[index]
+            let byte = base[index]
             guard byte == UInt8(ascii: "\\"), index + 1 < end else {
-                output.append(byte)
+                put(byte)
                 index += 1
                 continue
             }
-            let escaped = text[index + 1]
+            let escaped = base[index + 1]
             index += 2
             switch escaped {
-            case UInt8(ascii: "b"): output.append(0x08)
-            case UInt8(ascii: "f"): output.append(0x0C)
-            case UInt8(ascii: "n"): output.append(0x0A)
-            case UInt8(ascii: "r"): output.append(0x0D)
-            case UInt8(ascii: "t"): output.append(0x09)
+            case UInt8(ascii: "b"): put(0x08)
+            case UInt8(ascii: "f"): put(0x0C)
+            case UInt8(ascii: "n"): put(0x0A)
+            case UInt8(ascii: "r"): put(0x0D)
+            case UInt8(ascii: "t"): put(0x09)
             case UInt8(ascii: "u"):
                 var scalar = UInt32(hex4(text, index))
                 index += 4
@@ -195,10 +212,26 @@ public enum JSONString {
                     scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                     index += 6
                 }
-                appendUTF8(scalar, to: &output)
-            default: output.append(escaped)  // '"', '\\', '/'
+                switch scalar {
+                case 0..<0x80:
+                    put(UInt8(scalar))
+                case 0x80..<0x800:
+                    put(UInt8(0xC0 | scalar >> 6))
+                    put(UInt8(0x80 | scalar & 0x3F))
+                case 0x800..<0x10000:
+                    put(UInt8(0xE0 | scalar >> 12))
+                    put(UInt8(0x80 | scalar >> 6 & 0x3F))
+                    put(UInt8(0x80 | scalar & 0x3F))
+                default:
+                    put(UInt8(0xF0 | scalar >> 18))
+                    put(UInt8(0x80 | scalar >> 12 & 0x3F))
+                    put(UInt8(0x80 | scalar >> 6 & 0x3F))
+                    put(UInt8(0x80 | scalar & 0x3F))
+                }
+            default: put(escaped)  // '"', '\\', '/'
             }
         }
+        return written
     }
 
     private static func hex4(_ text: UnsafeRawBufferPointer, _ index: Int) -> UInt16 {
@@ -209,25 +242,6 @@ public enum JSONString {
             value = value << 4 | UInt16(digit & 0x0F)
         }
         return value
-    }
-
-    private static func appendUTF8(_ scalar: UInt32, to output: inout [UInt8]) {
-        switch scalar {
-        case 0..<0x80:
-            output.append(UInt8(scalar))
-        case 0x80..<0x800:
-            output.append(UInt8(0xC0 | scalar >> 6))
-            output.append(UInt8(0x80 | scalar & 0x3F))
-        case 0x800..<0x10000:
-            output.append(UInt8(0xE0 | scalar >> 12))
-            output.append(UInt8(0x80 | scalar >> 6 & 0x3F))
-            output.append(UInt8(0x80 | scalar & 0x3F))
-        default:
-            output.append(UInt8(0xF0 | scalar >> 18))
-            output.append(UInt8(0x80 | scalar >> 12 & 0x3F))
-            output.append(UInt8(0x80 | scalar >> 6 & 0x3F))
-            output.append(UInt8(0x80 | scalar & 0x3F))
-        }
     }
 }
 

@@ -281,7 +281,7 @@ import Testing
             var messages: [Data] = []
             var lines: [Int] = []
             var times: [Double?] = []
-            var sent: [Bool] = []
+            var sent: [Bool?] = []
             while let (line, bytes) = try reader.nextMessage() {
                 messages.append(Data(bytes))
                 lines.append(line)
