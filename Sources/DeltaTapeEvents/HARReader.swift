@@ -151,13 +151,7 @@ public final class HARReader<Source: ByteSource>: MessageSource {
 
     /// The next element of the frames array and the line it starts on; `nil` after the array's `]`.
     private func nextFrame() throws(InputError) -> (line: Int, bytes: UnsafeRawBufferPointer)? {
-        while true {
-            if input.start == input.end {
-                if input.reachedEnd { return nil }
-                try input.fill()
-                continue
-            }
-            let byte = input.bytes[input.start]
+        while let byte = try input.peek() {
             switch byte {
             case 0x0A:
                 line += 1
@@ -168,13 +162,10 @@ public final class HARReader<Source: ByteSource>: MessageSource {
                 input.start += 1
                 return nil
             default:
-                let frameLine = line
-                let length = try input.jsonValueLength(line: &line)
-                let frame = UnsafeRawBufferPointer(rebasing: input.bytes[input.start..<(input.start + length)])
-                input.start += length
-                return (frameLine, frame)
+                return try input.takeJSONValue(line: &line)
             }
         }
+        return nil
     }
 
     // MARK: - Taking the message out of a frame

@@ -54,12 +54,7 @@ public final class JSONArrayReader<Source: ByteSource>: MessageSource {
         messageProblem = nil
         // Skip to the next element: whitespace, a byte order mark, the opening bracket, commas.
         while true {
-            if input.start == input.end {
-                if input.reachedEnd { return nil }
-                try input.fill()
-                continue
-            }
-            let byte = input.bytes[input.start]
+            guard let byte = try input.peek() else { return nil }
             if byte == 0x0A { line += 1 }
             let isSpace = byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A
             let isByteOrderMark = !openedArray && closedArrays == 0 && (byte == 0xEF || byte == 0xBB || byte == 0xBF)
@@ -82,10 +77,6 @@ public final class JSONArrayReader<Source: ByteSource>: MessageSource {
             messageProblem = "text after the end of the JSON array, where only another array or the end of the file may "
                 + "follow; skipped"
         }
-        let elementLine = line
-        let offset = try input.jsonValueLength(line: &line)
-        let element = UnsafeRawBufferPointer(rebasing: input.bytes[input.start..<(input.start + offset)])
-        input.start += offset
-        return (elementLine, element)
+        return try input.takeJSONValue(line: &line)
     }
 }

@@ -60,6 +60,25 @@ final class ReadBuffer<Source: ByteSource> {
 }
 
 extension ReadBuffer {
+    /// The next unread byte, reading more when the buffer is used up; `nil` at the end of the input.
+    func peek() throws(InputError) -> UInt8? {
+        while start == end {
+            if reachedEnd { return nil }
+            try fill()
+        }
+        return bytes[start]
+    }
+
+    /// Takes the JSON value that starts at ``start`` (see ``jsonValueLength(line:)``): its bytes, valid until the next
+    /// read, and the line it starts on.
+    func takeJSONValue(line: inout Int) throws(InputError) -> (line: Int, bytes: UnsafeRawBufferPointer) {
+        let firstLine = line
+        let length = try jsonValueLength(line: &line)
+        let value = UnsafeRawBufferPointer(rebasing: bytes[start..<(start + length)])
+        start += length
+        return (firstLine, value)
+    }
+
     /// The length of the JSON value that starts at ``start``, found by following strings, escapes and nesting
     /// (not validated: the ``EventReader`` does that), reading more input as needed. A scalar ends before the `,`
     /// or `]` that follows it. When the input ends first, the length runs to its end. The length is at least 1
