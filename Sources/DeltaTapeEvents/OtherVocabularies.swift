@@ -84,24 +84,21 @@ extension EventReader {
     /// `conversation_initiation_metadata`: the formats of both sides.
     mutating func applyElevenLabsMetadata(_ object: JSONObjectView) {
         guard let metadata = object.object("conversation_initiation_metadata_event") else { return }
-        if let name = metadata.string("agent_output_audio_format") {
-            if let format = Self.elevenLabsFormat(name) {
-                elevenLabsOutputFormat = format
-                noteFormat(format)
-            } else {
-                warn("the agent's audio format '\(name)' is not one DeltaTape reads (pcm_RATE, ulaw_8000); "
-                    + "\(elevenLabsOutputFormat) is assumed")
-            }
+        elevenLabsOutputFormat = elevenLabsFormat(metadata.string("agent_output_audio_format"), whose: "agent's",
+                                                  otherwise: elevenLabsOutputFormat)
+        elevenLabsInputFormat = elevenLabsFormat(metadata.string("user_input_audio_format"), whose: "user's",
+                                                 otherwise: elevenLabsInputFormat)
+    }
+
+    /// The format a metadata field names, noted; `current` when the field is absent, or (with a warning) not understood.
+    private mutating func elevenLabsFormat(_ name: String?, whose side: String, otherwise current: AudioFormat) -> AudioFormat {
+        guard let name else { return current }
+        guard let format = Self.elevenLabsFormat(name) else {
+            warn("the \(side) audio format '\(name)' is not one DeltaTape reads (pcm_RATE, ulaw_8000); \(current) is assumed")
+            return current
         }
-        if let name = metadata.string("user_input_audio_format") {
-            if let format = Self.elevenLabsFormat(name) {
-                elevenLabsInputFormat = format
-                noteFormat(format)
-            } else {
-                warn("the user's audio format '\(name)' is not one DeltaTape reads (pcm_RATE, ulaw_8000); "
-                    + "\(elevenLabsInputFormat) is assumed")
-            }
-        }
+        noteFormat(format)
+        return format
     }
 
     /// ElevenLabs format names: `pcm_16000`, `pcm_24000`, ..., `ulaw_8000`.
