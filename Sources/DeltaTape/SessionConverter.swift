@@ -246,17 +246,10 @@ private final class Conversion {
             for found in problems { try note(found) }
             guard let (line, event) = next else { return }
             var tookAudio = false
-            switch event.content {
-            case .audio(let delta) where delta.track == options.track:
+            try event.forEachAudioDelta { (delta) throws(DeltaTapeError) in
+                guard delta.track == options.track else { return }
                 try take(delta, line: line, message: event.message)
                 tookAudio = true
-            case .audioParts(let deltas):
-                for delta in deltas where delta.track == options.track {
-                    try take(delta, line: line, message: event.message)
-                    tookAudio = true
-                }
-            default:
-                break
             }
             if !tookAudio, writer == nil { typeCountsBeforeAudio[event.typeName ?? "(no type)", default: 0] += 1 }
         }

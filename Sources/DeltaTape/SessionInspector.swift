@@ -50,6 +50,13 @@ public struct SessionReport: Sendable, Codable, Equatable {
         public var byteCount: Int
         /// Seconds of audio.
         public var durationSeconds: Double
+
+        /// Counts one audio message.
+        mutating func add(byteCount: Int, seconds: Double) {
+            deltaCount += 1
+            self.byteCount += byteCount
+            durationSeconds += seconds
+        }
     }
 }
 
@@ -77,42 +84,29 @@ public enum SessionInspector {
         while let (line, event) = try log.nextEvent(problem: { (problem: Problem) throws(DeltaTapeError) in problems.append(problem) }) {
             counts[event.typeName ?? "(no type)", default: 0] += 1
             let message = event.message
-            let deltas: [AudioDelta]
             switch event.content {
-            case .audio(let delta): deltas = [delta]
-            case .audioParts(let parts): deltas = parts
             case .audioDone(let key):
                 finishedStreams.insert(streamName(message, key.responseID, key.itemID, key.contentIndex))
-                continue
             case .truncation(let truncation):
                 // The client's request and the server's confirmation are one truncation.
-                let item = truncation.itemID.map { JSONString.decode(message, $0, hasEscapes: false) } ?? ""
-                truncatedItems.insert("\(item)\u{0}\(truncation.contentIndex)")
-                continue
+                truncatedItems.insert(streamName(message, nil, truncation.itemID, truncation.contentIndex))
             case .interruption:
                 interruptions += 1
-                continue
-            case .other:
-                continue
+            case .audio, .audioParts, .other:
+                break
             }
-            for delta in deltas {
+            event.forEachAudioDelta { delta in
                 payloads.decode(delta, in: message) { result in
                     let duration = delta.format.durationSeconds(byteCount: result.bytes.count)
                     switch delta.track {
-                    case .assistant:
-                        assistant.deltaCount += 1
-                        assistant.byteCount += result.bytes.count
-                        assistant.durationSeconds += duration
-                    case .user:
-                        user.deltaCount += 1
-                        user.byteCount += result.bytes.count
-                        user.durationSeconds += duration
+                    case .assistant: assistant.add(byteCount: result.bytes.count, seconds: duration)
+                    case .user: user.add(byteCount: result.bytes.count, seconds: duration)
                     }
                     if let error = result.error {
                         problems.append(Problem(input: log.name, line: line, message: "\(error) in the audio payload"))
                     }
                 }
-                guard delta.track == .assistant else { continue }
+                guard delta.track == .assistant else { return }
                 if let range = delta.responseID { responses.insert(JSONString.decode(message, range, hasEscapes: false)) }
                 if let range = delta.itemID { items.insert(JSONString.decode(message, range, hasEscapes: false)) }
                 if !finishedStreams.isEmpty, finishedStreams.contains(streamName(message, delta.responseID, delta.itemID, delta.contentIndex)) {

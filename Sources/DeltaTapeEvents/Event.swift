@@ -85,6 +85,18 @@ public struct Event {
         self.time = time
     }
 
+    /// Calls `body` with each chunk of audio the message carries, in order: none, one, or several parts.
+    public func forEachAudioDelta<Failure: Error>(_ body: (AudioDelta) throws(Failure) -> Void) throws(Failure) {
+        switch content {
+        case .audio(let delta):
+            try body(delta)
+        case .audioParts(let deltas):
+            for delta in deltas { try body(delta) }
+        case .audioDone, .truncation, .interruption, .other:
+            break
+        }
+    }
+
     /// The message's `type`, decoded (allocates; for reports, not for the audio path).
     public var typeName: String? {
         typeRange.map { JSONString.decode(message, $0, hasEscapes: message[$0].contains(UInt8(ascii: "\\"))) }

@@ -23,11 +23,9 @@ import Testing
     }
 
     private func deltas(_ event: Event) -> [AudioDelta] {
-        switch event.content {
-        case .audio(let delta): [delta]
-        case .audioParts(let parts): parts
-        default: []
-        }
+        var deltas: [AudioDelta] = []
+        event.forEachAudioDelta { deltas.append($0) }
+        return deltas
     }
 
     @Test func geminiPartsAreEachAudioWithTheirRate() throws {

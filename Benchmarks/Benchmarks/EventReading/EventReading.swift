@@ -161,13 +161,8 @@ struct GeminiMessage: Decodable {
 @inline(__always)
 private func fold(_ event: Event) -> Int {
     var sum = event.typeRange?.count ?? 0
-    switch event.content {
-    case .audio(let delta):
+    event.forEachAudioDelta { delta in
         sum &+= delta.payload.count &+ (delta.responseID?.count ?? 0) &+ (delta.itemID?.count ?? 0) &+ delta.contentIndex
-    case .audioParts(let deltas):
-        for delta in deltas { sum &+= delta.payload.count }
-    default:
-        break
     }
     return sum
 }

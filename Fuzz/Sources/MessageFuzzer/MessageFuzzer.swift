@@ -96,11 +96,7 @@ struct MessageChecker {
             checkRange(type, in: message)
             _ = event.typeName
         }
-        switch event.content {
-        case .audio(let delta): decode(delta, in: message)
-        case .audioParts(let deltas): for delta in deltas { decode(delta, in: message) }
-        default: break
-        }
+        event.forEachAudioDelta { decode($0, in: message) }
     }
 
     private mutating func decode(_ delta: AudioDelta, in message: UnsafeRawBufferPointer) {
