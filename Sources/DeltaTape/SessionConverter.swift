@@ -307,11 +307,8 @@ private final class Conversion {
         let found = typeCountsBeforeAudio.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
         let listed = found.prefix(8).map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         let more = found.count > 8 ? ", and \(found.count - 8) more types" : ""
-        var foundInstead = found.isEmpty ? "no valid messages" : listed + more
-        if log.kind == .har && log.messageCount == 0 {
-            foundInstead = "no WebSocket frames (no _webSocketMessages in the HAR: it was saved without the WebSocket "
-                + "connection, or by a tool that does not export frames; Chrome DevTools does)"
-        }
+        let foundInstead = log.isHARWithoutFrames ? "nothing: \(SessionLog.harWithoutFramesExplanation)"
+            : found.isEmpty ? "no valid messages" : listed + more
         let lookedFor = options.track == .assistant
             ? "response.output_audio.delta (OpenAI GA), response.audio.delta (OpenAI beta), session.output_audio.delta (GPT-Live), "
                 + "Gemini serverContent.modelTurn audio, Twilio outbound media and ElevenLabs audio_event"

@@ -196,9 +196,7 @@ public enum SessionInspector {
                            "response.audio_transcript.delta", "response.audio_transcript.done"]
         var notes: [String] = []
         if report.kind == InputKind.har.rawValue && report.messageCount == 0 {
-            notes.append("The HAR holds no WebSocket frames (no _webSocketMessages): it was saved without the WebSocket "
-                + "connection, or by a tool that does not export frames. Chrome DevTools exports them: Network panel, the "
-                + "connection listed, then Save all as HAR.")
+            notes.append(SessionLog.harWithoutFramesExplanation.prefix(1).uppercased() + SessionLog.harWithoutFramesExplanation.dropFirst() + ".")
         } else if has(webRTCSigns) {
             notes.append("This is a WebRTC (or SIP) data-channel log: it has output_audio_buffer events and transcripts but no audio "
                 + "deltas, because on WebRTC the audio travels on the media track, not on the data channel. Record the remote media "

@@ -77,6 +77,14 @@ public final class SessionLog {
     /// Bytes read from the input so far.
     public var byteCount: Int { messages.byteCount }
 
+    /// Whether the input is a HAR in which no WebSocket frame was found (so far).
+    public var isHARWithoutFrames: Bool { kind == .har && messageCount == 0 }
+
+    /// Why a HAR holds no frames and how to export one that does, for messages and notes.
+    public static let harWithoutFramesExplanation = "the HAR holds no WebSocket frames (no _webSocketMessages): it was "
+        + "saved without the WebSocket connection, or by a tool that does not export frames; Chrome DevTools exports them "
+        + "(Network panel, the connection listed, then Save all as HAR)"
+
     /// For a HAR: the WebSocket connections found so far, and the frames skipped because they hold no JSON message.
     public var webSocketCounts: (connections: Int, nonMessageFrames: Int)? {
         (messages as? HARReader<FileByteSource>).map { ($0.connectionCount, $0.nonMessageFrameCount) }
