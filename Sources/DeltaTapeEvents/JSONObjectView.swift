@@ -79,6 +79,12 @@ public struct JSONObjectView {
         return JSONChildren(values: values, of: member)
     }
 
+    /// The byte range of the member's string content (escapes unresolved), when the member is a string.
+    func stringRange(_ name: StaticString) -> Range<Int>? {
+        guard let member = member(name), member.kind == .string else { return nil }
+        return member.value
+    }
+
     /// The member's value if it is `true`.
     public func isTrue(_ name: StaticString) -> Bool {
         member(name)?.kind == .true

@@ -223,12 +223,3 @@ extension Event.Content {
         }
     }
 }
-
-extension JSONObjectView {
-    /// The byte range of the member's string content, when the member is a string.
-    func stringRange(_ name: StaticString) -> Range<Int>? {
-        guard let member = member(name), member.kind == .string else { return nil }
-        return member.value
-    }
-}
-

@@ -1,0 +1,27 @@
+/// Something that hands out one message at a time with the line it starts on: JSON Lines, a JSON array, the
+/// WebSocket frames of a HAR export.
+public protocol MessageSource: AnyObject {
+    /// Total bytes read from the input so far.
+    var byteCount: Int { get }
+    /// The next message's bytes (valid until the next call) and the 1-based line it starts on; `nil` at the end.
+    func nextMessage() throws(InputError) -> (line: Int, bytes: UnsafeRawBufferPointer)?
+    /// Where the last message came from when its line alone does not say (`WebSocket frame 12`), for reports.
+    var messageLabel: String? { get }
+    /// Why the last message could not be taken out of its container, when it could not (its bytes are then no message).
+    var messageProblem: String? { get }
+    /// When the last message was sent or received, in seconds since the Unix epoch, when the container says.
+    var messageTime: Double? { get }
+}
+
+extension MessageSource {
+    public var messageLabel: String? { nil }
+    public var messageProblem: String? { nil }
+    public var messageTime: Double? { nil }
+}
+
+extension LineReader: MessageSource {
+    public func nextMessage() throws(InputError) -> (line: Int, bytes: UnsafeRawBufferPointer)? {
+        guard let (number, bytes) = try nextLine() else { return nil }
+        return (number, bytes)
+    }
+}
