@@ -15,6 +15,7 @@ public final class OggOpusWriter {
     private var granule: Int64 = 0
     private var granuleAtLastFlush: Int64 = 0
     private let maximumPageDuration48k: Int64 = 48_000
+    private let preSkip48k: Int
     private var held: [UInt8] = []
     private var heldSampleCount = 0
     private var hasHeldPacket = false
@@ -39,16 +40,11 @@ public final class OggOpusWriter {
         serialNumber: Int32 = Int32.random(in: .min ... .max)
     ) throws(OutputError) {
         self.sink = sink
+        self.preSkip48k = preSkip48k
         ogg_stream_init(&stream, serialNumber)
-        // OpusHead (RFC 7845 §5.1): alone on the first page.
-        var head: [UInt8] = Array("OpusHead".utf8)
-        head.append(1)  // version
-        head.append(UInt8(channelCount))
-        appendLittleEndian(UInt16(preSkip48k), to: &head)
-        appendLittleEndian(UInt32(inputSampleRate), to: &head)
-        appendLittleEndian(UInt16(0), to: &head)  // output gain
-        head.append(0)  // channel mapping family 0
-        try submit(head, granule: 0, beginning: true, end: false)
+        // OpusHead alone on the first page.
+        try submit(opusHead(channelCount: channelCount, inputSampleRate: inputSampleRate, preSkip48k: preSkip48k),
+                   granule: 0, beginning: true, end: false)
         try flushPages(force: true)
         // OpusTags (§5.2): on its own page(s); no framing bit.
         var tags: [UInt8] = Array("OpusTags".utf8)
@@ -67,7 +63,7 @@ public final class OggOpusWriter {
     }
 
     /// Adds one Opus packet. The packet before it is written now; this one is held until the next call or
-    /// ``finish(totalSamples48k:preSkip48k:)``, which marks the last packet EOS.
+    /// ``finish(totalSamples48k:)``, which marks the last packet EOS.
     public func write(_ packet: OpusPacket) throws(OutputError) {
         if hasHeldPacket { try submitHeld(end: false, endGranule: nil) }
         held.removeAll(keepingCapacity: true)
@@ -78,10 +74,8 @@ public final class OggOpusWriter {
 
     /// Writes the last packet with EOS and the trimmed granule, and flushes.
     ///
-    /// - Parameters:
-    ///   - totalSamples48k: The input's length at 48 kHz.
-    ///   - preSkip48k: The stream's pre-skip.
-    public func finish(totalSamples48k: Int, preSkip48k: Int) throws(OutputError) {
+    /// - Parameter totalSamples48k: The input's length at 48 kHz.
+    public func finish(totalSamples48k: Int) throws(OutputError) {
         guard !finished else { return }
         finished = true
         if hasHeldPacket {
@@ -104,10 +98,10 @@ public final class OggOpusWriter {
     }
 
     private func submit(_ bytes: [UInt8], granule: Int64, beginning: Bool, end: Bool) throws(OutputError) {
-        var copy = bytes
-        let status = copy.withUnsafeMutableBufferPointer { buffer in
+        let status = bytes.withUnsafeBufferPointer { buffer in
             var packet = ogg_packet()
-            packet.packet = buffer.baseAddress
+            // libogg copies the packet and never writes through this pointer (its type is only not const).
+            packet.packet = UnsafeMutablePointer(mutating: buffer.baseAddress)
             packet.bytes = buffer.count
             packet.b_o_s = beginning ? 1 : 0
             packet.e_o_s = end ? 1 : 0
@@ -131,4 +125,15 @@ public final class OggOpusWriter {
 
 func appendLittleEndian<Value: FixedWidthInteger>(_ value: Value, to bytes: inout [UInt8]) {
     withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+}
+
+/// The OpusHead identification header (RFC 7845 §5.1), which Ogg puts on its first page and WebM in CodecPrivate:
+/// version 1, the channel count, the pre-skip, the input rate (informational), no output gain, mapping family 0.
+func opusHead(channelCount: Int, inputSampleRate: Int, preSkip48k: Int) -> [UInt8] {
+    var head: [UInt8] = Array("OpusHead".utf8) + [1, UInt8(channelCount)]
+    appendLittleEndian(UInt16(preSkip48k), to: &head)
+    appendLittleEndian(UInt32(inputSampleRate), to: &head)
+    appendLittleEndian(UInt16(0), to: &head)
+    head.append(0)
+    return head
 }

@@ -7,16 +7,12 @@ public protocol OpusPacketContainer: AnyObject {
     /// Adds one packet.
     func write(_ packet: OpusPacket) throws(OutputError)
     /// Ends the stream, trimming the encoder's padding so it decodes to `totalSamples48k` samples.
-    func finish(totalSamples48k: Int, preSkip48k: Int) throws(OutputError)
+    func finish(totalSamples48k: Int) throws(OutputError)
 }
 
 extension OggOpusWriter: OpusPacketContainer {}
 
-extension WebMOpusWriter: OpusPacketContainer {
-    public func finish(totalSamples48k: Int, preSkip48k: Int) throws(OutputError) {
-        try finish(totalSamples48k: totalSamples48k)
-    }
-}
+extension WebMOpusWriter: OpusPacketContainer {}
 
 /// The Opus container an ``OpusPCMWriter`` writes.
 public enum OpusContainer: Sendable {
@@ -67,7 +63,7 @@ public final class OpusPCMWriter: PCMWriter {
         guard !closed else { return }
         closed = true
         try encoding { try encoder.finish { packet in try container.write(packet) } }
-        try container.finish(totalSamples48k: encoder.samples48k(forInputFrames: encoder.inputFrameCount), preSkip48k: encoder.preSkip48k)
+        try container.finish(totalSamples48k: encoder.samples48k(forInputFrames: encoder.inputFrameCount))
         try container.sink.close()
     }
 

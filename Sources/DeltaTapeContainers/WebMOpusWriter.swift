@@ -75,16 +75,11 @@ public final class WebMOpusWriter {
         }
         header += EBML.element(EBML.ID.info, info)
         tracksOffset = sink.byteCount + header.count
-        var opusHead: [UInt8] = Array("OpusHead".utf8) + [1, UInt8(channelCount)]
-        appendLittleEndian(UInt16(preSkip48k), to: &opusHead)
-        appendLittleEndian(UInt32(inputSampleRate), to: &opusHead)
-        appendLittleEndian(UInt16(0), to: &opusHead)
-        opusHead.append(0)
         let track = EBML.unsigned(EBML.ID.trackNumber, 1)
             + EBML.unsigned(EBML.ID.trackUID, UInt64.random(in: 1 ... .max))
             + EBML.unsigned(EBML.ID.trackType, 2)  // audio
             + EBML.string(EBML.ID.codecID, "A_OPUS")
-            + EBML.element(EBML.ID.codecPrivate, opusHead)
+            + EBML.element(EBML.ID.codecPrivate, opusHead(channelCount: channelCount, inputSampleRate: inputSampleRate, preSkip48k: preSkip48k))
             + EBML.unsigned(EBML.ID.codecDelay, UInt64(preSkip48k) * 1_000_000_000 / 48_000)
             + EBML.unsigned(EBML.ID.seekPreRoll, 80_000_000)
             + EBML.element(EBML.ID.audio, EBML.float(EBML.ID.samplingFrequency, 48_000) + EBML.unsigned(EBML.ID.channels, UInt64(channelCount)))
