@@ -128,6 +128,12 @@ private func randomSamples(_ count: Int) -> [Int16] {
         Sweep<Int16, Float>(makeInput: randomSamples, filler: .nan).run(
             fast: { PCMConversion.floats(from: $0, into: $1) },
             reference: { PCMConversion.scalarFloats(from: $0, into: $1) })
+        // Known values (the scale is 1/32768: full negative scale is exactly -1).
+        let known: [Int16] = [-32768, -16384, -1, 0, 1, 16384, 32767]
+        var knownFloats = [Float](repeating: .nan, count: known.count)
+        known.withUnsafeBufferPointer { source in knownFloats.withUnsafeMutableBufferPointer { PCMConversion.floats(from: source, into: $0) } }
+        let expectedFloats: [Float] = [-1, -0.5, -0x1p-15, 0, 0x1p-15, 0.5, 32767 * 0x1p-15]
+        #expect(knownFloats == expectedFloats)
         // Back to samples: exact for every 16-bit value.
         let all = (Int16.min...Int16.max).map { $0 }
         var floats = [Float](repeating: 0, count: all.count), back = [Int16](repeating: 0, count: all.count)
