@@ -1,4 +1,5 @@
 import CSndFile
+import DeltaTapeKernels
 
 /// The sample format of a PCM file.
 public enum PCMSampleFormat: String, Sendable, Hashable, CaseIterable {
@@ -122,9 +123,9 @@ public final class WAVFileWriter {
             written = pending.withUnsafeBufferPointer { sf_write_short(file, $0.baseAddress, sf_count_t($0.count)) }
         case .f32:
             // Scaled to [-1, 1) here: exact for every 16-bit value, and independent of libsndfile's scaling options.
-            floats.removeAll(keepingCapacity: true)
-            floats.append(contentsOf: pending.lazy.map { Float($0) / 32768 })
-            written = floats.withUnsafeBufferPointer { sf_write_float(file, $0.baseAddress, sf_count_t($0.count)) }
+            if floats.count < pending.count { floats = [Float](repeating: 0, count: pending.count) }
+            pending.withUnsafeBufferPointer { source in floats.withUnsafeMutableBufferPointer { PCMConversion.floats(from: source, into: $0) } }
+            written = floats.withUnsafeBufferPointer { sf_write_float(file, $0.baseAddress, sf_count_t(pending.count)) }
         }
         guard written == pending.count else {
             let reason = String(cString: sf_strerror(file))
