@@ -86,7 +86,7 @@ final class OutputStage {
                 case .file(let path):
                     opened = try WAVFileWriter(path: path, sampleRate: requested, channelCount: channelCount, sampleFormat: options.sampleFormat)
                 case .standardOutput:
-                    opened = try StreamingWAVWriter(descriptor: 1, name: "stdout", sampleRate: requested, channelCount: channelCount, sampleFormat: options.sampleFormat)
+                    opened = try StreamingWAVWriter(sink: sink(), sampleRate: requested, channelCount: channelCount, sampleFormat: options.sampleFormat)
                 }
             case .ogg, .webm:
                 // Opus encodes 8/12/16/24/48 kHz natively; any other rate is resampled to 48 kHz.

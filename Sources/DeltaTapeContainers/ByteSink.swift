@@ -19,6 +19,15 @@ public protocol ByteSink: AnyObject {
     func close() throws(OutputError)
 }
 
+extension ByteSink {
+    /// Appends the bytes of an array.
+    /// - Throws: ``OutputError`` naming the sink and how much was written before the failure.
+    public func write(_ bytes: [UInt8]) throws(OutputError) {
+        // Typed throws do not pass through withUnsafeBytes: carried out as a Result.
+        try bytes.withUnsafeBytes { buffer in Result { () throws(OutputError) in try write(buffer) } }.get()
+    }
+}
+
 /// A sink that can also overwrite bytes already written (a regular file): writers finalize sizes in place.
 public protocol PositionalByteSink: ByteSink {
     /// Whether overwriting works here (false for pipes and terminals).
@@ -102,6 +111,17 @@ public final class FileDescriptorSink: PositionalByteSink {
 }
 
 /// `close(2)`, named apart from the sinks' own `close`.
+/// `write(2)`, named apart from the sinks' own `write` methods.
+private func systemWrite(_ descriptor: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
+    #if canImport(Glibc)
+    Glibc.write(descriptor, bytes, count)
+    #elseif canImport(Musl)
+    Musl.write(descriptor, bytes, count)
+    #else
+    Darwin.write(descriptor, bytes, count)
+    #endif
+}
+
 private func closeFile(_ descriptor: Int32) -> Int32 {
     #if canImport(Glibc)
     Glibc.close(descriptor)

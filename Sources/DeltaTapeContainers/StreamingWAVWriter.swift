@@ -1,14 +1,7 @@
 // Hand-written rather than libsndfile: libsndfile refuses to write WAV to a pipe and corrupts virtual I/O that
 // cannot seek, so for non-seekable sinks we write the header ourselves, with unknown sizes, as ffmpeg does.
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
-/// Writes a WAV stream to a file descriptor that cannot seek (a pipe, standard output).
+/// Writes a WAV stream to a sink that cannot seek (a pipe, standard output).
 ///
 /// The 44-byte header carries `0xFFFFFFFF` for both the RIFF and the data size, the marker that sox,
 /// ffmpeg and libsndfile read as "until the end of the stream".
@@ -20,17 +13,16 @@ public final class StreamingWAVWriter: PCMWriter {
     public let sampleFormat: PCMSampleFormat
     public private(set) var frameCount = 0
 
-    private let descriptor: Int32
+    private let sink: any ByteSink
     private var pending: [UInt8] = []
     private let blockByteCount = 1 << 16
-    private var bytesWritten = 0
 
-    /// Starts a stream on `descriptor` and writes its header.
+    /// Starts a stream on `sink` and writes its header.
     ///
-    /// - Throws: ``OutputError`` when the header cannot be written.
-    public init(descriptor: Int32, name: String, sampleRate: Int, channelCount: Int = 1, sampleFormat: PCMSampleFormat = .s16) throws(OutputError) {
-        self.descriptor = descriptor
-        self.path = name
+    /// - Throws: ``OutputError`` when the header cannot be written, or the rate or channel count does not fit it.
+    public init(sink: any ByteSink, sampleRate: Int, channelCount: Int = 1, sampleFormat: PCMSampleFormat = .s16) throws(OutputError) {
+        self.sink = sink
+        self.path = sink.name
         self.sampleRate = sampleRate
         self.channelCount = channelCount
         self.sampleFormat = sampleFormat
@@ -40,7 +32,7 @@ public final class StreamingWAVWriter: PCMWriter {
         guard (1...Int(UInt32.max)).contains(sampleRate), (1...Int(UInt16.max / 4)).contains(channelCount),
               UInt32(exactly: sampleRate * channelCount * bytesPerSample) != nil
         else {
-            throw OutputError(path: name, reason: "cannot write \(channelCount) channel(s) at \(sampleRate) Hz")
+            throw OutputError(path: sink.name, reason: "cannot write \(channelCount) channel(s) at \(sampleRate) Hz")
         }
         let unknownSize: UInt32 = 0xFFFF_FFFF
         append(ascii: "RIFF")
@@ -91,17 +83,7 @@ public final class StreamingWAVWriter: PCMWriter {
     }
 
     private func drain() throws(OutputError) {
-        var offset = 0
-        while offset < pending.count {
-            let count = pending.withUnsafeBytes { systemWrite(descriptor, $0.baseAddress! + offset, $0.count - offset) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                let reason = String(cString: strerror(errno))
-                throw OutputError(path: path, reason: "write failed after \(bytesWritten) bytes: \(reason)", code: errno)
-            }
-            offset += count
-            bytesWritten += count
-        }
+        try sink.write(pending)
         pending.removeAll(keepingCapacity: true)
     }
 }
@@ -129,14 +111,3 @@ public protocol PCMWriter: AnyObject {
 }
 
 extension WAVFileWriter: PCMWriter {}
-
-/// `write(2)`, named apart from the writers' own `write` methods.
-func systemWrite(_ descriptor: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
-    #if canImport(Glibc)
-    Glibc.write(descriptor, bytes, count)
-    #elseif canImport(Musl)
-    Musl.write(descriptor, bytes, count)
-    #else
-    Darwin.write(descriptor, bytes, count)
-    #endif
-}

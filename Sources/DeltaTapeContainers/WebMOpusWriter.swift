@@ -191,9 +191,8 @@ public final class WebMOpusWriter {
 
     private func flush() throws(OutputError) {
         guard !output.isEmpty else { return }
-        let result: Result<Void, OutputError> = output.withUnsafeBytes { buffer in Result { () throws(OutputError) in try sink.write(buffer) } }
-        output.removeAll(keepingCapacity: true)
-        try result.get()
+        defer { output.removeAll(keepingCapacity: true) }
+        try sink.write(output)
     }
 
     private func patch(_ sink: any PositionalByteSink, _ bytes: [UInt8], at offset: Int) throws(OutputError) {
