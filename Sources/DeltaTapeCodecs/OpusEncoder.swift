@@ -76,6 +76,8 @@ public final class OpusStreamEncoder {
 
     private let encoder: OpaquePointer
     private let lookahead: Int
+    /// One frame's duration in 48 kHz samples, which every packet carries.
+    private let frameSamples48k: Int
     private var pending: [Int16]
     private var pendingCount = 0
     private var packet: [UInt8] = [UInt8](repeating: 0, count: 4000)
@@ -90,6 +92,7 @@ public final class OpusStreamEncoder {
             throw OpusError(code: OPUS_BAD_ARG, while: "frame duration \(settings.frameMilliseconds) ms (allowed: 2.5, 5, 10, 20, 40, 60)")
         }
         frameSize = Int(Double(sampleRate) * settings.frameMilliseconds / 1000)
+        frameSamples48k = frameSize * 48_000 / sampleRate
         var status: Int32 = 0
         let application = settings.application == .voip ? dt_opus_application_voip() : dt_opus_application_audio()
         guard let created = opus_encoder_create(Int32(sampleRate), Int32(channelCount), application, &status), status == OPUS_OK else {
@@ -156,15 +159,13 @@ public final class OpusStreamEncoder {
     /// Pads with silence until every input sample has passed the encoder's lookahead, encodes the last frames,
     /// and passes them to `emit`.
     public func finish(_ emit: (OpusPacket) throws -> Void) throws {
-        // Frames encoded must cover input + lookahead (RFC 7845 §8); the container trims to the input's length.
-        let encodedFrames = (inputFrameCount - pendingCount / channelCount)
-        var needed = inputFrameCount + lookahead - encodedFrames
+        // Frames encoded must cover input + lookahead (RFC 7845 §8): what is still pending and the lookahead; the
+        // container trims to the input's length.
+        var needed = pendingCount / channelCount + lookahead
         while needed > 0 {
-            let silence = frameSize * channelCount - pendingCount
             pending.withUnsafeMutableBufferPointer { buffer in
                 UnsafeMutableBufferPointer(rebasing: buffer[pendingCount...]).update(repeating: 0)
             }
-            pendingCount += silence
             needed -= frameSize
             try encodePendingFrame(emit)
         }
@@ -181,7 +182,7 @@ public final class OpusStreamEncoder {
         }
         guard length > 0 else { throw OpusError(code: length, while: "encoding a frame") }
         try packet.withUnsafeBytes { bytes in
-            try emit(OpusPacket(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<Int(length)]), sampleCount48k: samples48k(forInputFrames: frameSize)))
+            try emit(OpusPacket(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<Int(length)]), sampleCount48k: frameSamples48k))
         }
     }
 }
