@@ -155,11 +155,10 @@ public enum SessionConverter {
         if let raw = options.rawInput {
             return try convertAudio(RawPCMSource(path: input, format: raw), to: destination, options: options, started: started)
         }
-        let isAudioFile = options.inputKind.map { $0 == .audioFile } ?? (input != "-" && InputKind.detect(path: input) == .audioFile)
-        if isAudioFile {
+        // One look at the input's first bytes tells a session log from an audio file.
+        guard case .session(let log) = try SessionLog.open(path: input, kind: options.inputKind) else {
             return try convertAudio(AudioFileSource(path: input), to: destination, options: options, started: started)
         }
-        let log = try SessionLog(path: input, kind: options.inputKind)
         // The conversion holds the callback only while it runs.
         return try withoutActuallyEscaping(problem) { (report) throws(DeltaTapeError) -> ConversionSummary in
             let conversion = Conversion(log: log, destination: destination, options: options, report: report)

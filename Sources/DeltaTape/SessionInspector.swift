@@ -70,7 +70,7 @@ public enum SessionInspector {
     /// - Returns: The report; malformed lines are in its ``SessionReport/problems``.
     /// - Throws: ``DeltaTapeError`` when the input cannot be read or is no known kind.
     public static func inspect(input: String, kind: InputKind? = nil) throws(DeltaTapeError) -> SessionReport {
-        let log = try SessionLog(path: input, kind: kind)
+        let log = try SessionLog.openSession(path: input, kind: kind)
         var problems: [Problem] = []
         var counts: [String: Int] = [:]
         var assistant = SessionReport.TrackReport(deltaCount: 0, byteCount: 0, durationSeconds: 0)

@@ -16,28 +16,38 @@ public final class SessionLog {
     private let messages: any MessageSource
     private let source: FileByteSource
 
-    /// Opens the input at `path` (`-` for standard input) and detects its kind.
+    /// An input opened by ``open(path:kind:)``.
+    public enum OpenedInput {
+        /// A session log, ready to read.
+        case session(SessionLog)
+        /// An audio file (closed again: libsndfile opens it by path).
+        case audioFile
+    }
+
+    /// Opens the input at `path` (`-` for standard input) and detects its kind, reading its first bytes once.
     ///
     /// - Parameters:
     ///   - path: A file path, or `-`.
     ///   - kind: The input's kind, when the caller knows it better than detection (`--input-kind`).
+    /// - Returns: The session log, or word that the input is an audio file (from a path only).
     /// - Throws: ``DeltaTapeError/io(_:)`` when the input cannot be read; ``DeltaTapeError/badInput(_:)`` when it
-    ///   is no kind of input DeltaTape knows, or a kind this version cannot read yet.
-    public init(path: String, kind knownKind: InputKind? = nil) throws(DeltaTapeError) {
+    ///   is no kind of input DeltaTape knows, or an audio file on standard input.
+    public static func open(path: String, kind knownKind: InputKind? = nil) throws(DeltaTapeError) -> OpenedInput {
         var source: FileByteSource
         do throws(InputError) {
             source = path == "-" ? .standardInput : try FileByteSource(path: path)
         } catch {
             throw DeltaTapeError(error)
         }
-        name = source.name
-        // Read the detection prefix; it is handed to the line reader so nothing is read twice.
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: InputKind.detectionPrefixLength, alignment: 16)
-        defer { buffer.deallocate() }
+        let name = source.name
+        // Read the detection prefix; it is handed to the message reader so nothing is read twice.
+        var prefix = [UInt8](repeating: 0, count: InputKind.detectionPrefixLength)
         var filled = 0
         do throws(InputError) {
-            while filled < buffer.count {
-                let count = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]))
+            while filled < prefix.count {
+                let count = try prefix.withUnsafeMutableBytes { buffer in
+                    Result { () throws(InputError) in try source.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...])) }
+                }.get()
                 if count == 0 { break }
                 filled += count
             }
@@ -45,7 +55,7 @@ public final class SessionLog {
             source.close()
             throw DeltaTapeError(error)
         }
-        let prefix = Array(buffer[..<filled])
+        prefix.removeSubrange(filled...)
         guard filled > 0 else {
             source.close()
             throw .badInput("\(name): the input is empty; \(InputKind.expectation)")
@@ -56,11 +66,27 @@ public final class SessionLog {
         }
         guard kind != .audioFile else {
             source.close()
-            let advice = path == "-"
-                ? "audio files are read from a path, not from standard input; for a stream, send raw PCM with --input-format"
-                : "it holds no session events to read; 'deltatape convert' converts audio files"
-            throw .badInput("\(name): looks like \(kind.displayName.withArticle); \(advice)")
+            guard path != "-" else {
+                throw .badInput("\(name): looks like an audio file; audio files are read from a path, not from standard input; "
+                    + "for a stream, send raw PCM with --input-format")
+            }
+            return .audioFile
         }
+        return .session(SessionLog(name: name, kind: kind, source: source, prefix: prefix))
+    }
+
+    /// Opens the session log at `path` (`-` for standard input), for callers that read session logs only.
+    ///
+    /// - Throws: As ``open(path:kind:)``, and ``DeltaTapeError/badInput(_:)`` for an audio file.
+    public static func openSession(path: String, kind: InputKind? = nil) throws(DeltaTapeError) -> SessionLog {
+        guard case .session(let log) = try open(path: path, kind: kind) else {
+            throw .badInput("\(path): looks like an audio file; it holds no session events to read; 'deltatape convert' converts audio files")
+        }
+        return log
+    }
+
+    private init(name: String, kind: InputKind, source: FileByteSource, prefix: [UInt8]) {
+        self.name = name
         self.kind = kind
         self.source = source
         messages = switch kind {

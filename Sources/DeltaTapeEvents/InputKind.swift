@@ -73,19 +73,6 @@ public enum InputKind: String, Sendable, Hashable, CaseIterable {
         return nil
     }
 
-    /// Tells the kind of the file at `path` from its first bytes; `nil` when it cannot be read or fits no kind.
-    public static func detect(path: String) -> InputKind? {
-        guard var source = try? FileByteSource(path: path) else { return nil }
-        defer { source.close() }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: detectionPrefixLength, alignment: 16)
-        defer { buffer.deallocate() }
-        var filled = 0
-        while filled < buffer.count, let count = try? source.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...])), count > 0 {
-            filled += count
-        }
-        return detect(UnsafeRawBufferPointer(rebasing: buffer[..<filled]))
-    }
-
     /// Whether the object that opens at `index - 1` has `"log"` as its first key (HAR's shape).
     private static func firstKeyIsLog(_ bytes: UnsafeRawBufferPointer, from index: Int) -> Bool {
         var position = index
