@@ -106,12 +106,13 @@ extension DeltaTapeCommand {
             if let bitrate, !(500...512_000).contains(bitrate.bitsPerSecond) {
                 throw ValidationError("--bitrate must be 500...512000 bits per second (or 0.5k...512k).")
             }
-            if let rate, !(1_000...768_000).contains(rate) {
-                throw ValidationError("--rate \(rate) is outside 1000...768000 Hz.")
+            let rates = 1_000...768_000  // what the resamplers and writers take
+            if let rate, !rates.contains(rate) {
+                throw ValidationError("--rate \(rate) is outside \(rates.lowerBound)...\(rates.upperBound) Hz.")
             }
             if inputFormat != nil {
-                guard let inputRate, (1_000...768_000).contains(inputRate) else {
-                    throw ValidationError("Headerless PCM input (--input-format) needs --input-rate in 1000...768000 Hz.")
+                guard let inputRate, rates.contains(inputRate) else {
+                    throw ValidationError("Headerless PCM input (--input-format) needs --input-rate in \(rates.lowerBound)...\(rates.upperBound) Hz.")
                 }
                 guard (1...8).contains(inputChannels) else {
                     throw ValidationError("--input-channels must be 1...8.")
