@@ -56,6 +56,8 @@ public struct OpusPacket {
     public var bytes: UnsafeRawBufferPointer
     /// Samples it decodes to, at 48 kHz (Ogg granules and WebM timestamps count in these).
     public var sampleCount48k: Int
+    /// On the stream's last packet only: the input's whole length at 48 kHz, to which containers trim the end.
+    public var streamLength48k: Int?
 }
 
 /// Encodes 16-bit PCM into Opus packets of fixed duration, buffering samples until a frame is whole.
@@ -161,13 +163,18 @@ public final class OpusStreamEncoder {
     public func finish(_ emit: (OpusPacket) throws -> Void) throws {
         // Frames encoded must cover input + lookahead (RFC 7845 §8): what is still pending and the lookahead; the
         // container trims to the input's length.
+        // The lookahead is never zero, so this emits at least one packet, and it knows which one is the last.
         var needed = pendingCount / channelCount + lookahead
         while needed > 0 {
             pending.withUnsafeMutableBufferPointer { buffer in
                 UnsafeMutableBufferPointer(rebasing: buffer[pendingCount...]).update(repeating: 0)
             }
             needed -= frameSize
-            try encodePendingFrame(emit)
+            try encodePendingFrame(needed > 0 ? emit : { packet in
+                var last = packet
+                last.streamLength48k = samples48k(forInputFrames: inputFrameCount)
+                try emit(last)
+            })
         }
     }
 

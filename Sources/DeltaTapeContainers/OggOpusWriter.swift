@@ -16,10 +16,6 @@ public final class OggOpusWriter {
     private var granuleAtLastFlush: Int64 = 0
     private let maximumPageDuration48k: Int64 = 48_000
     private let preSkip48k: Int
-    private var held: [UInt8] = []
-    private var heldSampleCount = 0
-    private var hasHeldPacket = false
-    private var finished = false
 
     /// Starts a stream and writes its two header pages.
     ///
@@ -43,8 +39,8 @@ public final class OggOpusWriter {
         self.preSkip48k = preSkip48k
         ogg_stream_init(&stream, serialNumber)
         // OpusHead alone on the first page.
-        try submit(opusHead(channelCount: channelCount, inputSampleRate: inputSampleRate, preSkip48k: preSkip48k),
-                   granule: 0, beginning: true, end: false)
+        try opusHead(channelCount: channelCount, inputSampleRate: inputSampleRate, preSkip48k: preSkip48k)
+            .withUnsafeBytes { submit($0, granule: 0, beginning: true, end: false) }.get()
         try flushPages(force: true)
         // OpusTags (§5.2): on its own page(s); no framing bit.
         var tags: [UInt8] = Array("OpusTags".utf8)
@@ -54,7 +50,7 @@ public final class OggOpusWriter {
         appendLittleEndian(UInt32(1), to: &tags)
         appendLittleEndian(UInt32(comment.count), to: &tags)
         tags.append(contentsOf: comment)
-        try submit(tags, granule: 0, beginning: false, end: false)
+        try tags.withUnsafeBytes { submit($0, granule: 0, beginning: false, end: false) }.get()
         try flushPages(force: true)
     }
 
@@ -62,34 +58,13 @@ public final class OggOpusWriter {
         ogg_stream_clear(&stream)
     }
 
-    /// Adds one Opus packet. The packet before it is written now; this one is held until the next call or
-    /// ``finish(totalSamples48k:)``, which marks the last packet EOS.
+    /// Adds one Opus packet. The stream's last packet (the one with a ``OpusPacket/streamLength48k``) gets EOS and
+    /// a granule of exactly `input + pre-skip`, which trims the encoder's padding, and flushes the last page.
     public func write(_ packet: OpusPacket) throws(OutputError) {
-        if hasHeldPacket { try submitHeld(end: false, endGranule: nil) }
-        held.removeAll(keepingCapacity: true)
-        held.append(contentsOf: packet.bytes)
-        heldSampleCount = packet.sampleCount48k
-        hasHeldPacket = true
-    }
-
-    /// Writes the last packet with EOS and the trimmed granule, and flushes.
-    ///
-    /// - Parameter totalSamples48k: The input's length at 48 kHz.
-    public func finish(totalSamples48k: Int) throws(OutputError) {
-        guard !finished else { return }
-        finished = true
-        if hasHeldPacket {
-            try submitHeld(end: true, endGranule: Int64(totalSamples48k + preSkip48k))
-        }
-        try flushPages(force: true)
-    }
-
-    private func submitHeld(end: Bool, endGranule: Int64?) throws(OutputError) {
-        granule += Int64(heldSampleCount)
-        let position = endGranule.map { min($0, granule) } ?? granule
-        try submit(held, granule: position, beginning: false, end: end)
-        hasHeldPacket = false
-        if granule - granuleAtLastFlush >= maximumPageDuration48k {
+        granule += Int64(packet.sampleCount48k)
+        let end = packet.streamLength48k.map { min(Int64($0 + preSkip48k), granule) }
+        try submit(packet.bytes, granule: end ?? granule, beginning: false, end: end != nil).get()
+        if end != nil || granule - granuleAtLastFlush >= maximumPageDuration48k {
             try flushPages(force: true)
             granuleAtLastFlush = granule
         } else {
@@ -97,20 +72,26 @@ public final class OggOpusWriter {
         }
     }
 
-    private func submit(_ bytes: [UInt8], granule: Int64, beginning: Bool, end: Bool) throws(OutputError) {
-        let status = bytes.withUnsafeBufferPointer { buffer in
-            var packet = ogg_packet()
-            // libogg copies the packet and never writes through this pointer (its type is only not const).
-            packet.packet = UnsafeMutablePointer(mutating: buffer.baseAddress)
-            packet.bytes = buffer.count
-            packet.b_o_s = beginning ? 1 : 0
-            packet.e_o_s = end ? 1 : 0
-            packet.granulepos = granule
-            packet.packetno = packetNumber
-            return ogg_stream_packetin(&stream, &packet)
-        }
+    /// Flushes what libogg still holds (the last page went out with the last packet).
+    public func finish() throws(OutputError) {
+        try flushPages(force: true)
+    }
+
+    /// Hands one packet to libogg (which copies it).
+    private func submit(_ bytes: UnsafeRawBufferPointer, granule: Int64, beginning: Bool, end: Bool) -> Result<Void, OutputError> {
+        var packet = ogg_packet()
+        // libogg never writes through this pointer (its type is only not const).
+        packet.packet = UnsafeMutablePointer(mutating: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
+        packet.bytes = bytes.count
+        packet.b_o_s = beginning ? 1 : 0
+        packet.e_o_s = end ? 1 : 0
+        packet.granulepos = granule
+        packet.packetno = packetNumber
         packetNumber += 1
-        guard status == 0 else { throw OutputError(path: sink.name, reason: "libogg refused a packet") }
+        guard ogg_stream_packetin(&stream, &packet) == 0 else {
+            return .failure(OutputError(path: sink.name, reason: "libogg refused a packet"))
+        }
+        return .success(())
     }
 
     /// Writes the pages libogg has ready (all of them, even partial, when `force`).

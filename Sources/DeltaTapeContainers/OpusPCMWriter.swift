@@ -6,8 +6,8 @@ public protocol OpusPacketContainer: AnyObject {
     var sink: any ByteSink { get }
     /// Adds one packet.
     func write(_ packet: OpusPacket) throws(OutputError)
-    /// Ends the stream, trimming the encoder's padding so it decodes to `totalSamples48k` samples.
-    func finish(totalSamples48k: Int) throws(OutputError)
+    /// Ends the stream (the last packet, marked by its ``OpusPacket/streamLength48k``, has trimmed the padding).
+    func finish() throws(OutputError)
 }
 
 extension OggOpusWriter: OpusPacketContainer {}
@@ -63,7 +63,7 @@ public final class OpusPCMWriter: PCMWriter {
         guard !closed else { return }
         closed = true
         try encoding { try encoder.finish { packet in try container.write(packet) } }
-        try container.finish(totalSamples48k: encoder.samples48k(forInputFrames: encoder.inputFrameCount))
+        try container.finish()
         try container.sink.close()
     }
 

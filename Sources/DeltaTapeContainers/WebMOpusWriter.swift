@@ -29,9 +29,7 @@ public final class WebMOpusWriter {
     private var clusterDataStart = 0  // where its content starts (after the 8-byte size)
     private var cuePoints: [(timeMilliseconds: Int, clusterOffset: Int)] = []
     private var position48k = 0  // samples of all packets so far, at 48 kHz
-    private var held: [UInt8] = []
-    private var heldSampleCount = 0
-    private var hasHeldPacket = false
+    private var streamLength48k: Int?  // from the last packet: the input's length, for Duration
     private var finished = false
     /// Bytes of the open cluster not yet written: a cluster goes to the sink in one write when it closes.
     private var output: [UInt8] = []
@@ -88,28 +86,22 @@ public final class WebMOpusWriter {
         try flush()
     }
 
-    /// Adds one Opus packet. The packet before it is written now; this one is held until the next call or
-    /// ``finish(totalSamples48k:)``, which gives the last one its DiscardPadding.
+    /// Adds one Opus packet as a block. The stream's last packet (the one with a ``OpusPacket/streamLength48k``)
+    /// carries DiscardPadding trimming the encoder's padding.
     public func write(_ packet: OpusPacket) throws(OutputError) {
-        if hasHeldPacket { try writeHeld(discardPadding48k: 0) }
-        held.removeAll(keepingCapacity: true)
-        held.append(contentsOf: packet.bytes)
-        heldSampleCount = packet.sampleCount48k
-        hasHeldPacket = true
+        var discardPadding48k = 0
+        if let length = packet.streamLength48k {
+            streamLength48k = length
+            // Decoded samples beyond pre-skip + input are padding.
+            discardPadding48k = max(0, position48k + packet.sampleCount48k - (length + preSkip48k))
+        }
+        try writeBlock(packet, discardPadding48k: discardPadding48k)
     }
 
-    /// Writes the last packet (with DiscardPadding trimming the encoder's padding), closes the last cluster, and
-    /// on a seekable sink writes Cues and fills in sizes, Duration and the SeekHead.
-    ///
-    /// - Parameter totalSamples48k: The input's length at 48 kHz.
-    public func finish(totalSamples48k: Int) throws(OutputError) {
+    /// Closes the last cluster and, on a seekable sink, writes Cues and fills in sizes, Duration and the SeekHead.
+    public func finish() throws(OutputError) {
         guard !finished else { return }
         finished = true
-        if hasHeldPacket {
-            // Decoded samples beyond pre-skip + input are padding.
-            let padding = max(0, position48k + heldSampleCount - (totalSamples48k + preSkip48k))
-            try writeHeld(discardPadding48k: padding)
-        }
         try closeCluster()
         guard seekable, let positional = sink as? any PositionalByteSink else { return }
         let cuesOffset = position
@@ -123,7 +115,7 @@ public final class WebMOpusWriter {
         try flush()
         // Segment size, Duration (ms, as the timestamp scale says), SeekHead.
         try patch(positional, EBML.size(sink.byteCount - segmentDataStart, length: 8), at: segmentDataStart - 8)
-        let durationMilliseconds = Double(totalSamples48k) / 48.0
+        let durationMilliseconds = Double(streamLength48k ?? position48k) / 48.0
         try patch(positional, withUnsafeBytes(of: durationMilliseconds.bitPattern.bigEndian) { Array($0) }, at: durationOffset)
         func seek(_ id: UInt32, _ offset: Int) -> [UInt8] {
             EBML.element(EBML.ID.seek, EBML.element(EBML.ID.seekID, EBML.id(id)) + EBML.unsigned(EBML.ID.seekPosition, UInt64(offset - segmentDataStart)))
@@ -136,8 +128,8 @@ public final class WebMOpusWriter {
 
     // MARK: - Blocks and clusters
 
-    /// Writes the held packet as a block of the open cluster (opening one when it is due).
-    private func writeHeld(discardPadding48k: Int) throws(OutputError) {
+    /// Writes a packet as a block of the open cluster (opening one when it is due).
+    private func writeBlock(_ packet: OpusPacket, discardPadding48k: Int) throws(OutputError) {
         let limit = seekable ? maximumClusterDuration48k : liveClusterDuration48k
         if !clusterOpen || position48k - clusterStart48k >= limit { try startCluster() }
         let relative = UInt16(bitPattern: Int16(clamping: milliseconds(position48k) - milliseconds(clusterStart48k)))
@@ -146,18 +138,17 @@ public final class WebMOpusWriter {
         if discardPadding48k > 0 {
             // A Block (keyframes implied) in a BlockGroup, so it can carry DiscardPadding.
             let nanoseconds = Int64((Double(discardPadding48k) * 1e9 / 48_000).rounded())
-            let block = EBML.element(EBML.ID.block, blockHeader + [0x00] + held)
+            let block = EBML.element(EBML.ID.block, blockHeader + [0x00] + packet.bytes)
             output += EBML.element(EBML.ID.blockGroup, block + EBML.signed(EBML.ID.discardPadding, nanoseconds))
         } else {
             // The hot path, written straight into the cluster buffer: ID, size, header, keyframe flag, packet.
             output.append(UInt8(EBML.ID.simpleBlock))
-            output.append(contentsOf: EBML.size(blockHeader.count + 1 + held.count))
+            output.append(contentsOf: EBML.size(blockHeader.count + 1 + packet.bytes.count))
             output.append(contentsOf: blockHeader)
             output.append(0x80)
-            output.append(contentsOf: held)
+            output.append(contentsOf: packet.bytes)
         }
-        position48k += heldSampleCount
-        hasHeldPacket = false
+        position48k += packet.sampleCount48k
     }
 
     /// Closes the open cluster and starts the next: an unknown size in the live form, a placeholder that
