@@ -132,19 +132,18 @@ import Testing
         let folder = try TestEnvironment.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let script = TestEnvironment.packageRoot.appendingPathComponent("TestAudio/make-sessions.py").path
+        let long = folder.appendingPathComponent("long")
+        #expect(try run("python3", [script, long.path, "--hours", "0.4"]).status == 0)
         var peaks: [Int] = []
-        for (name, hours) in [("short", "0.1"), ("long", "0.4")] {
-            let directory = folder.appendingPathComponent(name)
-            #expect(try run("python3", [script, directory.path, "--hours", hours]).status == 0)
+        for log in [try GeneratedSessions.sixMinuteLog(), long.appendingPathComponent("long.jsonl").path] {
             // Python's resource module reads the child's peak resident set (in KiB on Linux).
             let measure = """
                 import resource, subprocess, sys
                 subprocess.run(sys.argv[1:], check=True, stderr=subprocess.DEVNULL)
                 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
                 """
-            let output = try python(measure, [TestEnvironment.deltatapeExecutable.path, "convert",
-                                              directory.appendingPathComponent("long.jsonl").path,
-                                              "-o", directory.appendingPathComponent("out.wav").path])
+            let output = try python(measure, [TestEnvironment.deltatapeExecutable.path, "convert", log,
+                                              "-o", folder.appendingPathComponent("out.wav").path])
             peaks.append(Int(String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1)
         }
         #expect(peaks.allSatisfy { $0 > 0 })

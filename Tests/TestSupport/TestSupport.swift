@@ -80,19 +80,25 @@ public struct TestSupportError: Error, CustomStringConvertible {
 
 /// The session logs made by `TestAudio/make-sessions.py`, generated once per test process.
 public enum GeneratedSessions {
-    private static let state = Mutex()
+    private static let fixtures = LazyFolder { try makeSessions([]) }
+    private static let longSession = LazyFolder { try makeSessions(["--hours", "0.1"]) }
 
     /// The folder holding `NAME.jsonl`, `NAME.assistant.raw` and `manifest.json`.
     public static func directory() throws -> URL {
-        try state.withLock { folder in
-            if let folder { return folder }
-            let made = try TestEnvironment.temporaryDirectory()
-            let script = TestEnvironment.packageRoot.appendingPathComponent("TestAudio/make-sessions.py").path
-            let result = try run("python3", [script, made.path])
-            guard result.status == 0 else { throw TestSupportError("make-sessions.py failed: \(result.standardError)") }
-            folder = made
-            return made
-        }
+        try fixtures.value()
+    }
+
+    /// A 6-minute GA session log (`make-sessions.py --hours 0.1`), made once per test process.
+    public static func sixMinuteLog() throws -> String {
+        try longSession.value().appendingPathComponent("long.jsonl").path
+    }
+
+    private static func makeSessions(_ arguments: [String]) throws -> URL {
+        let made = try TestEnvironment.temporaryDirectory()
+        let script = TestEnvironment.packageRoot.appendingPathComponent("TestAudio/make-sessions.py").path
+        let result = try run("python3", [script, made.path] + arguments)
+        guard result.status == 0 else { throw TestSupportError("make-sessions.py failed: \(result.standardError)") }
+        return made
     }
 
     /// The path of session `name`'s log (`NAME.jsonl`; `NAME.json` for the JSON array session, `NAME.har` for HARs).
@@ -132,15 +138,23 @@ public enum GeneratedSessions {
     }
 }
 
-/// A lock around an optional folder (the fixtures are made once even when tests run in parallel).
-private final class Mutex: @unchecked Sendable {
+/// A folder made on first use, once even when tests run in parallel.
+private final class LazyFolder: @unchecked Sendable {
     private let lock = NSLock()
-    private var value: URL?
+    private var folder: URL?
+    private let make: @Sendable () throws -> URL
 
-    func withLock<R>(_ body: (inout URL?) throws -> R) rethrows -> R {
+    init(make: @escaping @Sendable () throws -> URL) {
+        self.make = make
+    }
+
+    func value() throws -> URL {
         lock.lock()
         defer { lock.unlock() }
-        return try body(&value)
+        if let folder { return folder }
+        let made = try make()
+        folder = made
+        return made
     }
 }
 
@@ -163,14 +177,9 @@ public func ffmpegDecodeToPCM16(_ path: String) throws -> Data {
 /// Starts `deltatape convert` on a generated 6-minute session towards `output`, waits until some of it is on
 /// disk, and kills it with SIGKILL: what a crash leaves behind. Returns whether the process died of the signal.
 public func convertAndKillMidway(output: String) throws -> Bool {
-    let folder = try TestEnvironment.temporaryDirectory()
-    let script = TestEnvironment.packageRoot.appendingPathComponent("TestAudio/make-sessions.py").path
-    guard try run("python3", [script, folder.path, "--hours", "0.1"]).status == 0 else {
-        throw TestSupportError("make-sessions.py --hours failed")
-    }
     let process = Process()
     process.executableURL = TestEnvironment.deltatapeExecutable
-    process.arguments = ["convert", folder.appendingPathComponent("long.jsonl").path, "-o", output, "--complexity", "0"]
+    process.arguments = ["convert", try GeneratedSessions.sixMinuteLog(), "-o", output, "--complexity", "0"]
     process.standardError = FileHandle.nullDevice
     try process.run()
     for _ in 0..<200 where ((try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0) < 20_000 {
