@@ -92,7 +92,7 @@ final class OutputStage {
                 // Opus encodes 8/12/16/24/48 kHz natively; any other rate is resampled to 48 kHz.
                 let rate = OpusSettings.nativeSampleRates.contains(requested) ? requested : 48_000
                 let encoder = try OpusPCMWriter(options.format == .ogg ? .ogg : .webm, sink: sink(), sampleRate: rate,
-                                                channelCount: channelCount, settings: options.opus)
+                                                channelCount: channelCount, settings: options.opus, streamIdentifier: options.streamIdentifier)
                 // Encoding is the heavy part: on its own thread, reading and decoding hide behind it.
                 opened = BackgroundPCMWriter(encoder)
             }

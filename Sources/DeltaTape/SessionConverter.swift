@@ -73,6 +73,9 @@ public struct ConversionOptions: Sendable {
     public var rawInput: AudioFormat?
     /// The input's kind when it should not be detected from the content (`--input-kind`).
     public var inputKind: InputKind?
+    /// The Ogg serial number or WebM track UID; random when `nil`. Fix it for byte-reproducible Opus files
+    /// (the way ffmpeg's `-fflags +bitexact` does).
+    public var streamIdentifier: UInt32?
 
     /// Creates options; the defaults are WAV, 16-bit, the source's rate, soxr at high quality, lenient.
     public init(

@@ -36,9 +36,15 @@ public final class OpusPCMWriter: PCMWriter {
 
     /// Starts an Opus stream in `container` form on `sink`.
     ///
-    /// - Parameter sampleRate: One of libopus's rates (8, 12, 16, 24 or 48 kHz); resample others first.
+    /// - Parameters:
+    ///   - sampleRate: One of libopus's rates (8, 12, 16, 24 or 48 kHz); resample others first.
+    ///   - streamIdentifier: The Ogg serial number or WebM track UID; random when `nil`. Fix it for
+    ///     byte-reproducible files (the way ffmpeg's `-fflags +bitexact` does).
     /// - Throws: ``OutputError`` when the encoder refuses the settings or the headers cannot be written.
-    public init(_ form: OpusContainer, sink: any ByteSink, sampleRate: Int, channelCount: Int, settings: OpusSettings) throws(OutputError) {
+    public init(
+        _ form: OpusContainer, sink: any ByteSink, sampleRate: Int, channelCount: Int, settings: OpusSettings,
+        streamIdentifier: UInt32? = nil
+    ) throws(OutputError) {
         self.sampleRate = sampleRate
         self.channelCount = channelCount
         do throws(OpusError) {
@@ -49,9 +55,11 @@ public final class OpusPCMWriter: PCMWriter {
         switch form {
         case .ogg:
             container = try OggOpusWriter(sink: sink, channelCount: channelCount, inputSampleRate: sampleRate,
-                                          preSkip48k: encoder.preSkip48k, vendor: OpusStreamEncoder.libraryVersion)
+                                          preSkip48k: encoder.preSkip48k, vendor: OpusStreamEncoder.libraryVersion,
+                                          serialNumber: Int32(bitPattern: streamIdentifier ?? .random(in: .min ... .max)))
         case .webm:
-            container = try WebMOpusWriter(sink: sink, channelCount: channelCount, inputSampleRate: sampleRate, preSkip48k: encoder.preSkip48k)
+            container = try WebMOpusWriter(sink: sink, channelCount: channelCount, inputSampleRate: sampleRate, preSkip48k: encoder.preSkip48k,
+                                           trackUID: streamIdentifier.map(UInt64.init) ?? .random(in: 1 ... .max))
         }
     }
 

@@ -45,8 +45,12 @@ public final class WebMOpusWriter {
     ///   - channelCount: 1 or 2.
     ///   - inputSampleRate: The original PCM rate, recorded in OpusHead.
     ///   - preSkip48k: The encoder's lookahead at 48 kHz.
+    ///   - trackUID: The track's unique ID (random by default; fix it for byte-reproducible files).
     /// - Throws: ``OutputError`` when the headers cannot be written.
-    public init(sink: any ByteSink, channelCount: Int, inputSampleRate: Int, preSkip48k: Int) throws(OutputError) {
+    public init(
+        sink: any ByteSink, channelCount: Int, inputSampleRate: Int, preSkip48k: Int,
+        trackUID: UInt64 = UInt64.random(in: 1 ... .max)
+    ) throws(OutputError) {
         self.sink = sink
         self.preSkip48k = preSkip48k
         seekable = (sink as? any PositionalByteSink)?.isSeekable ?? false
@@ -74,7 +78,7 @@ public final class WebMOpusWriter {
         header += EBML.element(EBML.ID.info, info)
         tracksOffset = sink.byteCount + header.count
         let track = EBML.unsigned(EBML.ID.trackNumber, 1)
-            + EBML.unsigned(EBML.ID.trackUID, UInt64.random(in: 1 ... .max))
+            + EBML.unsigned(EBML.ID.trackUID, max(1, trackUID))  // 0 is not a valid UID
             + EBML.unsigned(EBML.ID.trackType, 2)  // audio
             + EBML.string(EBML.ID.codecID, "A_OPUS")
             + EBML.element(EBML.ID.codecPrivate, opusHead(channelCount: channelCount, inputSampleRate: inputSampleRate, preSkip48k: preSkip48k))
