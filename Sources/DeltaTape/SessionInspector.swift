@@ -1,4 +1,5 @@
 import DeltaTapeEvents
+import DeltaTapeTimeline
 import DeltaTapeKernels
 
 /// What a session log holds: the answer to `deltatape inspect`.
@@ -79,17 +80,17 @@ public enum SessionInspector {
         var items = Set<String>()
         var payloads = PayloadDecoder()
         var interruptions = 0, deltasAfterDone = 0
-        var truncatedItems = Set<String>()
-        var finishedStreams = Set<String>()
+        var truncatedItems = Set<AudioStreamKey>()
+        var finishedStreams = Set<AudioStreamKey>()
         while let (line, event) = try log.nextEvent(problem: { (problem: Problem) throws(DeltaTapeError) in problems.append(problem) }) {
             counts[event.typeName ?? "(no type)", default: 0] += 1
             let message = event.message
             switch event.content {
             case .audioDone(let key):
-                finishedStreams.insert(streamName(message, key.responseID, key.itemID, key.contentIndex))
+                finishedStreams.insert(AudioStreamKey(key, in: message))
             case .truncation(let truncation):
                 // The client's request and the server's confirmation are one truncation.
-                truncatedItems.insert(streamName(message, nil, truncation.itemID, truncation.contentIndex))
+                truncatedItems.insert(AudioStreamKey(responseID: nil, itemID: truncation.itemID, contentIndex: truncation.contentIndex, in: message))
             case .interruption:
                 interruptions += 1
             case .audio, .audioParts, .other:
@@ -109,7 +110,7 @@ public enum SessionInspector {
                 guard delta.track == .assistant else { return }
                 if let range = delta.responseID { responses.insert(JSONString.decode(message, range, hasEscapes: false)) }
                 if let range = delta.itemID { items.insert(JSONString.decode(message, range, hasEscapes: false)) }
-                if !finishedStreams.isEmpty, finishedStreams.contains(streamName(message, delta.responseID, delta.itemID, delta.contentIndex)) {
+                if !finishedStreams.isEmpty, finishedStreams.contains(AudioStreamKey(delta, in: message)) {
                     deltasAfterDone += 1
                 }
             }
@@ -214,12 +215,5 @@ public enum SessionInspector {
             notes.append("It does hold the user's audio: 'deltatape convert --track user' writes it.")
         }
         return notes
-    }
-
-    /// The key of an assistant audio stream, `(response_id, item_id, content_index)`.
-    private static func streamName(_ message: UnsafeRawBufferPointer, _ response: Range<Int>?, _ item: Range<Int>?, _ index: Int) -> String {
-        let response = response.map { JSONString.decode(message, $0, hasEscapes: false) } ?? ""
-        let item = item.map { JSONString.decode(message, $0, hasEscapes: false) } ?? ""
-        return "\(response)\u{0}\(item)\u{0}\(index)"
     }
 }

@@ -68,7 +68,7 @@ public struct Event {
         case audioParts([AudioDelta])
         /// An audio stream is complete (`response.output_audio.done`, beta `response.audio.done`); deltas
         /// may still arrive after it.
-        case audioDone(AudioStreamKey)
+        case audioDone(AudioStreamReference)
         /// The listener stopped hearing an item at a known point (`conversation.item.truncated`, `.truncate`).
         case truncation(Truncation)
         /// The assistant was interrupted without a position: Gemini's `interrupted`, ElevenLabs' `interruption`.
@@ -147,8 +147,9 @@ public struct AudioDelta {
     }
 }
 
-/// Which assistant audio stream a message is about: `(response_id, item_id, content_index)`.
-public struct AudioStreamKey {
+/// Where a message names an assistant audio stream, `(response_id, item_id, content_index)`: byte ranges into the
+/// message, valid only while its bytes are. The timeline's `AudioStreamKey` is the same key as owned strings.
+public struct AudioStreamReference {
     /// Byte range of the `response_id` string, when present.
     public var responseID: Range<Int>?
     /// Byte range of the `item_id` string, when present.

@@ -97,8 +97,8 @@ public struct EventReader: Sendable {
                                                             payloadHasEscapes: payload.valueHasEscapes)) : nil
             } ?? .other
         case .outputAudioDone, .betaAudioDone:
-            content = .audioDone(AudioStreamKey(responseID: object.stringRange("response_id"), itemID: object.stringRange("item_id"),
-                                                contentIndex: object.integer("content_index") ?? 0))
+            content = .audioDone(AudioStreamReference(responseID: object.stringRange("response_id"), itemID: object.stringRange("item_id"),
+                                                      contentIndex: object.integer("content_index") ?? 0))
         case .itemTruncated, .itemTruncate:
             content = object.integer("audio_end_ms").map { end in
                 .truncation(Truncation(isRequest: name == .itemTruncate, itemID: object.stringRange("item_id"),

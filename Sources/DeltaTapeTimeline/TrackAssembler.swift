@@ -1,23 +1,6 @@
 import DeltaTapeKernels
 public import DeltaTapeEvents
 
-/// Identifies one stream of audio: assistant output is keyed by `(response_id, item_id, content_index)`.
-public struct AudioStreamKey: Hashable, Sendable {
-    /// The response the audio belongs to ("" when the message names none).
-    public var responseID: String
-    /// The item the audio belongs to ("" when the message names none).
-    public var itemID: String
-    /// The content part within the item.
-    public var contentIndex: Int
-
-    /// Creates a key.
-    public init(responseID: String, itemID: String, contentIndex: Int) {
-        self.responseID = responseID
-        self.itemID = itemID
-        self.contentIndex = contentIndex
-    }
-}
-
 /// Joins one track's decoded payloads into 16-bit samples, in arrival order and without gaps.
 ///
 /// PCM16 payloads may hold an odd number of bytes: the leftover byte is kept per stream and joins the
@@ -103,11 +86,7 @@ public struct TrackAssembler: Sendable {
         lastResponseBytes = Array(response)
         lastItemBytes = Array(item)
         lastContentIndex = delta.contentIndex
-        let key = AudioStreamKey(
-            responseID: String(decoding: response, as: UTF8.self),
-            itemID: String(decoding: item, as: UTF8.self),
-            contentIndex: delta.contentIndex
-        )
+        let key = AudioStreamKey(delta, in: message)
         lastKey = key
         return key
     }
