@@ -41,17 +41,23 @@ public final class LibsamplerateResampler: Resampler {
         src_delete(state)
     }
 
-    public func process(_ input: UnsafeBufferPointer<Float>, _ emit: (UnsafeBufferPointer<Float>) throws -> Void) throws {
+    public func process<Failure: Error>(
+        _ input: UnsafeBufferPointer<Float>,
+        _ emit: (UnsafeBufferPointer<Float>) throws(Failure) -> Void
+    ) throws(StageFailure<ResamplerError, Failure>) {
         guard input.count >= channelCount, let base = input.baseAddress else { return }
         try run(base, frames: input.count / channelCount, endOfInput: false, emit)
     }
 
-    public func finish(_ emit: (UnsafeBufferPointer<Float>) throws -> Void) throws {
+    public func finish<Failure: Error>(_ emit: (UnsafeBufferPointer<Float>) throws(Failure) -> Void) throws(StageFailure<ResamplerError, Failure>) {
         var nothing: Float = 0
         try run(&nothing, frames: 0, endOfInput: true, emit)
     }
 
-    private func run(_ input: UnsafePointer<Float>, frames: Int, endOfInput: Bool, _ emit: (UnsafeBufferPointer<Float>) throws -> Void) throws {
+    private func run<Failure: Error>(
+        _ input: UnsafePointer<Float>, frames: Int, endOfInput: Bool,
+        _ emit: (UnsafeBufferPointer<Float>) throws(Failure) -> Void
+    ) throws(StageFailure<ResamplerError, Failure>) {
         var consumed = 0
         while true {
             var data = SRC_DATA()
@@ -65,12 +71,13 @@ public final class LibsamplerateResampler: Resampler {
                 return src_process(state, &data)
             }
             guard status == 0 else {
-                throw ResamplerError(engine: .libsamplerate, code: status, message: String(cString: src_strerror(status)))
+                throw .own(ResamplerError(engine: .libsamplerate, code: status, message: String(cString: src_strerror(status))))
             }
             consumed += data.input_frames_used
             let produced = data.output_frames_gen
             if produced > 0 {
-                try output.withUnsafeBufferPointer { try emit(UnsafeBufferPointer(rebasing: $0[..<(produced * channelCount)])) }
+                try output.withUnsafeBufferPointer { (out) throws(StageFailure<ResamplerError, Failure>) in
+                    try StageFailure<ResamplerError, Failure>.emit(UnsafeBufferPointer(rebasing: out[..<(produced * channelCount)]), to: emit) }
             }
             // Done when all input is taken and nothing more comes out (at the end: when the tail is drained).
             if consumed >= frames && produced == 0 { return }

@@ -136,7 +136,13 @@ public final class OpusStreamEncoder {
     }
 
     /// Encodes interleaved samples, passing each completed packet to `emit`.
-    public func encode(_ samples: UnsafeBufferPointer<Int16>, _ emit: (OpusPacket) throws -> Void) throws {
+    ///
+    /// - Throws: ``StageFailure/own(_:)`` with libopus's error, or ``StageFailure/downstream(_:)`` with what `emit`
+    ///   threw.
+    public func encode<Failure: Error>(
+        _ samples: UnsafeBufferPointer<Int16>,
+        _ emit: (OpusPacket) throws(Failure) -> Void
+    ) throws(StageFailure<OpusError, Failure>) {
         inputFrameCount += samples.count / channelCount
         let frameSampleCount = frameSize * channelCount
         var index = 0
@@ -160,7 +166,9 @@ public final class OpusStreamEncoder {
 
     /// Pads with silence until every input sample has passed the encoder's lookahead, encodes the last frames,
     /// and passes them to `emit`.
-    public func finish(_ emit: (OpusPacket) throws -> Void) throws {
+    ///
+    /// - Throws: As ``encode(_:_:)``.
+    public func finish<Failure: Error>(_ emit: (OpusPacket) throws(Failure) -> Void) throws(StageFailure<OpusError, Failure>) {
         // Frames encoded must cover input + lookahead (RFC 7845 §8): what is still pending and the lookahead; the
         // container trims to the input's length.
         // The lookahead is never zero, so this emits at least one packet, and it knows which one is the last.
@@ -170,7 +178,7 @@ public final class OpusStreamEncoder {
                 UnsafeMutableBufferPointer(rebasing: buffer[pendingCount...]).update(repeating: 0)
             }
             needed -= frameSize
-            try encodePendingFrame(needed > 0 ? emit : { packet in
+            try encodePendingFrame(needed > 0 ? emit : { (packet) throws(Failure) in
                 var last = packet
                 last.streamLength48k = samples48k(forInputFrames: inputFrameCount)
                 try emit(last)
@@ -178,18 +186,21 @@ public final class OpusStreamEncoder {
         }
     }
 
-    private func encodePendingFrame(_ emit: (OpusPacket) throws -> Void) throws {
+    private func encodePendingFrame<Failure: Error>(_ emit: (OpusPacket) throws(Failure) -> Void) throws(StageFailure<OpusError, Failure>) {
         pendingCount = 0
-        try pending.withUnsafeBufferPointer { try encodeFrame($0.baseAddress!, emit) }
+        try pending.withUnsafeBufferPointer { (frame) throws(StageFailure<OpusError, Failure>) in try encodeFrame(frame.baseAddress!, emit) }
     }
 
-    private func encodeFrame(_ frame: UnsafePointer<Int16>, _ emit: (OpusPacket) throws -> Void) throws {
+    private func encodeFrame<Failure: Error>(
+        _ frame: UnsafePointer<Int16>,
+        _ emit: (OpusPacket) throws(Failure) -> Void
+    ) throws(StageFailure<OpusError, Failure>) {
         let length = packet.withUnsafeMutableBufferPointer { output in
             opus_encode(encoder, frame, Int32(frameSize), output.baseAddress!, Int32(output.count))
         }
-        guard length > 0 else { throw OpusError(code: length, while: "encoding a frame") }
-        try packet.withUnsafeBytes { bytes in
-            try emit(OpusPacket(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<Int(length)]), sampleCount48k: frameSamples48k))
+        guard length > 0 else { throw .own(OpusError(code: length, while: "encoding a frame")) }
+        try packet.withUnsafeBufferPointer { (bytes) throws(StageFailure<OpusError, Failure>) in
+            try StageFailure<OpusError, Failure>.emit(OpusPacket(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[..<Int(length)])), sampleCount48k: frameSamples48k), to: emit)
         }
     }
 }

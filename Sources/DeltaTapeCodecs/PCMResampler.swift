@@ -23,23 +23,36 @@ public final class PCMResampler {
     public var outputRate: Int { resampler.outputRate }
 
     /// Resamples `input` (interleaved whole frames) and passes what is ready to `emit`.
-    public func process(_ input: UnsafeBufferPointer<Int16>, _ emit: (UnsafeBufferPointer<Int16>) throws -> Void) throws {
+    ///
+    /// - Throws: ``StageFailure/own(_:)`` with the library's error, or ``StageFailure/downstream(_:)`` with what
+    ///   `emit` threw.
+    public func process<Failure: Error>(
+        _ input: UnsafeBufferPointer<Int16>,
+        _ emit: (UnsafeBufferPointer<Int16>) throws(Failure) -> Void
+    ) throws(StageFailure<ResamplerError, Failure>) {
         guard !input.isEmpty else { return }
         if floats.count < input.count { floats = [Float](repeating: 0, count: max(input.count, 2 * floats.count)) }
-        try floats.withUnsafeMutableBufferPointer { buffer in
+        try floats.withUnsafeMutableBufferPointer { (buffer) throws(StageFailure<ResamplerError, Failure>) in
             PCMConversion.floats(from: input, into: buffer)
-            try resampler.process(UnsafeBufferPointer(rebasing: buffer[..<input.count])) { try convertBack($0, emit) }
+            try resampler.process(UnsafeBufferPointer(rebasing: buffer[..<input.count])) { (output) throws(Failure) in
+                try convertBack(output, emit)
+            }
         }
     }
 
     /// Flushes the frames the filter holds back to `emit`. The stage cannot be used afterwards.
-    public func finish(_ emit: (UnsafeBufferPointer<Int16>) throws -> Void) throws {
-        try resampler.finish { try convertBack($0, emit) }
+    ///
+    /// - Throws: As ``process(_:_:)``.
+    public func finish<Failure: Error>(_ emit: (UnsafeBufferPointer<Int16>) throws(Failure) -> Void) throws(StageFailure<ResamplerError, Failure>) {
+        try resampler.finish { (output) throws(Failure) in try convertBack(output, emit) }
     }
 
-    private func convertBack(_ output: UnsafeBufferPointer<Float>, _ emit: (UnsafeBufferPointer<Int16>) throws -> Void) throws {
+    private func convertBack<Failure: Error>(
+        _ output: UnsafeBufferPointer<Float>,
+        _ emit: (UnsafeBufferPointer<Int16>) throws(Failure) -> Void
+    ) throws(Failure) {
         if samples.count < output.count { samples = [Int16](repeating: 0, count: max(output.count, 2 * samples.count)) }
-        try samples.withUnsafeMutableBufferPointer { buffer in
+        try samples.withUnsafeMutableBufferPointer { (buffer) throws(Failure) in
             PCMConversion.samples(from: output, into: buffer)
             try emit(UnsafeBufferPointer(rebasing: buffer[..<output.count]))
         }

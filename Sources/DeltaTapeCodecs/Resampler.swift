@@ -54,10 +54,18 @@ public protocol Resampler: AnyObject {
     var channelCount: Int { get }
 
     /// Converts `input` (whole frames) and passes what is ready to `emit`, possibly in several calls.
-    func process(_ input: UnsafeBufferPointer<Float>, _ emit: (UnsafeBufferPointer<Float>) throws -> Void) throws
+    ///
+    /// - Throws: ``StageFailure/own(_:)`` with the library's error, or ``StageFailure/downstream(_:)`` with what
+    ///   `emit` threw.
+    func process<Failure: Error>(
+        _ input: UnsafeBufferPointer<Float>,
+        _ emit: (UnsafeBufferPointer<Float>) throws(Failure) -> Void
+    ) throws(StageFailure<ResamplerError, Failure>)
 
     /// Ends the stream: passes the frames still held back to `emit`. The resampler cannot be used afterwards.
-    func finish(_ emit: (UnsafeBufferPointer<Float>) throws -> Void) throws
+    ///
+    /// - Throws: As ``process(_:_:)``.
+    func finish<Failure: Error>(_ emit: (UnsafeBufferPointer<Float>) throws(Failure) -> Void) throws(StageFailure<ResamplerError, Failure>)
 }
 
 /// Makes a resampler.

@@ -38,7 +38,10 @@ public final class SoxrResampler: Resampler {
         soxr_delete(handle)
     }
 
-    public func process(_ input: UnsafeBufferPointer<Float>, _ emit: (UnsafeBufferPointer<Float>) throws -> Void) throws {
+    public func process<Failure: Error>(
+        _ input: UnsafeBufferPointer<Float>,
+        _ emit: (UnsafeBufferPointer<Float>) throws(Failure) -> Void
+    ) throws(StageFailure<ResamplerError, Failure>) {
         let frames = input.count / channelCount
         guard frames > 0, let base = input.baseAddress else { return }
         // Room for everything this input can yield at once, plus what soxr holds back.
@@ -51,24 +54,26 @@ public final class SoxrResampler: Resampler {
                 soxr_process(handle, base + consumed * channelCount, frames - consumed, &used,
                              out.baseAddress, out.count / channelCount, &produced)
             }
-            if let error { throw ResamplerError(engine: .soxr, message: String(cString: dt_soxr_error_message(error))) }
+            if let error { throw .own(ResamplerError(engine: .soxr, message: String(cString: dt_soxr_error_message(error)))) }
             consumed += used
             if produced > 0 {
-                try output.withUnsafeBufferPointer { try emit(UnsafeBufferPointer(rebasing: $0[..<(produced * channelCount)])) }
+                try output.withUnsafeBufferPointer { (out) throws(StageFailure<ResamplerError, Failure>) in
+                    try StageFailure<ResamplerError, Failure>.emit(UnsafeBufferPointer(rebasing: out[..<(produced * channelCount)]), to: emit) }
             }
             if used == 0 && produced == 0 { break }
         }
     }
 
-    public func finish(_ emit: (UnsafeBufferPointer<Float>) throws -> Void) throws {
+    public func finish<Failure: Error>(_ emit: (UnsafeBufferPointer<Float>) throws(Failure) -> Void) throws(StageFailure<ResamplerError, Failure>) {
         while true {
             var produced = 0
             let error = output.withUnsafeMutableBufferPointer { out in
                 soxr_process(handle, nil, 0, nil, out.baseAddress, out.count / channelCount, &produced)
             }
-            if let error { throw ResamplerError(engine: .soxr, message: String(cString: dt_soxr_error_message(error))) }
+            if let error { throw .own(ResamplerError(engine: .soxr, message: String(cString: dt_soxr_error_message(error)))) }
             guard produced > 0 else { return }
-            try output.withUnsafeBufferPointer { try emit(UnsafeBufferPointer(rebasing: $0[..<(produced * channelCount)])) }
+            try output.withUnsafeBufferPointer { (out) throws(StageFailure<ResamplerError, Failure>) in
+                    try StageFailure<ResamplerError, Failure>.emit(UnsafeBufferPointer(rebasing: out[..<(produced * channelCount)]), to: emit) }
         }
     }
 }

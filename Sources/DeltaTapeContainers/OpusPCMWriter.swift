@@ -64,27 +64,30 @@ public final class OpusPCMWriter: PCMWriter {
     }
 
     public func write(_ samples: UnsafeBufferPointer<Int16>) throws(OutputError) {
-        try encoding { try encoder.encode(samples) { packet in try container.write(packet) } }
+        do throws(StageFailure<OpusError, OutputError>) {
+            try encoder.encode(samples) { (packet) throws(OutputError) in try container.write(packet) }
+        } catch {
+            throw outputError(error)
+        }
     }
 
     public func close() throws(OutputError) {
         guard !closed else { return }
         closed = true
-        try encoding { try encoder.finish { packet in try container.write(packet) } }
+        do throws(StageFailure<OpusError, OutputError>) {
+            try encoder.finish { (packet) throws(OutputError) in try container.write(packet) }
+        } catch {
+            throw outputError(error)
+        }
         try container.finish()
         try container.sink.close()
     }
 
-    /// Runs encoding work, reporting its failures as output errors naming the output.
-    private func encoding(_ work: () throws -> Void) throws(OutputError) {
-        do {
-            try work()
-        } catch let error as OutputError {
-            throw error
-        } catch let error as OpusError {
-            throw OutputError(path: path, reason: error.description, code: error.code)
-        } catch {
-            throw OutputError(path: path, reason: "\(error)")
+    /// An encoder failure as an output error naming the output; a container's own failure as it is.
+    private func outputError(_ failure: StageFailure<OpusError, OutputError>) -> OutputError {
+        switch failure {
+        case .own(let error): OutputError(path: path, reason: error.description, code: error.code)
+        case .downstream(let error): error
         }
     }
 }

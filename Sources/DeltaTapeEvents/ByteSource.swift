@@ -24,11 +24,14 @@ public struct InputError: Error, Sendable, Equatable, CustomStringConvertible {
     public var name: String
     /// What went wrong, in words (with the system's reason).
     public var reason: String
+    /// The system's error number (`errno`) or the C library's code, when one is involved.
+    public var code: Int32?
 
     /// Creates an error.
-    public init(name: String, reason: String) {
+    public init(name: String, reason: String, code: Int32? = nil) {
         self.name = name
         self.reason = reason
+        self.code = code
     }
 
     public var description: String { "\(name): \(reason)" }
@@ -46,7 +49,7 @@ public struct FileByteSource: ByteSource {
     public init(path: String) throws(InputError) {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
-            throw InputError(name: path, reason: "cannot open for reading: \(systemErrorMessage(errno))")
+            throw InputError(name: path, reason: "cannot open for reading: \(systemErrorMessage(errno))", code: errno)
         }
         var status = stat()
         if fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFDIR {
@@ -82,7 +85,7 @@ public struct FileByteSource: ByteSource {
             #endif
             if count >= 0 { return count }
             if errno == EINTR { continue }
-            throw InputError(name: name, reason: "read failed: \(systemErrorMessage(errno))")
+            throw InputError(name: name, reason: "read failed: \(systemErrorMessage(errno))", code: errno)
         }
     }
 

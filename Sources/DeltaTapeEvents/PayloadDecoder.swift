@@ -25,27 +25,30 @@ public struct PayloadDecoder: Sendable {
     ///   - delta: The audio delta.
     ///   - message: The message bytes the delta's ranges point into.
     ///   - body: Receives the decoded bytes (or silence) and the error, if any.
-    public mutating func decode<R>(
+    public mutating func decode<R, Failure: Error>(
         _ delta: AudioDelta,
         in message: UnsafeRawBufferPointer,
-        _ body: (Result) throws -> R
-    ) rethrows -> R {
+        _ body: (Result) throws(Failure) -> R
+    ) throws(Failure) -> R {
         if delta.payloadHasEscapes {
             // Rare: some loggers escape '/' as '\/'. Resolve escapes into a scratch buffer first.
             unescaped.removeAll(keepingCapacity: true)
             JSONString.unescape(message, delta.payload, appendingTo: &unescaped)
             let text = unescaped
-            return try text.withUnsafeBytes { text in
-                try decodeBase64(text, silence: delta.format.encoding.silenceByte, body)
+            return try text.withUnsafeBufferPointer { (text) throws(Failure) in
+                try decodeBase64(UnsafeRawBufferPointer(text), silence: delta.format.encoding.silenceByte, body)
             }
         }
         return try decodeBase64(UnsafeRawBufferPointer(rebasing: message[delta.payload]), silence: delta.format.encoding.silenceByte, body)
     }
 
-    private mutating func decodeBase64<R>(_ text: UnsafeRawBufferPointer, silence silenceByte: UInt8, _ body: (Result) throws -> R) rethrows -> R {
+    private mutating func decodeBase64<R, Failure: Error>(
+        _ text: UnsafeRawBufferPointer, silence silenceByte: UInt8, _ body: (Result) throws(Failure) -> R
+    ) throws(Failure) -> R {
         let capacity = Base64.maximumDecodedByteCount(encodedByteCount: text.count)
         if decoded.count < capacity { decoded = [UInt8](repeating: 0, count: max(capacity, 2 * decoded.count)) }
-        return try decoded.withUnsafeMutableBytes { output in
+        return try decoded.withUnsafeMutableBufferPointer { (decoded) throws(Failure) in
+            let output = UnsafeMutableRawBufferPointer(decoded)
             let decodedCount: Int
             do throws(Base64.DecodingError) {
                 decodedCount = try Base64.decode(text, into: output)

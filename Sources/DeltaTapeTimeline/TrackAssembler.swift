@@ -28,25 +28,27 @@ public struct TrackAssembler: Sendable {
     ///   - delta: The delta the payload came from (its stream and format).
     ///   - message: The message bytes `delta` points into.
     ///   - emit: Receives the samples (valid only during the call).
-    public mutating func append(
+    public mutating func append<Failure: Error>(
         _ bytes: UnsafeRawBufferPointer,
         of delta: AudioDelta,
         in message: UnsafeRawBufferPointer,
-        emit: (UnsafeBufferPointer<Int16>) throws -> Void
-    ) rethrows {
+        emit: (UnsafeBufferPointer<Int16>) throws(Failure) -> Void
+    ) throws(Failure) {
         switch delta.format.encoding {
         case .pcm16:
             try appendPCM16(bytes, key: streamKey(delta, message), emit: emit)
         case .mulaw, .alaw:
             ensureSampleCapacity(bytes.count)
-            try samples.withUnsafeMutableBufferPointer { buffer in
+            try samples.withUnsafeMutableBufferPointer { (buffer) throws(Failure) in
                 G711.decode(bytes, law: delta.format.encoding, into: buffer)
                 try emit(UnsafeBufferPointer(rebasing: buffer[..<bytes.count]))
             }
         }
     }
 
-    private mutating func appendPCM16(_ bytes: UnsafeRawBufferPointer, key: AudioStreamKey, emit: (UnsafeBufferPointer<Int16>) throws -> Void) rethrows {
+    private mutating func appendPCM16<Failure: Error>(
+        _ bytes: UnsafeRawBufferPointer, key: AudioStreamKey, emit: (UnsafeBufferPointer<Int16>) throws(Failure) -> Void
+    ) throws(Failure) {
         guard !bytes.isEmpty else { return }
         guard let leftover = leftoverBytes.removeValue(forKey: key) else {
             return try appendPCM16(whole: bytes, key: key, emit: emit)
@@ -56,15 +58,19 @@ public struct TrackAssembler: Sendable {
         joined.append(leftover)
         joined.append(contentsOf: bytes)
         let rejoined = joined
-        try rejoined.withUnsafeBytes { try appendPCM16(whole: $0, key: key, emit: emit) }
+        try rejoined.withUnsafeBufferPointer { (rejoined) throws(Failure) in
+            try appendPCM16(whole: UnsafeRawBufferPointer(rejoined), key: key, emit: emit)
+        }
     }
 
-    private mutating func appendPCM16(whole bytes: UnsafeRawBufferPointer, key: AudioStreamKey, emit: (UnsafeBufferPointer<Int16>) throws -> Void) rethrows {
+    private mutating func appendPCM16<Failure: Error>(
+        whole bytes: UnsafeRawBufferPointer, key: AudioStreamKey, emit: (UnsafeBufferPointer<Int16>) throws(Failure) -> Void
+    ) throws(Failure) {
         let count = bytes.count / 2
         if bytes.count % 2 == 1 { leftoverBytes[key] = bytes[bytes.count - 1] }
         guard count > 0 else { return }
         ensureSampleCapacity(count)
-        try samples.withUnsafeMutableBufferPointer { buffer in
+        try samples.withUnsafeMutableBufferPointer { (buffer) throws(Failure) in
             PCMConversion.samplesFromPCM16LittleEndian(UnsafeRawBufferPointer(rebasing: bytes[..<(count * 2)]), into: buffer)
             try emit(UnsafeBufferPointer(rebasing: buffer[..<count]))
         }

@@ -19,7 +19,17 @@ func printError(_ text: String) {
 /// Ends the command the way `sysexits.h` says for this kind of failure, after saying why.
 func reportFailure(_ error: DeltaTapeError) -> ExitCode {
     printError("deltatape: error: \(error)")
-    return ExitCode(error.exitStatus)
+    return ExitCode(exitStatus(of: error))
+}
+
+/// The `sysexits.h` status for a failure: 65 bad input data, 74 input or output failure, 64 a conversion that
+/// cannot be made as asked.
+func exitStatus(of error: DeltaTapeError) -> Int32 {
+    switch error {
+    case .badInput: 65
+    case .unreadableInput, .output: 74
+    case .resampling: 64
+    }
 }
 
 extension DeltaTapeCommand {
@@ -151,7 +161,7 @@ extension DeltaTapeCommand {
             )
             let quiet = quiet
             do throws(DeltaTapeError) {
-                let summary = try SessionConverter.convert(input: input, to: destination, options: options) { problem in
+                let summary = try await SessionConverter.convert(input: input, to: destination, options: options) { problem in
                     if !quiet { printError("\(problem.input):\(problem.line): warning: \(problem.message)") }
                 }
                 if !quiet { printError(describe(summary)) }

@@ -64,7 +64,7 @@ import Testing
                                              options: ConversionOptions(strict: true))
         } throws: { error in
             guard let error = error as? DeltaTapeError, case .badInput(let message) = error else { return false }
-            return error.exitStatus == 65 && message.contains("malformed.jsonl:\(firstBad):")
+            return message.contains("malformed.jsonl:\(firstBad):")
         }
     }
 
@@ -96,8 +96,8 @@ import Testing
         #expect {
             _ = try SessionConverter.convert(input: GeneratedSessions.log("ga-basic"), to: .file(path))
         } throws: { error in
-            guard let error = error as? DeltaTapeError, case .io(let message) = error else { return false }
-            return error.exitStatus == 74 && message.contains(path)
+            guard let error = error as? DeltaTapeError, case .output(let failure) = error else { return false }
+            return failure.path == path && error.description.contains(path)
         }
     }
 
@@ -105,8 +105,8 @@ import Testing
         #expect {
             _ = try SessionConverter.convert(input: "/nonexistent/session.jsonl", to: .file("/tmp/unused.wav"))
         } throws: { error in
-            guard let error = error as? DeltaTapeError, case .io(let message) = error else { return false }
-            return message.contains("/nonexistent/session.jsonl")
+            guard let error = error as? DeltaTapeError, case .unreadableInput(let failure) = error else { return false }
+            return failure.name == "/nonexistent/session.jsonl" && failure.code == ENOENT && error.description.contains(failure.name)
         }
     }
 

@@ -72,7 +72,11 @@ import Testing
             if test.format == .wav { bytes = try wavDataChunk(bytes) }
             return String(format: "%016llx %d", fnv1a64(bytes), bytes.count)
         } catch let error as DeltaTapeError {
-            return "fails with exit status \(error.exitStatus)"
+            switch error {
+            case .badInput: return "fails with exit status 65"
+            case .unreadableInput, .output: return "fails with exit status 74"
+            case .resampling: return "fails with exit status 64"
+            }
         } catch {
             return "fails: \(error)"
         }

@@ -30,14 +30,14 @@ public final class SessionLog {
     ///   - path: A file path, or `-`.
     ///   - kind: The input's kind, when the caller knows it better than detection (`--input-kind`).
     /// - Returns: The session log, or word that the input is an audio file (from a path only).
-    /// - Throws: ``DeltaTapeError/io(_:)`` when the input cannot be read; ``DeltaTapeError/badInput(_:)`` when it
+    /// - Throws: ``DeltaTapeError/unreadableInput(_:)`` when the input cannot be read; ``DeltaTapeError/badInput(_:)`` when it
     ///   is no kind of input DeltaTape knows, or an audio file on standard input.
     public static func open(path: String, kind knownKind: InputKind? = nil) throws(DeltaTapeError) -> OpenedInput {
         var source: FileByteSource
         do throws(InputError) {
             source = path == "-" ? .standardInput : try FileByteSource(path: path)
         } catch {
-            throw DeltaTapeError(error)
+            throw .unreadableInput(error)
         }
         let name = source.name
         // Read the detection prefix; it is handed to the message reader so nothing is read twice.
@@ -53,7 +53,7 @@ public final class SessionLog {
             }
         } catch {
             source.close()
-            throw DeltaTapeError(error)
+            throw .unreadableInput(error)
         }
         prefix.removeSubrange(filled...)
         guard filled > 0 else {
@@ -120,14 +120,14 @@ public final class SessionLog {
     ///
     /// Blank lines are skipped. A line that is not a JSON object is reported to `problem` and skipped.
     /// - Parameter problem: Receives each malformed line; throwing from it stops reading (strict mode).
-    /// - Throws: ``DeltaTapeError/io(_:)`` when reading fails, or what `problem` throws.
+    /// - Throws: ``DeltaTapeError/unreadableInput(_:)`` when reading fails, or what `problem` throws.
     public func nextEvent(problem: (Problem) throws(DeltaTapeError) -> Void) throws(DeltaTapeError) -> (line: Int, event: Event)? {
         while true {
             let next: (line: Int, bytes: UnsafeRawBufferPointer)?
             do throws(InputError) {
                 next = try messages.nextMessage()
             } catch {
-                throw DeltaTapeError(error)
+                throw .unreadableInput(error)
             }
             guard let (number, bytes) = next else { return nil }
             lineCount = number

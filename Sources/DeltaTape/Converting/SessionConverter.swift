@@ -3,6 +3,7 @@ public import DeltaTapeEvents
 import DeltaTapeTimeline
 public import DeltaTapeCodecs
 public import DeltaTapeContainers
+import Dispatch
 
 #if canImport(Glibc)
 import Glibc
@@ -11,43 +12,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-
-/// The container an output is written in.
-public enum OutputFormat: String, Sendable, Hashable, CaseIterable {
-    /// WAV (RIFF, RF64 past 4 GiB).
-    case wav
-    /// Ogg Opus (RFC 7845).
-    case ogg
-    /// WebM with an Opus track.
-    case webm
-
-    /// The format a path's extension names, if any.
-    public init?(pathExtensionOf path: String) {
-        guard let dot = path.lastIndex(of: "."), !path[dot...].contains("/") else { return nil }
-        switch path[path.index(after: dot)...].lowercased() {
-        case "wav", "wave": self = .wav
-        case "ogg", "opus", "oga": self = .ogg
-        case "webm", "weba": self = .webm
-        default: return nil
-        }
-    }
-}
-
-/// Where a conversion writes.
-public enum OutputDestination: Sendable, Hashable {
-    /// A file at a path (created or replaced).
-    case file(String)
-    /// Standard output.
-    case standardOutput
-
-    /// The name used in messages.
-    public var name: String {
-        switch self {
-        case .file(let path): path
-        case .standardOutput: "stdout"
-        }
-    }
-}
 
 /// How a session is converted.
 public struct ConversionOptions: Sendable {
@@ -134,12 +98,15 @@ public struct ConversionSummary: Sendable {
     public var realTimeFactor: Double { elapsedSeconds > 0 ? durationSeconds / elapsedSeconds : .infinity }
 }
 
-/// Converts a session log's assistant audio to an audio file, streaming: memory stays flat whatever the length.
+/// Converts a session log's audio to an audio file, streaming: memory stays flat whatever the length.
 ///
 /// Audio files (anything libsndfile reads) and headerless PCM (``ConversionOptions/rawInput``) convert too,
 /// for plain format and rate conversion.
 public enum SessionConverter {
     /// Converts the session (or audio) at `input` and writes it to `destination`.
+    ///
+    /// Runs on the caller's thread and blocks it while an Opus encoder catches up; from async code, call
+    /// ``convert(input:to:options:problem:)-(_,_,_,@Sendable(Problem)->Void)`` instead.
     ///
     /// - Parameters:
     ///   - input: A path, or `-` for standard input.
@@ -162,37 +129,68 @@ public enum SessionConverter {
         guard case .session(let log) = try SessionLog.open(path: input, kind: options.inputKind) else {
             return try convertAudio(AudioFileSource(path: input), to: destination, options: options, started: started)
         }
-        // The conversion holds the callback only while it runs.
+        // The pipeline holds the callback only while the conversion runs.
         return try withoutActuallyEscaping(problem) { (report) throws(DeltaTapeError) -> ConversionSummary in
-            let conversion = Conversion(log: log, destination: destination, options: options, report: report)
-            defer { conversion.closeQuietly() }
-            try conversion.run()
-            try conversion.finish()
+            let pipeline = SessionPipeline(options: options, inputName: log.name, makeSink: destination.makeSink, problem: report)
+            defer { pipeline.closeQuietly() }
+            try run(log, through: pipeline)
             return ConversionSummary(
                 input: log.name,
                 output: destination.name,
                 format: options.format,
                 vocabulary: log.reader.vocabulary,
-                sampleRate: conversion.writer?.sampleRate ?? 0,
-                channelCount: conversion.writer?.channelCount ?? 0,
-                frameCount: conversion.writer?.frameCount ?? 0,
+                sampleRate: pipeline.writer?.sampleRate ?? 0,
+                channelCount: pipeline.writer?.channelCount ?? 0,
+                frameCount: pipeline.writer?.frameCount ?? 0,
                 inputByteCount: log.byteCount,
-                problemCount: conversion.problemCount,
+                problemCount: pipeline.problemCount,
                 elapsedSeconds: monotonicSeconds() - started
             )
         }
     }
-}
 
-extension SessionConverter {
+    /// Converts as ``convert(input:to:options:problem:)-(_,_,_,(Problem)->Void)`` does, on a thread of its own, so
+    /// that no thread of Swift's cooperative pool blocks while the encoder catches up.
+    public static func convert(
+        input: String,
+        to destination: OutputDestination,
+        options: ConversionOptions = ConversionOptions(),
+        problem: @escaping @Sendable (Problem) -> Void
+    ) async throws(DeltaTapeError) -> ConversionSummary {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<ConversionSummary, DeltaTapeError>, Never>) in
+            DispatchQueue(label: "deltatape.convert").async {
+                continuation.resume(returning: Result { () throws(DeltaTapeError) in
+                    try convert(input: input, to: destination, options: options, problem: problem)
+                })
+            }
+        }
+        return try result.get()
+    }
+
+    /// Feeds every event of `log` to `pipeline`, then finishes it.
+    private static func run(_ log: SessionLog, through pipeline: SessionPipeline) throws(DeltaTapeError) {
+        while true {
+            var problems: [Problem] = []
+            let next = try log.nextEvent { (found: Problem) throws(DeltaTapeError) in
+                problems.append(found)
+            }
+            for found in problems { try pipeline.note(found) }
+            guard let (line, event) = next else { break }
+            try pipeline.take(event, line: line)
+        }
+        try pipeline.finish(line: log.lineCount) { typeCounts in
+            noAudioMessage(log: log, track: pipeline.options.track, typeCountsBeforeAudio: typeCounts)
+        }
+    }
+
     /// Converts frames from an audio input: an audio file or raw PCM.
-    fileprivate static func convertAudio(
+    private static func convertAudio(
         _ source: some AudioFrameSource,
         to destination: OutputDestination,
         options: ConversionOptions,
         started: Double
     ) throws(DeltaTapeError) -> ConversionSummary {
-        let output = OutputStage(destination: destination, options: options, channelCount: source.channelCount)
+        let output = PCMOutput(options: options, channelCount: source.channelCount, makeSink: destination.makeSink)
         defer { output.closeQuietly() }
         while let block = try source.nextBlock() {
             try output.write(block, rate: source.sampleRate)
@@ -215,108 +213,20 @@ extension SessionConverter {
             elapsedSeconds: monotonicSeconds() - started
         )
     }
-}
 
-/// The state of one conversion: the log, the track being assembled, the writer opened at the first audio.
-private final class Conversion {
-    let log: SessionLog
-    let options: ConversionOptions
-    let report: (Problem) -> Void
-
-    let output: OutputStage
-    var payloads = PayloadDecoder()
-    var track = TrackAssembler()
-    var problemCount = 0
-    /// Message types counted until the first audio, to say what a session without audio holds instead.
-    var typeCountsBeforeAudio: [String: Int] = [:]
-
-    init(log: SessionLog, destination: OutputDestination, options: ConversionOptions, report: @escaping (Problem) -> Void) {
-        self.log = log
-        self.options = options
-        self.report = report
-        output = OutputStage(destination: destination, options: options)
-    }
-
-    var writer: (any PCMWriter)? { output.writer }
-
-    func run() throws(DeltaTapeError) {
-        while true {
-            var problems: [Problem] = []
-            let next = try log.nextEvent { (found: Problem) throws(DeltaTapeError) in
-                problems.append(found)
-            }
-            for found in problems { try note(found) }
-            guard let (line, event) = next else { return }
-            var tookAudio = false
-            try event.forEachAudioDelta { (delta) throws(DeltaTapeError) in
-                guard delta.track == options.track else { return }
-                try take(delta, line: line, message: event.message)
-                tookAudio = true
-            }
-            if !tookAudio, writer == nil { typeCountsBeforeAudio[event.typeName ?? "(no type)", default: 0] += 1 }
-        }
-    }
-
-    private func take(_ delta: AudioDelta, line: Int, message: UnsafeRawBufferPointer) throws(DeltaTapeError) {
-        var failure: DeltaTapeError?
-        var decodeError: Base64.DecodingError?
-        var silenceByteCount = 0
-        payloads.decode(delta, in: message) { result in
-            decodeError = result.error
-            if result.error != nil { silenceByteCount = result.bytes.count }
-            track.append(result.bytes, of: delta, in: message) { samples in
-                do throws(DeltaTapeError) {
-                    try output.write(samples, rate: delta.format.sampleRate)
-                } catch {
-                    failure = error
-                }
-            }
-        }
-        if let failure { throw failure }
-        if let decodeError {
-            let silence = delta.format.durationSeconds(byteCount: silenceByteCount)
-            try note(Problem(input: log.name, line: line, message:
-                "\(decodeError) in the audio payload; replaced by \(formatMilliseconds(silence)) of silence"))
-        }
-    }
-
-    /// Reports a problem; under `strict` it becomes the failure.
-    private func note(_ problem: Problem) throws(DeltaTapeError) {
-        problemCount += 1
-        if options.strict {
-            throw .badInput("\(problem) (stopped by --strict at the first problem)")
-        }
-        report(problem)
-    }
-
-    func finish() throws(DeltaTapeError) {
-        guard writer != nil else {
-            throw .badInput(noAudioMessage())
-        }
-        for stream in track.streamsWithLeftoverByte {
-            try note(Problem(input: log.name, line: log.lineCount, message:
-                "the audio of item '\(stream.itemID)' (response '\(stream.responseID)') ends with half a sample; its last byte was dropped"))
-        }
-        try output.finish()
-    }
-
-    /// Closes the output on any path out of a conversion, so what was written stays readable.
-    func closeQuietly() {
-        output.closeQuietly()
-    }
-
-    private func noAudioMessage() -> String {
+    /// What a session without audio of `track` holds instead, and where to look next.
+    private static func noAudioMessage(log: SessionLog, track: AudioTrack, typeCountsBeforeAudio: [String: Int]) -> String {
         let found = typeCountsBeforeAudio.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
         let listed = found.prefix(8).map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         let more = found.count > 8 ? ", and \(found.count - 8) more types" : ""
         let foundInstead = log.isHARWithoutFrames ? "nothing: \(SessionLog.harWithoutFramesExplanation)"
             : found.isEmpty ? "no valid messages" : listed + more
-        let lookedFor = options.track == .assistant
+        let lookedFor = track == .assistant
             ? "response.output_audio.delta (OpenAI GA), response.audio.delta (OpenAI beta), session.output_audio.delta (GPT-Live), "
                 + "Gemini serverContent.modelTurn audio, Twilio outbound media and ElevenLabs audio_event"
             : "input_audio_buffer.append and conversation.item.create input_audio (OpenAI), session.input_audio.append (GPT-Live), "
                 + "Gemini realtimeInput audio, Twilio inbound media and ElevenLabs user_audio_chunk"
-        return "\(log.name): no \(options.track.rawValue) audio found; looked for \(lookedFor) and found \(foundInstead). "
+        return "\(log.name): no \(track.rawValue) audio found; looked for \(lookedFor) and found \(foundInstead). "
             + "'deltatape inspect \(log.name)' explains what the session holds."
     }
 }

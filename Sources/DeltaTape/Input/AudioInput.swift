@@ -42,7 +42,7 @@ final class AudioFileSource: AudioFrameSource {
         do throws(AudioFileError) {
             return try reader.nextBlock()
         } catch {
-            throw .io(error.description)
+            throw .unreadableInput(InputError(name: error.path, reason: error.reason, code: error.code))
         }
     }
 }
@@ -60,7 +60,7 @@ final class RawPCMSource: AudioFrameSource {
         do throws(InputError) {
             source = path == "-" ? .standardInput : try FileByteSource(path: path)
         } catch {
-            throw DeltaTapeError(error)
+            throw .unreadableInput(error)
         }
         bytes = .allocate(byteCount: 1 << 18, alignment: 16)
         samples = .allocate(capacity: 1 << 18)
@@ -86,7 +86,7 @@ final class RawPCMSource: AudioFrameSource {
             do throws(InputError) {
                 count = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: bytes[filled...]))
             } catch {
-                throw DeltaTapeError(error)
+                throw .unreadableInput(error)
             }
             if count == 0 { break }
             filled += count

@@ -1,0 +1,135 @@
+import Dispatch
+public import DeltaTapeContainers
+import Synchronization
+
+/// Runs a heavy writer (an Opus encoder and its container) on a thread of its own, behind a bounded buffer, so that
+/// reading, decoding and resampling on the caller's thread overlap with encoding: on two cores a conversion takes
+/// about as long as the encoding alone.
+///
+/// Samples are gathered into blocks of about a quarter second; at most `maximumBlocksInFlight` blocks wait for the
+/// encoder, so memory stays bounded and a fast producer is held back when the encoder falls behind:
+/// - ``write(_:)`` waits for a free slot by blocking its thread. Call it from a thread of its own (the converter runs
+///   on one), never from a task of the cooperative pool, whose few threads must not block.
+/// - Async code awaits ``waitForSpace()`` first, which suspends instead of blocking; a ``write(_:)`` of at most one
+///   block's worth of samples then never blocks.
+///
+/// A failure on the encoder's thread is reported by the next ``write(_:)`` or by ``close()``.
+public final class EncoderThread: PCMWriter, Sendable {
+    /// The writer. Unchecked for this one property: it is used only on `queue` (and by `close()` and `frameCount` after
+    /// draining it with `queue.sync`), one call at a time.
+    nonisolated(unsafe) private let inner: any PCMWriter
+    private let queue = DispatchQueue(label: "deltatape.encoder")
+    /// Free block slots, for writers that block.
+    private let slots: DispatchSemaphore
+    private let state: Mutex<State>
+    /// Samples gathered for the next block, on the caller's side.
+    private let pending: Mutex<[Int16]>
+    private let blockSampleCount: Int
+    private let maximumBlocksInFlight: Int
+
+    public let path: String
+    public let sampleRate: Int
+    public let channelCount: Int
+    public let sampleFormat: PCMSampleFormat
+
+    private struct State {
+        var blocksInFlight = 0
+        var failure: OutputError?
+        var closed = false
+        var spaceWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    /// Starts a thread for `inner`.
+    ///
+    /// - Parameters:
+    ///   - inner: The writer to run; it must not be used elsewhere afterwards.
+    ///   - maximumBlocksInFlight: How many quarter-second blocks may wait for the encoder.
+    public init(_ inner: any PCMWriter, maximumBlocksInFlight: Int = 4) {
+        path = inner.path
+        sampleRate = inner.sampleRate
+        channelCount = inner.channelCount
+        sampleFormat = inner.sampleFormat
+        blockSampleCount = max(1_024, inner.sampleRate * inner.channelCount / 4)
+        self.maximumBlocksInFlight = max(1, maximumBlocksInFlight)
+        slots = DispatchSemaphore(value: self.maximumBlocksInFlight)
+        state = Mutex(State())
+        var gathered: [Int16] = []
+        gathered.reserveCapacity(blockSampleCount)
+        pending = Mutex(gathered)
+        self.inner = inner
+    }
+
+    /// Frames written by the inner writer (complete once ``close()`` has returned).
+    public var frameCount: Int { queue.sync { inner.frameCount } }
+
+    /// Samples one call of ``write(_:)`` may pass after ``waitForSpace()`` without blocking.
+    public var samplesPerBlock: Int { blockSampleCount }
+
+    public func write(_ samples: UnsafeBufferPointer<Int16>) throws(OutputError) {
+        if let error = state.withLock({ $0.failure }) { throw error }
+        var remaining = samples[...]
+        while !remaining.isEmpty {
+            let full: [Int16]? = pending.withLock { gathered in
+                let taken = remaining.prefix(blockSampleCount - gathered.count)
+                gathered.append(contentsOf: taken)
+                remaining = remaining.dropFirst(taken.count)
+                return gathered.count == blockSampleCount ? takeBlock(&gathered) : nil
+            }
+            if let full { submit(full) }
+        }
+    }
+
+    /// Returns once a block slot is free, suspending (not blocking) while the encoder is behind.
+    public func waitForSpace() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resumeNow = state.withLock { state in
+                guard state.blocksInFlight >= maximumBlocksInFlight, state.failure == nil else { return true }
+                state.spaceWaiters.append(continuation)
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+
+    public func close() throws(OutputError) {
+        let alreadyClosed = state.withLock { state in
+            defer { state.closed = true }
+            return state.closed
+        }
+        guard !alreadyClosed else { return }
+        let last = pending.withLock { $0.isEmpty ? nil : takeBlock(&$0) }
+        if let last { submit(last) }
+        queue.sync {}  // every submitted block has been written
+        if let error = state.withLock({ $0.failure }) { throw error }
+        try inner.close()
+    }
+
+    private func takeBlock(_ gathered: inout [Int16]) -> [Int16] {
+        var block: [Int16] = []
+        block.reserveCapacity(blockSampleCount)
+        swap(&block, &gathered)
+        return block
+    }
+
+    /// Hands a block to the encoder's thread, waiting (blocking) while too many are in flight.
+    private func submit(_ block: [Int16]) {
+        slots.wait()
+        state.withLock { $0.blocksInFlight += 1 }
+        queue.async { [self] in
+            if state.withLock({ $0.failure }) == nil {
+                do throws(OutputError) {
+                    try block.withUnsafeBufferPointer { (samples) throws(OutputError) in try inner.write(samples) }
+                } catch {
+                    state.withLock { $0.failure = error }
+                }
+            }
+            let waiters = state.withLock { state in
+                state.blocksInFlight -= 1
+                defer { state.spaceWaiters.removeAll() }
+                return state.spaceWaiters
+            }
+            slots.signal()
+            for waiter in waiters { waiter.resume() }
+        }
+    }
+}

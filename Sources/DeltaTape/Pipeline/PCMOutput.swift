@@ -1,0 +1,65 @@
+import DeltaTapeCodecs
+import DeltaTapeContainers
+
+/// The end of every pipeline: samples at any rate in, the output's writer opened with the first of them (so that no
+/// file appears for an input without audio), resampled to the output's rate where they differ.
+///
+/// It chains the three jobs, each done elsewhere: the sink comes from `makeSink`, the writer from
+/// ``OutputFormat/makeWriter(on:sampleRate:channelCount:sampleFormat:opus:streamIdentifier:)``, rate conversion from
+/// a ``ResamplingStage``.
+final class PCMOutput {
+    let options: ConversionOptions
+    let channelCount: Int
+    private let makeSink: () throws(OutputError) -> any ByteSink
+    private(set) var writer: (any PCMWriter)?
+    private let resampling: ResamplingStage
+
+    /// - Parameters:
+    ///   - options: The format, rate, sample format, resampler and Opus settings.
+    ///   - channelCount: Interleaved channels of the samples written.
+    ///   - makeSink: Opens where the bytes go; called once, with the first samples.
+    init(options: ConversionOptions, channelCount: Int = 1, makeSink: @escaping () throws(OutputError) -> any ByteSink) {
+        self.options = options
+        self.channelCount = channelCount
+        self.makeSink = makeSink
+        resampling = ResamplingStage(engine: options.resampler, quality: options.quality, channelCount: channelCount)
+    }
+
+    /// Writes interleaved frames sampled at `rate`.
+    func write(_ samples: UnsafeBufferPointer<Int16>, rate: Int) throws(DeltaTapeError) {
+        try resampling.write(samples, rate: rate, to: opened(firstRate: rate))
+    }
+
+    /// Flushes the resampler and closes the output.
+    func finish() throws(DeltaTapeError) {
+        guard let writer else { return }
+        try resampling.finish(into: writer)
+        do throws(OutputError) {
+            try writer.close()
+        } catch {
+            throw .output(error)
+        }
+    }
+
+    /// Closes the output on any path out of a conversion, so what was written stays readable.
+    func closeQuietly() {
+        try? writer?.close()
+    }
+
+    private func opened(firstRate: Int) throws(DeltaTapeError) -> any PCMWriter {
+        if let writer { return writer }
+        let opened: any PCMWriter
+        do throws(OutputError) {
+            let format = options.format
+            let written = try format.makeWriter(
+                on: makeSink(), sampleRate: format.writtenSampleRate(for: options.sampleRate ?? firstRate), channelCount: channelCount,
+                sampleFormat: options.sampleFormat, opus: options.opus, streamIdentifier: options.streamIdentifier)
+            // Encoding is the heavy part: on its own thread, reading and decoding hide behind it.
+            opened = format == .wav ? written : EncoderThread(written)
+        } catch {
+            throw .output(error)
+        }
+        writer = opened
+        return opened
+    }
+}

@@ -1,0 +1,114 @@
+public import DeltaTapeEvents
+import DeltaTapeTimeline
+public import DeltaTapeContainers
+
+/// Turns a session's events into an audio file, one event at a time: each audio delta is decoded, joined into whole
+/// samples per stream, resampled to the output's rate and written.
+///
+/// The pipeline is synchronous and passes borrowed buffers from stage to stage, so it costs no allocation per delta.
+/// ``SessionConverter`` feeds it the events of a log; an archiver can feed it the events of a live session as they
+/// arrive (read each message with an `EventReader`). Audio written before a failure stays in a valid file.
+///
+/// Not thread-safe: one caller at a time. With an Opus output the encoding runs on a thread of its own behind a
+/// bounded buffer, and ``take(_:line:)`` blocks while that buffer is full, so call it from a thread of your own,
+/// not from a task of Swift's cooperative pool.
+public final class SessionPipeline {
+    /// How the output is written, which track, how strictly problems are taken.
+    public let options: ConversionOptions
+    /// The input's name, for problems.
+    public let inputName: String
+    /// Problems found so far (each was reported as it was found).
+    public private(set) var problemCount = 0
+
+    private let report: (Problem) -> Void
+    private let output: PCMOutput
+    private var payloads = PayloadDecoder()
+    private var track = TrackAssembler()
+    /// Message types counted until the first audio, to say what a session without audio holds instead.
+    private var typeCountsBeforeAudio: [String: Int] = [:]
+
+    /// Creates a pipeline; nothing is written until the first audio of the chosen track.
+    ///
+    /// - Parameters:
+    ///   - options: The output's format and settings, the track, strictness. (The input options are not used here.)
+    ///   - inputName: The input's name, for problems.
+    ///   - makeSink: Opens where the bytes go; called once, at the first audio.
+    ///   - problem: Receives each problem as it is found, unless ``ConversionOptions/strict`` makes it the failure.
+    public init(
+        options: ConversionOptions,
+        inputName: String,
+        makeSink: @escaping () throws(OutputError) -> any ByteSink,
+        problem: @escaping (Problem) -> Void
+    ) {
+        self.options = options
+        self.inputName = inputName
+        report = problem
+        output = PCMOutput(options: options, makeSink: makeSink)
+    }
+
+    /// The writer, once audio has arrived: its rate, channel count and frames written.
+    public var writer: (any PCMWriter)? { output.writer }
+
+    /// Takes one event: writes the audio it carries for the chosen track.
+    ///
+    /// - Parameters:
+    ///   - event: The event, valid during the call.
+    ///   - line: Where the event is in the input, for problems.
+    /// - Throws: ``DeltaTapeError``: a write failure, or under strict reading the first problem.
+    public func take(_ event: Event, line: Int) throws(DeltaTapeError) {
+        var tookAudio = false
+        try event.forEachAudioDelta { (delta) throws(DeltaTapeError) in
+            guard delta.track == options.track else { return }
+            try take(delta, line: line, message: event.message)
+            tookAudio = true
+        }
+        if !tookAudio, writer == nil { typeCountsBeforeAudio[event.typeName ?? "(no type)", default: 0] += 1 }
+    }
+
+    /// Reports a problem found while reading the input; under strict reading it is the failure.
+    ///
+    /// - Throws: ``DeltaTapeError/badInput(_:)`` under strict reading.
+    public func note(_ problem: Problem) throws(DeltaTapeError) {
+        problemCount += 1
+        if options.strict {
+            throw .badInput("\(problem) (stopped by --strict at the first problem)")
+        }
+        report(problem)
+    }
+
+    /// Ends the session: reports streams left with half a sample, flushes the resampler and finalizes the output.
+    ///
+    /// - Parameters:
+    ///   - line: The input's last line, for problems found at the end.
+    ///   - noAudio: Why there was no audio, in words (the caller knows the input), when none arrived.
+    /// - Throws: ``DeltaTapeError/badInput(_:)`` when no audio arrived; a write failure.
+    public func finish(line: Int, noAudio: (_ typeCountsBeforeAudio: [String: Int]) -> String) throws(DeltaTapeError) {
+        guard writer != nil else {
+            throw .badInput(noAudio(typeCountsBeforeAudio))
+        }
+        for stream in track.streamsWithLeftoverByte {
+            try note(Problem(input: inputName, line: line, message:
+                "the audio of item '\(stream.itemID)' (response '\(stream.responseID)') ends with half a sample; its last byte was dropped"))
+        }
+        try output.finish()
+    }
+
+    /// Closes the output on any path out of a conversion, so what was written stays readable.
+    public func closeQuietly() {
+        output.closeQuietly()
+    }
+
+    private func take(_ delta: AudioDelta, line: Int, message: UnsafeRawBufferPointer) throws(DeltaTapeError) {
+        let decodeError = try payloads.decode(delta, in: message) { (result) throws(DeltaTapeError) in
+            try track.append(result.bytes, of: delta, in: message) { (samples) throws(DeltaTapeError) in
+                try output.write(samples, rate: delta.format.sampleRate)
+            }
+            return result.error.map { ($0, result.bytes.count) }
+        }
+        if let (error, silenceByteCount) = decodeError {
+            let silence = delta.format.durationSeconds(byteCount: silenceByteCount)
+            try note(Problem(input: inputName, line: line, message:
+                "\(error) in the audio payload; replaced by \(formatMilliseconds(silence)) of silence"))
+        }
+    }
+}
