@@ -46,11 +46,7 @@ extension OutputFormat {
     ) throws(OutputError) -> any PCMWriter {
         switch self {
         case .wav:
-            // libsndfile writes files by path; a pipe gets the hand-written streaming form.
-            if let file = sink as? any PositionalByteSink, file.isSeekable {
-                return try WAVFileWriter(path: sink.name, sampleRate: sampleRate, channelCount: channelCount, sampleFormat: sampleFormat)
-            }
-            return try StreamingWAVWriter(sink: sink, sampleRate: sampleRate, channelCount: channelCount, sampleFormat: sampleFormat)
+            return try WAVWriter(sink: sink, sampleRate: sampleRate, channelCount: channelCount, sampleFormat: sampleFormat)
         case .ogg, .webm:
             return try OpusPCMWriter(self == .ogg ? .ogg : .webm, sink: sink, sampleRate: sampleRate, channelCount: channelCount,
                                      settings: opus, streamIdentifier: streamIdentifier)

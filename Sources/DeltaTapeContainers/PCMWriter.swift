@@ -22,4 +22,29 @@ public protocol PCMWriter: AnyObject {
     func close() throws(OutputError)
 }
 
-extension WAVFileWriter: PCMWriter {}
+/// The sample format of a PCM file.
+public enum PCMSampleFormat: String, Sendable, Hashable, CaseIterable {
+    /// 16-bit signed integers: bit-exact to PCM16 sources.
+    case s16
+    /// 32-bit floats.
+    case f32
+}
+
+/// A failure to write an output.
+public struct OutputError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The output's path.
+    public var path: String
+    /// What went wrong, in words, with the library's or system's reason.
+    public var reason: String
+    /// The C library's error code, when one is involved.
+    public var code: Int32?
+
+    /// Creates an error.
+    public init(path: String, reason: String, code: Int32? = nil) {
+        self.path = path
+        self.reason = reason
+        self.code = code
+    }
+
+    public var description: String { "\(path): \(reason)" }
+}

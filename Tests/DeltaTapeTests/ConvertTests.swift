@@ -434,9 +434,7 @@ import Testing
 @Suite struct WAVWriterLimitTests {
     @Test(arguments: [5_000_000_000, 0, -8000]) func impossibleRatesAreErrors(_ rate: Int) throws {
         let path = try TestEnvironment.temporaryDirectory().appendingPathComponent("limits.wav").path
-        #expect(throws: OutputError.self) { _ = try WAVFileWriter(path: path, sampleRate: rate) }
-        #expect(throws: OutputError.self) {
-            _ = try StreamingWAVWriter(sink: FileDescriptorSink(path: path + ".stream"), sampleRate: rate)
-        }
+        #expect(throws: OutputError.self) { _ = try WAVWriter(sink: FileDescriptorSink(path: path), sampleRate: rate) }
+        #expect(throws: OutputError.self) { _ = try WAVWriter(sink: FileDescriptorSink(path: path), sampleRate: 24_000, channelCount: 0) }
     }
 }
