@@ -6,9 +6,7 @@ import CSampleRate
 /// boundary); unconsumed input is offered again; `end_of_input` flushes the tail. libsamplerate's output is
 /// time-aligned with its input.
 public final class LibsamplerateResampler: Resampler {
-    public let inputRate: Int
-    public let outputRate: Int
-    public let channelCount: Int
+    public let format: ResamplingFormat
     private let state: OpaquePointer
     private let ratio: Double
     private var output: [Float]
@@ -17,10 +15,8 @@ public final class LibsamplerateResampler: Resampler {
     ///
     /// - Throws: ``ResamplerError`` with libsamplerate's message when it refuses the configuration.
     public init(inputRate: Int, outputRate: Int, channelCount: Int = 1, quality: ResamplerQuality = .high) throws(ResamplerError) {
-        self.inputRate = inputRate
-        self.outputRate = outputRate
-        self.channelCount = channelCount
-        ratio = Double(outputRate) / Double(inputRate)
+        format = try ResamplingFormat(inputRate: inputRate, outputRate: outputRate, channelCount: channelCount, engine: .libsamplerate)
+        ratio = format.ratio
         guard src_is_valid_ratio(ratio) != 0 else {
             throw ResamplerError(engine: .libsamplerate, message: "cannot convert \(inputRate) Hz to \(outputRate) Hz: the ratio is outside 1/256...256")
         }

@@ -46,12 +46,8 @@ public struct ResamplerError: Error, Sendable, Equatable, CustomStringConvertibl
 /// with the input at lag 0, and a whole stream of `n` input frames gives `round(n × outputRate / inputRate)`
 /// frames (±1).
 public protocol Resampler: AnyObject {
-    /// Frames per second consumed.
-    var inputRate: Int { get }
-    /// Frames per second produced.
-    var outputRate: Int { get }
-    /// Interleaved channels per frame.
-    var channelCount: Int { get }
+    /// The rates converted between and the channel count.
+    var format: ResamplingFormat { get }
 
     /// Converts `input` (whole frames) and passes what is ready to `emit`, possibly in several calls.
     ///
@@ -66,6 +62,40 @@ public protocol Resampler: AnyObject {
     ///
     /// - Throws: As ``process(_:_:)``.
     func finish<Failure: Error>(_ emit: (UnsafeBufferPointer<Float>) throws(Failure) -> Void) throws(StageFailure<ResamplerError, Failure>)
+}
+
+extension Resampler {
+    /// Frames per second consumed.
+    public var inputRate: Int { format.inputRate }
+    /// Frames per second produced.
+    public var outputRate: Int { format.outputRate }
+    /// Interleaved channels per frame.
+    public var channelCount: Int { format.channelCount }
+}
+
+/// What a resampler converts: two rates and a channel count, checked once for every engine.
+public struct ResamplingFormat: Sendable, Hashable {
+    /// Frames per second consumed.
+    public let inputRate: Int
+    /// Frames per second produced.
+    public let outputRate: Int
+    /// Interleaved channels per frame.
+    public let channelCount: Int
+
+    /// Output frames per input frame.
+    public var ratio: Double { Double(outputRate) / Double(inputRate) }
+
+    /// Checks a conversion for `engine`.
+    ///
+    /// - Throws: ``ResamplerError`` for a rate or channel count that is not positive.
+    public init(inputRate: Int, outputRate: Int, channelCount: Int, engine: ResamplerEngine) throws(ResamplerError) {
+        guard inputRate > 0, outputRate > 0, channelCount > 0 else {
+            throw ResamplerError(engine: engine, message: "cannot convert \(inputRate) Hz to \(outputRate) Hz in \(channelCount) channel(s)")
+        }
+        self.inputRate = inputRate
+        self.outputRate = outputRate
+        self.channelCount = channelCount
+    }
 }
 
 /// Makes a resampler.

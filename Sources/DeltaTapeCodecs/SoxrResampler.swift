@@ -4,9 +4,7 @@ import CSoxr
 ///
 /// soxr compensates its filter delay itself: the first output frame lines up with the first input frame.
 public final class SoxrResampler: Resampler {
-    public let inputRate: Int
-    public let outputRate: Int
-    public let channelCount: Int
+    public let format: ResamplingFormat
     private let handle: soxr_t
     private var output: [Float]
 
@@ -14,9 +12,7 @@ public final class SoxrResampler: Resampler {
     ///
     /// - Throws: ``ResamplerError`` with soxr's message when it refuses the configuration.
     public init(inputRate: Int, outputRate: Int, channelCount: Int = 1, quality: ResamplerQuality = .high) throws(ResamplerError) {
-        self.inputRate = inputRate
-        self.outputRate = outputRate
-        self.channelCount = channelCount
+        format = try ResamplingFormat(inputRate: inputRate, outputRate: outputRate, channelCount: channelCount, engine: .soxr)
         var ioSpec = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I)
         let preset: Int32 = switch quality {
         case .low: 0

@@ -6,6 +6,8 @@ import Musl
 import Darwin
 #endif
 
+import DeltaTapeKernels
+
 /// Where a container writer's bytes go: a file, a pipe, standard output.
 public protocol ByteSink: AnyObject {
     /// A name for messages (a path, or `stdout`).
@@ -53,7 +55,7 @@ public final class FileDescriptorSink: PositionalByteSink {
     public init(path: String) throws(OutputError) {
         let opened = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard opened >= 0 else {
-            throw OutputError(path: path, reason: "cannot open for writing: \(String(cString: strerror(errno)))", code: errno)
+            throw OutputError(path: path, reason: "cannot open for writing: \(SystemCall.errorMessage(errno))", code: errno)
         }
         name = path
         descriptor = opened
@@ -70,17 +72,17 @@ public final class FileDescriptorSink: PositionalByteSink {
     }
 
     deinit {
-        if closesDescriptor, descriptor >= 0 { _ = closeFile(descriptor) }
+        if closesDescriptor, descriptor >= 0 { _ = SystemCall.close(descriptor) }
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
         guard let base = bytes.baseAddress else { return }
         var offset = 0
         while offset < bytes.count {
-            let count = systemWrite(descriptor, base + offset, bytes.count - offset)
+            let count = SystemCall.write(descriptor, base + offset, bytes.count - offset)
             if count < 0 {
                 if errno == EINTR { continue }
-                throw OutputError(path: name, reason: "write failed after \(byteCount) bytes: \(String(cString: strerror(errno)))", code: errno)
+                throw OutputError(path: name, reason: "write failed after \(byteCount) bytes: \(SystemCall.errorMessage(errno))", code: errno)
             }
             offset += count
             byteCount += count
@@ -102,7 +104,7 @@ public final class FileDescriptorSink: PositionalByteSink {
             let count = pwrite(descriptor, base + done, bytes.count - done, off_t(startOffset + offset + done))
             if count < 0 {
                 if errno == EINTR { continue }
-                throw OutputError(path: name, reason: "rewriting at byte \(offset) failed: \(String(cString: strerror(errno)))", code: errno)
+                throw OutputError(path: name, reason: "rewriting at byte \(offset) failed: \(SystemCall.errorMessage(errno))", code: errno)
             }
             done += count
         }
@@ -110,32 +112,10 @@ public final class FileDescriptorSink: PositionalByteSink {
 
     public func close() throws(OutputError) {
         guard closesDescriptor, descriptor >= 0 else { return }
-        let status = closeFile(descriptor)
+        let status = SystemCall.close(descriptor)
         descriptor = -1
         if status != 0 {
-            throw OutputError(path: name, reason: "closing failed after \(byteCount) bytes: \(String(cString: strerror(errno)))", code: errno)
+            throw OutputError(path: name, reason: "closing failed after \(byteCount) bytes: \(SystemCall.errorMessage(errno))", code: errno)
         }
     }
-}
-
-/// `close(2)`, named apart from the sinks' own `close`.
-/// `write(2)`, named apart from the sinks' own `write` methods.
-private func systemWrite(_ descriptor: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
-    #if canImport(Glibc)
-    Glibc.write(descriptor, bytes, count)
-    #elseif canImport(Musl)
-    Musl.write(descriptor, bytes, count)
-    #else
-    Darwin.write(descriptor, bytes, count)
-    #endif
-}
-
-private func closeFile(_ descriptor: Int32) -> Int32 {
-    #if canImport(Glibc)
-    Glibc.close(descriptor)
-    #elseif canImport(Musl)
-    Musl.close(descriptor)
-    #else
-    Darwin.close(descriptor)
-    #endif
 }

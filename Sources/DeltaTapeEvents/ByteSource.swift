@@ -6,6 +6,8 @@ import Musl
 import Darwin
 #endif
 
+import DeltaTapeKernels
+
 /// Something input bytes are read from in chunks: a file, a pipe, standard input.
 public protocol ByteSource {
     /// A name for messages: the path, or `stdin`.
@@ -49,11 +51,11 @@ public struct FileByteSource: ByteSource {
     public init(path: String) throws(InputError) {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
-            throw InputError(name: path, reason: "cannot open for reading: \(systemErrorMessage(errno))", code: errno)
+            throw InputError(name: path, reason: "cannot open for reading: \(SystemCall.errorMessage(errno))", code: errno)
         }
         var status = stat()
         if fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFDIR {
-            closeDescriptor(descriptor)
+            SystemCall.close(descriptor)
             throw InputError(name: path, reason: "is a directory, expected a session log or audio file")
         }
         self.init(descriptor: descriptor, name: path, closesDescriptor: true)
@@ -74,24 +76,25 @@ public struct FileByteSource: ByteSource {
     /// Standard input.
     public static var standardInput: FileByteSource { FileByteSource(descriptor: 0, name: "stdin") }
 
+    /// Opens the file at `path`, or standard input for `-` (the command line's convention).
+    ///
+    /// - Throws: ``InputError`` naming the path and the system's reason.
+    public static func forPath(_ path: String) throws(InputError) -> FileByteSource {
+        path == "-" ? .standardInput : try FileByteSource(path: path)
+    }
+
     public mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
         while true {
-            #if canImport(Glibc)
-            let count = Glibc.read(descriptor, buffer.baseAddress, buffer.count)
-            #elseif canImport(Musl)
-            let count = Musl.read(descriptor, buffer.baseAddress, buffer.count)
-            #else
-            let count = Darwin.read(descriptor, buffer.baseAddress, buffer.count)
-            #endif
+            let count = SystemCall.read(descriptor, buffer.baseAddress, buffer.count)
             if count >= 0 { return count }
             if errno == EINTR { continue }
-            throw InputError(name: name, reason: "read failed: \(systemErrorMessage(errno))", code: errno)
+            throw InputError(name: name, reason: "read failed: \(SystemCall.errorMessage(errno))", code: errno)
         }
     }
 
     /// Closes the descriptor if this source opened it.
     public func close() {
-        if closesDescriptor { closeDescriptor(descriptor) }
+        if closesDescriptor { SystemCall.close(descriptor) }
     }
 }
 
@@ -118,20 +121,4 @@ public struct MemoryByteSource: ByteSource {
         offset += count
         return count
     }
-}
-
-/// `close(2)`, named apart from ``FileByteSource/close()``.
-func closeDescriptor(_ descriptor: Int32) {
-    #if canImport(Glibc)
-    _ = Glibc.close(descriptor)
-    #elseif canImport(Musl)
-    _ = Musl.close(descriptor)
-    #else
-    _ = Darwin.close(descriptor)
-    #endif
-}
-
-/// The system's message for an `errno` value.
-func systemErrorMessage(_ code: Int32) -> String {
-    String(cString: strerror(code))
 }

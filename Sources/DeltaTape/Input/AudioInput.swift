@@ -58,7 +58,7 @@ final class RawPCMSource: AudioFrameSource {
     init(path: String, format: AudioFormat) throws(DeltaTapeError) {
         self.format = format
         do throws(InputError) {
-            source = path == "-" ? .standardInput : try FileByteSource(path: path)
+            source = try FileByteSource.forPath(path)
         } catch {
             throw .unreadableInput(error)
         }

@@ -35,7 +35,7 @@ public final class SessionLog {
     public static func open(path: String, kind knownKind: InputKind? = nil) throws(DeltaTapeError) -> OpenedInput {
         var source: FileByteSource
         do throws(InputError) {
-            source = path == "-" ? .standardInput : try FileByteSource(path: path)
+            source = try FileByteSource.forPath(path)
         } catch {
             throw .unreadableInput(error)
         }
