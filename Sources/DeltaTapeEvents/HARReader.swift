@@ -48,6 +48,9 @@ public final class HARReader<Source: ByteSource>: MessageSource {
     /// (Socket.IO's `42[...]`, a dev server's heartbeats).
     public private(set) var nonMessageFrameCount = 0
 
+    /// The connections and the frames without a JSON message found so far.
+    public var webSocketCounts: (connections: Int, nonMessageFrames: Int)? { (connectionCount, nonMessageFrameCount) }
+
     public func nextMessage() throws(InputError) -> (line: Int, bytes: UnsafeRawBufferPointer)? {
         while true {
             if !inFrames {

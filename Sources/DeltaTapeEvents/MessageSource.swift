@@ -11,12 +11,16 @@ public protocol MessageSource: AnyObject {
     var messageProblem: String? { get }
     /// When the last message was sent or received, in seconds since the Unix epoch, when the container says.
     var messageTime: Double? { get }
+    /// For a container of WebSocket frames (a HAR): the connections found so far, and the frames skipped because
+    /// they hold no JSON message; `nil` for other containers.
+    var webSocketCounts: (connections: Int, nonMessageFrames: Int)? { get }
 }
 
 extension MessageSource {
     public var messageLabel: String? { nil }
     public var messageProblem: String? { nil }
     public var messageTime: Double? { nil }
+    public var webSocketCounts: (connections: Int, nonMessageFrames: Int)? { nil }
 }
 
 extension LineReader: MessageSource {

@@ -11,6 +11,15 @@ struct DeltaTapeCommand: AsyncParsableCommand {
     )
 }
 
+/// The input every subcommand reads, and how to read it.
+struct InputOptions: ParsableArguments {
+    @Argument(help: "The session log (JSONL, JSON array, HAR) or, for convert, the audio file ('-' reads standard input).", completion: .file())
+    var input: String
+
+    @Option(help: "The input's kind, when detection from its content should be overridden: jsonl, json-array, har or (for convert) audio.")
+    var inputKind: InputKind?
+}
+
 /// Prints to standard error.
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
@@ -29,192 +38,6 @@ func exitStatus(of error: DeltaTapeError) -> Int32 {
     case .badInput: 65
     case .unreadableInput, .output: 74
     case .resampling: 64
-    }
-}
-
-extension DeltaTapeCommand {
-    struct Convert: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Convert a session's audio (the assistant's or the user's), an audio file or raw PCM to an audio file.",
-            discussion: """
-                The input's kind is detected from its content: JSON Lines, a JSON array of messages or a HAR \
-                export, in the OpenAI Realtime (GA, beta, Azure), GPT-Live, Gemini Live, Twilio Media Streams or \
-                ElevenLabs vocabulary; an audio file; or raw PCM with --input-format. Malformed lines are warnings \
-                that name the line; undecodable audio becomes silence of the same length, so the timeline stays aligned.
-
-                Examples:
-                  deltatape convert session.jsonl -o session.wav
-                  deltatape convert session.jsonl -o session-16k.wav --rate 16000
-                  deltatape convert devtools-export.har -o caller.wav --track user
-                  cat session.jsonl | deltatape convert - -o - --format wav > session.wav
-                  deltatape convert music-44k.flac -o music-24k.wav --rate 24000
-                  deltatape convert call.ulaw -o call.wav --input-format mulaw --input-rate 8000
-                """
-        )
-
-        @Argument(help: "The session log (JSONL, JSON array, HAR) or audio file to convert ('-' reads standard input).", completion: .file())
-        var input: String
-
-        @Option(name: .shortAndLong, help: "The output file ('-' writes to standard output; then --format is required).")
-        var output: String
-
-        @Option(help: "Which side to write: assistant (the model's output, the default) or user (the input the client sent).")
-        var track: TrackChoice = .assistant
-
-        @Option(help: "The output container when it does not follow from the output's extension: \(OutputFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
-        var format: OutputFormat?
-
-        @Option(help: "Sample format of PCM outputs: s16 (bit-exact to PCM16 sources) or f32.")
-        var sampleFormat: PCMSampleFormat = .s16
-
-        @Option(help: ArgumentHelp("The output's sample rate in Hz (default: the source's).", valueName: "hz"))
-        var rate: Int?
-
-        @Option(help: ArgumentHelp("Opus bitrate in bits per second, for example 32000 or 32k (default: libopus's choice).", valueName: "bits"))
-        var bitrate: Bitrate?
-
-        @Option(help: "Opus encoder complexity, 0 (fastest) to 10 (best).")
-        var complexity: Int?
-
-        @Option(help: "Opus application: audio (faithfulness, the default) or voip (speech intelligibility).")
-        var application: OpusApplication = .audio
-
-        @Option(help: ArgumentHelp("Opus frame duration in milliseconds: 2.5, 5, 10, 20, 40 or 60.", valueName: "ms"))
-        var frameMs: Double = 20
-
-        @Option(help: "The resampler, when rates differ: soxr (faster and better at equal settings, measured) or libsamplerate.")
-        var resampler: ResamplerEngine = .soxr
-
-        @Option(help: "Resampling quality: low, medium, high or very-high.")
-        var quality: ResamplerQuality = .high
-
-        @Option(help: "The input's kind, when detection from its content should be overridden: jsonl, json-array, har or audio.")
-        var inputKind: InputKind?
-
-        @Option(help: "Read the input as headerless PCM in this encoding: s16le, mulaw or alaw (needs --input-rate).")
-        var inputFormat: RawInputEncoding?
-
-        @Option(help: ArgumentHelp("The sample rate of headerless PCM input, in Hz.", valueName: "hz"))
-        var inputRate: Int?
-
-        @Option(help: "The channel count of headerless PCM input.")
-        var inputChannels: Int = 1
-
-        @Flag(help: "Stop at the first malformed line or undecodable payload (exit 65) instead of warning.")
-        var strict = false
-
-        @Flag(name: .shortAndLong, help: "Print no warnings and no summary.")
-        var quiet = false
-
-        func validate() throws {
-            if let complexity, !(0...10).contains(complexity) {
-                throw ValidationError("--complexity must be 0...10.")
-            }
-            if !OpusSettings.frameDurations.contains(frameMs) {
-                throw ValidationError("--frame-ms must be one of 2.5, 5, 10, 20, 40, 60.")
-            }
-            if let bitrate, !(500...512_000).contains(bitrate.bitsPerSecond) {
-                throw ValidationError("--bitrate must be 500...512000 bits per second (or 0.5k...512k).")
-            }
-            let rates = 1_000...768_000  // what the resamplers and writers take
-            if let rate, !rates.contains(rate) {
-                throw ValidationError("--rate \(rate) is outside \(rates.lowerBound)...\(rates.upperBound) Hz.")
-            }
-            if inputFormat != nil {
-                guard let inputRate, rates.contains(inputRate) else {
-                    throw ValidationError("Headerless PCM input (--input-format) needs --input-rate in \(rates.lowerBound)...\(rates.upperBound) Hz.")
-                }
-                guard (1...8).contains(inputChannels) else {
-                    throw ValidationError("--input-channels must be 1...8.")
-                }
-            } else if inputRate != nil {
-                throw ValidationError("--input-rate applies to headerless PCM input; add --input-format s16le, mulaw or alaw.")
-            }
-            if inputFormat != nil, inputKind != nil {
-                throw ValidationError("--input-format already says the input is headerless PCM; leave out --input-kind.")
-            }
-            if inputKind == .audioFile, input == "-" {
-                throw ValidationError("Audio files are read from a path, not from standard input; for a stream, send raw PCM with --input-format.")
-            }
-            if output == "-" {
-                guard format != nil else {
-                    throw ValidationError("Writing to standard output ('-o -') needs --format, for example --format wav or --format ogg.")
-                }
-            } else if format == nil, OutputFormat(pathExtensionOf: output) == nil {
-                throw ValidationError("Cannot tell the format of '\(output)' from its extension; name the file .wav, .ogg, .opus or .webm, or pass --format.")
-            }
-        }
-
-        func run() async throws {
-            let destination: OutputDestination = output == "-" ? .standardOutput : .file(output)
-            let options = ConversionOptions(
-                format: format ?? OutputFormat(pathExtensionOf: output) ?? .wav,
-                track: track.track,
-                sampleFormat: sampleFormat,
-                sampleRate: rate,
-                resampler: resampler,
-                quality: quality,
-                opus: OpusSettings(bitrate: bitrate?.bitsPerSecond, complexity: complexity, application: application, frameMilliseconds: frameMs),
-                rawInput: inputFormat.map { AudioFormat(encoding: $0.encoding, sampleRate: inputRate ?? 0, channelCount: inputChannels) },
-                inputKind: inputKind,
-                strict: strict
-            )
-            let quiet = quiet
-            do throws(DeltaTapeError) {
-                let summary = try await SessionConverter.convert(input: input, to: destination, options: options) { problem in
-                    if !quiet { printError("\(problem.input):\(problem.line): warning: \(problem.message)") }
-                }
-                if !quiet { printError(describe(summary)) }
-            } catch {
-                throw reportFailure(error)
-            }
-        }
-
-        private func describe(_ summary: ConversionSummary) -> String {
-            let channels = summary.channelCount == 1 ? "mono" : summary.channelCount == 2 ? "stereo" : "\(summary.channelCount) channels"
-            let speed = summary.realTimeFactor.isFinite ? "\(Int(summary.realTimeFactor.rounded()))× real time" : "instant"
-            let warnings = summary.problemCount == 0 ? "no warnings" : "\(summary.problemCount) warning\(summary.problemCount == 1 ? "" : "s")"
-            let seconds = (summary.durationSeconds * 1000).rounded() / 1000
-            let encoding = switch summary.format {
-            case .ogg: "Ogg Opus"
-            case .webm: "WebM Opus"
-            case .wav: sampleFormat.rawValue
-            }
-            return "wrote \(summary.output): \(summary.isSession ? track.rawValue : "audio") \(seconds) s, \(summary.sampleRate) Hz \(channels) \(encoding), "
-                + "from \(summary.inputByteCount.formatted()) bytes of \(summary.input) at \(speed), \(warnings)"
-        }
-    }
-
-    struct Inspect: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Report what a session log holds: events, formats, audio, problems and common traps."
-        )
-
-        @Argument(help: "The session log to inspect ('-' reads standard input).", completion: .file())
-        var input: String
-
-        @Flag(help: "Print the report as one JSON object.")
-        var json = false
-
-        @Option(help: "The input's kind, when detection from its content should be overridden: jsonl, json-array or har.")
-        var inputKind: InputKind?
-
-        func run() async throws {
-            let report: SessionReport
-            do throws(DeltaTapeError) {
-                report = try SessionInspector.inspect(input: input, kind: inputKind)
-            } catch {
-                throw reportFailure(error)
-            }
-            if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                let data = try encoder.encode(report)
-                print(String(decoding: data, as: UTF8.self))
-            } else {
-                print(ReportText.render(report))
-            }
-        }
     }
 }
 

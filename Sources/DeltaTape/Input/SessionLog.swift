@@ -112,9 +112,7 @@ public final class SessionLog {
         + "(Network panel, the connection listed, then Save all as HAR)"
 
     /// For a HAR: the WebSocket connections found so far, and the frames skipped because they hold no JSON message.
-    public var webSocketCounts: (connections: Int, nonMessageFrames: Int)? {
-        (messages as? HARReader<FileByteSource>).map { ($0.connectionCount, $0.nonMessageFrameCount) }
-    }
+    public var webSocketCounts: (connections: Int, nonMessageFrames: Int)? { messages.webSocketCounts }
 
     /// Reads the next message and returns its event, valid until the next call; `nil` at the end of the input.
     ///

@@ -1,0 +1,33 @@
+import ArgumentParser
+import DeltaTape
+import Foundation
+
+extension DeltaTapeCommand {
+    struct Inspect: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Report what a session log holds: events, formats, audio, problems and common traps."
+        )
+
+        @OptionGroup var source: InputOptions
+
+        @Flag(help: "Print the report as one JSON object.")
+        var json = false
+
+        func run() async throws {
+            let report: SessionReport
+            do throws(DeltaTapeError) {
+                report = try SessionInspector.inspect(input: source.input, kind: source.inputKind)
+            } catch {
+                throw reportFailure(error)
+            }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                let data = try encoder.encode(report)
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                print(ReportText.render(report))
+            }
+        }
+    }
+}
