@@ -32,7 +32,7 @@ extension ByteSink {
 public protocol PositionalByteSink: ByteSink {
     /// Whether overwriting works here (false for pipes and terminals).
     var isSeekable: Bool { get }
-    /// Overwrites bytes at `offset` from the start, without moving the append position.
+    /// Overwrites bytes at `offset` from the sink's first byte, without moving the append position.
     /// - Throws: ``OutputError`` naming the sink.
     func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(OutputError)
 }
@@ -43,6 +43,9 @@ public final class FileDescriptorSink: PositionalByteSink {
     public private(set) var byteCount = 0
     private var descriptor: Int32
     private let closesDescriptor: Bool
+    /// The descriptor's position when the sink started: offsets count from here, so bytes before it (a file
+    /// handed over part-way, `(echo; deltatape …) > f`) are never overwritten.
+    private let startOffset: Int
 
     /// Creates (or truncates) the file at `path`.
     ///
@@ -55,6 +58,7 @@ public final class FileDescriptorSink: PositionalByteSink {
         name = path
         descriptor = opened
         closesDescriptor = true
+        startOffset = 0
     }
 
     /// Writes to an open descriptor (1 for standard output), which it does not close.
@@ -62,6 +66,7 @@ public final class FileDescriptorSink: PositionalByteSink {
         self.descriptor = descriptor
         self.name = name
         closesDescriptor = false
+        startOffset = max(0, Int(lseek(descriptor, 0, SEEK_CUR)))  // -1 for pipes, which never overwrite
     }
 
     deinit {
@@ -82,16 +87,19 @@ public final class FileDescriptorSink: PositionalByteSink {
         }
     }
 
+    /// True for a regular file not opened for appending: on Linux `pwrite` to an `O_APPEND` descriptor (`>>`)
+    /// appends whatever the offset, so such a file is written as a stream.
     public var isSeekable: Bool {
         var status = stat()
         return fstat(descriptor, &status) == 0 && status.st_mode & S_IFMT == S_IFREG && lseek(descriptor, 0, SEEK_CUR) >= 0
+            && fcntl(descriptor, F_GETFL) & O_APPEND == 0
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(OutputError) {
         guard let base = bytes.baseAddress else { return }
         var done = 0
         while done < bytes.count {
-            let count = pwrite(descriptor, base + done, bytes.count - done, off_t(offset + done))
+            let count = pwrite(descriptor, base + done, bytes.count - done, off_t(startOffset + offset + done))
             if count < 0 {
                 if errno == EINTR { continue }
                 throw OutputError(path: name, reason: "rewriting at byte \(offset) failed: \(String(cString: strerror(errno)))", code: errno)
