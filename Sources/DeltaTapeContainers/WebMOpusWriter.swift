@@ -7,7 +7,8 @@ public import DeltaTapeCodecs
 ///
 /// `A_OPUS`, CodecPrivate = OpusHead, CodecDelay = pre-skip in nanoseconds, SeekPreRoll 80 ms, SamplingFrequency
 /// 48000, SimpleBlocks with the keyframe flag in clusters of at most 5 seconds, and DiscardPadding on the last
-/// block so decoders stop at the input's exact length. On a seekable sink the file is finalized in place (Segment
+/// block so decoders stop at the input's exact length. Timestamps count half milliseconds, at which the codec
+/// delay and every block time are exact (see ``tickNanoseconds``). On a seekable sink the file is finalized in place (Segment
 /// and Cluster sizes, Duration, SeekHead, Cues); on any other sink it stays in the live form browsers'
 /// MediaRecorder writes (unknown-size Segment and Clusters). Each cluster (at most 1 s live, 5 s in a file) is
 /// written in one piece as soon as it is complete, so a killed process loses at most the open cluster.
@@ -19,21 +20,30 @@ public final class WebMOpusWriter {
     private let maximumClusterDuration48k = 5 * 48_000
     private let liveClusterDuration48k = 48_000
 
+    /// The TimestampScale: 0.5 ms. At the usual 1 ms, demuxers round CodecDelay (the 312-sample pre-skip, 6.5 ms)
+    /// to 7 ms and Chromium drops 24 samples (measured, with ffmpeg's own files too). At 0.5 ms (24 samples at
+    /// 48 kHz, the greatest common divisor of 312 and of every Opus frame size: 120, 240, 480, 960, 1920, 2880)
+    /// the codec delay is 13 ticks and every block starts on a whole tick. A cluster's int16 relative block
+    /// times then reach 16.38 s, well above the 5 s clusters written here.
+    public static let tickNanoseconds = 500_000
+    private static let samples48kPerTick = 48_000 * tickNanoseconds / 1_000_000_000
+
     private var segmentDataStart = 0  // offset of the first byte inside the Segment
     private var seekHeadOffset = 0  // the reserved Void that becomes the SeekHead
-    private var durationOffset = 0  // the Duration float's payload
+    private var durationOffset = 0  // the Void reserved for Duration
     private var infoOffset = 0, tracksOffset = 0
     private var clusterStart48k = 0
     private var clusterOpen = false
     private var clusterOffset = 0  // where the open cluster's ID starts
     private var clusterDataStart = 0  // where its content starts (after the 8-byte size)
-    private var cuePoints: [(timeMilliseconds: Int, clusterOffset: Int)] = []
+    private var cuePoints: [(timeTicks: Int, clusterOffset: Int)] = []
     private var position48k = 0  // samples of all packets so far, at 48 kHz
     private var streamLength48k: Int?  // from the last packet: the input's length, for Duration
     private var finished = false
     /// Bytes of the open cluster not yet written: a cluster goes to the sink in one write when it closes.
     private var output: [UInt8] = []
     private static let seekHeadReserve = 96
+    private static let durationByteCount = EBML.float(EBML.ID.duration, 0).count
 
     /// Where the next byte will land in the file.
     private var position: Int { sink.byteCount + output.count }
@@ -69,11 +79,13 @@ public final class WebMOpusWriter {
             header += EBML.id(EBML.ID.void) + EBML.size(Self.seekHeadReserve - 2, length: 1) + [UInt8](repeating: 0, count: Self.seekHeadReserve - 2)
         }
         infoOffset = sink.byteCount + header.count
-        var info = EBML.unsigned(EBML.ID.timestampScale, 1_000_000)  // timestamps in milliseconds
+        var info = EBML.unsigned(EBML.ID.timestampScale, UInt64(Self.tickNanoseconds))
             + EBML.string(EBML.ID.muxingApp, "DeltaTape") + EBML.string(EBML.ID.writingApp, "DeltaTape")
         if seekable {
-            durationOffset = infoOffset + EBML.id(EBML.ID.info).count + EBML.size(info.count + 11).count + info.count + 3
-            info += EBML.float(EBML.ID.duration, 0)
+            // A Void as long as the Duration element (ID 2, size 1, 8-byte float) that replaces it at the end, as
+            // ffmpeg does: a file killed before then has no Duration rather than a Duration of 0.
+            durationOffset = infoOffset + EBML.id(EBML.ID.info).count + EBML.size(info.count + Self.durationByteCount).count + info.count
+            info += EBML.id(EBML.ID.void) + EBML.size(Self.durationByteCount - 2, length: 1) + [UInt8](repeating: 0, count: Self.durationByteCount - 2)
         }
         header += EBML.element(EBML.ID.info, info)
         tracksOffset = sink.byteCount + header.count
@@ -111,16 +123,17 @@ public final class WebMOpusWriter {
         let cuesOffset = position
         var cues: [UInt8] = []
         for point in cuePoints {
-            cues += EBML.element(EBML.ID.cuePoint, EBML.unsigned(EBML.ID.cueTime, UInt64(point.timeMilliseconds))
+            cues += EBML.element(EBML.ID.cuePoint, EBML.unsigned(EBML.ID.cueTime, UInt64(point.timeTicks))
                 + EBML.element(EBML.ID.cueTrackPositions, EBML.unsigned(EBML.ID.cueTrack, 1)
                     + EBML.unsigned(EBML.ID.cueClusterPosition, UInt64(point.clusterOffset - segmentDataStart))))
         }
         output += EBML.element(EBML.ID.cues, cues)
         try flush()
-        // Segment size, Duration (ms, as the timestamp scale says), SeekHead.
+        // Segment size, Duration (in ticks, as the timestamp scale says; a fraction where the input ends between
+        // ticks), SeekHead.
         try patch(positional, EBML.size(sink.byteCount - segmentDataStart, length: 8), at: segmentDataStart - 8)
-        let durationMilliseconds = Double(streamLength48k ?? position48k) / 48.0
-        try patch(positional, withUnsafeBytes(of: durationMilliseconds.bitPattern.bigEndian) { Array($0) }, at: durationOffset)
+        let durationTicks = Double(streamLength48k ?? position48k) / Double(Self.samples48kPerTick)
+        try patch(positional, EBML.float(EBML.ID.duration, durationTicks), at: durationOffset)
         func seek(_ id: UInt32, _ offset: Int) -> [UInt8] {
             EBML.element(EBML.ID.seek, EBML.element(EBML.ID.seekID, EBML.id(id)) + EBML.unsigned(EBML.ID.seekPosition, UInt64(offset - segmentDataStart)))
         }
@@ -136,7 +149,7 @@ public final class WebMOpusWriter {
     private func writeBlock(_ packet: OpusPacket, discardPadding48k: Int) throws(OutputError) {
         let limit = seekable ? maximumClusterDuration48k : liveClusterDuration48k
         if !clusterOpen || position48k - clusterStart48k >= limit { try startCluster() }
-        let relative = UInt16(bitPattern: Int16(clamping: milliseconds(position48k) - milliseconds(clusterStart48k)))
+        let relative = UInt16(bitPattern: Int16(clamping: ticks(position48k) - ticks(clusterStart48k)))
         // Block header: track number 1 as a 1-byte vint, the int16 relative timestamp, flags.
         let blockHeader: [UInt8] = [0x81, UInt8(truncatingIfNeeded: relative >> 8), UInt8(truncatingIfNeeded: relative)]
         if discardPadding48k > 0 {
@@ -161,10 +174,10 @@ public final class WebMOpusWriter {
         try closeCluster()
         clusterStart48k = position48k
         clusterOffset = position
-        cuePoints.append((milliseconds(clusterStart48k), clusterOffset))
+        cuePoints.append((ticks(clusterStart48k), clusterOffset))
         output += EBML.id(EBML.ID.cluster) + EBML.unknownSize
         clusterDataStart = position
-        output += EBML.unsigned(EBML.ID.timestamp, UInt64(milliseconds(clusterStart48k)))
+        output += EBML.unsigned(EBML.ID.timestamp, UInt64(ticks(clusterStart48k)))
         clusterOpen = true
     }
 
@@ -180,8 +193,9 @@ public final class WebMOpusWriter {
         try flush()
     }
 
-    private func milliseconds(_ samples48k: Int) -> Int {
-        (samples48k + 24) / 48
+    /// Samples at 48 kHz in ticks: exact for every sum of Opus frames (all multiples of 120 samples).
+    private func ticks(_ samples48k: Int) -> Int {
+        (samples48k + Self.samples48kPerTick / 2) / Self.samples48kPerTick
     }
 
     private func flush() throws(OutputError) {

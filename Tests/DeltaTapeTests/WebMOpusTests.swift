@@ -14,20 +14,28 @@ import Testing
         #expect(abs(lag) <= lagTolerance, "correlation peak at lag \(lag)")
         let mkvinfo = try run("mkvinfo", [path])
         #expect(mkvinfo.status == 0, "\(mkvinfo.standardError)")
-        // CodecDelay shows as a negative start (6.5 ms, at WebM's millisecond timestamps).
+        // CodecDelay shows as a negative start: exactly 6.5 ms (312 samples), not rounded to 7 ms by the timestamp scale.
         let probe = try run("ffprobe", ["-v", "error", "-show_entries", "stream=start_time", "-of", "default=nw=1:nk=1", path])
-        #expect(String(decoding: probe.standardOutput, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "-0.007000")
+        #expect(String(decoding: probe.standardOutput, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "-0.006500")
+        // mkvinfo reads the same delay and scale.
+        let mkvinfoText = String(decoding: mkvinfo.standardOutput, as: UTF8.self)
+        #expect(mkvinfoText.contains("Codec-inherent delay: 00:00:00.006500000"), "\(mkvinfoText)")
 
         let report = try WebMChecker.read(path)
         #expect(report.docType == "webm" && report.codecID == "A_OPUS")
         #expect(report.opusHeadPreSkip == 312 && report.opusHeadInputRate == rate)
         #expect(report.codecDelayNanoseconds == UInt64(report.opusHeadPreSkip ?? 0) * 1_000_000_000 / 48_000)
+        // The timestamp scale makes the codec delay and every Opus frame size (2.5 ms = 120 samples and its multiples)
+        // whole ticks, so no demuxer has to round them.
+        let scale = report.timestampScaleNanoseconds
+        #expect((report.codecDelayNanoseconds ?? 1) % scale == 0 && 2_500_000 % scale == 0, "TimestampScale \(scale) ns")
         #expect(report.seekPreRollNanoseconds == 80_000_000)
         #expect(report.samplingFrequency == 48_000 && report.channels == 1)
         // 20 ms packets: block timestamps step by exactly 20 ms; relative stamps fit int16; clusters at most 5 s.
-        let steps = zip(report.blockTimestamps.dropFirst(), report.blockTimestamps).map { $0 - $1 }
-        #expect(report.blockTimestamps.first == 0 && steps.allSatisfy { $0 == 20 })
-        #expect(report.relativeTimestamps.allSatisfy { (0...5_000).contains($0) })
+        let steps = zip(report.blockTimestamps.dropFirst(), report.blockTimestamps).map { UInt64($0 - $1) * scale }
+        #expect(report.blockTimestamps.first == 0 && steps.allSatisfy { $0 == 20_000_000 })
+        #expect(report.relativeTimestamps.allSatisfy { (0...Int(5_000_000_000 / scale)).contains($0) })
+        #expect(report.clusterTimestamps.allSatisfy { report.blockTimestamps.contains($0) })
         #expect(report.keyframeFlags.allSatisfy { $0 })
         // The padding after the input's end, trimmed by DiscardPadding on the last block.
         let packets = report.blockTimestamps.count
@@ -37,6 +45,7 @@ import Testing
             #expect(report.segmentSizeKnown && report.clusterSizesKnown.allSatisfy { $0 })
             #expect(report.seekEntriesValid == [0x1549_A966: true, 0x1654_AE6B: true, 0x1C53_BB6B: true])
             #expect(!report.cuesPointAtClusters.isEmpty && report.cuesPointAtClusters.allSatisfy { $0 })
+            #expect(report.cueTimes == report.clusterTimestamps)
             #expect(abs((report.durationMilliseconds ?? 0) - Double(inputFrames) * 1000 / Double(rate)) < 0.001)
         } else {
             #expect(!report.segmentSizeKnown && report.clusterSizesKnown.allSatisfy { !$0 })
@@ -68,5 +77,8 @@ import Testing
         let decode = try run("ffmpeg", ["-v", "error", "-i", output, "-f", "s16le", "-"])
         #expect(decode.status == 0, "\(decode.standardError)")
         #expect(decode.standardOutput.count > 48_000 * 2, "less than a second survived")
+        // Duration is written at the end: until then its place is a Void, never a Duration of 0.
+        let mkvinfo = String(decoding: try run("mkvinfo", [output]).standardOutput, as: UTF8.self)
+        #expect(mkvinfo.contains("Timestamp scale") && !mkvinfo.contains("+ Duration:"), "\(mkvinfo)")
     }
 }

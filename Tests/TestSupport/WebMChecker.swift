@@ -13,13 +13,18 @@ public struct WebMReport: Sendable {
     public var channels: UInt64?
     public var opusHeadPreSkip: Int?
     public var opusHeadInputRate: Int?
-    public var durationMilliseconds: Double?
-    /// Absolute block timestamps in milliseconds, in file order.
+    /// TimestampScale: nanoseconds per tick (1 000 000 when the file leaves it out).
+    public var timestampScaleNanoseconds: UInt64 = 1_000_000
+    /// Duration, in ticks.
+    public var durationTicks: Double?
+    /// Absolute block timestamps in ticks, in file order.
     public var blockTimestamps: [Int] = []
-    /// Relative (int16) block timestamps as stored.
+    /// Relative (int16) block timestamps as stored, in ticks.
     public var relativeTimestamps: [Int] = []
-    /// Cluster timestamps in milliseconds.
+    /// Cluster timestamps in ticks.
     public var clusterTimestamps: [Int] = []
+    /// CueTime values, in ticks.
+    public var cueTimes: [Int] = []
     public var keyframeFlags: [Bool] = []
     public var discardPaddingNanoseconds: Int64?
     public var segmentSizeKnown = false
@@ -28,6 +33,11 @@ public struct WebMReport: Sendable {
     public var seekEntriesValid: [UInt32: Bool] = [:]
     /// Cue cluster positions that point at a Cluster.
     public var cuesPointAtClusters: [Bool] = []
+
+    /// Duration in milliseconds, through the timestamp scale.
+    public var durationMilliseconds: Double? {
+        durationTicks.map { $0 * Double(timestampScaleNanoseconds) / 1_000_000 }
+    }
 }
 
 public enum WebMChecker {
@@ -88,12 +98,14 @@ public enum WebMChecker {
                     switch elementID {
                     case 0x4282: report.docType = String(decoding: bytes[payload], as: UTF8.self)
                     case 0x86: report.codecID = String(decoding: bytes[payload], as: UTF8.self)
+                    case 0x2AD7B1: report.timestampScaleNanoseconds = unsigned(payload)
+                    case 0xB3: report.cueTimes.append(Int(unsigned(payload)))
                     case 0x56AA: report.codecDelayNanoseconds = unsigned(payload)
                     case 0x56BB: report.seekPreRollNanoseconds = unsigned(payload)
                     case 0x9F: report.channels = unsigned(payload)
                     case 0xB5, 0x4489:
                         let value = payload.count == 4 ? Double(Float(bitPattern: UInt32(unsigned(payload)))) : Double(bitPattern: unsigned(payload))
-                        if elementID == 0xB5 { report.samplingFrequency = value } else { report.durationMilliseconds = value }
+                        if elementID == 0xB5 { report.samplingFrequency = value } else { report.durationTicks = value }
                     case 0x63A2:
                         let head = Array(bytes[payload])
                         if head.count >= 19, head.starts(with: Array("OpusHead".utf8)) {
