@@ -49,6 +49,8 @@ let package = Package(
         .testTarget(name: "DeltaTapeEventsTests", dependencies: ["DeltaTapeEvents", "TestSupport"]),
         .testTarget(name: "DeltaTapeCodecsTests", dependencies: ["DeltaTapeCodecs", "TestSupport"]),
         .testTarget(name: "DeltaTapeTests", dependencies: ["DeltaTape", "TestSupport"], exclude: ["OutputChecksums.txt"]),
+        // Names every public type through `import DeltaTape` alone: two modules exporting one name fail to compile here.
+        .testTarget(name: "PublicAPITests", dependencies: ["DeltaTape"]),
     ]
 )
 
