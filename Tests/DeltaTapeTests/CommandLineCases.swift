@@ -20,10 +20,11 @@ let flagCases: [CommandLineCase] = [
     },
     CommandLineCase(name: "--complexity changes the encoding", arguments: ["convert", "@ga-basic", "-o", "$/c0.ogg", "--complexity", "0", "-q"]) { run throws in
         #expect(try run.deltatape(["convert", "@ga-basic", "-o", "$/c10.ogg", "--complexity", "10", "-q"]).status == 0)
-        let low = try Data(contentsOf: URL(fileURLWithPath: run.path("c0.ogg"))), high = try Data(contentsOf: URL(fileURLWithPath: run.path("c10.ogg")))
+        // The decoded audio differs (the files always do: each Ogg stream has a random serial number), in content
+        // only: both hold the whole session.
+        let low = try ffmpegDecodeToPCM16(run.path("c0.ogg")), high = try ffmpegDecodeToPCM16(run.path("c10.ogg"))
+        #expect(low.count == high.count)
         #expect(low != high)
-        // Both hold the whole session, lined up (a change of complexity changes only the coding).
-        #expect(try ffmpegDecodeToPCM16(run.path("c0.ogg")).count == ffmpegDecodeToPCM16(run.path("c10.ogg")).count)
     },
     CommandLineCase(name: "--application voip high-passes", arguments: ["convert", "$/tones.wav", "-o", "$/voip.ogg", "--application", "voip", "-q"],
                     prepare: makeTones) { run throws in
