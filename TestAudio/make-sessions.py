@@ -283,6 +283,9 @@ def make_mixed_formats(directory, manifest):
                      "item_id": "item_m2", "output_index": 0, "content_index": 0, "delta": b64(codes[start:start + 800])})
     session.expected = bytearray(expected_first)
     session.write(directory, "mixed-formats")
+    # The second response's samples before resampling (Python's A-law expansion), for comparing with sox's resampling.
+    with open(os.path.join(directory, "mixed-formats.resampled-source.raw"), "wb") as f:
+        f.write(audioop.alaw2lin(codes, 2))
     manifest["mixed-formats"] = {"vocabulary": "openai-ga", "problem_lines": [], "rate": 24000,
                                  "resampled_input_frames": len(codes), "resampled_input_rate": 8000}
 
@@ -520,6 +523,81 @@ def make_text_only(directory, manifest):
     manifest["text-only"] = {"vocabulary": "openai-ga", "problem_lines": []}
 
 
+def make_interleaved(directory, manifest):
+    """Two assistant streams at once (out-of-band responses: different response_id and item_id), their deltas
+    interleaved one by one, every delta an odd number of bytes and each stream's deltas whole samples only when
+    joined within the stream. The assistant voice is one stream, the user recording the other, so a byte carried
+    across to the wrong stream garbles samples of both.
+
+    The expectation is the rule of the specification computed here: each stream keeps its own leftover byte, and
+    every delta releases the whole samples its stream then holds, in arrival order. (When interleaved streams are
+    placed one after another instead, NAME.per-stream.raw holds each stream's PCM in the order they started.)"""
+    rng = random.Random(23)
+    first, second = read_pcm("assistant-speech.wav")[:96000], read_pcm("user-speech.wav")[:72000]
+    streams = [("resp_oob_1", "item_x1", first), ("resp_oob_2", "item_y1", second)]
+    cuts = []
+    for _, _, pcm in streams:
+        # Odd-sized pieces, the last one too (it takes what remains).
+        sizes, left = [], len(pcm)
+        while left > 12001:
+            size = rng.randrange(1, 6000) | 1
+            sizes.append(size)
+            left -= size
+        if left % 2 == 0:  # an even number of odd pieces so far: one more (a lone byte) leaves an odd remainder
+            sizes.append(1)
+            left -= 1
+        sizes.append(left)
+        assert sum(sizes) == len(pcm)
+        cuts.append(sizes)
+    session = Session("openai-ga", rng)
+    session.session_created()
+    for response_id, _, _ in streams:
+        session.add({"type": "response.created", "event_id": session.event_id(),
+                     "response": {"id": response_id, "conversation_id": None, "status": "in_progress", "output": []}})
+    held = [bytearray(), bytearray()]
+    positions = [0, 0]
+    pieces = [0, 0]
+    expected = bytearray()
+    while pieces[0] < len(cuts[0]) or pieces[1] < len(cuts[1]):
+        for which, (response_id, item_id, pcm) in enumerate(streams):
+            if pieces[which] == len(cuts[which]):
+                continue
+            size = cuts[which][pieces[which]]
+            piece = pcm[positions[which]:positions[which] + size]
+            positions[which] += size
+            pieces[which] += 1
+            session.add({"type": "response.output_audio.delta", "event_id": session.event_id(), "response_id": response_id,
+                         "item_id": item_id, "output_index": 0, "content_index": 0, "delta": b64(piece)})
+            held[which] += piece
+            whole = len(held[which]) & ~1
+            expected += held[which][:whole]
+            del held[which][:whole]
+    assert not held[0] and not held[1] and all(size % 2 == 1 for sizes in cuts for size in sizes)
+    for response_id, item_id, _ in streams:
+        session.add({"type": "response.output_audio.done", "event_id": session.event_id(), "response_id": response_id,
+                     "item_id": item_id, "output_index": 0, "content_index": 0})
+        session.add({"type": "response.done", "event_id": session.event_id(), "response": {"id": response_id, "status": "completed"}})
+    session.expected = expected
+    session.write(directory, "interleaved-odd")
+    with open(os.path.join(directory, "interleaved-odd.per-stream.raw"), "wb") as f:
+        f.write(first + second)
+    manifest["interleaved-odd"] = {"vocabulary": "openai-ga", "problem_lines": []}
+
+
+def make_half_sample_end(directory, manifest):
+    """A stream whose bytes add up to an odd count: its last byte is half a sample that never completes. Whole samples
+    come out; the reader warns once, naming the item, at the end of the session (the last line)."""
+    rng = random.Random(24)
+    pcm = read_pcm("assistant-speech.wav")[:24001]
+    session = Session("openai-ga", rng)
+    session.session_created()
+    session.response("resp_half", [("item_half", pcm)], odd_sizes(rng))
+    session.expected = bytearray(pcm[:len(pcm) & ~1])
+    session.write(directory, "half-sample-end")
+    manifest["half-sample-end"] = {"vocabulary": "openai-ga", "problem_lines": [len(session.lines)],
+                                   "half_sample_item": "item_half"}
+
+
 CLIENT_TYPES = ("input_audio_buffer.", "conversation.item.create", "conversation.item.truncate", "session.update",
                 "response.create", "response.cancel")
 
@@ -642,6 +720,8 @@ def main():
     make_item_create(directory, manifest)
     make_cutoffs(directory, manifest)
     make_text_only(directory, manifest)
+    make_interleaved(directory, manifest)
+    make_half_sample_end(directory, manifest)
     make_har_openai(directory, manifest)
     make_har_gemini(directory, manifest, gemini)
     with open(os.path.join(directory, "manifest.json"), "w") as f:

@@ -39,19 +39,21 @@ private struct Sweep<Input, Output: Equatable> {
             }
         }
         let firstFailures = Array(failures.prefix(12))
-        #expect(failures.count == 0, "differs from the reference at lengths \(firstFailures)...", sourceLocation: sourceLocation)
+        #expect(failures.count == 0, "differs from the reference at lengths \(firstFailures)...; random inputs from \(TestSeed.variable)=\(TestSeed.value)", sourceLocation: sourceLocation)
     }
 }
 
-/// Random Int16 samples with the extremes and small values over-represented.
-private func randomSamples(_ count: Int) -> [Int16] {
-    var generator = SystemRandomNumberGenerator()
-    return (0..<count).map { index in
-        switch (index &* 2654435761) >> 5 & 7 {
-        case 0: .min
-        case 1: .max
-        case 2: Int16.random(in: -4...4, using: &generator)
-        default: Int16(truncatingIfNeeded: generator.next())
+/// A source of random Int16 samples with the extremes and small values over-represented, seeded for the calling test.
+private func randomSamples(name: String = #function) -> (Int) -> [Int16] {
+    var generator = SeededGenerator(name: name)
+    return { count in
+        (0..<count).map { index in
+            switch (index &* 2654435761) >> 5 & 7 {
+            case 0: .min
+            case 1: .max
+            case 2: Int16.random(in: -4...4, using: &generator)
+            default: Int16(truncatingIfNeeded: generator.next())
+            }
         }
     }
 }
@@ -59,14 +61,14 @@ private func randomSamples(_ count: Int) -> [Int16] {
 /// Every fast sample kernel against its plain reference on every length and alignment.
 @Suite struct SampleKernelTests {
     @Test(arguments: [SampleEncoding.mulaw, .alaw]) func g711DecodeMatchesTheFormulas(_ law: SampleEncoding) {
-        var generator = SystemRandomNumberGenerator()
+        var generator = SeededGenerator()
         Sweep<UInt8, Int16>(makeInput: { count in (0..<count).map { _ in UInt8(truncatingIfNeeded: generator.next()) } }, filler: 0x5555).run(
             fast: { G711.decode(UnsafeRawBufferPointer($0), law: law, into: $1) },
             reference: { G711.scalarDecode(UnsafeRawBufferPointer($0), law: law, into: $1) })
     }
 
     @Test(arguments: [SampleEncoding.mulaw, .alaw]) func g711EncodeMatchesTheFormulas(_ law: SampleEncoding) {
-        Sweep<Int16, UInt8>(makeInput: randomSamples, filler: 0xAA).run(
+        Sweep<Int16, UInt8>(makeInput: randomSamples(), filler: 0xAA).run(
             fast: { G711.encode($0, law: law, into: UnsafeMutableRawBufferPointer($1)) },
             reference: { G711.scalarEncode($0, law: law, into: UnsafeMutableRawBufferPointer($1)) })
     }
@@ -125,7 +127,7 @@ private func randomSamples(_ count: Int) -> [Int16] {
     }
 
     @Test func floatConversionsMatchTheReferenceAndRoundTrip() {
-        Sweep<Int16, Float>(makeInput: randomSamples, filler: .nan).run(
+        Sweep<Int16, Float>(makeInput: randomSamples(), filler: .nan).run(
             fast: { PCMConversion.floats(from: $0, into: $1) },
             reference: { PCMConversion.scalarFloats(from: $0, into: $1) })
         // Known values (the scale is 1/32768: full negative scale is exactly -1).
@@ -145,7 +147,7 @@ private func randomSamples(_ count: Int) -> [Int16] {
     @Test func floatToSampleRoundsSaturatesAndHandlesNaNLikeTheReference() {
         let specials: [Float] = [.nan, .infinity, -.infinity, 1, -1, 1.5, -1.5, 0.5 / 32768, 1.5 / 32768, 2.5 / 32768, -0.5 / 32768,
                                  32767.5 / 32768, -32768.5 / 32768, .greatestFiniteMagnitude, -.greatestFiniteMagnitude, 0, -0.0]
-        var generator = SystemRandomNumberGenerator()
+        var generator = SeededGenerator()
         Sweep<Float, Int16>(makeInput: { count in
             (0..<count).map { index in index % 3 == 0 ? specials[index % specials.count] : Float.random(in: -1.2...1.2, using: &generator) }
         }, filler: 7).run(
@@ -155,7 +157,7 @@ private func randomSamples(_ count: Int) -> [Int16] {
 
     @Test func interleavingMatchesTheReference() {
         // Input: left then right halves of one buffer, so one slice carries both channels.
-        Sweep<Int16, Int16>(makeInput: randomSamples, inputPerFrame: 2, outputPerFrame: 2, filler: 9).run(
+        Sweep<Int16, Int16>(makeInput: randomSamples(), inputPerFrame: 2, outputPerFrame: 2, filler: 9).run(
             fast: { input, output in
                 let half = input.count / 2
                 PCMConversion.interleave(left: UnsafeBufferPointer(rebasing: input[..<half]), right: UnsafeBufferPointer(rebasing: input[half...]), into: output)
@@ -168,7 +170,7 @@ private func randomSamples(_ count: Int) -> [Int16] {
 
     @Test func deinterleavingMatchesTheReference() {
         // Output: left then right halves of one buffer.
-        Sweep<Int16, Int16>(makeInput: randomSamples, inputPerFrame: 2, outputPerFrame: 2, filler: 9).run(
+        Sweep<Int16, Int16>(makeInput: randomSamples(), inputPerFrame: 2, outputPerFrame: 2, filler: 9).run(
             fast: { input, output in
                 let half = output.count / 2
                 PCMConversion.deinterleave(input, left: UnsafeMutableBufferPointer(rebasing: output[..<half]), right: UnsafeMutableBufferPointer(rebasing: output[half...]))
@@ -180,7 +182,8 @@ private func randomSamples(_ count: Int) -> [Int16] {
     }
 
     @Test func interleaveThenDeinterleaveGivesTheChannelsBack() {
-        let left = randomSamples(1001), right = randomSamples(1001)
+        let samples = randomSamples()
+        let left = samples(1001), right = samples(1001)
         var frames = [Int16](repeating: 0, count: 2002), splitLeft = [Int16](repeating: 0, count: 1001), splitRight = splitLeft
         left.withUnsafeBufferPointer { l in right.withUnsafeBufferPointer { r in frames.withUnsafeMutableBufferPointer { PCMConversion.interleave(left: l, right: r, into: $0) } } }
         #expect(frames[0] == left[0] && frames[1] == right[0] && frames[2001] == right[1000])
@@ -190,7 +193,7 @@ private func randomSamples(_ count: Int) -> [Int16] {
 
     @Test func mixingSaturatesLikeTheReference() {
         // Input: the two tracks as halves of one buffer.
-        Sweep<Int16, Int16>(makeInput: randomSamples, inputPerFrame: 2, filler: 3).run(
+        Sweep<Int16, Int16>(makeInput: randomSamples(), inputPerFrame: 2, filler: 3).run(
             fast: { input, output in
                 let half = input.count / 2
                 PCMConversion.mix(UnsafeBufferPointer(rebasing: input[..<half]), UnsafeBufferPointer(rebasing: input[half...]), into: output)
@@ -203,7 +206,7 @@ private func randomSamples(_ count: Int) -> [Int16] {
 
     @Test(arguments: [Float(0), 1, -1, 0.5, 2, 0.70710677, 1.999, 100, -3.25, .nan, .infinity])
     func gainRoundsAndSaturatesLikeTheReference(_ gain: Float) {
-        Sweep<Int16, Int16>(makeInput: randomSamples, filler: 5).run(
+        Sweep<Int16, Int16>(makeInput: randomSamples(), filler: 5).run(
             lengths: stride(from: 0, through: 4096, by: 3),
             fast: { PCMConversion.applyGain(gain, to: $0, into: $1) },
             reference: { PCMConversion.scalarApplyGain(gain, to: $0, into: $1) })

@@ -60,6 +60,27 @@ import Testing
         let decoded = pcm16Samples(try ffmpegDecodeToPCM16(output))
         #expect(decoded.count == (try GeneratedSessions.expectedAssistant("ga-basic")).count)
         #expect(abs(correlationPeakLag(decoded, try expectedAssistantAt48kHz("ga-basic", rate: 24_000))) <= 1)
+        // And it is the VoIP application: its high-pass (a 60 Hz cutoff in libopus) takes out most of a 40 Hz tone.
+        #expect(try lowToneRetention(application: .voip) < 0.6)
+    }
+
+    /// The audio application keeps a 40 Hz tone (libopus only rejects DC there); VoIP takes out most of it
+    /// (measured: 1.00 and 0.39 of the 1 kHz tone's level beside it).
+    @Test func theApplicationDecidesWhetherLowFrequenciesSurvive() throws {
+        #expect(try lowToneRetention(application: .audio) > 0.9)
+        #expect(try lowToneRetention(application: .voip) < 0.6)
+    }
+
+    /// Encodes 40 Hz and 1 kHz tones of equal level with `application` and returns the decoded 40 Hz level over the
+    /// decoded 1 kHz level, away from the ends.
+    private func lowToneRetention(application: OpusApplication) throws -> Double {
+        let folder = try TestEnvironment.temporaryDirectory()
+        let source = folder.appendingPathComponent("tones.wav").path, output = folder.appendingPathComponent("tones.ogg").path
+        let synth = try run("sox", ["-D", "-n", "-r", "24000", "-c", "1", "-b", "16", source, "synth", "3", "sine", "40", "sine", "1000", "gain", "-6", "remix", "-"])
+        try #require(synth.status == 0, "\(synth.standardError)")
+        _ = try SessionConverter.convert(input: source, to: .file(output), options: ConversionOptions(format: .ogg, opus: OpusSettings(application: application)))
+        let decoded = Array(pcm16Samples(try ffmpegDecodeToPCM16(output)).dropFirst(24_000).dropLast(24_000))
+        return toneAmplitude(decoded, frequency: 40, sampleRate: 48_000) / toneAmplitude(decoded, frequency: 1_000, sampleRate: 48_000)
     }
 
     /// At 8 kHz with a bitrate that makes libopus choose CELT, the G.711 session lines up at lag 0 exactly.
@@ -77,6 +98,17 @@ import Testing
         #expect(summary.sampleRate == 48_000)
         let info = try run("opusinfo", [output])
         #expect(info.status == 0)
+        // Against sox's resampling of the same PCM to 48 kHz: the exact length, lag 0, the same level (a least-squares
+        // gain near 1 whatever noise Opus adds; measured 0.98) and a waveform SNR a broken resampler cannot reach
+        // (measured 18 dB at the default bitrate; a resampler halving the signal scores 6).
+        let decoded = pcm16Samples(try ffmpegDecodeToPCM16(output))
+        let reference = try soxResampled(GeneratedSessions.expectedAssistant("ga-basic"), from: 24_000, to: 48_000)
+        #expect(decoded.count == reference.count)
+        #expect(correlationPeakLag(decoded, reference) == 0)
+        let gain = leastSquaresGain(decoded, reference)
+        #expect(abs(gain - 1) < 0.1, "level against sox's resampling: \(gain)")
+        let snr = signalToNoiseRatio(decoded, reference)
+        #expect(snr >= 12, "SNR against sox's resampling: \(snr) dB")
     }
 
     /// A conversion killed with SIGKILL leaves a file ffmpeg decodes up to the last whole page.

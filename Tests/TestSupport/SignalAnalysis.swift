@@ -29,3 +29,15 @@ public func expectedAssistantAt48kHz(_ name: String, rate: Int) throws -> [Int16
     guard result.status == 0 else { throw TestSupportError("sox failed: \(result.standardError)") }
     return pcm16Samples(result.standardOutput)
 }
+
+/// The amplitude of the `frequency` Hz component of `samples` (one DFT bin, computed directly), in sample units:
+/// a full-scale sine at that frequency gives 32767.
+public func toneAmplitude(_ samples: [Int16], frequency: Double, sampleRate: Int) -> Double {
+    var real = 0.0, imaginary = 0.0
+    for (index, sample) in samples.enumerated() {
+        let phase = 2 * Double.pi * frequency * Double(index) / Double(sampleRate)
+        real += Double(sample) * cos(phase)
+        imaginary -= Double(sample) * sin(phase)
+    }
+    return samples.isEmpty ? 0 : 2 * (real * real + imaginary * imaginary).squareRoot() / Double(samples.count)
+}
