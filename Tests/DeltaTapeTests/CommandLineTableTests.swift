@@ -92,10 +92,11 @@ func probe(_ path: String, _ entry: String) throws -> String {
 }
 
 /// The duration in 48 kHz samples of each of `path`'s packets, as ffprobe reports them.
-func packetDurations(_ path: String) throws -> [Int] {
-    let result = try run("ffprobe", ["-v", "error", "-select_streams", "a:0", "-show_entries", "packet=duration", "-of", "csv=p=0", path])
+func packetDurations(_ path: String) throws -> [Double] {
+    let result = try run("ffprobe", ["-v", "error", "-select_streams", "a:0", "-show_entries", "packet=duration_time", "-of", "csv=p=0", path])
     guard result.status == 0 else { throw TestSupportError("ffprobe failed on \(path): \(result.standardError)") }
-    return String(decoding: result.standardOutput, as: UTF8.self).split(separator: "\n").compactMap { Int($0) }
+    // Seconds whatever the container's time base (48 kHz samples in Ogg, WebM's timestamp ticks), as milliseconds.
+    return String(decoding: result.standardOutput, as: UTF8.self).split(separator: "\n").compactMap { Double($0).map { ($0 * 1e6).rounded() / 1e3 } }
 }
 
 /// Runs sox with `arguments`, failing the test machinery when sox fails.
