@@ -112,6 +112,9 @@ extension DeltaTapeCommand {
         }
 
         func run() async throws {
+            // A reader that goes away (`deltatape convert … -o - | head -c 1000`) is an output failure to report with
+            // exit 74 and what was written, not a silent death by SIGPIPE.
+            signal(SIGPIPE, SIG_IGN)
             let destination: OutputDestination = output == "-" ? .standardOutput : .file(output)
             let options = ConversionOptions(
                 format: format ?? OutputFormat(pathExtensionOf: output) ?? .wav,

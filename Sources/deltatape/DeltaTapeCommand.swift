@@ -31,12 +31,13 @@ func reportFailure(_ error: DeltaTapeError) -> ExitCode {
     return ExitCode(exitStatus(of: error))
 }
 
-/// The `sysexits.h` status for a failure: 65 bad input data, 74 input or output failure, 64 a conversion that
-/// cannot be made as asked.
+/// The `sysexits.h` status for a failure (SPEC §6): 65 bad input data, 66 an input that does not exist or cannot be
+/// read, 74 an output failure, 64 a conversion that cannot be made as asked.
 func exitStatus(of error: DeltaTapeError) -> Int32 {
     switch error {
     case .badInput: 65
-    case .unreadableInput, .output: 74
+    case .unreadableInput: 66
+    case .output: 74
     case .resampling: 64
     }
 }

@@ -167,8 +167,12 @@ let validationCases: [CommandLineCase] = [
     CommandLineCase(name: "no subcommand argument", arguments: ["convert"], status: 64, message: "Missing expected argument"),
 ]
 
-/// Bad data (65) and output failures (74).
+/// Bad data (65), inputs that cannot be read (66) and output failures (74).
 let failureCases: [CommandLineCase] = [
+    CommandLineCase(name: "an input that does not exist", arguments: ["convert", "$/missing.jsonl", "-o", "$/a.wav"], status: 66,
+                    message: "missing.jsonl: cannot open for reading: No such file or directory"),
+    CommandLineCase(name: "inspect of an input that does not exist", arguments: ["inspect", "$/missing.jsonl"], status: 66,
+                    message: "missing.jsonl: cannot open for reading"),
     CommandLineCase(name: "an empty input file", arguments: ["convert", "$/empty.jsonl", "-o", "$/a.wav"], status: 65, message: "the input is empty",
                     prepare: { try Data().write(to: $0.appendingPathComponent("empty.jsonl")) }) { run throws in
         #expect(!FileManager.default.fileExists(atPath: run.path("a.wav")))

@@ -56,6 +56,25 @@ import Testing
         }
     }
 
+    /// A reader that goes away mid-stream (`… -o - | head -c 1000`): exit 74 with a message naming the output and
+    /// what was written, never a silent death by SIGPIPE.
+    @Test(arguments: ["wav", "ogg", "webm"]) func aClosedPipeIsAnOutputFailure(_ format: String) throws {
+        let process = Process()
+        process.executableURL = TestEnvironment.deltatapeExecutable
+        process.arguments = ["convert", try GeneratedSessions.log("ga-basic"), "-o", "-", "--format", format]
+        let output = Pipe(), errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let head = try output.fileHandleForReading.read(upToCount: 1000) ?? Data()
+        try output.fileHandleForReading.close()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(head.count == 1000)
+        #expect(process.terminationReason == .exit && process.terminationStatus == 74, "\(process.terminationReason) \(process.terminationStatus)")
+        #expect(message.contains("stdout") && message.contains("Broken pipe") && message.contains("bytes"), "\(message)")
+    }
+
     @Test func exitStatuses() throws {
         let folder = try TestEnvironment.temporaryDirectory()
         let junk = folder.appendingPathComponent("junk.bin")
