@@ -13,10 +13,18 @@ let package = Package(
         .package(name: "DeltaTape", path: "../"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
-    targets: suites.map { suite in
+    targets: [
+        // Fixtures, timing helpers, metrics and malloc thresholds, shared by every suite.
+        .target(
+            name: "BenchmarkSupport",
+            dependencies: [.product(name: "Benchmark", package: "benchmark")],
+            path: "Support"
+        ),
+    ] + suites.map { suite in
         .executableTarget(
             name: suite,
             dependencies: [
+                "BenchmarkSupport",
                 .product(name: "DeltaTape", package: "DeltaTape"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],

@@ -7,6 +7,7 @@
 // temporary folder, never committed) and loaded whole into memory before measuring, so disk is not measured.
 // Every side splits lines itself (memchr) inside the measurement; "JSONL MB/s" is input bytes / 1e6 / seconds.
 import Benchmark
+import BenchmarkSupport
 import DeltaTape
 import Foundation
 
@@ -18,16 +19,15 @@ import Musl
 import Darwin
 #endif
 
-let megabytesPerSecond = BenchmarkMetric.custom("JSONL MB/s", polarity: .prefersLarger, useScalingFactor: false)
-
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .mallocCountTotal, megabytesPerSecond],
+        metrics: [.wallClock, .mallocCountTotal, .jsonlMegabytesPerSecond],
         timeUnits: .microseconds,
         warmupIterations: 1,
         scalingFactor: .one,
         maxDuration: .seconds(8),
-        maxIterations: 25
+        maxIterations: 25,
+        thresholds: mallocThresholds
     )
 
     for (name, gemini) in [("OpenAI GA log", false), ("Gemini Live log", true)] {
@@ -187,18 +187,12 @@ struct LineRanges: Sequence, IteratorProtocol {
 
 /// Records JSONL MB/s for one pass over `bytes` of input.
 private func report(_ benchmark: Benchmark, bytes: Int, since started: ContinuousClock.Instant) {
-    let (whole, attoseconds) = (ContinuousClock.now - started).components
-    let seconds = Double(whole) + Double(attoseconds) / 1e18
-    benchmark.measurement(megabytesPerSecond, Int(Double(bytes) / 1e6 / seconds))
+    benchmark.measurement(.jsonlMegabytesPerSecond, Int(Double(bytes) / 1e6 / seconds(since: started)))
 }
 
 /// A 10-minute GA session log, generated once by the fixture script and loaded whole into memory; and the same
 /// audio as a Gemini Live log (each delta a `serverContent.modelTurn.parts[].inlineData`, each append a `realtimeInput`).
 enum EventLogFixture {
-    static let packageRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let folder = FileManager.default.temporaryDirectory.appendingPathComponent("deltatape-benchmarks/event-reading")
-
     /// The log's bytes, for JSONDecoder and the in-memory split.
     static let data: Data = {
         do {
@@ -271,19 +265,6 @@ enum EventLogFixture {
     }()
 
     private static func path() throws -> String {
-        let log = folder.appendingPathComponent("long.jsonl")
-        if !FileManager.default.fileExists(atPath: log.path) {
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", packageRoot.appendingPathComponent("TestAudio/make-sessions.py").path, folder.path, "--hours", "0.1667"]
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else {
-                throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "make-sessions.py failed"])
-            }
-        }
-        return log.path
+        try SessionLogFixture.log(hours: 0.1667)
     }
 }

@@ -2,11 +2,9 @@
 // `Data(base64Encoded:)` on 2 KB, 13 KB (a typical delta) and 1 MB; G.711 and sample conversions in samples/s,
 // beside their plain scalar references.
 import Benchmark
+import BenchmarkSupport
 import DeltaTapeKernels
 import Foundation
-
-let megabytesPerSecond = BenchmarkMetric.custom("MB/s", polarity: .prefersLarger, useScalingFactor: false)
-let megasamplesPerSecond = BenchmarkMetric.custom("Msamples/s", polarity: .prefersLarger, useScalingFactor: false)
 
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
@@ -15,7 +13,8 @@ let benchmarks: @Sendable () -> Void = {
         warmupIterations: 2,
         scalingFactor: .one,
         maxDuration: .seconds(3),
-        maxIterations: 20
+        maxIterations: 20,
+        thresholds: mallocThresholds
     )
 
     // MARK: Base64
@@ -23,7 +22,7 @@ let benchmarks: @Sendable () -> Void = {
     for (label, byteCount) in [("2 KB", 2_048), ("13 KB", 13_312), ("1 MB", 1_048_576)] {
         let text = Data((0..<byteCount * 3 / 4).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) }).base64EncodedData()
         let repeats = max(1, 64 * 1_048_576 / text.count)  // about 64 MB decoded per measured iteration
-        let configuration = Benchmark.Configuration(metrics: [.wallClock, .mallocCountTotal, megabytesPerSecond])
+        let configuration = Benchmark.Configuration(metrics: [.wallClock, .mallocCountTotal, BenchmarkMetric.megabytesPerSecond])
 
         func decoderBenchmark(
             _ name: String,
@@ -40,7 +39,7 @@ let benchmarks: @Sendable () -> Void = {
                         blackHole(count)
                     }
                 }
-                report(benchmark, megabytesPerSecond, units: Double(text.count * repeats) / 1e6, since: started)
+                report(benchmark, BenchmarkMetric.megabytesPerSecond, units: Double(text.count * repeats) / 1e6, since: started)
             }
         }
         decoderBenchmark("DeltaTape", Base64.decode)
@@ -53,7 +52,7 @@ let benchmarks: @Sendable () -> Void = {
                     blackHole(Data(base64Encoded: text))
                 }
             }
-            report(benchmark, megabytesPerSecond, units: Double(text.count * repeats) / 1e6, since: started)
+            report(benchmark, BenchmarkMetric.megabytesPerSecond, units: Double(text.count * repeats) / 1e6, since: started)
         }
     }
 
@@ -64,7 +63,7 @@ let benchmarks: @Sendable () -> Void = {
     let samples = (0..<sampleCount).map { Int16(truncatingIfNeeded: $0 &* 2654435761 >> 7) }
     let codes = (0..<sampleCount).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 9) }
     let floatSamples = samples.map { Float($0) / 32768 }
-    let sampleConfiguration = Benchmark.Configuration(metrics: [.wallClock, .mallocCountTotal, megasamplesPerSecond])
+    let sampleConfiguration = Benchmark.Configuration(metrics: [.wallClock, .mallocCountTotal, BenchmarkMetric.megasamplesPerSecond])
 
     func sampleBenchmark(_ name: String, _ kernel: @escaping @Sendable (UnsafeMutableRawPointer) -> Void, output byteCount: Int) {
         Benchmark(name, configuration: sampleConfiguration) { benchmark in
@@ -75,7 +74,7 @@ let benchmarks: @Sendable () -> Void = {
                 for _ in 0..<repeats { kernel(output) }
             }
             blackHole(output.load(as: UInt8.self))
-            report(benchmark, megasamplesPerSecond, units: Double(sampleCount * repeats) / 1e6, since: started)
+            report(benchmark, BenchmarkMetric.megasamplesPerSecond, units: Double(sampleCount * repeats) / 1e6, since: started)
         }
     }
 
@@ -128,8 +127,7 @@ let benchmarks: @Sendable () -> Void = {
 
 /// Records `units` per second since `started`, averaged over the iterations run.
 private func report(_ benchmark: Benchmark, _ metric: BenchmarkMetric, units: Double, since started: ContinuousClock.Instant) {
-    let (seconds, attoseconds) = (ContinuousClock.now - started).components
-    let elapsed = Double(seconds) + Double(attoseconds) / 1e18
+    let elapsed = seconds(since: started)
     let iterations = Double(benchmark.scaledIterations.count)
     benchmark.measurement(metric, Int(units * iterations / elapsed))
 }

@@ -2,32 +2,32 @@
 // run, at complexity 5 and 10: everything but the encoder (reading, base64, framing, EBML, writing) should hide
 // behind it. The 10-minute session is generated in setup by TestAudio/make-sessions.py and never committed.
 import Benchmark
+import BenchmarkSupport
 import COpus
 import DeltaTape
 import Foundation
 
-let realTimeMultiple = BenchmarkMetric.custom("x real time", polarity: .prefersLarger, useScalingFactor: false)
-
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .peakMemoryResident, realTimeMultiple],
+        metrics: [.wallClock, .peakMemoryResident, .mallocCountTotal, .realTimeMultiple],
         timeUnits: .milliseconds,
         warmupIterations: 0,
         scalingFactor: .one,
         maxDuration: .seconds(60),
-        maxIterations: 3
+        maxIterations: 3,
+        thresholds: mallocThresholds
     )
 
     for complexity in [5, 10] {
         let settings = OpusSettings(complexity: complexity)
         Benchmark("session log to WebM, complexity \(complexity)", configuration: .init(setup: { _ = try Fixture.log() })) { benchmark in
             let log = try Fixture.log()
-            let output = Fixture.folder.appendingPathComponent("opus-\(complexity).webm").path
+            let output = SessionLogFixture.folder.appendingPathComponent("opus-\(complexity).webm").path
             benchmark.startMeasurement()
             for _ in benchmark.scaledIterations {
                 let started = ContinuousClock.now
                 let summary = try SessionConverter.convert(input: log, to: .file(output), options: ConversionOptions(format: .webm, opus: settings))
-                benchmark.measurement(realTimeMultiple, Int(summary.durationSeconds / seconds(since: started)))
+                benchmark.measurement(.realTimeMultiple, Int(summary.durationSeconds / seconds(since: started)))
             }
         }
 
@@ -52,39 +52,20 @@ let benchmarks: @Sendable () -> Void = {
                 }
                 opus_encoder_destroy(encoder)
                 blackHole(bytes)
-                benchmark.measurement(realTimeMultiple, Int(Double(pcm.count) / 24_000 / seconds(since: started)))
+                benchmark.measurement(.realTimeMultiple, Int(Double(pcm.count) / 24_000 / seconds(since: started)))
             }
         }
     }
 }
 
-private func seconds(since started: ContinuousClock.Instant) -> Double {
-    let (whole, attoseconds) = (ContinuousClock.now - started).components
-    return Double(whole) + Double(attoseconds) / 1e18
-}
-
-/// A 10-minute session log, and its assistant PCM (decoded once, through a WAV conversion, into memory).
+/// The 10-minute session log, and its assistant PCM (decoded once, through a WAV conversion, into memory).
 enum Fixture {
-    static let packageRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let folder = FileManager.default.temporaryDirectory.appendingPathComponent("deltatape-benchmarks/opus")
-
     static func log() throws -> String {
-        let log = folder.appendingPathComponent("long.jsonl")
-        if !FileManager.default.fileExists(atPath: log.path) {
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", packageRoot.appendingPathComponent("TestAudio/make-sessions.py").path, folder.path, "--hours", "0.1667"]
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-        }
-        return log.path
+        try SessionLogFixture.log(hours: 0.1667)
     }
 
     static func pcm() throws -> [Int16] {
-        let wav = folder.appendingPathComponent("track.wav").path
+        let wav = SessionLogFixture.folder.appendingPathComponent("opus-track.wav").path
         _ = try SessionConverter.convert(input: log(), to: .file(wav))
         let reader = try AudioFileReader(path: wav)
         var samples: [Int16] = []

@@ -2,26 +2,26 @@
 // the same preset, high), and the pipeline's stage (16-bit in and out, in 100 ms deltas) against raw soxr on the
 // same buffer, float in and out, both in one call and in the same 100 ms chunks: the anchors for the stage's overhead.
 import Benchmark
+import BenchmarkSupport
 import CSoxr
 import DeltaTapeCodecs
 import Foundation
 
-let realTimeMultiple = BenchmarkMetric.custom("x real time", polarity: .prefersLarger, useScalingFactor: false)
-
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .mallocCountTotal, realTimeMultiple],
+        metrics: [.wallClock, .mallocCountTotal, .realTimeMultiple],
         timeUnits: .milliseconds,
         warmupIterations: 1,
         scalingFactor: .one,
         maxDuration: .seconds(10),
-        maxIterations: 10
+        maxIterations: 10,
+        thresholds: mallocThresholds
     )
 
-    let seconds = 60.0
+    let audioSeconds = 60.0
     let inputRate = 24_000
     // A speech-like mix of partials with a slow envelope, deterministic.
-    let floats: [Float] = (0..<Int(seconds * Double(inputRate))).map { index in
+    let floats: [Float] = (0..<Int(audioSeconds * Double(inputRate))).map { index in
         let time = Double(index) / Double(inputRate)
         let envelope = 0.5 + 0.5 * sin(2 * Double.pi * 3 * time)
         return Float(envelope * (0.3 * sin(2 * Double.pi * 180 * time) + 0.15 * sin(2 * Double.pi * 1_370 * time) + 0.05 * sin(2 * Double.pi * 4_100 * time)))
@@ -39,7 +39,7 @@ let benchmarks: @Sendable () -> Void = {
                     try floats.withUnsafeBufferPointer { try resampler.process($0) { produced += $0.count } }
                     try resampler.finish { produced += $0.count }
                     blackHole(produced)
-                    benchmark.measurement(realTimeMultiple, Int(seconds / elapsed(since: started)))
+                    benchmark.measurement(.realTimeMultiple, Int(audioSeconds / seconds(since: started)))
                 }
             }
         }
@@ -59,7 +59,7 @@ let benchmarks: @Sendable () -> Void = {
                 }
                 try stage.finish { produced += $0.count }
                 blackHole(produced)
-                benchmark.measurement(realTimeMultiple, Int(seconds / elapsed(since: started)))
+                benchmark.measurement(.realTimeMultiple, Int(audioSeconds / seconds(since: started)))
             }
         }
 
@@ -77,7 +77,7 @@ let benchmarks: @Sendable () -> Void = {
                 }
                 soxr_delete(handle)
                 blackHole(produced + tail)
-                benchmark.measurement(realTimeMultiple, Int(seconds / elapsed(since: started)))
+                benchmark.measurement(.realTimeMultiple, Int(audioSeconds / seconds(since: started)))
             }
         }
 
@@ -106,7 +106,7 @@ let benchmarks: @Sendable () -> Void = {
                 }
                 soxr_delete(handle)
                 blackHole(produced)
-                benchmark.measurement(realTimeMultiple, Int(seconds / elapsed(since: started)))
+                benchmark.measurement(.realTimeMultiple, Int(audioSeconds / seconds(since: started)))
             }
         }
     }
@@ -118,9 +118,4 @@ private func rawSoxr(from inputRate: Int, to outputRate: Int) -> soxr_t? {
     var qualitySpec = soxr_quality_spec(dt_soxr_recipe(2), 0)
     var error: soxr_error_t?
     return soxr_create(Double(inputRate), Double(outputRate), 1, &error, &ioSpec, &qualitySpec, nil)
-}
-
-private func elapsed(since started: ContinuousClock.Instant) -> Double {
-    let (whole, attoseconds) = (ContinuousClock.now - started).components
-    return Double(whole) + Double(attoseconds) / 1e18
 }
