@@ -100,7 +100,7 @@ import TestSupport
 
         let packets = Self.packets(pages)
         #expect(packets.count == 2 + stream.packets.count)
-        #expect(Array(packets.dropFirst(2)) == stream.packets.map(\.bytes))
+        #expect(firstDifference(packets.dropFirst(2), stream.packets.map { $0.bytes }) == nil)
         // OpusHead (RFC 7845 §5.1): magic, version 1, channels, pre-skip, input rate, gain 0, mapping family 0.
         let head = packets[0]
         #expect(head.count == 19 && Array(head[0..<8]) == Array("OpusHead".utf8) && head[8] == 1 && Int(head[9]) == channels)

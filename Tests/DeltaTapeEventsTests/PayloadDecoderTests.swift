@@ -35,7 +35,7 @@ import TestSupport
         for length in Self.lengths(&random) {
             let text = Data(random.bytes(length)).base64EncodedString()
             let decoded = Self.decode(text, &decoder)
-            #expect(!decoded.failed && Data(decoded.bytes) == Data(base64Encoded: text), "seed \(seed), \(length) bytes")
+            #expect(!decoded.failed && firstDifference(decoded.bytes, Data(base64Encoded: text)!) == nil, "seed \(seed), \(length) bytes")
         }
     }
 
@@ -50,9 +50,9 @@ import TestSupport
             guard text.contains("/") else { continue }
             escapedCount += 1
             let decoded = Self.decode(text.replacingOccurrences(of: "/", with: #"\/"#), &decoder)
-            #expect(!decoded.failed && Data(decoded.bytes) == Data(base64Encoded: text), "seed \(seed), \(length) bytes")
+            #expect(!decoded.failed && firstDifference(decoded.bytes, Data(base64Encoded: text)!) == nil, "seed \(seed), \(length) bytes")
             // And a plain payload right after an escaped one.
-            #expect(Self.decode(text, &decoder).bytes == Self.decode(text.replacingOccurrences(of: "/", with: #"\/"#), &decoder).bytes)
+            #expect(firstDifference(Self.decode(text, &decoder).bytes, Self.decode(text.replacingOccurrences(of: "/", with: #"\/"#), &decoder).bytes) == nil)
         }
         #expect(escapedCount > 100)
     }
@@ -77,10 +77,10 @@ import TestSupport
             characters[spoiled] = ["*", "-", "_", "!", " ", "."].randomElement(using: &random)!
             let expected = [UInt8](repeating: silence, count: Data(base64Encoded: intact)!.count)
             let decoded = Self.decode(String(characters), &decoder, encoding: encoding)
-            #expect(decoded.failed && decoded.bytes == expected, "seed \(seed), \(length) bytes, spoiled at \(spoiled)")
+            #expect(decoded.failed && firstDifference(decoded.bytes, expected) == nil, "seed \(seed), \(length) bytes, spoiled at \(spoiled)")
             // The same through the escaped path: the length is the unescaped text's.
             let escaped = Self.decode(String(characters).replacingOccurrences(of: "/", with: #"\/"#), &decoder, encoding: encoding)
-            #expect(escaped.failed && escaped.bytes == expected, "seed \(seed), \(length) bytes, spoiled at \(spoiled), escaped")
+            #expect(escaped.failed && firstDifference(escaped.bytes, expected) == nil, "seed \(seed), \(length) bytes, spoiled at \(spoiled), escaped")
         }
     }
 

@@ -73,7 +73,7 @@ import TestSupport
         let input = random.samples((rate * 3 + 17) * channels)
         try Self.writeInPieces(input, to: thread, random: &random, largest: thread.samplesPerBlock * 2 + 5)
         try thread.close()
-        #expect(fake.samples.value == input, "seed \(seed)")
+        #expect(firstDifference(fake.samples.value, input) == nil, "seed \(seed)")
         #expect(thread.frameCount == input.count / channels)
         #expect(fake.closeCount.value == 1)
         // Close is idempotent: nothing more reaches the writer.
