@@ -47,7 +47,9 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "DeltaTapeKernelsTests", dependencies: ["DeltaTapeKernels", "TestSupport"]),
         .testTarget(name: "DeltaTapeEventsTests", dependencies: ["DeltaTapeEvents", "TestSupport"]),
+        .testTarget(name: "DeltaTapeTimelineTests", dependencies: ["DeltaTapeTimeline", "DeltaTapeEvents", "DeltaTapeKernels", "TestSupport"]),
         .testTarget(name: "DeltaTapeCodecsTests", dependencies: ["DeltaTapeCodecs", "TestSupport"]),
+        .testTarget(name: "DeltaTapeContainersTests", dependencies: ["DeltaTapeContainers", "DeltaTapeCodecs", "TestSupport"]),
         .testTarget(name: "DeltaTapeTests", dependencies: ["DeltaTape", "TestSupport"], exclude: ["OutputChecksums.txt"]),
         // Names every public type through `import DeltaTape` alone: two modules exporting one name fail to compile here.
         .testTarget(name: "PublicAPITests", dependencies: ["DeltaTape"]),

@@ -58,6 +58,18 @@ public struct OpusPacket {
     public var sampleCount48k: Int
     /// On the stream's last packet only: the input's whole length at 48 kHz, to which containers trim the end.
     public var streamLength48k: Int?
+
+    /// Describes a packet, for feeding a container packets from another encoder.
+    ///
+    /// - Parameters:
+    ///   - bytes: The packet's bytes, valid while the container's `write` runs.
+    ///   - sampleCount48k: Samples it decodes to, at 48 kHz.
+    ///   - streamLength48k: On the stream's last packet only: the input's whole length at 48 kHz.
+    public init(bytes: UnsafeRawBufferPointer, sampleCount48k: Int, streamLength48k: Int? = nil) {
+        self.bytes = bytes
+        self.sampleCount48k = sampleCount48k
+        self.streamLength48k = streamLength48k
+    }
 }
 
 /// Encodes 16-bit PCM into Opus packets of fixed duration, buffering samples until a frame is whole.
@@ -73,8 +85,10 @@ public final class OpusStreamEncoder {
     public let preSkip48k: Int
     /// Input frames per Opus frame.
     public let frameSize: Int
-    /// Input frames received so far.
-    public private(set) var inputFrameCount = 0
+    /// Input frames received so far (a frame split across calls counts once it is whole).
+    public var inputFrameCount: Int { inputSampleCount / channelCount }
+    /// Input samples (all channels) received so far: a call may end partway through a frame.
+    private var inputSampleCount = 0
 
     private let encoder: OpaquePointer
     private let lookahead: Int
@@ -143,7 +157,7 @@ public final class OpusStreamEncoder {
         _ samples: UnsafeBufferPointer<Int16>,
         _ emit: (OpusPacket) throws(Failure) -> Void
     ) throws(StageFailure<OpusError, Failure>) {
-        inputFrameCount += samples.count / channelCount
+        inputSampleCount += samples.count
         let frameSampleCount = frameSize * channelCount
         var index = 0
         while index < samples.count {

@@ -18,21 +18,13 @@ public enum TestSeed {
     }()
 }
 
-/// SplitMix64 (Steele, Lea and Flood, "Fast Splittable Pseudorandom Number Generators", OOPSLA 2014), seeded from
-/// the run's seed and the test's name, so tests draw different numbers and each replays alone or with the others.
-public struct SeededGenerator: RandomNumberGenerator, CustomStringConvertible, Sendable {
-    /// The run's seed this generator started from.
-    public let seed: UInt64
+/// SplitMix64 (Steele, Lea and Flood, "Fast Splittable Pseudorandom Number Generators", OOPSLA 2014): small,
+/// seedable, good enough to drive test inputs.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
-    /// A generator for the test named `name` (`#function` by default), from `seed` (the run's seed by default).
-    public init(seed: UInt64 = TestSeed.value, name: String = #function) {
-        self.seed = seed
-        // FNV-1a of the name, so that each test has its own stream for the same run seed.
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
-        state = seed ^ hash
-    }
+    /// Creates a generator starting at `seed`.
+    public init(seed: UInt64) { state = seed }
 
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
@@ -42,6 +34,45 @@ public struct SeededGenerator: RandomNumberGenerator, CustomStringConvertible, S
         return z ^ (z >> 31)
     }
 
+    /// `count` random bytes.
+    public mutating func bytes(_ count: Int) -> [UInt8] {
+        (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &self) }
+    }
+
+    /// `count` random 16-bit samples over the whole range.
+    public mutating func samples(_ count: Int) -> [Int16] {
+        (0..<count).map { _ in Int16.random(in: .min ... .max, using: &self) }
+    }
+}
+
+/// A SplitMix64 seeded from the run's seed and the test's name, so tests draw different numbers and each replays
+/// alone or with the others.
+public struct SeededGenerator: RandomNumberGenerator, CustomStringConvertible, Sendable {
+    /// The run's seed this generator started from.
+    public let seed: UInt64
+    private var generator: SplitMix64
+
+    /// A generator for the test named `name` (`#function` by default), from `seed` (the run's seed by default).
+    public init(seed: UInt64 = TestSeed.value, name: String = #function) {
+        self.seed = seed
+        // FNV-1a of the name, so that each test has its own stream for the same run seed.
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        generator = SplitMix64(seed: seed ^ hash)
+    }
+
+    public mutating func next() -> UInt64 {
+        generator.next()
+    }
+
     /// What a failure message says: the seed and how to replay it.
     public var description: String { "seed \(seed) (replay: \(TestSeed.variable)=\(seed))" }
+}
+
+/// The seed for a test's randomness: the run's seed when `DELTATAPE_TEST_SEED` is set, `fallback` otherwise; printed
+/// with the test's name so that a failure can be replayed.
+public func testSeed(_ fallback: UInt64, for name: String = #function) -> UInt64 {
+    let seed = ProcessInfo.processInfo.environment[TestSeed.variable] != nil ? TestSeed.value : fallback
+    print("\(name): seed \(seed) (replay with \(TestSeed.variable)=\(seed))")
+    return seed
 }

@@ -100,7 +100,11 @@ public final class EncoderThread: PCMWriter, Sendable {
         let last = pending.withLock { $0.isEmpty ? nil : takeBlock(&$0) }
         if let last { submit(last) }
         queue.sync {}  // every submitted block has been written
-        if let error = state.withLock({ $0.failure }) { throw error }
+        if let error = state.withLock({ $0.failure }) {
+            // Still close the writer (its sink's descriptor, what it can finalize); the first failure is the one to tell.
+            try? inner.close()
+            throw error
+        }
         try inner.close()
     }
 
