@@ -125,47 +125,83 @@ import TestSupport
         #expect(fake.closeCount.value == 1)
     }
 
-    /// From async code, `waitForSpace()` returns at once while there is room, and otherwise suspends, without holding a
-    /// thread of the cooperative pool, until the writer takes a block.
+    /// From async code, `waitForSpace()` returns at once while there is room, and otherwise suspends without holding its
+    /// thread until the writer takes a block. The waiters run on an executor of one thread of their own: a probe task
+    /// queued on it behind them runs only if none of them holds that thread. (The cooperative pool cannot tell: the rest
+    /// of the suite may keep it busy for a long time.)
     @Test func waitForSpaceSuspendsWithoutBlocking() async throws {
         let gate = DispatchSemaphore(value: 0)
         let gateOpen = Shared(false)
-        let open: @Sendable () -> Void = {
-            if gateOpen.update({ (open: inout Bool) -> Bool in defer { open = true }; return !open }) { gate.signal() }
-        }
         let fake = FakeWriter(gate: gate)
         let thread = EncoderThread(fake, maximumBlocksInFlight: 1)
         let block = [Int16](repeating: 1, count: thread.samplesPerBlock)
         await thread.waitForSpace()  // room: returns at once
         try block.withUnsafeBufferPointer { try thread.write($0) }  // the one slot taken; the writer waits at the gate
-        // Should waitForSpace block its thread, no task could open the gate: a timer does after 20 s, and the test fails
-        // instead of hanging.
-        DispatchQueue.global().asyncAfter(deadline: .now() + 20, execute: open)
 
-        let resumed = Shared(0), resumedBeforeSpace = Shared(0)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            // More waiters than the pool has threads.
-            for _ in 0..<(ProcessInfo.processInfo.activeProcessorCount + 6) {
-                group.addTask {
-                    await thread.waitForSpace()
-                    if !gateOpen.value { resumedBeforeSpace.update { $0 += 1 } }
-                    resumed.update { $0 += 1 }
-                }
+        let executor = OneThreadExecutor()
+        let resumedBeforeSpace = Shared(0), started = Shared(0)
+        let waiters = (0..<3).map { _ in
+            Task(executorPreference: executor) {
+                started.update { $0 += 1 }
+                await thread.waitForSpace()
+                if !gateOpen.value { resumedBeforeSpace.update { $0 += 1 } }
             }
-            // The pool still runs other work while they wait: this task opens the gate (other suites running in
-            // parallel may hold the pool's threads for a while, hence no tighter deadline).
-            try await Task.sleep(for: .milliseconds(100))
-            let (ranBeforeTimer, resumedEarly) = await Task.detached { () -> (Bool, Int) in
-                let state = (!gateOpen.value, resumed.value)
-                open()
-                return state
-            }.value
-            #expect(ranBeforeTimer, "no task could run while waitForSpace() waited: it blocks its thread")
-            #expect(resumedEarly == 0, "waitForSpace() returned while no slot was free")
-            try await group.waitForAll()
         }
-        #expect(resumedBeforeSpace.value == 0)
+        // Once a waiter is inside waitForSpace(), a probe on the same thread; a bounded wait for it (should waitForSpace
+        // block its thread, the test fails instead of hanging), then the gate opens.
+        while started.value == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        let probeRan = DispatchSemaphore(value: 0)
+        Task(executorPreference: executor) { probeRan.signal() }
+        let ran = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            Thread {
+                let ran = probeRan.wait(timeout: .now() + 60) == .success
+                gateOpen.update { $0 = true }
+                gate.signal()
+                continuation.resume(returning: ran)
+            }.start()
+        }
+        #expect(ran, "the executor's thread ran nothing while waitForSpace() waited on it: it blocks its thread")
+        for waiter in waiters { await waiter.value }
+        #expect(resumedBeforeSpace.value == 0, "waitForSpace() returned while no slot was free")
         try thread.close()
         #expect(fake.samples.value == block && thread.frameCount == block.count)
+        executor.stop()
+    }
+}
+
+/// A task executor with one thread of its own, running jobs in order: a job that blocks holds up every later one.
+final class OneThreadExecutor: TaskExecutor, @unchecked Sendable {
+    // @unchecked: `jobs` and `stopped` are guarded by `condition`.
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+    private var stopped = false
+
+    init() {
+        Thread { [self] in
+            while let job = next() { job.runSynchronously(on: asUnownedTaskExecutor()) }
+        }.start()
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Ends the thread once the jobs queued so far have run.
+    func stop() {
+        condition.lock()
+        stopped = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func next() -> UnownedJob? {
+        condition.lock()
+        defer { condition.unlock() }
+        while jobs.isEmpty && !stopped { condition.wait() }
+        return jobs.isEmpty ? nil : jobs.removeFirst()
     }
 }
