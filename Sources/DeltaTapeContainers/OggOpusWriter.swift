@@ -72,6 +72,15 @@ public final class OggOpusWriter {
         }
     }
 
+    /// Writes the packets given so far as pages now, even a partial page, so that a reader (or a killed process's
+    /// file) has them; the stream goes on.
+    ///
+    /// - Throws: ``OutputError`` when the sink fails.
+    public func flush() throws(OutputError) {
+        try flushPages(force: true)
+        granuleAtLastFlush = granule
+    }
+
     /// Flushes what libogg still holds (the last page went out with the last packet).
     public func finish() throws(OutputError) {
         try flushPages(force: true)

@@ -6,6 +6,8 @@ public protocol OpusPacketContainer: AnyObject {
     var sink: any ByteSink { get }
     /// Adds one packet.
     func write(_ packet: OpusPacket) throws(OutputError)
+    /// Writes what it holds now (a page, a cluster); the stream goes on.
+    func flush() throws(OutputError)
     /// Ends the stream (the last packet, marked by its ``OpusPacket/streamLength48k``, has trimmed the padding).
     func finish() throws(OutputError)
 }
@@ -69,6 +71,11 @@ public final class OpusPCMWriter: PCMWriter {
         } catch {
             throw outputError(error)
         }
+    }
+
+    /// Writes the packets encoded so far (whole frames; a partial frame waits for more samples).
+    public func flush() throws(OutputError) {
+        try container.flush()
     }
 
     public func close() throws(OutputError) {

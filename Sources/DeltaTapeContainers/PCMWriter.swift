@@ -17,6 +17,11 @@ public protocol PCMWriter: AnyObject {
     /// - Throws: ``OutputError`` when writing fails.
     func write(_ samples: UnsafeBufferPointer<Int16>) throws(OutputError)
 
+    /// Puts what is buffered where a reader (or the file a killed process leaves) has it, and keeps the output going:
+    /// called while the input stalls, and at least every half second of wall time while it flows.
+    /// - Throws: ``OutputError`` when writing fails.
+    func flush() throws(OutputError)
+
     /// Writes what is buffered and finishes the output.
     /// - Throws: ``OutputError`` when writing fails.
     func close() throws(OutputError)

@@ -99,7 +99,7 @@ public final class WebMOpusWriter {
             + EBML.element(EBML.ID.audio, EBML.float(EBML.ID.samplingFrequency, 48_000) + EBML.unsigned(EBML.ID.channels, UInt64(channelCount)))
         header += EBML.element(EBML.ID.tracks, EBML.element(EBML.ID.trackEntry, track))
         output = header
-        try flush()
+        try writeBuffered()
     }
 
     /// Adds one Opus packet as a block. The stream's last packet (the one with a ``OpusPacket/streamLength48k``)
@@ -112,6 +112,14 @@ public final class WebMOpusWriter {
             discardPadding48k = max(0, position48k + packet.sampleCount48k - (length + preSkip48k))
         }
         try writeBlock(packet, discardPadding48k: discardPadding48k)
+    }
+
+    /// Writes the blocks given so far now, closing the open cluster early (the next block starts a new one), so that a
+    /// reader (or a killed process's file) has them; the stream goes on.
+    ///
+    /// - Throws: ``OutputError`` when the sink fails.
+    public func flush() throws(OutputError) {
+        try closeCluster()
     }
 
     /// Closes the last cluster and, on a seekable sink, writes Cues and fills in sizes, Duration and the SeekHead.
@@ -128,7 +136,7 @@ public final class WebMOpusWriter {
                     + EBML.unsigned(EBML.ID.cueClusterPosition, UInt64(point.clusterOffset - segmentDataStart))))
         }
         output += EBML.element(EBML.ID.cues, cues)
-        try flush()
+        try writeBuffered()
         // Segment size, Duration (in ticks, as the timestamp scale says; a fraction where the input ends between
         // ticks), SeekHead.
         try patch(positional, EBML.size(sink.byteCount - segmentDataStart, length: 8), at: segmentDataStart - 8)
@@ -190,7 +198,7 @@ public final class WebMOpusWriter {
             let at = clusterDataStart - 8 - sink.byteCount  // the size field is still in the buffer
             output.replaceSubrange(at..<(at + 8), with: size)
         }
-        try flush()
+        try writeBuffered()
     }
 
     /// Samples at 48 kHz in ticks: exact for every sum of Opus frames (all multiples of 120 samples).
@@ -198,7 +206,7 @@ public final class WebMOpusWriter {
         (samples48k + Self.samples48kPerTick / 2) / Self.samples48kPerTick
     }
 
-    private func flush() throws(OutputError) {
+    private func writeBuffered() throws(OutputError) {
         guard !output.isEmpty else { return }
         defer { output.removeAll(keepingCapacity: true) }
         try sink.write(output)

@@ -39,11 +39,28 @@ public struct InputError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(name): \(reason)" }
 }
 
+/// What to do while a live input (a pipe, a socket) has nothing to read: a writer puts what it holds on disk, so
+/// that a process killed between two turns of a live session leaves all the audio it had received.
+public final class InputStallHandler {
+    /// How long a read waits for bytes before ``action`` runs (and again after each further wait as long).
+    public let interval: Duration
+    /// Runs on the reading thread, between waits.
+    public var action: () -> Void
+
+    /// Creates a handler that runs `action` after each `interval` without input.
+    public init(interval: Duration = .milliseconds(250), action: @escaping () -> Void = {}) {
+        self.interval = interval
+        self.action = action
+    }
+}
+
 /// Bytes read from a file descriptor with `read(2)`.
 public struct FileByteSource: ByteSource {
     public let name: String
     private let descriptor: Int32
     private let closesDescriptor: Bool
+    /// Runs while a pipe or socket has nothing to read (a regular file never stalls).
+    public var stallHandler: InputStallHandler?
 
     /// Opens the file at `path` for reading.
     ///
@@ -84,12 +101,32 @@ public struct FileByteSource: ByteSource {
     }
 
     public mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
+        if let stallHandler { waitForInput(stallHandler) }
         while true {
             let count = SystemCall.read(descriptor, buffer.baseAddress, buffer.count)
             if count >= 0 { return count }
             if errno == EINTR { continue }
             throw InputError(name: name, reason: "read failed: \(SystemCall.errorMessage(errno))", code: errno)
         }
+    }
+
+    /// Waits until the descriptor has bytes (or an end, or an error, for `read` to report), running the handler after
+    /// each interval without input. Regular files are always readable: `poll` returns at once.
+    private func waitForInput(_ handler: InputStallHandler) {
+        let (seconds, attoseconds) = handler.interval.components
+        let milliseconds = Int32(clamping: seconds * 1_000 + attoseconds / 1_000_000_000_000_000)
+        var request = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        while true {
+            let ready = poll(&request, 1, max(1, milliseconds))
+            if ready > 0 || (ready < 0 && errno != EINTR) { return }
+            if ready == 0 { handler.action() }
+        }
+    }
+
+    /// Whether the input arrives over time (a pipe, a socket, a terminal) rather than being all there (a regular file).
+    public var isLive: Bool {
+        var status = stat()
+        return fstat(descriptor, &status) != 0 || status.st_mode & S_IFMT != S_IFREG
     }
 
     /// Closes the descriptor if this source opened it.

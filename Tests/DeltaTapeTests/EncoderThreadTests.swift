@@ -49,6 +49,7 @@ import TestSupport
             self.samples.update { $0.append(contentsOf: samples) }
         }
 
+        func flush() throws(OutputError) {}
         func close() throws(OutputError) { closeCount.update { $0 += 1 } }
     }
 

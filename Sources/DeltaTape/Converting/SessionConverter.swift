@@ -133,6 +133,12 @@ public enum SessionConverter {
         return try withoutActuallyEscaping(problem) { (report) throws(DeltaTapeError) -> ConversionSummary in
             let pipeline = SessionPipeline(options: options, inputName: log.name, makeSink: destination.makeSink, problem: report)
             defer { pipeline.closeQuietly() }
+            // A live input: what was received goes to disk every half second while it flows and whenever it stalls (a
+            // failure to write surfaces at the next write).
+            if log.isLive { pipeline.flushInterval = 0.5 }
+            log.inputStall.action = { try? pipeline.flush() }
+            // The pipeline holds `report`, which must not outlive this block.
+            defer { log.inputStall.action = {} }
             try run(log, through: pipeline)
             return ConversionSummary(
                 input: log.name,
@@ -192,8 +198,11 @@ public enum SessionConverter {
     ) throws(DeltaTapeError) -> ConversionSummary {
         let output = PCMOutput(options: options, channelCount: source.channelCount, makeSink: destination.makeSink)
         defer { output.closeQuietly() }
+        if source.isLive { output.flushInterval = 0.5 }
+        source.inputStall?.action = { try? output.flush() }
         while let block = try source.nextBlock() {
             try output.write(block, rate: source.sampleRate)
+            try output.flushIfDue()
         }
         guard let writer = output.writer else {
             throw .badInput("\(source.name): holds no audio frames")

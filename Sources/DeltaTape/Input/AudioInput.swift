@@ -17,12 +17,18 @@ protocol AudioFrameSource: AnyObject {
     var channelCount: Int { get }
     /// Bytes of input read so far (for an audio file, its size).
     var byteCount: Int { get }
+    /// What runs while a live input has nothing to read (`nil` for inputs that cannot stall).
+    var inputStall: InputStallHandler? { get }
+    /// Whether the input arrives over time (a pipe) rather than from a file.
+    var isLive: Bool { get }
     /// The next block of whole frames, valid until the next call; `nil` at the end.
     func nextBlock() throws(DeltaTapeError) -> UnsafeBufferPointer<Int16>?
 }
 
 /// An audio file read through libsndfile.
 final class AudioFileSource: AudioFrameSource {
+    let inputStall: InputStallHandler? = nil  // a file read by path never stalls
+    let isLive = false
     let reader: AudioFileReader
 
     init(path: String) throws(DeltaTapeError) {
@@ -49,6 +55,9 @@ final class AudioFileSource: AudioFrameSource {
 
 /// Headerless PCM from a file or standard input; bytes of a frame split across reads are carried over.
 final class RawPCMSource: AudioFrameSource {
+    private let stall = InputStallHandler()
+    var inputStall: InputStallHandler? { stall }
+    var isLive: Bool { source.isLive }
     let format: AudioFormat
     private var source: FileByteSource
     private let bytes: UnsafeMutableRawBufferPointer
@@ -59,6 +68,7 @@ final class RawPCMSource: AudioFrameSource {
         self.format = format
         do throws(InputError) {
             source = try FileByteSource.forPath(path)
+            source.stallHandler = stall
         } catch {
             throw .unreadableInput(error)
         }

@@ -16,6 +16,13 @@ public final class SessionLog {
     private let messages: any MessageSource
     private let source: FileByteSource
 
+    /// What runs while a live input (a pipe, standard input) has nothing to read: set its action to put what a writer
+    /// holds on disk. It runs on the reading thread, inside ``nextEvent(problem:)``.
+    public let inputStall = InputStallHandler()
+
+    /// Whether the input arrives over time (a pipe, standard input from a live session) rather than from a file.
+    public var isLive: Bool { source.isLive }
+
     /// An input opened by ``open(path:kind:)``.
     public enum OpenedInput {
         /// A session log, ready to read.
@@ -88,6 +95,8 @@ public final class SessionLog {
     private init(name: String, kind: InputKind, source: FileByteSource, prefix: [UInt8]) {
         self.name = name
         self.kind = kind
+        var source = source
+        source.stallHandler = inputStall
         self.source = source
         messages = switch kind {
         case .jsonArray: JSONArrayReader(source: source, prefix: prefix)

@@ -79,6 +79,22 @@ public final class EncoderThread: PCMWriter, Sendable {
         }
     }
 
+    /// Hands the samples gathered so far to the encoder's thread, which then flushes the writer: what was written
+    /// before reaches the sink without waiting for a whole block.
+    public func flush() throws(OutputError) {
+        if let error = state.withLock({ $0.failure }) { throw error }
+        let partial = pending.withLock { $0.isEmpty ? nil : takeBlock(&$0) }
+        if let partial { submit(partial) }
+        queue.async { [self] in
+            guard state.withLock({ $0.failure }) == nil else { return }
+            do throws(OutputError) {
+                try inner.flush()
+            } catch {
+                state.withLock { $0.failure = error }
+            }
+        }
+    }
+
     /// Returns once a block slot is free, suspending (not blocking) while the encoder is behind.
     public func waitForSpace() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

@@ -13,6 +13,11 @@ final class PCMOutput {
     private let makeSink: () throws(OutputError) -> any ByteSink
     private(set) var writer: (any PCMWriter)?
     private let resampling: ResamplingStage
+    private var lastFlush = monotonicSeconds()
+    /// Seconds of wall time between flushes, for a live input: a process killed while it flows loses at most that
+    /// of what it had received. `nil` for an input read from a file, whose output is then the same bytes whatever
+    /// the machine's speed.
+    var flushInterval: Double?
 
     /// - Parameters:
     ///   - options: The format, rate, sample format, resampler and Opus settings.
@@ -28,6 +33,23 @@ final class PCMOutput {
     /// Writes interleaved frames sampled at `rate`.
     func write(_ samples: UnsafeBufferPointer<Int16>, rate: Int) throws(DeltaTapeError) {
         try resampling.write(samples, rate: rate, to: opened(firstRate: rate))
+    }
+
+    /// Puts what the writer holds where a reader has it; the output goes on. (A resampler's few held-back samples stay
+    /// until the end: flushing them would end its stream.)
+    func flush() throws(DeltaTapeError) {
+        do throws(OutputError) {
+            try writer?.flush()
+        } catch {
+            throw .output(error)
+        }
+        lastFlush = monotonicSeconds()
+    }
+
+    /// Flushes when ``flushInterval`` of wall time has passed since the last flush.
+    func flushIfDue() throws(DeltaTapeError) {
+        guard let flushInterval, writer != nil, monotonicSeconds() - lastFlush >= flushInterval else { return }
+        try flush()
     }
 
     /// Flushes the resampler and closes the output.

@@ -46,6 +46,14 @@ public final class SessionPipeline {
         output = PCMOutput(options: options, makeSink: makeSink)
     }
 
+    /// Seconds of wall time between flushes while events flow, for a live session: a process killed then loses at
+    /// most that of what it had received. `nil` (the default, right for a log read from a file) flushes only as the
+    /// writers do on their own, so the output is the same bytes however fast the machine is.
+    public var flushInterval: Double? {
+        get { output.flushInterval }
+        set { output.flushInterval = newValue }
+    }
+
     /// The writer, once audio has arrived: its rate, channel count and frames written.
     public var writer: (any PCMWriter)? { output.writer }
 
@@ -63,6 +71,16 @@ public final class SessionPipeline {
             tookAudio = true
         }
         if !tookAudio, writer == nil { typeCountsBeforeAudio[event.typeName ?? "(no type)", default: 0] += 1 }
+        try output.flushIfDue()
+    }
+
+    /// Puts what the output holds where a reader (or the file a killed process leaves) has it; the output goes on.
+    /// Call it while a live input stalls (``SessionLog/inputStall`` does, for the converter); while events flow, the
+    /// pipeline flushes every ``flushInterval``.
+    ///
+    /// - Throws: ``DeltaTapeError/output(_:)`` when writing fails.
+    public func flush() throws(DeltaTapeError) {
+        try output.flush()
     }
 
     /// Reports a problem found while reading the input; under strict reading it is the failure.

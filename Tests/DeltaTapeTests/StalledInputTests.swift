@@ -1,0 +1,60 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// A live session between turns: its log arrives on standard input, then nothing for a while, and the conversion is
+/// killed (SIGKILL: no chance to finish). The file must hold all the audio received up to a second before the kill,
+/// in every format (SPEC §5).
+@Suite struct StalledInputTests {
+    /// The first lines of `ga-basic` holding at least `seconds` of assistant audio, and that audio's PCM (from the
+    /// fixture script's own PCM, cut where Foundation's base64 decoding of the lines says).
+    static func firstLines(holding seconds: Double) throws -> (lines: Data, pcm: Data) {
+        let text = try String(contentsOfFile: GeneratedSessions.log("ga-basic"), encoding: .utf8)
+        var lines = Data(), byteCount = 0
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            lines.append(Data((line + "\n").utf8))
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            if object?["type"] as? String == "response.output_audio.delta", let delta = object?["delta"] as? String {
+                byteCount += Data(base64Encoded: delta)?.count ?? 0
+            }
+            if Double(byteCount) / 2 / 24_000 >= seconds { break }
+        }
+        return (lines, try GeneratedSessions.expectedAssistant("ga-basic").prefix(byteCount))
+    }
+
+    @Test(arguments: ["wav", "ogg", "webm"]) func aKilledConversionOfAStalledInputHoldsWhatItReceived(_ format: String) throws {
+        let (lines, pcm) = try Self.firstLines(holding: 4)
+        let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("stalled.\(format)").path
+        let process = Process()
+        process.executableURL = TestEnvironment.deltatapeExecutable
+        process.arguments = ["convert", "-", "-o", output, "--complexity", "0"]
+        let input = Pipe()
+        process.standardInput = input
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        try input.fileHandleForWriting.write(contentsOf: lines)
+        // The session goes quiet (the pipe stays open) for 2.5 s, then the process is killed.
+        Thread.sleep(forTimeInterval: 2.5)
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        try input.fileHandleForWriting.close()
+        #expect(process.terminationReason == .uncaughtSignal)
+
+        let frames = pcm.count / 2
+        switch format {
+        case "wav":
+            // Every sample, exactly: Python's wave (the strictest reader), sox and ffmpeg.
+            let read = try python("import sys, wave\nw = wave.open(sys.argv[1])\nsys.stdout.buffer.write(w.readframes(w.getnframes()))", [output])
+            #expect(read == pcm)
+            #expect(try soxDecodeToPCM16(output) == pcm)
+            #expect(try ffmpegDecodeToPCM16(output) == pcm)
+        default:
+            // Every whole Opus frame: at most one 20 ms frame waits for more samples, and the decoded start is the
+            // received audio's (lag 0 within the codec's error).
+            let result = try run("ffmpeg", ["-v", "error", "-i", output, "-f", "s16le", "-ar", "24000", "-"])
+            #expect(result.status == 0, "\(result.standardError)")
+            let decoded = result.standardOutput.count / 2
+            #expect(decoded >= frames - 480 - 24 && decoded <= frames + 480, "decoded \(decoded) of \(frames) frames")
+        }
+    }
+}
