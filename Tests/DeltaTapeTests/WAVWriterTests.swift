@@ -332,7 +332,8 @@ import Testing
         #expect(sink.ascii(48) == "fmt " && sink.ascii(72) == "data" && sink.u32(76) == 0xFFFF_FFFF)
     }
 
-    /// A real file past 4 GiB: sox, libsndfile and ffmpeg read its exact length from ds64 and its last samples.
+    /// A real file past 4 GiB, written by the command line from raw PCM on standard input (SPEC §5): sox, libsndfile
+    /// and ffmpeg read its exact length from ds64 and its last samples.
     @Test func aFilePast4GiBIsRF64AndEveryReaderFindsItsEnd() throws {
         let folder = try TestEnvironment.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -341,9 +342,11 @@ import Testing
         let pattern = Self.samples(count: 1_000_003, seed: 4)
         let repeats = 2_148  // 2 148 006 444 frames: 4 296 012 888 data bytes, 1 MB past 4 GiB
         let frames = pattern.count * repeats
-        let writer = try WAVWriter(sink: FileDescriptorSink(path: path), sampleRate: 48_000)
-        for _ in 0..<repeats { try pattern.withUnsafeBufferPointer { try writer.write($0) } }
-        try writer.close()
+        let patternFile = folder.appendingPathComponent("pattern.raw")
+        try Self.bytes(pattern).write(to: patternFile)
+        let convert = try run("/bin/bash", ["-c", "set -o pipefail; for _ in $(seq \(repeats)); do cat '\(patternFile.path)'; done | "
+            + "'\(TestEnvironment.deltatapeExecutable.path)' convert - -o '\(path)' --input-format s16le --input-rate 48000"])
+        try #require(convert.status == 0, "\(convert.standardError)")
         func expected(_ range: Range<Int>) -> Data { Self.bytes(range.map { pattern[$0 % pattern.count] }) }
 
         let chunks = try Self.chunks(path)
