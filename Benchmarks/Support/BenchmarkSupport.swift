@@ -47,7 +47,7 @@ public enum SessionLogFixture {
     ///
     /// - Throws: When the script fails; its standard error says why.
     public static func log(hours: Double) throws -> String {
-        let directory = folder.appendingPathComponent("\(hours)h")
+        let directory = folder.appendingPathComponent(hours == hours.rounded() ? "\(Int(hours))h" : "\(hours)h")
         let log = directory.appendingPathComponent("long.jsonl")
         if !FileManager.default.fileExists(atPath: log.path) {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
