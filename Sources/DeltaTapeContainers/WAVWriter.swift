@@ -47,6 +47,8 @@ public final class WAVWriter: PCMWriter {
     /// The header's length: where the data starts.
     private let headerByteCount: Int
     private var pending: [UInt8] = []
+    /// The header as last written.
+    private var headerBytes: [UInt8] = []
     private var floats: [Float] = []
     private var lastFlush: ContinuousClock.Instant
     private var closed = false
@@ -115,8 +117,8 @@ public final class WAVWriter: PCMWriter {
         lastFlush = ContinuousClock.now
         pending.reserveCapacity(Self.blockByteCount)
         // On a file the header starts out describing no audio, so even a kill before the first block leaves a WAV.
-        let header = self.header()
-        try sink.write(header)
+        updateHeader()
+        try sink.write(headerBytes)
     }
 
     /// Appends interleaved samples, converted to the sample format.
@@ -147,8 +149,8 @@ public final class WAVWriter: PCMWriter {
         pending.removeAll(keepingCapacity: true)
         // The data first, then the header that counts it: a kill in between leaves the previous, true header.
         guard let positionalSink else { return }
-        let header = header()
-        try header.withUnsafeBytes { buffer in Result { () throws(OutputError) in try positionalSink.write(buffer, at: 0) } }.get()
+        updateHeader()
+        try headerBytes.withUnsafeBytes { buffer in Result { () throws(OutputError) in try positionalSink.write(buffer, at: 0) } }.get()
     }
 
     /// Writes what is buffered, finishes the header and closes the sink. Called again, it does nothing.
@@ -186,10 +188,13 @@ public final class WAVWriter: PCMWriter {
 
     // MARK: - Header
 
-    /// The header for the data flushed so far: RIFF below 4 GiB, RF64 beyond, unknown sizes on a pipe.
-    private func header() -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(headerByteCount)
+    /// Makes ``headerBytes`` the header for the data flushed so far: RIFF below 4 GiB, RF64 beyond, unknown sizes
+    /// on a pipe. The buffer is reused: no allocation per block.
+    private func updateHeader() {
+        var bytes = headerBytes
+        headerBytes = []  // keeps `bytes` uniquely referenced, so it is reused in place
+        bytes.removeAll(keepingCapacity: true)
+        defer { headerBytes = bytes }
         let dataByteCount = UInt64(flushedDataByteCount)
         let riffByteCount = UInt64(headerByteCount - 8) + dataByteCount
         let frames = dataByteCount / UInt64(channelCount * bytesPerSample)
@@ -243,7 +248,6 @@ public final class WAVWriter: PCMWriter {
         }
         append(ascii: "data", to: &bytes)
         append(littleEndian: size32(dataByteCount), to: &bytes)
-        return bytes
     }
 
     private func append(ascii text: StaticString, to bytes: inout [UInt8]) {

@@ -117,13 +117,20 @@ public final class SessionPipeline {
     }
 
     private func take(_ delta: AudioDelta, line: Int, message: UnsafeRawBufferPointer) throws(DeltaTapeError) {
-        let decodeError = try payloads.decode(delta, in: message) { (result) throws(DeltaTapeError) in
+        // The closure returns nothing: a generic result (an optional tuple) would cost a runtime metadata lookup per
+        // delta, since the decoder is generic across a module boundary (measured: 3% of the user time end to end).
+        var decodeError: Base64.DecodingError?
+        var silenceByteCount = 0
+        try payloads.decode(delta, in: message) { (result) throws(DeltaTapeError) in
             try track.append(result.bytes, of: delta, in: message) { (samples) throws(DeltaTapeError) in
                 try output.write(samples, rate: delta.format.sampleRate)
             }
-            return result.error.map { ($0, result.bytes.count) }
+            if let error = result.error {
+                decodeError = error
+                silenceByteCount = result.bytes.count
+            }
         }
-        if let (error, silenceByteCount) = decodeError {
+        if let error = decodeError {
             let silence = delta.format.durationSeconds(byteCount: silenceByteCount)
             try note(Problem(input: inputName, line: line, message:
                 "\(error) in the audio payload; replaced by \(formatMilliseconds(silence)) of silence"))
