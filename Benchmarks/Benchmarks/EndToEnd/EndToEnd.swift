@@ -15,7 +15,9 @@ let benchmarks: @Sendable () -> Void = {
         scalingFactor: .one,
         maxDuration: .seconds(120),
         maxIterations: 3,
-        thresholds: mallocThresholds
+        // A whole-session conversion's count varies by about a tenth from run to run (seen: 1047 to 1155 for the
+        // 1-hour session), so this suite allows 15%.
+        thresholds: mallocThresholds(percent: 15)
     )
 
     for hours in [1, 4] {
@@ -35,7 +37,7 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark(
         "Anchor: plain Python json+base64+wave, 1 h session",
-        configuration: .init(metrics: [.wallClock, .jsonlMegabytesPerSecond, .realTimeMultiple], setup: { _ = try SessionLogFixture.log(hours: 1) })
+        configuration: .init(metrics: [.wallClock, .jsonlMegabytesPerSecond, .realTimeMultiple], thresholds: [:], setup: { _ = try SessionLogFixture.log(hours: 1) })
     ) { benchmark in
         let log = try SessionLogFixture.log(hours: 1)
         let output = SessionLogFixture.folder.appendingPathComponent("python-1h.wav").path

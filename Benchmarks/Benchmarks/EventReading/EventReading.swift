@@ -27,7 +27,7 @@ let benchmarks: @Sendable () -> Void = {
         scalingFactor: .one,
         maxDuration: .seconds(8),
         maxIterations: 25,
-        thresholds: mallocThresholds
+        thresholds: mallocThresholds()
     )
 
     for (name, gemini) in [("OpenAI GA log", false), ("Gemini Live log", true)] {

@@ -14,7 +14,7 @@ let benchmarks: @Sendable () -> Void = {
         scalingFactor: .one,
         maxDuration: .seconds(3),
         maxIterations: 20,
-        thresholds: mallocThresholds
+        thresholds: mallocThresholds()
     )
 
     // MARK: Base64

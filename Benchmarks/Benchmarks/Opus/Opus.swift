@@ -15,7 +15,7 @@ let benchmarks: @Sendable () -> Void = {
         scalingFactor: .one,
         maxDuration: .seconds(60),
         maxIterations: 3,
-        thresholds: mallocThresholds
+        thresholds: mallocThresholds()
     )
 
     for complexity in [5, 10] {

@@ -15,7 +15,7 @@ let benchmarks: @Sendable () -> Void = {
         scalingFactor: .one,
         maxDuration: .seconds(10),
         maxIterations: 10,
-        thresholds: mallocThresholds
+        thresholds: mallocThresholds()
     )
 
     let audioSeconds = 60.0
