@@ -49,13 +49,29 @@ public final class FileDescriptorSink: PositionalByteSink {
     /// handed over part-way, `(echo; deltatape …) > f`) are never overwritten.
     private let startOffset: Int
 
-    /// Creates (or truncates) the file at `path`.
+    /// Creates (or truncates) the file at `path`, holding an exclusive advisory lock on it (`flock`) while the sink is
+    /// open: a second writer of the same file fails at once instead of interleaving its bytes with the first's.
     ///
-    /// - Throws: ``OutputError`` naming the path and the system's reason.
+    /// - Throws: ``OutputError`` naming the path and the system's reason, or saying that another process is writing
+    ///   the file (which is then left as it was).
     public init(path: String) throws(OutputError) {
-        let opened = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        // Not O_TRUNC: the file is emptied only once the lock is held, so a refused second writer destroys nothing.
+        let opened = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
         guard opened >= 0 else {
             throw OutputError(path: path, reason: "cannot open for writing: \(SystemCall.errorMessage(errno))", code: errno)
+        }
+        guard flock(opened, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            SystemCall.close(opened)
+            throw OutputError(path: path, reason: code == EWOULDBLOCK
+                ? "another process is writing this file (it holds its lock); wait for it to finish or write elsewhere"
+                : "cannot lock for writing: \(SystemCall.errorMessage(code))", code: code)
+        }
+        var status = stat()
+        if fstat(opened, &status) == 0, status.st_mode & S_IFMT == S_IFREG, ftruncate(opened, 0) != 0 {
+            let code = errno
+            SystemCall.close(opened)
+            throw OutputError(path: path, reason: "cannot empty the file for writing: \(SystemCall.errorMessage(code))", code: code)
         }
         name = path
         descriptor = opened

@@ -57,4 +57,35 @@ import Testing
             #expect(decoded >= frames - 480 - 24 && decoded <= frames + 480, "decoded \(decoded) of \(frames) frames")
         }
     }
+
+    /// Two processes writing one output: the second is refused (exit 74, saying another process writes the file)
+    /// before it touches the file, and the first goes on to a whole file.
+    @Test(arguments: ["wav", "webm"]) func aSecondWriterOfTheSameFileIsRefused(_ format: String) throws {
+        let (lines, pcm) = try Self.firstLines(holding: 2)
+        let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("shared.\(format)").path
+        let first = Process()
+        first.executableURL = TestEnvironment.deltatapeExecutable
+        first.arguments = ["convert", "-", "-o", output, "--complexity", "0"]
+        let input = Pipe()
+        first.standardInput = input
+        first.standardError = FileHandle.nullDevice
+        try first.run()
+        try input.fileHandleForWriting.write(contentsOf: lines)
+        // Once the first has written something, it holds the file.
+        for _ in 0..<500 where ((try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0) == 0 {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        let second = try run(TestEnvironment.deltatapeExecutable.path, ["convert", try GeneratedSessions.log("beta-basic"), "-o", output])
+        #expect(second.status == 74 && second.standardError.contains("another process is writing"), "\(second.standardError)")
+        try input.fileHandleForWriting.close()
+        first.waitUntilExit()
+        #expect(first.terminationStatus == 0)
+        // The first's file, whole: its audio alone.
+        if format == "wav" {
+            #expect(try ffmpegDecodeToPCM16(output) == pcm)
+        } else {
+            let decoded = try run("ffmpeg", ["-v", "error", "-i", output, "-f", "s16le", "-ar", "24000", "-"]).standardOutput
+            #expect(decoded.count == pcm.count, "decoded \(decoded.count / 2) of \(pcm.count / 2) frames")
+        }
+    }
 }
