@@ -74,7 +74,9 @@ import TestSupport
             var characters = Array(intact)
             let unpadded = characters.lastIndex { $0 != "=" }!
             let spoiled = Int.random(in: 0...unpadded, using: &random)
-            characters[spoiled] = ["*", "-", "_", "!", " ", "."].randomElement(using: &random)!
+            // Bytes no lenient reading takes either (`-`, `_` and spaces are the URL-safe alphabet and line breaks:
+            // LenientBase64Tests).
+            characters[spoiled] = ["*", "!", ".", "#"].randomElement(using: &random)!
             let expected = [UInt8](repeating: silence, count: Data(base64Encoded: intact)!.count)
             let decoded = Self.decode(String(characters), &decoder, encoding: encoding)
             #expect(decoded.failed && firstDifference(decoded.bytes, expected) == nil, "seed \(seed), \(length) bytes, spoiled at \(spoiled)")

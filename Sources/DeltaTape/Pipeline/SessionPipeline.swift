@@ -24,6 +24,8 @@ public final class SessionPipeline {
     private let output: PCMOutput
     private var payloads = PayloadDecoder()
     private var track = TrackAssembler()
+    /// Streams already warned about for base64 that was decoded leniently: one warning a stream.
+    private var streamsWithLenientBase64 = Set<AudioStreamKey>()
     /// Message types counted until the first audio, to say what a session without audio holds instead.
     private var typeCountsBeforeAudio: [String: Int] = [:]
 
@@ -121,6 +123,7 @@ public final class SessionPipeline {
         // delta, since the decoder is generic across a module boundary (measured: 3% of the user time end to end).
         var decodeError: Base64.DecodingError?
         var silenceByteCount = 0
+        var leniency: Base64Leniency = []
         try payloads.decode(delta, in: message) { (result) throws(DeltaTapeError) in
             try track.append(result.bytes, of: delta, in: message) { (samples) throws(DeltaTapeError) in
                 try output.write(samples, rate: delta.format.sampleRate)
@@ -129,6 +132,12 @@ public final class SessionPipeline {
                 decodeError = error
                 silenceByteCount = result.bytes.count
             }
+            leniency = result.leniency
+        }
+        if !leniency.isEmpty, streamsWithLenientBase64.insert(AudioStreamKey(delta, in: message)).inserted {
+            try note(Problem(input: inputName, line: line, message:
+                "the audio payload is base64 with \(leniency), not strict RFC 4648; it was decoded all the same "
+                + "(later payloads of this stream like it are not reported)"))
         }
         if let error = decodeError {
             let silence = delta.format.durationSeconds(byteCount: silenceByteCount)
