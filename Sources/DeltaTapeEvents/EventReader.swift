@@ -237,7 +237,20 @@ public struct EventReader: Sendable {
     /// `nil`, with a warning, for a type or rate this version does not read.
     mutating func gaFormat(_ format: JSONObjectView, side: String) -> AudioFormat? {
         if format.stringEquals("type", "audio/pcm") {
-            let rate = format.integer("rate") ?? 24_000
+            var rate = 24_000  // the GA default when no rate is given
+            if let given = format.member("rate") {
+                if given.kind == .number, let value = JSONNumber.integer(format.text, given.value) {
+                    rate = value
+                } else if let value = format.integerOrIntegerString("rate") {
+                    // A logger that wrote the number as a string: the number is clear, the shape is not.
+                    rate = value
+                    warn("the session's \(side) rate \(describeValue(format.text, given)) is a string, not a number; read as \(value) Hz")
+                } else {
+                    warn("the session's \(side) rate \(describeValue(format.text, given)) is not a whole number of hertz; "
+                        + "the previous format is kept")
+                    return nil
+                }
+            }
             guard AudioFormat.acceptedRates.contains(rate) else {
                 warn("the session's \(side) rate \(format.member("rate").map { describeValue(format.text, $0) } ?? "") is not a sample rate "
                     + "(expected \(AudioFormat.acceptedRates.lowerBound)...\(AudioFormat.acceptedRates.upperBound) Hz); the previous format is kept")
