@@ -97,9 +97,10 @@ public struct Event {
         }
     }
 
-    /// The message's `type`, decoded (allocates; for reports, not for the audio path).
+    /// The message's `type`, decoded and made printable (control characters escaped, at most 100 characters; it
+    /// comes from the input and reaches terminals). Allocates: for reports, not for the audio path.
     public var typeName: String? {
-        typeRange.map { JSONString.decode(message, $0, hasEscapes: message[$0].contains(UInt8(ascii: "\\"))) }
+        typeRange.map { JSONString.decode(message, $0, hasEscapes: message[$0].contains(UInt8(ascii: "\\"))).escapingControlCharacters(limit: 100) }
     }
 }
 

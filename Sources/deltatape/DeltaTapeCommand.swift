@@ -20,9 +20,10 @@ struct InputOptions: ParsableArguments {
     var inputKind: InputKind?
 }
 
-/// Prints to standard error.
+/// Prints one line to standard error, control characters escaped: messages carry text from the input (names, types,
+/// paths), which must not drive the terminal or forge lines of output.
 func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+    FileHandle.standardError.write(Data((text.escapingControlCharacters(limit: 4_000) + "\n").utf8))
 }
 
 /// Ends the command the way `sysexits.h` says for this kind of failure, after saying why.

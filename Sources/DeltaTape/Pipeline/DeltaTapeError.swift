@@ -35,11 +35,12 @@ public struct Problem: Sendable, Equatable, Codable, CustomStringConvertible {
     /// What is wrong, in words.
     public var message: String
 
-    /// Creates a problem report.
+    /// Creates a problem report. Both texts are made printable (control characters escaped, long ones cut): they
+    /// carry text from the input, and reach terminals and logs.
     public init(input: String, line: Int, message: String) {
-        self.input = input
+        self.input = input.escapingControlCharacters(limit: 500)
         self.line = line
-        self.message = message
+        self.message = message.escapingControlCharacters(limit: 1_000)
     }
 
     /// `input:line: message`, the form compilers use, so editors and terminals can jump to it.
