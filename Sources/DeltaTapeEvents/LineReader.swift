@@ -15,6 +15,10 @@ public final class LineReader<Source: ByteSource> {
     private let input: ReadBuffer<Source>
     private var lineNumber = 0
     private var atStartOfInput = true
+    /// The longest line handed out; a longer one is skipped in bounded memory and reported.
+    public let maximumLineByteCount: Int
+    /// Why the last line was not handed out (it was longer than ``maximumLineByteCount``), or `nil`.
+    public private(set) var lineProblem: String?
 
     /// The source lines are read from.
     public var source: Source { input.source }
@@ -27,14 +31,18 @@ public final class LineReader<Source: ByteSource> {
     ///   - source: Where the bytes come from.
     ///   - chunkSize: How much to read at a time (the buffer grows past it only for longer lines).
     ///   - prefix: Bytes already read from `source` (for example while detecting the input's kind).
-    public init(source: Source, chunkSize: Int = 1 << 20, prefix: [UInt8] = []) {
-        input = ReadBuffer(source: source, chunkSize: chunkSize, prefix: prefix)
+    ///   - maximumLineByteCount: The longest line handed out (64 MiB by default): a longer one is skipped without
+    ///     being held, and ``lineProblem`` says so, so that no input can make memory grow without bound.
+    public init(source: Source, chunkSize: Int = 1 << 20, prefix: [UInt8] = [], maximumLineByteCount: Int = 64 << 20) {
+        input = ReadBuffer(source: source, chunkSize: min(chunkSize, max(16, maximumLineByteCount)), prefix: prefix)
+        self.maximumLineByteCount = max(1, maximumLineByteCount)
     }
 
     /// Returns the next line (without its `\n`), valid until the next call, with its number; `nil` at the end.
     ///
     /// - Throws: ``InputError`` when the source fails.
     public func nextLine() throws(InputError) -> (number: Int, bytes: UnsafeRawBufferPointer)? {
+        lineProblem = nil
         var searchFrom = input.start
         while true {
             if let newline = findNewline(from: searchFrom) {
@@ -48,10 +56,33 @@ public final class LineReader<Source: ByteSource> {
                 input.start = input.end
                 return emit(line)
             }
+            if input.end - input.start >= maximumLineByteCount { return try skipOversizedLine() }
             searchFrom = input.end - input.start  // after the move to the front, the unsearched part begins here
             try input.fill()
             searchFrom = min(searchFrom, input.end)
         }
+    }
+
+    /// Passes over the rest of a line longer than the maximum, a buffer at a time, and hands it out empty with
+    /// ``lineProblem`` set.
+    private func skipOversizedLine() throws(InputError) -> (number: Int, bytes: UnsafeRawBufferPointer) {
+        var skipped = 0
+        while true {
+            if let newline = findNewline(from: input.start) {
+                skipped += newline - input.start
+                input.start = newline + 1
+                break
+            }
+            skipped += input.end - input.start
+            input.start = input.end
+            if input.reachedEnd { break }
+            try input.fill()
+        }
+        atStartOfInput = false
+        lineNumber += 1
+        lineProblem = "a message of \(skipped) bytes, longer than the limit of \(maximumLineByteCount) bytes; it was skipped, "
+            + "so that memory stays bounded"
+        return (lineNumber, UnsafeRawBufferPointer(start: nil, count: 0))
     }
 
     private func emit(_ line: UnsafeRawBufferPointer) -> (number: Int, bytes: UnsafeRawBufferPointer) {

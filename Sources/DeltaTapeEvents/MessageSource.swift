@@ -28,4 +28,6 @@ extension LineReader: MessageSource {
         guard let (number, bytes) = try nextLine() else { return nil }
         return (number, bytes)
     }
+
+    public var messageProblem: String? { lineProblem }
 }

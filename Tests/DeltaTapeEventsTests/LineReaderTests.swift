@@ -57,4 +57,21 @@ import Testing
         while try reader.nextLine() != nil {}
         #expect(reader.byteCount == bytes.count)
     }
+
+    /// A line longer than the limit is passed over without being held (issue 14, item 1): it comes out empty with a
+    /// problem naming its length, and the lines around it, numbered as in the file, come out whole. At every read size.
+    @Test func aLineLongerThanTheLimitIsSkippedAndReported() throws {
+        let long = [UInt8](repeating: UInt8(ascii: "x"), count: 5_000)
+        let bytes = Array("{\"a\":1}\n".utf8) + long + Array("\n{\"b\":2}\n".utf8) + long
+        for readSize in [1, 7, 100, 10_000] {
+            let reader = LineReader(source: MemoryByteSource(bytes, maximumReadSize: readSize), chunkSize: 256, maximumLineByteCount: 1_000)
+            var got: [(Int, String, String?)] = []
+            while let (number, line) = try reader.nextLine() { got.append((number, String(decoding: line, as: UTF8.self), reader.lineProblem)) }
+            #expect(got.map(\.0) == [1, 2, 3, 4], "read \(readSize)")
+            #expect(got.map(\.1) == [#"{"a":1}"#, "", #"{"b":2}"#, ""], "read \(readSize)")
+            #expect(got[0].2 == nil && got[2].2 == nil, "read \(readSize)")
+            // The whole line's length, including the part that was already in the buffer when the limit was reached.
+            #expect(got[1].2?.contains("5000 bytes") == true && got[3].2?.contains("5000 bytes") == true, "read \(readSize): \(got)")
+        }
+    }
 }
