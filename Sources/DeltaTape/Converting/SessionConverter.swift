@@ -176,11 +176,8 @@ public enum SessionConverter {
     /// Feeds every event of `log` to `pipeline`, then finishes it.
     private static func run(_ log: SessionLog, through pipeline: SessionPipeline) throws(DeltaTapeError) {
         while true {
-            var problems: [Problem] = []
-            let next = try log.nextEvent { (found: Problem) throws(DeltaTapeError) in
-                problems.append(found)
-            }
-            for found in problems { try pipeline.note(found) }
+            // Noted as they come: a million bad lines in a row are a million calls, not a million problems held.
+            let next = try log.nextEvent { (found: Problem) throws(DeltaTapeError) in try pipeline.note(found) }
             guard let (line, event) = next else { break }
             try pipeline.take(event, line: line)
         }

@@ -24,6 +24,8 @@ public final class SessionPipeline {
     private let output: PCMOutput
     private var payloads = PayloadDecoder()
     private var track = TrackAssembler()
+    /// The problems reported so far, by kind.
+    private var sampler = ProblemSampler()
     /// Streams already warned about for base64 that was decoded leniently: one warning a stream.
     private var streamsWithLenientBase64 = Set<AudioStreamKey>()
     /// Message types counted until the first audio, to say what a session without audio holds instead.
@@ -88,12 +90,15 @@ public final class SessionPipeline {
     /// Reports a problem found while reading the input; under strict reading it is the failure.
     ///
     /// - Throws: ``DeltaTapeError/badInput(_:)`` under strict reading.
+    ///
+    /// The first few problems of each kind go to the `problem` callback; the rest are counted, and ``finish(line:noAudio:)``
+    /// reports how many more of each kind there were.
     public func note(_ problem: Problem) throws(DeltaTapeError) {
         problemCount += 1
         if options.strict {
             throw .badInput("\(problem) (stopped by --strict at the first problem)")
         }
-        report(problem)
+        if sampler.admit(problem) { report(problem) }
     }
 
     /// Ends the session: reports streams left with half a sample, flushes the resampler and finalizes the output.
@@ -110,6 +115,7 @@ public final class SessionPipeline {
             try note(Problem(input: inputName, line: line, message:
                 "the audio of item '\(stream.itemID)' (response '\(stream.responseID)') ends with half a sample; its last byte was dropped"))
         }
+        for omission in sampler.omissions(input: inputName) { report(omission) }
         try output.finish()
     }
 

@@ -1,0 +1,31 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// A log with a million malformed lines (issue 14, item 1): the conversion reports a few examples and how many more,
+/// and its memory stays flat (peak RSS from the child's rusage, through GNU time).
+@Suite struct BoundedReportTests {
+    @Test func aMillionBadLinesGiveAFewExamplesAndFlatMemory() throws {
+        let folder = try TestEnvironment.temporaryDirectory()
+        let good = try String(contentsOfFile: GeneratedSessions.log("ga-basic"), encoding: .utf8).split(separator: "\n")
+        let log = folder.appendingPathComponent("bad.jsonl")
+        let badLineCount = 1_000_000
+        var text = good.prefix(5).joined(separator: "\n") + "\n"
+        text += String(repeating: "x\n", count: badLineCount)
+        text += good.dropFirst(5).joined(separator: "\n") + "\n"
+        try text.write(to: log, atomically: true, encoding: .utf8)
+
+        let result = try run("/usr/bin/time", ["-f", "peak-rss-kb %M", TestEnvironment.deltatapeExecutable.path, "convert", log.path,
+                                               "-o", folder.appendingPathComponent("bad.wav").path])
+        #expect(result.status == 0)
+        let lines = result.standardError.split(separator: "\n")
+        let warnings = lines.filter { $0.contains(": warning: ") }
+        #expect(warnings.count == 6, "\(warnings.prefix(8))")  // five examples, then how many more
+        #expect(warnings.last?.contains("and \(badLineCount - 5) more problems like") == true, "\(warnings.last ?? "")")
+        #expect(result.standardError.contains("\(badLineCount) warnings"))
+        let peak = lines.last { $0.hasPrefix("peak-rss-kb") }.flatMap { Int($0.split(separator: " ")[1]) } ?? .max
+        #expect(peak < 64 * 1024, "peak RSS \(peak) KB")
+        // The audio around the bad lines is whole.
+        #expect(try soxDecodeToPCM16(folder.appendingPathComponent("bad.wav").path) == GeneratedSessions.expectedAssistant("ga-basic"))
+    }
+}
