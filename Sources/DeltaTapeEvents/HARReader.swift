@@ -90,14 +90,15 @@ public final class HARReader<Source: ByteSource>: MessageSource {
 
     // MARK: - Finding the frames
 
-    /// Passes over the HAR until just after the `[` of the next `"_webSocketMessages":` array.
+    /// Passes over the HAR until just after the `[` of the next `log.entries[]._webSocketMessages` array: only
+    /// there are frames read. An array of that name anywhere else (inside a request, at `log` level: a decoy or another
+    /// tool's data) is passed over and counted in ``misplacedFrameArrayCount``. Keys are compared unescaped
+    /// (`_webSocket\u004dessages` is the same key).
     /// - Returns: `false` at the end of the input.
     private func skipToFrames() throws(InputError) -> Bool {
-        let key: StaticString = "_webSocketMessages"
-        let keyBytes = UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount)
         var inString = false, escaped = false
-        var matched = 0  // bytes of `key` matched by the current string so far; -1 once it differs
-        var state = KeyState.none
+        var stringHasEscapes = false
+        var stringIsLong = false  // longer than any key of interest: skipped by the string-scan kernel
         while true {
             if input.start == input.end {
                 if input.reachedEnd { return false }
@@ -110,8 +111,8 @@ public final class HARReader<Source: ByteSource>: MessageSource {
             let end = input.end
             defer { input.start = position }
             while position < end {
-                if inString && matched < 0 && !escaped {
-                    // A string that is not the key (bodies, headers): skipped by the string-scan kernel.
+                if inString && stringIsLong && !escaped {
+                    // A string that cannot be a key of interest (bodies, headers): skipped by the string-scan kernel.
                     position += JSONStringScan.plainPrefixLength(base + position, count: end - position)
                     guard position < end else { break }
                 }
@@ -121,14 +122,16 @@ public final class HARReader<Source: ByteSource>: MessageSource {
                 if inString {
                     if escaped {
                         escaped = false
-                        matched = -1
                     } else if byte == UInt8(ascii: "\\") {
                         escaped = true
+                        stringHasEscapes = true
                     } else if byte == UInt8(ascii: "\"") {
                         inString = false
-                        state = matched == keyBytes.count ? .afterKey : .none
-                    } else if matched >= 0 {
-                        matched = matched < keyBytes.count && keyBytes[matched] == byte ? matched + 1 : -1
+                        lastString = stringIsLong ? nil : Self.keyOfInterest(keyBytes, hasEscapes: stringHasEscapes)
+                        continue
+                    }
+                    if !stringIsLong {
+                        if keyBytes.count < Self.longestKeyByteCount { keyBytes.append(byte) } else { stringIsLong = true }
                     }
                     continue
                 }
@@ -137,20 +140,73 @@ public final class HARReader<Source: ByteSource>: MessageSource {
                     continue
                 case UInt8(ascii: "\""):
                     inString = true
-                    matched = 0
-                    state = .none
-                case UInt8(ascii: ":") where state == .afterKey:
-                    state = .afterColon
-                case UInt8(ascii: "[") where state == .afterColon:
-                    return true
+                    stringHasEscapes = false
+                    stringIsLong = false
+                    keyBytes.removeAll(keepingCapacity: true)
+                case UInt8(ascii: ":"):
+                    currentKey = lastString
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    let role = Self.role(opening: byte, in: containers.last, key: currentKey)
+                    currentKey = nil
+                    lastString = nil
+                    if role == .frames { return true }
+                    if role == .misplacedFrames { misplacedFrameArrayCount += 1 }
+                    containers.append(role)
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    _ = containers.popLast()
+                    currentKey = nil
                 default:
-                    state = .none
+                    // A comma, or a literal value: the key before it has been used.
+                    currentKey = nil
+                    lastString = nil
                 }
             }
         }
     }
 
-    private enum KeyState { case none, afterKey, afterColon }
+    /// Where a container sits in the HAR's structure: frames are read only from `log.entries[]._webSocketMessages`.
+    private enum Role { case root, log, entries, entry, frames, misplacedFrames, other }
+
+    /// The keys that lead to frames.
+    private enum Key { case log, entries, webSocketMessages }
+
+    /// The containers open around the reading position, outermost first.
+    private var containers: [Role] = []
+    /// The key whose value comes next, when it is one of interest.
+    private var currentKey: Key?
+    /// The last string read, when it is a key of interest (it is a key if a colon follows).
+    private var lastString: Key?
+    /// The current string's bytes, while it is short enough to be a key of interest.
+    private var keyBytes: [UInt8] = []
+    private static var longestKeyByteCount: Int { 64 }  // room for escapes: `_webSocket\u004dessages` and worse
+
+    /// `_webSocketMessages` arrays found outside `log.entries[]` and passed over.
+    public private(set) var misplacedFrameArrayCount = 0
+
+    private static func role(opening byte: UInt8, in parent: Role?, key: Key?) -> Role {
+        let isObject = byte == UInt8(ascii: "{")
+        switch (parent, key, isObject) {
+        case (nil, _, true): return .root
+        case (.root, .log, true): return .log
+        case (.log, .entries, false): return .entries
+        case (.entries, _, true): return .entry
+        case (.entry, .webSocketMessages, false): return .frames
+        case (_, .webSocketMessages, false): return .misplacedFrames
+        default: return .other
+        }
+    }
+
+    private static func keyOfInterest(_ bytes: [UInt8], hasEscapes: Bool) -> Key? {
+        let text = hasEscapes
+            ? bytes.withUnsafeBytes { JSONString.decode($0, 0..<$0.count, hasEscapes: true) }
+            : String(decoding: bytes, as: UTF8.self)
+        switch text {
+        case "log": return .log
+        case "entries": return .entries
+        case "_webSocketMessages": return .webSocketMessages
+        default: return nil
+        }
+    }
 
     /// The next element of the frames array and the line it starts on; `nil` after the array's `]`.
     private func nextFrame() throws(InputError) -> (line: Int, bytes: UnsafeRawBufferPointer)? {

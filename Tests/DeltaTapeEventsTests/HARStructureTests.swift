@@ -1,0 +1,38 @@
+import DeltaTapeEvents
+import Foundation
+import Testing
+
+/// Frames are read only from `log.entries[]._webSocketMessages` (issue 14, item 6): an array of that name inside a
+/// request or at `log` level (a decoy) is passed over and counted; the key written with escapes is still the key.
+@Suite struct HARStructureTests {
+    static func frame(_ n: Int) -> [String: Any] {
+        ["type": "receive", "time": 1_700_000_000.0 + Double(n), "opcode": 1, "data": #"{"type":"frame-\#(n)"}"#]
+    }
+
+    @Test func framesComeOnlyFromEntries() throws {
+        let decoys: [[String: Any]] = [Self.frame(90), Self.frame(91)]
+        let root: [String: Any] = ["log": [
+            "version": "1.2",
+            "_webSocketMessages": decoys,  // at log level
+            "entries": [
+                ["request": ["url": "wss://example.invalid/x", "_webSocketMessages": decoys], "_webSocketMessages": [Self.frame(1), Self.frame(2)]],
+                ["response": ["status": 101], "marker": "ESCAPED-KEY-HERE"],
+            ] as [Any],
+        ] as [String: Any]]
+        var text = String(decoding: try JSONSerialization.data(withJSONObject: root, options: [.sortedKeys]), as: UTF8.self)
+        // The second entry's frames under the key spelled with an escape, as some writers do.
+        let escapedFrames = String(decoding: try JSONSerialization.data(withJSONObject: [Self.frame(3)]), as: UTF8.self)
+        text = text.replacingOccurrences(of: #""marker":"ESCAPED-KEY-HERE""#, with: #""_webSocket\u004dessages":"# + escapedFrames)
+        for readSize in [1, 5, 64, 100_000] {
+            let reader = HARReader(source: MemoryByteSource(Array(text.utf8), maximumReadSize: readSize), chunkSize: 32)
+            var types: [String] = []
+            while let (_, bytes) = try reader.nextMessage() {
+                let object = try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]
+                types.append(object?["type"] as? String ?? "?")
+            }
+            #expect(types == ["frame-1", "frame-2", "frame-3"], "read \(readSize): \(types)")
+            #expect(reader.misplacedFrameArrayCount == 2, "read \(readSize)")
+            #expect(reader.connectionCount == 2, "read \(readSize)")
+        }
+    }
+}
