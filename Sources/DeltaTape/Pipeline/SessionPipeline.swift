@@ -74,7 +74,12 @@ public final class SessionPipeline {
             try take(delta, line: line, message: event.message)
             tookAudio = true
         }
-        if !tookAudio, writer == nil { typeCountsBeforeAudio[event.typeName ?? "(no type)", default: 0] += 1 }
+        if !tookAudio, writer == nil {
+            // Bounded: type names come from the input, and a hostile log can hold millions of them.
+            let type = event.typeName ?? "(no type)"
+            let counted = typeCountsBeforeAudio[type] != nil || typeCountsBeforeAudio.count < 256 ? type : "(other types)"
+            typeCountsBeforeAudio[counted, default: 0] += 1
+        }
         try output.flushIfDue()
     }
 
