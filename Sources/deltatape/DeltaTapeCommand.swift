@@ -32,13 +32,13 @@ func reportFailure(_ error: DeltaTapeError) -> ExitCode {
 }
 
 /// The `sysexits.h` status for a failure (SPEC §6): 65 bad input data, 66 an input that does not exist or cannot be
-/// read, 74 an output failure, 64 a conversion that cannot be made as asked.
+/// read, 74 an output failure, 64 a conversion that cannot be made as asked (an output that is the input included).
 func exitStatus(of error: DeltaTapeError) -> Int32 {
     switch error {
     case .badInput: 65
     case .unreadableInput: 66
     case .output: 74
-    case .resampling: 64
+    case .resampling, .outputIsInput: 64
     }
 }
 

@@ -114,7 +114,8 @@ public enum SessionConverter {
     ///   - options: What to write and how strictly to read.
     ///   - problem: Receives each problem as it is found (malformed lines, undecodable audio).
     /// - Returns: What was written.
-    /// - Throws: ``DeltaTapeError``. Audio written before a failure stays in a valid file.
+    /// - Throws: ``DeltaTapeError``: ``DeltaTapeError/outputIsInput(input:output:)`` before anything is opened for
+    ///   writing when `destination` is `input` by another name. Audio written before a failure stays in a valid file.
     public static func convert(
         input: String,
         to destination: OutputDestination,
@@ -122,6 +123,7 @@ public enum SessionConverter {
         problem: (Problem) -> Void = { _ in }
     ) throws(DeltaTapeError) -> ConversionSummary {
         let started = monotonicSeconds()
+        try refuseOutput(destination, overInput: input)
         if let raw = options.rawInput {
             return try convertAudio(RawPCMSource(path: input, format: raw), to: destination, options: options, started: started)
         }
@@ -171,6 +173,25 @@ public enum SessionConverter {
             }
         }
         return try result.get()
+    }
+
+    /// Throws when `destination` already exists as the very file `input` names (compared by device and inode, so the
+    /// spelling of the paths, symbolic links and hard links do not matter), standard input and output included.
+    /// Only regular files are compared: a device such as `/dev/null` may be read and written at once.
+    private static func refuseOutput(_ destination: OutputDestination, overInput input: String) throws(DeltaTapeError) {
+        var inputStatus = stat(), outputStatus = stat()
+        let inputFound = input == "-" ? fstat(0, &inputStatus) == 0 : stat(input, &inputStatus) == 0
+        let outputFound = switch destination {
+        case .file(let path): stat(path, &outputStatus) == 0
+        case .standardOutput: fstat(1, &outputStatus) == 0
+        }
+        guard inputFound, outputFound, isRegularFile(inputStatus), isRegularFile(outputStatus),
+              inputStatus.st_dev == outputStatus.st_dev, inputStatus.st_ino == outputStatus.st_ino else { return }
+        throw .outputIsInput(input: input == "-" ? "stdin" : input, output: destination.name)
+    }
+
+    private static func isRegularFile(_ status: stat) -> Bool {
+        status.st_mode & S_IFMT == S_IFREG
     }
 
     /// Feeds every event of `log` to `pipeline`, then finishes it.
