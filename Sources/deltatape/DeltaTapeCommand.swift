@@ -7,6 +7,7 @@ struct DeltaTapeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "deltatape",
         abstract: "Turn the audio of realtime voice-AI sessions into archival audio files.",
+        version: deltaTapeVersion,
         subcommands: [Convert.self, Inspect.self]
     )
 }
@@ -42,7 +43,14 @@ func exitStatus(of error: DeltaTapeError) -> Int32 {
     }
 }
 
-extension OutputFormat: ExpressibleByArgument {}
+extension OutputFormat: ExpressibleByArgument {
+    /// `wav`, `ogg` (or its alias `opus`, as the `.opus` extension names Ogg Opus) or `webm`.
+    public init?(argument: String) {
+        if argument == "opus" { self = .ogg } else { self.init(rawValue: argument) }
+    }
+
+    public static var allValueStrings: [String] { ["wav", "ogg", "opus", "webm"] }
+}
 extension InputKind: ExpressibleByArgument {}
 extension PCMSampleFormat: ExpressibleByArgument {}
 extension ResamplerEngine: ExpressibleByArgument {}

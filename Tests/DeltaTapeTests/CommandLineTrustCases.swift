@@ -76,3 +76,104 @@ let sameFileCases: [CommandLineCase] = [
         #expect(try soxDecodeToPCM16(run.path("w.wav")) == GeneratedSessions.expectedAssistant("ga-basic"))
     },
 ]
+
+/// The Opus encoder settings `convert` takes, each with a valid value.
+private let opusOptions: [(flag: String, value: String)] = [("--bitrate", "32k"), ("--complexity", "5"), ("--application", "voip"), ("--frame-ms", "10")]
+
+/// Output spellings of each format: an extension, or standard output with `--format`.
+private let outputs: [(format: String, arguments: [String])] = [
+    ("wav", ["-o", "$/a.wav"]), ("wav", ["-o", "-", "--format", "wav"]),
+    ("ogg", ["-o", "$/a.ogg"]), ("ogg", ["-o", "$/a.opus"]), ("ogg", ["-o", "-", "--format", "ogg"]), ("ogg", ["-o", "-", "--format", "opus"]),
+    ("webm", ["-o", "$/a.webm"]), ("webm", ["-o", "-", "--format", "webm"]),
+]
+
+/// Issue 13, defect 2: every pair of flags that contradict each other, refused with exit 64 and a sentence, and the
+/// pairs that agree, honoured. Built from the README's rules, not from the command's code.
+let flagConflictCases: [CommandLineCase] = {
+    var cases: [CommandLineCase] = []
+    let convert = ["convert", "@ga-basic"]
+    // --format against the extension: every pair of formats.
+    let extensions = [("wav", "wav"), ("ogg", "ogg"), ("opus", "ogg"), ("webm", "webm")]
+    for (ext, named) in extensions {
+        for (flag, meant) in [("wav", "wav"), ("ogg", "ogg"), ("opus", "ogg"), ("webm", "webm")] {
+            let arguments = convert + ["-o", "$/a.\(ext)", "--format", flag, "-q"]
+            if named == meant {
+                cases.append(CommandLineCase(name: "--format \(flag) agrees with .\(ext)", arguments: arguments) { run throws in
+                    let magic = try Data(contentsOf: URL(fileURLWithPath: run.path("a.\(ext)"))).prefix(4)
+                    #expect(magic == (meant == "wav" ? Data("RIFF".utf8) : meant == "ogg" ? Data("OggS".utf8) : Data([0x1A, 0x45, 0xDF, 0xA3])))
+                })
+            } else {
+                cases.append(CommandLineCase(name: "--format \(flag) contradicts .\(ext)", arguments: arguments, status: 64,
+                                             message: "--format \(meant) contradicts the extension of") { run throws in
+                    #expect(!FileManager.default.fileExists(atPath: run.path("a.\(ext)")))
+                })
+            }
+        }
+    }
+    // Opus settings on every spelling of a WAV output: refused; on every Opus output: honoured.
+    for (format, output) in outputs {
+        for (flag, value) in opusOptions {
+            let arguments = convert + output + [flag, value, "-q"]
+            if format == "wav" {
+                cases.append(CommandLineCase(name: "\(flag) with \(output.joined(separator: " "))", arguments: arguments, status: 64,
+                                             message: "\(flag) is an Opus encoder setting; a WAV output is not encoded."))
+            } else {
+                cases.append(CommandLineCase(name: "\(flag) with \(output.joined(separator: " "))", arguments: arguments))
+            }
+        }
+        // --sample-format: WAV only.
+        for sampleFormat in ["s16", "f32"] {
+            let arguments = convert + output + ["--sample-format", sampleFormat, "-q"]
+            cases.append(format == "wav"
+                ? CommandLineCase(name: "--sample-format \(sampleFormat) with \(output.joined(separator: " "))", arguments: arguments)
+                : CommandLineCase(name: "--sample-format \(sampleFormat) with \(output.joined(separator: " "))", arguments: arguments, status: 64,
+                                  message: "--sample-format applies to WAV outputs"))
+        }
+        // --rate: any rate in range for WAV; Opus's five rates only, for Ogg and WebM.
+        for rate in [8_000, 11_025, 12_000, 16_000, 22_050, 24_000, 44_100, 48_000] {
+            let arguments = convert + output + ["--rate", String(rate), "-q"]
+            let carried = format == "wav" || [8_000, 12_000, 16_000, 24_000, 48_000].contains(rate)
+            cases.append(carried
+                ? CommandLineCase(name: "--rate \(rate) with \(output.joined(separator: " "))", arguments: arguments)
+                : CommandLineCase(name: "--rate \(rate) with \(output.joined(separator: " "))", arguments: arguments, status: 64,
+                                  message: "--rate \(rate) cannot be carried by Opus, which takes 8000, 12000, 16000, 24000 or 48000 Hz"))
+        }
+    }
+    // Two Opus settings on WAV: both named.
+    cases.append(CommandLineCase(name: "--bitrate and --frame-ms with a WAV output", arguments: convert + ["-o", "$/a.wav", "--bitrate", "32k", "--frame-ms", "10"],
+                                 status: 64, message: "leave out --bitrate and --frame-ms."))
+    // Headerless PCM flags: each needs --input-format (and --input-rate).
+    cases.append(CommandLineCase(name: "--input-channels without --input-format", arguments: convert + ["-o", "$/a.wav", "--input-channels", "2"], status: 64,
+                                 message: "--input-channels applies to headerless PCM input; add --input-format"))
+    cases.append(CommandLineCase(name: "--input-channels and --input-rate without --input-format",
+                                 arguments: convert + ["-o", "$/a.wav", "--input-channels", "2", "--input-rate", "8000"], status: 64,
+                                 message: "--input-rate applies to headerless PCM input; add --input-format"))
+    cases.append(CommandLineCase(name: "--input-channels with --input-format but no --input-rate",
+                                 arguments: convert + ["-o", "$/a.wav", "--input-channels", "2", "--input-format", "s16le"], status: 64,
+                                 message: "needs --input-rate"))
+    // Negative numbers are numbers, out of range.
+    for (flag, message) in [("--rate", "--rate -8000 is outside 1000...384000 Hz."), ("--complexity", "--complexity must be 0...10."),
+                            ("--bitrate", "--bitrate must be 500...512000"), ("--frame-ms", "--frame-ms must be one of")] {
+        cases.append(CommandLineCase(name: "\(flag) -8000 is a number out of range", arguments: convert + ["-o", "$/a.ogg", flag, "-8000"], status: 64,
+                                     message: message))
+    }
+    cases.append(CommandLineCase(name: "--input-rate -8000 is a number out of range",
+                                 arguments: convert + ["-o", "$/a.wav", "--input-format", "mulaw", "--input-rate", "-8000"], status: 64, message: "needs --input-rate in"))
+    cases.append(CommandLineCase(name: "--input-channels -2 is a number out of range",
+                                 arguments: convert + ["-o", "$/a.wav", "--input-format", "mulaw", "--input-rate", "8000", "--input-channels", "-2"], status: 64,
+                                 message: "--input-channels must be 1...8."))
+    return cases
+}()
+
+/// `--version` and `--format opus`.
+let versionAndAliasCases: [CommandLineCase] = [
+    CommandLineCase(name: "--version prints the version", arguments: ["--version"]) { run in
+        let text = String(decoding: run.result.standardOutput, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(text.wholeMatch(of: /[0-9]+\.[0-9]+\.[0-9]+/) != nil, "\(text)")
+    },
+    CommandLineCase(name: "--format opus writes Ogg Opus", arguments: ["convert", "@ga-basic", "-o", "-", "--format", "opus", "-q"]) { run throws in
+        #expect(run.result.standardOutput.prefix(4) == Data("OggS".utf8))
+        try run.result.standardOutput.write(to: URL(fileURLWithPath: run.path("a.opus")))
+        try expectCleanOpusinfo(run.path("a.opus"))
+    },
+]
