@@ -177,3 +177,31 @@ let versionAndAliasCases: [CommandLineCase] = [
         try expectCleanOpusinfo(run.path("a.opus"))
     },
 ]
+
+/// Issue 13, defect 3: raw and forced input kinds check that the content fits (exit 65, saying what it looks like),
+/// and write nothing.
+let plausibilityCases: [CommandLineCase] = {
+    let noOutput: @Sendable (CommandLineRun) throws -> Void = { run in
+        #expect(!FileManager.default.fileExists(atPath: run.path("a.wav")), "nothing is written")
+    }
+    var cases: [CommandLineCase] = []
+    for (session, looksLike) in [("ga-basic", "a JSON Lines session log"), ("json-array", "a JSON array of messages"), ("har-openai", "a HAR export")] {
+        for encoding in ["mulaw", "alaw", "s16le"] {
+            cases.append(CommandLineCase(name: "--input-format \(encoding) on \(session)",
+                                         arguments: ["convert", "@\(session)", "-o", "$/a.wav", "--input-format", encoding, "--input-rate", "8000"], status: 65,
+                                         message: "looks like \(looksLike) (JSON text), not headerless \(encoding) audio", check: noOutput))
+        }
+    }
+    cases += [
+        CommandLineCase(name: "--input-format mulaw on a session log from standard input", arguments: ["convert", "-", "-o", "$/a.wav", "--input-format", "mulaw",
+                                                                                                         "--input-rate", "8000"], status: 65,
+                        message: "stdin: looks like a JSON Lines session log", input: "@ga-basic", check: noOutput),
+        CommandLineCase(name: "inspect of a JSON Lines log forced as HAR", arguments: ["inspect", "@ga-basic", "--input-kind", "har"], status: 65,
+                        message: "read as a HAR export (--input-kind har), it yields no message (no _webSocketMessages); its content looks like a JSON Lines session log"),
+        CommandLineCase(name: "convert of a JSON Lines log forced as HAR", arguments: ["convert", "@ga-basic", "-o", "$/a.wav", "--input-kind", "har"], status: 65,
+                        message: "read as a HAR export (--input-kind har), it yields no message", check: noOutput),
+        CommandLineCase(name: "inspect of a JSON array forced as HAR", arguments: ["inspect", "@json-array", "--input-kind", "har"], status: 65,
+                        message: "its content looks like a JSON array of messages"),
+    ]
+    return cases
+}()

@@ -205,6 +205,7 @@ public enum SessionConverter {
             guard let (line, event) = next else { break }
             try pipeline.take(event, line: line)
         }
+        try log.refuseForcedKindWithoutMessages()
         try pipeline.finish(line: log.lineCount) { typeCounts in
             noAudioMessage(log: log, track: pipeline.options.track, typeCountsBeforeAudio: typeCounts)
         }

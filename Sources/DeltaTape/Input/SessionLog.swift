@@ -4,8 +4,12 @@ public import DeltaTapeEvents
 public final class SessionLog {
     /// The input's name: its path, or `stdin` for `-`.
     public let name: String
-    /// The input's kind, detected from its first bytes.
+    /// The input's kind: as the caller forced it, or detected from its first bytes.
     public let kind: InputKind
+    /// What detection made of the first bytes (`nil`: no known kind), whether or not ``kind`` was forced.
+    public let detectedKind: InputKind?
+    /// Whether ``kind`` was forced by the caller rather than detected.
+    public let isKindForced: Bool
     /// The reader that interprets the messages; it knows the vocabulary and formats seen so far.
     public private(set) var reader = EventReader()
     /// Lines read so far, blank ones included (for a JSON array: the line of the last message's start).
@@ -67,7 +71,8 @@ public final class SessionLog {
             source.close()
             throw .badInput("\(name): the input is empty; \(InputKind.expectation)")
         }
-        guard let kind = knownKind ?? prefix.withUnsafeBytes({ InputKind.detect($0) }) else {
+        let detected = prefix.withUnsafeBytes { InputKind.detect($0) }
+        guard let kind = knownKind ?? detected else {
             source.close()
             throw .badInput("\(name): not a recognized input; \(InputKind.expectation)")
         }
@@ -79,7 +84,7 @@ public final class SessionLog {
             }
             return .audioFile
         }
-        return .session(SessionLog(name: name, kind: kind, source: source, prefix: prefix))
+        return .session(SessionLog(name: name, kind: kind, detectedKind: detected, isKindForced: knownKind != nil, source: source, prefix: prefix))
     }
 
     /// Opens the session log at `path` (`-` for standard input), for callers that read session logs only.
@@ -92,9 +97,11 @@ public final class SessionLog {
         return log
     }
 
-    private init(name: String, kind: InputKind, source: FileByteSource, prefix: [UInt8]) {
+    private init(name: String, kind: InputKind, detectedKind: InputKind?, isKindForced: Bool, source: FileByteSource, prefix: [UInt8]) {
         self.name = name
         self.kind = kind
+        self.detectedKind = detectedKind
+        self.isKindForced = isKindForced
         var source = source
         source.stallHandler = inputStall
         self.source = source
@@ -119,6 +126,18 @@ public final class SessionLog {
     public static let harWithoutFramesExplanation = "the HAR holds no WebSocket frames (no _webSocketMessages): it was "
         + "saved without the WebSocket connection, or by a tool that does not export frames; Chrome DevTools exports them "
         + "(Network panel, the connection listed, then Save all as HAR)"
+
+    /// Throws when the input, read to its end as the kind the caller forced, gave not one message: the kind does
+    /// not fit the content, and an empty report or a "no audio" would hide that.
+    ///
+    /// - Throws: ``DeltaTapeError/badInput(_:)`` saying what the content looks like instead.
+    public func refuseForcedKindWithoutMessages() throws(DeltaTapeError) {
+        guard isKindForced, messageCount == 0 else { return }
+        let instead = detectedKind.map { "its content looks like \($0.displayName.withArticle)" } ?? "its content is no kind of input DeltaTape knows"
+        let detail = kind == .har ? " (no _webSocketMessages)" : ""
+        throw .badInput("\(name): read as \(kind.displayName.withArticle) (--input-kind \(kind.rawValue)), it yields no message\(detail); "
+            + "\(instead); leave out --input-kind to read it as what it is")
+    }
 
     /// For a HAR: the WebSocket connections found so far, and the frames skipped because they hold no JSON message.
     public var webSocketCounts: (connections: Int, nonMessageFrames: Int)? { messages.webSocketCounts }

@@ -69,7 +69,7 @@ public enum SessionInspector {
     ///   - input: A path, or `-` for standard input.
     ///   - kind: The input's kind, when it should not be detected from the content.
     /// - Returns: The report; malformed lines are in its ``SessionReport/problems``.
-    /// - Throws: ``DeltaTapeError`` when the input cannot be read or is no known kind.
+    /// - Throws: ``DeltaTapeError`` when the input cannot be read or is no known kind, or `kind` yields no message.
     public static func inspect(input: String, kind: InputKind? = nil) throws(DeltaTapeError) -> SessionReport {
         let log = try SessionLog.openSession(path: input, kind: kind)
         var problems: [Problem] = []
@@ -115,6 +115,7 @@ public enum SessionInspector {
                 }
             }
         }
+        try log.refuseForcedKindWithoutMessages()
         var report = SessionReport(
             input: log.name,
             kind: log.kind.rawValue,
