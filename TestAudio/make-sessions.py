@@ -304,6 +304,33 @@ def make_envelope(directory, manifest):
     manifest["envelope"] = {"vocabulary": "openai-ga", "problem_lines": []}
 
 
+def make_other_envelopes(directory, manifest):
+    """The envelope in the other spellings loggers write (issue 13): the event as a string holding its JSON (what
+    JSON.stringify inside a logger gives), the fields named ts/timestamp, direction, message/payload/data, a time in
+    epoch milliseconds; and a field no default names ("frame"), which needs --event-field frame."""
+    def wrap(name, seed, envelope):
+        session = conversation("openai-ga", seed)
+        wrapped = []
+        for index, line in enumerate(session.lines):
+            message = json.loads(line)
+            outgoing = message.get("type", "").startswith("input_audio_buffer.")
+            wrapped.append(json.dumps(envelope(index, message, outgoing)))
+        session.lines = wrapped
+        session.write(directory, name)
+        manifest[name] = {"vocabulary": "openai-ga", "problem_lines": []}
+
+    wrap("envelope-string", 31, lambda index, message, outgoing: {
+        "time": "2026-11-27T05:%02d:%02d.250Z" % (index // 60 % 60, index % 60),
+        "source": "client" if outgoing else "server", "event": json.dumps(message)})
+    wrap("envelope-ts-message", 32, lambda index, message, outgoing: {
+        "ts": 1795000000000 + 40 * index, "direction": "out" if outgoing else "in", "message": message})
+    wrap("envelope-payload-string", 33, lambda index, message, outgoing: {
+        "timestamp": 1795000000.5 + index / 25, "direction": "sent" if outgoing else "received",
+        "payload": json.dumps(message, separators=(",", ":"))})
+    wrap("envelope-data", 34, lambda index, message, outgoing: {"data": message, "ts": "2026-11-27T06:00:%02dZ" % (index % 60)})
+    wrap("envelope-custom-field", 35, lambda index, message, outgoing: {"at": index, "frame": message})
+
+
 def make_json_array(directory, manifest):
     """The messages as one pretty-printed JSON array (a file some tools export), elements over several lines."""
     session = conversation("openai-beta", 14)
@@ -710,6 +737,7 @@ def main():
     make_g711(directory, manifest)
     make_mixed_formats(directory, manifest)
     make_envelope(directory, manifest)
+    make_other_envelopes(directory, manifest)
     make_json_array(directory, manifest)
     make_twilio(directory, manifest)
     make_twilio_bridge(directory, manifest)

@@ -153,7 +153,7 @@ extension DeltaTapeCommand {
             // exit 74 and what was written, not a silent death by SIGPIPE.
             signal(SIGPIPE, SIG_IGN)
             let destination: OutputDestination = output == "-" ? .standardOutput : .file(output)
-            let options = ConversionOptions(
+            var options = ConversionOptions(
                 format: outputFormat,
                 track: track.track,
                 sampleFormat: sampleFormat ?? .s16,
@@ -166,6 +166,7 @@ extension DeltaTapeCommand {
                 inputKind: source.inputKind,
                 strict: strict
             )
+            options.eventField = source.eventField
             let quiet = quiet
             do throws(DeltaTapeError) {
                 let summary = try await SessionConverter.convert(input: source.input, to: destination, options: options) { problem in

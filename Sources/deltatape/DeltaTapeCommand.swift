@@ -19,6 +19,15 @@ struct InputOptions: ParsableArguments {
 
     @Option(help: "The input's kind, when detection from its content should be overridden: jsonl, json-array, har or (for convert) audio.")
     var inputKind: InputKind?
+
+    @Option(help: ArgumentHelp("The field of a logger's envelope that holds each event, when it is not event, message, data or payload.", valueName: "name"))
+    var eventField: String?
+
+    func validate() throws {
+        if let eventField, eventField.isEmpty {
+            throw ValidationError("--event-field needs a field name.")
+        }
+    }
 }
 
 /// Prints to standard error.

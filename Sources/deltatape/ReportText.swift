@@ -5,6 +5,7 @@ enum ReportText {
     static func render(_ report: SessionReport) -> String {
         var lines: [String] = []
         lines.append("\(report.input): \(report.messageCount) messages on \(report.lineCount) lines")
+        if let wrapper = report.wrapper { lines.append("wrapper: \(wrapper)") }
         lines.append("vocabulary: \(report.vocabularyName ?? "not recognized")")
         lines.append("formats: \(report.formats.isEmpty ? "none configured" : report.formats.joined(separator: ", "))")
         let seconds = (report.assistant.durationSeconds * 1000).rounded() / 1000

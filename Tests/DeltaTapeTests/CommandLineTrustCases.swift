@@ -205,3 +205,36 @@ let plausibilityCases: [CommandLineCase] = {
     ]
     return cases
 }()
+
+/// Issue 13, defect 4: the envelopes `make-sessions.py` writes in each spelling, with the field names it used;
+/// both tracks convert bit-exact to the PCM it encoded, and `inspect` names the wrapper.
+let wrapperCases: [CommandLineCase] = {
+    let envelopes: [(session: String, wrapper: String, extra: [String])] = [
+        ("envelope", #"{"time", "source", "event": {event}}"#, []),
+        ("envelope-string", #"{"time", "source", "event": "<event as a JSON string>"}"#, []),
+        ("envelope-ts-message", #"{"ts", "direction", "message": {event}}"#, []),
+        ("envelope-payload-string", #"{"timestamp", "direction", "payload": "<event as a JSON string>"}"#, []),
+        ("envelope-data", #"{"ts", "data": {event}}"#, []),
+        ("envelope-custom-field", #"{"frame": {event}}"#, ["--event-field", "frame"]),
+    ]
+    var cases: [CommandLineCase] = []
+    for (session, wrapper, extra) in envelopes {
+        cases.append(CommandLineCase(name: "the \(session) wrapper converts both tracks", arguments: ["convert", "@\(session)", "-o", "$/a.wav", "-q"] + extra) { run throws in
+            #expect(try soxDecodeToPCM16(run.path("a.wav")) == GeneratedSessions.expectedAssistant(session))
+            #expect(try run.deltatape(["convert", "@\(session)", "-o", "$/u.wav", "--track", "user", "-q"] + extra).status == 0)
+            #expect(try soxDecodeToPCM16(run.path("u.wav")) == GeneratedSessions.expectedUser(session))
+        })
+        cases.append(CommandLineCase(name: "inspect names the \(session) wrapper", arguments: ["inspect", "@\(session)", "--json"] + extra) { run throws in
+            let report = try JSONSerialization.jsonObject(with: run.result.standardOutput) as? [String: Any]
+            #expect(report?["wrapper"] as? String == wrapper)
+            #expect(report?["vocabulary"] as? String == (try GeneratedSessions.manifest(session).vocabulary))
+            let text = try run.deltatape(["inspect", "@\(session)"] + extra)
+            #expect(String(decoding: text.standardOutput, as: UTF8.self).contains("wrapper: \(wrapper)"))
+        })
+    }
+    cases.append(CommandLineCase(name: "an envelope field no default names, without --event-field", arguments: ["convert", "@envelope-custom-field", "-o", "$/a.wav"],
+                                 status: 65, message: "no assistant audio found"))
+    cases.append(CommandLineCase(name: "--event-field with no name", arguments: ["inspect", "@envelope", "--event-field", ""], status: 64,
+                                 message: "--event-field needs a field name."))
+    return cases
+}()

@@ -22,6 +22,7 @@ import Testing
         ConversionSummary.self,
         DeltaTapeError.self,
         EncoderThread.self,
+        Envelope.self,
         Event.self,
         EventReadError.self,
         EventReader.self,

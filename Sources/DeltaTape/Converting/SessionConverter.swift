@@ -37,6 +37,9 @@ public struct ConversionOptions: Sendable {
     public var rawInput: AudioFormat?
     /// The input's kind when it should not be detected from the content (`--input-kind`).
     public var inputKind: InputKind?
+    /// The envelope field holding each event, when a logger names it other than the common spellings
+    /// (`--event-field`).
+    public var eventField: String?
     /// The Ogg serial number or WebM track UID; random when `nil`. Fix it for byte-reproducible Opus files
     /// (the way ffmpeg's `-fflags +bitexact` does).
     public var streamIdentifier: UInt32?
@@ -128,7 +131,7 @@ public enum SessionConverter {
             return try convertAudio(RawPCMSource(path: input, format: raw), to: destination, options: options, started: started)
         }
         // One look at the input's first bytes tells a session log from an audio file.
-        guard case .session(let log) = try SessionLog.open(path: input, kind: options.inputKind) else {
+        guard case .session(let log) = try SessionLog.open(path: input, kind: options.inputKind, eventField: options.eventField) else {
             return try convertAudio(AudioFileSource(path: input), to: destination, options: options, started: started)
         }
         // The pipeline holds the callback only while the conversion runs.

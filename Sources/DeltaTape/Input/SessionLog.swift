@@ -11,7 +11,7 @@ public final class SessionLog {
     /// Whether ``kind`` was forced by the caller rather than detected.
     public let isKindForced: Bool
     /// The reader that interprets the messages; it knows the vocabulary and formats seen so far.
-    public private(set) var reader = EventReader()
+    public private(set) var reader: EventReader
     /// Lines read so far, blank ones included (for a JSON array: the line of the last message's start).
     public private(set) var lineCount = 0
     /// Messages read so far (valid or not; blank lines excluded).
@@ -40,10 +40,12 @@ public final class SessionLog {
     /// - Parameters:
     ///   - path: A file path, or `-`.
     ///   - kind: The input's kind, when the caller knows it better than detection (`--input-kind`).
+    ///   - eventField: The envelope field holding each event, when a logger names it other than the common
+    ///     spellings (`--event-field`; see ``EventReader/init(eventField:)``).
     /// - Returns: The session log, or word that the input is an audio file (from a path only).
     /// - Throws: ``DeltaTapeError/unreadableInput(_:)`` when the input cannot be read; ``DeltaTapeError/badInput(_:)`` when it
     ///   is no kind of input DeltaTape knows, or an audio file on standard input.
-    public static func open(path: String, kind knownKind: InputKind? = nil) throws(DeltaTapeError) -> OpenedInput {
+    public static func open(path: String, kind knownKind: InputKind? = nil, eventField: String? = nil) throws(DeltaTapeError) -> OpenedInput {
         var source: FileByteSource
         do throws(InputError) {
             source = try FileByteSource.forPath(path)
@@ -84,21 +86,24 @@ public final class SessionLog {
             }
             return .audioFile
         }
-        return .session(SessionLog(name: name, kind: kind, detectedKind: detected, isKindForced: knownKind != nil, source: source, prefix: prefix))
+        return .session(SessionLog(name: name, kind: kind, detectedKind: detected, isKindForced: knownKind != nil, source: source, prefix: prefix,
+                                   eventField: eventField))
     }
 
     /// Opens the session log at `path` (`-` for standard input), for callers that read session logs only.
     ///
     /// - Throws: As ``open(path:kind:)``, and ``DeltaTapeError/badInput(_:)`` for an audio file.
-    public static func openSession(path: String, kind: InputKind? = nil) throws(DeltaTapeError) -> SessionLog {
-        guard case .session(let log) = try open(path: path, kind: kind) else {
+    public static func openSession(path: String, kind: InputKind? = nil, eventField: String? = nil) throws(DeltaTapeError) -> SessionLog {
+        guard case .session(let log) = try open(path: path, kind: kind, eventField: eventField) else {
             throw .badInput("\(path): looks like an audio file; it holds no session events to read; 'deltatape convert' converts audio files")
         }
         return log
     }
 
-    private init(name: String, kind: InputKind, detectedKind: InputKind?, isKindForced: Bool, source: FileByteSource, prefix: [UInt8]) {
+    private init(name: String, kind: InputKind, detectedKind: InputKind?, isKindForced: Bool, source: FileByteSource, prefix: [UInt8],
+                 eventField: String?) {
         self.name = name
+        reader = EventReader(eventField: eventField)
         self.kind = kind
         self.detectedKind = detectedKind
         self.isKindForced = isKindForced

@@ -38,6 +38,8 @@ public struct SessionReport: Sendable, Codable, Equatable {
     public var webSocketConnectionCount: Int?
     /// For a HAR: text or binary frames skipped because they hold no JSON message (another protocol's socket).
     public var nonMessageFrameCount: Int?
+    /// The envelope the messages were wrapped in (`{"ts", "direction", "message": {event}}`), `nil` when unwrapped.
+    public var wrapper: String?
     /// Malformed lines and undecodable audio, with line numbers.
     public var problems: [Problem]
     /// Plain-language notes on what the session is and the traps it falls into.
@@ -68,10 +70,11 @@ public enum SessionInspector {
     /// - Parameters:
     ///   - input: A path, or `-` for standard input.
     ///   - kind: The input's kind, when it should not be detected from the content.
+    ///   - eventField: The envelope field holding each event, when not a common spelling (`--event-field`).
     /// - Returns: The report; malformed lines are in its ``SessionReport/problems``.
     /// - Throws: ``DeltaTapeError`` when the input cannot be read or is no known kind, or `kind` yields no message.
-    public static func inspect(input: String, kind: InputKind? = nil) throws(DeltaTapeError) -> SessionReport {
-        let log = try SessionLog.openSession(path: input, kind: kind)
+    public static func inspect(input: String, kind: InputKind? = nil, eventField: String? = nil) throws(DeltaTapeError) -> SessionReport {
+        let log = try SessionLog.openSession(path: input, kind: kind, eventField: eventField)
         var problems: [Problem] = []
         var counts: [String: Int] = [:]
         var assistant = SessionReport.TrackReport(deltaCount: 0, byteCount: 0, durationSeconds: 0)
@@ -134,6 +137,7 @@ public enum SessionInspector {
             deltasAfterDone: deltasAfterDone,
             webSocketConnectionCount: log.webSocketCounts?.connections,
             nonMessageFrameCount: log.webSocketCounts?.nonMessageFrames,
+            wrapper: log.reader.envelope?.description,
             problems: problems,
             diagnoses: []
         )
