@@ -32,7 +32,7 @@ enum ReportText {
         }
         if !report.diagnoses.isEmpty {
             lines.append("notes:")
-            for note in report.diagnoses { lines.append("  - \(note)") }
+            for note in report.diagnoses { lines.append("  - \(note.message)") }
         }
         return lines.joined(separator: "\n")
     }

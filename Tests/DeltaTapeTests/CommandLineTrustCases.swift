@@ -238,3 +238,59 @@ let wrapperCases: [CommandLineCase] = {
                                  message: "--event-field needs a field name."))
     return cases
 }()
+
+/// The lines of session `name`'s log that hold `marker`, written to `file` in the case's folder.
+private func keepingLines(of name: String, holding markers: [String], as file: String) -> @Sendable (URL) throws -> Void {
+    { folder in
+        let lines = try String(contentsOfFile: GeneratedSessions.log(name), encoding: .utf8).split(separator: "\n")
+        let kept = lines.filter { line in markers.contains { line.contains($0) } }
+        try (kept.joined(separator: "\n") + "\n").write(to: folder.appendingPathComponent(file), atomically: true, encoding: .utf8)
+    }
+}
+
+/// The `type` of every message of the log at `path`, by Python's json (not the reader under test).
+private func eventTypes(_ path: String) throws -> Set<String> {
+    let script = "import json, sys\nfor line in open(sys.argv[1]):\n    line = line.strip()\n    if line: print(json.loads(line).get('type', ''))"
+    return Set(String(decoding: try python(script, [path]), as: UTF8.self).split(separator: "\n").map(String.init))
+}
+
+/// Issue 13, defect 5: `convert` gives the diagnosis `inspect` would, and `inspect` quotes a vocabulary's names
+/// only when they occur.
+let noAudioCases: [CommandLineCase] = [
+    CommandLineCase(name: "convert of a WebRTC data-channel log says so", arguments: ["convert", "@no-audio", "-o", "$/a.wav"], status: 65,
+                    message: "This is a WebRTC (or SIP) data-channel log"),
+    CommandLineCase(name: "convert of a text-only session says so", arguments: ["convert", "@text-only", "-o", "$/a.wav"], status: 65,
+                    message: "asked for text output only"),
+    CommandLineCase(name: "convert of an envelope it does not know says to name the field",
+                    arguments: ["convert", "@envelope-custom-field", "-o", "$/a.wav"], status: 65, message: "name it with --event-field NAME"),
+    CommandLineCase(name: "convert of the track without audio points to the other", arguments: ["convert", "$/user-only.jsonl", "-o", "$/a.wav"], status: 65,
+                    prepare: keepingLines(of: "ga-basic", holding: ["\"session.created\"", "\"input_audio_buffer.append\""], as: "user-only.jsonl")) { run throws in
+        let appends = try String(contentsOfFile: run.path("user-only.jsonl"), encoding: .utf8).components(separatedBy: "input_audio_buffer.append").count - 1
+        #expect(run.result.standardError.contains("It does hold the user's audio (\(appends) audio messages): 'deltatape convert --track user' writes it."),
+                "\(run.result.standardError)")
+        #expect(try run.deltatape(["convert", "$/user-only.jsonl", "-o", "$/u.wav", "--track", "user", "-q"]).status == 0)
+        #expect(try soxDecodeToPCM16(run.path("u.wav")) == GeneratedSessions.expectedUser("ga-basic"))
+    },
+    CommandLineCase(name: "convert --track user of a session without user audio points to the assistant's",
+                    arguments: ["convert", "$/assistant-only.jsonl", "-o", "$/a.wav", "--track", "user"], status: 65,
+                    message: "It does hold the assistant's audio",
+                    prepare: keepingLines(of: "ga-basic", holding: ["\"session.created\"", "\"response.output_audio.delta\""], as: "assistant-only.jsonl")),
+    CommandLineCase(name: "inspect quotes GA names only when they occur", arguments: ["inspect", "@no-audio", "--json"]) { run throws in
+        let report = try JSONSerialization.jsonObject(with: run.result.standardOutput) as? [String: Any]
+        let notes = (report?["diagnoses"] as? [[String: Any]]) ?? []
+        let types = try eventTypes(GeneratedSessions.log("no-audio"))
+        #expect(!types.contains("response.output_audio.delta"))
+        let names = notes.first { $0["code"] as? String == "openai-ga-names" }?["message"] as? String ?? ""
+        #expect(!names.isEmpty && !names.contains("response.output_audio.delta"), "\(names)")
+        // Every event name it quotes is one the log holds.
+        for quoted in names.matches(of: /[a-z_]+\.[a-z_.]+/).map({ String($0.output) }) {
+            #expect(types.contains(quoted), "\(quoted) does not occur")
+        }
+    },
+    CommandLineCase(name: "inspect of a GA session with no GA event names says what told it", arguments: ["inspect", "$/user-only.jsonl"],
+                    prepare: keepingLines(of: "ga-basic", holding: ["\"session.created\"", "\"input_audio_buffer.append\""], as: "user-only.jsonl")) { run in
+        let text = String(decoding: run.result.standardOutput, as: UTF8.self)
+        #expect(text.contains("The session uses the OpenAI Realtime GA event names (its session configuration has the GA shape, session.audio)."), "\(text)")
+        #expect(!text.contains("response.output_audio.delta)"))
+    },
+]

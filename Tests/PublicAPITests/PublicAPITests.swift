@@ -21,6 +21,7 @@ import Testing
         ConversionOptions.self,
         ConversionSummary.self,
         DeltaTapeError.self,
+        Diagnosis.self,
         EncoderThread.self,
         Envelope.self,
         Event.self,

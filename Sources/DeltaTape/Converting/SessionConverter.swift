@@ -210,7 +210,8 @@ public enum SessionConverter {
         }
         try log.refuseForcedKindWithoutMessages()
         try pipeline.finish(line: log.lineCount) { typeCounts in
-            noAudioMessage(log: log, track: pipeline.options.track, typeCountsBeforeAudio: typeCounts)
+            noAudioMessage(log: log, track: pipeline.options.track, typeCountsBeforeAudio: typeCounts,
+                           otherTrackDeltaCount: pipeline.otherTrackDeltaCount)
         }
     }
 
@@ -248,8 +249,8 @@ public enum SessionConverter {
         )
     }
 
-    /// What a session without audio of `track` holds instead, and where to look next.
-    private static func noAudioMessage(log: SessionLog, track: AudioTrack, typeCountsBeforeAudio: [String: Int]) -> String {
+    /// What a session without audio of `track` holds instead, why (the diagnosis `inspect` gives), and where to look next.
+    private static func noAudioMessage(log: SessionLog, track: AudioTrack, typeCountsBeforeAudio: [String: Int], otherTrackDeltaCount: Int) -> String {
         let found = typeCountsBeforeAudio.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
         let listed = found.prefix(8).map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         let more = found.count > 8 ? ", and \(found.count - 8) more types" : ""
@@ -260,8 +261,10 @@ public enum SessionConverter {
                 + "Gemini serverContent.modelTurn audio, Twilio outbound media and ElevenLabs audio_event"
             : "input_audio_buffer.append and conversation.item.create input_audio (OpenAI), session.input_audio.append (GPT-Live), "
                 + "Gemini realtimeInput audio, Twilio inbound media and ElevenLabs user_audio_chunk"
+        let diagnoses = NoAudioDiagnosis.diagnose(track: track, isHARWithoutFrames: log.isHARWithoutFrames, eventCounts: typeCountsBeforeAudio,
+                                                  reader: log.reader, otherTrackDeltaCount: otherTrackDeltaCount)
         return "\(log.name): no \(track.rawValue) audio found; looked for \(lookedFor) and found \(foundInstead). "
-            + "'deltatape inspect \(log.name)' explains what the session holds."
+            + diagnoses.map(\.message).joined(separator: " ") + " ('deltatape inspect \(log.name)' shows all the session holds.)"
     }
 }
 

@@ -42,8 +42,8 @@ public struct SessionReport: Sendable, Codable, Equatable {
     public var wrapper: String?
     /// Malformed lines and undecodable audio, with line numbers.
     public var problems: [Problem]
-    /// Plain-language notes on what the session is and the traps it falls into.
-    public var diagnoses: [String]
+    /// Plain-language notes on what the session is and the traps it falls into, each with a stable code.
+    public var diagnoses: [Diagnosis]
 
     /// One track's audio.
     public struct TrackReport: Sendable, Codable, Equatable {
@@ -145,80 +145,70 @@ public enum SessionInspector {
         return report
     }
 
-    /// Plain-language notes for the common traps.
-    static func diagnose(_ report: SessionReport, reader: EventReader) -> [String] {
-        var notes: [String] = []
+    /// Plain-language notes for the common traps, each with its stable code.
+    static func diagnose(_ report: SessionReport, reader: EventReader) -> [Diagnosis] {
+        var notes: [Diagnosis] = []
+        // Names are quoted as examples only when the session holds them.
+        let occurring = { (names: [String]) in names.filter { report.eventCounts[$0, default: 0] > 0 } }
+        let example = { (names: [String], otherwise: String) in
+            let found = occurring(names)
+            return found.isEmpty ? otherwise : "(" + found.prefix(2).joined(separator: ", ") + ")"
+        }
         switch reader.vocabulary {
         case .openAIBeta:
-            notes.append("The session uses the OpenAI Realtime beta event names (response.audio.delta). DeltaTape reads them; "
-                + "code written for the GA API listens for response.output_audio.delta and would hear nothing.")
+            let names = example(["response.audio.delta", "response.audio.done", "response.audio_transcript.delta", "response.text.delta"],
+                                "(its session configuration names beta audio formats: input_audio_format / output_audio_format)")
+            notes.append(Diagnosis(code: "openai-beta-names", message: "The session uses the OpenAI Realtime beta event names \(names). "
+                + "DeltaTape reads them; code written for the GA API listens for response.output_audio.delta and would hear nothing."))
         case .openAIGA:
-            notes.append("The session uses the OpenAI Realtime GA event names (response.output_audio.delta).")
+            let names = example(["response.output_audio.delta", "response.output_audio.done", "response.output_audio_transcript.delta",
+                                 "response.output_text.delta", "conversation.item.added", "conversation.item.done"],
+                                "(its session configuration has the GA shape, session.audio)")
+            notes.append(Diagnosis(code: "openai-ga-names", message: "The session uses the OpenAI Realtime GA event names \(names)."))
         case .openAI:
-            notes.append("The session holds only event names OpenAI's GA and beta APIs share (input_audio_buffer.append, "
-                + "session.update, ...): a client-side log, it seems, without the server's events.")
+            let names = occurring(["input_audio_buffer.append", "session.update", "session.created", "conversation.item.create"]).prefix(2)
+            notes.append(Diagnosis(code: "openai-shared-names", message: "The session holds only event names OpenAI's GA and beta APIs share"
+                + (names.isEmpty ? "" : " (" + names.joined(separator: ", ") + ", ...)") + ": a client-side log, it seems, without the server's events."))
         case .openAIGPTLive, .twilio, .elevenLabs, .geminiLive:
-            notes.append("The session speaks the \(reader.vocabulary?.displayName ?? "") protocol.")
+            notes.append(Diagnosis(code: "vocabulary", message: "The session speaks the \(reader.vocabulary?.displayName ?? "") protocol."))
         case nil:
-            notes.append("No known realtime vocabulary was recognized.")
+            notes.append(Diagnosis(code: "no-vocabulary", message: "No known realtime vocabulary was recognized."))
         }
         if report.assistant.deltaCount == 0 {
-            notes.append(contentsOf: noAssistantAudioNotes(report, reader: reader))
+            notes += NoAudioDiagnosis.diagnose(track: .assistant, isHARWithoutFrames: report.kind == InputKind.har.rawValue && report.messageCount == 0,
+                                               eventCounts: report.eventCounts, reader: reader, otherTrackDeltaCount: report.user.deltaCount)
         }
         if reader.formatsSeen.contains(where: { $0.encoding != .pcm16 }) {
-            notes.append("The session uses G.711 (8 kHz telephony audio).")
+            notes.append(Diagnosis(code: "g711", message: "The session uses G.711 (8 kHz telephony audio)."))
         }
         if let connections = report.webSocketConnectionCount, connections > 1 {
-            notes.append("The HAR holds \(connections) WebSocket connections; their messages are read in file order as one session "
-                + "(a reconnect continues the conversation).")
+            notes.append(Diagnosis(code: "har-several-connections", message: "The HAR holds \(connections) WebSocket connections; their messages "
+                + "are read in file order as one session (a reconnect continues the conversation)."))
         }
         if let skipped = report.nonMessageFrameCount, skipped > 0 {
-            notes.append("\(skipped) WebSocket frame(s) held no JSON message (another protocol's socket in the same export, "
-                + "such as a development server's); they were skipped.")
+            notes.append(Diagnosis(code: "har-frames-skipped", message: "\(counted(skipped, "WebSocket frame")) held no JSON message (another "
+                + "protocol's socket in the same export, such as a development server's); \(skipped == 1 ? "it was" : "they were") skipped."))
         }
         if report.deltasAfterDone > 0 {
-            notes.append("\(report.deltasAfterDone) assistant audio delta(s) arrived after their stream's .done event; "
-                + "DeltaTape keeps them in their stream (a recorder that stops listening at .done loses them).")
+            notes.append(Diagnosis(code: "deltas-after-done", message: "\(counted(report.deltasAfterDone, "assistant audio delta")) arrived after "
+                + "their stream's .done event; DeltaTape keeps them in their stream (a recorder that stops listening at .done loses them)."))
         }
         if report.truncationCount > 0 || report.interruptionCount > 0 {
-            let what = [report.truncationCount > 0 ? "\(report.truncationCount) truncation(s)" : nil,
-                        report.interruptionCount > 0 ? "\(report.interruptionCount) interruption(s)" : nil]
+            let what = [report.truncationCount > 0 ? counted(report.truncationCount, "truncation") : nil,
+                        report.interruptionCount > 0 ? counted(report.interruptionCount, "interruption") : nil]
                 .compactMap { $0 }.joined(separator: " and ")
-            notes.append("The assistant was cut off: \(what); the listener did not hear all of the audio that was sent (a converted track holds all of it).")
+            notes.append(Diagnosis(code: "cut-off", message: "The assistant was cut off: \(what); the listener did not hear all of the audio "
+                + "that was sent (a converted track holds all of it)."))
         }
         if !report.problems.isEmpty {
-            notes.append("\(report.problems.count) problem(s) found; a conversion skips malformed lines and turns undecodable audio into silence of the same length.")
+            notes.append(Diagnosis(code: "problems", message: "\(counted(report.problems.count, "problem")) found; a conversion skips malformed "
+                + "lines and turns undecodable audio into silence of the same length."))
         }
         return notes
     }
+}
 
-    /// Why a session has no assistant audio, in the cases we can tell apart.
-    private static func noAssistantAudioNotes(_ report: SessionReport, reader: EventReader) -> [String] {
-        let counts = report.eventCounts
-        let has = { (names: [String]) in names.contains { counts[$0, default: 0] > 0 } }
-        // output_audio_buffer.* exist only on WebRTC and SIP connections; transcripts exist everywhere.
-        let webRTCSigns = ["output_audio_buffer.started", "output_audio_buffer.stopped", "output_audio_buffer.cleared"]
-        let transcripts = ["response.output_audio_transcript.delta", "response.output_audio_transcript.done",
-                           "response.audio_transcript.delta", "response.audio_transcript.done"]
-        var notes: [String] = []
-        if report.kind == InputKind.har.rawValue && report.messageCount == 0 {
-            notes.append(SessionLog.harWithoutFramesExplanation.prefix(1).uppercased() + SessionLog.harWithoutFramesExplanation.dropFirst() + ".")
-        } else if has(webRTCSigns) {
-            notes.append("This is a WebRTC (or SIP) data-channel log: it has output_audio_buffer events and transcripts but no audio "
-                + "deltas, because on WebRTC the audio travels on the media track, not on the data channel. Record the remote media "
-                + "track, or attach a server-side sideband connection (GPT-Live's /attach reflects both sides' audio) and log that.")
-        } else if reader.sawTextOnlyOutput {
-            notes.append("The session (or its responses) asked for text output only (output_modalities / modalities without \"audio\"), "
-                + "so the model sent no audio.")
-        } else if has(transcripts) {
-            notes.append("The session has audio transcripts but no audio deltas: either the log comes from a WebRTC data channel "
-                + "(the audio travelled on the media track), or the logger left the audio deltas out.")
-        } else {
-            notes.append("The session holds no assistant audio deltas.")
-        }
-        if report.user.deltaCount > 0 {
-            notes.append("It does hold the user's audio: 'deltatape convert --track user' writes it.")
-        }
-        return notes
-    }
+/// `1 delta`, `2 deltas`: a count with its noun, singular or plural.
+func counted(_ count: Int, _ noun: String) -> String {
+    "\(count) \(noun)\(count == 1 ? "" : "s")"
 }
