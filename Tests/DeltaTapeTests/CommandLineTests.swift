@@ -127,7 +127,7 @@ import Testing
                     text = message['delta']
                     try: audio += len(base64.b64decode(text, validate=True))
                     except Exception: audio += (len(text) - text.count('=')) * 3 // 4
-            print(json.dumps({'counts': counts, 'seconds': audio / 2 / 24000}))
+            print(json.dumps({'counts': counts, 'seconds': round(audio / 2 / 24000, 3)}))  # --json rounds to the millisecond
             """
         let reference = try #require(try JSONSerialization.jsonObject(with: python(script, [log])) as? [String: Any])
         #expect(report["eventCounts"] as? [String: Int] == reference["counts"] as? [String: Int])

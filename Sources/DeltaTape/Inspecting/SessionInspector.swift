@@ -24,10 +24,10 @@ public struct SessionReport: Sendable, Codable, Equatable {
     public var assistant: TrackReport
     /// The user's audio (the input the client sent).
     public var user: TrackReport
-    /// Distinct responses that carried assistant audio.
-    public var responseCount: Int
-    /// Distinct items that carried assistant audio.
-    public var itemCount: Int
+    /// Distinct responses that carried assistant audio; `nil` for vocabularies without responses (all but OpenAI's).
+    public var responseCount: Int?
+    /// Distinct items that carried assistant audio; `nil` for vocabularies without items (all but OpenAI's).
+    public var itemCount: Int?
     /// Items truncated where the listener stopped hearing them (`conversation.item.truncate` / `.truncated`).
     public var truncationCount: Int
     /// Interruptions without a position (Gemini `interrupted`, ElevenLabs `interruption`).
@@ -45,20 +45,84 @@ public struct SessionReport: Sendable, Codable, Equatable {
     /// Plain-language notes on what the session is and the traps it falls into, each with a stable code.
     public var diagnoses: [Diagnosis]
 
-    /// One track's audio.
+    /// One track's audio. In JSON, ``durationSeconds`` is rounded to the millisecond.
     public struct TrackReport: Sendable, Codable, Equatable {
         /// Audio messages.
         public var deltaCount: Int
         /// Decoded payload bytes.
         public var byteCount: Int
-        /// Seconds of audio.
+        /// Seconds of audio (exact here; rounded to the millisecond in JSON).
         public var durationSeconds: Double
+        /// The encoding of the track's first audio (`pcm16`, `mulaw`, `alaw`); `nil` without audio.
+        public var encoding: String?
+        /// The sample rate of the track's first audio, in Hz; `nil` without audio.
+        public var sampleRate: Int?
+        /// The channel count of the track's first audio; `nil` without audio.
+        public var channelCount: Int?
+        /// Every distinct format of the track's audio, in order of first appearance (a session may change formats).
+        public var formats: [FormatReport] = []
+
+        /// A track without audio.
+        init() {
+            deltaCount = 0
+            byteCount = 0
+            durationSeconds = 0
+        }
 
         /// Counts one audio message.
-        mutating func add(byteCount: Int, seconds: Double) {
+        mutating func add(byteCount: Int, seconds: Double, format: AudioFormat) {
             deltaCount += 1
             self.byteCount += byteCount
             durationSeconds += seconds
+            let described = FormatReport(format)
+            if !formats.contains(described) {
+                if formats.isEmpty {
+                    encoding = described.encoding
+                    sampleRate = described.sampleRate
+                    channelCount = described.channelCount
+                }
+                formats.append(described)
+            }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(deltaCount, forKey: .deltaCount)
+            try container.encode(byteCount, forKey: .byteCount)
+            try container.encode((durationSeconds * 1000).rounded() / 1000, forKey: .durationSeconds)
+            try container.encodeIfPresent(encoding, forKey: .encoding)
+            try container.encodeIfPresent(sampleRate, forKey: .sampleRate)
+            try container.encodeIfPresent(channelCount, forKey: .channelCount)
+            try container.encode(formats, forKey: .formats)
+        }
+    }
+
+    /// An audio format in numbers, for scripts.
+    public struct FormatReport: Sendable, Codable, Hashable, CustomStringConvertible {
+        /// `pcm16`, `mulaw` or `alaw`.
+        public var encoding: String
+        /// Frames per second.
+        public var sampleRate: Int
+        /// Interleaved channels.
+        public var channelCount: Int
+        /// The format in words, for example `PCM16 24000 Hz mono`.
+        public var description: String
+
+        init(_ format: AudioFormat) {
+            encoding = format.encoding.rawValue
+            sampleRate = format.sampleRate
+            channelCount = format.channelCount
+            description = format.description
+        }
+    }
+}
+
+extension Vocabulary {
+    /// Whether the vocabulary groups assistant audio in responses and items (OpenAI Realtime's do).
+    var hasResponses: Bool {
+        switch self {
+        case .openAI, .openAIGA, .openAIBeta, .openAIGPTLive: true
+        case .twilio, .elevenLabs, .geminiLive: false
         }
     }
 }
@@ -77,8 +141,8 @@ public enum SessionInspector {
         let log = try SessionLog.openSession(path: input, kind: kind, eventField: eventField)
         var problems: [Problem] = []
         var counts: [String: Int] = [:]
-        var assistant = SessionReport.TrackReport(deltaCount: 0, byteCount: 0, durationSeconds: 0)
-        var user = SessionReport.TrackReport(deltaCount: 0, byteCount: 0, durationSeconds: 0)
+        var assistant = SessionReport.TrackReport()
+        var user = SessionReport.TrackReport()
         var responses = Set<String>()
         var items = Set<String>()
         var payloads = PayloadDecoder()
@@ -103,8 +167,8 @@ public enum SessionInspector {
                 payloads.decode(delta, in: message) { result in
                     let duration = delta.format.durationSeconds(byteCount: result.bytes.count)
                     switch delta.track {
-                    case .assistant: assistant.add(byteCount: result.bytes.count, seconds: duration)
-                    case .user: user.add(byteCount: result.bytes.count, seconds: duration)
+                    case .assistant: assistant.add(byteCount: result.bytes.count, seconds: duration, format: delta.format)
+                    case .user: user.add(byteCount: result.bytes.count, seconds: duration, format: delta.format)
                     }
                     if let error = result.error {
                         problems.append(Problem(input: log.name, line: line, message: "\(error) in the audio payload"))
@@ -130,8 +194,8 @@ public enum SessionInspector {
             formats: log.reader.formatsSeen.map(\.description),
             assistant: assistant,
             user: user,
-            responseCount: responses.count,
-            itemCount: items.count,
+            responseCount: log.reader.vocabulary?.hasResponses == true ? responses.count : nil,
+            itemCount: log.reader.vocabulary?.hasResponses == true ? items.count : nil,
             truncationCount: truncatedItems.count,
             interruptionCount: interruptions,
             deltasAfterDone: deltasAfterDone,
