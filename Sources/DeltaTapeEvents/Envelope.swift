@@ -32,6 +32,16 @@ final class UnwrapBuffer: @unchecked Sendable {  // owned by one EventReader, wh
 
     deinit { bytes.deallocate() }
 
+    /// `bytes`, copied into the buffer.
+    func store(_ bytes: [UInt8]) -> UnsafeRawBufferPointer {
+        if self.bytes.count < bytes.count {
+            self.bytes.deallocate()
+            self.bytes = .allocate(byteCount: max(bytes.count, self.bytes.count * 2), alignment: 16)
+        }
+        bytes.withUnsafeBytes { self.bytes.copyMemory(from: $0) }
+        return UnsafeRawBufferPointer(rebasing: self.bytes[..<bytes.count])
+    }
+
     /// The string content `text[range]` with its escapes resolved, in the buffer.
     func unescape(_ text: UnsafeRawBufferPointer, _ range: Range<Int>) -> UnsafeRawBufferPointer {
         if bytes.count < range.count {

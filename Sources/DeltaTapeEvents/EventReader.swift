@@ -38,6 +38,8 @@ public struct EventReader: Sendable {
     /// The envelope fields that may hold the event, in the order tried.
     private let eventFields: [[UInt8]]
     private let unwrapBuffer = UnwrapBuffer()
+    /// Where a message cut off mid-payload is repaired (see ``readCutOff(_:)``).
+    let repairBuffer = UnwrapBuffer()
 
     /// Creates a reader for one session.
     ///

@@ -294,3 +294,67 @@ let noAudioCases: [CommandLineCase] = [
         #expect(!text.contains("response.output_audio.delta)"))
     },
 ]
+
+/// The assistant PCM Python's json and base64 decode from the log at `path` whose last line may be cut inside its
+/// audio payload: every whole delta, then the cut payload's whole groups of eight characters (six bytes), escapes resolved.
+private func pythonAssistantPCM(_ path: String) throws -> Data {
+    let script = """
+        import base64, json, sys
+        lines = open(sys.argv[1], encoding='utf-8').read().split('\\n')
+        out = bytearray()
+        def _valid(text):
+            try:
+                json.loads(text)
+                return True
+            except ValueError:
+                return False
+        for index, line in enumerate(lines):
+            if not line.strip(): continue
+            try:
+                message = json.loads(line)
+            except ValueError:
+                assert index == len(lines) - 1, 'only the last line is cut'
+                written = line[line.index('"delta": "') + len('"delta": "'):]
+                # The longest prefix that is whole JSON string content (an escape cut in the middle is dropped).
+                payload = next(json.loads('"' + written[:end] + '"') for end in range(len(written), -1, -1)
+                               if not written[:end].endswith('\\\\') and _valid('"' + written[:end] + '"'))
+                out += base64.b64decode(payload[:len(payload) // 8 * 8])  # whole 6-byte groups: whole samples
+                continue
+            if message.get('type') == 'response.output_audio.delta':
+                out += base64.b64decode(message['delta'])
+        sys.stdout.buffer.write(bytes(out[:len(out) // 2 * 2]))
+        """
+    return try python(script, [path])
+}
+
+/// Issue 13, defect 7: a line cut off mid-payload keeps the decodable prefix of its audio; the warning says how much.
+let cutOffCases: [CommandLineCase] = [
+    CommandLineCase(name: "a log cut off mid-payload keeps the audio before the cut", arguments: ["convert", "@cut-off-line", "-o", "$/a.wav"],
+                    message: "the first 750 bytes of audio (16 ms) are kept") { run throws in
+        let pcm = try soxDecodeToPCM16(run.path("a.wav"))
+        #expect(pcm == (try GeneratedSessions.expectedAssistant("cut-off-line")))
+        #expect(pcm == (try pythonAssistantPCM(GeneratedSessions.log("cut-off-line"))))
+        let line = try GeneratedSessions.manifest("cut-off-line").problemLines.first ?? 0
+        #expect(run.result.standardError.contains("cut-off-line.jsonl:\(line): warning: the line is cut off inside its audio payload"))
+        #expect(run.result.standardError.contains("1 warning"))
+    },
+    CommandLineCase(name: "a cut-off line under --strict names its line", arguments: ["convert", "@cut-off-line", "-o", "$/a.wav", "--strict"], status: 65,
+                    message: "cut off inside its audio payload"),
+    CommandLineCase(name: "inspect counts the audio before the cut", arguments: ["inspect", "@cut-off-line", "--json"]) { run throws in
+        let report = try JSONDecoder().decode(InspectJSON.self, from: run.result.standardOutput)
+        #expect(report.assistant.byteCount == (try GeneratedSessions.expectedAssistant("cut-off-line")).count)
+        #expect(report.problems.map(\.line) == (try GeneratedSessions.manifest("cut-off-line").problemLines))
+    },
+] + (0..<8).map { shift in
+    // The escaped-slashes log up to a delta, that delta cut at 8 neighbouring bytes of its line (inside `\/` and
+    // `\u002B` escapes, or between them).
+    CommandLineCase(name: "a cut inside an escaped payload keeps whole groups (cut at byte \(777 + shift))", arguments: ["convert", "$/cut.jsonl", "-o", "$/a.wav", "-q"],
+                    prepare: { folder in
+                        let lines = try String(contentsOfFile: GeneratedSessions.log("escaped-slashes"), encoding: .utf8).split(separator: "\n")
+                        let cutAt = try #require(lines.indices.filter { lines[$0].contains("response.output_audio.delta") && lines[$0].contains("\\/") }.dropFirst(5).first)
+                        let text = lines[..<cutAt].joined(separator: "\n") + "\n" + String(lines[cutAt].utf8.prefix(777 + shift))!
+                        try text.write(to: folder.appendingPathComponent("cut.jsonl"), atomically: true, encoding: .utf8)
+                    }) { run throws in
+        #expect(try soxDecodeToPCM16(run.path("a.wav")) == pythonAssistantPCM(run.path("cut.jsonl")))
+    }
+}

@@ -185,6 +185,13 @@ public final class SessionLog {
                 }
                 return (number, event)
             case .failure(let error):
+                // A line cut off mid-payload (a writer killed mid-write) keeps the audio before the cut.
+                if error.isCutOff, var event = reader.readCutOff(bytes) {
+                    if event.time == nil { event.time = messages.messageTime }
+                    try problem(Problem(input: name, line: number, message: label + (event.warning ?? error.description)))
+                    event.warning = nil
+                    return (number, event)
+                }
                 try problem(Problem(input: name, line: number, message: label + error.description))
             }
         }
