@@ -190,14 +190,15 @@ def make_crlf_bom(directory, manifest):
 
 
 def make_malformed(directory, manifest):
-    """Each kind of bad line: truncated JSON, non-object JSON, plain text, invalid base64 (-> silence), bad UTF-8."""
+    """Each kind of bad line: truncated JSON (its audio before the cut kept), non-object JSON, plain text, invalid
+    base64 (-> silence), bad UTF-8."""
     session = conversation("openai-ga", 6)
     audio_lines = [i for i, line in enumerate(session.lines) if '"response.output_audio.delta"' in line]
     expected = bytearray()
     lines = []
     problems = []
     corrupt_at = set(audio_lines[3:6])  # three deltas whose base64 gets a bad character
-    truncate_at = audio_lines[8]  # one audio line cut in the middle: its audio is lost, the line is flagged
+    truncate_at = audio_lines[8]  # one audio line cut in the middle: the line is flagged, its audio before the cut kept
     for index, line in enumerate(session.lines):
         message = json.loads(line)
         is_audio = index in audio_lines
@@ -205,6 +206,9 @@ def make_malformed(directory, manifest):
         if index == truncate_at:
             lines.append(line[: len(line) // 2])
             problems.append(len(lines))
+            # The payload's written characters in whole groups of eight (six bytes, whole samples) decode and are kept.
+            written = lines[-1][lines[-1].index('"delta": "') + len('"delta": "'):]
+            expected += base64.b64decode(written[: len(written) // 8 * 8])
             continue
         if index in corrupt_at:
             text = message["delta"]
@@ -302,6 +306,33 @@ def make_envelope(directory, manifest):
     session.lines = wrapped
     session.write(directory, "envelope")
     manifest["envelope"] = {"vocabulary": "openai-ga", "problem_lines": []}
+
+
+def make_other_envelopes(directory, manifest):
+    """The envelope in the other spellings loggers write (issue 13): the event as a string holding its JSON (what
+    JSON.stringify inside a logger gives), the fields named ts/timestamp, direction, message/payload/data, a time in
+    epoch milliseconds; and a field no default names ("frame"), which needs --event-field frame."""
+    def wrap(name, seed, envelope):
+        session = conversation("openai-ga", seed)
+        wrapped = []
+        for index, line in enumerate(session.lines):
+            message = json.loads(line)
+            outgoing = message.get("type", "").startswith("input_audio_buffer.")
+            wrapped.append(json.dumps(envelope(index, message, outgoing)))
+        session.lines = wrapped
+        session.write(directory, name)
+        manifest[name] = {"vocabulary": "openai-ga", "problem_lines": []}
+
+    wrap("envelope-string", 31, lambda index, message, outgoing: {
+        "time": "2026-11-27T05:%02d:%02d.250Z" % (index // 60 % 60, index % 60),
+        "source": "client" if outgoing else "server", "event": json.dumps(message)})
+    wrap("envelope-ts-message", 32, lambda index, message, outgoing: {
+        "ts": 1795000000000 + 40 * index, "direction": "out" if outgoing else "in", "message": message})
+    wrap("envelope-payload-string", 33, lambda index, message, outgoing: {
+        "timestamp": 1795000000.5 + index / 25, "direction": "sent" if outgoing else "received",
+        "payload": json.dumps(message, separators=(",", ":"))})
+    wrap("envelope-data", 34, lambda index, message, outgoing: {"data": message, "ts": "2026-11-27T06:00:%02dZ" % (index % 60)})
+    wrap("envelope-custom-field", 35, lambda index, message, outgoing: {"at": index, "frame": message})
 
 
 def make_json_array(directory, manifest):
@@ -598,6 +629,27 @@ def make_half_sample_end(directory, manifest):
                                    "half_sample_item": "item_half"}
 
 
+def make_cut_off_line(directory, manifest):
+    """A log whose writer was killed mid-write: the last line is an audio delta cut inside its base64 payload, with no
+    line end. The payload's first 1001 characters were written; its whole 8-character groups (1000 characters, 750
+    bytes, whole samples) decode, and the reader keeps them: the expected assistant PCM ends with those 750 bytes."""
+    session = conversation("openai-ga", 36)
+    piece = read_pcm("assistant-speech.wav")[:4800]
+    message = {"type": "response.output_audio.delta", "event_id": session.event_id(), "response_id": "resp_003",
+               "item_id": "item_cut", "output_index": 0, "content_index": 0, "delta": b64(piece)}
+    text = json.dumps(message)
+    start = text.index('"delta": "') + len('"delta": "')
+    session.add(None, text[:start + 1001])
+    session.expected += piece[:750]
+    session.write(directory, "cut-off-line")
+    path = os.path.join(directory, "cut-off-line.jsonl")
+    with open(path, "rb") as f:
+        content = f.read()
+    with open(path, "wb") as f:
+        f.write(content.rstrip(b"\n"))  # the killed writer never wrote the line end
+    manifest["cut-off-line"] = {"vocabulary": "openai-ga", "problem_lines": [len(session.lines)], "kept_bytes": 750}
+
+
 CLIENT_TYPES = ("input_audio_buffer.", "conversation.item.create", "conversation.item.truncate", "session.update",
                 "response.create", "response.cancel")
 
@@ -710,6 +762,7 @@ def main():
     make_g711(directory, manifest)
     make_mixed_formats(directory, manifest)
     make_envelope(directory, manifest)
+    make_other_envelopes(directory, manifest)
     make_json_array(directory, manifest)
     make_twilio(directory, manifest)
     make_twilio_bridge(directory, manifest)
@@ -722,6 +775,7 @@ def main():
     make_text_only(directory, manifest)
     make_interleaved(directory, manifest)
     make_half_sample_end(directory, manifest)
+    make_cut_off_line(directory, manifest)
     make_har_openai(directory, manifest)
     make_har_gemini(directory, manifest, gemini)
     with open(os.path.join(directory, "manifest.json"), "w") as f:

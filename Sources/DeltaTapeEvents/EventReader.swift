@@ -33,8 +33,21 @@ public struct EventReader: Sendable {
     var elevenLabsOutputFormat = AudioFormat(encoding: .pcm16, sampleRate: 16_000)
     var elevenLabsInputFormat = AudioFormat(encoding: .pcm16, sampleRate: 16_000)
 
+    /// The envelope the session's messages were wrapped in, as first seen; `nil` when they were not wrapped.
+    public private(set) var envelope: Envelope?
+    /// The envelope fields that may hold the event, in the order tried.
+    private let eventFields: [[UInt8]]
+    private let unwrapBuffer = UnwrapBuffer()
+    /// Where a message cut off mid-payload is repaired (see ``readCutOff(_:)``).
+    let repairBuffer = UnwrapBuffer()
+
     /// Creates a reader for one session.
-    public init() {}
+    ///
+    /// - Parameter eventField: The envelope's field that holds the event, when a logger names it other than
+    ///   ``Envelope/defaultEventFields`` (which are then not tried).
+    public init(eventField: String? = nil) {
+        eventFields = (eventField.map { [$0] } ?? Envelope.defaultEventFields).map { Array($0.utf8) }
+    }
 
     /// Reads one message.
     ///
@@ -51,13 +64,29 @@ public struct EventReader: Sendable {
         guard var object = JSONObjectView(scanner: scanner, text: message) else { throw .json(.notAnObject(.null)) }
         var typeMember = object.member("type")
         var time: Double?
-        // The logging envelope {"time": ..., "source": "client" | "server", "event": {...}} wraps the message.
-        if typeMember == nil, let wrapped = object.object("event") {
-            time = object.double("time") ?? object.member("time").flatMap { member in
-                member.kind == .string && !member.valueHasEscapes
-                    ? ISO8601Time.seconds(UnsafeRawBufferPointer(rebasing: message[member.value])) : nil
+        // A logging envelope, {"time": ..., "source": "client" | "server", "event": {...}} or a common spelling of it,
+        // wraps the message; the event may be a string holding its JSON. (Twilio's own `event` is a word, not JSON.)
+        if typeMember == nil, let (field, member) = object.firstMember(among: eventFields),
+           member.kind == .object || object.stringHoldsObject(member) {
+            let timed = object.firstMember(among: Envelope.timeFields)
+            time = timed.flatMap { object.envelopeTime($0.member) }
+            if envelope == nil {
+                envelope = Envelope(eventField: String(decoding: field, as: UTF8.self), eventIsString: member.kind == .string,
+                                    timeField: timed.map { String(decoding: $0.name, as: UTF8.self) },
+                                    sourceField: object.firstMember(among: Envelope.sourceFields).map { String(decoding: $0.name, as: UTF8.self) })
             }
-            object = wrapped
+            if let wrapped = object.object(in: member) {
+                object = wrapped
+            } else {
+                let text = unwrapBuffer.unescape(message, member.value)
+                do {
+                    try scanner.scanObject(text)
+                } catch {
+                    throw .json(error)
+                }
+                guard let wrapped = JSONObjectView(scanner: scanner, text: text) else { throw .json(.notAnObject(.null)) }
+                object = wrapped
+            }
             typeMember = object.member("type")
         }
         pendingWarning = nil

@@ -30,26 +30,27 @@ extension DeltaTapeCommand {
         @Option(help: "Which side to write: assistant (the model's output, the default) or user (the input the client sent).")
         var track: TrackChoice = .assistant
 
-        @Option(help: "The output container when it does not follow from the output's extension: \(OutputFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
+        @Option(help: "The output container when it does not follow from the output's extension: wav, ogg (alias opus) or webm; it must agree with an extension that names a format.")
         var format: OutputFormat?
 
-        @Option(help: "Sample format of PCM outputs: s16 (bit-exact to PCM16 sources) or f32.")
-        var sampleFormat: PCMSampleFormat = .s16
+        @Option(help: "Sample format of WAV outputs: s16 (bit-exact to PCM16 sources, the default) or f32.")
+        var sampleFormat: PCMSampleFormat?
 
-        @Option(help: ArgumentHelp("The output's sample rate in Hz (default: the source's).", valueName: "hz"))
+        // Numbers are read as numbers even when they start with '-' (`--rate -8000` is out of range, not a flag).
+        @Option(parsing: .unconditional, help: ArgumentHelp("The output's sample rate in Hz (default: the source's; Ogg and WebM Opus: 8000, 12000, 16000, 24000 or 48000).", valueName: "hz"))
         var rate: Int?
 
-        @Option(help: ArgumentHelp("Opus bitrate in bits per second, for example 32000 or 32k (default: libopus's choice).", valueName: "bits"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("Opus bitrate in bits per second, for example 32000 or 32k (default: libopus's choice).", valueName: "bits"))
         var bitrate: Bitrate?
 
-        @Option(help: "Opus encoder complexity, 0 (fastest) to 10 (best).")
+        @Option(parsing: .unconditional, help: "Opus encoder complexity, 0 (fastest) to 10 (best).")
         var complexity: Int?
 
         @Option(help: "Opus application: audio (faithfulness, the default) or voip (speech intelligibility).")
-        var application: OpusApplication = .audio
+        var application: OpusApplication?
 
-        @Option(help: ArgumentHelp("Opus frame duration in milliseconds: 2.5, 5, 10, 20, 40 or 60.", valueName: "ms"))
-        var frameMs: Double = 20
+        @Option(parsing: .unconditional, help: ArgumentHelp("Opus frame duration in milliseconds: 2.5, 5, 10, 20 (the default), 40 or 60.", valueName: "ms"))
+        var frameMs: Double?
 
         @Option(help: "The resampler, when rates differ: soxr (faster and better at equal settings, measured) or libsamplerate.")
         var resampler: ResamplerEngine = .soxr
@@ -60,11 +61,11 @@ extension DeltaTapeCommand {
         @Option(help: "Read the input as headerless PCM in this encoding: s16le, mulaw or alaw (needs --input-rate).")
         var inputFormat: RawInputEncoding?
 
-        @Option(help: ArgumentHelp("The sample rate of headerless PCM input, in Hz.", valueName: "hz"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("The sample rate of headerless PCM input, in Hz.", valueName: "hz"))
         var inputRate: Int?
 
-        @Option(help: "The channel count of headerless PCM input.")
-        var inputChannels: Int = 1
+        @Option(parsing: .unconditional, help: "The channel count of headerless PCM input (default 1).")
+        var inputChannels: Int?
 
         @Flag(help: "Stop at the first malformed line or undecodable payload (exit 65) instead of warning.")
         var strict = false
@@ -76,7 +77,7 @@ extension DeltaTapeCommand {
             if let complexity, !(0...10).contains(complexity) {
                 throw ValidationError("--complexity must be 0...10.")
             }
-            if !OpusSettings.frameDurations.contains(frameMs) {
+            if let frameMs, !OpusSettings.frameDurations.contains(frameMs) {
                 throw ValidationError("--frame-ms must be one of 2.5, 5, 10, 20, 40, 60.")
             }
             if let bitrate, !(500...512_000).contains(bitrate.bitsPerSecond) {
@@ -90,11 +91,13 @@ extension DeltaTapeCommand {
                 guard let inputRate, rates.contains(inputRate) else {
                     throw ValidationError("Headerless PCM input (--input-format) needs --input-rate in \(rates.lowerBound)...\(rates.upperBound) Hz.")
                 }
-                guard (1...8).contains(inputChannels) else {
+                guard (1...8).contains(inputChannels ?? 1) else {
                     throw ValidationError("--input-channels must be 1...8.")
                 }
             } else if inputRate != nil {
                 throw ValidationError("--input-rate applies to headerless PCM input; add --input-format s16le, mulaw or alaw.")
+            } else if inputChannels != nil {
+                throw ValidationError("--input-channels applies to headerless PCM input; add --input-format s16le, mulaw or alaw and --input-rate.")
             }
             if inputFormat != nil, source.inputKind != nil {
                 throw ValidationError("--input-format already says the input is headerless PCM; leave out --input-kind.")
@@ -106,8 +109,42 @@ extension DeltaTapeCommand {
                 guard format != nil else {
                     throw ValidationError("Writing to standard output ('-o -') needs --format, for example --format wav or --format ogg.")
                 }
-            } else if format == nil, OutputFormat(pathExtensionOf: output) == nil {
+            } else if let named = OutputFormat(pathExtensionOf: output) {
+                if let format, format != named {
+                    throw ValidationError("--format \(format.rawValue) contradicts the extension of '\(output)', which names \(named.rawValue); "
+                        + "change the extension or leave out --format.")
+                }
+            } else if format == nil {
                 throw ValidationError("Cannot tell the format of '\(output)' from its extension; name the file .wav, .ogg, .opus or .webm, or pass --format.")
+            }
+            try validateAgainstFormat(outputFormat)
+        }
+
+        /// The container written: `--format`, or the one the output's extension names.
+        private var outputFormat: OutputFormat {
+            format ?? OutputFormat(pathExtensionOf: output) ?? .wav
+        }
+
+        /// Options the container has no use for, and rates it cannot carry, are refused rather than dropped.
+        private func validateAgainstFormat(_ written: OutputFormat) throws {
+            switch written {
+            case .wav:
+                let opusOptions = [("--bitrate", bitrate != nil), ("--complexity", complexity != nil), ("--application", application != nil),
+                                   ("--frame-ms", frameMs != nil)].filter(\.1).map(\.0)
+                if let first = opusOptions.first {
+                    throw ValidationError("\(first) is an Opus encoder setting; a WAV output is not encoded. "
+                        + "Write .ogg, .opus or .webm, or leave out \(opusOptions.joined(separator: " and ")).")
+                }
+            case .ogg, .webm:
+                if sampleFormat != nil {
+                    throw ValidationError("--sample-format applies to WAV outputs; Opus encodes its own samples. Write .wav, or leave out --sample-format.")
+                }
+                if let rate, !OpusSettings.nativeSampleRates.contains(rate) {
+                    let rates = OpusSettings.nativeSampleRates.sorted().map(String.init)
+                    let allowed = rates.dropLast().joined(separator: ", ") + " or " + (rates.last ?? "")
+                    throw ValidationError("--rate \(rate) cannot be carried by Opus, which takes \(allowed) Hz; "
+                        + "pick one of those, or write WAV for \(rate) Hz.")
+                }
             }
         }
 
@@ -116,18 +153,20 @@ extension DeltaTapeCommand {
             // exit 74 and what was written, not a silent death by SIGPIPE.
             signal(SIGPIPE, SIG_IGN)
             let destination: OutputDestination = output == "-" ? .standardOutput : .file(output)
-            let options = ConversionOptions(
-                format: format ?? OutputFormat(pathExtensionOf: output) ?? .wav,
+            var options = ConversionOptions(
+                format: outputFormat,
                 track: track.track,
-                sampleFormat: sampleFormat,
+                sampleFormat: sampleFormat ?? .s16,
                 sampleRate: rate,
                 resampler: resampler,
                 quality: quality,
-                opus: OpusSettings(bitrate: bitrate?.bitsPerSecond, complexity: complexity, application: application, frameMilliseconds: frameMs),
-                rawInput: inputFormat.map { AudioFormat(encoding: $0.encoding, sampleRate: inputRate ?? 0, channelCount: inputChannels) },
+                opus: OpusSettings(bitrate: bitrate?.bitsPerSecond, complexity: complexity, application: application ?? .audio,
+                                   frameMilliseconds: frameMs ?? 20),
+                rawInput: inputFormat.map { AudioFormat(encoding: $0.encoding, sampleRate: inputRate ?? 0, channelCount: inputChannels ?? 1) },
                 inputKind: source.inputKind,
                 strict: strict
             )
+            options.eventField = source.eventField
             let quiet = quiet
             do throws(DeltaTapeError) {
                 let summary = try await SessionConverter.convert(input: source.input, to: destination, options: options) { problem in
@@ -147,7 +186,7 @@ extension DeltaTapeCommand {
             let encoding = switch summary.format {
             case .ogg: "Ogg Opus"
             case .webm: "WebM Opus"
-            case .wav: sampleFormat.rawValue
+            case .wav: (sampleFormat ?? .s16).rawValue
             }
             return "wrote \(summary.output): \(summary.isSession ? track.rawValue : "audio") \(seconds) s, \(summary.sampleRate) Hz \(channels) \(encoding), "
                 + "from \(summary.inputByteCount.formatted()) bytes of \(summary.input) at \(speed), \(warnings)"

@@ -7,6 +7,7 @@ struct DeltaTapeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "deltatape",
         abstract: "Turn the audio of realtime voice-AI sessions into archival audio files.",
+        version: deltaTapeVersion,
         subcommands: [Convert.self, Inspect.self]
     )
 }
@@ -18,6 +19,15 @@ struct InputOptions: ParsableArguments {
 
     @Option(help: "The input's kind, when detection from its content should be overridden: jsonl, json-array, har or (for convert) audio.")
     var inputKind: InputKind?
+
+    @Option(help: ArgumentHelp("The field of a logger's envelope that holds each event, when it is not event, message, data or payload.", valueName: "name"))
+    var eventField: String?
+
+    func validate() throws {
+        if let eventField, eventField.isEmpty {
+            throw ValidationError("--event-field needs a field name.")
+        }
+    }
 }
 
 /// Prints one line to standard error, control characters escaped: messages carry text from the input (names, types,
@@ -33,17 +43,24 @@ func reportFailure(_ error: DeltaTapeError) -> ExitCode {
 }
 
 /// The `sysexits.h` status for a failure (SPEC §6): 65 bad input data, 66 an input that does not exist or cannot be
-/// read, 74 an output failure, 64 a conversion that cannot be made as asked.
+/// read, 74 an output failure, 64 a conversion that cannot be made as asked (an output that is the input included).
 func exitStatus(of error: DeltaTapeError) -> Int32 {
     switch error {
     case .badInput: 65
     case .unreadableInput: 66
     case .output: 74
-    case .resampling: 64
+    case .resampling, .outputIsInput: 64
     }
 }
 
-extension OutputFormat: ExpressibleByArgument {}
+extension OutputFormat: ExpressibleByArgument {
+    /// `wav`, `ogg` (or its alias `opus`, as the `.opus` extension names Ogg Opus) or `webm`.
+    public init?(argument: String) {
+        if argument == "opus" { self = .ogg } else { self.init(rawValue: argument) }
+    }
+
+    public static var allValueStrings: [String] { ["wav", "ogg", "opus", "webm"] }
+}
 extension InputKind: ExpressibleByArgument {}
 extension PCMSampleFormat: ExpressibleByArgument {}
 extension ResamplerEngine: ExpressibleByArgument {}

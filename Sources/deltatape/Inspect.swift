@@ -16,7 +16,7 @@ extension DeltaTapeCommand {
         func run() async throws {
             let report: SessionReport
             do throws(DeltaTapeError) {
-                report = try SessionInspector.inspect(input: source.input, kind: source.inputKind)
+                report = try SessionInspector.inspect(input: source.input, kind: source.inputKind, eventField: source.eventField)
             } catch {
                 throw reportFailure(error)
             }

@@ -4,21 +4,22 @@ import DeltaTape
 enum ReportText {
     static func render(_ report: SessionReport) -> String {
         var lines: [String] = []
-        lines.append("\(report.input): \(report.messageCount) messages on \(report.lineCount) lines")
+        lines.append("\(report.input): \(counted(report.messageCount, "message")) on \(counted(report.lineCount, "line"))")
+        if let wrapper = report.wrapper { lines.append("wrapper: \(wrapper)") }
         lines.append("vocabulary: \(report.vocabularyName ?? "not recognized")")
-        lines.append("formats: \(report.formats.isEmpty ? "none configured" : report.formats.joined(separator: ", "))")
-        let seconds = (report.assistant.durationSeconds * 1000).rounded() / 1000
-        lines.append("assistant audio: \(seconds) s in \(report.assistant.deltaCount) deltas "
-            + "(\(report.responseCount) responses, \(report.itemCount) items)")
-        let userSeconds = (report.user.durationSeconds * 1000).rounded() / 1000
-        lines.append("user audio: \(userSeconds) s in \(report.user.deltaCount) messages")
+        var assistant = "assistant audio: " + describe(report.assistant, messages: "delta")
+        if let responses = report.responseCount, let items = report.itemCount {
+            assistant += "; \(counted(responses, "response")), \(counted(items, "item"))"
+        }
+        lines.append(assistant)
+        lines.append("user audio: " + describe(report.user, messages: "message"))
         if let connections = report.webSocketConnectionCount {
             lines.append("WebSocket connections: \(connections), frames without a JSON message: \(report.nonMessageFrameCount ?? 0)")
         }
-        if report.truncationCount + report.interruptionCount + report.deltasAfterDone > 0 {
-            lines.append("cut-offs: \(report.truncationCount) truncations, \(report.interruptionCount) interruptions; "
-                + "\(report.deltasAfterDone) deltas after .done")
-        }
+        let cutOffs = [report.truncationCount > 0 ? counted(report.truncationCount, "truncation") : nil,
+                       report.interruptionCount > 0 ? counted(report.interruptionCount, "interruption") : nil,
+                       report.deltasAfterDone > 0 ? counted(report.deltasAfterDone, "delta") + " after .done" : nil].compactMap { $0 }
+        if !cutOffs.isEmpty { lines.append("cut-offs: " + cutOffs.joined(separator: ", ")) }
         lines.append("events:")
         let width = report.eventCounts.values.map { String($0).count }.max() ?? 1
         for (type, count) in report.eventCounts.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
@@ -31,8 +32,20 @@ enum ReportText {
         }
         if !report.diagnoses.isEmpty {
             lines.append("notes:")
-            for note in report.diagnoses { lines.append("  - \(note)") }
+            for note in report.diagnoses { lines.append("  - \(note.message)") }
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// `9.493 s in 83 deltas, PCM16 24000 Hz mono`, or `none`.
+    private static func describe(_ track: SessionReport.TrackReport, messages noun: String) -> String {
+        guard track.deltaCount > 0 else { return "none" }
+        let seconds = (track.durationSeconds * 1000).rounded() / 1000
+        return "\(seconds) s in \(counted(track.deltaCount, noun)), " + track.formats.map(\.description).joined(separator: ", then ")
+    }
+
+    /// `1 delta`, `2 deltas`.
+    private static func counted(_ count: Int, _ noun: String) -> String {
+        "\(count) \(noun)\(count == 1 ? "" : "s")"
     }
 }

@@ -64,7 +64,12 @@ struct CommandLineRun {
         }
     }
 
-    @Test(arguments: flagCases + validationCases + failureCases)
+    /// Runs `sh -c script` with `$0` the `deltatape` binary and `$1` `argument`, for redirections a table row cannot make.
+    static func shell(_ script: String, _ argument: String) throws -> ProcessResult {
+        try run("sh", ["-c", script, TestEnvironment.deltatapeExecutable.path, argument])
+    }
+
+    @Test(arguments: flagCases + validationCases + failureCases + sameFileCases + flagConflictCases + versionAndAliasCases + plausibilityCases + wrapperCases + noAudioCases + cutOffCases)
     func deltatapeRun(_ testCase: CommandLineCase) throws {
         let folder = try TestEnvironment.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }

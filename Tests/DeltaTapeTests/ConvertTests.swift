@@ -287,20 +287,20 @@ import Testing
     @Test func aDataChannelLogIsRecognizedAsWebRTC() throws {
         let report = try inspect("no-audio")
         #expect(report.assistant.deltaCount == 0)
-        #expect(report.diagnoses.contains { $0.contains("WebRTC") && $0.contains("media track") })
+        #expect(report.diagnoses.contains { $0.message.contains("WebRTC") && $0.message.contains("media track") })
     }
 
     @Test func aTextOnlySessionSaysSo() throws {
         let report = try inspect("text-only")
-        #expect(report.diagnoses.contains { $0.contains("text output only") })
-        #expect(!report.diagnoses.contains { $0.contains("WebRTC") })
+        #expect(report.diagnoses.contains { $0.message.contains("text output only") })
+        #expect(!report.diagnoses.contains { $0.message.contains("WebRTC") })
     }
 
     @Test func lateDeltasAndTruncationsAreCounted() throws {
         let report = try inspect("cutoffs")
         #expect(report.deltasAfterDone == (try GeneratedSessions.manifestNumber("cutoffs", "deltas_after_done")))
         #expect(report.truncationCount == (try GeneratedSessions.manifestNumber("cutoffs", "truncations")))
-        #expect(report.diagnoses.contains { $0.contains("after their stream's .done") })
+        #expect(report.diagnoses.contains { $0.message.contains("after their stream's .done") })
         // A session without late deltas reports none.
         #expect(try inspect("ga-basic").deltasAfterDone == 0)
     }
@@ -321,9 +321,9 @@ import Testing
         ]
         try Data(lines.joined(separator: "\n").utf8).write(to: log)
         let report = try SessionInspector.inspect(input: log.path)
-        #expect(!report.diagnoses.contains { $0.hasPrefix("This is a WebRTC") })
-        #expect(report.diagnoses.contains { $0.contains("left the audio deltas out") })
-        #expect(report.diagnoses.contains { $0.contains("--track user") })
+        #expect(!report.diagnoses.contains { $0.message.hasPrefix("This is a WebRTC") })
+        #expect(report.diagnoses.contains { $0.message.contains("left the audio deltas out") })
+        #expect(report.diagnoses.contains { $0.message.contains("--track user") })
     }
 
     @Test func aHARWithoutFramesIsExplained() throws {
@@ -332,13 +332,13 @@ import Testing
         try Data(#"{"log": {"version": "1.2", "entries": [{"request": {"url": "https://x.test"}}]}}"#.utf8).write(to: har)
         let report = try SessionInspector.inspect(input: har.path)
         #expect(report.webSocketConnectionCount == 0)
-        #expect(report.diagnoses.contains { $0.contains("no WebSocket frames") })
+        #expect(report.diagnoses.contains { $0.message.contains("no WebSocket frames") })
     }
 
     @Test func betaNamesAndG711AreExplained() throws {
-        #expect(try inspect("beta-basic").diagnoses.contains { $0.contains("beta") && $0.contains("response.output_audio.delta") })
-        #expect(try inspect("g711-ulaw").diagnoses.contains { $0.contains("G.711") })
-        #expect(!(try inspect("ga-basic").diagnoses.contains { $0.contains("G.711") }))
+        #expect(try inspect("beta-basic").diagnoses.contains { $0.message.contains("beta") && $0.message.contains("response.output_audio.delta") })
+        #expect(try inspect("g711-ulaw").diagnoses.contains { $0.message.contains("G.711") })
+        #expect(!(try inspect("ga-basic").diagnoses.contains { $0.message.contains("G.711") }))
     }
 
     @Test func geminiReportsBothRates() throws {
@@ -405,7 +405,7 @@ import Testing
         #expect(problems.first?.message.hasPrefix("WebSocket frame 6 (connection 3, received): invalid JSON") == true)
         let report = try SessionInspector.inspect(input: input.path)
         #expect(report.webSocketConnectionCount == 3 && report.nonMessageFrameCount == 3)
-        #expect(report.diagnoses.contains { $0.contains("3 WebSocket connections") })
+        #expect(report.diagnoses.contains { $0.message.contains("3 WebSocket connections") })
     }
 
     @Test func arraysAfterTheFirstAreReadAndOtherTrailingTextIsAWarning() throws {

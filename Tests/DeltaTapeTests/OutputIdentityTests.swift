@@ -75,7 +75,7 @@ import Testing
             switch error {
             case .badInput: return "fails with exit status 65"
             case .unreadableInput, .output: return "fails with exit status 74"
-            case .resampling: return "fails with exit status 64"
+            case .resampling, .outputIsInput: return "fails with exit status 64"
             }
         } catch {
             return "fails: \(error)"

@@ -37,6 +37,9 @@ public struct ConversionOptions: Sendable {
     public var rawInput: AudioFormat?
     /// The input's kind when it should not be detected from the content (`--input-kind`).
     public var inputKind: InputKind?
+    /// The envelope field holding each event, when a logger names it other than the common spellings
+    /// (`--event-field`).
+    public var eventField: String?
     /// The Ogg serial number or WebM track UID; random when `nil`. Fix it for byte-reproducible Opus files
     /// (the way ffmpeg's `-fflags +bitexact` does).
     public var streamIdentifier: UInt32?
@@ -114,7 +117,8 @@ public enum SessionConverter {
     ///   - options: What to write and how strictly to read.
     ///   - problem: Receives each problem as it is found (malformed lines, undecodable audio).
     /// - Returns: What was written.
-    /// - Throws: ``DeltaTapeError``. Audio written before a failure stays in a valid file.
+    /// - Throws: ``DeltaTapeError``: ``DeltaTapeError/outputIsInput(input:output:)`` before anything is opened for
+    ///   writing when `destination` is `input` by another name. Audio written before a failure stays in a valid file.
     public static func convert(
         input: String,
         to destination: OutputDestination,
@@ -122,11 +126,12 @@ public enum SessionConverter {
         problem: (Problem) -> Void = { _ in }
     ) throws(DeltaTapeError) -> ConversionSummary {
         let started = monotonicSeconds()
+        try refuseOutput(destination, overInput: input)
         if let raw = options.rawInput {
             return try convertAudio(RawPCMSource(path: input, format: raw), to: destination, options: options, started: started)
         }
         // One look at the input's first bytes tells a session log from an audio file.
-        guard case .session(let log) = try SessionLog.open(path: input, kind: options.inputKind) else {
+        guard case .session(let log) = try SessionLog.open(path: input, kind: options.inputKind, eventField: options.eventField) else {
             return try convertAudio(AudioFileSource(path: input), to: destination, options: options, started: started)
         }
         // The pipeline holds the callback only while the conversion runs.
@@ -173,6 +178,25 @@ public enum SessionConverter {
         return try result.get()
     }
 
+    /// Throws when `destination` already exists as the very file `input` names (compared by device and inode, so the
+    /// spelling of the paths, symbolic links and hard links do not matter), standard input and output included.
+    /// Only regular files are compared: a device such as `/dev/null` may be read and written at once.
+    private static func refuseOutput(_ destination: OutputDestination, overInput input: String) throws(DeltaTapeError) {
+        var inputStatus = stat(), outputStatus = stat()
+        let inputFound = input == "-" ? fstat(0, &inputStatus) == 0 : stat(input, &inputStatus) == 0
+        let outputFound = switch destination {
+        case .file(let path): stat(path, &outputStatus) == 0
+        case .standardOutput: fstat(1, &outputStatus) == 0
+        }
+        guard inputFound, outputFound, isRegularFile(inputStatus), isRegularFile(outputStatus),
+              inputStatus.st_dev == outputStatus.st_dev, inputStatus.st_ino == outputStatus.st_ino else { return }
+        throw .outputIsInput(input: input == "-" ? "stdin" : input, output: destination.name)
+    }
+
+    private static func isRegularFile(_ status: stat) -> Bool {
+        status.st_mode & S_IFMT == S_IFREG
+    }
+
     /// Feeds every event of `log` to `pipeline`, then finishes it.
     private static func run(_ log: SessionLog, through pipeline: SessionPipeline) throws(DeltaTapeError) {
         while true {
@@ -181,8 +205,10 @@ public enum SessionConverter {
             guard let (line, event) = next else { break }
             try pipeline.take(event, line: line)
         }
+        try log.refuseForcedKindWithoutMessages()
         try pipeline.finish(line: log.lineCount) { typeCounts in
-            noAudioMessage(log: log, track: pipeline.options.track, typeCountsBeforeAudio: typeCounts)
+            noAudioMessage(log: log, track: pipeline.options.track, typeCountsBeforeAudio: typeCounts,
+                           otherTrackDeltaCount: pipeline.otherTrackDeltaCount)
         }
     }
 
@@ -220,8 +246,8 @@ public enum SessionConverter {
         )
     }
 
-    /// What a session without audio of `track` holds instead, and where to look next.
-    private static func noAudioMessage(log: SessionLog, track: AudioTrack, typeCountsBeforeAudio: [String: Int]) -> String {
+    /// What a session without audio of `track` holds instead, why (the diagnosis `inspect` gives), and where to look next.
+    private static func noAudioMessage(log: SessionLog, track: AudioTrack, typeCountsBeforeAudio: [String: Int], otherTrackDeltaCount: Int) -> String {
         let found = typeCountsBeforeAudio.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
         let listed = found.prefix(8).map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         let more = found.count > 8 ? ", and \(found.count - 8) more types" : ""
@@ -232,8 +258,10 @@ public enum SessionConverter {
                 + "Gemini serverContent.modelTurn audio, Twilio outbound media and ElevenLabs audio_event"
             : "input_audio_buffer.append and conversation.item.create input_audio (OpenAI), session.input_audio.append (GPT-Live), "
                 + "Gemini realtimeInput audio, Twilio inbound media and ElevenLabs user_audio_chunk"
+        let diagnoses = NoAudioDiagnosis.diagnose(track: track, isHARWithoutFrames: log.isHARWithoutFrames, eventCounts: typeCountsBeforeAudio,
+                                                  reader: log.reader, otherTrackDeltaCount: otherTrackDeltaCount)
         return "\(log.name): no \(track.rawValue) audio found; looked for \(lookedFor) and found \(foundInstead). "
-            + "'deltatape inspect \(log.name)' explains what the session holds."
+            + diagnoses.map(\.message).joined(separator: " ") + " ('deltatape inspect \(log.name)' shows all the session holds.)"
     }
 }
 

@@ -99,6 +99,7 @@ final class RawPCMSource: AudioFrameSource {
                 throw .unreadableInput(error)
             }
             if count == 0 { break }
+            if byteCount == 0 { try refuseImplausible(UnsafeRawBufferPointer(rebasing: bytes[filled..<(filled + count)])) }
             filled += count
             byteCount += count
         }
@@ -115,6 +116,40 @@ final class RawPCMSource: AudioFrameSource {
             base.copyMemory(from: base + usable, byteCount: carried)
         }
         return UnsafeBufferPointer(rebasing: samples[..<sampleCount])
+    }
+}
+
+extension RawPCMSource {
+    /// Throws when the input's first bytes (as one read gave them) are plainly a session log, not headerless audio: text
+    /// that ``InputKind/detect(_:)`` takes for JSON Lines, a JSON array or a HAR, all of its first bytes printable.
+    /// Decoded as samples it would be noise, with no word of warning. (An audio file's header is let through: reading a
+    /// WAV as raw PCM is a known trick, and the header is a few milliseconds of noise.)
+    private func refuseImplausible(_ first: UnsafeRawBufferPointer) throws(DeltaTapeError) {
+        guard let kind = InputKind.detect(first), kind != .audioFile else { return }
+        let flags = "--input-format \(format.encoding.rawInputName)"
+        // Raw audio whose first bytes are all printable text is vanishingly rare; JSON text always is.
+        let text = first.prefix(4096).allSatisfy { $0 == 0x09 || $0 == 0x0A || $0 == 0x0D || (0x20...0x7E).contains($0) || $0 >= 0x80 }
+        guard text else { return }
+        throw .badInput("\(name): looks like \(kind.displayName.withIndefiniteArticle) (JSON text), not headerless \(format.encoding.rawInputName) audio; "
+            + "leave out \(flags) and --input-rate to convert the session's audio")
+    }
+}
+
+extension SampleEncoding {
+    /// The name `--input-format` gives the encoding.
+    fileprivate var rawInputName: String {
+        switch self {
+        case .pcm16: "s16le"
+        case .mulaw: "mulaw"
+        case .alaw: "alaw"
+        }
+    }
+}
+
+extension String {
+    /// The phrase with "a" or "an" before it.
+    fileprivate var withIndefiniteArticle: String {
+        (first.map { "aeiouAEIOU".contains($0) } ?? false ? "an " : "a ") + self
     }
 }
 

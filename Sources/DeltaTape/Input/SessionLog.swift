@@ -4,10 +4,14 @@ public import DeltaTapeEvents
 public final class SessionLog {
     /// The input's name: its path, or `stdin` for `-`.
     public let name: String
-    /// The input's kind, detected from its first bytes.
+    /// The input's kind: as the caller forced it, or detected from its first bytes.
     public let kind: InputKind
+    /// What detection made of the first bytes (`nil`: no known kind), whether or not ``kind`` was forced.
+    public let detectedKind: InputKind?
+    /// Whether ``kind`` was forced by the caller rather than detected.
+    public let isKindForced: Bool
     /// The reader that interprets the messages; it knows the vocabulary and formats seen so far.
-    public private(set) var reader = EventReader()
+    public private(set) var reader: EventReader
     /// Lines read so far, blank ones included (for a JSON array: the line of the last message's start).
     public private(set) var lineCount = 0
     /// Messages read so far (valid or not; blank lines excluded).
@@ -36,10 +40,12 @@ public final class SessionLog {
     /// - Parameters:
     ///   - path: A file path, or `-`.
     ///   - kind: The input's kind, when the caller knows it better than detection (`--input-kind`).
+    ///   - eventField: The envelope field holding each event, when a logger names it other than the common
+    ///     spellings (`--event-field`; see ``EventReader/init(eventField:)``).
     /// - Returns: The session log, or word that the input is an audio file (from a path only).
     /// - Throws: ``DeltaTapeError/unreadableInput(_:)`` when the input cannot be read; ``DeltaTapeError/badInput(_:)`` when it
     ///   is no kind of input DeltaTape knows, or an audio file on standard input.
-    public static func open(path: String, kind knownKind: InputKind? = nil) throws(DeltaTapeError) -> OpenedInput {
+    public static func open(path: String, kind knownKind: InputKind? = nil, eventField: String? = nil) throws(DeltaTapeError) -> OpenedInput {
         var source: FileByteSource
         do throws(InputError) {
             source = try FileByteSource.forPath(path)
@@ -67,7 +73,8 @@ public final class SessionLog {
             source.close()
             throw .badInput("\(name): the input is empty; \(InputKind.expectation)")
         }
-        guard let kind = knownKind ?? prefix.withUnsafeBytes({ InputKind.detect($0) }) else {
+        let detected = prefix.withUnsafeBytes { InputKind.detect($0) }
+        guard let kind = knownKind ?? detected else {
             source.close()
             throw .badInput("\(name): not a recognized input; \(InputKind.expectation)")
         }
@@ -79,22 +86,27 @@ public final class SessionLog {
             }
             return .audioFile
         }
-        return .session(SessionLog(name: name, kind: kind, source: source, prefix: prefix))
+        return .session(SessionLog(name: name, kind: kind, detectedKind: detected, isKindForced: knownKind != nil, source: source, prefix: prefix,
+                                   eventField: eventField))
     }
 
     /// Opens the session log at `path` (`-` for standard input), for callers that read session logs only.
     ///
     /// - Throws: As ``open(path:kind:)``, and ``DeltaTapeError/badInput(_:)`` for an audio file.
-    public static func openSession(path: String, kind: InputKind? = nil) throws(DeltaTapeError) -> SessionLog {
-        guard case .session(let log) = try open(path: path, kind: kind) else {
+    public static func openSession(path: String, kind: InputKind? = nil, eventField: String? = nil) throws(DeltaTapeError) -> SessionLog {
+        guard case .session(let log) = try open(path: path, kind: kind, eventField: eventField) else {
             throw .badInput("\(path): looks like an audio file; it holds no session events to read; 'deltatape convert' converts audio files")
         }
         return log
     }
 
-    private init(name: String, kind: InputKind, source: FileByteSource, prefix: [UInt8]) {
+    private init(name: String, kind: InputKind, detectedKind: InputKind?, isKindForced: Bool, source: FileByteSource, prefix: [UInt8],
+                 eventField: String?) {
         self.name = name
+        reader = EventReader(eventField: eventField)
         self.kind = kind
+        self.detectedKind = detectedKind
+        self.isKindForced = isKindForced
         var source = source
         source.stallHandler = inputStall
         self.source = source
@@ -119,6 +131,18 @@ public final class SessionLog {
     public static let harWithoutFramesExplanation = "the HAR holds no WebSocket frames (no _webSocketMessages): it was "
         + "saved without the WebSocket connection, or by a tool that does not export frames; Chrome DevTools exports them "
         + "(Network panel, the connection listed, then Save all as HAR)"
+
+    /// Throws when the input, read to its end as the kind the caller forced, gave not one message: the kind does
+    /// not fit the content, and an empty report or a "no audio" would hide that.
+    ///
+    /// - Throws: ``DeltaTapeError/badInput(_:)`` saying what the content looks like instead.
+    public func refuseForcedKindWithoutMessages() throws(DeltaTapeError) {
+        guard isKindForced, messageCount == 0 else { return }
+        let instead = detectedKind.map { "its content looks like \($0.displayName.withArticle)" } ?? "its content is no kind of input DeltaTape knows"
+        let detail = kind == .har ? " (no _webSocketMessages)" : ""
+        throw .badInput("\(name): read as \(kind.displayName.withArticle) (--input-kind \(kind.rawValue)), it yields no message\(detail); "
+            + "\(instead); leave out --input-kind to read it as what it is")
+    }
 
     /// For a HAR: the WebSocket connections found so far, and the frames skipped because they hold no JSON message.
     public var webSocketCounts: (connections: Int, nonMessageFrames: Int)? { messages.webSocketCounts }
@@ -161,6 +185,13 @@ public final class SessionLog {
                 }
                 return (number, event)
             case .failure(let error):
+                // A line cut off mid-payload (a writer killed mid-write) keeps the audio before the cut.
+                if error.isCutOff, var event = reader.readCutOff(bytes) {
+                    if event.time == nil { event.time = messages.messageTime }
+                    try problem(Problem(input: name, line: number, message: label + (event.warning ?? error.description)))
+                    event.warning = nil
+                    return (number, event)
+                }
                 try problem(Problem(input: name, line: number, message: label + error.description))
             }
         }

@@ -24,10 +24,10 @@ public struct SessionReport: Sendable, Codable, Equatable {
     public var assistant: TrackReport
     /// The user's audio (the input the client sent).
     public var user: TrackReport
-    /// Distinct responses that carried assistant audio.
-    public var responseCount: Int
-    /// Distinct items that carried assistant audio.
-    public var itemCount: Int
+    /// Distinct responses that carried assistant audio; `nil` for vocabularies without responses (all but OpenAI's).
+    public var responseCount: Int?
+    /// Distinct items that carried assistant audio; `nil` for vocabularies without items (all but OpenAI's).
+    public var itemCount: Int?
     /// Items truncated where the listener stopped hearing them (`conversation.item.truncate` / `.truncated`).
     public var truncationCount: Int
     /// Interruptions without a position (Gemini `interrupted`, ElevenLabs `interruption`).
@@ -38,25 +38,91 @@ public struct SessionReport: Sendable, Codable, Equatable {
     public var webSocketConnectionCount: Int?
     /// For a HAR: text or binary frames skipped because they hold no JSON message (another protocol's socket).
     public var nonMessageFrameCount: Int?
+    /// The envelope the messages were wrapped in (`{"ts", "direction", "message": {event}}`), `nil` when unwrapped.
+    public var wrapper: String?
     /// Malformed lines and undecodable audio, with line numbers.
     public var problems: [Problem]
-    /// Plain-language notes on what the session is and the traps it falls into.
-    public var diagnoses: [String]
+    /// Plain-language notes on what the session is and the traps it falls into, each with a stable code.
+    public var diagnoses: [Diagnosis]
 
-    /// One track's audio.
+    /// One track's audio. In JSON, ``durationSeconds`` is rounded to the millisecond.
     public struct TrackReport: Sendable, Codable, Equatable {
         /// Audio messages.
         public var deltaCount: Int
         /// Decoded payload bytes.
         public var byteCount: Int
-        /// Seconds of audio.
+        /// Seconds of audio (exact here; rounded to the millisecond in JSON).
         public var durationSeconds: Double
+        /// The encoding of the track's first audio (`pcm16`, `mulaw`, `alaw`); `nil` without audio.
+        public var encoding: String?
+        /// The sample rate of the track's first audio, in Hz; `nil` without audio.
+        public var sampleRate: Int?
+        /// The channel count of the track's first audio; `nil` without audio.
+        public var channelCount: Int?
+        /// Every distinct format of the track's audio, in order of first appearance (a session may change formats).
+        public var formats: [FormatReport] = []
+
+        /// A track without audio.
+        init() {
+            deltaCount = 0
+            byteCount = 0
+            durationSeconds = 0
+        }
 
         /// Counts one audio message.
-        mutating func add(byteCount: Int, seconds: Double) {
+        mutating func add(byteCount: Int, seconds: Double, format: AudioFormat) {
             deltaCount += 1
             self.byteCount += byteCount
             durationSeconds += seconds
+            let described = FormatReport(format)
+            if !formats.contains(described) {
+                if formats.isEmpty {
+                    encoding = described.encoding
+                    sampleRate = described.sampleRate
+                    channelCount = described.channelCount
+                }
+                formats.append(described)
+            }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(deltaCount, forKey: .deltaCount)
+            try container.encode(byteCount, forKey: .byteCount)
+            try container.encode((durationSeconds * 1000).rounded() / 1000, forKey: .durationSeconds)
+            try container.encodeIfPresent(encoding, forKey: .encoding)
+            try container.encodeIfPresent(sampleRate, forKey: .sampleRate)
+            try container.encodeIfPresent(channelCount, forKey: .channelCount)
+            try container.encode(formats, forKey: .formats)
+        }
+    }
+
+    /// An audio format in numbers, for scripts.
+    public struct FormatReport: Sendable, Codable, Hashable, CustomStringConvertible {
+        /// `pcm16`, `mulaw` or `alaw`.
+        public var encoding: String
+        /// Frames per second.
+        public var sampleRate: Int
+        /// Interleaved channels.
+        public var channelCount: Int
+        /// The format in words, for example `PCM16 24000 Hz mono`.
+        public var description: String
+
+        init(_ format: AudioFormat) {
+            encoding = format.encoding.rawValue
+            sampleRate = format.sampleRate
+            channelCount = format.channelCount
+            description = format.description
+        }
+    }
+}
+
+extension Vocabulary {
+    /// Whether the vocabulary groups assistant audio in responses and items (OpenAI Realtime's do).
+    var hasResponses: Bool {
+        switch self {
+        case .openAI, .openAIGA, .openAIBeta, .openAIGPTLive: true
+        case .twilio, .elevenLabs, .geminiLive: false
         }
     }
 }
@@ -68,14 +134,15 @@ public enum SessionInspector {
     /// - Parameters:
     ///   - input: A path, or `-` for standard input.
     ///   - kind: The input's kind, when it should not be detected from the content.
+    ///   - eventField: The envelope field holding each event, when not a common spelling (`--event-field`).
     /// - Returns: The report; malformed lines are in its ``SessionReport/problems``.
-    /// - Throws: ``DeltaTapeError`` when the input cannot be read or is no known kind.
-    public static func inspect(input: String, kind: InputKind? = nil) throws(DeltaTapeError) -> SessionReport {
-        let log = try SessionLog.openSession(path: input, kind: kind)
+    /// - Throws: ``DeltaTapeError`` when the input cannot be read or is no known kind, or `kind` yields no message.
+    public static func inspect(input: String, kind: InputKind? = nil, eventField: String? = nil) throws(DeltaTapeError) -> SessionReport {
+        let log = try SessionLog.openSession(path: input, kind: kind, eventField: eventField)
         var problems: [Problem] = []
         var counts: [String: Int] = [:]
-        var assistant = SessionReport.TrackReport(deltaCount: 0, byteCount: 0, durationSeconds: 0)
-        var user = SessionReport.TrackReport(deltaCount: 0, byteCount: 0, durationSeconds: 0)
+        var assistant = SessionReport.TrackReport()
+        var user = SessionReport.TrackReport()
         var responses = Set<String>()
         var items = Set<String>()
         var payloads = PayloadDecoder()
@@ -100,8 +167,8 @@ public enum SessionInspector {
                 payloads.decode(delta, in: message) { result in
                     let duration = delta.format.durationSeconds(byteCount: result.bytes.count)
                     switch delta.track {
-                    case .assistant: assistant.add(byteCount: result.bytes.count, seconds: duration)
-                    case .user: user.add(byteCount: result.bytes.count, seconds: duration)
+                    case .assistant: assistant.add(byteCount: result.bytes.count, seconds: duration, format: delta.format)
+                    case .user: user.add(byteCount: result.bytes.count, seconds: duration, format: delta.format)
                     }
                     if let error = result.error {
                         problems.append(Problem(input: log.name, line: line, message: "\(error) in the audio payload"))
@@ -115,6 +182,7 @@ public enum SessionInspector {
                 }
             }
         }
+        try log.refuseForcedKindWithoutMessages()
         var report = SessionReport(
             input: log.name,
             kind: log.kind.rawValue,
@@ -126,13 +194,14 @@ public enum SessionInspector {
             formats: log.reader.formatsSeen.map(\.description),
             assistant: assistant,
             user: user,
-            responseCount: responses.count,
-            itemCount: items.count,
+            responseCount: log.reader.vocabulary?.hasResponses == true ? responses.count : nil,
+            itemCount: log.reader.vocabulary?.hasResponses == true ? items.count : nil,
             truncationCount: truncatedItems.count,
             interruptionCount: interruptions,
             deltasAfterDone: deltasAfterDone,
             webSocketConnectionCount: log.webSocketCounts?.connections,
             nonMessageFrameCount: log.webSocketCounts?.nonMessageFrames,
+            wrapper: log.reader.envelope?.description,
             problems: problems,
             diagnoses: []
         )
@@ -140,80 +209,70 @@ public enum SessionInspector {
         return report
     }
 
-    /// Plain-language notes for the common traps.
-    static func diagnose(_ report: SessionReport, reader: EventReader) -> [String] {
-        var notes: [String] = []
+    /// Plain-language notes for the common traps, each with its stable code.
+    static func diagnose(_ report: SessionReport, reader: EventReader) -> [Diagnosis] {
+        var notes: [Diagnosis] = []
+        // Names are quoted as examples only when the session holds them.
+        let occurring = { (names: [String]) in names.filter { report.eventCounts[$0, default: 0] > 0 } }
+        let example = { (names: [String], otherwise: String) in
+            let found = occurring(names)
+            return found.isEmpty ? otherwise : "(" + found.prefix(2).joined(separator: ", ") + ")"
+        }
         switch reader.vocabulary {
         case .openAIBeta:
-            notes.append("The session uses the OpenAI Realtime beta event names (response.audio.delta). DeltaTape reads them; "
-                + "code written for the GA API listens for response.output_audio.delta and would hear nothing.")
+            let names = example(["response.audio.delta", "response.audio.done", "response.audio_transcript.delta", "response.text.delta"],
+                                "(its session configuration names beta audio formats: input_audio_format / output_audio_format)")
+            notes.append(Diagnosis(code: "openai-beta-names", message: "The session uses the OpenAI Realtime beta event names \(names). "
+                + "DeltaTape reads them; code written for the GA API listens for response.output_audio.delta and would hear nothing."))
         case .openAIGA:
-            notes.append("The session uses the OpenAI Realtime GA event names (response.output_audio.delta).")
+            let names = example(["response.output_audio.delta", "response.output_audio.done", "response.output_audio_transcript.delta",
+                                 "response.output_text.delta", "conversation.item.added", "conversation.item.done"],
+                                "(its session configuration has the GA shape, session.audio)")
+            notes.append(Diagnosis(code: "openai-ga-names", message: "The session uses the OpenAI Realtime GA event names \(names)."))
         case .openAI:
-            notes.append("The session holds only event names OpenAI's GA and beta APIs share (input_audio_buffer.append, "
-                + "session.update, ...): a client-side log, it seems, without the server's events.")
+            let names = occurring(["input_audio_buffer.append", "session.update", "session.created", "conversation.item.create"]).prefix(2)
+            notes.append(Diagnosis(code: "openai-shared-names", message: "The session holds only event names OpenAI's GA and beta APIs share"
+                + (names.isEmpty ? "" : " (" + names.joined(separator: ", ") + ", ...)") + ": a client-side log, it seems, without the server's events."))
         case .openAIGPTLive, .twilio, .elevenLabs, .geminiLive:
-            notes.append("The session speaks the \(reader.vocabulary?.displayName ?? "") protocol.")
+            notes.append(Diagnosis(code: "vocabulary", message: "The session speaks the \(reader.vocabulary?.displayName ?? "") protocol."))
         case nil:
-            notes.append("No known realtime vocabulary was recognized.")
+            notes.append(Diagnosis(code: "no-vocabulary", message: "No known realtime vocabulary was recognized."))
         }
         if report.assistant.deltaCount == 0 {
-            notes.append(contentsOf: noAssistantAudioNotes(report, reader: reader))
+            notes += NoAudioDiagnosis.diagnose(track: .assistant, isHARWithoutFrames: report.kind == InputKind.har.rawValue && report.messageCount == 0,
+                                               eventCounts: report.eventCounts, reader: reader, otherTrackDeltaCount: report.user.deltaCount)
         }
         if reader.formatsSeen.contains(where: { $0.encoding != .pcm16 }) {
-            notes.append("The session uses G.711 (8 kHz telephony audio).")
+            notes.append(Diagnosis(code: "g711", message: "The session uses G.711 (8 kHz telephony audio)."))
         }
         if let connections = report.webSocketConnectionCount, connections > 1 {
-            notes.append("The HAR holds \(connections) WebSocket connections; their messages are read in file order as one session "
-                + "(a reconnect continues the conversation).")
+            notes.append(Diagnosis(code: "har-several-connections", message: "The HAR holds \(connections) WebSocket connections; their messages "
+                + "are read in file order as one session (a reconnect continues the conversation)."))
         }
         if let skipped = report.nonMessageFrameCount, skipped > 0 {
-            notes.append("\(skipped) WebSocket frame(s) held no JSON message (another protocol's socket in the same export, "
-                + "such as a development server's); they were skipped.")
+            notes.append(Diagnosis(code: "har-frames-skipped", message: "\(counted(skipped, "WebSocket frame")) held no JSON message (another "
+                + "protocol's socket in the same export, such as a development server's); \(skipped == 1 ? "it was" : "they were") skipped."))
         }
         if report.deltasAfterDone > 0 {
-            notes.append("\(report.deltasAfterDone) assistant audio delta(s) arrived after their stream's .done event; "
-                + "DeltaTape keeps them in their stream (a recorder that stops listening at .done loses them).")
+            notes.append(Diagnosis(code: "deltas-after-done", message: "\(counted(report.deltasAfterDone, "assistant audio delta")) arrived after "
+                + "their stream's .done event; DeltaTape keeps them in their stream (a recorder that stops listening at .done loses them)."))
         }
         if report.truncationCount > 0 || report.interruptionCount > 0 {
-            let what = [report.truncationCount > 0 ? "\(report.truncationCount) truncation(s)" : nil,
-                        report.interruptionCount > 0 ? "\(report.interruptionCount) interruption(s)" : nil]
+            let what = [report.truncationCount > 0 ? counted(report.truncationCount, "truncation") : nil,
+                        report.interruptionCount > 0 ? counted(report.interruptionCount, "interruption") : nil]
                 .compactMap { $0 }.joined(separator: " and ")
-            notes.append("The assistant was cut off: \(what); the listener did not hear all of the audio that was sent (a converted track holds all of it).")
+            notes.append(Diagnosis(code: "cut-off", message: "The assistant was cut off: \(what); the listener did not hear all of the audio "
+                + "that was sent (a converted track holds all of it)."))
         }
         if !report.problems.isEmpty {
-            notes.append("\(report.problems.count) problem(s) found; a conversion skips malformed lines and turns undecodable audio into silence of the same length.")
+            notes.append(Diagnosis(code: "problems", message: "\(counted(report.problems.count, "problem")) found; a conversion skips malformed "
+                + "lines and turns undecodable audio into silence of the same length."))
         }
         return notes
     }
+}
 
-    /// Why a session has no assistant audio, in the cases we can tell apart.
-    private static func noAssistantAudioNotes(_ report: SessionReport, reader: EventReader) -> [String] {
-        let counts = report.eventCounts
-        let has = { (names: [String]) in names.contains { counts[$0, default: 0] > 0 } }
-        // output_audio_buffer.* exist only on WebRTC and SIP connections; transcripts exist everywhere.
-        let webRTCSigns = ["output_audio_buffer.started", "output_audio_buffer.stopped", "output_audio_buffer.cleared"]
-        let transcripts = ["response.output_audio_transcript.delta", "response.output_audio_transcript.done",
-                           "response.audio_transcript.delta", "response.audio_transcript.done"]
-        var notes: [String] = []
-        if report.kind == InputKind.har.rawValue && report.messageCount == 0 {
-            notes.append(SessionLog.harWithoutFramesExplanation.prefix(1).uppercased() + SessionLog.harWithoutFramesExplanation.dropFirst() + ".")
-        } else if has(webRTCSigns) {
-            notes.append("This is a WebRTC (or SIP) data-channel log: it has output_audio_buffer events and transcripts but no audio "
-                + "deltas, because on WebRTC the audio travels on the media track, not on the data channel. Record the remote media "
-                + "track, or attach a server-side sideband connection (GPT-Live's /attach reflects both sides' audio) and log that.")
-        } else if reader.sawTextOnlyOutput {
-            notes.append("The session (or its responses) asked for text output only (output_modalities / modalities without \"audio\"), "
-                + "so the model sent no audio.")
-        } else if has(transcripts) {
-            notes.append("The session has audio transcripts but no audio deltas: either the log comes from a WebRTC data channel "
-                + "(the audio travelled on the media track), or the logger left the audio deltas out.")
-        } else {
-            notes.append("The session holds no assistant audio deltas.")
-        }
-        if report.user.deltaCount > 0 {
-            notes.append("It does hold the user's audio: 'deltatape convert --track user' writes it.")
-        }
-        return notes
-    }
+/// `1 delta`, `2 deltas`: a count with its noun, singular or plural.
+func counted(_ count: Int, _ noun: String) -> String {
+    "\(count) \(noun)\(count == 1 ? "" : "s")"
 }

@@ -15,6 +15,9 @@ public enum DeltaTapeError: Error, Sendable, Equatable, CustomStringConvertible 
     case output(OutputError)
     /// The sample-rate conversion asked for could not be made or failed.
     case resampling(ResamplerError)
+    /// The output is the input itself (the same path, another spelling of it, a symbolic or a hard link: the same
+    /// device and inode): writing it would destroy the input, so nothing was opened for writing.
+    case outputIsInput(input: String, output: String)
 
     public var description: String {
         switch self {
@@ -22,6 +25,9 @@ public enum DeltaTapeError: Error, Sendable, Equatable, CustomStringConvertible 
         case .unreadableInput(let error): error.description
         case .output(let error): error.description
         case .resampling(let error): "resampling failed: \(error)"
+        case .outputIsInput(let input, let output):
+            "the output \(output) is the input \(input) (the same file); writing it would destroy the input, so nothing was written; "
+                + "choose another output path"
         }
     }
 }

@@ -19,6 +19,9 @@ public final class SessionPipeline {
     public let inputName: String
     /// Problems found so far (each was reported as it was found).
     public private(set) var problemCount = 0
+    /// Audio messages of the track not written (the user's while the assistant's is written, and the other way round):
+    /// a session without audio of the chosen track may have the other's.
+    public private(set) var otherTrackDeltaCount = 0
 
     private let report: (Problem) -> Void
     private let output: PCMOutput
@@ -70,7 +73,10 @@ public final class SessionPipeline {
     public func take(_ event: Event, line: Int) throws(DeltaTapeError) {
         var tookAudio = false
         try event.forEachAudioDelta { (delta) throws(DeltaTapeError) in
-            guard delta.track == options.track else { return }
+            guard delta.track == options.track else {
+                otherTrackDeltaCount += 1
+                return
+            }
             try take(delta, line: line, message: event.message)
             tookAudio = true
         }

@@ -1,0 +1,90 @@
+public import DeltaTapeKernels
+
+/// The envelope a logger wrapped each message in, as the reader recognized it: `{"time": ..., "source": ...,
+/// "event": {...}}` and its common spellings (`event`/`message`/`data`/`payload`, `time`/`ts`/`timestamp`,
+/// `source`/`direction`), the event an object or a string holding its JSON (`JSON.stringify` inside a logger).
+public struct Envelope: Sendable, Hashable, CustomStringConvertible {
+    /// The field holding the event.
+    public var eventField: String
+    /// Whether the event is a string holding the JSON rather than an object.
+    public var eventIsString: Bool
+    /// The field holding the time the message was logged, if any.
+    public var timeField: String?
+    /// The field telling the message's direction, if any.
+    public var sourceField: String?
+
+    /// The envelope's shape, for example `{"ts", "direction", "message": "<event as a JSON string>"}`.
+    public var description: String {
+        let others = [timeField, sourceField].compactMap { $0.map { "\"\($0)\", " } }.joined()
+        return "{\(others)\"\(eventField)\": \(eventIsString ? "\"<event as a JSON string>\"" : "{event}")}"
+    }
+
+    /// The names of the event's field recognized when the caller names none.
+    public static let defaultEventFields = ["event", "message", "data", "payload"]
+    static let timeFields: [[UInt8]] = ["time", "ts", "timestamp"].map { Array($0.utf8) }
+    static let sourceFields: [[UInt8]] = ["source", "direction"].map { Array($0.utf8) }
+}
+
+/// Where the event of an envelope whose event is a string is unescaped to: one buffer per reader, reused, grown only
+/// for a larger message, so that no message allocates. An event read from it is valid until the next read, as any.
+final class UnwrapBuffer: @unchecked Sendable {  // owned by one EventReader, which is used from one thread at a time
+    private(set) var bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
+
+    deinit { bytes.deallocate() }
+
+    /// `bytes`, copied into the buffer.
+    func store(_ bytes: [UInt8]) -> UnsafeRawBufferPointer {
+        if self.bytes.count < bytes.count {
+            self.bytes.deallocate()
+            self.bytes = .allocate(byteCount: max(bytes.count, self.bytes.count * 2), alignment: 16)
+        }
+        bytes.withUnsafeBytes { self.bytes.copyMemory(from: $0) }
+        return UnsafeRawBufferPointer(rebasing: self.bytes[..<bytes.count])
+    }
+
+    /// The string content `text[range]` with its escapes resolved, in the buffer.
+    func unescape(_ text: UnsafeRawBufferPointer, _ range: Range<Int>) -> UnsafeRawBufferPointer {
+        if bytes.count < range.count {
+            bytes.deallocate()
+            bytes = .allocate(byteCount: max(range.count, bytes.count * 2), alignment: 16)
+        }
+        let count = JSONString.unescape(text, range, into: bytes)
+        return UnsafeRawBufferPointer(rebasing: bytes[..<count])
+    }
+}
+
+extension JSONObjectView {
+    /// The first member whose key is one of `names` (tried in order), with the name that matched.
+    func firstMember(among names: [[UInt8]]) -> (name: [UInt8], member: JSONMember)? {
+        for name in names {
+            for member in members {
+                let matches = member.keyHasEscapes
+                    ? JSONString.unescaped(text, member.key) == name
+                    : text[member.key].elementsEqual(name)
+                if matches { return (name, member) }
+            }
+        }
+        return nil
+    }
+
+    /// Whether string `member`'s content starts, after whitespace, with `{`: JSON text of an object.
+    func stringHoldsObject(_ member: JSONMember) -> Bool {
+        guard member.kind == .string else { return false }
+        let first = text[member.value].first { !($0 == 0x20 || $0 == 0x09) }
+        return first == UInt8(ascii: "{")
+    }
+
+    /// The envelope's time in seconds since the Unix epoch: a number (of milliseconds when it is too large to be
+    /// seconds, as JavaScript's `Date.now()` gives) or an ISO 8601 string.
+    func envelopeTime(_ member: JSONMember) -> Double? {
+        switch member.kind {
+        case .number:
+            guard let value = Double(String(decoding: UnsafeRawBufferPointer(rebasing: text[member.value]), as: UTF8.self)) else { return nil }
+            return value > 100_000_000_000 ? value / 1000 : value
+        case .string where !member.valueHasEscapes:
+            return ISO8601Time.seconds(UnsafeRawBufferPointer(rebasing: text[member.value]))
+        default:
+            return nil
+        }
+    }
+}
