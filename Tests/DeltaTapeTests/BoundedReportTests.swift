@@ -27,5 +27,21 @@ import Testing
         #expect(peak < 64 * 1024, "peak RSS \(peak) KB")
         // The audio around the bad lines is whole.
         #expect(try soxDecodeToPCM16(folder.appendingPathComponent("bad.wav").path) == GeneratedSessions.expectedAssistant("ga-basic"))
+
+        // inspect (text and JSON): the count in full, five examples and the rest summed up, flat memory.
+        for json in [false, true] {
+            let inspect = try run("/usr/bin/time", ["-f", "peak-rss-kb %M", TestEnvironment.deltatapeExecutable.path, "inspect", log.path]
+                + (json ? ["--json"] : []))
+            #expect(inspect.status == 0)
+            let inspectPeak = inspect.standardError.split(separator: "\n").last { $0.hasPrefix("peak-rss-kb") }
+                .flatMap { Int($0.split(separator: " ")[1]) } ?? .max
+            #expect(inspectPeak < 64 * 1024, "inspect\(json ? " --json" : ""): peak RSS \(inspectPeak) KB")
+            #expect(inspect.standardOutput.count < 20_000, "inspect\(json ? " --json" : ""): \(inspect.standardOutput.count) bytes")
+            if json {
+                let report = try JSONSerialization.jsonObject(with: inspect.standardOutput) as? [String: Any]
+                #expect(report?["problemCount"] as? Int == badLineCount)
+                #expect((report?["problems"] as? [Any])?.count == 6)
+            }
+        }
     }
 }

@@ -40,8 +40,11 @@ public struct SessionReport: Sendable, Codable, Equatable {
     public var nonMessageFrameCount: Int?
     /// The envelope the messages were wrapped in (`{"ts", "direction", "message": {event}}`), `nil` when unwrapped.
     public var wrapper: String?
-    /// Malformed lines and undecodable audio, with line numbers.
+    /// Malformed lines and undecodable audio, with line numbers: the first few of each kind, then a line saying how
+    /// many more there were (so that a log of millions of bad lines gives a readable report in bounded memory).
     public var problems: [Problem]
+    /// All problems found, including those not listed one by one in ``problems``.
+    public var problemCount: Int
     /// Plain-language notes on what the session is and the traps it falls into, each with a stable code.
     public var diagnoses: [Diagnosis]
 
@@ -140,6 +143,12 @@ public enum SessionInspector {
     public static func inspect(input: String, kind: InputKind? = nil, eventField: String? = nil) throws(DeltaTapeError) -> SessionReport {
         let log = try SessionLog.openSession(path: input, kind: kind, eventField: eventField)
         var problems: [Problem] = []
+        var problemCount = 0
+        var sampler = ProblemSampler()
+        func note(_ problem: Problem) {
+            problemCount += 1
+            if sampler.admit(problem) { problems.append(problem) }
+        }
         var counts: [String: Int] = [:]
         var assistant = SessionReport.TrackReport()
         var user = SessionReport.TrackReport()
@@ -149,8 +158,10 @@ public enum SessionInspector {
         var interruptions = 0, deltasAfterDone = 0
         var truncatedItems = Set<AudioStreamKey>()
         var finishedStreams = Set<AudioStreamKey>()
-        while let (line, event) = try log.nextEvent(problem: { (problem: Problem) throws(DeltaTapeError) in problems.append(problem) }) {
-            counts[event.typeName ?? "(no type)", default: 0] += 1
+        while let (line, event) = try log.nextEvent(problem: { (problem: Problem) throws(DeltaTapeError) in note(problem) }) {
+            // Bounded: type names come from the input, and a hostile log can hold millions of them.
+            let type = event.typeName ?? "(no type)"
+            counts[counts[type] != nil || counts.count < 1_000 ? type : "(other types)", default: 0] += 1
             let message = event.message
             switch event.content {
             case .audioDone(let key):
@@ -171,7 +182,7 @@ public enum SessionInspector {
                     case .user: user.add(byteCount: result.bytes.count, seconds: duration, format: delta.format)
                     }
                     if let error = result.error {
-                        problems.append(Problem(input: log.name, line: line, message: "\(error) in the audio payload"))
+                        note(Problem(input: log.name, line: line, message: "\(error) in the audio payload"))
                     }
                 }
                 guard delta.track == .assistant else { return }
@@ -202,7 +213,8 @@ public enum SessionInspector {
             webSocketConnectionCount: log.webSocketCounts?.connections,
             nonMessageFrameCount: log.webSocketCounts?.nonMessageFrames,
             wrapper: log.reader.envelope?.description,
-            problems: problems,
+            problems: problems + sampler.omissions(input: log.name),
+            problemCount: problemCount,
             diagnoses: []
         )
         report.diagnoses = diagnose(report, reader: log.reader)
@@ -264,8 +276,8 @@ public enum SessionInspector {
             notes.append(Diagnosis(code: "cut-off", message: "The assistant was cut off: \(what); the listener did not hear all of the audio "
                 + "that was sent (a converted track holds all of it)."))
         }
-        if !report.problems.isEmpty {
-            notes.append(Diagnosis(code: "problems", message: "\(counted(report.problems.count, "problem")) found; a conversion skips malformed "
+        if report.problemCount > 0 {
+            notes.append(Diagnosis(code: "problems", message: "\(counted(report.problemCount, "problem")) found; a conversion skips malformed "
                 + "lines and turns undecodable audio into silence of the same length."))
         }
         return notes
