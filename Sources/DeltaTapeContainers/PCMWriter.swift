@@ -1,4 +1,4 @@
-public import DeltaTapeKernels
+import DeltaTapeKernels
 
 /// Something PCM samples are written to: a WAV file, a WAV stream.
 public protocol PCMWriter: AnyObject {

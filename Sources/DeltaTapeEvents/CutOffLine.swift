@@ -1,6 +1,6 @@
 // A message cut off inside a string (its writer killed mid-write) is closed by hand here: no JSON library repairs
 // text, and the audio before the cut is the end of the recording, which a careful archiver keeps.
-public import DeltaTapeKernels
+import DeltaTapeKernels
 
 extension EventReadError {
     /// Whether the message ended inside a value: the text stopped, rather than went wrong.

@@ -1,4 +1,4 @@
-public import DeltaTapeKernels
+import DeltaTapeKernels
 
 /// The envelope a logger wrapped each message in, as the reader recognized it: `{"time": ..., "source": ...,
 /// "event": {...}}` and its common spellings (`event`/`message`/`data`/`payload`, `time`/`ts`/`timestamp`,
