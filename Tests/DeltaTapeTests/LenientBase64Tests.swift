@@ -46,12 +46,7 @@ import Testing
         expected += tail
         lines.append(try delta("C", tail.base64EncodedString()))
 
-        let folder = try TestEnvironment.temporaryDirectory()
-        let log = folder.appendingPathComponent("wild.jsonl")
-        try (lines.joined(separator: "\n") + "\n").write(to: log, atomically: true, encoding: .utf8)
-        let output = folder.appendingPathComponent("wild.wav").path
-        var problems: [Problem] = []
-        _ = try SessionConverter.convert(input: log.path, to: .file(output)) { problems.append($0) }
+        let (output, problems) = try convertInlineSession(lines)
 
         #expect(try soxDecodeToPCM16(output) == expected, "\(generator)")
         #expect(problems.map(\.line) == [2, 5, 9], "\(problems)")

@@ -17,12 +17,7 @@ import Testing
             #"{"type":"session.updated","session":{"type":"realtime","audio":{"output":{"format":{"type":"audio/pcm","rate":\#(written)}}}}}"#,
             #"{"type":"response.output_audio.delta","response_id":"r","item_id":"i","content_index":0,"delta":"\#(audio.base64EncodedString())"}"#,
         ]
-        let folder = try TestEnvironment.temporaryDirectory()
-        let log = folder.appendingPathComponent("rate.jsonl")
-        try (lines.joined(separator: "\n") + "\n").write(to: log, atomically: true, encoding: .utf8)
-        let output = folder.appendingPathComponent("rate.wav").path
-        var problems: [Problem] = []
-        _ = try SessionConverter.convert(input: log.path, to: .file(output)) { problems.append($0) }
+        let (output, problems) = try convertInlineSession(lines)
         let soxi = try run("soxi", ["-r", output])
         #expect(soxi.status == 0 && String(decoding: soxi.standardOutput, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "\(expectedRate)")
         if let warning {

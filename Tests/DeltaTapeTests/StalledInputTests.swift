@@ -22,9 +22,9 @@ import Testing
         return (lines, try GeneratedSessions.expectedAssistant("ga-basic").prefix(byteCount))
     }
 
-    @Test(arguments: ["wav", "ogg", "webm"]) func aKilledConversionOfAStalledInputHoldsWhatItReceived(_ format: String) throws {
-        let (lines, pcm) = try Self.firstLines(holding: 4)
-        let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("stalled.\(format)").path
+    /// Starts `deltatape convert - -o output` and writes `lines` to its standard input, which stays open: a live
+    /// session that has gone quiet.
+    static func startConverting(_ lines: Data, to output: String, format: String) throws -> (Process, Pipe) {
         let process = Process()
         process.executableURL = TestEnvironment.deltatapeExecutable
         // --complexity is an Opus setting: a WAV output refuses it.
@@ -34,6 +34,13 @@ import Testing
         process.standardError = FileHandle.nullDevice
         try process.run()
         try input.fileHandleForWriting.write(contentsOf: lines)
+        return (process, input)
+    }
+
+    @Test(arguments: ["wav", "ogg", "webm"]) func aKilledConversionOfAStalledInputHoldsWhatItReceived(_ format: String) throws {
+        let (lines, pcm) = try Self.firstLines(holding: 4)
+        let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("stalled.\(format)").path
+        let (process, input) = try Self.startConverting(lines, to: output, format: format)
         // The session goes quiet (the pipe stays open) for 2.5 s, then the process is killed.
         Thread.sleep(forTimeInterval: 2.5)
         kill(process.processIdentifier, SIGKILL)
@@ -64,14 +71,7 @@ import Testing
     @Test(arguments: ["wav", "webm"]) func aSecondWriterOfTheSameFileIsRefused(_ format: String) throws {
         let (lines, pcm) = try Self.firstLines(holding: 2)
         let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("shared.\(format)").path
-        let first = Process()
-        first.executableURL = TestEnvironment.deltatapeExecutable
-        first.arguments = ["convert", "-", "-o", output] + (format == "wav" ? [] : ["--complexity", "0"])
-        let input = Pipe()
-        first.standardInput = input
-        first.standardError = FileHandle.nullDevice
-        try first.run()
-        try input.fileHandleForWriting.write(contentsOf: lines)
+        let (first, input) = try Self.startConverting(lines, to: output, format: format)
         // Once the first has written something, it holds the file.
         for _ in 0..<500 where ((try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0) == 0 {
             Thread.sleep(forTimeInterval: 0.01)
