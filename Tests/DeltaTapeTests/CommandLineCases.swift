@@ -121,7 +121,9 @@ let flagCases: [CommandLineCase] = [
                     }) { run throws in
         let report = try JSONSerialization.jsonObject(with: run.result.standardOutput) as? [String: Any]
         #expect(report?["vocabulary"] as? String == "openai-ga")
-        #expect((report?["problems"] as? [Any])?.count == 20)
+        // All 20 counted; listed as five examples and one line saying how many more (a bounded report).
+        #expect(report?["problemCount"] as? Int == 20)
+        #expect((report?["problems"] as? [[String: Any]])?.map { $0["line"] as? Int } == [1, 2, 3, 4, 5, 20])
         // Without the flag, the start decides: not a recognized input.
         let detected = try run.deltatape(["inspect", "$/damaged.log"])
         #expect(detected.status == 65 && detected.standardError.contains("not a recognized input"), "\(detected.standardError)")
