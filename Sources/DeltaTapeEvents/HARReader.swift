@@ -197,14 +197,57 @@ public final class HARReader<Source: ByteSource>: MessageSource {
     }
 
     private static func keyOfInterest(_ bytes: [UInt8], hasEscapes: Bool) -> Key? {
-        let text = hasEscapes
-            ? bytes.withUnsafeBytes { JSONString.decode($0, 0..<$0.count, hasEscapes: true) }
-            : String(decoding: bytes, as: UTF8.self)
+        guard let text = hasEscapes ? asciiUnescaped(bytes) : bytes else { return nil }
         switch text {
-        case "log": return .log
-        case "entries": return .entries
-        case "_webSocketMessages": return .webSocketMessages
+        case Array("log".utf8): return .log
+        case Array("entries".utf8): return .entries
+        case Array("_webSocketMessages".utf8): return .webSocketMessages
         default: return nil
+        }
+    }
+
+    /// The string's bytes with its escapes resolved, when every escape is `\"`, `\\`, `\/` or a `\u` escape of an ASCII
+    /// character (the keys of interest are ASCII); `nil` for anything else. These strings were never validated (the
+    /// HAR's structure is followed without scanning it), so nothing here trusts them: a fuzzer found that the
+    /// validated-input unescaper traps on a lone `\uDBFF`.
+    private static func asciiUnescaped(_ bytes: [UInt8]) -> [UInt8]? {
+        var output: [UInt8] = []
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            guard byte == UInt8(ascii: "\\") else {
+                output.append(byte)
+                index += 1
+                continue
+            }
+            guard index + 1 < bytes.count else { return nil }
+            switch bytes[index + 1] {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"):
+                output.append(bytes[index + 1])
+                index += 2
+            case UInt8(ascii: "u"):
+                guard index + 6 <= bytes.count else { return nil }
+                var value = 0
+                for digit in bytes[(index + 2)..<(index + 6)] {
+                    guard let nibble = hexValue(digit) else { return nil }
+                    value = value << 4 | nibble
+                }
+                guard value < 0x80 else { return nil }
+                output.append(UInt8(value))
+                index += 6
+            default:
+                return nil
+            }
+        }
+        return output
+    }
+
+    private static func hexValue(_ digit: UInt8) -> Int? {
+        switch digit {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): Int(digit - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): Int(digit - UInt8(ascii: "a")) + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): Int(digit - UInt8(ascii: "A")) + 10
+        default: nil
         }
     }
 

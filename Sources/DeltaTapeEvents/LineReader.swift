@@ -81,7 +81,7 @@ public final class LineReader<Source: ByteSource> {
         atStartOfInput = false
         lineNumber += 1
         lineProblem = "a message of \(skipped) bytes, longer than the limit of \(maximumLineByteCount) bytes; it was skipped, "
-            + "so that memory stays bounded"
+            + "so that memory stays bounded (--max-message-bytes sets the limit)"
         return (lineNumber, UnsafeRawBufferPointer(start: nil, count: 0))
     }
 

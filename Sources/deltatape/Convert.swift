@@ -167,6 +167,7 @@ extension DeltaTapeCommand {
                 strict: strict
             )
             options.eventField = source.eventField
+            options.maximumMessageByteCount = source.maxMessageBytes
             let quiet = quiet
             do throws(DeltaTapeError) {
                 let summary = try await SessionConverter.convert(input: source.input, to: destination, options: options) { problem in

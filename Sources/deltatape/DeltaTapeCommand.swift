@@ -23,9 +23,16 @@ struct InputOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The field of a logger's envelope that holds each event, when it is not event, message, data or payload.", valueName: "name"))
     var eventField: String?
 
+    @Option(help: ArgumentHelp("The longest JSON Lines message read, in bytes (default 64 MiB); a longer one is skipped and reported.",
+                               valueName: "bytes"))
+    var maxMessageBytes: Int = SessionLog.defaultMaximumMessageByteCount
+
     func validate() throws {
         if let eventField, eventField.isEmpty {
             throw ValidationError("--event-field needs a field name.")
+        }
+        if maxMessageBytes < 1_024 {
+            throw ValidationError("--max-message-bytes must be at least 1024.")
         }
     }
 }

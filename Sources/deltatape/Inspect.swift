@@ -16,7 +16,8 @@ extension DeltaTapeCommand {
         func run() async throws {
             let report: SessionReport
             do throws(DeltaTapeError) {
-                report = try SessionInspector.inspect(input: source.input, kind: source.inputKind, eventField: source.eventField)
+                report = try SessionInspector.inspect(input: source.input, kind: source.inputKind, eventField: source.eventField,
+                                                     maximumMessageByteCount: source.maxMessageBytes)
             } catch {
                 throw reportFailure(error)
             }

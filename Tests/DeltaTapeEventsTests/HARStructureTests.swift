@@ -1,5 +1,6 @@
 import DeltaTapeEvents
 import Foundation
+import TestSupport
 import Testing
 
 /// Frames are read only from `log.entries[]._webSocketMessages` (issue 14, item 6): an array of that name inside a
@@ -34,5 +35,20 @@ import Testing
             #expect(reader.misplacedFrameArrayCount == 2, "read \(readSize)")
             #expect(reader.connectionCount == 2, "read \(readSize)")
         }
+    }
+
+    /// Keys are read from text no scanner validated: broken escapes (a lone surrogate, an unknown or cut escape) are
+    /// simply not keys of interest. The fuzzer's input that trapped the reader is in Fuzz/Regressions.
+    @Test func brokenEscapesInKeysAreNotKeys() throws {
+        for key in [#"\uDBFF"#, #"_webSocket\u004"#, #"log\x"#, #"\"#, #"\u00e9ntries"#] {
+            let text = #"{"log": {"entries": [{""# + key + #"": [{"type": "receive", "opcode": 1, "data": "{}"}]}]}}"#
+            let reader = HARReader(source: MemoryByteSource(Array(text.utf8)), chunkSize: 16)
+            var count = 0
+            while try reader.nextMessage() != nil { count += 1 }
+            #expect(count == 0, "\(key)")
+        }
+        let regression = TestEnvironment.packageRoot.appendingPathComponent("Fuzz/Regressions/har-key-lone-surrogate")
+        let reader = HARReader(source: MemoryByteSource(Array(try Data(contentsOf: regression))), chunkSize: 16)
+        while try reader.nextMessage() != nil {}
     }
 }

@@ -40,6 +40,8 @@ public struct ConversionOptions: Sendable {
     /// The envelope field holding each event, when a logger names it other than the common spellings
     /// (`--event-field`).
     public var eventField: String?
+    /// The longest JSON Lines message read (`--max-message-bytes`); a longer one is skipped and reported.
+    public var maximumMessageByteCount = SessionLog.defaultMaximumMessageByteCount
     /// The Ogg serial number or WebM track UID; random when `nil`. Fix it for byte-reproducible Opus files
     /// (the way ffmpeg's `-fflags +bitexact` does).
     public var streamIdentifier: UInt32?
@@ -131,7 +133,8 @@ public enum SessionConverter {
             return try convertAudio(RawPCMSource(path: input, format: raw), to: destination, options: options, started: started)
         }
         // One look at the input's first bytes tells a session log from an audio file.
-        guard case .session(let log) = try SessionLog.open(path: input, kind: options.inputKind, eventField: options.eventField) else {
+        guard case .session(let log) = try SessionLog.open(path: input, kind: options.inputKind, eventField: options.eventField,
+                                                         maximumMessageByteCount: options.maximumMessageByteCount) else {
             return try convertAudio(AudioFileSource(path: input), to: destination, options: options, started: started)
         }
         // The pipeline holds the callback only while the conversion runs.

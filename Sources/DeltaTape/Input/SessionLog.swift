@@ -45,7 +45,11 @@ public final class SessionLog {
     /// - Returns: The session log, or word that the input is an audio file (from a path only).
     /// - Throws: ``DeltaTapeError/unreadableInput(_:)`` when the input cannot be read; ``DeltaTapeError/badInput(_:)`` when it
     ///   is no kind of input DeltaTape knows, or an audio file on standard input.
-    public static func open(path: String, kind knownKind: InputKind? = nil, eventField: String? = nil) throws(DeltaTapeError) -> OpenedInput {
+    ///   - maximumMessageByteCount: The longest JSON Lines message read (`--max-message-bytes`, 64 MiB by default): a
+    ///     longer one is skipped in bounded memory and reported as a problem naming its line.
+    public static func open(
+        path: String, kind knownKind: InputKind? = nil, eventField: String? = nil, maximumMessageByteCount: Int = defaultMaximumMessageByteCount
+    ) throws(DeltaTapeError) -> OpenedInput {
         var source: FileByteSource
         do throws(InputError) {
             source = try FileByteSource.forPath(path)
@@ -87,21 +91,27 @@ public final class SessionLog {
             return .audioFile
         }
         return .session(SessionLog(name: name, kind: kind, detectedKind: detected, isKindForced: knownKind != nil, source: source, prefix: prefix,
-                                   eventField: eventField))
+                                   eventField: eventField, maximumMessageByteCount: maximumMessageByteCount))
     }
+
+    /// The longest message read unless a caller says otherwise: 64 MiB, far past any realtime message (audio deltas are
+    /// kilobytes), and a bound on what a single line can cost in memory.
+    public static let defaultMaximumMessageByteCount = 64 << 20
 
     /// Opens the session log at `path` (`-` for standard input), for callers that read session logs only.
     ///
     /// - Throws: As ``open(path:kind:)``, and ``DeltaTapeError/badInput(_:)`` for an audio file.
-    public static func openSession(path: String, kind: InputKind? = nil, eventField: String? = nil) throws(DeltaTapeError) -> SessionLog {
-        guard case .session(let log) = try open(path: path, kind: kind, eventField: eventField) else {
+    public static func openSession(
+        path: String, kind: InputKind? = nil, eventField: String? = nil, maximumMessageByteCount: Int = defaultMaximumMessageByteCount
+    ) throws(DeltaTapeError) -> SessionLog {
+        guard case .session(let log) = try open(path: path, kind: kind, eventField: eventField, maximumMessageByteCount: maximumMessageByteCount) else {
             throw .badInput("\(path): looks like an audio file; it holds no session events to read; 'deltatape convert' converts audio files")
         }
         return log
     }
 
     private init(name: String, kind: InputKind, detectedKind: InputKind?, isKindForced: Bool, source: FileByteSource, prefix: [UInt8],
-                 eventField: String?) {
+                 eventField: String?, maximumMessageByteCount: Int) {
         self.name = name
         reader = EventReader(eventField: eventField)
         self.kind = kind
@@ -113,7 +123,7 @@ public final class SessionLog {
         messages = switch kind {
         case .jsonArray: JSONArrayReader(source: source, prefix: prefix)
         case .har: HARReader(source: source, prefix: prefix)
-        default: LineReader(source: source, prefix: prefix)
+        default: LineReader(source: source, prefix: prefix, maximumLineByteCount: maximumMessageByteCount)
         }
     }
 

@@ -140,8 +140,12 @@ public enum SessionInspector {
     ///   - eventField: The envelope field holding each event, when not a common spelling (`--event-field`).
     /// - Returns: The report; malformed lines are in its ``SessionReport/problems``.
     /// - Throws: ``DeltaTapeError`` when the input cannot be read or is no known kind, or `kind` yields no message.
-    public static func inspect(input: String, kind: InputKind? = nil, eventField: String? = nil) throws(DeltaTapeError) -> SessionReport {
-        let log = try SessionLog.openSession(path: input, kind: kind, eventField: eventField)
+    ///   - maximumMessageByteCount: The longest JSON Lines message read (`--max-message-bytes`).
+    public static func inspect(
+        input: String, kind: InputKind? = nil, eventField: String? = nil,
+        maximumMessageByteCount: Int = SessionLog.defaultMaximumMessageByteCount
+    ) throws(DeltaTapeError) -> SessionReport {
+        let log = try SessionLog.openSession(path: input, kind: kind, eventField: eventField, maximumMessageByteCount: maximumMessageByteCount)
         var problems: [Problem] = []
         var problemCount = 0
         var sampler = ProblemSampler()
