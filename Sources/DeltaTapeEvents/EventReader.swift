@@ -64,6 +64,7 @@ public struct EventReader: Sendable {
         guard var object = JSONObjectView(scanner: scanner, text: message) else { throw .json(.notAnObject(.null)) }
         var typeMember = object.member("type")
         var time: Double?
+        var envelopeWarning: String?
         // A logging envelope, {"time": ..., "source": "client" | "server", "event": {...}} or a common spelling of it,
         // wraps the message; the event may be a string holding its JSON. (Twilio's own `event` is a word, not JSON.)
         if typeMember == nil, let (field, member) = object.firstMember(among: eventFields),
@@ -81,11 +82,16 @@ public struct EventReader: Sendable {
                 let text = unwrapBuffer.unescape(message, member.value)
                 do {
                     try scanner.scanObject(text)
+                    guard let wrapped = JSONObjectView(scanner: scanner, text: text) else { throw JSONScanFailure.notAnObject(.null) }
+                    object = wrapped
                 } catch {
-                    throw .json(error)
+                    // The message itself is valid JSON: its string only looked like a wrapped event. It is read as it
+                    // is, and the warning says why the string was not (a fuzzer found this read as invalid JSON).
+                    envelopeWarning = "the '\(String(decoding: field, as: UTF8.self))' string looks like a wrapped event but is not "
+                        + "valid JSON (\(error)); the message is read as it is"
+                    try? scanner.scanObject(message)
+                    if let outer = JSONObjectView(scanner: scanner, text: message) { object = outer }
                 }
-                guard let wrapped = JSONObjectView(scanner: scanner, text: text) else { throw .json(.notAnObject(.null)) }
-                object = wrapped
             }
             typeMember = object.member("type")
         }
@@ -97,7 +103,7 @@ public struct EventReader: Sendable {
             event = readUntyped(object)
         }
         event.time = time
-        event.warning = pendingWarning
+        event.warning = pendingWarning ?? envelopeWarning
         return event
     }
 

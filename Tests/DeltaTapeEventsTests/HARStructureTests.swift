@@ -52,3 +52,12 @@ import Testing
         while try reader.nextMessage() != nil {}
     }
 }
+
+/// A message whose event field only looks like a wrapped event (a string starting with `{` that is not valid JSON)
+/// is valid JSON itself: it is read as it is, with a warning, never reported as invalid JSON (a fuzzer found that).
+@Test func aStringThatOnlyLooksWrappedIsReadAsItIs() throws {
+    var reader = EventReader()
+    let message = Array(#"{"opcode": 1, "data": "{\"typeadata"}"#.utf8)
+    let warning = try message.withUnsafeBytes { try reader.read($0).warning }
+    #expect(warning?.contains("not valid JSON") == true, "\(warning ?? "no warning")")
+}
