@@ -165,7 +165,7 @@ public enum SessionInspector {
         while let (line, event) = try log.nextEvent(problem: { (problem: Problem) throws(DeltaTapeError) in note(problem) }) {
             // Bounded: type names come from the input, and a hostile log can hold millions of them.
             let type = event.typeName ?? "(no type)"
-            counts[counts[type] != nil || counts.count < 1_000 ? type : "(other types)", default: 0] += 1
+            counts.tally(type, limit: 1_000, overflow: "(other types)")
             let message = event.message
             switch event.content {
             case .audioDone(let key):

@@ -18,13 +18,12 @@ struct ProblemSampler {
     mutating func admit(_ problem: Problem) -> Bool {
         var kind = Self.kind(of: problem.message)
         if tallies[kind] == nil, tallies.count >= Self.maximumKindCount { kind = "(other problems)" }
-        if tallies[kind] == nil {
-            tallies[kind] = Tally(example: problem.message)
-            order.append(kind)
-        }
-        tallies[kind]!.count += 1
-        tallies[kind]!.lastLine = problem.line
-        return tallies[kind]!.count <= Self.examplesPerKind
+        if tallies[kind] == nil { order.append(kind) }
+        var tally = tallies[kind, default: Tally(example: problem.message)]
+        tally.count += 1
+        tally.lastLine = problem.line
+        tallies[kind] = tally
+        return tally.count <= Self.examplesPerKind
     }
 
     /// For each kind with problems left unreported: how many, and the line of the last one.
@@ -41,5 +40,13 @@ struct ProblemSampler {
     static func kind(of message: String) -> String {
         let head = message.prefix { $0 != ":" && $0 != "(" && $0 != "'" }
         return String(head.filter { !$0.isNumber }.prefix(60))
+    }
+}
+
+extension Dictionary where Key == String, Value == Int {
+    /// Counts one more `name`, keeping at most `limit` names: past that, new names share one count under `overflow`.
+    /// For names that come from the input (message types), which a hostile log can make millions of.
+    mutating func tally(_ name: String, limit: Int, overflow: String) {
+        self[self[name] != nil || count < limit ? name : overflow, default: 0] += 1
     }
 }

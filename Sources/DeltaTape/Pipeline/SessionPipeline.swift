@@ -81,10 +81,7 @@ public final class SessionPipeline {
             tookAudio = true
         }
         if !tookAudio, writer == nil {
-            // Bounded: type names come from the input, and a hostile log can hold millions of them.
-            let type = event.typeName ?? "(no type)"
-            let counted = typeCountsBeforeAudio[type] != nil || typeCountsBeforeAudio.count < 256 ? type : "(other types)"
-            typeCountsBeforeAudio[counted, default: 0] += 1
+            typeCountsBeforeAudio.tally(event.typeName ?? "(no type)", limit: 256, overflow: "(other types)")
         }
         try output.flushIfDue()
     }
