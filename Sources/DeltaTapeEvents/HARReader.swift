@@ -38,9 +38,15 @@ public final class HARReader<Source: ByteSource>: MessageSource {
     ///   - source: Where the bytes come from.
     ///   - chunkSize: How much to read at a time.
     ///   - prefix: Bytes already read from `source`.
-    public init(source: Source, chunkSize: Int = 1 << 20, prefix: [UInt8] = []) {
-        input = ReadBuffer(source: source, chunkSize: chunkSize, prefix: prefix)
+    ///   - maximumMessageByteCount: The longest frame read (64 MiB by default): a longer one is passed over without being
+    ///     held, and ``messageProblem`` says so. The rest of the HAR is never held, whatever its size.
+    public init(source: Source, chunkSize: Int = 1 << 20, prefix: [UInt8] = [], maximumMessageByteCount: Int = 64 << 20) {
+        input = ReadBuffer(source: source, chunkSize: min(chunkSize, max(16, maximumMessageByteCount)), prefix: prefix)
+        self.maximumMessageByteCount = max(1, maximumMessageByteCount)
     }
+
+    /// The longest frame read; a longer one is passed over in bounded memory and reported.
+    public let maximumMessageByteCount: Int
 
     /// WebSocket connections (entries with `_webSocketMessages`) found so far; their messages are read in file order.
     public private(set) var connectionCount = 0
@@ -58,7 +64,7 @@ public final class HARReader<Source: ByteSource>: MessageSource {
                 inFrames = true
                 connectionCount += 1
             }
-            guard let (frameLine, frame) = try nextFrame() else {
+            guard let (frameLine, frame, skipped) = try nextFrame() else {
                 inFrames = false
                 continue
             }
@@ -66,6 +72,10 @@ public final class HARReader<Source: ByteSource>: MessageSource {
             messageWasSent = nil
             messageProblem = nil
             messageTime = nil
+            if let skipped {
+                messageProblem = oversizedMessageProblem(byteCount: skipped, limit: maximumMessageByteCount)
+                return (frameLine, frame)
+            }
             if let bytes = extractMessage(frame) {
                 if isJSONObjectText(bytes) { return (frameLine, bytes) }
                 nonMessageFrameCount += 1
@@ -146,14 +156,15 @@ public final class HARReader<Source: ByteSource>: MessageSource {
                 case UInt8(ascii: ":"):
                     currentKey = lastString
                 case UInt8(ascii: "{"), UInt8(ascii: "["):
-                    let role = Self.role(opening: byte, in: containers.last, key: currentKey)
+                    let role = Self.role(opening: byte, in: deeperDepth > 0 ? .other : containers.last, key: currentKey)
                     currentKey = nil
                     lastString = nil
                     if role == .frames { return true }
                     if role == .misplacedFrames { misplacedFrameArrayCount += 1 }
-                    containers.append(role)
+                    // Only the outer levels matter to where frames are; deeper ones (a hostile HAR nests millions) are counted.
+                    if containers.count < Self.deepestRecordedLevel { containers.append(role) } else { deeperDepth += 1 }
                 case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                    _ = containers.popLast()
+                    if deeperDepth > 0 { deeperDepth -= 1 } else { _ = containers.popLast() }
                     currentKey = nil
                 default:
                     // A comma, or a literal value: the key before it has been used.
@@ -170,8 +181,12 @@ public final class HARReader<Source: ByteSource>: MessageSource {
     /// The keys that lead to frames.
     private enum Key { case log, entries, webSocketMessages }
 
-    /// The containers open around the reading position, outermost first.
+    /// The containers open around the reading position, outermost first, down to ``deepestRecordedLevel``.
     private var containers: [Role] = []
+    /// Containers open below the deepest recorded level (all of them `.other`): counted, not held, so that nesting costs
+    /// no memory.
+    private var deeperDepth = 0
+    private static var deepestRecordedLevel: Int { 64 }
     /// The key whose value comes next, when it is one of interest.
     private var currentKey: Key?
     /// The last string read, when it is a key of interest (it is a key if a colon follows).
@@ -252,7 +267,7 @@ public final class HARReader<Source: ByteSource>: MessageSource {
     }
 
     /// The next element of the frames array and the line it starts on; `nil` after the array's `]`.
-    private func nextFrame() throws(InputError) -> (line: Int, bytes: UnsafeRawBufferPointer)? {
+    private func nextFrame() throws(InputError) -> (line: Int, bytes: UnsafeRawBufferPointer, skippedByteCount: Int?)? {
         while let byte = try input.peek() {
             switch byte {
             case 0x0A:
@@ -264,7 +279,7 @@ public final class HARReader<Source: ByteSource>: MessageSource {
                 input.start += 1
                 return nil
             default:
-                return try input.takeJSONValue(line: &line)
+                return try input.takeJSONValue(line: &line, maximumByteCount: maximumMessageByteCount)
             }
         }
         return nil

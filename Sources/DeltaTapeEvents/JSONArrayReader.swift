@@ -11,6 +11,8 @@ public final class JSONArrayReader<Source: ByteSource>: MessageSource {
     private var closedArrays = 0
     public var byteCount: Int { input.byteCount }
     public private(set) var messageProblem: String?
+    /// The longest element handed out; a longer one is passed over in bounded memory and reported.
+    public let maximumMessageByteCount: Int
 
     /// Creates a reader.
     ///
@@ -18,8 +20,11 @@ public final class JSONArrayReader<Source: ByteSource>: MessageSource {
     ///   - source: Where the bytes come from.
     ///   - chunkSize: How much to read at a time.
     ///   - prefix: Bytes already read from `source`.
-    public init(source: Source, chunkSize: Int = 1 << 20, prefix: [UInt8] = []) {
-        input = ReadBuffer(source: source, chunkSize: chunkSize, prefix: prefix)
+    ///   - maximumMessageByteCount: The longest element handed out (64 MiB by default): a longer one is passed over
+    ///     without being held, and ``messageProblem`` says so, so that no input can make memory grow without bound.
+    public init(source: Source, chunkSize: Int = 1 << 20, prefix: [UInt8] = [], maximumMessageByteCount: Int = 64 << 20) {
+        input = ReadBuffer(source: source, chunkSize: min(chunkSize, max(16, maximumMessageByteCount)), prefix: prefix)
+        self.maximumMessageByteCount = max(1, maximumMessageByteCount)
     }
 
     public func nextMessage() throws(InputError) -> (line: Int, bytes: UnsafeRawBufferPointer)? {
@@ -49,6 +54,8 @@ public final class JSONArrayReader<Source: ByteSource>: MessageSource {
             messageProblem = "text after the end of the JSON array, where only another array or the end of the file may "
                 + "follow; skipped"
         }
-        return try input.takeJSONValue(line: &line)
+        let (first, bytes, skipped) = try input.takeJSONValue(line: &line, maximumByteCount: maximumMessageByteCount)
+        if let skipped { messageProblem = oversizedMessageProblem(byteCount: skipped, limit: maximumMessageByteCount) }
+        return (first, bytes)
     }
 }

@@ -40,7 +40,8 @@ public struct ConversionOptions: Sendable {
     /// The envelope field holding each event, when a logger names it other than the common spellings
     /// (`--event-field`).
     public var eventField: String?
-    /// The longest JSON Lines message read (`--max-message-bytes`); a longer one is skipped and reported.
+    /// The longest message read (a JSON Lines line, a JSON array element, a HAR frame: `--max-message-bytes`); a longer one is
+    /// skipped and reported.
     public var maximumMessageByteCount = SessionLog.defaultMaximumMessageByteCount
     /// The Ogg serial number or WebM track UID; random when `nil`. Fix it for byte-reproducible Opus files
     /// (the way ffmpeg's `-fflags +bitexact` does).

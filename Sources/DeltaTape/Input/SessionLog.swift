@@ -45,7 +45,7 @@ public final class SessionLog {
     /// - Returns: The session log, or word that the input is an audio file (from a path only).
     /// - Throws: ``DeltaTapeError/unreadableInput(_:)`` when the input cannot be read; ``DeltaTapeError/badInput(_:)`` when it
     ///   is no kind of input DeltaTape knows, or an audio file on standard input.
-    ///   - maximumMessageByteCount: The longest JSON Lines message read (`--max-message-bytes`, 64 MiB by default): a
+    ///   - maximumMessageByteCount: The longest message read, a line, an array element or a HAR frame (`--max-message-bytes`, 64 MiB by default): a
     ///     longer one is skipped in bounded memory and reported as a problem naming its line.
     public static func open(
         path: String, kind knownKind: InputKind? = nil, eventField: String? = nil, maximumMessageByteCount: Int = defaultMaximumMessageByteCount
@@ -121,8 +121,8 @@ public final class SessionLog {
         source.stallHandler = inputStall
         self.source = source
         messages = switch kind {
-        case .jsonArray: JSONArrayReader(source: source, prefix: prefix)
-        case .har: HARReader(source: source, prefix: prefix)
+        case .jsonArray: JSONArrayReader(source: source, prefix: prefix, maximumMessageByteCount: maximumMessageByteCount)
+        case .har: HARReader(source: source, prefix: prefix, maximumMessageByteCount: maximumMessageByteCount)
         default: LineReader(source: source, prefix: prefix, maximumLineByteCount: maximumMessageByteCount)
         }
     }

@@ -24,9 +24,11 @@ public struct SessionReport: Sendable, Codable, Equatable {
     public var assistant: TrackReport
     /// The user's audio (the input the client sent).
     public var user: TrackReport
-    /// Distinct responses that carried assistant audio; `nil` for vocabularies without responses (all but OpenAI's).
+    /// Distinct responses that carried assistant audio (counted up to 65 536); `nil` for vocabularies without responses (all
+    /// but OpenAI's).
     public var responseCount: Int?
-    /// Distinct items that carried assistant audio; `nil` for vocabularies without items (all but OpenAI's).
+    /// Distinct items that carried assistant audio (counted up to 65 536); `nil` for vocabularies without items (all but
+    /// OpenAI's).
     public var itemCount: Int?
     /// Items truncated where the listener stopped hearing them (`conversation.item.truncate` / `.truncated`).
     public var truncationCount: Int
@@ -78,7 +80,8 @@ public struct SessionReport: Sendable, Codable, Equatable {
             self.byteCount += byteCount
             durationSeconds += seconds
             let described = FormatReport(format)
-            if !formats.contains(described) {
+            // Bounded like the reader's list: a hostile log can change the rate in every message.
+            if formats.count < EventReader.maximumFormatsSeen, !formats.contains(described) {
                 if formats.isEmpty {
                     encoding = described.encoding
                     sampleRate = described.sampleRate
@@ -140,7 +143,7 @@ public enum SessionInspector {
     ///   - eventField: The envelope field holding each event, when not a common spelling (`--event-field`).
     /// - Returns: The report; malformed lines are in its ``SessionReport/problems``.
     /// - Throws: ``DeltaTapeError`` when the input cannot be read or is no known kind, or `kind` yields no message.
-    ///   - maximumMessageByteCount: The longest JSON Lines message read (`--max-message-bytes`).
+    ///   - maximumMessageByteCount: The longest message read: a line, an array element, a HAR frame (`--max-message-bytes`).
     public static func inspect(
         input: String, kind: InputKind? = nil, eventField: String? = nil,
         maximumMessageByteCount: Int = SessionLog.defaultMaximumMessageByteCount
@@ -169,10 +172,11 @@ public enum SessionInspector {
             let message = event.message
             switch event.content {
             case .audioDone(let key):
-                finishedStreams.insert(AudioStreamKey(key, in: message))
+                finishedStreams.insert(AudioStreamKey(key, in: message), limit: maximumDistinctNames)
             case .truncation(let truncation):
                 // The client's request and the server's confirmation are one truncation.
-                truncatedItems.insert(AudioStreamKey(responseID: nil, itemID: truncation.itemID, contentIndex: truncation.contentIndex, in: message))
+                truncatedItems.insert(AudioStreamKey(responseID: nil, itemID: truncation.itemID, contentIndex: truncation.contentIndex, in: message),
+                                      limit: maximumDistinctNames)
             case .interruption:
                 interruptions += 1
             case .audio, .audioParts, .other:
@@ -190,8 +194,8 @@ public enum SessionInspector {
                     }
                 }
                 guard delta.track == .assistant else { return }
-                if let range = delta.responseID { responses.insert(JSONString.decode(message, range, hasEscapes: false)) }
-                if let range = delta.itemID { items.insert(JSONString.decode(message, range, hasEscapes: false)) }
+                if let range = delta.responseID { responses.insert(JSONString.decode(message, range, hasEscapes: false), limit: maximumDistinctNames) }
+                if let range = delta.itemID { items.insert(JSONString.decode(message, range, hasEscapes: false), limit: maximumDistinctNames) }
                 if !finishedStreams.isEmpty, finishedStreams.contains(AudioStreamKey(delta, in: message)) {
                     deltasAfterDone += 1
                 }
@@ -285,6 +289,17 @@ public enum SessionInspector {
                 + "lines and turns undecodable audio into silence of the same length."))
         }
         return notes
+    }
+}
+
+/// The most responses, items, finished streams and truncated items ``SessionInspector`` tells apart: their identifiers come
+/// from the input, and a hostile log can make every message a new one. Past it, counts stop growing.
+let maximumDistinctNames = 1 << 16
+
+extension Set {
+    /// Inserts `member` unless the set already holds `limit` members.
+    mutating func insert(_ member: Element, limit: Int) {
+        if count < limit { insert(member) }
     }
 }
 
