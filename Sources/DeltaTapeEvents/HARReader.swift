@@ -21,7 +21,7 @@ public final class HARReader<Source: ByteSource>: MessageSource {
     /// `WebSocket frame 12 (received)`; from the second connection on, `WebSocket frame 57 (connection 2, received)`.
     /// Built when asked for (problems only), not for every frame.
     public var messageLabel: String? {
-        guard frameNumber > 0 else { return nil }
+        guard frameNumber > 0, !reportedEnd else { return nil }
         let details = [connectionCount > 1 ? "connection \(connectionCount)" : nil,
                        messageWasSent.map { $0 ? "sent" : "received" }].compactMap { $0 }
         return "WebSocket frame \(frameNumber)" + (details.isEmpty ? "" : " (\(details.joined(separator: ", ")))")
@@ -54,13 +54,29 @@ public final class HARReader<Source: ByteSource>: MessageSource {
     /// (Socket.IO's `42[...]`, a dev server's heartbeats).
     public private(set) var nonMessageFrameCount = 0
 
-    /// The connections and the frames without a JSON message found so far.
-    public var webSocketCounts: (connections: Int, nonMessageFrames: Int)? { (connectionCount, nonMessageFrameCount) }
+    /// Elements of a frames array that are not frame objects: an array (`"_webSocketMessages": [[frames]]`, a tool that
+    /// nests them a level too deep), a string or a number. Skipped: they carry no frame to read.
+    public private(set) var nonFrameElementCount = 0
+
+    /// The connections, the frames without a JSON message, the elements that are no frame, and the misplaced frame arrays
+    /// found so far.
+    public var webSocketCounts: (connections: Int, nonMessageFrames: Int, nonFrameElements: Int, misplacedFrameArrays: Int)? {
+        (connectionCount, nonMessageFrameCount, nonFrameElementCount, misplacedFrameArrayCount)
+    }
 
     public func nextMessage() throws(InputError) -> (line: Int, bytes: UnsafeRawBufferPointer)? {
         while true {
             if !inFrames {
-                guard try skipToFrames() else { return nil }
+                guard try skipToFrames() else {
+                    // The HAR's document never closed: the file was cut off (between frames, or anywhere after them).
+                    guard !containers.isEmpty || deeperDepth > 0, !reportedEnd else { return nil }
+                    reportedEnd = true
+                    messageWasSent = nil
+                    messageTime = nil
+                    messageProblem = "the HAR ends before its closing brackets: the file was cut off, perhaps while it was "
+                        + "saved; the frames before the cut were read, what followed is missing"
+                    return (line, UnsafeRawBufferPointer(start: nil, count: 0))
+                }
                 inFrames = true
                 connectionCount += 1
             }
@@ -76,6 +92,10 @@ public final class HARReader<Source: ByteSource>: MessageSource {
                 messageProblem = oversizedMessageProblem(byteCount: skipped, limit: maximumMessageByteCount)
                 return (frameLine, frame)
             }
+            guard frame.firstNonWhitespaceByte == UInt8(ascii: "{") else {
+                nonFrameElementCount += 1
+                continue
+            }
             if let bytes = extractMessage(frame) {
                 if isJSONObjectText(bytes) { return (frameLine, bytes) }
                 nonMessageFrameCount += 1
@@ -88,14 +108,7 @@ public final class HARReader<Source: ByteSource>: MessageSource {
     /// Whether a message starts like a JSON object (whitespace aside): what every realtime vocabulary sends. A frame
     /// element that is itself broken starts with `{` too, and reaches the event reader to be reported.
     private func isJSONObjectText(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        for byte in bytes {
-            switch byte {
-            case 0x20, 0x09, 0x0A, 0x0D: continue
-            case UInt8(ascii: "{"): return true
-            default: return false
-            }
-        }
-        return false
+        bytes.firstNonWhitespaceByte == UInt8(ascii: "{")
     }
 
     // MARK: - Finding the frames
@@ -194,6 +207,8 @@ public final class HARReader<Source: ByteSource>: MessageSource {
     /// The current string's bytes, while it is short enough to be a key of interest.
     private var keyBytes: [UInt8] = []
     private static var longestKeyByteCount: Int { 64 }  // room for escapes: `_webSocket\u004dessages` and worse
+
+    private var reportedEnd = false
 
     /// `_webSocketMessages` arrays found outside `log.entries[]` and passed over.
     public private(set) var misplacedFrameArrayCount = 0
@@ -343,5 +358,12 @@ public final class HARReader<Source: ByteSource>: MessageSource {
 
     deinit {
         storage.deallocate()
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    /// The first byte that is not JSON whitespace, if any.
+    var firstNonWhitespaceByte: UInt8? {
+        first { !($0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D) }
     }
 }

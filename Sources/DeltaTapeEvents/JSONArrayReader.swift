@@ -9,6 +9,8 @@ public final class JSONArrayReader<Source: ByteSource>: MessageSource {
     private var line = 1
     private var openedArray = false
     private var closedArrays = 0
+    private var elementCount = 0
+    private var reportedEnd = false
     public var byteCount: Int { input.byteCount }
     public private(set) var messageProblem: String?
     /// The longest element handed out; a longer one is passed over in bounded memory and reported.
@@ -31,7 +33,15 @@ public final class JSONArrayReader<Source: ByteSource>: MessageSource {
         messageProblem = nil
         // Skip to the next element: whitespace, a byte order mark, the opening bracket, commas.
         while true {
-            guard let byte = try input.peek() else { return nil }
+            guard let byte = try input.peek() else {
+                // An array never closed: the file was cut off (a tool killed while writing it), between elements or in one.
+                guard openedArray, !reportedEnd else { return nil }
+                reportedEnd = true
+                messageProblem = "the input ends inside the JSON array, without its closing ']' (after \(elementCount) "
+                    + "element\(elementCount == 1 ? "" : "s")): the file was cut off, perhaps while it was written; what it holds was read, "
+                    + "what followed is missing"
+                return (line, UnsafeRawBufferPointer(start: nil, count: 0))
+            }
             if byte == 0x0A { line += 1 }
             let isSpace = byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A
             let isByteOrderMark = !openedArray && closedArrays == 0 && (byte == 0xEF || byte == 0xBB || byte == 0xBF)
@@ -54,6 +64,7 @@ public final class JSONArrayReader<Source: ByteSource>: MessageSource {
             messageProblem = "text after the end of the JSON array, where only another array or the end of the file may "
                 + "follow; skipped"
         }
+        elementCount += 1
         let (first, bytes, skipped) = try input.takeJSONValue(line: &line, maximumByteCount: maximumMessageByteCount)
         if let skipped { messageProblem = oversizedMessageProblem(byteCount: skipped, limit: maximumMessageByteCount) }
         return (first, bytes)

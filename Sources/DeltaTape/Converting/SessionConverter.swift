@@ -203,16 +203,44 @@ public enum SessionConverter {
 
     /// Feeds every event of `log` to `pipeline`, then finishes it.
     private static func run(_ log: SessionLog, through pipeline: SessionPipeline) throws(DeltaTapeError) {
+        var strictPayloads = pipeline.options.strict ? PayloadDecoder() : nil
         while true {
             // Noted as they come: a million bad lines in a row are a million calls, not a million problems held.
             let next = try log.nextEvent { (found: Problem) throws(DeltaTapeError) in try pipeline.note(found) }
             guard let (line, event) = next else { break }
+            if strictPayloads != nil { try refuseUnwrittenPayload(event, line: line, log: log, track: pipeline.options.track, decoder: &strictPayloads!) }
             try pipeline.take(event, line: line)
         }
         try log.refuseForcedKindWithoutMessages()
+        for warning in log.harStructureWarnings {
+            try pipeline.note(Problem(input: log.name, line: log.lineCount, message: warning))
+        }
         try pipeline.finish(line: log.lineCount) { typeCounts in
             noAudioMessage(log: log, track: pipeline.options.track, typeCountsBeforeAudio: typeCounts,
                            otherTrackDeltaCount: pipeline.otherTrackDeltaCount)
+        }
+    }
+
+    /// Under `--strict`: throws before the pipeline sees `event` when one of its payloads is not strict base64, so that the
+    /// failure is the first problem and nothing of it reaches the output (the pipeline writes a bad payload's silence, or a
+    /// lenient payload's audio, before it reports it). The output holds the audio before this event.
+    private static func refuseUnwrittenPayload(
+        _ event: Event, line: Int, log: SessionLog, track: AudioTrack, decoder: inout PayloadDecoder
+    ) throws(DeltaTapeError) {
+        var found: String?
+        event.forEachAudioDelta { delta in
+            guard found == nil, delta.track == track else { return }
+            decoder.decode(delta, in: event.message) { result in
+                if let error = result.error {
+                    found = "\(error) in the audio payload"
+                } else if !result.leniency.isEmpty {
+                    found = "the audio payload is base64 with \(result.leniency), not strict RFC 4648"
+                }
+            }
+        }
+        if let found {
+            throw .badInput("\(Problem(input: log.name, line: line, message: found)) (stopped by --strict at the first problem; "
+                + "the output holds the audio before this line, nothing of it)")
         }
     }
 
@@ -255,14 +283,15 @@ public enum SessionConverter {
         let found = typeCountsBeforeAudio.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
         let listed = found.prefix(8).map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         let more = found.count > 8 ? ", and \(found.count - 8) more types" : ""
-        let foundInstead = log.isHARWithoutFrames ? "nothing: \(SessionLog.harWithoutFramesExplanation)"
+        let foundInstead = log.isHARWithoutFrames ? "nothing: \(log.harWithoutFramesReason)"
             : found.isEmpty ? "no valid messages" : listed + more
         let lookedFor = track == .assistant
             ? "response.output_audio.delta (OpenAI GA), response.audio.delta (OpenAI beta), session.output_audio.delta (GPT-Live), "
                 + "Gemini serverContent.modelTurn audio, Twilio outbound media and ElevenLabs audio_event"
             : "input_audio_buffer.append and conversation.item.create input_audio (OpenAI), session.input_audio.append (GPT-Live), "
                 + "Gemini realtimeInput audio, Twilio inbound media and ElevenLabs user_audio_chunk"
-        let diagnoses = NoAudioDiagnosis.diagnose(track: track, isHARWithoutFrames: log.isHARWithoutFrames, eventCounts: typeCountsBeforeAudio,
+        let diagnoses = NoAudioDiagnosis.diagnose(track: track, harWithoutFrames: log.isHARWithoutFrames ? log.harWithoutFramesReason : nil,
+                                                  eventCounts: typeCountsBeforeAudio,
                                                   reader: log.reader, otherTrackDeltaCount: otherTrackDeltaCount)
         return "\(log.name): no \(track.rawValue) audio found; looked for \(lookedFor) and found \(foundInstead). "
             + diagnoses.map(\.message).joined(separator: " ") + " ('deltatape inspect \(log.name)' shows all the session holds.)"

@@ -49,6 +49,10 @@ public struct SessionReport: Sendable, Codable, Equatable {
     public var problemCount: Int
     /// Plain-language notes on what the session is and the traps it falls into, each with a stable code.
     public var diagnoses: [Diagnosis]
+    /// For a HAR: elements of `_webSocketMessages` that are not frame objects (`[[frames]]`), skipped.
+    public var nonFrameElementCount: Int?
+    /// For a HAR: `_webSocketMessages` arrays outside `log.entries[]` (in a request, at `log` level), passed over.
+    public var misplacedFrameArrayCount: Int?
 
     /// One track's audio. In JSON, ``durationSeconds`` is rounded to the millisecond.
     public struct TrackReport: Sendable, Codable, Equatable {
@@ -225,6 +229,8 @@ public enum SessionInspector {
             problemCount: problemCount,
             diagnoses: []
         )
+        report.nonFrameElementCount = log.webSocketCounts?.nonFrameElements
+        report.misplacedFrameArrayCount = log.webSocketCounts?.misplacedFrameArrays
         report.diagnoses = diagnose(report, reader: log.reader)
         return report
     }
@@ -259,7 +265,11 @@ public enum SessionInspector {
             notes.append(Diagnosis(code: "no-vocabulary", message: "No known realtime vocabulary was recognized."))
         }
         if report.assistant.deltaCount == 0 {
-            notes += NoAudioDiagnosis.diagnose(track: .assistant, isHARWithoutFrames: report.kind == InputKind.har.rawValue && report.messageCount == 0,
+            let harWithoutFrames = report.kind == InputKind.har.rawValue && report.messageCount == 0
+                ? SessionLog.harWithoutFramesExplanation(nonFrameElements: report.nonFrameElementCount ?? 0,
+                                                         misplacedFrameArrays: report.misplacedFrameArrayCount ?? 0)
+                : nil
+            notes += NoAudioDiagnosis.diagnose(track: .assistant, harWithoutFrames: harWithoutFrames,
                                                eventCounts: report.eventCounts, reader: reader, otherTrackDeltaCount: report.user.deltaCount)
         }
         if reader.formatsSeen.contains(where: { $0.encoding != .pcm16 }) {
@@ -272,6 +282,16 @@ public enum SessionInspector {
         if let skipped = report.nonMessageFrameCount, skipped > 0 {
             notes.append(Diagnosis(code: "har-frames-skipped", message: "\(counted(skipped, "WebSocket frame")) held no JSON message (another "
                 + "protocol's socket in the same export, such as a development server's); \(skipped == 1 ? "it was" : "they were") skipped."))
+        }
+        if let misplaced = report.misplacedFrameArrayCount, misplaced > 0 {
+            notes.append(Diagnosis(code: "har-misplaced-frames", message: "\(counted(misplaced, "_webSocketMessages array")) outside "
+                + "log.entries[] (in a request or at log level) \(misplaced == 1 ? "was" : "were") passed over: frames are read only from "
+                + "the WebSocket entries, where browsers write them, so that stray or planted arrays never become audio."))
+        }
+        if let elements = report.nonFrameElementCount, elements > 0 {
+            notes.append(Diagnosis(code: "har-not-frames", message: "\(counted(elements, "element")) of _webSocketMessages \(elements == 1 ? "is" : "are") "
+                + "not a frame object ([[frames]] nested a level too deep, or a scalar) and \(elements == 1 ? "was" : "were") skipped; "
+                + "jq '.log.entries[]._webSocketMessages |= flatten' in.har > out.har flattens nested arrays."))
         }
         if report.deltasAfterDone > 0 {
             notes.append(Diagnosis(code: "deltas-after-done", message: "\(counted(report.deltasAfterDone, "assistant audio delta")) arrived after "
