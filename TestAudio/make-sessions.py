@@ -11,8 +11,9 @@ that the expectations it writes are an independent source: for each session NAME
 
 and manifest.json, describing each session (vocabulary, frames, the lines a reader must flag).
 
-Usage: make-sessions.py [OUTPUT_DIR] [--hours H]   (default OUTPUT_DIR: TestAudio/generated)
-       With --hours, writes only long.jsonl: H hours of GA session built by repeating the speech, for benchmarks.
+Usage: make-sessions.py [OUTPUT_DIR] [--hours H [--truncations]]   (default OUTPUT_DIR: TestAudio/generated)
+       With --hours, writes only long.jsonl: H hours of GA session built by repeating the speech, for benchmarks;
+       with --truncations too, every answer is truncated at 60 % of its length.
 """
 
 import base64
@@ -712,8 +713,9 @@ def make_har_gemini(directory, manifest, gemini):
     manifest["har-gemini"] = {"vocabulary": "gemini-live", "problem_lines": [], "rate": 24000}
 
 
-def make_long(directory, hours):
-    """H hours of GA session (assistant speech repeated, user audio alongside), for benchmarks."""
+def make_long(directory, hours, truncations=False):
+    """H hours of GA session (assistant speech repeated, user audio alongside), for benchmarks. With truncations,
+    every answer is done and then truncated at 60 % of its length (the listener interrupted it)."""
     rng = random.Random(9)
     assistant = read_pcm("assistant-speech.wav")
     user = read_pcm("user-speech.wav")
@@ -734,6 +736,12 @@ def make_long(directory, hours):
                 f.write(json.dumps({"type": "response.output_audio.delta", "event_id": "event_%d" % start,
                                     "response_id": rid, "item_id": iid, "output_index": 0, "content_index": 0,
                                     "delta": b64(assistant[start:start + 4800])}) + "\n")
+            if truncations:
+                f.write(json.dumps({"type": "response.output_audio.done", "event_id": "e", "response_id": rid, "item_id": iid,
+                                    "output_index": 0, "content_index": 0}) + "\n")
+                heard = len(assistant) // 2 * 1000 // RATE * 6 // 10
+                f.write(json.dumps({"type": "conversation.item.truncated", "event_id": "e", "item_id": iid, "content_index": 0,
+                                    "audio_end_ms": heard}) + "\n")
             f.write(json.dumps({"type": "response.done", "event_id": "e", "response": {"id": rid}}) + "\n")
             produced += len(assistant) / 2 / RATE
     print(os.path.join(directory, "long.jsonl"))
@@ -749,13 +757,16 @@ def main():
         at = arguments.index("--hours")
         hours = float(arguments[at + 1])
         del arguments[at:at + 2]
+    truncations = "--truncations" in arguments
+    if truncations:
+        arguments.remove("--truncations")
     unknown = [argument for argument in arguments if argument.startswith("-")]
     if unknown:
         sys.exit("make-sessions.py: unknown option %s (see --help)" % unknown[0])
     directory = arguments[0] if arguments else os.path.join(HERE, "generated")
     os.makedirs(directory, exist_ok=True)
     if hours is not None:
-        make_long(directory, hours)
+        make_long(directory, hours, truncations)
         return
     manifest = {}
     for name, vocabulary, seed, sizes in [("ga-basic", "openai-ga", 1, even_sizes), ("beta-basic", "openai-beta", 2, even_sizes),

@@ -47,14 +47,16 @@ public enum SessionLogFixture {
     /// A GA session log of `hours` (its `long.jsonl`), generated on first use.
     ///
     /// - Throws: When the script fails; its standard error says why.
-    public static func log(hours: Double) throws -> String {
-        let directory = folder.appendingPathComponent(hours == hours.rounded() ? "\(Int(hours))h" : "\(hours)h")
+    ///   - truncations: Whether every answer is truncated (at 60 % of its length) by the listener.
+    public static func log(hours: Double, truncations: Bool = false) throws -> String {
+        let name = (hours == hours.rounded() ? "\(Int(hours))h" : "\(hours)h") + (truncations ? "-truncated" : "")
+        let directory = folder.appendingPathComponent(name)
         let log = directory.appendingPathComponent("long.jsonl")
         if !FileManager.default.fileExists(atPath: log.path) {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let script = packageRoot.appendingPathComponent("TestAudio/make-sessions.py").path
             do {
-                try run("python3", [script, directory.path, "--hours", String(hours)])
+                try run("python3", [script, directory.path, "--hours", String(hours)] + (truncations ? ["--truncations"] : []))
             } catch {
                 try? FileManager.default.removeItem(at: log)  // never leave half a log to be taken for a whole one
                 throw error

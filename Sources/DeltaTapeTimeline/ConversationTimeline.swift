@@ -221,6 +221,9 @@ public final class ConversationTimeline<Sink: TimelineSink> {
     /// what follows starts where it arrives (a client's playback runs dry the same way).
     static var pauseSeconds: Double { 1 }
 
+    /// How far the assistant's placed audio may run ahead of the user's before the user's stream counts as paused.
+    static var userPauseSeconds: Double { 60 }
+
     private static var userKey: AudioStreamKey { AudioStreamKey(responseID: "", itemID: "(user)", contentIndex: 0) }
 
     private func place(
@@ -470,6 +473,12 @@ public final class ConversationTimeline<Sink: TimelineSink> {
         try item.samples.withUnsafeBufferPointer { (samples) throws(Sink.Failure) in
             let held = item.holdsSamples ? UnsafeBufferPointer(rebasing: samples[..<kept]) : nil
             try write(held, frameCount: kept, rate: item.rate, track: item.track)
+        }
+        // Continuous input: an assistant track a minute ahead of the user's audio means the user's stream paused (a
+        // client that mutes its microphone while the assistant speaks): the user's audio resumes after this item.
+        if item.track == .assistant, !isTurnBased, !sawPositionedUser,
+           assistantTrack.endSeconds - userTrack.endSeconds > Self.userPauseSeconds {
+            try pad(.user, to: assistantTrack.endSeconds, rate: userTrack.rate != 0 ? userTrack.rate : item.rate)
         }
         // Sequential placement: nothing plays on the other track while this item does.
         if selection == .both, isTurnBased {

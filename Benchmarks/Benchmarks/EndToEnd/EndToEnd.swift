@@ -35,6 +35,41 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // Both tracks on one clock, stereo, against the assistant's track alone above (issue 11: goal at most 1.3× its time).
+    Benchmark("JSONL to stereo WAV (--track both), 1 h session", configuration: .init(setup: { _ = try SessionLogFixture.log(hours: 1) })) { benchmark in
+        let log = try SessionLogFixture.log(hours: 1)
+        let output = SessionLogFixture.folder.appendingPathComponent("deltatape-1h-both.wav").path
+        var options = ConversionOptions()
+        options.track = .both
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let started = ContinuousClock.now
+            let summary = try SessionConverter.convert(input: log, to: .file(output), options: options)
+            let seconds = (ContinuousClock.now - started).seconds
+            blackHole(summary)
+            reportSpeed(benchmark, bytes: summary.inputByteCount, audioSeconds: summary.durationSeconds, seconds: seconds)
+        }
+    }
+
+    // Every answer truncated: items are held until their cut arrives, so the peak must stay flat from 1 h to 4 h.
+    for hours in [1, 4] {
+        Benchmark("Stereo WAV with truncations, \(hours) h session",
+                  configuration: .init(setup: { _ = try SessionLogFixture.log(hours: Double(hours), truncations: true) })) { benchmark in
+            let log = try SessionLogFixture.log(hours: Double(hours), truncations: true)
+            let output = SessionLogFixture.folder.appendingPathComponent("deltatape-\(hours)h-truncated.wav").path
+            var options = ConversionOptions()
+            options.track = .both
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                let started = ContinuousClock.now
+                let summary = try SessionConverter.convert(input: log, to: .file(output), options: options)
+                let seconds = (ContinuousClock.now - started).seconds
+                blackHole(summary)
+                reportSpeed(benchmark, bytes: summary.inputByteCount, audioSeconds: summary.durationSeconds, seconds: seconds)
+            }
+        }
+    }
+
     Benchmark(
         "Anchor: plain Python json+base64+wave, 1 h session",
         configuration: .init(metrics: [.wallClock, .jsonlMegabytesPerSecond, .realTimeMultiple], thresholds: [:], setup: { _ = try SessionLogFixture.log(hours: 1) })
