@@ -75,6 +75,9 @@ public final class ConversationTimeline<Sink: TimelineSink> {
     /// whichever is later.
     public var clock: Double { max(userTrack.endSeconds, timeClock) }
 
+    /// Frames of audio held because they may still be cut (not yet given to the sink).
+    public var heldFrameCount: Int { queue.reduce(0) { $0 + $1.samples.count } }
+
     /// Takes the notes gathered since the last call (audio that could not be placed as the log asked, half samples).
     public func takeNotes() -> [TimelineNote] {
         defer { notes.removeAll() }
@@ -221,8 +224,9 @@ public final class ConversationTimeline<Sink: TimelineSink> {
     /// what follows starts where it arrives (a client's playback runs dry the same way).
     static var pauseSeconds: Double { 1 }
 
-    /// How far the assistant's placed audio may run ahead of the user's before the user's stream counts as paused.
-    static var userPauseSeconds: Double { 60 }
+    /// How far the assistant's audio may run ahead of the user's before the user's stream counts as paused: longer than
+    /// any answer a server sends ahead of playback in a session whose client streams its microphone all along.
+    static var userPauseSeconds: Double { 120 }
 
     private static var userKey: AudioStreamKey { AudioStreamKey(responseID: "", itemID: "(user)", contentIndex: 0) }
 
@@ -428,12 +432,24 @@ public final class ConversationTimeline<Sink: TimelineSink> {
             }
             let start = head.start ?? startOf(head)
             head.start = start
+            try limitLead(of: head, startingAt: start)
             guard isFinal(head, startingAt: start) else { break }
             queue.removeFirst()
             try write(head, at: start)
             retire(head)
         }
         try padCertainSilence()
+    }
+
+    /// Continuous input: an assistant item that would end more than ``userPauseSeconds`` ahead of the user's audio means
+    /// the user's stream paused (a client that mutes its microphone while the assistant speaks, in a log without
+    /// times): the user track is silent until the item's end, which is then played on the clock. This also bounds what
+    /// is held, whatever the input.
+    private func limitLead(of item: Item, startingAt start: Double) throws(Sink.Failure) {
+        guard item.track == .assistant, !isTurnBased, !sawPositionedUser, !sawPositionedAssistant else { return }
+        let end = start + Double(item.keptFrameCount(keepsTruncated)) / Double(item.rate)
+        guard end - clock > Self.userPauseSeconds else { return }
+        try pad(.user, to: end, rate: userTrack.rate != 0 ? userTrack.rate : item.rate)
     }
 
     /// Where `item`, now at the head of the queue, starts.
@@ -451,10 +467,13 @@ public final class ConversationTimeline<Sink: TimelineSink> {
         // Played to its end on the clock: done, or (no more audio for a second of clock) a stream that paused.
         let end = start + Double(item.frameCount) / Double(item.rate)
         if !isTurnBased, clock > start, clock >= end + (item.isDone ? 0 : Self.pauseSeconds) { return true }
-        // A later turn began after the item's last audio — a new response, a user turn, another turn of a vocabulary
-        // without ids — and the item is done, or the later one has had seconds of audio since (a stream that never says
-        // it is done). The conversation moved on; a truncation of this item comes before that. (Another item of the
-        // same response may still be preceded by this one's truncation; a concurrent response keeps streaming.)
+        // A log without a clock (no user audio, no message times so far), or turns: a later turn began
+        // after the item's last audio — a new response, a user turn, another turn of a vocabulary without ids — and the
+        // item is done, or the later one has had seconds of audio since (a stream that never says it is done). The
+        // conversation moved on; a truncation of this item comes before that. (Another item of the same response may
+        // still be preceded by this one's truncation; a concurrent response keeps streaming.) Where the clock moves,
+        // the item may still be cut while it plays, whatever arrives meanwhile.
+        guard isTurnBased || (!sawUserAudio && !statistics.usedMessageTimes) else { return false }
         return queue.contains { later in
             later.firstAudioOrder > item.lastAudioOrder
                 && (later.track == .user || later.key.responseID.isEmpty || later.key.responseID != item.key.responseID)
@@ -474,9 +493,8 @@ public final class ConversationTimeline<Sink: TimelineSink> {
             let held = item.holdsSamples ? UnsafeBufferPointer(rebasing: samples[..<kept]) : nil
             try write(held, frameCount: kept, rate: item.rate, track: item.track)
         }
-        // Continuous input: an assistant track a minute ahead of the user's audio means the user's stream paused (a
-        // client that mutes its microphone while the assistant speaks): the user's audio resumes after this item.
-        if item.track == .assistant, !isTurnBased, !sawPositionedUser,
+        // Written ahead of the user's audio by more than the pause (a log whose clock stood still): the same rule.
+        if item.track == .assistant, !isTurnBased, !sawPositionedUser, !sawPositionedAssistant,
            assistantTrack.endSeconds - userTrack.endSeconds > Self.userPauseSeconds {
             try pad(.user, to: assistantTrack.endSeconds, rate: userTrack.rate != 0 ? userTrack.rate : item.rate)
         }
