@@ -497,6 +497,26 @@ struct PushToTalkSession {
         #expect(snr > 40, "\(what): user channel against sox's resampling: \(snr) dB", sourceLocation: sourceLocation)
         #expect(left.dropFirst(userFrames).allSatisfy { $0 == 0 }, "\(what): user channel not silent after the user's end",
                 sourceLocation: sourceLocation)
+
+        // The user's track alone is not resampled: exact at 16 kHz.
+        try expectAlone(log, track: "user", userAt16k, rate: 16_000, "\(what), --track user", sourceLocation: sourceLocation)
+
+        // At --rate 16000 the roles swap: the user channel is exact, the assistant's whole track (silence and all, one
+        // resampler per track) is resampled from 24 kHz, compared with sox's resampling of it.
+        let low = try convertToWAV(log, ["--track", "both", "--rate", "16000"])
+        let lowFrames = max(userAt16k.count, assistant.count * 2 / 3)
+        #expect(low.sampleRate == 16_000 && low.channelCount == 2 && low.frameCount == lowFrames,
+                "\(what) at 16 kHz: \(low.sampleRate) Hz, \(low.channelCount) channels, \(low.frameCount) frames, \(lowFrames) expected",
+                sourceLocation: sourceLocation)
+        let lowLeft = channel(low.samples, 0, of: 2), expectedLeft = padded(userAt16k, to: lowFrames)
+        expectExact(lowLeft, expectedLeft, nudged: [0] + expectedLeft.dropLast(), channelCount: 1, "\(what) at 16 kHz: user channel",
+                    sourceLocation: sourceLocation)
+        let assistantReference = try soxResampled(pcm16Bytes(assistant), from: 24_000, to: 16_000)
+        let lowRight = channel(low.samples, 1, of: 2)
+        let lowSNR = signalToNoiseRatio(Array(lowRight.prefix(assistantReference.count)), assistantReference)
+        // Full-band noise loses its top third going to 16 kHz, and two resamplers' filters cut it differently near the
+        // new Nyquist frequency: a lower bar than for tones, still far above what a misplaced item scores (below 0 dB).
+        #expect(lowSNR > 15, "\(what) at 16 kHz: assistant channel against sox's resampling: \(lowSNR) dB", sourceLocation: sourceLocation)
     }
 
     // MARK: Case 7
@@ -536,6 +556,7 @@ struct PushToTalkSession {
         try expectStereo(session.log, user: session.user, assistant: assistant.samples, rate: 16_000, "ElevenLabs interruption")
         try expectAlone(session.log, track: "assistant", Array(session.a1.prefix(4_800)) + session.a2, rate: 16_000,
                         "ElevenLabs interruption, --track assistant")
+        try expectAlone(session.log, track: "user", session.user, rate: 16_000, "ElevenLabs, --track user")
     }
 
     /// `--keep-truncated`: nothing cut, nothing dropped. A1 plays whole (16000–35200); the events after the
@@ -615,6 +636,7 @@ struct PushToTalkSession {
         // Reading: one track alone joins positioned audio in arrival order without gaps (docs/TIMELINE.md).
         let joined = ranges.flatMap { noise("out-\($0.0)", ($0.1 - $0.0) * 24) }
         try expectAlone(log, track: "assistant", joined, rate: 24_000, "GPT-Live, --track assistant")
+        try expectAlone(log, track: "user", script.userAudio, rate: 24_000, "GPT-Live, --track user")
     }
 
     // MARK: Case 10
