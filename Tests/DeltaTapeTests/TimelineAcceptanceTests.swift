@@ -690,6 +690,48 @@ struct PushToTalkSession {
         try expectAlone(log, track: "assistant", Array(item.prefix(3_200)), rate: 8_000, "bridge log, --track assistant")
     }
 
+    // MARK: Envelope times (rule 5; in the issue's deliverables, beyond its acceptance list)
+
+    /// Continuous input in a logging envelope with times, in epoch seconds and in epoch milliseconds (which must not
+    /// be read as seconds). The user streams 1 s in real time, pauses 2 s, and streams 0.5 s more; the assistant's
+    /// item arrives during the pause, at 1.5 s.
+    @Test(arguments: [false, true]) func envelopeTimesRefinePlacement(_ milliseconds: Bool) throws {
+        var script = SessionScript()
+        script.openAISession()
+        for index in 0..<10 {  // chunk k arrives when it has been spoken, at (k + 1) × 100 ms
+            script.now = Double(index + 1) / 10
+            script.append(noise("u-\(index)", chunk24k))
+        }
+        let item = noise("A", 24_000)  // 1000 ms
+        script.now = 1.5
+        script.responseCreated("resp_1")
+        script.itemAdded("resp_1", "item_A")
+        for part in 0..<4 {  // faster than real time: 20 ms apart
+            script.now = 1.5 + Double(part) / 50
+            script.delta("resp_1", "item_A", Array(item[(part * 6_000)..<((part + 1) * 6_000)]))
+        }
+        script.audioDone("resp_1", "item_A")
+        script.responseDone("resp_1")
+        let late = (0..<5).map { noise("v-\($0)", chunk24k) }
+        for (index, samples) in late.enumerated() {  // after the pause: arriving at 3.1, 3.2, ... 3.5 s
+            script.now = 3.1 + Double(index) / 10
+            script.append(samples)
+        }
+        let log = try script.write(envelopeEpoch: 1_767_000_000, milliseconds: milliseconds)
+
+        // User: 0–1 s as appended; the chunk arriving at 3.1 s is more than 0.5 s after the track's end (1 s): it
+        // starts at 3.1 − 0.1 = 3.0 s, silence before it; the next chunks arrive within 0.5 s of the end: joined.
+        var user = ExpectedTrack()
+        user.append(script.userAudio.prefix(24_000))
+        user.place(late.joined(), at: 72_000)
+        // The item's first delta: clock = max(user-audio clock 1.0 s, its time 1.5 s) = 1.5 s → 36000–60000.
+        var assistant = ExpectedTrack()
+        assistant.place(item, at: 36_000)
+        #expect(user.count == 84_000)
+        try expectStereo(log, user: user.samples, assistant: assistant.samples, rate: 24_000,
+                         "envelope times in epoch \(milliseconds ? "milliseconds" : "seconds")")
+    }
+
     // MARK: Opus outputs
 
     /// Case 1 with speech (which Opus codes well), in stereo Ogg and WebM, decoded by ffmpeg: the exact length at

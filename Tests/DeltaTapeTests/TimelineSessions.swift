@@ -98,6 +98,10 @@ private func jsonText(_ value: Any) -> String {
 /// appended so far, in samples at the user's rate (docs/TIMELINE.md, placement rule 1).
 struct SessionScript {
     private(set) var lines: [String] = []
+    /// When each line was logged, in seconds since the session's first message, for logs written in an envelope.
+    private(set) var times: [Double] = []
+    /// The time the next lines are logged at (see ``write(envelopeEpoch:milliseconds:)``).
+    var now = 0.0
     /// User samples appended so far: the clock position of the next message, at the user's rate.
     private(set) var userClock = 0
     /// Every user sample appended, in order: the user track as appended (rule 1).
@@ -106,6 +110,7 @@ struct SessionScript {
 
     mutating func line(_ object: RawJSON) {
         lines.append(object.text)
+        times.append(now)
     }
 
     /// Counts `samples` as appended user audio (the caller writes the line that carries them).
@@ -124,6 +129,21 @@ struct SessionScript {
     func write(name: String = "session.jsonl") throws -> String {
         let url = try TestEnvironment.temporaryDirectory().appendingPathComponent(name)
         try (lines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
+        return url.path
+    }
+
+    /// Writes the log with each line in a logging envelope, `{"time": ..., "source": ..., "event": {...}}`, its time
+    /// `envelopeEpoch` plus the line's ``now``: epoch seconds with three decimals, or whole epoch milliseconds.
+    func write(envelopeEpoch: Int, milliseconds: Bool) throws -> String {
+        let wrapped = zip(lines, times).map { line, time in
+            let millisecondsSinceEpoch = envelopeEpoch * 1_000 + Int((time * 1_000).rounded())
+            let stamp = milliseconds ? String(millisecondsSinceEpoch)
+                : "\(millisecondsSinceEpoch / 1_000).\(String(format: "%03d", millisecondsSinceEpoch % 1_000))"
+            let source = line.contains("\"input_audio_buffer.append\"") ? "client" : "server"
+            return "{\"time\":\(stamp),\"source\":\"\(source)\",\"event\":\(line)}"
+        }
+        let url = try TestEnvironment.temporaryDirectory().appendingPathComponent("session.jsonl")
+        try (wrapped.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
         return url.path
     }
 }
