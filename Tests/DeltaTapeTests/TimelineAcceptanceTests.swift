@@ -479,6 +479,23 @@ struct PushToTalkSession {
         try expectGeminiStereo(log, userAt16k: script.userAudio, assistant: assistant.samples, "Gemini interrupted with audio")
     }
 
+    /// A Gemini log holding the model's audio only: no time passes on its clock, so when `interrupted` comes nothing
+    /// had started playing (T is the start of the first item not yet played) and nothing is cut; items back to back.
+    @Test func geminiInterruptionWithNothingPlayingCutsNothing() throws {
+        var script = SessionScript()
+        script.line(json(["setupComplete": json([:])]))
+        let m1 = noise("M1", 14_400), m2 = noise("M2", 9_600)
+        script.geminiModelTurn([Array(m1[..<7_200])])
+        script.geminiModelTurn([Array(m1[7_200...])])
+        script.geminiFlag("interrupted")
+        script.geminiFlag("turnComplete")
+        script.geminiModelTurn([m2])
+        script.geminiFlag("turnComplete")
+        let log = try script.write()
+        try expectAlone(log, track: "assistant", m1 + m2, rate: 24_000, "Gemini without user audio, --track assistant")
+        try expectStereo(log, user: [], assistant: m1 + m2, rate: 24_000, "Gemini without user audio")
+    }
+
     /// Stereo at 24 kHz: the assistant channel (not resampled) exactly; the user channel, resampled from 16 kHz, against
     /// sox's resampling of the same audio (SNR), and silent after the user's end.
     private func expectGeminiStereo(_ log: String, userAt16k: [Int16], assistant: [Int16], _ what: String,
