@@ -394,6 +394,7 @@ struct PushToTalkSession {
         script.openAISession()
         let x = noise("X", 24_000), y = noise("Y", 12_000)  // 1000 ms, 500 ms
         script.response("resp_1", item: "item_X", x, parts: 3)
+        // The shorter first, so that "the last one wins" fails; the request and the confirmation count alike.
         script.truncation("item_X", audioEndMilliseconds: 400, isRequest: true)
         script.truncation("item_X", audioEndMilliseconds: 900, isRequest: false)
         script.response("resp_2", item: "item_Y", y, parts: 2)
@@ -518,7 +519,7 @@ struct PushToTalkSession {
         // The user's track alone is not resampled: exact at 16 kHz.
         try expectAlone(log, track: "user", userAt16k, rate: 16_000, "\(what), --track user", sourceLocation: sourceLocation)
 
-        // At --rate 16000 the roles swap: the user channel is exact, the assistant's whole track (silence and all, one
+        // Reading: a track already at the output rate is not resampled. At --rate 16000 the roles swap: the user channel is exact, the assistant's whole track (silence and all, one
         // resampler per track) is resampled from 24 kHz, compared with sox's resampling of it.
         let low = try convertToWAV(log, ["--track", "both", "--rate", "16000"])
         let lowFrames = max(userAt16k.count, assistant.count * 2 / 3)
@@ -607,6 +608,8 @@ struct PushToTalkSession {
             ("outbound", 300, 20), ("inbound", 300, 20), ("outbound", 320, 20), ("inbound", 320, 20),
             ("inbound", 340, 20), ("inbound", 360, 20), ("inbound", 380, 20),
             ("inbound", 400, 30),  // 400–430
+            // Reading: "audio that would overlap what is already placed is trimmed" drops the overlapping start of
+            // the later chunk and keeps what was placed first.
             ("inbound", 420, 20),  // 420–440: its first 10 ms overlap, trimmed; 430–440 kept
             ("inbound", 440, 20), ("inbound", 460, 20),
         ]
