@@ -533,6 +533,8 @@ def make_cutoffs(directory, manifest):
         session.add({"type": "response.output_audio.delta", "event_id": session.event_id(), "response_id": "resp_001",
                      "item_id": "item_a1", "output_index": 0, "content_index": 0, "delta": b64(piece)})
     session.expected += tail
+    # The listener heard 1.5 s of the item: the recording keeps its first 1.5 s at 24 kHz (docs/TIMELINE.md, cuts).
+    session.expected = session.expected[:1500 * 24 * 2]
     session.add({"type": "conversation.item.truncate", "item_id": "item_a1", "content_index": 0, "audio_end_ms": 1500})
     session.add({"type": "conversation.item.truncated", "event_id": session.event_id(), "item_id": "item_a1",
                  "content_index": 0, "audio_end_ms": 1500})
@@ -561,8 +563,9 @@ def make_interleaved(directory, manifest):
     across to the wrong stream garbles samples of both.
 
     The expectation is the rule of the specification computed here: each stream keeps its own leftover byte, and
-    every delta releases the whole samples its stream then holds, in arrival order. (When interleaved streams are
-    placed one after another instead, NAME.per-stream.raw holds each stream's PCM in the order they started.)"""
+    every delta releases the whole samples its stream then holds; the streams are then placed one after the other, in
+    the order they started. (NAME.arrival-order.raw holds the samples in arrival order, which a recorder that joins
+    deltas as they come would write.)"""
     rng = random.Random(23)
     first, second = read_pcm("assistant-speech.wav")[:96000], read_pcm("user-speech.wav")[:72000]
     streams = [("resp_oob_1", "item_x1", first), ("resp_oob_2", "item_y1", second)]
@@ -608,16 +611,18 @@ def make_interleaved(directory, manifest):
         session.add({"type": "response.output_audio.done", "event_id": session.event_id(), "response_id": response_id,
                      "item_id": item_id, "output_index": 0, "content_index": 0})
         session.add({"type": "response.done", "event_id": session.event_id(), "response": {"id": response_id, "status": "completed"}})
-    session.expected = expected
+    # Concurrent streams never interleave: each stream's audio whole, in the order the streams started (the
+    # arrival-order joining computed above is kept beside it, to show the two differ).
+    session.expected = bytearray(first + second)
     session.write(directory, "interleaved-odd")
-    with open(os.path.join(directory, "interleaved-odd.per-stream.raw"), "wb") as f:
-        f.write(first + second)
+    with open(os.path.join(directory, "interleaved-odd.arrival-order.raw"), "wb") as f:
+        f.write(expected)
     manifest["interleaved-odd"] = {"vocabulary": "openai-ga", "problem_lines": []}
 
 
 def make_half_sample_end(directory, manifest):
     """A stream whose bytes add up to an odd count: its last byte is half a sample that never completes. Whole samples
-    come out; the reader warns once, naming the item, at the end of the session (the last line)."""
+    come out; the reader warns once, naming the item and the line of its last delta."""
     rng = random.Random(24)
     pcm = read_pcm("assistant-speech.wav")[:24001]
     session = Session("openai-ga", rng)
@@ -625,7 +630,9 @@ def make_half_sample_end(directory, manifest):
     session.response("resp_half", [("item_half", pcm)], odd_sizes(rng))
     session.expected = bytearray(pcm[:len(pcm) & ~1])
     session.write(directory, "half-sample-end")
-    manifest["half-sample-end"] = {"vocabulary": "openai-ga", "problem_lines": [len(session.lines)],
+    # The warning names the line whose payload left the half sample: the stream's last delta.
+    last_delta = max(number for number, line in enumerate(session.lines, 1) if "response.output_audio.delta" in line)
+    manifest["half-sample-end"] = {"vocabulary": "openai-ga", "problem_lines": [last_delta],
                                    "half_sample_item": "item_half"}
 
 

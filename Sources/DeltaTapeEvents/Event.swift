@@ -32,6 +32,34 @@ public enum Vocabulary: String, Sendable, Hashable, CaseIterable {
     }
 }
 
+/// What a message says about the turns of the conversation: where they end, how the session takes them, and an
+/// interruption that comes after the message's own audio.
+public struct TurnSignals: Sendable, Equatable {
+    /// The user's turn ended: the client committed it (`input_audio_buffer.commit`) or sent it whole
+    /// (`conversation.item.create` with audio). A client that does this takes its own turns (push-to-talk).
+    public var endsUserTurn = false
+    /// The assistant's turn ended; its next audio is a new item: Gemini `turnComplete`, ElevenLabs `user_transcript`.
+    public var endsAssistantTurn = false
+    /// The session's turn detection, when the message configures it: `true` for server VAD (continuous input),
+    /// `false` for `turn_detection: null` (the client takes its turns).
+    public var turnDetection: Bool?
+    /// An interruption carried beside audio in the same message (Gemini `interrupted: true` beside `modelTurn` parts):
+    /// it applies after that audio.
+    public var interruption: Interruption?
+    /// The server's voice activity detection: the user started (`true`) or stopped speaking at this many milliseconds
+    /// of the input audio (`input_audio_buffer.speech_started` / `.speech_stopped`).
+    public var userSpeech: (started: Bool, milliseconds: Int)?
+
+    /// No signal.
+    public init() {}
+
+    public static func == (lhs: TurnSignals, rhs: TurnSignals) -> Bool {
+        lhs.endsUserTurn == rhs.endsUserTurn && lhs.endsAssistantTurn == rhs.endsAssistantTurn
+            && lhs.turnDetection == rhs.turnDetection && lhs.interruption == rhs.interruption
+            && lhs.userSpeech?.started == rhs.userSpeech?.started && lhs.userSpeech?.milliseconds == rhs.userSpeech?.milliseconds
+    }
+}
+
 /// Which side of the conversation audio belongs to.
 public enum AudioTrack: String, Sendable, Hashable, CaseIterable {
     /// The model's output.
@@ -58,6 +86,9 @@ public struct Event {
     /// A note on the message for the reader's caller to pass on: an audio format it names that is not understood,
     /// audio skipped for that reason. The message was still read.
     public var warning: String?
+
+    /// What the message says about turns, for the timeline (applied after the message's audio).
+    public var turns = TurnSignals()
 
     /// What a message means for the recording.
     public enum Content {
@@ -128,12 +159,15 @@ public struct AudioDelta {
     /// The message's own sequence number, when it has one: ElevenLabs `audio_event.event_id` (an interruption
     /// discards the audio up to its `event_id`).
     public var eventID: Int?
+    /// The vocabulary whose message carried the chunk (``Vocabulary/openAI`` for OpenAI Realtime GA and beta alike):
+    /// a bridge's log can hold the same audio in two vocabularies.
+    public var vocabulary: Vocabulary
 
     /// Creates a delta.
     public init(
         track: AudioTrack, format: AudioFormat, payload: Range<Int>, payloadHasEscapes: Bool,
         responseID: Range<Int>? = nil, itemID: Range<Int>? = nil, contentIndex: Int = 0,
-        startMilliseconds: Int? = nil, endMilliseconds: Int? = nil, eventID: Int? = nil
+        startMilliseconds: Int? = nil, endMilliseconds: Int? = nil, eventID: Int? = nil, vocabulary: Vocabulary = .openAI
     ) {
         self.track = track
         self.format = format
@@ -145,6 +179,7 @@ public struct AudioDelta {
         self.startMilliseconds = startMilliseconds
         self.endMilliseconds = endMilliseconds
         self.eventID = eventID
+        self.vocabulary = vocabulary
     }
 }
 
@@ -157,6 +192,13 @@ public struct AudioStreamReference {
     public var itemID: Range<Int>?
     /// The `content_index`, 0 when absent.
     public var contentIndex: Int
+
+    /// Creates a reference.
+    public init(responseID: Range<Int>?, itemID: Range<Int>?, contentIndex: Int) {
+        self.responseID = responseID
+        self.itemID = itemID
+        self.contentIndex = contentIndex
+    }
 }
 
 /// `conversation.item.truncated` (or the client's `conversation.item.truncate`): the item's audio was heard up to
@@ -170,12 +212,28 @@ public struct Truncation {
     public var contentIndex: Int
     /// How much of the item's audio the listener heard, in milliseconds from the item's start.
     public var audioEndMilliseconds: Int
+
+    /// Creates a truncation.
+    public init(isRequest: Bool, itemID: Range<Int>?, contentIndex: Int, audioEndMilliseconds: Int) {
+        self.isRequest = isRequest
+        self.itemID = itemID
+        self.contentIndex = contentIndex
+        self.audioEndMilliseconds = audioEndMilliseconds
+    }
 }
 
 /// An interruption that gives no position in the audio.
-public struct Interruption {
+public struct Interruption: Sendable, Equatable {
     /// ElevenLabs' `interruption_event.event_id`: audio events up to this id are discarded. `nil` for Gemini.
     public var eventID: Int?
+    /// The vocabulary that sent it (Gemini, ElevenLabs, a Twilio bridge's `clear`).
+    public var vocabulary: Vocabulary?
+
+    /// Creates an interruption.
+    public init(eventID: Int? = nil, vocabulary: Vocabulary? = nil) {
+        self.eventID = eventID
+        self.vocabulary = vocabulary
+    }
 }
 
 /// Why a message could not be read.

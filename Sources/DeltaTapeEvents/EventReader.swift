@@ -18,6 +18,8 @@ public struct EventReader: Sendable {
     private var provisionalVocabulary: Vocabulary?
     /// A note on the message just read that the caller should pass on (an audio format not understood, ...).
     var pendingWarning: String?
+    /// What the message just read says about turns.
+    var pendingTurns = TurnSignals()
     /// The assistant's output format from the latest session configuration.
     public private(set) var outputFormat: AudioFormat = .openAIPCM16
     /// The user's input format from the latest session configuration.
@@ -104,6 +106,8 @@ public struct EventReader: Sendable {
         }
         event.time = time
         event.warning = pendingWarning ?? envelopeWarning
+        event.turns = pendingTurns
+        pendingTurns = TurnSignals()
         return event
     }
 
@@ -141,6 +145,18 @@ public struct EventReader: Sendable {
             } ?? .other
         case .itemCreate:
             content = inputAudioParts(object)
+            if case .other = content {} else { pendingTurns.endsUserTurn = true }
+        case .inputAudioCommit:
+            pendingTurns.endsUserTurn = true
+            content = .other
+        case .speechStarted, .speechStopped:
+            let isStart = name == .speechStarted
+            pendingTurns.userSpeech = object.integer(isStart ? "audio_start_ms" : "audio_end_ms").map { (isStart, $0) }
+            content = .other
+        case .elevenLabsUserTranscript:
+            noteVocabulary(.elevenLabs)
+            pendingTurns.endsAssistantTurn = true
+            content = .other
         case .sessionCreated, .sessionUpdated, .sessionUpdate:
             // The client's session.update counts too: a client-side log may hold no session.updated.
             applySessionConfiguration(object)
@@ -155,7 +171,7 @@ public struct EventReader: Sendable {
         case .elevenLabsAudio:
             content = elevenLabsAudio(object)
         case .elevenLabsInterruption:
-            content = .interruption(Interruption(eventID: object.object("interruption_event")?.integer("event_id")))
+            content = .interruption(Interruption(eventID: object.object("interruption_event")?.integer("event_id"), vocabulary: .elevenLabs))
         case .elevenLabsMetadata:
             applyElevenLabsMetadata(object)
             content = .other
@@ -210,6 +226,10 @@ public struct EventReader: Sendable {
     private mutating func applySessionConfiguration(_ object: JSONObjectView) {
         guard let session = object.object("session") else { return }
         noteModalities(session)
+        // turn_detection: null means the client takes its own turns; an object, server VAD. Absent says nothing.
+        if let detection = session.object("audio")?.object("input")?.member("turn_detection") ?? session.member("turn_detection") {
+            pendingTurns.turnDetection = detection.kind != .null
+        }
         if let audio = session.object("audio") {
             noteVocabulary(.openAIGA)
             if let format = audio.object("output")?.object("format").flatMap({ gaFormat($0, side: "output") }) { setOutputFormat(format) }
@@ -327,9 +347,10 @@ private enum MessageType {
     case outputAudioDelta, betaAudioDelta, inputAudioAppend
     case outputAudioDone, betaAudioDone, itemTruncated, itemTruncate, itemCreate
     case sessionCreated, sessionUpdated, sessionUpdate, responseCreated
+    case inputAudioCommit, speechStarted, speechStopped
     case gaOnly, betaOnly
     case liveOutputAudioDelta, liveInputAudioAppend
-    case elevenLabsAudio, elevenLabsInterruption, elevenLabsMetadata
+    case elevenLabsAudio, elevenLabsInterruption, elevenLabsMetadata, elevenLabsUserTranscript
 
     init?(_ text: UnsafeRawBufferPointer, _ range: Range<Int>) {
         // Ordered by frequency in a session.
@@ -350,6 +371,10 @@ private enum MessageType {
         if bytesEqual(text, range, "response.created") { self = .responseCreated; return }
         if bytesEqual(text, range, "interruption") { self = .elevenLabsInterruption; return }
         if bytesEqual(text, range, "conversation_initiation_metadata") { self = .elevenLabsMetadata; return }
+        if bytesEqual(text, range, "input_audio_buffer.commit") { self = .inputAudioCommit; return }
+        if bytesEqual(text, range, "input_audio_buffer.speech_started") { self = .speechStarted; return }
+        if bytesEqual(text, range, "input_audio_buffer.speech_stopped") { self = .speechStopped; return }
+        if bytesEqual(text, range, "user_transcript") { self = .elevenLabsUserTranscript; return }
         if Self.startsWith(text, range, "response.output_audio") || Self.startsWith(text, range, "response.output_text")
             || bytesEqual(text, range, "conversation.item.added") || bytesEqual(text, range, "conversation.item.done")
         {
@@ -369,9 +394,9 @@ private enum MessageType {
         case .outputAudioDelta, .outputAudioDone, .gaOnly: .openAIGA
         case .betaAudioDelta, .betaAudioDone, .betaOnly: .openAIBeta
         case .liveOutputAudioDelta, .liveInputAudioAppend: .openAIGPTLive
-        case .elevenLabsAudio, .elevenLabsInterruption, .elevenLabsMetadata: .elevenLabs
+        case .elevenLabsAudio, .elevenLabsInterruption, .elevenLabsMetadata, .elevenLabsUserTranscript: .elevenLabs
         case .inputAudioAppend, .itemTruncated, .itemTruncate, .itemCreate, .sessionCreated, .sessionUpdated, .sessionUpdate,
-             .responseCreated: nil
+             .responseCreated, .inputAudioCommit, .speechStarted, .speechStopped: nil
         }
     }
 

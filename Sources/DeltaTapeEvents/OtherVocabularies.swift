@@ -12,7 +12,8 @@ extension EventReader {
         }
         if let chunk = object.member("user_audio_chunk"), chunk.kind == .string {
             noteVocabulary(.elevenLabs)
-            let delta = AudioDelta(track: .user, format: elevenLabsInputFormat, payload: chunk.value, payloadHasEscapes: chunk.valueHasEscapes)
+            let delta = AudioDelta(track: .user, format: elevenLabsInputFormat, payload: chunk.value, payloadHasEscapes: chunk.valueHasEscapes,
+                                   vocabulary: .elevenLabs)
             return Event(message: message, typeRange: chunk.key, content: .audio(delta))
         }
         if let server = object.member("serverContent"), server.kind == .object {
@@ -41,7 +42,8 @@ extension EventReader {
         let format = start != nil || end != nil ? .openAIPCM16 : isOutput ? outputFormat : inputFormat
         noteFormat(format)
         return .audio(AudioDelta(track: isOutput ? .assistant : .user, format: format, payload: payload.value,
-                                 payloadHasEscapes: payload.valueHasEscapes, startMilliseconds: start, endMilliseconds: end))
+                                 payloadHasEscapes: payload.valueHasEscapes, startMilliseconds: start, endMilliseconds: end,
+                                 vocabulary: .openAIGPTLive))
     }
 
     // MARK: - Twilio Media Streams
@@ -58,13 +60,13 @@ extension EventReader {
             let inbound = media.stringEquals("track", "inbound") || media.stringEquals("track", "inbound_track")
             let delta = AudioDelta(track: inbound ? .user : .assistant, format: .mulaw8k, payload: payload.value,
                                    payloadHasEscapes: payload.valueHasEscapes,
-                                   startMilliseconds: media.integerOrIntegerString("timestamp"))
+                                   startMilliseconds: media.integerOrIntegerString("timestamp"), vocabulary: .twilio)
             return Event(message: message, typeRange: event.value, content: .audio(delta))
         case "start":
             noteFormat(.mulaw8k)
         case "clear":
             // The bridge told Twilio to drop the audio it had queued: the caller interrupted.
-            return Event(message: message, typeRange: event.value, content: .interruption(Interruption(eventID: nil)))
+            return Event(message: message, typeRange: event.value, content: .interruption(Interruption(eventID: nil, vocabulary: .twilio)))
         default:
             break
         }
@@ -78,7 +80,7 @@ extension EventReader {
         guard let audio = object.object("audio_event"), let payload = audio.member("audio_base_64"), payload.kind == .string
         else { return .other }
         return .audio(AudioDelta(track: .assistant, format: elevenLabsOutputFormat, payload: payload.value,
-                                 payloadHasEscapes: payload.valueHasEscapes, eventID: audio.integer("event_id")))
+                                 payloadHasEscapes: payload.valueHasEscapes, eventID: audio.integer("event_id"), vocabulary: .elevenLabs))
     }
 
     /// `conversation_initiation_metadata`: the formats of both sides.
@@ -135,7 +137,12 @@ extension EventReader {
                 deltas.append(delta)
             }
         }
-        if deltas.isEmpty, content.isTrue("interrupted") { return .interruption(Interruption(eventID: nil)) }
+        if content.isTrue("interrupted") {
+            if deltas.isEmpty { return .interruption(Interruption(eventID: nil, vocabulary: .geminiLive)) }
+            // Audio beside the interruption was generated before it: it joins the turn, and the interruption follows.
+            pendingTurns.interruption = Interruption(eventID: nil, vocabulary: .geminiLive)
+        }
+        if content.isTrue("turnComplete") { pendingTurns.endsAssistantTurn = true }
         return Event.Content(parts: deltas)
     }
 
@@ -172,7 +179,7 @@ extension EventReader {
         guard let rate else { return nil }
         let format = AudioFormat(encoding: .pcm16, sampleRate: rate)
         noteFormat(format)
-        return AudioDelta(track: track, format: format, payload: data.value, payloadHasEscapes: data.valueHasEscapes)
+        return AudioDelta(track: track, format: format, payload: data.value, payloadHasEscapes: data.valueHasEscapes, vocabulary: .geminiLive)
     }
 
     /// The rate of a PCM MIME type (`audio/pcm;rate=24000`, `audio/L16;codec=pcm;rate=16000`); `defaultRate` when it

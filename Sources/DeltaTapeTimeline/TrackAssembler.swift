@@ -1,4 +1,4 @@
-import DeltaTapeKernels
+public import DeltaTapeKernels
 public import DeltaTapeEvents
 
 /// Joins one track's decoded payloads into 16-bit samples, in arrival order and without gaps.
@@ -6,7 +6,31 @@ public import DeltaTapeEvents
 /// PCM16 payloads may hold an odd number of bytes: the leftover byte is kept per stream and joins the
 /// next payload of the same stream, so a sample split across two deltas comes out whole.
 public struct TrackAssembler: Sendable {
-    private var leftoverBytes: [AudioStreamKey: UInt8] = [:]
+    /// A byte waiting for the next payload of its stream: the first half of a sample.
+    struct Leftover: Sendable {
+        var byte: UInt8
+        /// The line of the payload it came from, for the report if the sample never completes.
+        var line: Int
+        /// When the stream first left a byte over, to report in the order of the input.
+        var order: Int
+    }
+
+    /// A stream that ended (or was given up on) with half a sample.
+    public struct HalfSample: Sendable, Equatable {
+        /// The stream.
+        public var stream: AudioStreamKey
+        /// The line of the payload whose last byte was the half sample.
+        public var line: Int
+    }
+
+    private var leftoverBytes: [AudioStreamKey: Leftover] = [:]
+    private var leftoverOrder = 0
+    /// Streams holding a leftover byte at most: beyond it the oldest is given up (reported as a half sample), so that
+    /// millions of streams each ending on half a sample cannot grow memory without bound.
+    public static let maximumStreamsWithLeftover = 4_096
+    /// Streams whose leftover byte was given up to keep within ``maximumStreamsWithLeftover``, for the caller to report
+    /// (and empty).
+    public var givenUp: [HalfSample] = []
     private var samples: [Int16] = []
     private var joined: [UInt8] = []
     // The last stream seen, to build a key only when the stream changes.
@@ -19,7 +43,12 @@ public struct TrackAssembler: Sendable {
     public init() {}
 
     /// Streams still holding a leftover byte: when the session ends, each is half a sample that never completed.
-    public var streamsWithLeftoverByte: [AudioStreamKey] { Array(leftoverBytes.keys) }
+    public var streamsWithLeftoverByte: [AudioStreamKey] { halfSamples.map(\.stream) }
+
+    /// Streams still holding a leftover byte, in the order they first left one, with the line of the byte.
+    public var halfSamples: [HalfSample] {
+        leftoverBytes.sorted { $0.value.order < $1.value.order }.map { HalfSample(stream: $0.key, line: $0.value.line) }
+    }
 
     /// Appends a decoded payload and passes the complete samples it yields to `emit`.
     ///
@@ -34,40 +63,64 @@ public struct TrackAssembler: Sendable {
         in message: UnsafeRawBufferPointer,
         emit: (UnsafeBufferPointer<Int16>) throws(Failure) -> Void
     ) throws(Failure) {
-        switch delta.format.encoding {
+        let key = delta.format.encoding == .pcm16 ? streamKey(delta, message) : AudioStreamKey(responseID: "", itemID: "", contentIndex: 0)
+        try append(bytes, format: delta.format, key: key, line: 0, emit: emit)
+    }
+
+    /// Appends a decoded payload of stream `key` and passes the complete samples it yields to `emit`.
+    ///
+    /// - Parameters:
+    ///   - bytes: The decoded payload (PCM16 little-endian or G.711, per `format`).
+    ///   - format: The payload's format.
+    ///   - key: The stream the payload belongs to (a PCM16 byte left over joins the next payload of the same stream).
+    ///   - line: Where the payload is in the input, for the report of a half sample.
+    ///   - emit: Receives the samples (valid only during the call).
+    public mutating func append<Failure: Error>(
+        _ bytes: UnsafeRawBufferPointer,
+        format: AudioFormat,
+        key: AudioStreamKey,
+        line: Int,
+        emit: (UnsafeBufferPointer<Int16>) throws(Failure) -> Void
+    ) throws(Failure) {
+        switch format.encoding {
         case .pcm16:
-            try appendPCM16(bytes, key: streamKey(delta, message), emit: emit)
+            try appendPCM16(bytes, key: key, line: line, emit: emit)
         case .mulaw, .alaw:
             ensureSampleCapacity(bytes.count)
             try samples.withUnsafeMutableBufferPointer { (buffer) throws(Failure) in
-                G711.decode(bytes, law: delta.format.encoding, into: buffer)
+                G711.decode(bytes, law: format.encoding, into: buffer)
                 try emit(UnsafeBufferPointer(rebasing: buffer[..<bytes.count]))
             }
         }
     }
 
+    /// Forgets the leftover byte of `key`, if it holds one: the stream has ended. Returns it as a half sample.
+    public mutating func end(_ key: AudioStreamKey) -> HalfSample? {
+        leftoverBytes.removeValue(forKey: key).map { HalfSample(stream: key, line: $0.line) }
+    }
+
     private mutating func appendPCM16<Failure: Error>(
-        _ bytes: UnsafeRawBufferPointer, key: AudioStreamKey, emit: (UnsafeBufferPointer<Int16>) throws(Failure) -> Void
+        _ bytes: UnsafeRawBufferPointer, key: AudioStreamKey, line: Int, emit: (UnsafeBufferPointer<Int16>) throws(Failure) -> Void
     ) throws(Failure) {
         guard !bytes.isEmpty else { return }
         guard let leftover = leftoverBytes.removeValue(forKey: key) else {
-            return try appendPCM16(whole: bytes, key: key, emit: emit)
+            return try appendPCM16(whole: bytes, key: key, line: line, emit: emit)
         }
         // Re-join the sample split across deltas by prepending the leftover byte.
         joined.removeAll(keepingCapacity: true)
-        joined.append(leftover)
+        joined.append(leftover.byte)
         joined.append(contentsOf: bytes)
         let rejoined = joined
         try rejoined.withUnsafeBufferPointer { (rejoined) throws(Failure) in
-            try appendPCM16(whole: UnsafeRawBufferPointer(rejoined), key: key, emit: emit)
+            try appendPCM16(whole: UnsafeRawBufferPointer(rejoined), key: key, line: line, emit: emit)
         }
     }
 
     private mutating func appendPCM16<Failure: Error>(
-        whole bytes: UnsafeRawBufferPointer, key: AudioStreamKey, emit: (UnsafeBufferPointer<Int16>) throws(Failure) -> Void
+        whole bytes: UnsafeRawBufferPointer, key: AudioStreamKey, line: Int, emit: (UnsafeBufferPointer<Int16>) throws(Failure) -> Void
     ) throws(Failure) {
         let count = bytes.count / 2
-        if bytes.count % 2 == 1 { leftoverBytes[key] = bytes[bytes.count - 1] }
+        if bytes.count % 2 == 1 { keepLeftover(bytes[bytes.count - 1], key: key, line: line) }
         guard count > 0 else { return }
         ensureSampleCapacity(count)
         try samples.withUnsafeMutableBufferPointer { (buffer) throws(Failure) in
@@ -76,12 +129,25 @@ public struct TrackAssembler: Sendable {
         }
     }
 
+    private mutating func keepLeftover(_ byte: UInt8, key: AudioStreamKey, line: Int) {
+        if leftoverBytes[key] == nil, leftoverBytes.count >= Self.maximumStreamsWithLeftover {
+            // Give up the older half at once: one sort per half of the limit, not a search per stream.
+            let oldest = leftoverBytes.sorted { $0.value.order < $1.value.order }.prefix(Self.maximumStreamsWithLeftover / 2)
+            for (stream, leftover) in oldest {
+                leftoverBytes.removeValue(forKey: stream)
+                givenUp.append(HalfSample(stream: stream, line: leftover.line))
+            }
+        }
+        leftoverOrder += 1
+        leftoverBytes[key] = Leftover(byte: byte, line: line, order: leftoverOrder)
+    }
+
     private mutating func ensureSampleCapacity(_ count: Int) {
         if samples.count < count { samples = [Int16](repeating: 0, count: max(count, samples.count * 2)) }
     }
 
     /// The stream key of `delta`, rebuilt only when it differs from the previous delta's.
-    private mutating func streamKey(_ delta: AudioDelta, _ message: UnsafeRawBufferPointer) -> AudioStreamKey {
+    public mutating func streamKey(_ delta: AudioDelta, _ message: UnsafeRawBufferPointer) -> AudioStreamKey {
         let response = delta.responseID.map { UnsafeRawBufferPointer(rebasing: message[$0]) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
         let item = delta.itemID.map { UnsafeRawBufferPointer(rebasing: message[$0]) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
         if let lastKey, delta.contentIndex == lastContentIndex,

@@ -16,6 +16,8 @@ extension DeltaTapeCommand {
                   deltatape convert session.jsonl -o session.wav
                   deltatape convert session.jsonl -o session-16k.wav --rate 16000
                   deltatape convert devtools-export.har -o caller.wav --track user
+                  deltatape convert session.jsonl -o conversation.wav --track both
+                  deltatape convert session.jsonl -o call.ogg --track both --layout separate
                   cat session.jsonl | deltatape convert - -o - --format wav > session.wav
                   deltatape convert music-44k.flac -o music-24k.wav --rate 24000
                   deltatape convert call.ulaw -o call.wav --input-format mulaw --input-rate 8000
@@ -27,8 +29,14 @@ extension DeltaTapeCommand {
         @Option(name: .shortAndLong, help: "The output file ('-' writes to standard output; then --format is required).")
         var output: String
 
-        @Option(help: "Which side to write: assistant (the model's output, the default) or user (the input the client sent).")
-        var track: TrackChoice = .assistant
+        @Option(help: "Which side to write: assistant (the model's output, the default), user (the input the client sent), or both on one session clock.")
+        var track: TrackSelection = .assistant
+
+        @Option(help: "How --track both is laid out: stereo (user left, assistant right; the default), mono (a mix) or separate (x.user.wav and x.assistant.wav).")
+        var layout: ChannelLayout?
+
+        @Flag(help: "Keep the audio the listener never heard (cut by truncations and interruptions): everything generated.")
+        var keepTruncated = false
 
         @Option(help: "The output container when it does not follow from the output's extension: wav, ogg (alias opus) or webm; it must agree with an extension that names a format.")
         var format: OutputFormat?
@@ -118,6 +126,12 @@ extension DeltaTapeCommand {
                 throw ValidationError("Cannot tell the format of '\(output)' from its extension; name the file .wav, .ogg, .opus or .webm, or pass --format.")
             }
             try validateAgainstFormat(outputFormat)
+            if let layout, track != .both {
+                throw ValidationError("--layout \(layout.rawValue) lays out both tracks; add --track both, or leave out --layout.")
+            }
+            if layout == .separate, output == "-" {
+                throw ValidationError("--layout separate writes two files (NAME.user.EXT and NAME.assistant.EXT); name a file with -o instead of '-'.")
+            }
         }
 
         /// The container written: `--format`, or the one the output's extension names.
@@ -155,7 +169,7 @@ extension DeltaTapeCommand {
             let destination: OutputDestination = output == "-" ? .standardOutput : .file(output)
             var options = ConversionOptions(
                 format: outputFormat,
-                track: track.track,
+                track: track,
                 sampleFormat: sampleFormat ?? .s16,
                 sampleRate: rate,
                 resampler: resampler,
@@ -166,6 +180,8 @@ extension DeltaTapeCommand {
                 inputKind: source.inputKind,
                 strict: strict
             )
+            options.layout = layout ?? .stereo
+            options.keepsTruncated = keepTruncated
             options.eventField = source.eventField
             options.maximumMessageByteCount = source.maxMessageBytes
             let quiet = quiet

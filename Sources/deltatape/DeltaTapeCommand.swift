@@ -89,12 +89,8 @@ struct Bitrate: ExpressibleByArgument {
     }
 }
 
-/// The tracks `--track` offers (`both`, on one timeline, arrives with the timeline).
-enum TrackChoice: String, CaseIterable, ExpressibleByArgument {
-    case assistant, user
-
-    var track: AudioTrack { self == .assistant ? .assistant : .user }
-}
+extension TrackSelection: ExpressibleByArgument {}
+extension ChannelLayout: ExpressibleByArgument {}
 
 /// The encodings `--input-format` names.
 enum RawInputEncoding: String, CaseIterable, ExpressibleByArgument {

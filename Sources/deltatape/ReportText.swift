@@ -20,6 +20,7 @@ enum ReportText {
                        report.interruptionCount > 0 ? counted(report.interruptionCount, "interruption") : nil,
                        report.deltasAfterDone > 0 ? counted(report.deltasAfterDone, "delta") + " after .done" : nil].compactMap { $0 }
         if !cutOffs.isEmpty { lines.append("cut-offs: " + cutOffs.joined(separator: ", ")) }
+        lines.append(contentsOf: describe(report.timeline))
         lines.append("events:")
         let width = report.eventCounts.values.map { String($0).count }.max() ?? 1
         for (type, count) in report.eventCounts.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
@@ -42,6 +43,26 @@ enum ReportText {
         guard track.deltaCount > 0 else { return "none" }
         let seconds = (track.durationSeconds * 1000).rounded() / 1000
         return "\(seconds) s in \(counted(track.deltaCount, noun)), " + track.formats.map(\.description).joined(separator: ", then ")
+    }
+
+    /// The timeline in a few lines: the rule, where the tracks end, what was cut.
+    private static func describe(_ timeline: SessionReport.TimelineReport) -> [String] {
+        var lines = ["timeline: \(timeline.placement)" + (timeline.usedMessageTimes ? " (message times refine it)" : "")]
+        var tracks = "  assistant ends at \(timeline.assistantEndSeconds) s (\(counted(timeline.assistantItems, "item"))"
+            + (timeline.assistantSource.map { ", from \($0)" } ?? "") + "), user at \(timeline.userEndSeconds) s"
+        if timeline.userTurns > 1 { tracks += " (\(counted(timeline.userTurns, "turn")))" }
+        if let source = timeline.userSource { tracks += " (from \(source))" }
+        lines.append(tracks)
+        var cuts: [String] = []
+        if timeline.cutItems > 0 { cuts.append("\(counted(timeline.cutItems, "item")) cut (\(timeline.cutSeconds) s not heard)") }
+        if timeline.droppedItems > 0 || timeline.droppedSeconds > 0 {
+            cuts.append("\(counted(timeline.droppedItems, "item")) dropped (\(timeline.droppedSeconds) s)")
+        }
+        if timeline.interruptionsWithoutEffect > 0 { cuts.append("\(counted(timeline.interruptionsWithoutEffect, "interruption")) cut nothing") }
+        if timeline.overlapSeconds > 0 { cuts.append("\(timeline.overlapSeconds) s of the assistant over the user") }
+        if timeline.otherSourceMessages > 0 { cuts.append("\(counted(timeline.otherSourceMessages, "audio message")) of the other vocabulary left out") }
+        if !cuts.isEmpty { lines.append("  " + cuts.joined(separator: "; ")) }
+        return lines
     }
 
     /// `1 delta`, `2 deltas`.

@@ -33,7 +33,7 @@ import Testing
                 for format in OutputFormat.allCases {
                     cases.append(Case(name: "\(session).\(track.rawValue).\(format.rawValue)",
                                       input: { try GeneratedSessions.log(session) }, format: format,
-                                      options: { $0.track = track }))
+                                      options: { $0.track = TrackSelection(track) }))
                 }
             }
         }

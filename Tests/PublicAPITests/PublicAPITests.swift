@@ -14,6 +14,8 @@ import Testing
         AudioStreamKey.self,
         AudioStreamReference.self,
         AudioTrack.self,
+        ChannelLayout.self,
+        ConversationTimeline<NullTimelineSink>.self,
         Base64.self,
         Base64StreamDecoder.self,
         (any ByteSink).self,
@@ -58,6 +60,12 @@ import Testing
         (any OpusPacketContainer).self,
         OpusSettings.self,
         OpusStreamEncoder.self,
+        PlacementRule.self,
+        TimelineNote.self,
+        (any TimelineSink).self,
+        TimelineStatistics.self,
+        TrackSelection.self,
+        TurnSignals.self,
         OutputDestination.self,
         OutputError.self,
         OutputFormat.self,
@@ -102,4 +110,10 @@ import Testing
         // Each name resolves to a module of this package.
         #expect(names.allSatisfy { $0.contains("DeltaTape") }, "\(names.filter { !$0.contains("DeltaTape") })")
     }
+}
+
+/// A sink that drops the timeline's output: enough to name the generic timeline.
+final class NullTimelineSink: TimelineSink {
+    func write(_ samples: UnsafeBufferPointer<Int16>, rate: Int, track: AudioTrack) {}
+    func writeSilence(frameCount: Int, rate: Int, track: AudioTrack) {}
 }

@@ -17,8 +17,13 @@ import Darwin
 public struct ConversionOptions: Sendable {
     /// The container to write.
     public var format: OutputFormat = .wav
-    /// Which side of the conversation to write: the assistant's output or the user's input, each joined in order.
-    public var track: AudioTrack = .assistant
+    /// Which tracks to write: the assistant's output or the user's input alone (its items joined without gaps), or both
+    /// on one session clock.
+    public var track: TrackSelection = .assistant
+    /// How both tracks are laid out (``TrackSelection/both`` only): stereo (the default), a mono mix, or separate files.
+    public var layout: ChannelLayout = .stereo
+    /// Whether audio the listener did not hear (cut by a truncation or an interruption) is kept.
+    public var keepsTruncated = false
     /// The sample format of PCM outputs.
     public var sampleFormat: PCMSampleFormat = .s16
     /// Whether any problem in the input stops the conversion instead of being a warning.
@@ -49,7 +54,7 @@ public struct ConversionOptions: Sendable {
     /// Creates options; the defaults are WAV, 16-bit, the source's rate, soxr at high quality, lenient.
     public init(
         format: OutputFormat = .wav,
-        track: AudioTrack = .assistant,
+        track: TrackSelection = .assistant,
         sampleFormat: PCMSampleFormat = .s16,
         sampleRate: Int? = nil,
         resampler: ResamplerEngine = .soxr,
@@ -96,6 +101,8 @@ public struct ConversionSummary: Sendable {
     public var problemCount: Int
     /// Wall-clock seconds the conversion took.
     public var elapsedSeconds: Double
+    /// What the timeline did (sessions only): the placement rule, items, cuts.
+    public var timeline: TimelineStatistics?
 
     /// Seconds of audio written.
     public var durationSeconds: Double { sampleRate > 0 ? Double(frameCount) / Double(sampleRate) : 0 }
@@ -128,7 +135,17 @@ public enum SessionConverter {
         problem: (Problem) -> Void = { _ in }
     ) throws(DeltaTapeError) -> ConversionSummary {
         let started = monotonicSeconds()
-        try refuseOutput(destination, overInput: input)
+        if options.track == .both, options.layout == .separate {
+            guard case .file = destination else {
+                throw .output(OutputError(path: destination.name, reason:
+                    "separate files (one per track) cannot go to standard output; name a file with -o"))
+            }
+            for track in [AudioTrack.user, .assistant] {
+                if let file = destination.destination(for: track) { try refuseOutput(file, overInput: input) }
+            }
+        } else {
+            try refuseOutput(destination, overInput: input)
+        }
         if let raw = options.rawInput {
             return try convertAudio(RawPCMSource(path: input, format: raw), to: destination, options: options, started: started)
         }
@@ -139,18 +156,18 @@ public enum SessionConverter {
         }
         // The pipeline holds the callback only while the conversion runs.
         return try withoutActuallyEscaping(problem) { (report) throws(DeltaTapeError) -> ConversionSummary in
-            let pipeline = SessionPipeline(options: options, inputName: log.name, makeSink: destination.makeSink, problem: report)
+            let pipeline = SessionPipeline(options: options, inputName: log.name, makeSink: destination.makeSink(for:), problem: report)
             defer { pipeline.closeQuietly() }
-            // A live input: what was received goes to disk every half second while it flows and whenever it stalls (a
-            // failure to write surfaces at the next write).
+            // A live input: what was written goes to disk every half second while it flows, and whenever it stalls
+            // everything received, the audio the timeline holds included (a failure to write surfaces at the next write).
             if log.isLive { pipeline.flushInterval = 0.5 }
-            log.inputStall.action = { try? pipeline.flush() }
+            log.inputStall.action = { try? pipeline.flushReleasingHeldAudio() }
             // The pipeline holds `report`, which must not outlive this block.
             defer { log.inputStall.action = {} }
             try run(log, through: pipeline)
             return ConversionSummary(
                 input: log.name,
-                output: destination.name,
+                output: outputNames(destination, options).joined(separator: " and "),
                 format: options.format,
                 vocabulary: log.reader.vocabulary,
                 sampleRate: pipeline.writer?.sampleRate ?? 0,
@@ -158,9 +175,16 @@ public enum SessionConverter {
                 frameCount: pipeline.writer?.frameCount ?? 0,
                 inputByteCount: log.byteCount,
                 problemCount: pipeline.problemCount,
-                elapsedSeconds: monotonicSeconds() - started
+                elapsedSeconds: monotonicSeconds() - started,
+                timeline: pipeline.timelineStatistics
             )
         }
+    }
+
+    /// The files a conversion writes: one, or one per track for separate files.
+    private static func outputNames(_ destination: OutputDestination, _ options: ConversionOptions) -> [String] {
+        guard options.track == .both, options.layout == .separate else { return [destination.name] }
+        return [AudioTrack.user, .assistant].map { destination.destination(for: $0)?.name ?? destination.name }
     }
 
     /// Converts as ``convert(input:to:options:problem:)-(_,_,_,(Problem)->Void)`` does, on a thread of its own, so
@@ -210,7 +234,7 @@ public enum SessionConverter {
         }
         try log.refuseForcedKindWithoutMessages()
         try pipeline.finish(line: log.lineCount) { typeCounts in
-            noAudioMessage(log: log, track: pipeline.options.track, typeCountsBeforeAudio: typeCounts,
+            noAudioMessage(log: log, track: pipeline.options.track.single ?? .assistant, typeCountsBeforeAudio: typeCounts,
                            otherTrackDeltaCount: pipeline.otherTrackDeltaCount)
         }
     }

@@ -47,6 +47,64 @@ public struct SessionReport: Sendable, Codable, Equatable {
     public var problemCount: Int
     /// Plain-language notes on what the session is and the traps it falls into, each with a stable code.
     public var diagnoses: [Diagnosis]
+    /// Both tracks on the session clock, as `convert --track both` places them.
+    public var timeline: TimelineReport
+
+    /// Both tracks on the session clock (docs/TIMELINE.md). Seconds are rounded to the millisecond in JSON.
+    public struct TimelineReport: Sendable, Codable, Equatable {
+        /// The placement rule: `continuous-input`, `turn-based`, `assistant-only` or `positioned`.
+        public var placementRule: String
+        /// The rule in words.
+        public var placement: String
+        /// Whether message times (envelope or HAR) refined the placement.
+        public var usedMessageTimes: Bool
+        /// Where the assistant track ends on the session clock.
+        public var assistantEndSeconds: Double
+        /// Where the user track ends on the session clock.
+        public var userEndSeconds: Double
+        /// Assistant items placed.
+        public var assistantItems: Int
+        /// User turns (turn-based sessions), 1 for a continuous stream, 0 without user audio.
+        public var userTurns: Int
+        /// Items cut where the listener stopped hearing them.
+        public var cutItems: Int
+        /// Seconds of generated audio the cuts removed.
+        public var cutSeconds: Double
+        /// Items dropped whole (queued behind an interruption, never heard).
+        public var droppedItems: Int
+        /// Seconds of audio dropped whole (items, and ElevenLabs events after an interruption).
+        public var droppedSeconds: Double
+        /// Truncations and interruptions that cut nothing (nothing was playing, or the audio was already placed).
+        public var interruptionsWithoutEffect: Int
+        /// Seconds of assistant audio placed while the server's voice detection heard the user (talking over each other).
+        public var overlapSeconds: Double
+        /// The vocabulary the assistant track was taken from.
+        public var assistantSource: String?
+        /// The vocabulary the user track was taken from.
+        public var userSource: String?
+        /// Audio messages left out because their track takes its audio from another vocabulary (a bridge's log).
+        public var otherSourceMessages: Int
+
+        init(_ statistics: TimelineStatistics) {
+            let milliseconds = { (seconds: Double) in (seconds * 1000).rounded() / 1000 }
+            placementRule = statistics.rule.rawValue
+            placement = statistics.rule.explanation
+            usedMessageTimes = statistics.usedMessageTimes
+            assistantEndSeconds = milliseconds(statistics.assistantEndSeconds)
+            userEndSeconds = milliseconds(statistics.userEndSeconds)
+            assistantItems = statistics.assistantItemCount
+            userTurns = statistics.userTurnCount
+            cutItems = statistics.cutItemCount
+            cutSeconds = milliseconds(statistics.cutSeconds)
+            droppedItems = statistics.droppedItemCount
+            droppedSeconds = milliseconds(statistics.droppedSeconds)
+            interruptionsWithoutEffect = statistics.interruptionsWithoutEffect
+            overlapSeconds = milliseconds(statistics.overlapSeconds)
+            assistantSource = statistics.assistantSource?.rawValue
+            userSource = statistics.userSource?.rawValue
+            otherSourceMessages = statistics.otherSourceChunkCount
+        }
+    }
 
     /// One track's audio. In JSON, ``durationSeconds`` is rounded to the millisecond.
     public struct TrackReport: Sendable, Codable, Equatable {
@@ -162,7 +220,10 @@ public enum SessionInspector {
         var interruptions = 0, deltasAfterDone = 0
         var truncatedItems = Set<AudioStreamKey>()
         var finishedStreams = Set<AudioStreamKey>()
+        // Both tracks placed as a conversion would, counted only: no audio is held or written.
+        let timeline = ConversationTimeline(selection: .both, sink: CountingSink())
         while let (line, event) = try log.nextEvent(problem: { (problem: Problem) throws(DeltaTapeError) in note(problem) }) {
+            timeline.noteTime(event.time)
             // Bounded: type names come from the input, and a hostile log can hold millions of them.
             let type = event.typeName ?? "(no type)"
             counts.tally(type, limit: 1_000, overflow: "(other types)")
@@ -188,6 +249,7 @@ public enum SessionInspector {
                     if let error = result.error {
                         note(Problem(input: log.name, line: line, message: "\(error) in the audio payload"))
                     }
+                    timeline.advance(byteCount: result.bytes.count, of: delta, in: message, line: line)
                 }
                 guard delta.track == .assistant else { return }
                 if let range = delta.responseID { responses.insert(JSONString.decode(message, range, hasEscapes: false)) }
@@ -196,8 +258,10 @@ public enum SessionInspector {
                     deltasAfterDone += 1
                 }
             }
+            timeline.takeSignals(of: event, line: line)
         }
         try log.refuseForcedKindWithoutMessages()
+        timeline.finish()
         var report = SessionReport(
             input: log.name,
             kind: log.kind.rawValue,
@@ -219,7 +283,8 @@ public enum SessionInspector {
             wrapper: log.reader.envelope?.description,
             problems: problems + sampler.omissions(input: log.name),
             problemCount: problemCount,
-            diagnoses: []
+            diagnoses: [],
+            timeline: SessionReport.TimelineReport(timeline.statistics)
         )
         report.diagnoses = diagnose(report, reader: log.reader)
         return report
@@ -277,8 +342,17 @@ public enum SessionInspector {
             let what = [report.truncationCount > 0 ? counted(report.truncationCount, "truncation") : nil,
                         report.interruptionCount > 0 ? counted(report.interruptionCount, "interruption") : nil]
                 .compactMap { $0 }.joined(separator: " and ")
-            notes.append(Diagnosis(code: "cut-off", message: "The assistant was cut off: \(what); the listener did not hear all of the audio "
-                + "that was sent (a converted track holds all of it)."))
+            let timeline = report.timeline
+            let cut = timeline.cutSeconds + timeline.droppedSeconds
+            let effect = cut > 0 ? "a conversion leaves out the \(cut) s the listener did not hear (--keep-truncated keeps it)"
+                : "none of them cut audio on the session clock"
+            notes.append(Diagnosis(code: "cut-off", message: "The assistant was cut off: \(what); \(effect)."))
+        }
+        if report.timeline.otherSourceMessages > 0, let assistant = report.timeline.assistantSource, let user = report.timeline.userSource {
+            notes.append(Diagnosis(code: "two-vocabularies", message: "The log holds the conversation in more than one vocabulary (a bridge "
+                + "logging both of its sides): the assistant track is taken from \(assistant), the user track from \(user); "
+                + "\(counted(report.timeline.otherSourceMessages, "audio message")) of the other side \(report.timeline.otherSourceMessages == 1 ? "was" : "were") left out, "
+                + "so no audio is recorded twice."))
         }
         if report.problemCount > 0 {
             notes.append(Diagnosis(code: "problems", message: "\(counted(report.problemCount, "problem")) found; a conversion skips malformed "
@@ -291,4 +365,10 @@ public enum SessionInspector {
 /// `1 delta`, `2 deltas`: a count with its noun, singular or plural.
 func counted(_ count: Int, _ noun: String) -> String {
     "\(count) \(noun)\(count == 1 ? "" : "s")"
+}
+
+/// A timeline sink that writes nothing: the inspector only counts.
+final class CountingSink: TimelineSink {
+    func write(_ samples: UnsafeBufferPointer<Int16>, rate: Int, track: AudioTrack) {}
+    func writeSilence(frameCount: Int, rate: Int, track: AudioTrack) {}
 }

@@ -1,4 +1,5 @@
 public import DeltaTapeContainers
+public import DeltaTapeEvents
 
 /// Where a conversion writes.
 public enum OutputDestination: Sendable, Hashable {
@@ -25,5 +26,30 @@ extension OutputDestination {
         case .file(let path): try FileDescriptorSink(path: path)
         case .standardOutput: FileDescriptorSink(descriptor: 1, name: "stdout")
         }
+    }
+}
+
+extension OutputDestination {
+    /// Where one track of separate files goes: `x.wav` becomes `x.user.wav` and `x.assistant.wav` (a name without an
+    /// extension gets the track's name appended). `nil` for standard output, which cannot hold two files.
+    public func destination(for track: AudioTrack) -> OutputDestination? {
+        guard case .file(let path) = self else { return nil }
+        let slash = path.lastIndex(of: "/").map { path.index(after: $0) } ?? path.startIndex
+        if let dot = path[slash...].lastIndex(of: "."), dot > slash {
+            return .file(path[..<dot] + "." + track.rawValue + path[dot...])
+        }
+        return .file(path + "." + track.rawValue)
+    }
+
+    /// Opens the destination of `track` (`nil`: the one output) for writing.
+    ///
+    /// - Throws: ``OutputError`` naming the path and the system's reason; for a track of standard output, that two
+    ///   files cannot go there.
+    public func makeSink(for track: AudioTrack?) throws(OutputError) -> any PositionalByteSink {
+        guard let track else { return try makeSink() }
+        guard let destination = destination(for: track) else {
+            throw OutputError(path: name, reason: "separate files (one per track) cannot go to standard output; name a file with -o")
+        }
+        return try destination.makeSink()
     }
 }

@@ -20,13 +20,21 @@ final class ResamplingStage {
 
     /// Writes interleaved frames sampled at `rate` to `writer`, resampled to its rate when they differ.
     func write(_ samples: UnsafeBufferPointer<Int16>, rate: Int, to writer: any PCMWriter) throws(DeltaTapeError) {
-        if rate != currentInputRate { try switchInputRate(to: rate, writer: writer) }
+        try write(samples, rate: rate, outputRate: writer.sampleRate) { (samples) throws(OutputError) in try writer.write(samples) }
+    }
+
+    /// Passes interleaved frames sampled at `rate` to `consume`, resampled to `outputRate` when they differ.
+    func write(
+        _ samples: UnsafeBufferPointer<Int16>, rate: Int, outputRate: Int,
+        into consume: (UnsafeBufferPointer<Int16>) throws(OutputError) -> Void
+    ) throws(DeltaTapeError) {
+        if rate != currentInputRate { try switchInputRate(to: rate, outputRate: outputRate, consume: consume) }
         guard let resampler else {
-            do throws(OutputError) { try writer.write(samples) } catch { throw .output(error) }
+            do throws(OutputError) { try consume(samples) } catch { throw .output(error) }
             return
         }
         do throws(StageFailure<ResamplerError, OutputError>) {
-            try resampler.process(samples) { (resampled) throws(OutputError) in try writer.write(resampled) }
+            try resampler.process(samples, consume)
         } catch {
             throw DeltaTapeError(error)
         }
@@ -34,22 +42,29 @@ final class ResamplingStage {
 
     /// Writes what the resampler still holds back; the stage can take samples again afterwards.
     func finish(into writer: any PCMWriter) throws(DeltaTapeError) {
+        try finish { (samples) throws(OutputError) in try writer.write(samples) }
+    }
+
+    /// Passes what the resampler still holds back to `consume`; the stage can take samples again afterwards.
+    func finish(into consume: (UnsafeBufferPointer<Int16>) throws(OutputError) -> Void) throws(DeltaTapeError) {
         guard let finishing = resampler else { return }
         resampler = nil
         do throws(StageFailure<ResamplerError, OutputError>) {
-            try finishing.finish { (resampled) throws(OutputError) in try writer.write(resampled) }
+            try finishing.finish(consume)
         } catch {
             throw DeltaTapeError(error)
         }
     }
 
     /// Ends the resampling of the previous input rate (its tail is written) and starts the new one's.
-    private func switchInputRate(to rate: Int, writer: any PCMWriter) throws(DeltaTapeError) {
-        try finish(into: writer)
+    private func switchInputRate(
+        to rate: Int, outputRate: Int, consume: (UnsafeBufferPointer<Int16>) throws(OutputError) -> Void
+    ) throws(DeltaTapeError) {
+        try finish(into: consume)
         currentInputRate = rate
-        guard rate != writer.sampleRate else { return }
+        guard rate != outputRate else { return }
         do throws(ResamplerError) {
-            resampler = try PCMResampler(engine: engine, quality: quality, inputRate: rate, outputRate: writer.sampleRate,
+            resampler = try PCMResampler(engine: engine, quality: quality, inputRate: rate, outputRate: outputRate,
                                          channelCount: channelCount)
         } catch {
             throw .resampling(error)

@@ -1,9 +1,10 @@
 public import DeltaTapeEvents
-import DeltaTapeTimeline
+public import DeltaTapeTimeline
 public import DeltaTapeContainers
 
 /// Turns a session's events into an audio file, one event at a time: each audio delta is decoded, joined into whole
-/// samples per stream, resampled to the output's rate and written.
+/// samples per stream, put on the conversation's timeline (docs/TIMELINE.md), resampled to the output's rate, laid out
+/// and written.
 ///
 /// The pipeline is synchronous and passes borrowed buffers from stage to stage, so it costs no allocation per delta.
 /// ``SessionConverter`` feeds it the events of a log; an archiver can feed it the events of a live session as they
@@ -13,74 +14,96 @@ public import DeltaTapeContainers
 /// bounded buffer, and ``take(_:line:)`` blocks while that buffer is full, so call it from a thread of your own,
 /// not from a task of Swift's cooperative pool.
 public final class SessionPipeline {
-    /// How the output is written, which track, how strictly problems are taken.
+    /// How the output is written, which tracks, how strictly problems are taken.
     public let options: ConversionOptions
     /// The input's name, for problems.
     public let inputName: String
     /// Problems found so far (each was reported as it was found).
     public private(set) var problemCount = 0
-    /// Audio messages of the track not written (the user's while the assistant's is written, and the other way round):
+    /// Audio messages of a track not written (the user's while the assistant's is written, and the other way round):
     /// a session without audio of the chosen track may have the other's.
     public private(set) var otherTrackDeltaCount = 0
+    /// Whether audio of a written track has arrived.
+    public private(set) var sawAudio = false
 
     private let report: (Problem) -> Void
-    private let output: PCMOutput
+    private let output: TimelineOutput
+    private let timeline: ConversationTimeline<TimelineOutput>
     private var payloads = PayloadDecoder()
-    private var track = TrackAssembler()
     /// The problems reported so far, by kind.
     private var sampler = ProblemSampler()
-    /// Streams already warned about for base64 that was decoded leniently: one warning a stream.
+    /// Streams already warned about for base64 that was decoded leniently: one warning a stream (at most 1000 remembered).
     private var streamsWithLenientBase64 = Set<AudioStreamKey>()
     /// Message types counted until the first audio, to say what a session without audio holds instead.
     private var typeCountsBeforeAudio: [String: Int] = [:]
 
-    /// Creates a pipeline; nothing is written until the first audio of the chosen track.
+    /// Creates a pipeline; nothing is written until the first audio of a chosen track.
     ///
     /// - Parameters:
-    ///   - options: The output's format and settings, the track, strictness. (The input options are not used here.)
+    ///   - options: The output's format and settings, the tracks and layout, strictness. (The input options are not
+    ///     used here.)
     ///   - inputName: The input's name, for problems.
-    ///   - makeSink: Opens where the bytes go; called once, at the first audio.
+    ///   - makeSink: Opens where the bytes go; called once per output file, at the first audio: with `nil` for the one
+    ///     output, with the track for ``ChannelLayout/separate`` files.
     ///   - problem: Receives each problem as it is found, unless ``ConversionOptions/strict`` makes it the failure.
     public init(
         options: ConversionOptions,
         inputName: String,
-        makeSink: @escaping () throws(OutputError) -> any ByteSink,
+        makeSink: @escaping (_ track: AudioTrack?) throws(OutputError) -> any ByteSink,
         problem: @escaping (Problem) -> Void
     ) {
         self.options = options
         self.inputName = inputName
         report = problem
-        output = PCMOutput(options: options, makeSink: makeSink)
+        output = TimelineOutput(options: options, makeSink: makeSink)
+        timeline = ConversationTimeline(selection: options.track, keepsTruncated: options.keepsTruncated, sink: output)
     }
 
     /// Seconds of wall time between flushes while events flow, for a live session: a process killed then loses at
     /// most that of what it had received. `nil` (the default, right for a log read from a file) flushes only as the
     /// writers do on their own, so the output is the same bytes however fast the machine is.
     public var flushInterval: Double? {
-        get { output.flushInterval }
-        set { output.flushInterval = newValue }
+        didSet { output.setFlushInterval(flushInterval) }
     }
 
-    /// The writer, once audio has arrived: its rate, channel count and frames written.
-    public var writer: (any PCMWriter)? { output.writer }
+    /// The writer, once audio has been written: its rate, channel count and frames written (the user's file of
+    /// separate files).
+    public var writer: (any PCMWriter)? { output.writers.first }
 
-    /// Takes one event: writes the audio it carries for the chosen track.
+    /// Every writer opened: one, or two for separate files.
+    public var writers: [any PCMWriter] { output.writers }
+
+    /// What the timeline did: the placement rule, items, cuts, where each track ends.
+    public var timelineStatistics: TimelineStatistics { timeline.statistics }
+
+    /// Takes one event: puts the audio it carries for the chosen tracks on the timeline, then what it says about
+    /// turns and interruptions.
     ///
     /// - Parameters:
     ///   - event: The event, valid during the call.
     ///   - line: Where the event is in the input, for problems.
     /// - Throws: ``DeltaTapeError``: a write failure, or under strict reading the first problem.
     public func take(_ event: Event, line: Int) throws(DeltaTapeError) {
+        timeline.noteTime(event.time)
         var tookAudio = false
         try event.forEachAudioDelta { (delta) throws(DeltaTapeError) in
-            guard delta.track == options.track else {
+            if options.track.includes(delta.track) {
+                try take(delta, line: line, message: event.message)
+                tookAudio = true
+            } else {
                 otherTrackDeltaCount += 1
-                return
+                // The user's audio is the clock the assistant's is placed on: counted, not decoded.
+                if delta.track == .user {
+                    try timeline.advance(byteCount: Self.decodedByteCount(delta, in: event.message), of: delta,
+                                         in: event.message, line: line)
+                }
             }
-            try take(delta, line: line, message: event.message)
-            tookAudio = true
         }
-        if !tookAudio, writer == nil {
+        try timeline.takeSignals(of: event, line: line)
+        try reportTimelineNotes()
+        if tookAudio {
+            sawAudio = true
+        } else if !sawAudio {
             typeCountsBeforeAudio.tally(event.typeName ?? "(no type)", limit: 256, overflow: "(other types)")
         }
         try output.flushIfDue()
@@ -88,10 +111,22 @@ public final class SessionPipeline {
 
     /// Puts what the output holds where a reader (or the file a killed process leaves) has it; the output goes on.
     /// Call it while a live input stalls (``SessionLog/inputStall`` does, for the converter); while events flow, the
-    /// pipeline flushes every ``flushInterval``.
+    /// pipeline flushes every ``flushInterval``. Audio the timeline still holds (an item that may yet be cut) is not
+    /// written by a flush.
     ///
     /// - Throws: ``DeltaTapeError/output(_:)`` when writing fails.
     public func flush() throws(DeltaTapeError) {
+        try output.flush()
+    }
+
+    /// Writes the audio the timeline holds (items that could still be cut), then flushes: for a live input that
+    /// stalls, so that what was received reaches the file. A cut that arrives later for that audio cannot apply.
+    ///
+    /// - Throws: ``DeltaTapeError/output(_:)`` when writing fails.
+    public func flushReleasingHeldAudio() throws(DeltaTapeError) {
+        try timeline.releaseHeld()
+        try reportTimelineNotes()
+        try output.releasePending()
         try output.flush()
     }
 
@@ -109,27 +144,46 @@ public final class SessionPipeline {
         if sampler.admit(problem) { report(problem) }
     }
 
-    /// Ends the session: reports streams left with half a sample, flushes the resampler and finalizes the output.
+    /// Ends the session: writes what the timeline holds, reports streams left with half a sample, flushes the
+    /// resamplers and finalizes the output.
     ///
     /// - Parameters:
     ///   - line: The input's last line, for problems found at the end.
     ///   - noAudio: Why there was no audio, in words (the caller knows the input), when none arrived.
-    /// - Throws: ``DeltaTapeError/badInput(_:)`` when no audio arrived; a write failure.
+    /// - Throws: ``DeltaTapeError/badInput(_:)`` when no audio arrived, or all of it was cut; a write failure.
     public func finish(line: Int, noAudio: (_ typeCountsBeforeAudio: [String: Int]) -> String) throws(DeltaTapeError) {
-        guard writer != nil else {
+        guard sawAudio else {
             throw .badInput(noAudio(typeCountsBeforeAudio))
         }
-        for stream in track.streamsWithLeftoverByte {
-            try note(Problem(input: inputName, line: line, message:
-                "the audio of item '\(stream.itemID)' (response '\(stream.responseID)') ends with half a sample; its last byte was dropped"))
-        }
+        try timeline.finish()
+        try reportTimelineNotes()
         for omission in sampler.omissions(input: inputName) { report(omission) }
         try output.finish()
+        guard writer != nil else {
+            let statistics = timeline.statistics
+            throw .badInput("\(inputName): all of the \(options.track == .user ? "user's" : "assistant's") audio was cut where the "
+                + "listener interrupted it (\(formatMilliseconds(statistics.cutSeconds + statistics.droppedSeconds)) generated, "
+                + "none heard); --keep-truncated keeps everything generated")
+        }
     }
 
     /// Closes the output on any path out of a conversion, so what was written stays readable.
     public func closeQuietly() {
         output.closeQuietly()
+    }
+
+    /// The length a payload decodes to, from its text alone (escapes and whitespace, which are rare, are counted as
+    /// characters): enough to follow the clock without decoding audio that is not written.
+    private static func decodedByteCount(_ delta: AudioDelta, in message: UnsafeRawBufferPointer) -> Int {
+        let text = message[delta.payload]
+        let padding = text.suffix(2).filter { $0 == UInt8(ascii: "=") }.count
+        return Base64.nominalDecodedByteCount(encodedByteCount: text.count, paddingCount: padding)
+    }
+
+    private func reportTimelineNotes() throws(DeltaTapeError) {
+        for note in timeline.takeNotes() {
+            try self.note(Problem(input: inputName, line: note.line, message: note.message))
+        }
     }
 
     private func take(_ delta: AudioDelta, line: Int, message: UnsafeRawBufferPointer) throws(DeltaTapeError) {
@@ -139,16 +193,14 @@ public final class SessionPipeline {
         var silenceByteCount = 0
         var leniency: Base64Leniency = []
         try payloads.decode(delta, in: message) { (result) throws(DeltaTapeError) in
-            try track.append(result.bytes, of: delta, in: message) { (samples) throws(DeltaTapeError) in
-                try output.write(samples, rate: delta.format.sampleRate)
-            }
+            try timeline.take(result.bytes, of: delta, in: message, line: line)
             if let error = result.error {
                 decodeError = error
                 silenceByteCount = result.bytes.count
             }
             leniency = result.leniency
         }
-        if !leniency.isEmpty, streamsWithLenientBase64.insert(AudioStreamKey(delta, in: message)).inserted {
+        if !leniency.isEmpty, streamsWithLenientBase64.count < 1_000, streamsWithLenientBase64.insert(AudioStreamKey(delta, in: message)).inserted {
             try note(Problem(input: inputName, line: line, message:
                 "the audio payload is base64 with \(leniency), not strict RFC 4648; it was decoded all the same "
                 + "(later payloads of this stream like it are not reported)"))

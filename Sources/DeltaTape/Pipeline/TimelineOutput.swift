@@ -1,0 +1,297 @@
+import DeltaTapeEvents
+import DeltaTapeTimeline
+import DeltaTapeContainers
+
+/// Where the timeline's tracks go. One track: straight to its output (resampled there when the rate changes). Both
+/// tracks: each through a resampler of its own to one output rate, then laid out (stereo, mono or separate files).
+///
+/// With both tracks the output's rate is the higher of the two tracks' rates, so the first samples wait (bounded) until
+/// both tracks have had audio.
+final class TimelineOutput: TimelineSink {
+    typealias Failure = DeltaTapeError
+
+    private let options: ConversionOptions
+    private let makeSink: (AudioTrack?) throws(OutputError) -> any ByteSink
+    /// One track, or stereo/mono: one output. Separate: the user's.
+    private(set) var main: PCMOutput?
+    /// Separate: the assistant's output.
+    private(set) var second: PCMOutput?
+    private var flushInterval: Double?
+
+    // Both tracks:
+    private var pending = PendingTracks()
+    private var outputRate: Int?
+    private var userStage: ResamplingStage?
+    private var assistantStage: ResamplingStage?
+    private var level = LevelledTracks()
+    /// The frames of the layout being written (interleaved or mixed).
+    private var laidOut: [Int16] = []
+    private var silence = [Int16](repeating: 0, count: 4_096)
+
+    init(options: ConversionOptions, makeSink: @escaping (AudioTrack?) throws(OutputError) -> any ByteSink) {
+        self.options = options
+        self.makeSink = makeSink
+        if options.track.single != nil {
+            main = PCMOutput(options: options) { () throws(OutputError) in try makeSink(nil) }
+        }
+    }
+
+    /// The writers opened so far (two for separate files).
+    var writers: [any PCMWriter] { [main?.writer, second?.writer].compactMap { $0 } }
+
+    /// Seconds of wall time between flushes (see ``SessionPipeline/flushInterval``).
+    func setFlushInterval(_ interval: Double?) {
+        flushInterval = interval
+        main?.flushInterval = interval
+        second?.flushInterval = interval
+    }
+
+    func write(_ samples: UnsafeBufferPointer<Int16>, rate: Int, track: AudioTrack) throws(DeltaTapeError) {
+        if options.track.single != nil {
+            try main?.write(samples, rate: rate)
+            return
+        }
+        guard let outputRate else {
+            pending.append(samples, rate: rate, track: track)
+            return try decideRateWhenReady()
+        }
+        try stage(track).write(samples, rate: rate, outputRate: outputRate) { (resampled) throws(OutputError) in
+            try level.append(resampled, track: track, into: self)
+        }
+    }
+
+    func writeSilence(frameCount: Int, rate: Int, track: AudioTrack) throws(DeltaTapeError) {
+        if options.track.single == nil, outputRate == nil {
+            pending.appendSilence(frameCount, rate: rate, track: track)
+            return try decideRateWhenReady()
+        }
+        var left = frameCount
+        while left > 0 {
+            let count = min(left, silence.count)
+            try silence.withUnsafeBufferPointer { (zeros) throws(DeltaTapeError) in
+                try write(UnsafeBufferPointer(rebasing: zeros[..<count]), rate: rate, track: track)
+            }
+            left -= count
+        }
+    }
+
+    /// Decides the output's rate now if it waits for the second track's audio, so that what is held reaches the file.
+    func releasePending() throws(DeltaTapeError) {
+        if options.track.single == nil, outputRate == nil, !pending.chunks.isEmpty { try decideRate() }
+    }
+
+    func flush() throws(DeltaTapeError) {
+        try main?.flush()
+        try second?.flush()
+    }
+
+    func flushIfDue() throws(DeltaTapeError) {
+        try main?.flushIfDue()
+        try second?.flushIfDue()
+    }
+
+    /// Flushes the resamplers, levels the tracks and closes the outputs.
+    func finish() throws(DeltaTapeError) {
+        if options.track.single == nil {
+            if outputRate == nil { try decideRate() }
+            if let outputRate {
+                for track in [AudioTrack.user, .assistant] {
+                    try stage(track).finish { (resampled) throws(OutputError) in
+                        try level.append(resampled, track: track, into: self)
+                    }
+                }
+                _ = outputRate
+                try level.finish(into: self)
+            }
+        }
+        try main?.finish()
+        try second?.finish()
+    }
+
+    func closeQuietly() {
+        main?.closeQuietly()
+        second?.closeQuietly()
+    }
+
+    // MARK: - Both tracks
+
+    private func stage(_ track: AudioTrack) -> ResamplingStage {
+        let existing = track == .user ? userStage : assistantStage
+        if let existing { return existing }
+        let made = ResamplingStage(engine: options.resampler, quality: options.quality, channelCount: 1)
+        if track == .user { userStage = made } else { assistantStage = made }
+        return made
+    }
+
+    /// Decides the output's rate once both tracks have had audio, or once a minute of one track waits.
+    private func decideRateWhenReady() throws(DeltaTapeError) {
+        guard pending.audioRates.count == 2 || pending.heldSeconds > 60 else { return }
+        try decideRate()
+    }
+
+    private func decideRate() throws(DeltaTapeError) {
+        let source = options.sampleRate ?? pending.audioRates.values.max() ?? pending.silenceRate ?? 24_000
+        let rate = options.format.writtenSampleRate(for: source)
+        outputRate = rate
+        var decided = options
+        decided.sampleRate = rate
+        switch options.layout {
+        case .stereo:
+            main = PCMOutput(options: decided, channelCount: 2) { () throws(OutputError) in try self.makeSink(nil) }
+        case .mono:
+            main = PCMOutput(options: decided, channelCount: 1) { () throws(OutputError) in try self.makeSink(nil) }
+        case .separate:
+            main = PCMOutput(options: decided, channelCount: 1) { () throws(OutputError) in try self.makeSink(.user) }
+            second = PCMOutput(options: decided, channelCount: 1) { () throws(OutputError) in try self.makeSink(.assistant) }
+        }
+        setFlushInterval(flushInterval)
+        let held = pending
+        pending = PendingTracks()
+        for chunk in held.chunks {
+            switch chunk.content {
+            case .samples(let samples):
+                try samples.withUnsafeBufferPointer { (samples) throws(DeltaTapeError) in
+                    try write(samples, rate: chunk.rate, track: chunk.track)
+                }
+            case .silence(let count):
+                try writeSilence(frameCount: count, rate: chunk.rate, track: chunk.track)
+            }
+        }
+    }
+
+    /// Writes frames both tracks have reached, laid out.
+    fileprivate func emit(user: UnsafeBufferPointer<Int16>, assistant: UnsafeBufferPointer<Int16>) throws(OutputError) {
+        do throws(DeltaTapeError) {
+            switch options.layout {
+            case .separate:
+                try main?.write(user, rate: outputRate ?? 0)
+                try second?.write(assistant, rate: outputRate ?? 0)
+            case .stereo:
+                laidOut.removeAll(keepingCapacity: true)
+                for index in 0..<user.count {
+                    laidOut.append(user[index])
+                    laidOut.append(assistant[index])
+                }
+                try laidOut.withUnsafeBufferPointer { (frames) throws(DeltaTapeError) in
+                    try main?.write(frames, rate: outputRate ?? 0)
+                }
+            case .mono:
+                laidOut.removeAll(keepingCapacity: true)
+                for index in 0..<user.count {
+                    laidOut.append(Int16(clamping: Int32(user[index]) + Int32(assistant[index])))
+                }
+                try laidOut.withUnsafeBufferPointer { (frames) throws(DeltaTapeError) in
+                    try main?.write(frames, rate: outputRate ?? 0)
+                }
+            }
+        } catch {
+            throw LevelFailure.wrap(error)
+        }
+    }
+}
+
+/// Carries a pipeline error through a resampler's `emit`, which throws ``OutputError``.
+enum LevelFailure {
+    /// The write failure itself, or (rarely) another pipeline error described as one.
+    static func wrap(_ error: DeltaTapeError) -> OutputError {
+        if case .output(let output) = error { return output }
+        return OutputError(path: "output", reason: "\(error)")
+    }
+}
+
+/// The two tracks at the output rate, each waiting until the other has reached the same frame.
+private struct LevelledTracks {
+    var user = SampleQueue()
+    var assistant = SampleQueue()
+
+    mutating func append(_ samples: UnsafeBufferPointer<Int16>, track: AudioTrack, into output: TimelineOutput) throws(OutputError) {
+        if track == .user { user.append(samples) } else { assistant.append(samples) }
+        try drain(into: output)
+    }
+
+    private mutating func drain(into output: TimelineOutput) throws(OutputError) {
+        let count = min(user.count, assistant.count)
+        guard count > 0 else { return }
+        try user.withFirst(count) { (left) throws(OutputError) in
+            try assistant.withFirst(count) { (right) throws(OutputError) in
+                try output.emit(user: left, assistant: right)
+            }
+        }
+        user.removeFirst(count)
+        assistant.removeFirst(count)
+    }
+
+    /// Pads the shorter track with silence (the resamplers' last frames may differ by one) and writes the rest.
+    mutating func finish(into output: TimelineOutput) throws(DeltaTapeError) {
+        let length = max(user.count, assistant.count)
+        user.appendSilence(length - user.count)
+        assistant.appendSilence(length - assistant.count)
+        do throws(OutputError) {
+            try drain(into: output)
+        } catch {
+            throw .output(error)
+        }
+    }
+}
+
+/// Samples in order, taken from the front without moving the rest each time.
+private struct SampleQueue {
+    private var storage: [Int16] = []
+    private var head = 0
+
+    var count: Int { storage.count - head }
+
+    mutating func append(_ samples: UnsafeBufferPointer<Int16>) {
+        storage.append(contentsOf: samples)
+    }
+
+    mutating func appendSilence(_ count: Int) {
+        storage.append(contentsOf: repeatElement(0, count: count))
+    }
+
+    func withFirst<Failure: Error>(_ count: Int, _ body: (UnsafeBufferPointer<Int16>) throws(Failure) -> Void) throws(Failure) {
+        try storage.withUnsafeBufferPointer { (all) throws(Failure) in
+            try body(UnsafeBufferPointer(rebasing: all[head..<(head + count)]))
+        }
+    }
+
+    mutating func removeFirst(_ count: Int) {
+        head += count
+        // Compact once the consumed part outweighs the rest: each sample moves at most once on average.
+        if head > 65_536, head * 2 > storage.count {
+            storage.removeFirst(head)
+            head = 0
+        }
+    }
+}
+
+/// The timeline's output before the output's rate is decided: at most a minute of audio a track.
+private struct PendingTracks {
+    enum Content {
+        case samples([Int16])
+        case silence(Int)
+    }
+
+    struct Chunk {
+        var track: AudioTrack
+        var rate: Int
+        var content: Content
+    }
+
+    var chunks: [Chunk] = []
+    /// The rate of each track's first audio.
+    var audioRates: [AudioTrack: Int] = [:]
+    var silenceRate: Int?
+    var heldSeconds = 0.0
+
+    mutating func append(_ samples: UnsafeBufferPointer<Int16>, rate: Int, track: AudioTrack) {
+        if audioRates[track] == nil { audioRates[track] = rate }
+        chunks.append(Chunk(track: track, rate: rate, content: .samples(Array(samples))))
+        heldSeconds += Double(samples.count) / Double(rate)
+    }
+
+    mutating func appendSilence(_ count: Int, rate: Int, track: AudioTrack) {
+        if silenceRate == nil { silenceRate = rate }
+        chunks.append(Chunk(track: track, rate: rate, content: .silence(count)))
+    }
+}
