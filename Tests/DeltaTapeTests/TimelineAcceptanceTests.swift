@@ -595,6 +595,79 @@ struct PushToTalkSession {
                          "ElevenLabs --keep-truncated")
     }
 
+    /// The queue rule on ElevenLabs: A1 plays from 1000 ms; after a `user_transcript` A2 arrives at 1200 ms, queued
+    /// behind A1; the `interruption` at 1400 ms cuts A1 at 400 ms and drops A2 (its first event arrived before the
+    /// interruption); A3 arrives after it and plays where it arrives.
+    @Test func elevenLabsInterruptionDropsTheQueuedItem() throws {
+        var script = SessionScript()
+        script.elevenLabsMetadata()
+        script.elevenLabsUserChunks("u", count: 10)  // 1000 ms = 16000
+        let a1 = noise("A1", 12_800), a2 = noise("A2", 6_400), a3 = noise("A3", 6_400)  // 800, 400, 400 ms
+        let a1Arrival = script.userClock
+        script.elevenLabsAudio(Array(a1[..<6_400]), id: 1)
+        script.elevenLabsAudio(Array(a1[6_400...]), id: 2)
+        script.elevenLabsUserChunks("v", count: 2)  // 1200 ms
+        script.line(json(["type": "user_transcript", "user_transcription_event": json(["user_transcript": "and"])]))
+        script.elevenLabsAudio(a2, id: 3)  // queued: A1 plays until 1800 ms
+        script.elevenLabsUserChunks("w", count: 2)  // 1400 ms
+        let interruption = script.userClock
+        script.elevenLabsInterruption(id: 4)
+        script.elevenLabsUserChunks("x", count: 2)  // 1600 ms
+        let a3Arrival = script.userClock
+        script.elevenLabsAudio(a3, id: 5)
+        script.elevenLabsUserChunks("y", count: 2)  // 1800 ms
+        let log = try script.write()
+
+        var assistant = ExpectedTrack()
+        assistant.place(a1.prefix(interruption - a1Arrival), at: a1Arrival)  // 16000–22400
+        assistant.place(a3, at: max(a3Arrival, assistant.count))  // 25600–32000
+        #expect(assistant.count == 32_000)
+        try expectAlone(log, track: "assistant", Array(a1.prefix(6_400)) + a3, rate: 16_000, "ElevenLabs queued item, --track assistant")
+        try expectStereo(log, user: script.userAudio, assistant: assistant.samples, rate: 16_000, "ElevenLabs queued item")
+    }
+
+    /// A log of a Twilio bridge's Twilio side only: the caller's inbound media (timestamps) is the clock; the bridge's
+    /// own media (no track) is the assistant, placed by rule 1 on that clock; `clear` at 1400 ms cuts the item playing
+    /// (from 1000 ms) at 400 ms; media after the clear is a new item.
+    @Test func twilioClearCutsTheBridgesOwnMedia() throws {
+        var script = SessionScript()
+        script.twilioStart(tracks: ["inbound"])
+        var timestamp = 0, user: [Int16] = []
+        func inbound(_ count: Int) {
+            for _ in 0..<count {
+                let bytes = muLawNoise("in-\(timestamp)", 160)
+                script.twilioMedia(bytes, track: "inbound", timestamp: timestamp)
+                user += muLawDecoded(bytes)
+                timestamp += 20
+            }
+        }
+        func outbound(_ label: String, parts: Int, bytes: Int) -> [Int16] {
+            var audio: [Int16] = []
+            for part in 0..<parts {
+                let payload = muLawNoise("\(label)-\(part)", bytes)
+                script.twilioMedia(payload, track: nil, timestamp: nil)
+                script.line(json(["event": "mark", "streamSid": "MZ1", "mark": json(["name": "part"])]))
+                audio += muLawDecoded(payload)
+            }
+            return audio
+        }
+        inbound(50)  // 1000 ms
+        let first = outbound("S1", parts: 5, bytes: 1_600)  // 1000 ms, arriving at 1000 ms
+        inbound(20)  // 1400 ms
+        script.line(json(["event": "clear", "streamSid": "MZ1"]))
+        inbound(10)  // 1600 ms
+        let second = outbound("S2", parts: 2, bytes: 800)  // 200 ms, arriving at 1600 ms
+        inbound(10)  // 1800 ms
+        let log = try script.write()
+
+        var assistant = ExpectedTrack()
+        assistant.place(first.prefix(3_200), at: 8_000)  // cut at 1400 − 1000 ms: 8000–11200
+        assistant.place(second, at: max(12_800, assistant.count))  // 12800–14400
+        #expect(user.count == 14_400 && assistant.count == 14_400)
+        try expectStereo(log, user: user, assistant: assistant.samples, rate: 8_000, "Twilio clear")
+        try expectAlone(log, track: "assistant", Array(first.prefix(3_200)) + second, rate: 8_000, "Twilio clear, --track assistant")
+    }
+
     // MARK: Case 8
 
     /// Twilio with both tracks, mu-law at 8 kHz, placed by `timestamp`: gaps are silence; a chunk overlapping what is
