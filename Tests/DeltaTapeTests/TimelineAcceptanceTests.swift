@@ -789,10 +789,10 @@ struct PushToTalkSession {
 
     // MARK: Envelope times (rule 5; in the issue's deliverables, beyond its acceptance list)
 
-    /// Continuous input in a logging envelope with times, in epoch seconds and in epoch milliseconds (which must not
-    /// be read as seconds). The user streams 1 s in real time, pauses 2 s, and streams 0.5 s more; the assistant's
-    /// item arrives during the pause, at 1.5 s.
-    @Test(arguments: [false, true]) func envelopeTimesRefinePlacement(_ milliseconds: Bool) throws {
+    /// Continuous input whose messages carry times: a logging envelope in epoch seconds or in epoch milliseconds
+    /// (which must not be read as seconds), or a HAR's frame times. The user streams 1 s in real time, pauses 2 s, and
+    /// streams 0.5 s more; the assistant's item arrives during the pause, at 1.5 s.
+    @Test(arguments: ["seconds", "milliseconds", "har"]) func messageTimesRefinePlacement(_ form: String) throws {
         var script = SessionScript()
         script.openAISession()
         for index in 0..<10 {  // chunk k arrives when it has been spoken, at (k + 1) × 100 ms
@@ -814,7 +814,8 @@ struct PushToTalkSession {
             script.now = 3.1 + Double(index) / 10
             script.append(samples)
         }
-        let log = try script.write(envelopeEpoch: 1_767_000_000, milliseconds: milliseconds)
+        let log = form == "har" ? try script.writeHAR(epoch: 1_767_000_000)
+            : try script.write(envelopeEpoch: 1_767_000_000, milliseconds: form == "milliseconds")
 
         // User: 0–1 s as appended; the chunk arriving at 3.1 s is more than 0.5 s after the track's end (1 s): it
         // starts at 3.1 − 0.1 = 3.0 s, silence before it; the next chunks arrive within 0.5 s of the end: joined.
@@ -826,7 +827,7 @@ struct PushToTalkSession {
         assistant.place(item, at: 36_000)
         #expect(user.count == 84_000)
         try expectStereo(log, user: user.samples, assistant: assistant.samples, rate: 24_000,
-                         "envelope times in epoch \(milliseconds ? "milliseconds" : "seconds")")
+                         "message times (\(form))")
     }
 
     // MARK: Opus outputs

@@ -146,6 +146,25 @@ struct SessionScript {
         try (wrapped.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
         return url.path
     }
+
+    /// Writes the log as a Chrome HAR export: one WebSocket entry whose frames carry the lines, sent (client events)
+    /// or received, each at `epoch` plus the line's ``now`` in seconds.
+    func writeHAR(epoch: Int) throws -> String {
+        let frames: [[String: Any]] = zip(lines, times).map { line, time in
+            let sent = line.contains("\"input_audio_buffer.") || line.contains("\"session.update\"") || line.contains("\"response.create\"")
+            return ["type": sent ? "send" : "receive", "time": Double(epoch) + time, "opcode": 1, "data": line]
+        }
+        let entry: [String: Any] = [
+            "startedDateTime": "2026-11-29T00:00:00.000Z", "time": 0, "_resourceType": "websocket",
+            "request": ["method": "GET", "url": "wss://api.openai.com/v1/realtime?model=gpt-realtime", "headers": [Any]()],
+            "response": ["status": 101, "content": ["size": 0]], "_webSocketMessages": frames,
+        ]
+        let har: [String: Any] = ["log": ["version": "1.2", "creator": ["name": "WebInspector", "version": "537.36"], "pages": [Any](),
+                                          "entries": [entry]]]
+        let url = try TestEnvironment.temporaryDirectory().appendingPathComponent("session.har")
+        try JSONSerialization.data(withJSONObject: har).write(to: url)
+        return url.path
+    }
 }
 
 // MARK: OpenAI Realtime GA
