@@ -261,6 +261,66 @@ struct PushToTalkSession {
         #expect(channel(stereoFile.samples, 0, of: 2) == user.samples && channel(stereoFile.samples, 1, of: 2) == assistantFile.samples)
     }
 
+    /// A truncation that arrives after the next item began arriving still cuts its item, and the next item moves up
+    /// to the cut end: A (1500 ms) arrives at 1000 ms; B arrives at 1200 ms, queued behind A; A is truncated at 700 ms
+    /// only at 1500 ms. A plays 1000–1700, B 1700–2200. (A truncation cuts its item only: B is not dropped.)
+    @Test func truncationAfterTheNextItemBeganArriving() throws {
+        var script = SessionScript()
+        script.openAISession()
+        script.appendChunks("u", count: 10, chunk: chunk24k)  // 1000 ms
+        let a = noise("A", 36_000), b = noise("B", 12_000)
+        let aArrival = script.userClock
+        script.response("resp_1", item: "item_A", a, parts: 3)
+        script.appendChunks("v", count: 2, chunk: chunk24k)  // 1200 ms
+        let bArrival = script.userClock
+        script.responseCreated("resp_2", outOfBand: true)
+        script.itemAdded("resp_2", "item_B")
+        script.deltas("resp_2", "item_B", b, parts: 2)
+        script.audioDone("resp_2", "item_B")
+        script.responseDone("resp_2")
+        script.appendChunks("w", count: 3, chunk: chunk24k)  // 1500 ms
+        script.truncation("item_A", audioEndMilliseconds: 700, isRequest: false)
+        script.appendChunks("x", count: 5, chunk: chunk24k)  // 2000 ms
+        let log = try script.write()
+
+        var assistant = ExpectedTrack()
+        assistant.place(a.prefix(16_800), at: aArrival)  // 24000–40800
+        assistant.place(b, at: max(bArrival, assistant.count))  // 40800–52800
+        #expect(assistant.count == 52_800)
+        try expectStereo(log, user: script.userAudio, assistant: assistant.samples, rate: 24_000, "truncation after the next item")
+    }
+
+    /// The common shape of the case above: a two-item response (gpt-realtime-2 on long replies) arrives whole, faster
+    /// than real time; the user interrupts 300 ms into P, and the client truncates P at 300 ms and Q, never heard, at
+    /// 0 ms. P keeps 7200 samples, Q none.
+    @Test func truncatingAMultiItemResponseMidway() throws {
+        var script = SessionScript()
+        script.openAISession()
+        script.appendChunks("u", count: 10, chunk: chunk24k)  // 1000 ms
+        let p = noise("P", 24_000), q = noise("Q", 19_200)
+        script.responseCreated("resp_1")
+        script.itemAdded("resp_1", "item_P", outputIndex: 0)
+        script.deltas("resp_1", "item_P", p, parts: 2, outputIndex: 0)
+        script.audioDone("resp_1", "item_P", outputIndex: 0)
+        script.itemAdded("resp_1", "item_Q", outputIndex: 1)
+        script.deltas("resp_1", "item_Q", q, parts: 2, outputIndex: 1)
+        script.audioDone("resp_1", "item_Q", outputIndex: 1)
+        script.responseDone("resp_1")
+        script.appendChunks("v", count: 3, chunk: chunk24k)  // 1300 ms
+        script.speechStarted(1_250, item: "item_U2")
+        script.truncation("item_P", audioEndMilliseconds: 300, isRequest: true)
+        script.truncation("item_Q", audioEndMilliseconds: 0, isRequest: true)
+        script.truncation("item_P", audioEndMilliseconds: 300, isRequest: false)
+        script.truncation("item_Q", audioEndMilliseconds: 0, isRequest: false)
+        script.appendChunks("w", count: 3, chunk: chunk24k)  // 1600 ms
+        let log = try script.write()
+
+        var assistant = ExpectedTrack()
+        assistant.place(p.prefix(7_200), at: 24_000)
+        try expectAlone(log, track: "assistant", Array(p.prefix(7_200)), rate: 24_000, "multi-item response truncated, --track assistant")
+        try expectStereo(log, user: script.userAudio, assistant: assistant.samples, rate: 24_000, "multi-item response truncated")
+    }
+
     // MARK: Case 2
 
     /// Push-to-talk configured (`turn_detection: null`), and a log with no `turn_detection` whose client commits.
