@@ -796,6 +796,20 @@ struct PushToTalkSession {
         try expectAlone(log, track: "user", script.userAudio, rate: 24_000, "GPT-Live, --track user")
     }
 
+    /// GPT-Live output ranges that overlap: the later range's overlapping start is trimmed (rule 4), the rest placed.
+    @Test func gptLiveOverlappingRangeIsTrimmed() throws {
+        var script = SessionScript()
+        for step in 0..<10 { script.liveInput(noise("in-\(step)", chunk24k)) }  // 1000 ms
+        let first = noise("out-a", 4_800), second = noise("out-b", 4_800)  // 200 ms each
+        script.liveOutput(first, startMilliseconds: 200, endMilliseconds: 400)
+        script.liveOutput(second, startMilliseconds: 300, endMilliseconds: 500)  // 300–400 overlaps: trimmed
+        let log = try script.write()
+        var assistant = ExpectedTrack()
+        assistant.place(first, at: 4_800)
+        assistant.place(second.dropFirst(2_400), at: 9_600)
+        try expectStereo(log, user: script.userAudio, assistant: assistant.samples, rate: 24_000, "GPT-Live overlapping ranges")
+    }
+
     // MARK: Case 10
 
     /// A bridge logging both its sides: each Twilio inbound chunk is followed by the same payload appended to OpenAI;
