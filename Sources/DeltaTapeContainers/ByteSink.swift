@@ -87,6 +87,25 @@ public final class FileDescriptorSink: PositionalByteSink {
         startOffset = max(0, Int(lseek(descriptor, 0, SEEK_CUR)))  // -1 for pipes, which never overwrite
     }
 
+    /// Writes to an open descriptor (standard output) that the caller hands over for the whole conversion: when it is a
+    /// regular file (`> out.wav`), the sink takes the same exclusive advisory lock as ``init(path:)``, so that two
+    /// processes redirected to one file cannot interleave their bytes; pipes and devices are not locked.
+    ///
+    /// A shell empties a file for `>` before the process starts, so the lock cannot save a second writer's target
+    /// from its own shell; it stops the second process from writing into the first's file.
+    ///
+    /// - Throws: ``OutputError`` saying that another process is writing the file.
+    public convenience init(lockingDescriptor descriptor: Int32, name: String) throws(OutputError) {
+        var status = stat()
+        if fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG, flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            let code = errno
+            throw OutputError(path: name, reason: code == EWOULDBLOCK
+                ? "another process is writing this file (it holds its lock); wait for it to finish or write elsewhere"
+                : "cannot lock for writing: \(SystemCall.errorMessage(code))", code: code)
+        }
+        self.init(descriptor: descriptor, name: name)
+    }
+
     deinit {
         if closesDescriptor, descriptor >= 0 { _ = SystemCall.close(descriptor) }
     }

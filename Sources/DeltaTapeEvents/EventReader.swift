@@ -285,8 +285,12 @@ public struct EventReader: Sendable {
     }
 
     mutating func noteFormat(_ format: AudioFormat) {
-        if !formatsSeen.contains(format) { formatsSeen.append(format) }
+        // Bounded: formats come from the input, and a hostile log can name a new rate in every message.
+        if formatsSeen.count < Self.maximumFormatsSeen, !formatsSeen.contains(format) { formatsSeen.append(format) }
     }
+
+    /// The most formats ``formatsSeen`` lists.
+    public static let maximumFormatsSeen = 32
 
     /// GA format object: `{"type": "audio/pcm", "rate": 24000}`, `{"type": "audio/pcmu"}`, `{"type": "audio/pcma"}`;
     /// `nil`, with a warning, for a type or rate this version does not read.

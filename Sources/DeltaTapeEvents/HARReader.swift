@@ -21,7 +21,7 @@ public final class HARReader<Source: ByteSource>: MessageSource {
     /// `WebSocket frame 12 (received)`; from the second connection on, `WebSocket frame 57 (connection 2, received)`.
     /// Built when asked for (problems only), not for every frame.
     public var messageLabel: String? {
-        guard frameNumber > 0 else { return nil }
+        guard frameNumber > 0, !reportedEnd else { return nil }
         let details = [connectionCount > 1 ? "connection \(connectionCount)" : nil,
                        messageWasSent.map { $0 ? "sent" : "received" }].compactMap { $0 }
         return "WebSocket frame \(frameNumber)" + (details.isEmpty ? "" : " (\(details.joined(separator: ", ")))")
@@ -38,9 +38,15 @@ public final class HARReader<Source: ByteSource>: MessageSource {
     ///   - source: Where the bytes come from.
     ///   - chunkSize: How much to read at a time.
     ///   - prefix: Bytes already read from `source`.
-    public init(source: Source, chunkSize: Int = 1 << 20, prefix: [UInt8] = []) {
-        input = ReadBuffer(source: source, chunkSize: chunkSize, prefix: prefix)
+    ///   - maximumMessageByteCount: The longest frame read (64 MiB by default): a longer one is passed over without being
+    ///     held, and ``messageProblem`` says so. The rest of the HAR is never held, whatever its size.
+    public init(source: Source, chunkSize: Int = 1 << 20, prefix: [UInt8] = [], maximumMessageByteCount: Int = 64 << 20) {
+        input = ReadBuffer(source: source, chunkSize: min(chunkSize, max(16, maximumMessageByteCount)), prefix: prefix)
+        self.maximumMessageByteCount = max(1, maximumMessageByteCount)
     }
+
+    /// The longest frame read; a longer one is passed over in bounded memory and reported.
+    public let maximumMessageByteCount: Int
 
     /// WebSocket connections (entries with `_webSocketMessages`) found so far; their messages are read in file order.
     public private(set) var connectionCount = 0
@@ -48,17 +54,33 @@ public final class HARReader<Source: ByteSource>: MessageSource {
     /// (Socket.IO's `42[...]`, a dev server's heartbeats).
     public private(set) var nonMessageFrameCount = 0
 
-    /// The connections and the frames without a JSON message found so far.
-    public var webSocketCounts: (connections: Int, nonMessageFrames: Int)? { (connectionCount, nonMessageFrameCount) }
+    /// Elements of a frames array that are not frame objects: an array (`"_webSocketMessages": [[frames]]`, a tool that
+    /// nests them a level too deep), a string or a number. Skipped: they carry no frame to read.
+    public private(set) var nonFrameElementCount = 0
+
+    /// The connections, the frames without a JSON message, the elements that are no frame, and the misplaced frame arrays
+    /// found so far.
+    public var webSocketCounts: (connections: Int, nonMessageFrames: Int, nonFrameElements: Int, misplacedFrameArrays: Int)? {
+        (connectionCount, nonMessageFrameCount, nonFrameElementCount, misplacedFrameArrayCount)
+    }
 
     public func nextMessage() throws(InputError) -> (line: Int, bytes: UnsafeRawBufferPointer)? {
         while true {
             if !inFrames {
-                guard try skipToFrames() else { return nil }
+                guard try skipToFrames() else {
+                    // The HAR's document never closed: the file was cut off (between frames, or anywhere after them).
+                    guard !containers.isEmpty || deeperDepth > 0, !reportedEnd else { return nil }
+                    reportedEnd = true
+                    messageWasSent = nil
+                    messageTime = nil
+                    messageProblem = "the HAR ends before its closing brackets: the file was cut off, perhaps while it was "
+                        + "saved; the frames before the cut were read, what followed is missing"
+                    return (line, UnsafeRawBufferPointer(start: nil, count: 0))
+                }
                 inFrames = true
                 connectionCount += 1
             }
-            guard let (frameLine, frame) = try nextFrame() else {
+            guard let (frameLine, frame, skipped) = try nextFrame() else {
                 inFrames = false
                 continue
             }
@@ -66,6 +88,14 @@ public final class HARReader<Source: ByteSource>: MessageSource {
             messageWasSent = nil
             messageProblem = nil
             messageTime = nil
+            if let skipped {
+                messageProblem = oversizedMessageProblem(byteCount: skipped, limit: maximumMessageByteCount)
+                return (frameLine, frame)
+            }
+            guard frame.firstNonWhitespaceByte == UInt8(ascii: "{") else {
+                nonFrameElementCount += 1
+                continue
+            }
             if let bytes = extractMessage(frame) {
                 if isJSONObjectText(bytes) { return (frameLine, bytes) }
                 nonMessageFrameCount += 1
@@ -78,14 +108,7 @@ public final class HARReader<Source: ByteSource>: MessageSource {
     /// Whether a message starts like a JSON object (whitespace aside): what every realtime vocabulary sends. A frame
     /// element that is itself broken starts with `{` too, and reaches the event reader to be reported.
     private func isJSONObjectText(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        for byte in bytes {
-            switch byte {
-            case 0x20, 0x09, 0x0A, 0x0D: continue
-            case UInt8(ascii: "{"): return true
-            default: return false
-            }
-        }
-        return false
+        bytes.firstNonWhitespaceByte == UInt8(ascii: "{")
     }
 
     // MARK: - Finding the frames
@@ -146,14 +169,15 @@ public final class HARReader<Source: ByteSource>: MessageSource {
                 case UInt8(ascii: ":"):
                     currentKey = lastString
                 case UInt8(ascii: "{"), UInt8(ascii: "["):
-                    let role = Self.role(opening: byte, in: containers.last, key: currentKey)
+                    let role = Self.role(opening: byte, in: deeperDepth > 0 ? .other : containers.last, key: currentKey)
                     currentKey = nil
                     lastString = nil
                     if role == .frames { return true }
                     if role == .misplacedFrames { misplacedFrameArrayCount += 1 }
-                    containers.append(role)
+                    // Only the outer levels matter to where frames are; deeper ones (a hostile HAR nests millions) are counted.
+                    if containers.count < Self.deepestRecordedLevel { containers.append(role) } else { deeperDepth += 1 }
                 case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                    _ = containers.popLast()
+                    if deeperDepth > 0 { deeperDepth -= 1 } else { _ = containers.popLast() }
                     currentKey = nil
                 default:
                     // A comma, or a literal value: the key before it has been used.
@@ -170,8 +194,12 @@ public final class HARReader<Source: ByteSource>: MessageSource {
     /// The keys that lead to frames.
     private enum Key { case log, entries, webSocketMessages }
 
-    /// The containers open around the reading position, outermost first.
+    /// The containers open around the reading position, outermost first, down to ``deepestRecordedLevel``.
     private var containers: [Role] = []
+    /// Containers open below the deepest recorded level (all of them `.other`): counted, not held, so that nesting costs
+    /// no memory.
+    private var deeperDepth = 0
+    private static var deepestRecordedLevel: Int { 64 }
     /// The key whose value comes next, when it is one of interest.
     private var currentKey: Key?
     /// The last string read, when it is a key of interest (it is a key if a colon follows).
@@ -179,6 +207,8 @@ public final class HARReader<Source: ByteSource>: MessageSource {
     /// The current string's bytes, while it is short enough to be a key of interest.
     private var keyBytes: [UInt8] = []
     private static var longestKeyByteCount: Int { 64 }  // room for escapes: `_webSocket\u004dessages` and worse
+
+    private var reportedEnd = false
 
     /// `_webSocketMessages` arrays found outside `log.entries[]` and passed over.
     public private(set) var misplacedFrameArrayCount = 0
@@ -252,7 +282,7 @@ public final class HARReader<Source: ByteSource>: MessageSource {
     }
 
     /// The next element of the frames array and the line it starts on; `nil` after the array's `]`.
-    private func nextFrame() throws(InputError) -> (line: Int, bytes: UnsafeRawBufferPointer)? {
+    private func nextFrame() throws(InputError) -> (line: Int, bytes: UnsafeRawBufferPointer, skippedByteCount: Int?)? {
         while let byte = try input.peek() {
             switch byte {
             case 0x0A:
@@ -264,7 +294,7 @@ public final class HARReader<Source: ByteSource>: MessageSource {
                 input.start += 1
                 return nil
             default:
-                return try input.takeJSONValue(line: &line)
+                return try input.takeJSONValue(line: &line, maximumByteCount: maximumMessageByteCount)
             }
         }
         return nil
@@ -328,5 +358,12 @@ public final class HARReader<Source: ByteSource>: MessageSource {
 
     deinit {
         storage.deallocate()
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    /// The first byte that is not JSON whitespace, if any.
+    var firstNonWhitespaceByte: UInt8? {
+        first { !($0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D) }
     }
 }

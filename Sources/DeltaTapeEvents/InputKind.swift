@@ -55,8 +55,9 @@ public enum InputKind: String, Sendable, Hashable, CaseIterable {
         var scanner = JSONScanner()
         var lineStart = first
         var linesTried = 0
+        let lineEnd = lineEndByte(bytes, from: first)
         while lineStart < bytes.count, linesTried < 16 {
-            guard let newline = bytes[lineStart...].firstIndex(of: 0x0A) else {
+            guard let newline = bytes[lineStart...].firstIndex(of: lineEnd) else {
                 // The last line is cut off by the prefix's end unless the prefix is the whole input.
                 if linesTried == 0 && bytes.count >= detectionPrefixLength - 3 { return .jsonLines }
                 let line = UnsafeRawBufferPointer(rebasing: bytes[lineStart...])
@@ -71,6 +72,13 @@ public enum InputKind: String, Sendable, Hashable, CaseIterable {
             lineStart = newline + 1
         }
         return nil
+    }
+
+    /// The byte the lines end with, as ``LineReader`` decides it: a bare `\r` when the first line end is one (classic Mac
+    /// OS line ends), `\n` otherwise.
+    private static func lineEndByte(_ bytes: UnsafeRawBufferPointer, from index: Int) -> UInt8 {
+        guard let end = bytes[index...].firstIndex(where: { $0 == 0x0A || $0 == 0x0D }), bytes[end] == 0x0D else { return 0x0A }
+        return end + 1 < bytes.count && bytes[end + 1] == 0x0A ? 0x0A : 0x0D
     }
 
     /// Whether the object that opens at `index - 1` has `"log"` as its first key (HAR's shape).

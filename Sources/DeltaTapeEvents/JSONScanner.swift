@@ -52,6 +52,9 @@ public struct JSONSyntaxError: Error, Equatable, Sendable, CustomStringConvertib
 public struct JSONScanner: Sendable {
     /// Deepest nesting accepted; deeper input is rejected rather than risking the stack or time.
     public static let maximumDepth = 512
+    /// Most values recorded for one text; more are rejected. Each costs a ``JSONMember`` (56 bytes), so without a bound a
+    /// 64 MiB message of `[0,0,0,…]` would cost 1.8 GB; a realtime message holds dozens, a large `session.update` thousands.
+    public static let maximumValueCount = 1 << 18
 
     /// Every value of the last scanned text in document order, the top-level value first.
     private(set) var values: [JSONMember] = []
@@ -148,6 +151,7 @@ public struct JSONScanner: Sendable {
             let valueStart = cursor.position
             let key: (range: Range<Int>, hasEscapes: Bool) = containerStack.last == true ? pendingKey : (valueStart..<valueStart, false)  // array elements have none
             let entry = values.count
+            guard entry < Self.maximumValueCount else { throw cursor.error("more than \(Self.maximumValueCount) values in one message") }
             var kind: JSONValueKind
             var hasEscapes = false
             var opened = false

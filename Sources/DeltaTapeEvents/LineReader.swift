@@ -11,6 +11,10 @@ import Darwin
 /// Memory is one buffer the size of the longest line or the chunk size, whichever is larger: it does
 /// not grow with the input's length. A UTF-8 byte order mark at the very start is dropped; `\r\n`
 /// line ends keep their `\r`, which JSON treats as whitespace. Lines are numbered from 1.
+///
+/// How lines end is decided at the first line end: `\n` (or `\r\n`) as JSON Lines says, or a bare `\r`
+/// (classic Mac OS line ends, which some editors and Windows tools still write). In a log of bare `\r` ends every
+/// line is then split at `\r`, instead of the whole log being one line too long to read.
 public final class LineReader<Source: ByteSource> {
     private let input: ReadBuffer<Source>
     private var lineNumber = 0
@@ -19,6 +23,10 @@ public final class LineReader<Source: ByteSource> {
     public let maximumLineByteCount: Int
     /// Why the last line was not handed out (it was longer than ``maximumLineByteCount``), or `nil`.
     public private(set) var lineProblem: String?
+    /// The byte lines end with: `\n` (also for `\r\n`) or `\r`; `nil` until the first line end is seen.
+    public private(set) var lineEnd: UInt8?
+    /// The last search stopped at a `\r` at the end of the bytes read, which is a line end unless `\n` follows.
+    private var endsWithUndecidedCarriageReturn = false
 
     /// The source lines are read from.
     public var source: Source { input.source }
@@ -45,7 +53,7 @@ public final class LineReader<Source: ByteSource> {
         lineProblem = nil
         var searchFrom = input.start
         while true {
-            if let newline = findNewline(from: searchFrom) {
+            if let newline = findLineEnd(from: searchFrom) {
                 let line = UnsafeRawBufferPointer(rebasing: input.bytes[input.start..<newline])
                 input.start = newline + 1
                 return emit(line)
@@ -57,7 +65,8 @@ public final class LineReader<Source: ByteSource> {
                 return emit(line)
             }
             if input.end - input.start >= maximumLineByteCount { return try skipOversizedLine() }
-            searchFrom = input.end - input.start  // after the move to the front, the unsearched part begins here
+            // After the move to the front, the unsearched part begins here (a `\r` that may precede `\n` is searched again).
+            searchFrom = input.end - input.start - (endsWithUndecidedCarriageReturn ? 1 : 0)
             try input.fill()
             searchFrom = min(searchFrom, input.end)
         }
@@ -68,20 +77,20 @@ public final class LineReader<Source: ByteSource> {
     private func skipOversizedLine() throws(InputError) -> (number: Int, bytes: UnsafeRawBufferPointer) {
         var skipped = 0
         while true {
-            if let newline = findNewline(from: input.start) {
+            if let newline = findLineEnd(from: input.start) {
                 skipped += newline - input.start
                 input.start = newline + 1
                 break
             }
-            skipped += input.end - input.start
-            input.start = input.end
+            let kept = endsWithUndecidedCarriageReturn ? 1 : 0  // searched again once more bytes are read
+            skipped += input.end - input.start - kept
+            input.start = input.end - kept
             if input.reachedEnd { break }
             try input.fill()
         }
         atStartOfInput = false
         lineNumber += 1
-        lineProblem = "a message of \(skipped) bytes, longer than the limit of \(maximumLineByteCount) bytes; it was skipped, "
-            + "so that memory stays bounded (--max-message-bytes sets the limit)"
+        lineProblem = oversizedMessageProblem(byteCount: skipped, limit: maximumLineByteCount)
         return (lineNumber, UnsafeRawBufferPointer(start: nil, count: 0))
     }
 
@@ -97,11 +106,38 @@ public final class LineReader<Source: ByteSource> {
         return (lineNumber, line)
     }
 
-    private func findNewline(from index: Int) -> Int? {
+    /// The position of the next line end at or after `index`, deciding ``lineEnd`` at the first one; `nil` when the bytes
+    /// read so far hold none.
+    private func findLineEnd(from index: Int) -> Int? {
+        endsWithUndecidedCarriageReturn = false
         guard index < input.end, let base = input.bytes.baseAddress else { return nil }
-        guard let found = memchr(base + index, 0x0A, input.end - index) else { return nil }
-        return base.distance(to: found)
+        if let lineEnd {
+            guard let found = memchr(base + index, Int32(lineEnd), input.end - index) else { return nil }
+            return base.distance(to: found)
+        }
+        let newline = memchr(base + index, 0x0A, input.end - index).map { base.distance(to: $0) }
+        let searchEnd = newline ?? input.end
+        guard let carriageReturn = memchr(base + index, 0x0D, searchEnd - index).map({ base.distance(to: $0) }) else {
+            if newline != nil { lineEnd = 0x0A }
+            return newline
+        }
+        if carriageReturn + 1 == input.end && !input.reachedEnd {
+            endsWithUndecidedCarriageReturn = true  // `\r\n` or a bare `\r`: the next read tells
+            return nil
+        }
+        if carriageReturn + 1 < input.end && input.bytes[carriageReturn + 1] == 0x0A {
+            lineEnd = 0x0A
+            return carriageReturn + 1  // `\r\n`: the line keeps its `\r`, which JSON treats as whitespace
+        }
+        lineEnd = 0x0D
+        return carriageReturn
     }
+}
+
+/// Why a message longer than the limit was not read, for every message reader.
+func oversizedMessageProblem(byteCount: Int, limit: Int) -> String {
+    "a message of \(byteCount) bytes, longer than the limit of \(limit) bytes; it was skipped, "
+        + "so that memory stays bounded (--max-message-bytes sets the limit)"
 }
 
 extension UnsafeRawBufferPointer {

@@ -11,16 +11,17 @@ public protocol MessageSource: AnyObject {
     var messageProblem: String? { get }
     /// When the last message was sent or received, in seconds since the Unix epoch, when the container says.
     var messageTime: Double? { get }
-    /// For a container of WebSocket frames (a HAR): the connections found so far, and the frames skipped because
-    /// they hold no JSON message; `nil` for other containers.
-    var webSocketCounts: (connections: Int, nonMessageFrames: Int)? { get }
+    /// For a container of WebSocket frames (a HAR): the connections found so far, the frames skipped because they hold no
+    /// JSON message, the elements of frame arrays that are no frame object (`[[frames]]`), and the frame arrays passed over
+    /// because they are outside `log.entries[]`; `nil` for other containers.
+    var webSocketCounts: (connections: Int, nonMessageFrames: Int, nonFrameElements: Int, misplacedFrameArrays: Int)? { get }
 }
 
 extension MessageSource {
     public var messageLabel: String? { nil }
     public var messageProblem: String? { nil }
     public var messageTime: Double? { nil }
-    public var webSocketCounts: (connections: Int, nonMessageFrames: Int)? { nil }
+    public var webSocketCounts: (connections: Int, nonMessageFrames: Int, nonFrameElements: Int, misplacedFrameArrays: Int)? { nil }
 }
 
 extension LineReader: MessageSource {

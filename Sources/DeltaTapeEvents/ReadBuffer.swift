@@ -69,14 +69,17 @@ extension ReadBuffer {
         return bytes[start]
     }
 
-    /// Takes the JSON value that starts at ``start`` (see ``jsonValueLength(line:)``): its bytes, valid until the next
-    /// read, and the line it starts on.
-    func takeJSONValue(line: inout Int) throws(InputError) -> (line: Int, bytes: UnsafeRawBufferPointer) {
+    /// Takes the JSON value that starts at ``start`` (see ``jsonValueLength(line:maximumByteCount:)``): its bytes, valid
+    /// until the next read, and the line it starts on. A value longer than `maximumByteCount` is passed over without
+    /// being held: its bytes are then empty and `skippedByteCount` says how long it was.
+    func takeJSONValue(line: inout Int, maximumByteCount: Int) throws(InputError)
+        -> (line: Int, bytes: UnsafeRawBufferPointer, skippedByteCount: Int?) {
         let firstLine = line
-        let length = try jsonValueLength(line: &line)
+        let (length, skipped) = try jsonValueLength(line: &line, maximumByteCount: maximumByteCount)
         let value = UnsafeRawBufferPointer(rebasing: bytes[start..<(start + length)])
         start += length
-        return (firstLine, value)
+        guard skipped == 0, length <= maximumByteCount else { return (firstLine, UnsafeRawBufferPointer(start: nil, count: 0), skipped + length) }
+        return (firstLine, value, nil)
     }
 
     /// The length of the JSON value that starts at ``start``, found by following strings, escapes and nesting
@@ -84,8 +87,14 @@ extension ReadBuffer {
     /// or `]` that follows it. When the input ends first, the length runs to its end. The length is at least 1
     /// when any input is left, so a caller always makes progress.
     ///
+    /// Once the value is longer than `maximumByteCount`, the bytes behind the reading position are let go as it moves on
+    /// (the structure is still followed, so the value's end is found): memory stays bounded whatever the value's length.
+    ///
     /// - Parameter line: Incremented for each newline passed.
-    func jsonValueLength(line: inout Int) throws(InputError) -> Int {
+    /// - Returns: The length from ``start`` of what remains of the value, and the bytes let go before it (0 unless the value
+    ///   was longer than the maximum).
+    func jsonValueLength(line: inout Int, maximumByteCount: Int) throws(InputError) -> (length: Int, skipped: Int) {
+        var skipped = 0
         var offset = 0  // from `start`, which stays put while `fill` moves the bytes
         var depth = 0
         var inString = false, escaped = false
@@ -122,17 +131,23 @@ extension ReadBuffer {
                 case UInt8(ascii: "}"), UInt8(ascii: "]"):
                     // The enclosing array's closing bracket right after a scalar; a stray closer is a value of its own
                     // (an invalid one, for the event reader to report), so that every call moves on.
-                    if depth == 0 { return max(offset, 1) }
+                    if depth == 0 { return (skipped + offset == 0 ? 1 : offset, skipped) }
                     depth -= 1
-                    if depth == 0 { return offset + 1 }  // an object or array is complete
+                    if depth == 0 { return (offset + 1, skipped) }  // an object or array is complete
                 case UInt8(ascii: ","):
-                    if depth == 0 { return max(offset, 1) }  // a scalar ends (a stray comma: as above)
+                    if depth == 0 { return (skipped + offset == 0 ? 1 : offset, skipped) }  // a scalar ends (a stray comma: as above)
                 default:
                     break
                 }
                 offset += 1
             }
-            if reachedEnd { return offset }
+            if reachedEnd { return (offset, skipped) }
+            if skipped + offset > maximumByteCount {
+                // Too long to hold: let go of what was passed (the scanning state above carries the structure on).
+                start += offset
+                skipped += offset
+                offset = 0
+            }
             try fill()
         }
     }

@@ -23,7 +23,7 @@ struct InputOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The field of a logger's envelope that holds each event, when it is not event, message, data or payload.", valueName: "name"))
     var eventField: String?
 
-    @Option(help: ArgumentHelp("The longest JSON Lines message read, in bytes (default 64 MiB); a longer one is skipped and reported.",
+    @Option(help: ArgumentHelp("The longest message read (a line, an array element, a HAR frame), in bytes (default 64 MiB); a longer one is skipped and reported.",
                                valueName: "bytes"))
     var maxMessageBytes: Int = SessionLog.defaultMaximumMessageByteCount
 

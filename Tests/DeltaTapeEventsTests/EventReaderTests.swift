@@ -184,6 +184,17 @@ import Testing
         #expect(formats == [nil, .mulaw8k, .openAIPCM16])
     }
 
+    /// Formats come from the input: a log naming a new rate in every message keeps a bounded list (issue 14, item 2).
+    @Test func formatsSeenStayBounded() throws {
+        var reader = EventReader()
+        for rate in 8_000..<8_200 {
+            let message = #"{"type":"session.updated","session":{"type":"realtime","audio":{"output":{"format":{"type":"audio/pcm","rate":\#(rate)}}}}}"#
+            _ = try Array(message.utf8).withUnsafeBytes { try reader.read($0) }
+        }
+        #expect(reader.formatsSeen.count == EventReader.maximumFormatsSeen)
+        #expect(reader.formatsSeen.first?.sampleRate == 8_000)
+    }
+
     @Test func aClientSideLogConfiguresItselfAndIsNamedAsSuch() throws {
         var reader = EventReader()
         let messages = [#"{"type":"session.update","session":{"type":"realtime","audio":{"input":{"format":{"type":"audio/pcma"}}}}}"#,

@@ -40,15 +40,22 @@ import Testing
 
     @Test func emptyArrayAndTruncatedArray() throws {
         #expect(try elements("[ ]", readSize: 1).isEmpty)
-        // A cut-off array: the complete elements come out, then the cut one (which the event reader will reject).
+        // A cut-off array: the complete elements come out, then the cut one (which the event reader will reject), then
+        // an empty message whose problem says the array ends early.
         let reader = JSONArrayReader(source: MemoryByteSource(Array("[{\"a\":1},{\"b\":\"trunc".utf8), maximumReadSize: 3), chunkSize: 16)
-        var count = 0
-        var last: [UInt8] = []
+        var messages: [[UInt8]] = []
+        var problems: [String?] = []
         while let (_, bytes) = try reader.nextMessage() {
-            count += 1
-            last = Array(bytes)
+            messages.append(Array(bytes))
+            problems.append(reader.messageProblem)
         }
-        #expect(count == 2 && last == Array("{\"b\":\"trunc".utf8))
+        #expect(messages == [Array("{\"a\":1}".utf8), Array("{\"b\":\"trunc".utf8), []])
+        #expect(problems.prefix(2).allSatisfy { $0 == nil } && problems.last??.contains("ends inside the JSON array") == true, "\(problems)")
+        // Cut between elements: only the report that the array ends early.
+        let between = JSONArrayReader(source: MemoryByteSource(Array("[{\"a\":1},".utf8)), chunkSize: 16)
+        #expect(try between.nextMessage()?.bytes.count == 7 && between.messageProblem == nil)
+        #expect(try between.nextMessage()?.bytes.count == 0 && between.messageProblem?.contains("after 1 element)") == true)
+        #expect(try between.nextMessage() == nil)
     }
 
     /// Stray closers and commas where an element should start are handed out as (invalid) elements of their own:
@@ -58,7 +65,7 @@ import Testing
         var count = 0
         while let (_, bytes) = try reader.nextMessage() {
             count += 1
-            #expect(!bytes.isEmpty, "\(text)")
+            #expect(!bytes.isEmpty || reader.messageProblem?.contains("ends inside the JSON array") == true, "\(text)")
             if count > text.utf8.count { break }
         }
         #expect(count <= text.utf8.count, "\(text) did not end")

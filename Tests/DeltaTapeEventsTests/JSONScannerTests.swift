@@ -96,6 +96,20 @@ import Testing
         #expect(accepts(fine))
     }
 
+    /// Each value costs a recorded member, so a message of millions of tiny values is refused at the limit rather than
+    /// costing 28 times its size (issue 14, item 2): `{"a":[0,0,…]}` holds the object, the array and its elements.
+    @Test func valueCountIsLimitedAtExactlyTheMaximum() {
+        let limit = JSONScanner.maximumValueCount
+        let fits = "{\"a\":[" + Array(repeating: "0", count: limit - 2).joined(separator: ",") + "]}"
+        #expect(accepts(fits))
+        let over = "{\"a\":[" + Array(repeating: "0", count: limit - 1).joined(separator: ",") + "]}"
+        guard case .failure(.syntax(let error)) = scan(over) else {
+            Issue.record("\(limit) values accepted")
+            return
+        }
+        #expect(error.message.contains("more than \(limit) values"), "\(error)")
+    }
+
     @Test func recordsTopLevelMembersOnly() throws {
         let text = #"{ "type" : "x\/y", "n": -12.5e1, "o": {"type": "inner", "delta": "AAAA"}, "a": [1, {"k": 2}], "delta":"QUJD" }"#
         let members = try scan(text).get()

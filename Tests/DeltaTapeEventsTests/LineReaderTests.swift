@@ -13,10 +13,13 @@ import Testing
 
     /// The expectation, computed by splitting the whole input at once with the standard library.
     private func expected(_ bytes: [UInt8]) -> [(Int, [UInt8])] {
-        var body = bytes[...]
-        if body.starts(with: [0xEF, 0xBB, 0xBF]) { body = body.dropFirst(3) }
-        var parts = body.split(separator: 0x0A, omittingEmptySubsequences: false).map(Array.init)
+        // Lines end as the first line end says: a bare CR (not followed by LF) makes CR the separator, anything else LF.
+        let firstEnd = bytes.firstIndex { $0 == 0x0A || $0 == 0x0D }
+        let separator: UInt8 = firstEnd.map { bytes[$0] == 0x0D && bytes[($0 + 1)...].first != 0x0A } == true ? 0x0D : 0x0A
+        var parts = bytes.split(separator: separator, omittingEmptySubsequences: false).map(Array.init)
         if parts.last == [] { parts.removeLast() }
+        // A byte order mark at the very start is dropped (a file of nothing else is one empty line).
+        if let first = parts.first, first.starts(with: [0xEF, 0xBB, 0xBF]) { parts[0] = Array(first.dropFirst(3)) }
         return parts.enumerated().map { ($0.offset + 1, $0.element) }
     }
 
@@ -39,6 +42,39 @@ import Testing
             let length = Int.random(in: 0...2000, using: &generator)
             let bytes = (0..<length).map { _ in Bool.random(using: &generator) && Int.random(in: 0..<20, using: &generator) == 0 ? 0x0A : UInt8.random(in: 0x20...0x7E, using: &generator) }
             let got = try lines(bytes, readSize: Int.random(in: 1...300, using: &generator), chunkSize: Int.random(in: 16...512, using: &generator))
+            let want = expected(bytes)
+            #expect(got.map(\.0) == want.map(\.0), "\(generator)")
+            #expect(got.map(\.1) == want.map(\.1), "\(generator)")
+        }
+    }
+
+    /// A log whose lines end in a bare CR (classic Mac OS line ends) reads as lines, not as one line the length of the log.
+    @Test func bareCarriageReturnsEndLines() throws {
+        let text = "\u{FEFF}{\"a\":1}\r{\"b\":\"" + String(repeating: "x", count: 300) + "\"}\r\r{\"c\":3}\r"
+        let bytes = Array(text.utf8)
+        for readSize in [1, 2, 7, 64, 1000] {
+            for chunkSize in [16, 33, 4096] {
+                let got = try lines(bytes, readSize: readSize, chunkSize: chunkSize)
+                #expect(got.map(\.0) == [1, 2, 3, 4], "read \(readSize) chunk \(chunkSize)")
+                #expect(got.map { String(decoding: $0.1, as: UTF8.self) } == ["{\"a\":1}", "{\"b\":\"" + String(repeating: "x", count: 300) + "\"}", "", "{\"c\":3}"],
+                        "read \(readSize) chunk \(chunkSize)")
+            }
+        }
+    }
+
+    /// CR, LF and CRLF mixed at random, split across reads of every size: the first line end decides.
+    @Test func randomLineEndsMatchTheReferenceSplit() throws {
+        var generator = SeededGenerator()
+        for _ in 0..<300 {
+            let length = Int.random(in: 0...600, using: &generator)
+            let bytes: [UInt8] = (0..<length).map { _ in
+                switch Int.random(in: 0..<30, using: &generator) {
+                case 0: 0x0A
+                case 1: 0x0D
+                default: UInt8.random(in: 0x20...0x7E, using: &generator)
+                }
+            }
+            let got = try lines(bytes, readSize: Int.random(in: 1...100, using: &generator), chunkSize: Int.random(in: 16...128, using: &generator))
             let want = expected(bytes)
             #expect(got.map(\.0) == want.map(\.0), "\(generator)")
             #expect(got.map(\.1) == want.map(\.1), "\(generator)")

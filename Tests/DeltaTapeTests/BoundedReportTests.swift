@@ -45,3 +45,48 @@ import Testing
         }
     }
 }
+
+/// A JSON array element and a HAR frame of 64 MiB (issue 14, item 1): passed over in bounded memory, named, and the rest
+/// of the session converted. Before the limit held for them, each was read whole into a buffer that doubled to 128 MiB.
+@Suite struct OversizedElementTests {
+    @Test(arguments: ["array", "har"]) func aHugeElementIsSkippedInBoundedMemory(_ container: String) throws {
+        let folder = try TestEnvironment.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let huge = #"{"type":"x.padding","pad":""# + String(repeating: "p", count: 64 << 20) + #""}"#
+        let path: String
+        if container == "array" {
+            let text = try String(contentsOfFile: GeneratedSessions.log("json-array"), encoding: .utf8)
+            path = folder.appendingPathComponent("huge.json").path
+            try ("[" + huge + "," + text.dropFirst()).write(toFile: path, atomically: false, encoding: .utf8)
+        } else {
+            let text = try String(contentsOfFile: GeneratedSessions.log("har-openai"), encoding: .utf8)
+            let marker = #""_webSocketMessages": ["#
+            let range = try #require(text.range(of: marker, options: .backwards))
+            let frame = #"{"type":"receive","opcode":1,"data":""# + huge.replacingOccurrences(of: "\"", with: "\\\"") + #""},"#
+            path = folder.appendingPathComponent("huge.har").path
+            try text.replacingCharacters(in: range, with: marker + frame).write(toFile: path, atomically: false, encoding: .utf8)
+        }
+        let session = container == "array" ? "json-array" : "har-openai"
+        let output = folder.appendingPathComponent("out.wav").path
+        let result = try run("/usr/bin/time", ["-f", "peak-rss-kb %M", TestEnvironment.deltatapeExecutable.path, "convert", path, "-o", output,
+                                               "--max-message-bytes", "1048576"])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardError.contains("longer than the limit of 1048576 bytes; it was skipped"), "\(result.standardError)")
+        let peak = result.standardError.split(separator: "\n").last { $0.hasPrefix("peak-rss-kb") }.flatMap { Int($0.split(separator: " ")[1]) } ?? .max
+        #expect(peak < 48 * 1024, "peak RSS \(peak) KB")
+        #expect(try soxDecodeToPCM16(output) == GeneratedSessions.expectedAssistant(session))
+    }
+}
+
+/// A HAR nesting 64 million arrays where frames might be (issue 14, item 2): the structure is followed with a bounded
+/// stack, so memory stays flat (before, one byte a level was held: 64 MB, and twice that while the stack grew).
+@Test func aDeeplyNestedHARIsFollowedInBoundedMemory() throws {
+    let folder = try TestEnvironment.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let path = folder.appendingPathComponent("deep.har").path
+    try (#"{"log":{"entries":[{"request":"# + String(repeating: "[", count: 64 << 20)).write(toFile: path, atomically: false, encoding: .utf8)
+    let result = try run("/usr/bin/time", ["-f", "peak-rss-kb %M", TestEnvironment.deltatapeExecutable.path, "inspect", path])
+    #expect(result.status == 0, "\(result.standardError)")
+    let peak = result.standardError.split(separator: "\n").last { $0.hasPrefix("peak-rss-kb") }.flatMap { Int($0.split(separator: " ")[1]) } ?? .max
+    #expect(peak < 48 * 1024, "peak RSS \(peak) KB")
+}

@@ -434,8 +434,9 @@ import Testing
         let expected = try GeneratedSessions.expectedAssistant("har-openai")
         #expect(decoded.count > expected.count / 4)
         #expect(decoded == expected.prefix(decoded.count))
-        #expect(problems.count == 1)  // the frame the cut went through
+        #expect(problems.count == 2)  // the frame the cut went through, and that the HAR ends early
         #expect(problems.first?.message.contains("WebSocket frame") == true)
+        #expect(problems.last?.message.contains("the HAR ends before its closing brackets") == true, "\(problems)")
     }
 }
 

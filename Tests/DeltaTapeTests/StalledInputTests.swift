@@ -66,6 +66,39 @@ import Testing
         }
     }
 
+    /// Standard output redirected to a file (`-o - > out.wav`) is locked as a named output is: a second process
+    /// redirected to the same file exits 74 saying another process writes it, and writes nothing into it.
+    @Test func aSecondWriterOfTheSameRedirectedStandardOutputIsRefused() throws {
+        let (lines, _) = try Self.firstLines(holding: 2)
+        let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("redirected.wav").path
+        #expect(FileManager.default.createFile(atPath: output, contents: nil))
+        let first = Process()
+        first.executableURL = TestEnvironment.deltatapeExecutable
+        first.arguments = ["convert", "-", "-o", "-", "--format", "wav"]
+        let input = Pipe()
+        first.standardInput = input
+        first.standardOutput = try #require(FileHandle(forWritingAtPath: output))
+        first.standardError = FileHandle.nullDevice
+        try first.run()
+        try input.fileHandleForWriting.write(contentsOf: lines)
+        for _ in 0..<500 where ((try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0) == 0 {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        // `>>`, so that the second's shell does not empty the first's file before the second process even starts.
+        let second = try run("sh", ["-c", #""$0" convert "$1" -o - --format wav >> "$2""#, TestEnvironment.deltatapeExecutable.path,
+                                    try GeneratedSessions.log("beta-basic"), output])
+        #expect(second.status == 74 && second.standardError.contains("another process is writing"), "\(second.standardError)")
+        try input.fileHandleForWriting.close()
+        first.waitUntilExit()
+        #expect(first.terminationStatus == 0)
+        // The first's file alone: a WAV of the lines it was given, nothing appended by the second.
+        let pcm = try Self.firstLines(holding: 2).pcm
+        #expect(try ffmpegDecodeToPCM16(output) == pcm)
+        let file = try Data(contentsOf: URL(fileURLWithPath: output))
+        let data = try #require(file.range(of: Data("data".utf8)))
+        #expect(file.count == data.upperBound + 4 + pcm.count, "\(file.count) bytes")
+    }
+
     /// Two processes writing one output: the second is refused (exit 74, saying another process writes the file)
     /// before it touches the file, and the first goes on to a whole file.
     @Test(arguments: ["wav", "webm"]) func aSecondWriterOfTheSameFileIsRefused(_ format: String) throws {

@@ -24,6 +24,21 @@ import Testing
         return paths.map(\.path)
     }
 
+    /// A right-to-left override, an isolate or a line separator in a type name would show the message reordered or split
+    /// (`exe.txt` read as `txt.exe`): they come out escaped like control characters, under every subcommand.
+    @Test func noBidirectionalOverrideFromTheInputReachesAnyOutputStream() throws {
+        let folder = try TestEnvironment.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let log = folder.appendingPathComponent("bidi.jsonl")
+        try (#"{"type":"\u202Eexe.txt\u2066\u2028fake"}"# + "\n").write(to: log, atomically: true, encoding: .utf8)
+        for arguments in [["convert", log.path, "-o", folder.appendingPathComponent("out.wav").path], ["inspect", log.path], ["inspect", log.path, "--json"]] {
+            let result = try run(TestEnvironment.deltatapeExecutable.path, arguments)
+            let text = String(decoding: result.standardOutput, as: UTF8.self) + result.standardError
+            #expect(!text.unicodeScalars.contains { [0x202E, 0x2066, 0x2028].contains($0.value) }, "\(arguments): \(text.prefix(500))")
+            #expect(text.contains(#"\u{202E}exe.txt"#), "\(arguments): \(text.prefix(500))")
+        }
+    }
+
     @Test func noControlByteFromTheInputReachesAnyOutputStream() throws {
         let folder = try TestEnvironment.temporaryDirectory()
         let deltatape = TestEnvironment.deltatapeExecutable.path

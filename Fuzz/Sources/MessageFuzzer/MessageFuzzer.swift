@@ -1,6 +1,9 @@
 // libFuzzer's entry point: each input goes down every path DeltaTape reads untrusted bytes on, and the JSON
 // scanner's verdict is compared with the reference validator's. Anything wrong traps, and libFuzzer keeps the input.
 import DeltaTape
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Called by libFuzzer once per input.
 ///
@@ -11,8 +14,13 @@ import DeltaTape
 ///    and every range an event hands out lies within the message.
 /// 3. `PayloadDecoder.decode` on every audio delta those events carry.
 /// 4. `LineReader`, `JSONArrayReader` and `HARReader` over a `MemoryByteSource`, with a small chunk and read size
-///    chosen by the input: lines are exactly the input split at `\n` (the start's byte order mark dropped), the other
-///    readers always make progress, and every message goes through steps 2 and 3.
+///    chosen by the input: lines are exactly the input split at its line ends (`\n`, or a bare `\r` when the first line
+///    end is one; the start's byte order mark dropped), the other readers always make progress under a message limit
+///    also chosen by the input, and every message goes through steps 2 and 3.
+/// 5. Problem reporting, as the command line gets it: `SessionInspector.inspect` and `SessionConverter.convert` (WAV to
+///    `/dev/null`, lenient and `--strict`) on the input as a file. Every text they hand out (problems, event type names,
+///    formats, notes, the error) holds no control character and no bidirectional override, and the problems listed stay
+///    within the sampler's bounds.
 /// - Returns: 0, as libFuzzer requires.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -33,6 +41,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     readLines(bytes)
     readMessages(bytes, from: JSONArrayReader.self)
     readMessages(bytes, from: HARReader.self)
+    checkProblemReporting(bytes)
     return 0
 }
 
@@ -128,9 +137,12 @@ private func sizes(_ bytes: [UInt8]) -> (chunk: Int, read: Int) {
 }
 
 func readLines(_ bytes: [UInt8]) {
-    // What the lines must be: the input split at every newline, without the empty piece after a final one, and
-    // without a byte order mark at the very start.
-    var expected = bytes.split(separator: 0x0A, omittingEmptySubsequences: false).map(Array.init)
+    // What the lines must be: the input split at every line end, without the empty piece after a final one, and
+    // without a byte order mark at the very start. The first line end decides: a bare CR (no LF after it) makes CR the
+    // line end, anything else LF.
+    let firstEnd = bytes.firstIndex { $0 == 0x0A || $0 == 0x0D }
+    let separator: UInt8 = firstEnd.map { bytes[$0] == 0x0D && bytes[($0 + 1)...].first != 0x0A } == true ? 0x0D : 0x0A
+    var expected = bytes.split(separator: separator, omittingEmptySubsequences: false).map(Array.init)
     if expected.last == [] { expected.removeLast() }
     if let first = expected.first, first.starts(with: [0xEF, 0xBB, 0xBF]) { expected[0] = Array(first.dropFirst(3)) }
 
@@ -153,7 +165,7 @@ func readLines(_ bytes: [UInt8]) {
 
 /// The message sources that take a byte source and a chunk size.
 protocol ChunkedMessageSource: MessageSource {
-    init(source: MemoryByteSource, chunkSize: Int, prefix: [UInt8])
+    init(source: MemoryByteSource, chunkSize: Int, prefix: [UInt8], maximumMessageByteCount: Int)
 }
 
 extension JSONArrayReader: ChunkedMessageSource where Source == MemoryByteSource {}
@@ -161,7 +173,9 @@ extension HARReader: ChunkedMessageSource where Source == MemoryByteSource {}
 
 func readMessages<Reader: ChunkedMessageSource>(_ bytes: [UInt8], from reader: Reader.Type) {
     let (chunk, read) = sizes(bytes)
-    let messages = Reader(source: MemoryByteSource(bytes, maximumReadSize: read), chunkSize: chunk, prefix: [])
+    // A limit the input chooses (often below its messages' length), so that the skipping path runs too.
+    let limit = 16 + Int(bytes.count > 1 ? bytes[1] : 0) * 8
+    let messages = Reader(source: MemoryByteSource(bytes, maximumReadSize: read), chunkSize: chunk, prefix: [], maximumMessageByteCount: limit)
     var events = MessageChecker()
     var count = 0
     do throws(InputError) {
@@ -169,9 +183,61 @@ func readMessages<Reader: ChunkedMessageSource>(_ bytes: [UInt8], from reader: R
             count += 1
             // A reader that hands out more messages than there are bytes has stopped consuming input.
             require(count <= bytes.count + 1, "\(Reader.self) hands out messages without consuming input")
+            require(message.count <= limit, "\(Reader.self) handed out \(message.count) bytes, over the limit of \(limit)")
             events.check(message)
         }
     } catch {
         fatalError("memory source failed: \(error)")
+    }
+}
+
+// MARK: - 5. Problem reporting
+
+/// The file each input is written to for the whole-session checks (one per fuzzing process).
+private let sessionPath: String = {
+    var template = Array("/tmp/deltatape-fuzz-XXXXXX".utf8CString)
+    let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+    require(descriptor >= 0, "mkstemp failed")
+    close(descriptor)
+    return String(cString: template)
+}()
+
+/// Whether `text` may reach a terminal: no C0 or C1 control character, no DEL, no bidirectional override or isolate and
+/// no line or paragraph separator (each could drive the terminal, forge a line or reorder what a person reads).
+func isPrintable(_ text: String) -> Bool {
+    !text.unicodeScalars.contains { scalar in
+        switch scalar.value {
+        case 0x00..<0x20, 0x7F..<0xA0, 0x200E, 0x200F, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069: true
+        default: false
+        }
+    }
+}
+
+func checkProblemReporting(_ bytes: [UInt8]) {
+    guard let file = fopen(sessionPath, "w") else { fatalError("cannot write \(sessionPath)") }
+    _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
+    fclose(file)
+
+    if let report = try? SessionInspector.inspect(input: sessionPath, maximumMessageByteCount: 1_024) {
+        let texts = report.problems.map(\.message) + Array(report.eventCounts.keys) + report.formats + report.diagnoses.map(\.message)
+            + [report.wrapper, report.vocabularyName].compactMap { $0 }
+        for text in texts { require(isPrintable(text), "inspect hands out raw control text: \(text.debugDescription)") }
+        // Five examples of each of at most 64 kinds and one more kind for the rest, then one summary line each.
+        require(report.problems.count <= 65 * 6, "inspect lists \(report.problems.count) problems")
+        require(report.problemCount >= report.problems.count - 65, "inspect counts \(report.problemCount) problems and lists \(report.problems.count)")
+    }
+    for strict in [false, true] {
+        var options = ConversionOptions(strict: strict)
+        options.maximumMessageByteCount = 1_024
+        var listed = 0
+        do throws(DeltaTapeError) {
+            _ = try SessionConverter.convert(input: sessionPath, to: .file("/dev/null"), options: options) { problem in
+                listed += 1
+                require(isPrintable(problem.description), "convert reports raw control text: \(problem.description.debugDescription)")
+            }
+        } catch {
+            require(isPrintable(error.description.escapingControlCharacters(limit: 4_000)), "an escaped error still holds control text")
+        }
+        require(listed <= 65 * 6 + 1, "convert listed \(listed) problems")
     }
 }

@@ -45,7 +45,8 @@ public struct ConversionOptions: Sendable {
     /// The envelope field holding each event, when a logger names it other than the common spellings
     /// (`--event-field`).
     public var eventField: String?
-    /// The longest JSON Lines message read (`--max-message-bytes`); a longer one is skipped and reported.
+    /// The longest message read (a JSON Lines line, a JSON array element, a HAR frame: `--max-message-bytes`); a longer one is
+    /// skipped and reported.
     public var maximumMessageByteCount = SessionLog.defaultMaximumMessageByteCount
     /// The Ogg serial number or WebM track UID; random when `nil`. Fix it for byte-reproducible Opus files
     /// (the way ffmpeg's `-fflags +bitexact` does).
@@ -233,6 +234,9 @@ public enum SessionConverter {
             try pipeline.take(event, line: line)
         }
         try log.refuseForcedKindWithoutMessages()
+        for warning in log.harStructureWarnings {
+            try pipeline.note(Problem(input: log.name, line: log.lineCount, message: warning))
+        }
         try pipeline.finish(line: log.lineCount) { typeCounts in
             noAudioMessage(log: log, track: pipeline.options.track.single ?? .assistant, typeCountsBeforeAudio: typeCounts,
                            otherTrackDeltaCount: pipeline.otherTrackDeltaCount)
@@ -278,14 +282,15 @@ public enum SessionConverter {
         let found = typeCountsBeforeAudio.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
         let listed = found.prefix(8).map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         let more = found.count > 8 ? ", and \(found.count - 8) more types" : ""
-        let foundInstead = log.isHARWithoutFrames ? "nothing: \(SessionLog.harWithoutFramesExplanation)"
+        let foundInstead = log.isHARWithoutFrames ? "nothing: \(log.harWithoutFramesReason)"
             : found.isEmpty ? "no valid messages" : listed + more
         let lookedFor = track == .assistant
             ? "response.output_audio.delta (OpenAI GA), response.audio.delta (OpenAI beta), session.output_audio.delta (GPT-Live), "
                 + "Gemini serverContent.modelTurn audio, Twilio outbound media and ElevenLabs audio_event"
             : "input_audio_buffer.append and conversation.item.create input_audio (OpenAI), session.input_audio.append (GPT-Live), "
                 + "Gemini realtimeInput audio, Twilio inbound media and ElevenLabs user_audio_chunk"
-        let diagnoses = NoAudioDiagnosis.diagnose(track: track, isHARWithoutFrames: log.isHARWithoutFrames, eventCounts: typeCountsBeforeAudio,
+        let diagnoses = NoAudioDiagnosis.diagnose(track: track, harWithoutFrames: log.isHARWithoutFrames ? log.harWithoutFramesReason : nil,
+                                                  eventCounts: typeCountsBeforeAudio,
                                                   reader: log.reader, otherTrackDeltaCount: otherTrackDeltaCount)
         return "\(log.name): no \(track.rawValue) audio found; looked for \(lookedFor) and found \(foundInstead). "
             + diagnoses.map(\.message).joined(separator: " ") + " ('deltatape inspect \(log.name)' shows all the session holds.)"

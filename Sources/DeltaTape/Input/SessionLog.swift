@@ -45,7 +45,7 @@ public final class SessionLog {
     /// - Returns: The session log, or word that the input is an audio file (from a path only).
     /// - Throws: ``DeltaTapeError/unreadableInput(_:)`` when the input cannot be read; ``DeltaTapeError/badInput(_:)`` when it
     ///   is no kind of input DeltaTape knows, or an audio file on standard input.
-    ///   - maximumMessageByteCount: The longest JSON Lines message read (`--max-message-bytes`, 64 MiB by default): a
+    ///   - maximumMessageByteCount: The longest message read, a line, an array element or a HAR frame (`--max-message-bytes`, 64 MiB by default): a
     ///     longer one is skipped in bounded memory and reported as a problem naming its line.
     public static func open(
         path: String, kind knownKind: InputKind? = nil, eventField: String? = nil, maximumMessageByteCount: Int = defaultMaximumMessageByteCount
@@ -80,6 +80,10 @@ public final class SessionLog {
         let detected = prefix.withUnsafeBytes { InputKind.detect($0) }
         guard let kind = knownKind ?? detected else {
             source.close()
+            if let encoding = prefix.withUnsafeBytes(utf16Encoding) {
+                throw .badInput("\(name): the input is UTF-16 text (\(encoding)), and session logs are read as UTF-8, as JSON requires "
+                    + "(RFC 8259 §8.1); convert it first: iconv -f UTF-16 -t UTF-8 \(path) > converted.jsonl")
+            }
             throw .badInput("\(name): not a recognized input; \(InputKind.expectation)")
         }
         guard kind != .audioFile else {
@@ -121,8 +125,8 @@ public final class SessionLog {
         source.stallHandler = inputStall
         self.source = source
         messages = switch kind {
-        case .jsonArray: JSONArrayReader(source: source, prefix: prefix)
-        case .har: HARReader(source: source, prefix: prefix)
+        case .jsonArray: JSONArrayReader(source: source, prefix: prefix, maximumMessageByteCount: maximumMessageByteCount)
+        case .har: HARReader(source: source, prefix: prefix, maximumMessageByteCount: maximumMessageByteCount)
         default: LineReader(source: source, prefix: prefix, maximumLineByteCount: maximumMessageByteCount)
         }
     }
@@ -142,6 +146,52 @@ public final class SessionLog {
         + "saved without the WebSocket connection, or by a tool that does not export frames; Chrome DevTools exports them "
         + "(Network panel, the connection listed, then Save all as HAR)"
 
+    /// Why a HAR gave no frame, from what its reading found: frame arrays whose elements are not frames (`[[frames]]`),
+    /// frame arrays only where no browser writes them, or none at all.
+    ///
+    /// - Parameters:
+    ///   - nonFrameElements: Elements of `log.entries[]._webSocketMessages` that are not frame objects.
+    ///   - misplacedFrameArrays: `_webSocketMessages` arrays outside `log.entries[]`, passed over.
+    public static func harWithoutFramesExplanation(nonFrameElements: Int, misplacedFrameArrays: Int) -> String {
+        if nonFrameElements > 0 {
+            return "the HAR has _webSocketMessages, but \(nonFrameElements == 1 ? "its element is" : "its \(nonFrameElements) elements are") "
+                + "not frame objects ({\"type\", \"time\", \"opcode\", \"data\"}): arrays nested a level too deep, it seems "
+                + "([[frames]]); flatten them (jq '.log.entries[]._webSocketMessages |= flatten' in.har > out.har), or save the "
+                + "HAR again from Chrome DevTools"
+        }
+        if misplacedFrameArrays > 0 {
+            return "the HAR has _webSocketMessages only outside log.entries[] (\(misplacedFrameArrays == 1 ? "one array" : "\(misplacedFrameArrays) arrays"), "
+                + "in a request or at log level), where no browser writes frames, so none was read as audio; if they are the "
+                + "session's frames, move them into the WebSocket entry (log.entries[]._webSocketMessages)"
+        }
+        return harWithoutFramesExplanation
+    }
+
+    /// Why this HAR gave no frame (see ``harWithoutFramesExplanation(nonFrameElements:misplacedFrameArrays:)``).
+    public var harWithoutFramesReason: String {
+        Self.harWithoutFramesExplanation(nonFrameElements: webSocketCounts?.nonFrameElements ?? 0,
+                                         misplacedFrameArrays: webSocketCounts?.misplacedFrameArrays ?? 0)
+    }
+
+    /// Warnings about the HAR's structure, once it has been read: frame arrays passed over because they are outside
+    /// `log.entries[]`, and elements of frame arrays that are not frames. Empty for other inputs, and when frames were
+    /// found nowhere (the no-audio message says why then).
+    public var harStructureWarnings: [String] {
+        guard let counts = webSocketCounts, messageCount > 0 else { return [] }
+        var warnings: [String] = []
+        if counts.misplacedFrameArrays > 0 {
+            warnings.append("\(counts.misplacedFrameArrays == 1 ? "a _webSocketMessages array" : "\(counts.misplacedFrameArrays) _webSocketMessages arrays") "
+                + "outside log.entries[] (in a request or at log level) passed over: frames are read only from the WebSocket "
+                + "entries, where browsers write them, so that stray or planted arrays never become audio")
+        }
+        if counts.nonFrameElements > 0 {
+            warnings.append("\(counts.nonFrameElements == 1 ? "an element" : "\(counts.nonFrameElements) elements") of _webSocketMessages "
+                + "that \(counts.nonFrameElements == 1 ? "is" : "are") not a frame object (an array or a scalar where {\"type\", \"opcode\", "
+                + "\"data\"} belongs) skipped")
+        }
+        return warnings
+    }
+
     /// Throws when the input, read to its end as the kind the caller forced, gave not one message: the kind does
     /// not fit the content, and an empty report or a "no audio" would hide that.
     ///
@@ -155,7 +205,7 @@ public final class SessionLog {
     }
 
     /// For a HAR: the WebSocket connections found so far, and the frames skipped because they hold no JSON message.
-    public var webSocketCounts: (connections: Int, nonMessageFrames: Int)? { messages.webSocketCounts }
+    public var webSocketCounts: (connections: Int, nonMessageFrames: Int, nonFrameElements: Int, misplacedFrameArrays: Int)? { messages.webSocketCounts }
 
     /// Reads the next message and returns its event, valid until the next call; `nil` at the end of the input.
     ///
@@ -206,6 +256,20 @@ public final class SessionLog {
             }
         }
     }
+}
+
+/// The byte order of UTF-16 text, in words, when the bytes look like it: a byte order mark (Windows tools such as
+/// PowerShell's `>` write one), or ASCII text with every other byte zero; `nil` otherwise.
+private func utf16Encoding(_ bytes: UnsafeRawBufferPointer) -> String? {
+    if bytes.count >= 2, bytes[0] == 0xFF, bytes[1] == 0xFE { return "little-endian, with a byte order mark" }
+    if bytes.count >= 2, bytes[0] == 0xFE, bytes[1] == 0xFF { return "big-endian, with a byte order mark" }
+    let pairs = min(bytes.count / 2, 512)
+    guard pairs >= 2 else { return nil }
+    let zeroHigh = (0..<pairs).filter { bytes[2 * $0 + 1] == 0 && bytes[2 * $0] != 0 }.count
+    let zeroLow = (0..<pairs).filter { bytes[2 * $0] == 0 && bytes[2 * $0 + 1] != 0 }.count
+    if zeroHigh * 10 >= pairs * 9 { return "little-endian" }
+    if zeroLow * 10 >= pairs * 9 { return "big-endian" }
+    return nil
 }
 
 extension String {

@@ -23,11 +23,11 @@ public struct Diagnosis: Sendable, Codable, Equatable, CustomStringConvertible {
 enum NoAudioDiagnosis {
     /// - Parameters:
     ///   - track: The track without audio.
-    ///   - isHARWithoutFrames: Whether the input is a HAR in which no WebSocket frame was found.
+    ///   - harWithoutFrames: For a HAR in which no WebSocket frame was found, why (`nil` otherwise).
     ///   - eventCounts: Messages by type (`(no type)` for messages without one).
     ///   - reader: The reader, after the whole session.
     ///   - otherTrackDeltaCount: Audio messages of the other track.
-    static func diagnose(track: AudioTrack, isHARWithoutFrames: Bool, eventCounts counts: [String: Int], reader: EventReader,
+    static func diagnose(track: AudioTrack, harWithoutFrames: String?, eventCounts counts: [String: Int], reader: EventReader,
                          otherTrackDeltaCount: Int) -> [Diagnosis] {
         let has = { (names: [String]) in names.contains { counts[$0, default: 0] > 0 } }
         // output_audio_buffer.* exist only on WebRTC and SIP connections; transcripts exist everywhere.
@@ -36,8 +36,7 @@ enum NoAudioDiagnosis {
                            "response.audio_transcript.delta", "response.audio_transcript.done"]
         let messageCount = counts.values.reduce(0, +)
         var notes: [Diagnosis] = []
-        if isHARWithoutFrames {
-            let explanation = SessionLog.harWithoutFramesExplanation
+        if let explanation = harWithoutFrames {
             notes.append(Diagnosis(code: "har-without-frames", message: explanation.prefix(1).uppercased() + explanation.dropFirst() + "."))
         } else if track == .assistant, has(webRTCSigns) {
             notes.append(Diagnosis(code: "webrtc-data-channel", message:

@@ -24,9 +24,11 @@ public struct SessionReport: Sendable, Codable, Equatable {
     public var assistant: TrackReport
     /// The user's audio (the input the client sent).
     public var user: TrackReport
-    /// Distinct responses that carried assistant audio; `nil` for vocabularies without responses (all but OpenAI's).
+    /// Distinct responses that carried assistant audio (counted up to 65 536); `nil` for vocabularies without responses (all
+    /// but OpenAI's).
     public var responseCount: Int?
-    /// Distinct items that carried assistant audio; `nil` for vocabularies without items (all but OpenAI's).
+    /// Distinct items that carried assistant audio (counted up to 65 536); `nil` for vocabularies without items (all but
+    /// OpenAI's).
     public var itemCount: Int?
     /// Items truncated where the listener stopped hearing them (`conversation.item.truncate` / `.truncated`).
     public var truncationCount: Int
@@ -47,6 +49,10 @@ public struct SessionReport: Sendable, Codable, Equatable {
     public var problemCount: Int
     /// Plain-language notes on what the session is and the traps it falls into, each with a stable code.
     public var diagnoses: [Diagnosis]
+    /// For a HAR: elements of `_webSocketMessages` that are not frame objects (`[[frames]]`), skipped.
+    public var nonFrameElementCount: Int?
+    /// For a HAR: `_webSocketMessages` arrays outside `log.entries[]` (in a request, at `log` level), passed over.
+    public var misplacedFrameArrayCount: Int?
     /// Both tracks on the session clock, as `convert --track both` places them.
     public var timeline: TimelineReport
 
@@ -136,7 +142,8 @@ public struct SessionReport: Sendable, Codable, Equatable {
             self.byteCount += byteCount
             durationSeconds += seconds
             let described = FormatReport(format)
-            if !formats.contains(described) {
+            // Bounded like the reader's list: a hostile log can change the rate in every message.
+            if formats.count < EventReader.maximumFormatsSeen, !formats.contains(described) {
                 if formats.isEmpty {
                     encoding = described.encoding
                     sampleRate = described.sampleRate
@@ -198,7 +205,7 @@ public enum SessionInspector {
     ///   - eventField: The envelope field holding each event, when not a common spelling (`--event-field`).
     /// - Returns: The report; malformed lines are in its ``SessionReport/problems``.
     /// - Throws: ``DeltaTapeError`` when the input cannot be read or is no known kind, or `kind` yields no message.
-    ///   - maximumMessageByteCount: The longest JSON Lines message read (`--max-message-bytes`).
+    ///   - maximumMessageByteCount: The longest message read: a line, an array element, a HAR frame (`--max-message-bytes`).
     public static func inspect(
         input: String, kind: InputKind? = nil, eventField: String? = nil,
         maximumMessageByteCount: Int = SessionLog.defaultMaximumMessageByteCount
@@ -230,10 +237,11 @@ public enum SessionInspector {
             let message = event.message
             switch event.content {
             case .audioDone(let key):
-                finishedStreams.insert(AudioStreamKey(key, in: message))
+                finishedStreams.insert(AudioStreamKey(key, in: message), limit: maximumDistinctNames)
             case .truncation(let truncation):
                 // The client's request and the server's confirmation are one truncation.
-                truncatedItems.insert(AudioStreamKey(responseID: nil, itemID: truncation.itemID, contentIndex: truncation.contentIndex, in: message))
+                truncatedItems.insert(AudioStreamKey(responseID: nil, itemID: truncation.itemID, contentIndex: truncation.contentIndex, in: message),
+                                      limit: maximumDistinctNames)
             case .interruption:
                 interruptions += 1
             case .audio, .audioParts, .other:
@@ -252,8 +260,8 @@ public enum SessionInspector {
                     timeline.advance(byteCount: result.bytes.count, of: delta, in: message, line: line)
                 }
                 guard delta.track == .assistant else { return }
-                if let range = delta.responseID { responses.insert(JSONString.decode(message, range, hasEscapes: false)) }
-                if let range = delta.itemID { items.insert(JSONString.decode(message, range, hasEscapes: false)) }
+                if let range = delta.responseID { responses.insert(JSONString.decode(message, range, hasEscapes: false), limit: maximumDistinctNames) }
+                if let range = delta.itemID { items.insert(JSONString.decode(message, range, hasEscapes: false), limit: maximumDistinctNames) }
                 if !finishedStreams.isEmpty, finishedStreams.contains(AudioStreamKey(delta, in: message)) {
                     deltasAfterDone += 1
                 }
@@ -286,6 +294,8 @@ public enum SessionInspector {
             diagnoses: [],
             timeline: SessionReport.TimelineReport(timeline.statistics)
         )
+        report.nonFrameElementCount = log.webSocketCounts?.nonFrameElements
+        report.misplacedFrameArrayCount = log.webSocketCounts?.misplacedFrameArrays
         report.diagnoses = diagnose(report, reader: log.reader)
         return report
     }
@@ -320,7 +330,11 @@ public enum SessionInspector {
             notes.append(Diagnosis(code: "no-vocabulary", message: "No known realtime vocabulary was recognized."))
         }
         if report.assistant.deltaCount == 0 {
-            notes += NoAudioDiagnosis.diagnose(track: .assistant, isHARWithoutFrames: report.kind == InputKind.har.rawValue && report.messageCount == 0,
+            let harWithoutFrames = report.kind == InputKind.har.rawValue && report.messageCount == 0
+                ? SessionLog.harWithoutFramesExplanation(nonFrameElements: report.nonFrameElementCount ?? 0,
+                                                         misplacedFrameArrays: report.misplacedFrameArrayCount ?? 0)
+                : nil
+            notes += NoAudioDiagnosis.diagnose(track: .assistant, harWithoutFrames: harWithoutFrames,
                                                eventCounts: report.eventCounts, reader: reader, otherTrackDeltaCount: report.user.deltaCount)
         }
         if reader.formatsSeen.contains(where: { $0.encoding != .pcm16 }) {
@@ -333,6 +347,16 @@ public enum SessionInspector {
         if let skipped = report.nonMessageFrameCount, skipped > 0 {
             notes.append(Diagnosis(code: "har-frames-skipped", message: "\(counted(skipped, "WebSocket frame")) held no JSON message (another "
                 + "protocol's socket in the same export, such as a development server's); \(skipped == 1 ? "it was" : "they were") skipped."))
+        }
+        if let misplaced = report.misplacedFrameArrayCount, misplaced > 0 {
+            notes.append(Diagnosis(code: "har-misplaced-frames", message: "\(counted(misplaced, "_webSocketMessages array")) outside "
+                + "log.entries[] (in a request or at log level) \(misplaced == 1 ? "was" : "were") passed over: frames are read only from "
+                + "the WebSocket entries, where browsers write them, so that stray or planted arrays never become audio."))
+        }
+        if let elements = report.nonFrameElementCount, elements > 0 {
+            notes.append(Diagnosis(code: "har-not-frames", message: "\(counted(elements, "element")) of _webSocketMessages \(elements == 1 ? "is" : "are") "
+                + "not a frame object ([[frames]] nested a level too deep, or a scalar) and \(elements == 1 ? "was" : "were") skipped; "
+                + "jq '.log.entries[]._webSocketMessages |= flatten' in.har > out.har flattens nested arrays."))
         }
         if report.deltasAfterDone > 0 {
             notes.append(Diagnosis(code: "deltas-after-done", message: "\(counted(report.deltasAfterDone, "assistant audio delta")) arrived after "
@@ -359,6 +383,17 @@ public enum SessionInspector {
                 + "lines and turns undecodable audio into silence of the same length."))
         }
         return notes
+    }
+}
+
+/// The most responses, items, finished streams and truncated items ``SessionInspector`` tells apart: their identifiers come
+/// from the input, and a hostile log can make every message a new one. Past it, counts stop growing.
+let maximumDistinctNames = 1 << 16
+
+extension Set {
+    /// Inserts `member` unless the set already holds `limit` members.
+    mutating func insert(_ member: Element, limit: Int) {
+        if count < limit { insert(member) }
     }
 }
 

@@ -18,13 +18,14 @@ public enum OutputDestination: Sendable, Hashable {
 }
 
 extension OutputDestination {
-    /// Opens the destination for writing: creates (or truncates) the file, or takes standard output.
+    /// Opens the destination for writing: creates (or truncates) the file, or takes standard output. Either way a regular
+    /// file is locked for the conversion (`flock`), so a second process writing it fails instead of corrupting it.
     ///
-    /// - Throws: ``OutputError`` naming the path and the system's reason.
+    /// - Throws: ``OutputError`` naming the path and the system's reason, or saying that another process writes the file.
     public func makeSink() throws(OutputError) -> any PositionalByteSink {
         switch self {
         case .file(let path): try FileDescriptorSink(path: path)
-        case .standardOutput: FileDescriptorSink(descriptor: 1, name: "stdout")
+        case .standardOutput: try FileDescriptorSink(lockingDescriptor: 1, name: "stdout")
         }
     }
 }

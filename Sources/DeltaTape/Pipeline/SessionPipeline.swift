@@ -139,7 +139,7 @@ public final class SessionPipeline {
     public func note(_ problem: Problem) throws(DeltaTapeError) {
         problemCount += 1
         if options.strict {
-            throw .badInput("\(problem) (stopped by --strict at the first problem)")
+            throw .badInput("\(problem) (stopped by --strict at the first problem; the output holds the audio before this line)")
         }
         if sampler.admit(problem) { report(problem) }
     }
@@ -167,8 +167,11 @@ public final class SessionPipeline {
         }
     }
 
-    /// Closes the output on any path out of a conversion, so what was written stays readable.
+    /// Closes the output on any path out of a conversion, so what was written stays readable: after a failure, the
+    /// audio the timeline still held is written first (nothing received before the failure is lost).
     public func closeQuietly() {
+        try? timeline.releaseHeld()
+        try? output.releasePending()
         output.closeQuietly()
     }
 
@@ -193,12 +196,18 @@ public final class SessionPipeline {
         var silenceByteCount = 0
         var leniency: Base64Leniency = []
         try payloads.decode(delta, in: message) { (result) throws(DeltaTapeError) in
-            try timeline.take(result.bytes, of: delta, in: message, line: line)
             if let error = result.error {
                 decodeError = error
                 silenceByteCount = result.bytes.count
             }
             leniency = result.leniency
+            // Under strict reading the problem is the failure: nothing of this payload (its silence, or audio decoded
+            // leniently) reaches the output, which holds the audio before it.
+            if options.strict, decodeError != nil || !leniency.isEmpty { return }
+            try timeline.take(result.bytes, of: delta, in: message, line: line)
+        }
+        if options.strict, let error = decodeError {
+            try note(Problem(input: inputName, line: line, message: "\(error) in the audio payload"))
         }
         if !leniency.isEmpty, streamsWithLenientBase64.count < 1_000, streamsWithLenientBase64.insert(AudioStreamKey(delta, in: message)).inserted {
             try note(Problem(input: inputName, line: line, message:
