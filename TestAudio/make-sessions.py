@@ -11,9 +11,10 @@ that the expectations it writes are an independent source: for each session NAME
 
 and manifest.json, describing each session (vocabulary, frames, the lines a reader must flag).
 
-Usage: make-sessions.py [OUTPUT_DIR] [--hours H [--truncations]]   (default OUTPUT_DIR: TestAudio/generated)
+Usage: make-sessions.py [OUTPUT_DIR] [--hours H [--truncations] [--microphone]]   (default: TestAudio/generated)
        With --hours, writes only long.jsonl: H hours of GA session built by repeating the speech, for benchmarks;
-       with --truncations too, every answer is truncated at 60 % of its length.
+       with --truncations too, every answer is truncated at 60 % of its length; with --microphone, the client
+       streams silence while each answer plays (a server-VAD client's microphone).
 """
 
 import base64
@@ -713,9 +714,11 @@ def make_har_gemini(directory, manifest, gemini):
     manifest["har-gemini"] = {"vocabulary": "gemini-live", "problem_lines": [], "rate": 24000}
 
 
-def make_long(directory, hours, truncations=False):
+def make_long(directory, hours, truncations=False, microphone=False):
     """H hours of GA session (assistant speech repeated, user audio alongside), for benchmarks. With truncations,
-    every answer is done and then truncated at 60 % of its length (the listener interrupted it)."""
+    every answer is done and then truncated at 60 % of its length (the listener interrupted it). With microphone, the
+    client streams its microphone all along, as a server-VAD client does: silence while each answer plays, so the
+    user's audio is a clock the answers fit on."""
     rng = random.Random(9)
     assistant = read_pcm("assistant-speech.wav")
     user = read_pcm("user-speech.wav")
@@ -743,6 +746,10 @@ def make_long(directory, hours, truncations=False):
                 f.write(json.dumps({"type": "conversation.item.truncated", "event_id": "e", "item_id": iid, "content_index": 0,
                                     "audio_end_ms": heard}) + "\n")
             f.write(json.dumps({"type": "response.done", "event_id": "e", "response": {"id": rid}}) + "\n")
+            if microphone:
+                quiet = bytes(len(assistant) - (len(assistant) * 4 // 10 if truncations else 0))
+                for start in range(0, len(quiet), 4800):
+                    f.write(json.dumps({"type": "input_audio_buffer.append", "audio": b64(quiet[start:start + 4800])}) + "\n")
             produced += len(assistant) / 2 / RATE
     print(os.path.join(directory, "long.jsonl"))
 
@@ -760,13 +767,16 @@ def main():
     truncations = "--truncations" in arguments
     if truncations:
         arguments.remove("--truncations")
+    microphone = "--microphone" in arguments
+    if microphone:
+        arguments.remove("--microphone")
     unknown = [argument for argument in arguments if argument.startswith("-")]
     if unknown:
         sys.exit("make-sessions.py: unknown option %s (see --help)" % unknown[0])
     directory = arguments[0] if arguments else os.path.join(HERE, "generated")
     os.makedirs(directory, exist_ok=True)
     if hours is not None:
-        make_long(directory, hours, truncations)
+        make_long(directory, hours, truncations, microphone)
         return
     manifest = {}
     for name, vocabulary, seed, sizes in [("ga-basic", "openai-ga", 1, even_sizes), ("beta-basic", "openai-beta", 2, even_sizes),

@@ -441,14 +441,19 @@ public final class ConversationTimeline<Sink: TimelineSink> {
         try padCertainSilence()
     }
 
-    /// Continuous input: an assistant item that would end more than ``userPauseSeconds`` ahead of the user's audio means
+    /// Continuous input: assistant items queued to end more than ``userPauseSeconds`` ahead of the user's audio mean
     /// the user's stream paused (a client that mutes its microphone while the assistant speaks, in a log without
     /// times): the user track is silent until the item's end, which is then played on the clock. This also bounds what
     /// is held, whatever the input.
     private func limitLead(of item: Item, startingAt start: Double) throws(Sink.Failure) {
         guard item.track == .assistant, !isTurnBased, !sawPositionedUser, !sawPositionedAssistant else { return }
+        // The items queued behind play after it: the queue's audio ends no earlier than this.
+        var queuedEnd = start
+        for queued in queue where queued.track == .assistant && !queued.dropped {
+            queuedEnd += Double(queued.keptFrameCount(keepsTruncated)) / Double(queued.rate)
+        }
+        guard queuedEnd - clock > Self.userPauseSeconds else { return }
         let end = start + Double(item.keptFrameCount(keepsTruncated)) / Double(item.rate)
-        guard end - clock > Self.userPauseSeconds else { return }
         try pad(.user, to: end, rate: userTrack.rate != 0 ? userTrack.rate : item.rate)
     }
 
@@ -477,8 +482,15 @@ public final class ConversationTimeline<Sink: TimelineSink> {
         return queue.contains { later in
             later.firstAudioOrder > item.lastAudioOrder
                 && (later.track == .user || later.key.responseID.isEmpty || later.key.responseID != item.key.responseID)
-                && (item.isDone || Double(later.frameCount) >= Self.pauseSeconds * 5 * Double(later.rate))
+                && Self.hasMovedOn(from: item, to: later)
         }
+    }
+
+    /// Whether the conversation has moved on from `item` to `later`: both done (a late delta of `item` may come until
+    /// `later` is done too), or `later` has had seconds of audio since (streams that never say they are done).
+    private static func hasMovedOn(from item: Item, to later: Item) -> Bool {
+        let laterHasPlayed = Double(later.frameCount) >= pauseSeconds * 5 * Double(later.rate)
+        return laterHasPlayed || (item.isDone && later.isDone)
     }
 
     private func write(_ item: Item, at start: Double) throws(Sink.Failure) {

@@ -152,16 +152,23 @@ import Testing
     }
 }
 
-/// Streaming, not buffering: converting a session four times as long takes the same peak memory.
+/// Streaming, not buffering: converting a session four times as long takes the same peak memory. The sessions' client
+/// streams its microphone all along (silence while the assistant speaks), so that each answer fits on the user's clock
+/// and the timeline holds an answer only while it plays (a log whose answers outrun its clock holds up to 120 s).
 @Suite struct MemoryTests {
-    @Test func peakMemoryDoesNotGrowWithSessionLength() throws {
+    @Test(arguments: [["--track", "assistant"], ["--track", "both"]])
+    func peakMemoryDoesNotGrowWithSessionLength(_ tracks: [String]) throws {
         let folder = try TestEnvironment.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let script = TestEnvironment.packageRoot.appendingPathComponent("TestAudio/make-sessions.py").path
-        let long = folder.appendingPathComponent("long")
-        #expect(try run("python3", [script, long.path, "--hours", "0.4"]).status == 0)
+        var logs: [String] = []
+        for hours in ["0.1", "0.4"] {
+            let made = folder.appendingPathComponent(hours)
+            #expect(try run("python3", [script, made.path, "--hours", hours, "--microphone"]).status == 0)
+            logs.append(made.appendingPathComponent("long.jsonl").path)
+        }
         var peaks: [Int] = []
-        for log in [try GeneratedSessions.sixMinuteLog(), long.appendingPathComponent("long.jsonl").path] {
+        for log in logs {
             // Python's resource module reads the child's peak resident set (in KiB on Linux).
             let measure = """
                 import resource, subprocess, sys
@@ -169,7 +176,7 @@ import Testing
                 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
                 """
             let output = try python(measure, [TestEnvironment.deltatapeExecutable.path, "convert", log,
-                                              "-o", folder.appendingPathComponent("out.wav").path])
+                                              "-o", folder.appendingPathComponent("out.wav").path] + tracks)
             peaks.append(Int(String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1)
         }
         #expect(peaks.allSatisfy { $0 > 0 })
