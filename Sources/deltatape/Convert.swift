@@ -205,8 +205,18 @@ extension DeltaTapeCommand {
             case .webm: "WebM Opus"
             case .wav: (sampleFormat ?? .s16).rawValue
             }
-            return "wrote \(summary.output): \(summary.isSession ? track.rawValue : "audio") \(seconds) s, \(summary.sampleRate) Hz \(channels) \(encoding), "
-                + "from \(summary.inputByteCount.formatted()) bytes of \(summary.input) at \(speed), \(warnings)"
+            let what = !summary.isSession ? "audio" : track == .both ? "both tracks (\(layout ?? .stereo))" : track.rawValue
+            return "wrote \(summary.output): \(what) \(seconds) s, \(summary.sampleRate) Hz \(channels) \(encoding), "
+                + "from \(summary.inputByteCount.formatted()) bytes of \(summary.input) at \(speed)\(cuts(summary.timeline)), \(warnings)"
+        }
+
+        /// `, 2 items cut where the listener interrupted (3.1 s not heard)`, or nothing.
+        private func cuts(_ timeline: TimelineStatistics?) -> String {
+            guard let timeline, !keepTruncated, track != .user else { return "" }
+            let unheard = timeline.cutSeconds + timeline.droppedSeconds
+            guard unheard > 0 else { return "" }
+            let items = timeline.cutItemCount + timeline.droppedItemCount
+            return ", \(items) item\(items == 1 ? "" : "s") cut where the listener interrupted (\((unheard * 1000).rounded() / 1000) s not heard)"
         }
     }
 }

@@ -238,7 +238,7 @@ public enum SessionConverter {
             try pipeline.note(Problem(input: log.name, line: log.lineCount, message: warning))
         }
         try pipeline.finish(line: log.lineCount) { typeCounts in
-            noAudioMessage(log: log, track: pipeline.options.track.single ?? .assistant, typeCountsBeforeAudio: typeCounts,
+            noAudioMessage(log: log, selection: pipeline.options.track, typeCountsBeforeAudio: typeCounts,
                            otherTrackDeltaCount: pipeline.otherTrackDeltaCount)
         }
     }
@@ -278,21 +278,28 @@ public enum SessionConverter {
     }
 
     /// What a session without audio of `track` holds instead, why (the diagnosis `inspect` gives), and where to look next.
-    private static func noAudioMessage(log: SessionLog, track: AudioTrack, typeCountsBeforeAudio: [String: Int], otherTrackDeltaCount: Int) -> String {
+    private static func noAudioMessage(log: SessionLog, selection: TrackSelection, typeCountsBeforeAudio: [String: Int],
+                                       otherTrackDeltaCount: Int) -> String {
+        let track = selection.single ?? .assistant
         let found = typeCountsBeforeAudio.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
         let listed = found.prefix(8).map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         let more = found.count > 8 ? ", and \(found.count - 8) more types" : ""
         let foundInstead = log.isHARWithoutFrames ? "nothing: \(log.harWithoutFramesReason)"
             : found.isEmpty ? "no valid messages" : listed + more
-        let lookedFor = track == .assistant
-            ? "response.output_audio.delta (OpenAI GA), response.audio.delta (OpenAI beta), session.output_audio.delta (GPT-Live), "
-                + "Gemini serverContent.modelTurn audio, Twilio outbound media and ElevenLabs audio_event"
-            : "input_audio_buffer.append and conversation.item.create input_audio (OpenAI), session.input_audio.append (GPT-Live), "
-                + "Gemini realtimeInput audio, Twilio inbound media and ElevenLabs user_audio_chunk"
+        let assistantEvents = "response.output_audio.delta (OpenAI GA), response.audio.delta (OpenAI beta), session.output_audio.delta "
+            + "(GPT-Live), Gemini serverContent.modelTurn audio, Twilio outbound media and ElevenLabs audio_event"
+        let userEvents = "input_audio_buffer.append and conversation.item.create input_audio (OpenAI), session.input_audio.append "
+            + "(GPT-Live), Gemini realtimeInput audio, Twilio inbound media and ElevenLabs user_audio_chunk"
+        let lookedFor = switch selection {
+        case .assistant: assistantEvents
+        case .user: userEvents
+        case .both: assistantEvents + "; and " + userEvents
+        }
+        let what = selection == .both ? "audio of either side" : "\(track.rawValue) audio"
         let diagnoses = NoAudioDiagnosis.diagnose(track: track, harWithoutFrames: log.isHARWithoutFrames ? log.harWithoutFramesReason : nil,
                                                   eventCounts: typeCountsBeforeAudio,
                                                   reader: log.reader, otherTrackDeltaCount: otherTrackDeltaCount)
-        return "\(log.name): no \(track.rawValue) audio found; looked for \(lookedFor) and found \(foundInstead). "
+        return "\(log.name): no \(what) found; looked for \(lookedFor) and found \(foundInstead). "
             + diagnoses.map(\.message).joined(separator: " ") + " ('deltatape inspect \(log.name)' shows all the session holds.)"
     }
 }
