@@ -538,6 +538,15 @@ struct PushToTalkSession {
         try expectAlone(log, track: "assistant", Array(m1.prefix(7_200)) + m2, rate: 24_000,
                         "Gemini interrupted with audio, --track assistant")
         try expectGeminiStereo(log, userAt16k: script.userAudio, assistant: assistant.samples, "Gemini interrupted with audio")
+
+        // inspect counts the interruption that came with audio, and what it cut: M1's 300 ms of 600.
+        let inspected = try run(TestEnvironment.deltatapeExecutable.path, ["inspect", log, "--json"])
+        let report = try JSONSerialization.jsonObject(with: inspected.standardOutput) as? [String: Any]
+        let timeline = report?["timeline"] as? [String: Any]
+        #expect(report?["interruptionCount"] as? Int == 1)
+        #expect(timeline?["cutItems"] as? Int == 1)
+        #expect(timeline?["cutSeconds"] as? Double == 0.3)
+        #expect(timeline?["placementRule"] as? String == "continuous-input")
     }
 
     /// A Gemini log holding the model's audio only: no time passes on its clock, so when `interrupted` comes nothing

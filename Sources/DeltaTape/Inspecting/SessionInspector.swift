@@ -247,6 +247,8 @@ public enum SessionInspector {
             case .audio, .audioParts, .other:
                 break
             }
+            // Gemini's interrupted beside audio parts in one message.
+            if event.turns.interruption != nil { interruptions += 1 }
             event.forEachAudioDelta { delta in
                 payloads.decode(delta, in: message) { result in
                     let duration = delta.format.durationSeconds(byteCount: result.bytes.count)

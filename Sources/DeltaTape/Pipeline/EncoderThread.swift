@@ -43,13 +43,15 @@ public final class EncoderThread: PCMWriter, Sendable {
     ///
     /// - Parameters:
     ///   - inner: The writer to run; it must not be used elsewhere afterwards.
-    ///   - maximumBlocksInFlight: How many quarter-second blocks may wait for the encoder.
-    public init(_ inner: any PCMWriter, maximumBlocksInFlight: Int = 4) {
+    ///   - maximumBlocksInFlight: How many blocks may wait for the writer.
+    ///   - blockSeconds: Seconds of audio in a block (a quarter second by default; longer blocks cost fewer hand-overs
+    ///     where the writer is fast, as a WAV file's is).
+    public init(_ inner: any PCMWriter, maximumBlocksInFlight: Int = 4, blockSeconds: Double = 0.25) {
         path = inner.path
         sampleRate = inner.sampleRate
         channelCount = inner.channelCount
         sampleFormat = inner.sampleFormat
-        blockSampleCount = max(1_024, inner.sampleRate * inner.channelCount / 4)
+        blockSampleCount = max(1_024, Int(Double(inner.sampleRate * inner.channelCount) * blockSeconds))
         self.maximumBlocksInFlight = max(1, maximumBlocksInFlight)
         slots = DispatchSemaphore(value: self.maximumBlocksInFlight)
         state = Mutex(State())

@@ -76,8 +76,10 @@ final class PCMOutput {
             let written = try format.makeWriter(
                 on: makeSink(), sampleRate: format.writtenSampleRate(for: options.sampleRate ?? firstRate), channelCount: channelCount,
                 sampleFormat: options.sampleFormat, opus: options.opus, streamIdentifier: options.streamIdentifier)
-            // Encoding is the heavy part: on its own thread, reading and decoding hide behind it.
-            opened = format == .wav ? written : EncoderThread(written)
+            // Writing runs on a thread of its own, so that reading and decoding overlap with it: Opus encoding is the
+            // heavy part of an Opus output, and the kernel's copying into the page cache that of a WAV file (measured:
+            // as long as all the parsing of a session). WAV blocks are longer: the writer is fast, hand-overs are not.
+            opened = format == .wav ? EncoderThread(written, blockSeconds: 4) : EncoderThread(written)
         } catch {
             throw .output(error)
         }
