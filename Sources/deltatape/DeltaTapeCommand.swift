@@ -50,13 +50,15 @@ func reportFailure(_ error: DeltaTapeError) -> ExitCode {
 }
 
 /// The `sysexits.h` status for a failure (SPEC §6): 65 bad input data, 66 an input that does not exist or cannot be
-/// read, 74 an output failure, 64 a conversion that cannot be made as asked (an output that is the input included).
+/// read, 74 an output failure, 64 a conversion that cannot be made as asked (an output that is the input included), 75
+/// work stopped before its end.
 func exitStatus(of error: DeltaTapeError) -> Int32 {
     switch error {
     case .badInput: 65
     case .unreadableInput: 66
     case .output: 74
     case .resampling, .outputIsInput: 64
+    case .cancelled: 75
     }
 }
 
