@@ -30,10 +30,6 @@ extension DeltaTapeCommand {
         @Flag(help: "Only report what would be changed; the files are not opened for writing.")
         var dryRun = false
 
-        func validate() throws {
-            if files.isEmpty { throw ValidationError("Name the WAV file to repair, for example: deltatape repair session.wav") }
-        }
-
         func run() async throws {
             var worst: Int32 = 0
             for file in files {
