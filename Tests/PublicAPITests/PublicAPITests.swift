@@ -73,6 +73,7 @@ import Testing
         PCMResampler.self,
         PCMSampleFormat.self,
         (any PCMWriter).self,
+        PartByteSink.self,
         PayloadDecoder.self,
         (any PositionalByteSink).self,
         Problem.self,
@@ -93,6 +94,9 @@ import Testing
         TrackAssembler.self,
         Truncation.self,
         Vocabulary.self,
+        WAVRepair.self,
+        WAVRepairError.self,
+        WAVRepairReport.self,
         WAVWriter.self,
         WebMOpusWriter.self,
         Event.Content.self,
@@ -102,6 +106,7 @@ import Testing
         SessionLog.OpenedInput.self,
         PayloadDecoder.Result.self,
         SessionReport.TrackReport.self,
+        PartByteSink.Part.self,
     ]
 
     @Test func everyPublicTypeIsNameableThroughTheOneImport() {
