@@ -69,7 +69,7 @@ struct CommandLineRun {
         try run("sh", ["-c", script, TestEnvironment.deltatapeExecutable.path, argument])
     }
 
-    @Test(arguments: flagCases + validationCases + failureCases + sameFileCases + flagConflictCases + versionAndAliasCases + plausibilityCases + wrapperCases + noAudioCases + cutOffCases + messageLimitCases + hostileInputCases)
+    @Test(arguments: flagCases + validationCases + failureCases + sameFileCases + flagConflictCases + versionAndAliasCases + plausibilityCases + wrapperCases + noAudioCases + cutOffCases + messageLimitCases + hostileInputCases + repairCases)
     func deltatapeRun(_ testCase: CommandLineCase) throws {
         let folder = try TestEnvironment.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }

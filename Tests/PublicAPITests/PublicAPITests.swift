@@ -78,6 +78,7 @@ import Testing
         PCMResampler.self,
         PCMSampleFormat.self,
         (any PCMWriter).self,
+        PartByteSink.self,
         PayloadDecoder.self,
         (any PositionalByteSink).self,
         Problem.self,
@@ -98,6 +99,9 @@ import Testing
         TrackAssembler.self,
         Truncation.self,
         Vocabulary.self,
+        WAVRepair.self,
+        WAVRepairError.self,
+        WAVRepairReport.self,
         WAVWriter.self,
         WebMOpusWriter.self,
         Event.Content.self,
@@ -107,6 +111,7 @@ import Testing
         SessionLog.OpenedInput.self,
         PayloadDecoder.Result.self,
         SessionReport.TrackReport.self,
+        PartByteSink.Part.self,
     ]
 
     @Test func everyPublicTypeIsNameableThroughTheOneImport() {
