@@ -65,6 +65,17 @@ public enum SessionLogFixture {
         return log.path
     }
 
+    /// The `deltatape` command built in release mode from this clone (in `.build-benchmarks`, once; later calls only
+    /// check it is current), so that the whole process a user runs is measured, not only the library in process.
+    ///
+    /// - Throws: When the build fails.
+    public static func deltatapeExecutable() throws -> String {
+        let scratch = packageRoot.appendingPathComponent(".build-benchmarks")
+        try run("swift", ["build", "-c", "release", "--product", "deltatape", "--package-path", packageRoot.path,
+                          "--scratch-path", scratch.path])
+        return scratch.appendingPathComponent("release/deltatape").path
+    }
+
     /// Runs `executable` (looked up on `PATH`) and waits for it.
     ///
     /// - Throws: When it cannot start or exits with a non-zero status.

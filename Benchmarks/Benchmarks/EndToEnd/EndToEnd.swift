@@ -70,6 +70,26 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // The whole process, as a user runs it: starting, reading the file, writing a real file (issue 15's measure
+    // against the Python anchor, which is a whole process too).
+    for (name, arguments) in [("to WAV", [String]()), ("to stereo WAV (--track both)", ["--track", "both"])] {
+        Benchmark("Process: deltatape convert \(name), 1 h session",
+                  configuration: .init(metrics: [.wallClock, .jsonlMegabytesPerSecond, .realTimeMultiple], thresholds: [:],
+                                       setup: { _ = try SessionLogFixture.log(hours: 1); _ = try SessionLogFixture.deltatapeExecutable() })) { benchmark in
+            let log = try SessionLogFixture.log(hours: 1)
+            let executable = try SessionLogFixture.deltatapeExecutable()
+            let output = SessionLogFixture.folder.appendingPathComponent("process-1h.wav").path
+            let bytes = try FileManager.default.attributesOfItem(atPath: log)[.size] as? Int ?? 0
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                let started = ContinuousClock.now
+                try SessionLogFixture.run(executable, ["convert", log, "-o", output, "--quiet"] + arguments)
+                let seconds = (ContinuousClock.now - started).seconds
+                reportSpeed(benchmark, bytes: bytes, audioSeconds: SessionLogFixture.assistantSecondsPerHour, seconds: seconds)
+            }
+        }
+    }
+
     Benchmark(
         "Anchor: plain Python json+base64+wave, 1 h session",
         configuration: .init(metrics: [.wallClock, .jsonlMegabytesPerSecond, .realTimeMultiple], thresholds: [:], setup: { _ = try SessionLogFixture.log(hours: 1) })
