@@ -75,6 +75,8 @@ final class ProgressDisplay: Sendable {
     func redraw() {
         guard showsProgress else { return }
         state.withLock { state in
+            // Once every conversion has ended its summary is the last line: nothing is drawn under it.
+            guard !state.jobs.allSatisfy(\.isDone) else { return }
             var line = Self.describe(state.jobs, elapsedSeconds: (ContinuousClock.now - started).seconds)
             // A line longer than the terminal wraps, and `\r` returns only to the start of its last row.
             let width = terminalWidth()

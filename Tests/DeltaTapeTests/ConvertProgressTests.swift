@@ -69,6 +69,8 @@ import Testing
         #expect(percents == percents.sorted() && (percents.last ?? 0) > (percents.first ?? 100), "\(percents)")
         // Cleared before the summary, which is then all that stays on the screen.
         #expect(terminal.contains("\u{1B}[K\r\u{1B}[Kwrote "), "\(terminal.suffix(300).debugDescription)")
+        // Nor is a progress line drawn after it.
+        #expect(terminal.hasSuffix("no warnings\r\n"), "\(terminal.suffix(300).debugDescription)")
         #expect(rest.hasPrefix("wrote \(folder.appendingPathComponent("long.ogg").path): assistant 364.546 s"), "\(rest.debugDescription)")
         #expect(rest.hasSuffix("no warnings\r\n") && rest.utf8.count(where: { $0 == 10 }) == 1, "\(rest.debugDescription)")
     }
