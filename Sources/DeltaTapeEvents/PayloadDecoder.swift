@@ -47,6 +47,7 @@ public struct PayloadDecoder: Sendable {
         if delta.payloadHasEscapes {
             // Rare: some loggers escape '/' as '\/'. Resolve escapes into a scratch buffer first.
             unescaped.removeAll(keepingCapacity: true)
+            unescaped.reserveCapacity(delta.payload.count)  // escapes only shorten the text
             JSONString.unescape(message, delta.payload, appendingTo: &unescaped)
             let text = unescaped
             return try text.withUnsafeBufferPointer { (text) throws(Failure) in
@@ -62,7 +63,9 @@ public struct PayloadDecoder: Sendable {
     ) throws(Failure) -> R {
         // Room for the lenient path too, which may add two padding characters.
         let capacity = Base64.maximumDecodedByteCount(encodedByteCount: text.count + 2)
-        if decoded.count < capacity { decoded = [UInt8](repeating: 0, count: max(capacity, 2 * decoded.count)) }
+        // Doubling keeps small payloads from reallocating often; past 1 MiB of slack it grows to what is needed, so a
+        // payload near the message limit costs its own size, not twice it.
+        if decoded.count < capacity { decoded = [UInt8](repeating: 0, count: max(capacity, min(2 * decoded.count, capacity + (1 << 20)))) }
         return try decoded.withUnsafeMutableBufferPointer { (decoded) throws(Failure) in
             let output = UnsafeMutableRawBufferPointer(decoded)
             let decodedCount: Int
@@ -97,6 +100,7 @@ public struct PayloadDecoder: Sendable {
         var stray: Base64.DecodingError?
         var hasStandardOnlyCharacters = false  // `+` or `/`: with `-` or `_` too, the alphabets are mixed
         normalized.removeAll(keepingCapacity: true)
+        normalized.reserveCapacity(text.count + 3)  // once, not by doubling: the text may be tens of megabytes
         for (offset, byte) in text.enumerated() {
             switch byte {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),

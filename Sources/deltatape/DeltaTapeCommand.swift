@@ -8,7 +8,7 @@ struct DeltaTapeCommand: AsyncParsableCommand {
         commandName: "deltatape",
         abstract: "Turn the audio of realtime voice-AI sessions into archival audio files.",
         version: deltaTapeVersion,
-        subcommands: [Convert.self, Inspect.self]
+        subcommands: [Convert.self, Inspect.self, Repair.self]
     )
 }
 
@@ -53,13 +53,15 @@ func reportFailure(_ error: DeltaTapeError) -> ExitCode {
 }
 
 /// The `sysexits.h` status for a failure (SPEC §6): 65 bad input data, 66 an input that does not exist or cannot be
-/// read, 74 an output failure, 64 a conversion that cannot be made as asked (an output that is the input included).
+/// read, 74 an output failure, 64 a conversion that cannot be made as asked (an output that is the input included), 75
+/// work stopped before its end.
 func exitStatus(of error: DeltaTapeError) -> Int32 {
     switch error {
     case .badInput: 65
     case .unreadableInput: 66
     case .output: 74
     case .resampling, .outputIsInput: 64
+    case .cancelled: 75
     }
 }
 
@@ -68,7 +70,7 @@ func exitStatus(of error: DeltaTapeError) -> Int32 {
 /// From the most severe: 74, an output failure (a full disk or an unwritable folder fails whatever comes next too, and
 /// leaves a file short); 66, an input that could not be read at all (nothing was written for it); 64, a conversion that
 /// cannot be made as asked (the command's fault, not the data's); 65, bad input data (one log's own fault, converted
-/// as far as it went). A status outside these counts above them all.
+/// as far as it went). 75, a cancelled conversion (the run did not finish), and any other status count above them all.
 func worstExitStatus(_ statuses: some Sequence<Int32>) -> Int32 {
     statuses.max { exitStatusSeverity($0) < exitStatusSeverity($1) } ?? 0
 }

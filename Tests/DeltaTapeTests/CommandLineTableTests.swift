@@ -72,7 +72,7 @@ struct CommandLineRun {
         try run("sh", ["-c", script, TestEnvironment.deltatapeExecutable.path, argument])
     }
 
-    @Test(arguments: flagCases + validationCases + failureCases + sameFileCases + flagConflictCases + versionAndAliasCases + plausibilityCases + wrapperCases + noAudioCases + cutOffCases + messageLimitCases + hostileInputCases + batchCases)
+    @Test(arguments: flagCases + validationCases + failureCases + sameFileCases + flagConflictCases + versionAndAliasCases + plausibilityCases + wrapperCases + noAudioCases + cutOffCases + messageLimitCases + hostileInputCases + repairCases + batchCases)
     func deltatapeRun(_ testCase: CommandLineCase) throws {
         let folder = try TestEnvironment.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }

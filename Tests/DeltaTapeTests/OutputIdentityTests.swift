@@ -76,6 +76,7 @@ import Testing
             case .badInput: return "fails with exit status 65"
             case .unreadableInput, .output: return "fails with exit status 74"
             case .resampling, .outputIsInput: return "fails with exit status 64"
+            case .cancelled: return "cancelled"
             }
         } catch {
             return "fails: \(error)"

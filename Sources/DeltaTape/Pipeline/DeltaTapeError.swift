@@ -18,6 +18,9 @@ public enum DeltaTapeError: Error, Sendable, Equatable, CustomStringConvertible 
     /// The output is the input itself (the same path, another spelling of it, a symbolic or a hard link: the same
     /// device and inode): writing it would destroy the input, so nothing was opened for writing.
     case outputIsInput(input: String, output: String)
+    /// The work was stopped before it ended (a recording's task was cancelled, or a message came after
+    /// ``SessionRecorder/finish()``); what was written stays a valid file once finished.
+    case cancelled(String)
 
     public var description: String {
         switch self {
@@ -28,6 +31,7 @@ public enum DeltaTapeError: Error, Sendable, Equatable, CustomStringConvertible 
         case .outputIsInput(let input, let output):
             "the output \(output) is the input \(input) (the same file); writing it would destroy the input, so nothing was written; "
                 + "choose another output path"
+        case .cancelled(let message): message
         }
     }
 }

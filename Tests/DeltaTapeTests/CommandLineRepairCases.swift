@@ -1,0 +1,32 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// `deltatape repair` refusing what it cannot repair, each with its exit status and a sentence saying why; what it
+/// repairs is in `WAVRepairTests`.
+let repairCases: [CommandLineCase] = [
+    CommandLineCase(name: "repair refuses a session log", arguments: ["repair", "@ga-basic"], status: 65,
+                    message: "is not a WAV file: it looks like JSON text"),
+    CommandLineCase(name: "repair refuses an Ogg file", arguments: ["repair", "$/a.ogg"], status: 65, message: "it is an Ogg file",
+                    prepare: { folder in
+                        _ = try run(TestEnvironment.deltatapeExecutable.path, ["convert", GeneratedSessions.log("ga-basic"), "-o",
+                                                                              folder.appendingPathComponent("a.ogg").path])
+                    }) { run throws in
+        // Refused files are not touched.
+        #expect(try Data(contentsOf: URL(fileURLWithPath: run.path("a.ogg"))).prefix(4) == Data("OggS".utf8))
+    },
+    CommandLineCase(name: "repair refuses a WAV without a data chunk", arguments: ["repair", "$/header.wav"], status: 65, message: "no data chunk",
+                    prepare: { folder in
+                        var bytes = Data("RIFF".utf8) + Data([28, 0, 0, 0]) + Data("WAVEfmt ".utf8) + Data([16, 0, 0, 0, 1, 0, 1, 0])
+                        bytes += Data([0xC0, 0x5D, 0, 0, 0x80, 0xBB, 0, 0, 2, 0, 16, 0])
+                        try bytes.write(to: folder.appendingPathComponent("header.wav"))
+                    }),
+    CommandLineCase(name: "repair of a file that does not exist", arguments: ["repair", "$/missing.wav"], status: 66, message: "No such file"),
+    CommandLineCase(name: "repair of a folder", arguments: ["repair", "$/"], status: 66, message: "is a folder"),
+    CommandLineCase(name: "repair needs a file", arguments: ["repair"], status: 64, message: "Missing expected argument"),
+    CommandLineCase(name: "repair --help says it never destroys data", arguments: ["repair", "--help"]) { run throws in
+        #expect(String(decoding: run.result.standardOutput, as: UTF8.self).contains("never destroys data"))
+    },
+    CommandLineCase(name: "repair of several files exits with the worst status", arguments: ["repair", "$/missing.wav", "@ga-basic"], status: 66,
+                    message: "is not a WAV file"),
+]
