@@ -12,6 +12,11 @@ extension DeltaTapeCommand {
                 ElevenLabs vocabulary; an audio file; or raw PCM with --input-format. Malformed lines are warnings \
                 that name the line; undecodable audio becomes silence of the same length, so the timeline stays aligned.
 
+                Several inputs go into a folder (-o DIR/, made if missing), each to DIR/NAME.EXT (NAME is the input's \
+                file name without its extension, EXT the --format, wav by default), -j N of them at once; each gets its \
+                summary line, and the exit status is the most severe of theirs (74, then 66, 64, 65). On a terminal, a \
+                progress line shows the share of the input read, the speed and the time left.
+
                 Examples:
                   deltatape convert session.jsonl -o session.wav
                   deltatape convert session.jsonl -o session-16k.wav --rate 16000
@@ -19,6 +24,7 @@ extension DeltaTapeCommand {
                   deltatape convert session.jsonl -o conversation.wav --track both
                   deltatape convert session.jsonl -o call.ogg --track both --layout separate
                   cat session.jsonl | deltatape convert - -o - --format wav > session.wav
+                  deltatape convert logs/*.jsonl -o archive/ --format ogg -j 2
                   deltatape convert music-44k.flac -o music-24k.wav --rate 24000
                   deltatape convert call.ulaw -o call.wav --input-format mulaw --input-rate 8000
                 """
@@ -26,8 +32,12 @@ extension DeltaTapeCommand {
 
         @OptionGroup var source: InputOptions
 
-        @Option(name: .shortAndLong, help: "The output file ('-' writes to standard output; then --format is required).")
+        @Option(name: .shortAndLong, help: "The output file ('-' writes to standard output; then --format is required), or a folder (an existing one, or a path ending in '/', made if missing) to write each input into as NAME.EXT.")
         var output: String
+
+        @Option(name: [.customShort("j"), .customLong("jobs")], parsing: .unconditional,
+                help: ArgumentHelp("How many inputs to convert at once (default 1).", valueName: "n"))
+        var jobs: Int = 1
 
         @Option(help: "Which side to write: assistant (the model's output, the default), user (the input the client sent), or both on one session clock.")
         var track: TrackSelection = .assistant
@@ -82,6 +92,10 @@ extension DeltaTapeCommand {
         var quiet = false
 
         func validate() throws {
+            if jobs < 1 {
+                throw ValidationError("-j must be at least 1 (the number of inputs converted at once).")
+            }
+            try validateInputsAndFolder()
             if let complexity, !(0...10).contains(complexity) {
                 throw ValidationError("--complexity must be 0...10.")
             }
@@ -110,10 +124,12 @@ extension DeltaTapeCommand {
             if inputFormat != nil, source.inputKind != nil {
                 throw ValidationError("--input-format already says the input is headerless PCM; leave out --input-kind.")
             }
-            if source.inputKind == .audioFile, source.input == "-" {
+            if source.inputKind == .audioFile, source.inputs.contains("-") {
                 throw ValidationError("Audio files are read from a path, not from standard input; for a stream, send raw PCM with --input-format.")
             }
-            if output == "-" {
+            if writesIntoFolder {
+                // Each file's name is made with --format's extension: nothing to agree with.
+            } else if output == "-" {
                 guard format != nil else {
                     throw ValidationError("Writing to standard output ('-o -') needs --format, for example --format wav or --format ogg.")
                 }
@@ -134,9 +150,56 @@ extension DeltaTapeCommand {
             }
         }
 
-        /// The container written: `--format`, or the one the output's extension names.
+        /// The container written: `--format`, or the one the output's extension names (WAV into a folder).
         private var outputFormat: OutputFormat {
-            format ?? OutputFormat(pathExtensionOf: output) ?? .wav
+            writesIntoFolder ? format ?? .wav : format ?? OutputFormat(pathExtensionOf: output) ?? .wav
+        }
+
+        /// Whether `-o` names a folder to write each input into: a path ending in '/' (made if missing) or an existing folder.
+        private var writesIntoFolder: Bool {
+            guard output != "-" else { return false }
+            var isFolder: ObjCBool = false
+            return output.hasSuffix("/") || (FileManager.default.fileExists(atPath: output, isDirectory: &isFolder) && isFolder.boolValue)
+        }
+
+        /// Where each input goes: the one `-o` names, or `DIR/NAME.EXT` for each input in a folder.
+        private var plannedDestinations: [OutputDestination] {
+            guard writesIntoFolder else { return [output == "-" ? .standardOutput : .file(output)] }
+            let folder = output.hasSuffix("/") ? output : output + "/"
+            return source.inputs.map { .file(folder + fileNameWithoutExtension($0) + "." + outputFormat.rawValue) }
+        }
+
+        /// Refuses what several inputs cannot do: share standard input or one output, or write to anything but a folder.
+        private func validateInputsAndFolder() throws {
+            let inputs = source.inputs
+            if inputs.count > 1 {
+                if inputs.contains("-") {
+                    throw ValidationError("Standard input ('-') is converted alone, not among several inputs; convert it in a run of its own.")
+                }
+                if output == "-" {
+                    throw ValidationError("\(inputs.count) inputs cannot share standard output; name a folder, -o DIR/, to write each to DIR/NAME.EXT.")
+                }
+                if !writesIntoFolder {
+                    throw ValidationError("\(inputs.count) inputs are written into a folder, and '\(output)' is not one; "
+                        + "-o DIR/ (made if missing) writes each to DIR/NAME.EXT.")
+                }
+            }
+            guard writesIntoFolder else { return }
+            if inputs == ["-"] {
+                throw ValidationError("Standard input has no file name to write into '\(output)' by; name the output file, -o NAME.EXT.")
+            }
+            // Two inputs whose names differ only in folder or extension (a/x.jsonl, b/x.har) would write one file.
+            let separate = track == .both && layout == .separate
+            var writer: [String: String] = [:]
+            for (input, destination) in zip(inputs, plannedDestinations) {
+                let files = separate ? [AudioTrack.user, .assistant].compactMap { destination.destination(for: $0)?.name } : [destination.name]
+                for file in files {
+                    if let earlier = writer[file] {
+                        throw ValidationError("'\(earlier)' and '\(input)' would both be written to \(file); convert them into different folders.")
+                    }
+                    writer[file] = input
+                }
+            }
         }
 
         /// Options the container has no use for, and rates it cannot carry, are refused rather than dropped.
@@ -166,7 +229,9 @@ extension DeltaTapeCommand {
             // A reader that goes away (`deltatape convert … -o - | head -c 1000`) is an output failure to report with
             // exit 74 and what was written, not a silent death by SIGPIPE.
             signal(SIGPIPE, SIG_IGN)
-            let destination: OutputDestination = output == "-" ? .standardOutput : .file(output)
+            if writesIntoFolder, let reason = makeFolder(output) {
+                throw reportFailure(.output(OutputError(path: output, reason: reason)))
+            }
             var options = ConversionOptions(
                 format: outputFormat,
                 track: track,
@@ -184,39 +249,108 @@ extension DeltaTapeCommand {
             options.keepsTruncated = keepTruncated
             options.eventField = source.eventField
             options.maximumMessageByteCount = source.maxMessageBytes
-            let quiet = quiet
-            do throws(DeltaTapeError) {
-                let summary = try await SessionConverter.convert(input: source.input, to: destination, options: options) { problem in
-                    if !quiet { printError("\(problem.input):\(problem.line): warning: \(problem.message)") }
+            let display = ProgressDisplay(inputs: source.inputs, showsProgress: !quiet && ProgressDisplay.standardErrorIsTerminal)
+            let status = await Self.convert(Array(zip(source.inputs, plannedDestinations)), options: options, atOnce: jobs,
+                                            display: display, quiet: quiet, summary: summaryText)
+            if status != 0 { throw ExitCode(status) }
+        }
+
+        /// Converts each input to its destination, at most `atOnce` at a time, each on a thread of its own (the library's async
+        /// conversion), reporting each as it ends. Returns the most severe exit status (``worstExitStatus(_:)``).
+        private static func convert(_ conversions: [(String, OutputDestination)], options: ConversionOptions, atOnce: Int,
+                                    display: ProgressDisplay, quiet: Bool, summary: SummaryText) async -> Int32 {
+            let redrawing = Task { await display.run() }
+            let worst = await withTaskGroup(of: Int32.self) { group in
+                var started = 0
+                func startNext() {
+                    let index = started, (input, destination) = conversions[index]
+                    started += 1
+                    group.addTask {
+                        var options = options
+                        options.progress = display.begin(index)
+                        do throws(DeltaTapeError) {
+                            let result = try await SessionConverter.convert(input: input, to: destination, options: options) { problem in
+                                if !quiet { display.printLine("\(problem.input):\(problem.line): warning: \(problem.message)") }
+                            }
+                            display.end(index, writtenSeconds: result.durationSeconds)
+                            if !quiet { display.printLine(summary.describe(result)) }
+                            return 0
+                        } catch {
+                            display.end(index, writtenSeconds: nil)
+                            display.printLine("deltatape: error: \(error)")
+                            return exitStatus(of: error)
+                        }
+                    }
                 }
-                if !quiet { printError(describe(summary)) }
-            } catch {
-                throw reportFailure(error)
+                while started < min(atOnce, conversions.count) { startNext() }
+                var statuses: [Int32] = []
+                for await status in group {
+                    statuses.append(status)
+                    if started < conversions.count { startNext() }
+                }
+                return worstExitStatus(statuses)
             }
+            redrawing.cancel()
+            await redrawing.value  // the progress line is cleared before the command ends
+            return worst
         }
 
-        private func describe(_ summary: ConversionSummary) -> String {
-            let channels = summary.channelCount == 1 ? "mono" : summary.channelCount == 2 ? "stereo" : "\(summary.channelCount) channels"
-            let speed = summary.realTimeFactor.isFinite ? "\(Int(summary.realTimeFactor.rounded()))× real time" : "instant"
-            let warnings = summary.problemCount == 0 ? "no warnings" : "\(summary.problemCount) warning\(summary.problemCount == 1 ? "" : "s")"
-            let seconds = (summary.durationSeconds * 1000).rounded() / 1000
-            let encoding = switch summary.format {
-            case .ogg: "Ogg Opus"
-            case .webm: "WebM Opus"
-            case .wav: (sampleFormat ?? .s16).rawValue
-            }
-            let what = !summary.isSession ? "audio" : track == .both ? "both tracks (\(layout ?? .stereo))" : track.rawValue
-            return "wrote \(summary.output): \(what) \(seconds) s, \(summary.sampleRate) Hz \(channels) \(encoding), "
-                + "from \(summary.inputByteCount.formatted()) bytes of \(summary.input) at \(speed)\(cuts(summary.timeline)), \(warnings)"
-        }
-
-        /// `, 2 items cut where the listener interrupted (3.1 s not heard)`, or nothing.
-        private func cuts(_ timeline: TimelineStatistics?) -> String {
-            guard let timeline, !keepTruncated, track != .user else { return "" }
-            let unheard = timeline.cutSeconds + timeline.droppedSeconds
-            guard unheard > 0 else { return "" }
-            let items = timeline.cutItemCount + timeline.droppedItemCount
-            return ", \(items) item\(items == 1 ? "" : "s") cut where the listener interrupted (\((unheard * 1000).rounded() / 1000) s not heard)"
+        /// How summaries read with these options.
+        private var summaryText: SummaryText {
+            SummaryText(track: track, layout: layout, keepTruncated: keepTruncated, sampleFormat: sampleFormat)
         }
     }
+}
+
+/// The one-line summary of a conversion, as the options asked for it.
+struct SummaryText: Sendable {
+    var track: TrackSelection
+    var layout: ChannelLayout?
+    var keepTruncated: Bool
+    var sampleFormat: PCMSampleFormat?
+
+    func describe(_ summary: ConversionSummary) -> String {
+        let channels = summary.channelCount == 1 ? "mono" : summary.channelCount == 2 ? "stereo" : "\(summary.channelCount) channels"
+        let speed = summary.realTimeFactor.isFinite ? "\(Int(summary.realTimeFactor.rounded()))× real time" : "instant"
+        let warnings = summary.problemCount == 0 ? "no warnings" : "\(summary.problemCount) warning\(summary.problemCount == 1 ? "" : "s")"
+        let seconds = (summary.durationSeconds * 1000).rounded() / 1000
+        let encoding = switch summary.format {
+        case .ogg: "Ogg Opus"
+        case .webm: "WebM Opus"
+        case .wav: (sampleFormat ?? .s16).rawValue
+        }
+        let what = !summary.isSession ? "audio" : track == .both ? "both tracks (\(layout ?? .stereo))" : track.rawValue
+        return "wrote \(summary.output): \(what) \(seconds) s, \(summary.sampleRate) Hz \(channels) \(encoding), "
+            + "from \(summary.inputByteCount.formatted()) bytes of \(summary.input) at \(speed)\(cuts(summary.timeline)), \(warnings)"
+    }
+
+    /// `, 2 items cut where the listener interrupted (3.1 s not heard)`, or nothing.
+    private func cuts(_ timeline: TimelineStatistics?) -> String {
+        guard let timeline, !keepTruncated, track != .user else { return "" }
+        let unheard = timeline.cutSeconds + timeline.droppedSeconds
+        guard unheard > 0 else { return "" }
+        let items = timeline.cutItemCount + timeline.droppedItemCount
+        return ", \(items) item\(items == 1 ? "" : "s") cut where the listener interrupted (\((unheard * 1000).rounded() / 1000) s not heard)"
+    }
+}
+
+/// `session` for `logs/session.jsonl`: the file name without its last extension.
+func fileNameWithoutExtension(_ path: String) -> String {
+    let name = path.split(separator: "/", omittingEmptySubsequences: true).last.map(String.init) ?? path
+    guard let dot = name.lastIndex(of: "."), dot > name.startIndex else { return name }
+    return String(name[..<dot])
+}
+
+/// Makes the folder `path` and any missing parents (`mkdir -p`); returns why it could not, or `nil`.
+func makeFolder(_ path: String) -> String? {
+    var made = path.hasPrefix("/") ? "/" : ""
+    for component in path.split(separator: "/") {
+        made += component + "/"
+        if mkdir(made, 0o777) != 0, errno != EEXIST {
+            return "cannot make the folder \(made): \(String(cString: strerror(errno)))"
+        }
+    }
+    var status = stat()
+    guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else { return "exists and is not a folder" }
+    return nil
 }

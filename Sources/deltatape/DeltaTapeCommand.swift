@@ -14,8 +14,11 @@ struct DeltaTapeCommand: AsyncParsableCommand {
 
 /// The input every subcommand reads, and how to read it.
 struct InputOptions: ParsableArguments {
-    @Argument(help: "The session log (JSONL, JSON array, HAR) or, for convert, the audio file ('-' reads standard input).", completion: .file())
-    var input: String
+    @Argument(help: "The session log (JSONL, JSON array, HAR) or, for convert, the audio file ('-' reads standard input); convert takes several, written into a folder (-o DIR/).", completion: .file())
+    var inputs: [String]
+
+    /// The first input: the only one, for commands that read one.
+    var input: String { inputs[0] }
 
     @Option(help: "The input's kind, when detection from its content should be overridden: jsonl, json-array, har or (for convert) audio.")
     var inputKind: InputKind?
@@ -59,6 +62,28 @@ func exitStatus(of error: DeltaTapeError) -> Int32 {
     case .output: 74
     case .resampling, .outputIsInput: 64
     case .cancelled: 75
+    }
+}
+
+/// The status of a run of several conversions: the most severe of theirs (0 when all succeeded).
+///
+/// From the most severe: 74, an output failure (a full disk or an unwritable folder fails whatever comes next too, and
+/// leaves a file short); 66, an input that could not be read at all (nothing was written for it); 64, a conversion that
+/// cannot be made as asked (the command's fault, not the data's); 65, bad input data (one log's own fault, converted
+/// as far as it went). 75, a cancelled conversion (the run did not finish), and any other status count above them all.
+func worstExitStatus(_ statuses: some Sequence<Int32>) -> Int32 {
+    statuses.max { exitStatusSeverity($0) < exitStatusSeverity($1) } ?? 0
+}
+
+/// The rank of a status in ``worstExitStatus(_:)``'s order.
+private func exitStatusSeverity(_ status: Int32) -> Int {
+    switch status {
+    case 0: 0
+    case 65: 1
+    case 64: 2
+    case 66: 3
+    case 74: 4
+    default: 5
     }
 }
 

@@ -13,6 +13,12 @@ extension DeltaTapeCommand {
         @Flag(help: "Print the report as one JSON object.")
         var json = false
 
+        func validate() throws {
+            if source.inputs.count > 1 {
+                throw ValidationError("inspect reads one input at a time; run it once for each of the \(source.inputs.count) inputs.")
+            }
+        }
+
         func run() async throws {
             let report: SessionReport
             do throws(DeltaTapeError) {

@@ -4,7 +4,7 @@ import Testing
 
 /// One run of the `deltatape` binary: its arguments, standard input, expected exit status and message, and what
 /// its output must hold. In arguments, `@NAME` is generated session NAME's log, `$/FILE` a file in the case's own
-/// temporary folder, `%FILE` a file of TestAudio/.
+/// temporary folder (`$/DIR/` keeps its slash), `%FILE` a file of TestAudio/.
 struct CommandLineCase: Sendable, CustomTestStringConvertible {
     var name: String
     var arguments: [String]
@@ -58,7 +58,10 @@ struct CommandLineRun {
     static func expand(_ arguments: [String], folder: URL) throws -> [String] {
         try arguments.map { argument in
             if argument.hasPrefix("@") { return try GeneratedSessions.log(String(argument.dropFirst())) }
-            if argument.hasPrefix("$/") { return folder.appendingPathComponent(String(argument.dropFirst(2))).path }
+            if argument.hasPrefix("$/") {
+                // A trailing '/' (an output folder, `-o $/out/`) is kept: URL paths drop it.
+                return folder.appendingPathComponent(String(argument.dropFirst(2))).path + (argument.hasSuffix("/") ? "/" : "")
+            }
             if argument.hasPrefix("%") { return TestEnvironment.packageRoot.appendingPathComponent("TestAudio/" + argument.dropFirst()).path }
             return argument
         }
@@ -69,7 +72,7 @@ struct CommandLineRun {
         try run("sh", ["-c", script, TestEnvironment.deltatapeExecutable.path, argument])
     }
 
-    @Test(arguments: flagCases + validationCases + failureCases + sameFileCases + flagConflictCases + versionAndAliasCases + plausibilityCases + wrapperCases + noAudioCases + cutOffCases + messageLimitCases + hostileInputCases + repairCases)
+    @Test(arguments: flagCases + validationCases + failureCases + sameFileCases + flagConflictCases + versionAndAliasCases + plausibilityCases + wrapperCases + noAudioCases + cutOffCases + messageLimitCases + hostileInputCases + repairCases + batchCases)
     func deltatapeRun(_ testCase: CommandLineCase) throws {
         let folder = try TestEnvironment.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -22,6 +22,7 @@ import Testing
         (any ByteSink).self,
         (any ByteSource).self,
         ConversionOptions.self,
+        ConversionProgress.self,
         ConversionSummary.self,
         DeltaTapeError.self,
         Diagnosis.self,

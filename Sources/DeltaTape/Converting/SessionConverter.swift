@@ -51,6 +51,8 @@ public struct ConversionOptions: Sendable {
     /// The Ogg serial number or WebM track UID; random when `nil`. Fix it for byte-reproducible Opus files
     /// (the way ffmpeg's `-fflags +bitexact` does).
     public var streamIdentifier: UInt32?
+    /// Where the conversion reports how far it got, for a progress display; `nil` (the default) reports nothing.
+    public var progress: ConversionProgress?
 
     /// Creates options; the defaults are WAV, 16-bit, the source's rate, soxr at high quality, lenient.
     public init(
@@ -227,11 +229,17 @@ public enum SessionConverter {
 
     /// Feeds every event of `log` to `pipeline`, then finishes it.
     private static func run(_ log: SessionLog, through pipeline: SessionPipeline) throws(DeltaTapeError) {
+        var reportedByteCount = 0
         while true {
             // Noted as they come: a million bad lines in a row are a million calls, not a million problems held.
             let next = try log.nextEvent { (found: Problem) throws(DeltaTapeError) in try pipeline.note(found) }
             guard let (line, event) = next else { break }
             try pipeline.take(event, line: line)
+            if let progress = pipeline.options.progress, log.byteCount - reportedByteCount >= ConversionProgress.updateByteInterval {
+                reportedByteCount = log.byteCount
+                progress.update(inputByteCount: reportedByteCount, frameCount: pipeline.writer?.frameCount ?? 0,
+                                sampleRate: pipeline.writer?.sampleRate ?? 0)
+            }
         }
         try log.refuseForcedKindWithoutMessages()
         for warning in log.harStructureWarnings {
@@ -254,9 +262,16 @@ public enum SessionConverter {
         defer { output.closeQuietly() }
         if source.isLive { output.flushInterval = 0.5 }
         source.inputStall?.action = { try? output.flush() }
+        var blockCount = 0
         while let block = try source.nextBlock() {
             try output.write(block, rate: source.sampleRate)
             try output.flushIfDue()
+            blockCount += 1
+            if let progress = options.progress, blockCount % 16 == 0 {
+                // An audio file's byteCount is its size, not what libsndfile has read so far.
+                progress.update(inputByteCount: source is AudioFileSource ? nil : source.byteCount, frameCount: output.writer?.frameCount ?? 0,
+                                sampleRate: output.writer?.sampleRate ?? 0)
+            }
         }
         guard let writer = output.writer else {
             throw .badInput("\(source.name): holds no audio frames")
