@@ -4,7 +4,7 @@
 // a thread of its own, and a channel's consumer is an async iterator that would have to block a thread of the
 // cooperative pool instead. The buffer between them is counted in bytes, as audio messages vary in size.
 public import DeltaTapeEvents
-public import DeltaTapeTimeline
+import DeltaTapeTimeline
 public import DeltaTapeContainers
 import Dispatch
 import Synchronization
