@@ -24,14 +24,7 @@ let benchmarks: @Sendable () -> Void = {
         Benchmark("JSONL to WAV, \(hours) h session", configuration: .init(setup: { _ = try SessionLogFixture.log(hours: Double(hours)) })) { benchmark in
             let log = try SessionLogFixture.log(hours: Double(hours))
             let output = SessionLogFixture.folder.appendingPathComponent("deltatape-\(hours)h.wav").path
-            benchmark.startMeasurement()
-            for _ in benchmark.scaledIterations {
-                let started = ContinuousClock.now
-                let summary = try SessionConverter.convert(input: log, to: .file(output))
-                let seconds = (ContinuousClock.now - started).seconds
-                blackHole(summary)
-                reportSpeed(benchmark, bytes: summary.inputByteCount, audioSeconds: summary.durationSeconds, seconds: seconds)
-            }
+            try measureConversions(benchmark, of: log, to: output, options: ConversionOptions())
         }
     }
 
@@ -39,16 +32,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("JSONL to stereo WAV (--track both), 1 h session", configuration: .init(setup: { _ = try SessionLogFixture.log(hours: 1) })) { benchmark in
         let log = try SessionLogFixture.log(hours: 1)
         let output = SessionLogFixture.folder.appendingPathComponent("deltatape-1h-both.wav").path
-        var options = ConversionOptions()
-        options.track = .both
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            let started = ContinuousClock.now
-            let summary = try SessionConverter.convert(input: log, to: .file(output), options: options)
-            let seconds = (ContinuousClock.now - started).seconds
-            blackHole(summary)
-            reportSpeed(benchmark, bytes: summary.inputByteCount, audioSeconds: summary.durationSeconds, seconds: seconds)
-        }
+        try measureConversions(benchmark, of: log, to: output, options: ConversionOptions(track: .both))
     }
 
     // Every answer truncated: items are held until their cut arrives, so the peak must stay flat from 1 h to 4 h.
@@ -57,16 +41,7 @@ let benchmarks: @Sendable () -> Void = {
                   configuration: .init(setup: { _ = try SessionLogFixture.log(hours: Double(hours), truncations: true) })) { benchmark in
             let log = try SessionLogFixture.log(hours: Double(hours), truncations: true)
             let output = SessionLogFixture.folder.appendingPathComponent("deltatape-\(hours)h-truncated.wav").path
-            var options = ConversionOptions()
-            options.track = .both
-            benchmark.startMeasurement()
-            for _ in benchmark.scaledIterations {
-                let started = ContinuousClock.now
-                let summary = try SessionConverter.convert(input: log, to: .file(output), options: options)
-                let seconds = (ContinuousClock.now - started).seconds
-                blackHole(summary)
-                reportSpeed(benchmark, bytes: summary.inputByteCount, audioSeconds: summary.durationSeconds, seconds: seconds)
-            }
+            try measureConversions(benchmark, of: log, to: output, options: ConversionOptions(track: .both))
         }
     }
 
@@ -105,6 +80,18 @@ let benchmarks: @Sendable () -> Void = {
             let seconds = (ContinuousClock.now - started).seconds
             reportSpeed(benchmark, bytes: bytes, audioSeconds: SessionLogFixture.assistantSecondsPerHour, seconds: seconds)
         }
+    }
+}
+
+/// Converts `log` to `output` in process once per iteration, measured, with its speed.
+private func measureConversions(_ benchmark: Benchmark, of log: String, to output: String, options: ConversionOptions) throws {
+    benchmark.startMeasurement()
+    for _ in benchmark.scaledIterations {
+        let started = ContinuousClock.now
+        let summary = try SessionConverter.convert(input: log, to: .file(output), options: options)
+        let seconds = (ContinuousClock.now - started).seconds
+        blackHole(summary)
+        reportSpeed(benchmark, bytes: summary.inputByteCount, audioSeconds: summary.durationSeconds, seconds: seconds)
     }
 }
 
