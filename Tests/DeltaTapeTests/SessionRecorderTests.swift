@@ -25,6 +25,40 @@ import TestSupport
         #expect(try soxDecodeToPCM16(recorded) == GeneratedSessions.expectedAssistant("ga-basic"))
     }
 
+    /// The session log a recording keeps (messages in the `{time, source, event}` envelope, pretty-printed and invalid
+    /// messages included) converts again to the same audio, and says which way each message went.
+    @Test func theSessionLogKeptConvertsToTheSameAudio() async throws {
+        let folder = try TestEnvironment.temporaryDirectory()
+        let saved = folder.appendingPathComponent("saved.jsonl").path
+        let recorder = SessionRecorder(sink: .file(folder.appendingPathComponent("live.wav").path), sessionLog: .file(saved))
+        let lines = try Self.messages(try GeneratedSessions.log("ga-basic"))
+        for (index, line) in lines.enumerated() {
+            let sent = line.contains("input_audio_buffer") || line.contains("\"session.update\"")
+            // Every tenth message arrives pretty-printed over several lines, as some servers send it.
+            let message = index % 10 == 3
+                ? String(decoding: try JSONSerialization.data(withJSONObject: JSONSerialization.jsonObject(with: Data(line.utf8)),
+                                                              options: .prettyPrinted), as: UTF8.self)
+                : line
+            try await recorder.record(message, receivedAt: 1_795_000_000 + Double(index) / 10, direction: sent ? .sent : .received)
+        }
+        try await recorder.record("not json at all\n\"quoted\"")
+        _ = try await recorder.finish()
+        let savedLines = try String(contentsOfFile: saved, encoding: .utf8).split(separator: "\n")
+        #expect(savedLines.count == lines.count + 1)
+        let first = try JSONSerialization.jsonObject(with: Data(savedLines[1].utf8)) as? [String: Any]
+        #expect(first?["source"] as? String == "client", "\(savedLines[1].prefix(120))")
+        #expect(first?["time"] as? Double == 1_795_000_000.1)
+        let problems = Mutex<[Problem]>([])
+        _ = try await SessionConverter.convert(input: saved, to: .file(folder.appendingPathComponent("again.wav").path)) { problem in
+            problems.withLock { $0.append(problem) }
+        }
+        #expect(try soxDecodeToPCM16(folder.appendingPathComponent("again.wav").path) == GeneratedSessions.expectedAssistant("ga-basic"))
+        // The message that was not JSON was reported when it was recorded; the log keeps it as a JSON string, which
+        // reads as an event of no known kind: no audio, no problem.
+        #expect(problems.withLock { $0.isEmpty }, "\(problems.withLock { $0 })")
+        #expect(savedLines.last?.hasSuffix(#"\"quoted\""}"#) == true, "\(savedLines.last ?? "")")
+    }
+
     /// A sink that takes 20 ms a write: the recorder's thread falls behind, its buffer fills, and the caller is
     /// suspended; the buffer never holds more than the high watermark.
     @Test func aSlowSinkSuspendsTheCallerWithinTheHighWatermark() async throws {

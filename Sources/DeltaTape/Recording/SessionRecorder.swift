@@ -103,11 +103,11 @@ public final class SessionRecorder: Sendable {
     }
 
     private enum Entry {
-        case message([UInt8], time: Double?)
+        case message([UInt8], time: Double?, direction: MessageDirection?)
         case finish(CheckedContinuation<Result<ConversionSummary, DeltaTapeError>, Never>)
 
         var byteCount: Int {
-            if case .message(let bytes, _) = self { return bytes.count }
+            if case .message(let bytes, _, _) = self { return bytes.count }
             return 0
         }
     }
@@ -119,6 +119,9 @@ public final class SessionRecorder: Sendable {
     ///   - name: The recording's name in problems and the summary.
     ///   - sink: Where the bytes go.
     ///   - watermarks: How many bytes of messages may wait for the recording.
+    ///   - sessionLog: Where to keep the messages themselves as a session log (JSON Lines in the `{"time", "source",
+    ///     "event"}` envelope, `source` being `client` or `server` from each message's direction), so that the session
+    ///     can be converted again later; `nil` keeps none.
     ///   - problem: Receives each problem as it is found (a malformed message, undecodable audio), on the recorder's
     ///     thread.
     public init(
@@ -126,6 +129,7 @@ public final class SessionRecorder: Sendable {
         name: String = "session",
         sink: Sink,
         watermarks: Watermarks = Watermarks(),
+        sessionLog: OutputDestination? = nil,
         problem: @escaping @Sendable (Problem) -> Void = { _ in }
     ) {
         self.options = options
@@ -133,7 +137,7 @@ public final class SessionRecorder: Sendable {
         self.watermarks = watermarks
         state = Mutex(State())
         DispatchQueue(label: "deltatape.recorder").async { [self] in
-            runRecording(makeSink: Self.opener(for: sink), problem: problem)
+            runRecording(makeSink: Self.opener(for: sink), sessionLog: sessionLog, problem: problem)
         }
     }
 
@@ -159,7 +163,7 @@ public final class SessionRecorder: Sendable {
                 if state.finishing { throw DeltaTapeError.cancelled("recording \(name): finish() was called; no message is taken after it") }
                 let waiting = state.statistics.bufferedBytes
                 guard waiting == 0 || waiting + bytes.count <= watermarks.high else { return false }
-                state.queue.append(.message(bytes, time: receivedAt))
+                state.queue.append(.message(bytes, time: receivedAt, direction: direction))
                 state.statistics.bufferedBytes += bytes.count
                 state.statistics.peakBufferedBytes = max(state.statistics.peakBufferedBytes, state.statistics.bufferedBytes)
                 state.statistics.messageCount += 1
@@ -218,11 +222,23 @@ public final class SessionRecorder: Sendable {
 
     // MARK: - The recording thread
 
-    private func runRecording(makeSink: @escaping (AudioTrack?) throws(OutputError) -> any ByteSink, problem: @escaping @Sendable (Problem) -> Void) {
+    private func runRecording(
+        makeSink: @escaping (AudioTrack?) throws(OutputError) -> any ByteSink, sessionLog: OutputDestination?,
+        problem: @escaping @Sendable (Problem) -> Void
+    ) {
         let started = monotonicSeconds()
         var reader = EventReader(eventField: options.eventField)
         let pipeline = SessionPipeline(options: options, inputName: name, makeSink: makeSink, problem: problem)
         var failure: DeltaTapeError?
+        var log: SessionLogWriter?
+        if let sessionLog {
+            do throws(OutputError) {
+                log = try SessionLogWriter(sessionLog.makeSink())
+            } catch {
+                failure = .output(error)
+                state.withLock { $0.failure = .output(error) }
+            }
+        }
         var messageNumber = 0
         var byteCount = 0
         while true {
@@ -230,12 +246,17 @@ public final class SessionRecorder: Sendable {
             let (entry, resumed) = takeEntry()
             for waiting in resumed { waiting.resume() }
             switch entry {
-            case .message(let bytes, let time):
+            case .message(let bytes, let time, let direction):
                 messageNumber += 1
                 byteCount += bytes.count
                 guard failure == nil else { continue }
                 do throws(DeltaTapeError) {
-                    try record(bytes, time: time, number: messageNumber, reader: &reader, pipeline: pipeline)
+                    let isObject = try record(bytes, time: time, number: messageNumber, reader: &reader, pipeline: pipeline)
+                    do throws(OutputError) {
+                        try log?.append(bytes, isJSONObject: isObject, time: time, direction: direction)
+                    } catch {
+                        throw .output(error)
+                    }
                 } catch {
                     failure = error
                     state.withLock { $0.failure = error }
@@ -247,6 +268,11 @@ public final class SessionRecorder: Sendable {
             case .finish(let continuation):
                 let result = Result { () throws(DeltaTapeError) -> ConversionSummary in
                     defer { pipeline.closeQuietly() }
+                    do throws(OutputError) {
+                        try log?.close()
+                    } catch {
+                        if failure == nil { failure = .output(error) }
+                    }
                     if let failure { throw failure }
                     try pipeline.finish(line: messageNumber) { _ in
                         "\(name): no audio of the \(options.track == .both ? "session" : options.track.rawValue + " track") was recorded "
@@ -281,14 +307,15 @@ public final class SessionRecorder: Sendable {
         }
     }
 
-    /// Reads one message and puts it through the pipeline.
-    private func record(_ bytes: [UInt8], time: Double?, number: Int, reader: inout EventReader, pipeline: SessionPipeline) throws(DeltaTapeError) {
+    /// Reads one message and puts it through the pipeline. Returns whether it was a valid JSON object.
+    private func record(_ bytes: [UInt8], time: Double?, number: Int, reader: inout EventReader, pipeline: SessionPipeline) throws(DeltaTapeError) -> Bool {
         guard bytes.count <= options.maximumMessageByteCount else {
-            return try pipeline.note(Problem(input: name, line: number, message: "message \(number) is \(bytes.count) bytes, more than the "
+            try pipeline.note(Problem(input: name, line: number, message: "message \(number) is \(bytes.count) bytes, more than the "
                 + "limit of \(options.maximumMessageByteCount); it was skipped"))
+            return false
         }
         // Typed throws do not pass through withUnsafeBytes: carried out as a Result.
-        try bytes.withUnsafeBytes { message in Result { () throws(DeltaTapeError) in
+        return try bytes.withUnsafeBytes { message in Result { () throws(DeltaTapeError) -> Bool in
             let read: Result<Event, EventReadError>
             do throws(EventReadError) {
                 read = .success(try reader.read(message))
@@ -302,8 +329,10 @@ public final class SessionRecorder: Sendable {
                     try pipeline.note(Problem(input: name, line: number, message: "message \(number): \(warning)"))
                 }
                 try pipeline.take(event, line: number)
+                return true
             case .failure(let error):
                 try pipeline.note(Problem(input: name, line: number, message: "message \(number): \(error)"))
+                return false
             }
         } }.get()
     }

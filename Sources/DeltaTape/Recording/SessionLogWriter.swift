@@ -1,0 +1,60 @@
+public import DeltaTapeContainers
+
+/// Keeps a recorded session's messages as a session log: JSON Lines in the `{"time", "source", "event"}` envelope
+/// that the reader recognizes, so a recording can be converted again later. A message that is a JSON object goes in
+/// as it is; anything else as a JSON string (it still reads, and its problem is reported again).
+struct SessionLogWriter {
+    private let sink: any ByteSink
+    private var buffer: [UInt8] = []
+
+    init(_ sink: any ByteSink) {
+        self.sink = sink
+        buffer.reserveCapacity(Self.blockByteCount)
+    }
+
+    /// Lines gathered before a write.
+    private static let blockByteCount = 1 << 16
+
+    mutating func append(_ message: [UInt8], isJSONObject: Bool, time: Double?, direction: MessageDirection?) throws(OutputError) {
+        buffer.append(contentsOf: "{".utf8)
+        if let time { buffer.append(contentsOf: "\"time\":\(time),".utf8) }
+        if let direction { buffer.append(contentsOf: "\"source\":\"\(direction == .sent ? "client" : "server")\",".utf8) }
+        buffer.append(contentsOf: "\"event\":".utf8)
+        if isJSONObject {
+            // A JSON object may span lines (whitespace between tokens): line ends become spaces, which JSON allows there
+            // and which never occur raw inside its strings.
+            buffer.append(contentsOf: message.map { $0 == 0x0A || $0 == 0x0D ? 0x20 : $0 })
+        } else {
+            appendJSONString(message)
+        }
+        buffer.append(contentsOf: "}\n".utf8)
+        if buffer.count >= Self.blockByteCount { try flush() }
+    }
+
+    mutating func close() throws(OutputError) {
+        try flush()
+        try sink.close()
+    }
+
+    private mutating func flush() throws(OutputError) {
+        guard !buffer.isEmpty else { return }
+        try sink.write(buffer)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// `bytes` as a JSON string: quotes, backslashes and control characters escaped; invalid UTF-8 replaced.
+    private mutating func appendJSONString(_ bytes: [UInt8]) {
+        buffer.append(UInt8(ascii: "\""))
+        for scalar in String(decoding: bytes, as: UTF8.self).unicodeScalars {
+            switch scalar {
+            case "\"": buffer.append(contentsOf: "\\\"".utf8)
+            case "\\": buffer.append(contentsOf: "\\\\".utf8)
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                buffer.append(contentsOf: ("\\u" + String(repeating: "0", count: 4 - hex.count) + hex).utf8)
+            default: buffer.append(contentsOf: String(scalar).utf8)
+            }
+        }
+        buffer.append(UInt8(ascii: "\""))
+    }
+}
