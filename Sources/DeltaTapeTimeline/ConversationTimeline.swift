@@ -57,6 +57,9 @@ public final class ConversationTimeline<Sink: TimelineSink> {
     private var speech: [(start: Double, end: Double?)] = []
     private var finishing = false
     private var releasingAll = false
+    /// Sample storage of written items, kept for the next items (at most four, none past ``largestSpareBuffer``).
+    private var spareSampleBuffers: [[Int16]] = []
+    private static var largestSpareBuffer: Int { 1 << 22 }
     /// Streams written whose leftover byte (half a sample) is to be ended once the joiner is not mid-call.
     private var retiredStreams: [AudioStreamKey] = []
     private var overlapWarned = Set<AudioTrack>()
@@ -307,6 +310,7 @@ public final class ConversationTimeline<Sink: TimelineSink> {
     private func openItem(track: AudioTrack, key: AudioStreamKey, rate: Int, streamOffset: Int = 0) -> Item {
         itemSequence += 1
         let item = Item(track: track, key: key, rate: rate, sequence: itemSequence, arrivalClock: clock, streamOffset: streamOffset)
+        if let spare = spareSampleBuffers.popLast() { item.samples = spare }
         if track == .assistant { openItems[key] = item }
         queue.append(item)
         return item
@@ -519,6 +523,12 @@ public final class ConversationTimeline<Sink: TimelineSink> {
 
     /// Forgets a written item; its stream is remembered (bounded) so that a late delta continues it.
     private func retire(_ item: Item) {
+        // Its sample storage serves a later item: an hour of answers otherwise reallocates its way up each time.
+        if item.samples.capacity <= Self.largestSpareBuffer, spareSampleBuffers.count < 4 {
+            item.samples.removeAll(keepingCapacity: true)
+            spareSampleBuffers.append(item.samples)
+        }
+        item.samples = []
         // The joiner may be mid-call (this runs inside its `emit`): its leftover bytes are ended afterwards.
         guard item.track == .assistant else {
             if item.isDone || finishing { retiredStreams.append(item.key) }
