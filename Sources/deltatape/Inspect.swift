@@ -5,36 +5,44 @@ import Foundation
 extension DeltaTapeCommand {
     struct Inspect: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Report what a session log holds: events, formats, audio, problems and common traps."
+            abstract: "Report what a session log holds: events, formats, audio, the timeline, problems and common traps.",
+            discussion: """
+                Several inputs are reported one after another (with --json, as a JSON array in the order given); \
+                an input that cannot be inspected is said on standard error, and the exit status is the worst of them.
+                """
         )
 
         @OptionGroup var source: InputOptions
 
-        @Flag(help: "Print the report as one JSON object.")
+        @Flag(help: "Print the report as one JSON object (several inputs: a JSON array of them, in the order given).")
         var json = false
 
-        func validate() throws {
-            if source.inputs.count > 1 {
-                throw ValidationError("inspect reads one input at a time; run it once for each of the \(source.inputs.count) inputs.")
-            }
-        }
-
         func run() async throws {
-            let report: SessionReport
-            do throws(DeltaTapeError) {
-                report = try SessionInspector.inspect(input: source.input, kind: source.inputKind, eventField: source.eventField,
-                                                     maximumMessageByteCount: source.maxMessageBytes)
-            } catch {
-                throw reportFailure(error)
+            var reports: [SessionReport] = []
+            var statuses: [Int32] = []
+            // One after another: an inspection is quick, and the reports come out in the order given.
+            for input in source.inputs {
+                do throws(DeltaTapeError) {
+                    reports.append(try SessionInspector.inspect(input: input, kind: source.inputKind, eventField: source.eventField,
+                                                                maximumMessageByteCount: source.maxMessageBytes))
+                    statuses.append(0)
+                } catch {
+                    // Several inputs: each failure is said, and the others are still reported.
+                    guard source.inputs.count > 1 else { throw reportFailure(error) }
+                    printError("deltatape: error: \(error)")
+                    statuses.append(exitStatus(of: error))
+                }
             }
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                let data = try encoder.encode(report)
+                let data = source.inputs.count == 1 ? try encoder.encode(reports[0]) : try encoder.encode(reports)
                 print(String(decoding: data, as: UTF8.self))
-            } else {
-                print(ReportText.render(report))
+            } else if !reports.isEmpty {
+                print(reports.map(ReportText.render).joined(separator: "\n\n"))
             }
+            let worst = worstExitStatus(statuses)
+            if worst != 0 { throw ExitCode(worst) }
         }
     }
 }

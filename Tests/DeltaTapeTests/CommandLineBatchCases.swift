@@ -102,5 +102,14 @@ let batchCases: [CommandLineCase] = [
                     message: "Standard input ('-') is converted alone", input: "@gemini"),
     CommandLineCase(name: "standard input into a folder", arguments: ["convert", "-", "-o", "$/out/"], status: 64, message: "has no file name", input: "@gemini"),
     CommandLineCase(name: "-j 0", arguments: ["convert", "@ga-basic", "@gemini", "-o", "$/out/", "-j", "0"], status: 64, message: "-j must be at least 1"),
-    CommandLineCase(name: "inspect of several inputs", arguments: ["inspect", "@ga-basic", "@gemini"], status: 64, message: "inspect reads one input at a time"),
+    CommandLineCase(name: "inspect of several inputs, as JSON", arguments: ["inspect", "@ga-basic", "@gemini", "--json"]) { run throws in
+        let reports = try JSONSerialization.jsonObject(with: run.result.standardOutput) as? [[String: Any]]
+        #expect(reports?.count == 2)
+        #expect(reports?.map { $0["vocabulary"] as? String } == ["openai-ga", "gemini-live"])
+    },
+    CommandLineCase(name: "inspect of several inputs, one missing", arguments: ["inspect", "@ga-basic", "$/missing.jsonl", "@gemini"],
+                    status: 66, message: "missing.jsonl") { run throws in
+        let text = String(decoding: run.result.standardOutput, as: UTF8.self)
+        #expect(text.contains("vocabulary: OpenAI Realtime GA") && text.contains("vocabulary: Gemini Live"), "\(text)")
+    },
 ]
