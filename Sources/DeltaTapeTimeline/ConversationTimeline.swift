@@ -246,7 +246,7 @@ public final class ConversationTimeline<Sink: TimelineSink> {
                 if userTurn == nil { statistics.userTurnCount += 1 }
                 userTurn = turn
                 audioOrder += 1
-                turn.append(samples, frameCount: frameCount, keeping: selection.includes(.user), line: line, order: audioOrder)
+                turn.append(samples, frameCount: frameCount, keeping: selection.includes(.user), order: audioOrder)
                 return
             }
             if let start = delta.startMilliseconds {
@@ -274,7 +274,7 @@ public final class ConversationTimeline<Sink: TimelineSink> {
             }
             guard let item = assistantItem(key, rate: rate, frameCount: frameCount) else { return }
             audioOrder += 1
-            item.append(samples, frameCount: frameCount, keeping: selection.includes(.assistant), line: line, order: audioOrder)
+            item.append(samples, frameCount: frameCount, keeping: selection.includes(.assistant), order: audioOrder)
             try release()
         }
     }
@@ -646,7 +646,6 @@ final class Item {
     /// Frames of the stream kept (counted from the stream's start), when cut.
     var cut: Int?
     var dropped = false
-    var lastLine = 0
     var start: Double?
     /// When its first and last audio arrived, counted in chunks of audio of the session.
     var firstAudioOrder = 0
@@ -661,8 +660,7 @@ final class Item {
         self.streamOffset = streamOffset
     }
 
-    func append(_ incoming: UnsafeBufferPointer<Int16>?, frameCount count: Int, keeping: Bool, line: Int, order: Int) {
-        lastLine = line
+    func append(_ incoming: UnsafeBufferPointer<Int16>?, frameCount count: Int, keeping: Bool, order: Int) {
         if firstAudioOrder == 0 { firstAudioOrder = order }
         lastAudioOrder = order
         if keeping, let incoming {
