@@ -10,12 +10,15 @@ import Testing
         var name: String
         /// Arguments after `convert INPUT`; `$out` is the output path.
         var arguments: [String]
-        /// The input: a fixture's name, or `speech-stereo` (TestAudio's speech, as a 2-channel raw PCM stream).
+        /// The input: a fixture's name, `speech-stereo` (TestAudio's speech, as a 2-channel raw PCM stream), or
+        /// `twilio-both` (the Twilio fork with both tracks, converted with `--track both`).
         var input = "ga-basic"
         /// Written through a shell redirection (`-o - > file`, or a pipe into `cat > file`).
         var redirect: Redirect = .none
         var channels = 1
         var rate = 24_000
+        /// The input's rate, when it is not 24 kHz.
+        var sourceRate = 24_000
         var isFloat = false
         var testDescription: String { name }
     }
@@ -34,13 +37,21 @@ import Testing
              input: "speech-stereo", channels: 2),
         Case(name: "stereo s16 to a pipe", arguments: ["-o", "-", "--format", "wav", "--input-format", "s16le", "--input-rate", "24000",
                                                      "--input-channels", "2"], input: "speech-stereo", redirect: .throughPipe, channels: 2),
+        // Both tracks of a conversation on one clock: the stereo layout and the mono mix, to a file and to a pipe.
+        Case(name: "stereo s16, --track both, file", arguments: ["-o", "$out", "--track", "both"], input: "twilio-both", channels: 2,
+             rate: 8_000, sourceRate: 8_000),
+        Case(name: "stereo s16, --track both, to a pipe", arguments: ["-o", "-", "--format", "wav", "--track", "both"], input: "twilio-both",
+             redirect: .throughPipe, channels: 2, rate: 8_000, sourceRate: 8_000),
+        Case(name: "mono mix, --track both --layout mono, file", arguments: ["-o", "$out", "--track", "both", "--layout", "mono"],
+             input: "twilio-both", rate: 8_000, sourceRate: 8_000),
     ]
 
     @Test(arguments: cases) func everyReaderGivesTheExactFrameCount(_ test: Case) throws {
         let folder = try TestEnvironment.temporaryDirectory()
         let output = folder.appendingPathComponent("out.wav").path
         let (input, inputFrames) = try Self.input(test.input, in: folder)
-        let expectedFrames = test.rate == 24_000 ? inputFrames : Int((Double(inputFrames) * Double(test.rate) / 24_000).rounded())
+        let expectedFrames = test.rate == test.sourceRate ? inputFrames
+            : Int((Double(inputFrames) * Double(test.rate) / Double(test.sourceRate)).rounded())
 
         let command = ([TestEnvironment.deltatapeExecutable.path, "convert", input] + test.arguments.map { $0 == "$out" ? output : $0 })
             .map { "'\($0)'" }.joined(separator: " ")
@@ -82,6 +93,11 @@ import Testing
 
     /// The input's path and its frame count (from the fixture script's PCM, or the raw file's size).
     static func input(_ name: String, in folder: URL) throws -> (String, Int) {
+        if name == "twilio-both" {
+            // Both tracks sit at their media timestamps (20 ms chunks from 0) and end together: as long as the longer.
+            let frames = max(try GeneratedSessions.expectedAssistant("twilio").count, try GeneratedSessions.expectedUser("twilio").count) / 2
+            return (try GeneratedSessions.log("twilio"), frames)
+        }
         guard name == "speech-stereo" else {
             return (try GeneratedSessions.log(name), try GeneratedSessions.expectedAssistant(name).count / 2)
         }
