@@ -168,4 +168,20 @@ import TestSupport
         #expect(emitted == [0x2010, 0x4030])
         #expect(assembler.streamsWithLeftoverByte == [AudioStreamKey(responseID: "resp/1", itemID: "item_1", contentIndex: 0)])
     }
+
+    /// Millions of streams each ending on half a sample must not grow memory: past 4096 streams holding a byte, the
+    /// older half is given up (reported as half samples), oldest first, and nothing is lost from the count.
+    @Test func leftoverBytesAreBoundedOldestGivenUpFirst() {
+        var assembler = TrackAssembler()
+        let format = AudioFormat(encoding: .pcm16, sampleRate: 24_000)
+        for n in 0..<5_000 {
+            let key = AudioStreamKey(responseID: "r", itemID: "i\(n)", contentIndex: 0)
+            [UInt8(7)].withUnsafeBytes { assembler.append($0, format: format, key: key, line: n + 1) { _ in } }
+        }
+        // 4096 held; the 4097th gives up the oldest 2048; 904 more arrive after.
+        #expect(assembler.givenUp.count == 2_048)
+        #expect(assembler.givenUp.map(\.line) == Array(1...2_048))
+        #expect(assembler.halfSamples.count == 5_000 - 2_048)
+        #expect(assembler.halfSamples.first?.stream.itemID == "i2048")
+    }
 }
