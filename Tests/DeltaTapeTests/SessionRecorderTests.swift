@@ -81,6 +81,85 @@ import TestSupport
         #expect(collected.byteCount > summary.frameCount * 2)
     }
 
+    /// `offer` never waits: while the sink is stuck it answers `.full` once the buffer holds the high watermark, and
+    /// never holds more; what it accepted is recorded in order (the accepted messages, converted as a log by the
+    /// converter, give the same samples).
+    @Test func offerNeverWaitsAndRefusesPastTheHighWatermark() async throws {
+        let lines = try Self.messages(try GeneratedSessions.sixMinuteLog())
+        let watermarks = SessionRecorder.Watermarks(low: 32 << 10, high: 128 << 10)
+        let collected = Collected()
+        let stuck = DispatchSemaphore(value: 0)
+        let folder = try TestEnvironment.temporaryDirectory()
+        let recorder = SessionRecorder(sink: .custom { _ in StuckSink(collected: collected, until: stuck) }, watermarks: watermarks)
+        var accepted: [String] = []
+        var refused = 0
+        var remaining = lines[...]
+        // The sink is stuck at its first write: offered messages fill the buffer and then are refused.
+        while let line = remaining.popFirst(), refused < 50 {
+            switch try recorder.offer(line.utf8) {
+            case .accepted: accepted.append(line)
+            case .full: refused += 1
+            }
+        }
+        let statistics = recorder.statistics
+        stuck.signal()
+        for line in remaining {
+            try await recorder.record(line)
+            accepted.append(line)
+        }
+        _ = try await recorder.finish()
+        #expect(refused == 50)
+        #expect(statistics.suspensions == 0)
+        #expect(statistics.peakBufferedBytes <= watermarks.high, "\(statistics)")
+        #expect(statistics.peakBufferedBytes > watermarks.high - 16 << 10, "\(statistics)")
+        // The converter reads the accepted messages as a log: the samples must be the same.
+        let log = folder.appendingPathComponent("accepted.jsonl")
+        try Data(accepted.joined(separator: "\n").utf8).write(to: log)
+        let converted = folder.appendingPathComponent("accepted.wav").path
+        _ = try await SessionConverter.convert(input: log.path, to: .file(converted)) { _ in }
+        // The recorder wrote through a sink that cannot seek (a streaming header), the converter a file (with room for
+        // an RF64 header): the samples are what follows each one's `data` chunk header.
+        let recordedSamples = Self.samplesOfWAV(collected.bytes)
+        let convertedSamples = Self.samplesOfWAV(Array(try Data(contentsOf: URL(fileURLWithPath: converted))))
+        #expect(recordedSamples.count > 24_000 * 2 * 60)
+        let firstDifference = recordedSamples.indices.first { $0 >= convertedSamples.count || recordedSamples[$0] != convertedSamples[$0] }
+        #expect(recordedSamples.count == convertedSamples.count && firstDifference == nil,
+                "recorded \(recordedSamples.count) bytes, converted \(convertedSamples.count), first difference at \(firstDifference ?? -1)")
+    }
+
+    /// The bytes after the first `data` chunk header of a WAV.
+    static func samplesOfWAV(_ bytes: [UInt8]) -> [UInt8] {
+        let tag = Array("data".utf8)
+        guard let at = (12..<max(12, bytes.count - 8)).first(where: { Array(bytes[$0..<$0 + 4]) == tag }) else { return [] }
+        return Array(bytes[(at + 8)...])
+    }
+
+    /// Each recorder's thread is one of its own: 300 recordings at once (more than the 255 threads Dispatch's pool
+    /// runs on Linux, where the 256th would never start) all finish. Planted: with the recorder's thread taken from
+    /// Dispatch again, the whole test process froze (Swift's executor on Linux draws on the same pool), which is what
+    /// a relay with 255 open recordings would do.
+    @Test func threeHundredRecordingsAtOnceAllFinish() async throws {
+        let lines = try Self.messages(try GeneratedSessions.log("ga-basic"))
+        let expectedBytes = try GeneratedSessions.expectedAssistant("ga-basic").count
+        let gate = Collected()
+        // Every sink blocks its recorder's thread until all 300 have started writing.
+        let recorders = (0..<300).map { _ in
+            SessionRecorder(sink: .custom { _ in GatedSink(gate: gate, count: 300) })
+        }
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for recorder in recorders {
+                group.addTask {
+                    // A failed recording still ends with finish(), which lets its thread go.
+                    do {
+                        for line in lines { try await recorder.record(line) }
+                    } catch {}
+                    return try await recorder.finish().frameCount * 2
+                }
+            }
+            for try await byteCount in group { #expect(byteCount == expectedBytes) }
+        }
+    }
+
     /// An async writer receives the streaming WAV (sizes 0xFFFFFFFF: it cannot seek), which sox reads to the end.
     @Test func anAsyncWriterReceivesTheStreamingForm() async throws {
         let log = try GeneratedSessions.log("ga-basic")
@@ -169,6 +248,48 @@ final class SlowSink: ByteSink {
     }
     func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
         Thread.sleep(forTimeInterval: delay)
+        collected.append(bytes)
+        byteCount += bytes.count
+    }
+    func close() throws(OutputError) {}
+}
+
+/// A sink whose first write waits until `count` sinks sharing `gate` have made theirs: the recorders' threads are all
+/// alive at once.
+final class GatedSink: ByteSink {
+    let name = "gated-sink"
+    private(set) var byteCount = 0
+    let gate: Collected
+    let count: Int
+    private var opened = false
+    init(gate: Collected, count: Int) {
+        self.gate = gate
+        self.count = count
+    }
+    func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
+        byteCount += bytes.count
+        guard !opened else { return }
+        opened = true
+        gate.append([0])
+        let deadline = Date().addingTimeInterval(60)
+        while gate.byteCount < count, Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
+        guard gate.byteCount >= count else { throw OutputError(path: name, reason: "only \(gate.byteCount) of \(count) recordings started") }
+    }
+    func close() throws(OutputError) {}
+}
+
+/// A sink whose first write waits for `until` to be signalled.
+final class StuckSink: ByteSink {
+    let name = "stuck-sink"
+    private(set) var byteCount = 0
+    let collected: Collected
+    let until: DispatchSemaphore
+    init(collected: Collected, until: DispatchSemaphore) {
+        self.collected = collected
+        self.until = until
+    }
+    func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
+        if byteCount == 0 { until.wait() }
         collected.append(bytes)
         byteCount += bytes.count
     }

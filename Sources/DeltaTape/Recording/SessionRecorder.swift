@@ -7,6 +7,11 @@ public import DeltaTapeEvents
 import DeltaTapeTimeline
 public import DeltaTapeContainers
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Synchronization
 
 /// Which way a recorded message travelled.
@@ -100,6 +105,16 @@ public final class SessionRecorder: Sendable {
         var waiting: [CheckedContinuation<Void, Never>] = []
         var failure: DeltaTapeError?
         var finishing = false
+        /// No recording thread could be started: nothing is ever consumed.
+        var threadless = false
+    }
+
+    /// What ``offer(_:receivedAt:direction:)`` did with a message.
+    public enum Offer: Sendable, Equatable {
+        /// The message waits for the recording.
+        case accepted
+        /// The recording holds ``Watermarks/high`` bytes of messages: this one was not taken.
+        case full
     }
 
     private enum Entry {
@@ -136,8 +151,14 @@ public final class SessionRecorder: Sendable {
         self.name = name
         self.watermarks = watermarks
         state = Mutex(State())
-        DispatchQueue(label: "deltatape.recorder").async { [self] in
+        let started = startDedicatedThread { [self] in
             runRecording(makeSink: Self.opener(for: sink), sessionLog: sessionLog, problem: problem)
+        }
+        if !started {
+            state.withLock {
+                $0.failure = .output(OutputError(path: name, reason: "the system would not start a thread for the recording (errno \(errno))"))
+                $0.threadless = true
+            }
         }
     }
 
@@ -158,18 +179,7 @@ public final class SessionRecorder: Sendable {
         let bytes = Array(message)
         while true {
             if Task.isCancelled { throw .cancelled("recording \(name): the task was cancelled; call finish() to finalize what was recorded") }
-            let admitted = try state.withLock { (state) throws(DeltaTapeError) -> Bool in
-                if let failure = state.failure { throw failure }
-                if state.finishing { throw DeltaTapeError.cancelled("recording \(name): finish() was called; no message is taken after it") }
-                let waiting = state.statistics.bufferedBytes
-                guard waiting == 0 || waiting + bytes.count <= watermarks.high else { return false }
-                state.queue.append(.message(bytes, time: receivedAt, direction: direction))
-                state.statistics.bufferedBytes += bytes.count
-                state.statistics.peakBufferedBytes = max(state.statistics.peakBufferedBytes, state.statistics.bufferedBytes)
-                state.statistics.messageCount += 1
-                return true
-            }
-            if admitted {
+            if try admit(bytes, receivedAt: receivedAt, direction: direction) {
                 entries.signal()
                 return
             }
@@ -182,6 +192,21 @@ public final class SessionRecorder: Sendable {
         try await record(message.utf8, receivedAt: receivedAt, direction: direction)
     }
 
+    /// Takes one message if the recording has room for it, never waiting: for a caller that must not be held back (a
+    /// relay forwards first and records if it can). A recording that returns ``Offer/full`` has fallen behind by
+    /// ``Watermarks/high`` bytes; what to do then (drop the message, abandon the recording with ``finish()``) is the
+    /// caller's choice.
+    ///
+    /// - Parameters: as for ``record(_:receivedAt:direction:)``.
+    /// - Throws: ``DeltaTapeError``: the recording's failure, if it failed; ``DeltaTapeError/cancelled`` after
+    ///   ``finish()``.
+    public func offer(_ message: some Sequence<UInt8>, receivedAt: Double? = nil, direction: MessageDirection? = nil) throws(DeltaTapeError) -> Offer {
+        let bytes = Array(message)
+        let admitted = try admit(bytes, receivedAt: receivedAt, direction: direction)
+        if admitted { entries.signal() }
+        return admitted ? .accepted : .full
+    }
+
     /// Ends the recording: the messages already taken are recorded, the audio the timeline holds is written and the
     /// file is finalized.
     ///
@@ -191,7 +216,7 @@ public final class SessionRecorder: Sendable {
     public func finish() async throws(DeltaTapeError) -> ConversionSummary {
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<ConversionSummary, DeltaTapeError>, Never>) in
             let accepted = state.withLock { state in
-                guard !state.finishing else { return false }
+                guard !state.finishing, !state.threadless else { return false }
                 state.finishing = true
                 state.queue.append(.finish(continuation))
                 return true
@@ -199,13 +224,30 @@ public final class SessionRecorder: Sendable {
             if accepted {
                 entries.signal()
             } else {
-                continuation.resume(returning: .failure(.cancelled("recording \(name): finish() was already called")))
+                let failure = state.withLock { $0.threadless ? $0.failure : nil }
+                continuation.resume(returning: .failure(failure ?? .cancelled("recording \(name): finish() was already called")))
             }
         }
         return try result.get()
     }
 
     // MARK: - The caller's side
+
+    /// Queues a message if it fits under the high watermark (or nothing waits: a message larger than the whole buffer
+    /// still goes in, alone).
+    private func admit(_ bytes: [UInt8], receivedAt: Double?, direction: MessageDirection?) throws(DeltaTapeError) -> Bool {
+        try state.withLock { (state) throws(DeltaTapeError) -> Bool in
+            if let failure = state.failure { throw failure }
+            if state.finishing { throw DeltaTapeError.cancelled("recording \(name): finish() was called; no message is taken after it") }
+            let waiting = state.statistics.bufferedBytes
+            guard waiting == 0 || waiting + bytes.count <= watermarks.high else { return false }
+            state.queue.append(.message(bytes, time: receivedAt, direction: direction))
+            state.statistics.bufferedBytes += bytes.count
+            state.statistics.peakBufferedBytes = max(state.statistics.peakBufferedBytes, state.statistics.bufferedBytes)
+            state.statistics.messageCount += 1
+            return true
+        }
+    }
 
     /// Suspends until the waiting bytes are under the low watermark (or the recording ended).
     private func waitForRoom() async {
