@@ -43,7 +43,7 @@ public enum PCMSampleFormat: String, Sendable, Hashable, CaseIterable {
 ///
 /// An append that failed part-way (a full disk, a reader that went away) says how many bytes reached the output
 /// before it (``writtenByteCount``, set by the sink), and the writer that met it adds the audio those bytes hold
-/// (``writtenAudio``): `writing out.wav failed after 3.412 s of audio (164000 bytes): Broken pipe; the output holds
+/// (``writtenAudio``): `writing out.wav failed after 3.415 s of audio (164044 bytes): Broken pipe; the output holds
 /// the audio up to there`.
 public struct OutputError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The output's path.
