@@ -12,9 +12,9 @@ import DeltaTapeKernels
 public protocol ByteSink: AnyObject {
     /// A name for messages (a path, or `stdout`).
     var name: String { get }
-    /// Bytes written so far.
+    /// Bytes written so far: the bytes the sink accepted, which writers count as delivered.
     var byteCount: Int { get }
-    /// Appends bytes.
+    /// Appends bytes. A write that fails may have taken some of them first: ``byteCount`` says how many.
     /// - Throws: ``OutputError`` naming the sink and how much was written before the failure.
     func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError)
     /// Finishes the sink (closes what it opened).
@@ -117,7 +117,7 @@ public final class FileDescriptorSink: PositionalByteSink {
             let count = SystemCall.write(descriptor, base + offset, bytes.count - offset)
             if count < 0 {
                 if errno == EINTR { continue }
-                throw OutputError(path: name, reason: "write failed after \(byteCount) bytes: \(SystemCall.errorMessage(errno))", code: errno)
+                throw OutputError(path: name, reason: SystemCall.errorMessage(errno), code: errno, writtenByteCount: byteCount)
             }
             offset += count
             byteCount += count

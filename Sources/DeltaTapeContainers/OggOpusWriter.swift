@@ -16,6 +16,13 @@ public final class OggOpusWriter {
     private var granuleAtLastFlush: Int64 = 0
     private let maximumPageDuration48k: Int64 = 48_000
     private let preSkip48k: Int
+    /// The first failure of the sink: nothing more is written after it (a page cut short would hide the pages after it).
+    private var failure: OutputError?
+
+    /// Samples at 48 kHz a reader decodes from the whole pages the sink accepted: the granule position of the last
+    /// such page that ends a packet, less the pre-skip. A page cut short by a failure is not counted (readers check a
+    /// page's CRC, and drop it), nor a packet continued onto a page that did not arrive.
+    public private(set) var deliveredFrameCount48k = 0
 
     /// Starts a stream and writes its two header pages.
     ///
@@ -61,6 +68,7 @@ public final class OggOpusWriter {
     /// Adds one Opus packet. The stream's last packet (the one with a ``OpusPacket/streamLength48k``) gets EOS and
     /// a granule of exactly `input + pre-skip`, which trims the encoder's padding, and flushes the last page.
     public func write(_ packet: OpusPacket) throws(OutputError) {
+        if let failure { throw failure }
         granule += Int64(packet.sampleCount48k)
         let end = packet.streamLength48k.map { min(Int64($0 + preSkip48k), granule) }
         try submit(packet.bytes, granule: end ?? granule, beginning: false, end: end != nil).get()
@@ -77,12 +85,14 @@ public final class OggOpusWriter {
     ///
     /// - Throws: ``OutputError`` when the sink fails.
     public func flush() throws(OutputError) {
+        if let failure { throw failure }
         try flushPages(force: true)
         granuleAtLastFlush = granule
     }
 
     /// Flushes what libogg still holds (the last page went out with the last packet).
     public func finish() throws(OutputError) {
+        if let failure { throw failure }
         try flushPages(force: true)
     }
 
@@ -107,8 +117,16 @@ public final class OggOpusWriter {
     private func flushPages(force: Bool) throws(OutputError) {
         var page = ogg_page()
         while (force ? ogg_stream_flush(&stream, &page) : ogg_stream_pageout(&stream, &page)) != 0 {
-            try sink.write(UnsafeRawBufferPointer(start: page.header, count: page.header_len))
-            try sink.write(UnsafeRawBufferPointer(start: page.body, count: page.body_len))
+            do {
+                try sink.write(UnsafeRawBufferPointer(start: page.header, count: page.header_len))
+                try sink.write(UnsafeRawBufferPointer(start: page.body, count: page.body_len))
+            } catch {
+                failure = error
+                throw error
+            }
+            // -1: no packet ends on this page. The header pages carry 0.
+            let pageGranule = ogg_page_granulepos(&page)
+            if pageGranule > 0 { deliveredFrameCount48k = max(0, Int(pageGranule) - preSkip48k) }
         }
     }
 }

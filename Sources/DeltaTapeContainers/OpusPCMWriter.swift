@@ -4,6 +4,8 @@ public import DeltaTapeCodecs
 public protocol OpusPacketContainer: AnyObject {
     /// Where the container's bytes go.
     var sink: any ByteSink { get }
+    /// Samples at 48 kHz, past the pre-skip, that a reader decodes from the bytes the sink accepted.
+    var deliveredFrameCount48k: Int { get }
     /// Adds one packet.
     func write(_ packet: OpusPacket) throws(OutputError)
     /// Writes what it holds now (a page, a cluster); the stream goes on.
@@ -31,6 +33,9 @@ public final class OpusPCMWriter: PCMWriter {
     public let channelCount: Int
     public var sampleFormat: PCMSampleFormat { .s16 }
     public var frameCount: Int { encoder.inputFrameCount }
+    /// The container's delivered samples (whole Ogg pages, whole WebM blocks) at this writer's rate, rounded down:
+    /// exact at 8 to 48 kHz whenever they end on an Opus frame.
+    public var deliveredFrameCount: Int { container.deliveredFrameCount48k * sampleRate / 48_000 }
 
     private let encoder: OpusStreamEncoder
     private let container: any OpusPacketContainer
@@ -65,6 +70,10 @@ public final class OpusPCMWriter: PCMWriter {
         }
     }
 
+    /// Encodes samples and writes the packets they complete.
+    ///
+    /// - Throws: ``OutputError`` when the encoder or the sink fails; a failure of the sink says how much audio reached
+    ///   it (``deliveredFrameCount``).
     public func write(_ samples: UnsafeBufferPointer<Int16>) throws(OutputError) {
         do throws(StageFailure<OpusError, OutputError>) {
             try encoder.encode(samples) { (packet) throws(OutputError) in try container.write(packet) }
@@ -74,27 +83,47 @@ public final class OpusPCMWriter: PCMWriter {
     }
 
     /// Writes the packets encoded so far (whole frames; a partial frame waits for more samples).
+    ///
+    /// - Throws: ``OutputError`` when the sink fails, saying how much audio reached it.
     public func flush() throws(OutputError) {
-        try container.flush()
+        do {
+            try container.flush()
+        } catch {
+            throw error.delivered(by: self, sink: container.sink)
+        }
     }
 
+    /// Encodes the last samples, ends the stream and closes the sink (also after a failure).
+    ///
+    /// - Throws: ``OutputError`` when the encoder, the sink or closing it fails; a failure of the sink says how much
+    ///   audio reached it.
     public func close() throws(OutputError) {
         guard !closed else { return }
         closed = true
-        do throws(StageFailure<OpusError, OutputError>) {
-            try encoder.finish { (packet) throws(OutputError) in try container.write(packet) }
+        do throws(OutputError) {
+            do throws(StageFailure<OpusError, OutputError>) {
+                try encoder.finish { (packet) throws(OutputError) in try container.write(packet) }
+            } catch {
+                throw outputError(error)
+            }
+            do {
+                try container.finish()
+            } catch {
+                throw error.delivered(by: self, sink: container.sink)
+            }
         } catch {
-            throw outputError(error)
+            try? container.sink.close()
+            throw error
         }
-        try container.finish()
         try container.sink.close()
     }
 
-    /// An encoder failure as an output error naming the output; a container's own failure as it is.
+    /// An encoder failure as an output error naming the output; a container's own failure (its sink's) with the audio
+    /// that reached the sink.
     private func outputError(_ failure: StageFailure<OpusError, OutputError>) -> OutputError {
         switch failure {
         case .own(let error): OutputError(path: path, reason: error.description, code: error.code)
-        case .downstream(let error): error
+        case .downstream(let error): error.delivered(by: self, sink: container.sink)
         }
     }
 }

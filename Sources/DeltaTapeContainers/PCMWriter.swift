@@ -10,8 +10,12 @@ public protocol PCMWriter: AnyObject {
     var channelCount: Int { get }
     /// The sample format written.
     var sampleFormat: PCMSampleFormat { get }
-    /// Frames written so far.
+    /// Frames written so far (those the writer still buffers included).
     var frameCount: Int { get }
+    /// Frames a reader decodes from the bytes the sink has accepted so far: after a failure, the audio the output holds.
+    /// It trails ``frameCount`` by what the writer still holds (a WAV block, an Opus frame, an open Ogg page or WebM
+    /// cluster), and counts only whole units of the container (a WAV frame, an Ogg page, a WebM block).
+    var deliveredFrameCount: Int { get }
 
     /// Appends interleaved samples.
     /// - Throws: ``OutputError`` when writing fails.
@@ -36,6 +40,11 @@ public enum PCMSampleFormat: String, Sendable, Hashable, CaseIterable {
 }
 
 /// A failure to write an output.
+///
+/// An append that failed part-way (a full disk, a reader that went away) says how many bytes reached the output
+/// before it (``writtenByteCount``, set by the sink), and the writer that met it adds the audio those bytes hold
+/// (``writtenAudio``): `writing out.wav failed after 3.415 s of audio (164044 bytes): Broken pipe; the output holds
+/// the audio up to there`.
 public struct OutputError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The output's path.
     public var path: String
@@ -43,13 +52,62 @@ public struct OutputError: Error, Sendable, Equatable, CustomStringConvertible {
     public var reason: String
     /// The C library's error code, when one is involved.
     public var code: Int32?
+    /// Bytes that had reached the output when an append failed; `nil` for other failures (opening, closing).
+    public var writtenByteCount: Int?
+    /// The audio a reader decodes from what reached the output before the failure, as the writer that met the failure
+    /// counted it (``PCMWriter/deliveredFrameCount``); `nil` when no writer had started its stream.
+    public var writtenAudio: WrittenAudio?
 
     /// Creates an error.
-    public init(path: String, reason: String, code: Int32? = nil) {
+    public init(path: String, reason: String, code: Int32? = nil, writtenByteCount: Int? = nil, writtenAudio: WrittenAudio? = nil) {
         self.path = path
         self.reason = reason
         self.code = code
+        self.writtenByteCount = writtenByteCount
+        self.writtenAudio = writtenAudio
     }
 
-    public var description: String { "\(path): \(reason)" }
+    public var description: String {
+        if let writtenAudio {
+            let bytes = writtenByteCount.map { " (\($0) bytes)" } ?? ""
+            return "writing \(path) failed after \(writtenAudio.formattedSeconds) s of audio\(bytes): \(reason); "
+                + "the output holds the audio up to there"
+        }
+        if let writtenByteCount { return "\(path): write failed after \(writtenByteCount) bytes: \(reason)" }
+        return "\(path): \(reason)"
+    }
+
+    /// This error with the audio `writer` has delivered, unless it already says (an inner writer's count is the one
+    /// nearer the sink), and with the sink's byte count when the sink gave none.
+    func delivered(by writer: some PCMWriter, sink: any ByteSink) -> OutputError {
+        guard writtenAudio == nil else { return self }
+        var annotated = self
+        annotated.writtenAudio = WrittenAudio(frameCount: writer.deliveredFrameCount, sampleRate: writer.sampleRate)
+        if annotated.writtenByteCount == nil { annotated.writtenByteCount = sink.byteCount }
+        return annotated
+    }
+}
+
+/// How much audio an output holds: whole frames at the output's rate.
+public struct WrittenAudio: Sendable, Equatable {
+    /// Whole frames (one sample per channel).
+    public var frameCount: Int
+    /// Frames per second.
+    public var sampleRate: Int
+
+    /// Creates a count.
+    public init(frameCount: Int, sampleRate: Int) {
+        self.frameCount = frameCount
+        self.sampleRate = sampleRate
+    }
+
+    /// The audio's length in seconds.
+    public var seconds: Double { sampleRate > 0 ? Double(frameCount) / Double(sampleRate) : 0 }
+
+    /// Seconds to the millisecond, rounded down, so a message never claims audio the output lacks: `3.412`.
+    var formattedSeconds: String {
+        let milliseconds = sampleRate > 0 ? frameCount * 1000 / sampleRate : 0
+        let fraction = String(milliseconds % 1000)
+        return "\(milliseconds / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
+    }
 }

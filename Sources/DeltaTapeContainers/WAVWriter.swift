@@ -20,6 +20,9 @@ import DeltaTapeKernels
 /// Samples are written in blocks: when 1 MiB is buffered (large writes keep the kernel's page-cache cost low), or
 /// at the first write half a second after the last block, so a live recording is never far behind on disk.
 /// ``flush()`` writes a block at once (for a caller whose input has stalled).
+///
+/// When the sink fails (a full disk, a reader gone), nothing more is written: on a file the header is brought to every
+/// whole frame that reached it, and the error says how much audio the output holds (``deliveredFrameCount``).
 public final class WAVWriter: PCMWriter {
     /// The sink's name, for messages.
     public let path: String
@@ -31,6 +34,12 @@ public final class WAVWriter: PCMWriter {
     public let sampleFormat: PCMSampleFormat
     /// Whole frames written so far (buffered frames included).
     public var frameCount: Int { sampleCount / channelCount }
+    /// Whole frames a reader finds in the bytes the sink accepted: on a file, the frames its header counts (brought up
+    /// to every whole frame that reached the file when a write fails part-way); on a pipe, every whole frame after the
+    /// header.
+    public var deliveredFrameCount: Int {
+        keepsHeaderCurrent ? headerFrameCount : max(0, sink.byteCount - dataStartByteCount) / frameByteCount
+    }
     /// Whether the header is kept current (the sink can overwrite bytes); otherwise it carries unknown sizes.
     public let keepsHeaderCurrent: Bool
 
@@ -46,6 +55,15 @@ public final class WAVWriter: PCMWriter {
     private var flushedDataByteCount = 0
     /// The header's length: where the data starts.
     private let headerByteCount: Int
+    /// The sink's byte count where the data starts.
+    private let dataStartByteCount: Int
+    /// Bytes per frame (the block align).
+    private let frameByteCount: Int
+    /// Frames the header in the file counts (on a seekable sink).
+    private var headerFrameCount = 0
+    /// The first failure of the sink: nothing more is written after it (part of a block may have reached the sink, and
+    /// writing on would misplace every sample after it).
+    private var failure: OutputError?
     private var pending: [UInt8] = []
     /// The header as last written.
     private var headerBytes: [UInt8] = []
@@ -114,6 +132,8 @@ public final class WAVWriter: PCMWriter {
         hasFact = format.needsFact && positional != nil
         headerByteCount = 12 + (positional != nil ? 8 + Self.ds64PayloadByteCount : 0) + 8 + format.fmtByteCount
             + (hasFact ? 12 : 0) + 8
+        frameByteCount = channelCount * bytesPerSample
+        dataStartByteCount = sink.byteCount + headerByteCount
         lastFlush = ContinuousClock.now
         pending.reserveCapacity(Self.blockByteCount)
         // On a file the header starts out describing no audio, so even a kill before the first block leaves a WAV.
@@ -126,6 +146,7 @@ public final class WAVWriter: PCMWriter {
     /// - Throws: ``OutputError`` when writing fails, or after ``close()``.
     public func write(_ samples: UnsafeBufferPointer<Int16>) throws(OutputError) {
         guard !closed else { throw OutputError(path: path, reason: "write after close") }
+        if let failure { throw failure }
         var remaining = samples[...]
         while !remaining.isEmpty {
             let room = (Self.blockByteCount - pending.count) / bytesPerSample
@@ -140,27 +161,60 @@ public final class WAVWriter: PCMWriter {
 
     /// Writes the buffered samples to the sink and, on a file, brings the header up to date.
     ///
-    /// - Throws: ``OutputError`` when writing fails.
+    /// - Throws: ``OutputError`` when writing fails, with the audio the output holds (``deliveredFrameCount``); the
+    ///   same error again after such a failure.
     public func flush() throws(OutputError) {
+        if let failure { throw failure }
         lastFlush = ContinuousClock.now
         guard !pending.isEmpty else { return }
-        try sink.write(pending)
+        do {
+            try sink.write(pending)
+        } catch {
+            // Part of the block may have reached the file: its header is brought to every whole frame that did (an
+            // overwrite, which a full disk still allows), so the file holds them all.
+            flushedDataByteCount = max(0, sink.byteCount - dataStartByteCount) / frameByteCount * frameByteCount
+            try? writeHeader()
+            throw fail(error)
+        }
         flushedDataByteCount += pending.count
         pending.removeAll(keepingCapacity: true)
         // The data first, then the header that counts it: a kill in between leaves the previous, true header.
-        guard let positionalSink else { return }
-        updateHeader()
-        try headerBytes.withUnsafeBytes { buffer in Result { () throws(OutputError) in try positionalSink.write(buffer, at: 0) } }.get()
+        do {
+            try writeHeader()
+        } catch {
+            throw fail(error)
+        }
     }
 
-    /// Writes what is buffered, finishes the header and closes the sink. Called again, it does nothing.
+    /// Writes what is buffered, finishes the header and closes the sink (also after a failure, which it throws
+    /// again). Called again, it does nothing.
     ///
     /// - Throws: ``OutputError`` when the last write, the header update or closing the sink fails.
     public func close() throws(OutputError) {
         guard !closed else { return }
         closed = true
-        try flush()
+        do {
+            try flush()
+        } catch {
+            try? sink.close()
+            throw error
+        }
         try sink.close()
+    }
+
+    /// Rewrites the header of a seekable sink for the data flushed so far.
+    private func writeHeader() throws(OutputError) {
+        guard let positionalSink else { return }
+        updateHeader()
+        try headerBytes.withUnsafeBytes { buffer in Result { () throws(OutputError) in try positionalSink.write(buffer, at: 0) } }.get()
+        headerFrameCount = flushedDataByteCount / frameByteCount
+    }
+
+    /// Keeps the sink's first failure, with the audio that reached the sink, to throw from now on.
+    private func fail(_ error: OutputError) -> OutputError {
+        let delivered = error.delivered(by: self, sink: sink)
+        failure = delivered
+        return delivered
     }
 
     // MARK: - Samples

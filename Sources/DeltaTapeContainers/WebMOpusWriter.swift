@@ -40,6 +40,14 @@ public final class WebMOpusWriter {
     private var position48k = 0  // samples of all packets so far, at 48 kHz
     private var streamLength48k: Int?  // from the last packet: the input's length, for Duration
     private var finished = false
+    /// The first failure of the sink: nothing more is written after it.
+    private var failure: OutputError?
+    /// Where each block in ``output`` ends, and the samples a reader has decoded once it reaches that block's end.
+    private var bufferedBlockEnds: [(byteCount: Int, frameCount48k: Int)] = []
+
+    /// Samples at 48 kHz a reader decodes from the whole blocks the sink accepted: the end of the last such block, less
+    /// the codec delay (the pre-skip) and the last block's DiscardPadding. A block cut short by a failure is not counted.
+    public private(set) var deliveredFrameCount48k = 0
     /// Bytes of the open cluster not yet written: a cluster goes to the sink in one write when it closes.
     private var output: [UInt8] = []
     private static let seekHeadReserve = 96
@@ -105,6 +113,7 @@ public final class WebMOpusWriter {
     /// Adds one Opus packet as a block. The stream's last packet (the one with a ``OpusPacket/streamLength48k``)
     /// carries DiscardPadding trimming the encoder's padding.
     public func write(_ packet: OpusPacket) throws(OutputError) {
+        if let failure { throw failure }
         var discardPadding48k = 0
         if let length = packet.streamLength48k {
             streamLength48k = length
@@ -119,6 +128,7 @@ public final class WebMOpusWriter {
     ///
     /// - Throws: ``OutputError`` when the sink fails.
     public func flush() throws(OutputError) {
+        if let failure { throw failure }
         try closeCluster()
     }
 
@@ -126,6 +136,7 @@ public final class WebMOpusWriter {
     public func finish() throws(OutputError) {
         guard !finished else { return }
         finished = true
+        if let failure { throw failure }
         try closeCluster()
         guard seekable, let positional = sink as? any PositionalByteSink else { return }
         let cuesOffset = position
@@ -174,6 +185,7 @@ public final class WebMOpusWriter {
             output.append(contentsOf: packet.bytes)
         }
         position48k += packet.sampleCount48k
+        bufferedBlockEnds.append((output.count, max(0, position48k - discardPadding48k - preSkip48k)))
     }
 
     /// Closes the open cluster and starts the next: an unknown size in the live form, a placeholder that
@@ -206,10 +218,24 @@ public final class WebMOpusWriter {
         (samples48k + Self.samples48kPerTick / 2) / Self.samples48kPerTick
     }
 
+    /// Writes ``output`` in one piece, and counts the blocks that reached the sink (all, or those a failing write
+    /// took whole).
     private func writeBuffered() throws(OutputError) {
         guard !output.isEmpty else { return }
-        defer { output.removeAll(keepingCapacity: true) }
-        try sink.write(output)
+        defer {
+            output.removeAll(keepingCapacity: true)
+            bufferedBlockEnds.removeAll(keepingCapacity: true)
+        }
+        let start = sink.byteCount
+        do {
+            try sink.write(output)
+        } catch {
+            let accepted = sink.byteCount - start
+            if let last = bufferedBlockEnds.last(where: { $0.byteCount <= accepted }) { deliveredFrameCount48k = last.frameCount48k }
+            failure = error
+            throw error
+        }
+        if let last = bufferedBlockEnds.last { deliveredFrameCount48k = last.frameCount48k }
     }
 
     private func patch(_ sink: any PositionalByteSink, _ bytes: [UInt8], at offset: Int) throws(OutputError) {

@@ -28,6 +28,9 @@ public final class ConversationTimeline<Sink: TimelineSink> {
 
     /// Items not yet written, in play order (the order of their first delta).
     private var queue: [Item] = []
+    /// The assistant audio of ``queue`` that will play (dropped items and audio past a cut left out), kept current by
+    /// the items as they change.
+    private let queuedAudio: QueuedAudio
     /// Items still taking audio, by stream.
     private var openItems: [AudioStreamKey: Item] = [:]
     /// The user's turn taking audio, in a turn-based session.
@@ -69,6 +72,7 @@ public final class ConversationTimeline<Sink: TimelineSink> {
         self.selection = selection
         self.keepsTruncated = keepsTruncated
         self.sink = sink
+        queuedAudio = QueuedAudio(keepsTruncated: keepsTruncated)
     }
 
     /// Whether the session takes turns (push-to-talk) rather than streaming the microphone.
@@ -309,7 +313,8 @@ public final class ConversationTimeline<Sink: TimelineSink> {
 
     private func openItem(track: AudioTrack, key: AudioStreamKey, rate: Int, streamOffset: Int = 0) -> Item {
         itemSequence += 1
-        let item = Item(track: track, key: key, rate: rate, sequence: itemSequence, arrivalClock: clock, streamOffset: streamOffset)
+        let item = Item(track: track, key: key, rate: rate, sequence: itemSequence, arrivalClock: clock, streamOffset: streamOffset,
+                        queuedAudio: track == .assistant ? queuedAudio : nil)
         if let spare = spareSampleBuffers.popLast() { item.samples = spare }
         if track == .assistant { openItems[key] = item }
         queue.append(item)
@@ -428,7 +433,7 @@ public final class ConversationTimeline<Sink: TimelineSink> {
     private func release() throws(Sink.Failure) {
         while let head = queue.first {
             if head.dropped {
-                queue.removeFirst()
+                removeHead()
                 statistics.droppedItemCount += 1
                 statistics.droppedSeconds += Double(head.frameCount) / Double(head.rate)
                 retire(head)
@@ -438,11 +443,17 @@ public final class ConversationTimeline<Sink: TimelineSink> {
             head.start = start
             try limitLead(of: head, startingAt: start)
             guard isFinal(head, startingAt: start) else { break }
-            queue.removeFirst()
+            removeHead()
             try write(head, at: start)
             retire(head)
         }
         try padCertainSilence()
+    }
+
+    /// Takes the head item out of the queue (and out of ``queuedAudio``), before it is written: a sink that fails
+    /// while writing it leaves the count right.
+    private func removeHead() {
+        queue.removeFirst().isQueued = false
     }
 
     /// Continuous input: assistant items queued to end more than ``userPauseSeconds`` ahead of the user's audio mean
@@ -451,11 +462,10 @@ public final class ConversationTimeline<Sink: TimelineSink> {
     /// is held, whatever the input.
     private func limitLead(of item: Item, startingAt start: Double) throws(Sink.Failure) {
         guard item.track == .assistant, !isTurnBased, !sawPositionedUser, !sawPositionedAssistant else { return }
-        // The items queued behind play after it: the queue's audio ends no earlier than this.
-        var queuedEnd = start
-        for queued in queue where queued.track == .assistant && !queued.dropped {
-            queuedEnd += Double(queued.keptFrameCount(keepsTruncated)) / Double(queued.rate)
-        }
+        // The items queued behind play after it: the queue's audio ends no earlier than this. Counted as the items
+        // change, not by walking the queue on every release (it ran through every item held for each delta).
+        assert(queuedAudio.matches(queue.filter { $0.track == .assistant && !$0.dropped }), "queued assistant audio miscounted")
+        let queuedEnd = start + queuedAudio.seconds
         guard queuedEnd - clock > Self.userPauseSeconds else { return }
         let end = start + Double(item.keptFrameCount(keepsTruncated)) / Double(item.rate)
         try pad(.user, to: end, rate: userTrack.rate != 0 ? userTrack.rate : item.rate)
@@ -641,17 +651,24 @@ final class Item {
     /// The audio held (empty for a track that is not written: ``frameCount`` alone counts it).
     var samples: [Int16] = []
     var holdsSamples = false
-    var frameCount = 0
+    var frameCount = 0 { didSet { recount() } }
     var isDone = false
     /// Frames of the stream kept (counted from the stream's start), when cut.
-    var cut: Int?
-    var dropped = false
+    var cut: Int? { didSet { recount() } }
+    var dropped = false { didSet { recount() } }
+    /// Whether it is in the timeline's queue: from its creation until it is written or dropped.
+    var isQueued = true { didSet { recount() } }
+    /// Where an assistant item counts the frames it will play while queued.
+    private let queuedAudio: QueuedAudio?
+    /// Its frames as `queuedAudio` counts them now.
+    private var countedFrameCount = 0
     var start: Double?
     /// When its first and last audio arrived, counted in chunks of audio of the session.
     var firstAudioOrder = 0
     var lastAudioOrder = 0
 
-    init(track: AudioTrack, key: AudioStreamKey, rate: Int, sequence: Int, arrivalClock: Double, streamOffset: Int) {
+    init(track: AudioTrack, key: AudioStreamKey, rate: Int, sequence: Int, arrivalClock: Double, streamOffset: Int, queuedAudio: QueuedAudio?) {
+        self.queuedAudio = queuedAudio
         self.track = track
         self.key = key
         self.rate = rate
@@ -676,5 +693,49 @@ final class Item {
     func keptFrameCount(_ keepsTruncated: Bool) -> Int {
         guard let cut, !keepsTruncated else { return frameCount }
         return max(0, min(frameCount, cut - streamOffset))
+    }
+
+    /// Brings `queuedAudio` to what the item will play now: its kept frames while queued and not dropped, else none.
+    private func recount() {
+        guard let queuedAudio else { return }
+        let frames = isQueued && !dropped ? keptFrameCount(queuedAudio.keepsTruncated) : 0
+        queuedAudio.add(frames - countedFrameCount, rate: rate)
+        countedFrameCount = frames
+    }
+}
+
+/// The assistant audio queued to play, in frames per sample rate (exact integers: no drift over an hour of adding and
+/// taking away), which the queued items keep current as they gain audio, are cut, dropped or written.
+final class QueuedAudio {
+    /// Whether cuts are ignored (every frame plays).
+    let keepsTruncated: Bool
+    /// Frames per rate; rates without frames are left out, so this holds one entry or a few.
+    private var frameCounts: [(rate: Int, frameCount: Int)] = []
+
+    init(keepsTruncated: Bool) {
+        self.keepsTruncated = keepsTruncated
+    }
+
+    /// The queued audio's length.
+    var seconds: Double {
+        frameCounts.reduce(0) { $0 + Double($1.frameCount) / Double($1.rate) }
+    }
+
+    /// Adds (or, negative, takes away) frames at `rate`.
+    func add(_ frameCount: Int, rate: Int) {
+        guard frameCount != 0 else { return }
+        if let index = frameCounts.firstIndex(where: { $0.rate == rate }) {
+            frameCounts[index].frameCount += frameCount
+            if frameCounts[index].frameCount == 0 { frameCounts.remove(at: index) }
+        } else {
+            frameCounts.append((rate, frameCount))
+        }
+    }
+
+    /// Whether the counts are those of `items` counted afresh (for a debug build's check).
+    func matches(_ items: [Item]) -> Bool {
+        let fresh = QueuedAudio(keepsTruncated: keepsTruncated)
+        for item in items { fresh.add(item.keptFrameCount(keepsTruncated), rate: item.rate) }
+        return fresh.frameCounts.sorted { $0.rate < $1.rate }.elementsEqual(frameCounts.sorted { $0.rate < $1.rate }) { $0 == $1 }
     }
 }

@@ -227,8 +227,10 @@ extension DeltaTapeCommand {
 
         func run() async throws {
             // A reader that goes away (`deltatape convert … -o - | head -c 1000`) is an output failure to report with
-            // exit 74 and what was written, not a silent death by SIGPIPE.
+            // exit 74 and what was written, not a silent death by SIGPIPE; so is a file-size limit (`ulimit -f`),
+            // whose SIGXFSZ would kill the process too (the write fails with EFBIG instead).
             signal(SIGPIPE, SIG_IGN)
+            signal(SIGXFSZ, SIG_IGN)
             if writesIntoFolder, let reason = makeFolder(output) {
                 throw reportFailure(.output(OutputError(path: output, reason: reason)))
             }

@@ -40,6 +40,8 @@ import TestSupport
         }
 
         var frameCount: Int { samples.value.count / channelCount }
+        /// No sink behind it: everything taken counts as delivered.
+        var deliveredFrameCount: Int { frameCount }
 
         func write(_ samples: UnsafeBufferPointer<Int16>) throws(OutputError) {
             gate?.wait()

@@ -15,7 +15,7 @@ import Synchronization
 ///
 /// A failure on the encoder's thread is reported by the next ``write(_:)`` or by ``close()``.
 public final class EncoderThread: PCMWriter, Sendable {
-    /// The writer. Unchecked for this one property: it is used only on `queue` (and by `close()` and `frameCount` after
+    /// The writer. Unchecked for this one property: it is used only on `queue` (and by `close()`, `frameCount` and `deliveredFrameCount` after
     /// draining it with `queue.sync`), one call at a time.
     nonisolated(unsafe) private let inner: any PCMWriter
     private let queue = DispatchQueue(label: "deltatape.encoder")
@@ -63,6 +63,10 @@ public final class EncoderThread: PCMWriter, Sendable {
 
     /// Frames written by the inner writer (complete once ``close()`` has returned).
     public var frameCount: Int { queue.sync { inner.frameCount } }
+
+    /// Frames the inner writer has delivered to its sink (``PCMWriter/deliveredFrameCount``), once the blocks handed
+    /// over so far are written.
+    public var deliveredFrameCount: Int { queue.sync { inner.deliveredFrameCount } }
 
     /// Samples one call of ``write(_:)`` may pass after ``waitForSpace()`` without blocking.
     public var samplesPerBlock: Int { blockSampleCount }
