@@ -34,15 +34,9 @@ public final class RelayServer: Sendable {
 
     private struct State {
         var sessions: [Int: RelaySession] = [:]
-        /// Upgrades refused, by connection, for the HTTP answer that follows.
-        var refusals: [ObjectIdentifier: Refusal] = [:]
         var group: ServiceGroup?
-        var endings: [Task<Void, Never>] = []
-    }
-
-    struct Refusal: Sendable {
-        var status: HTTPResponse.Status
-        var message: String
+        /// Each connection's end (its recording being finalized), by connection number, until it is done.
+        var endings: [Int: Task<Void, Never>] = [:]
     }
 
     /// Creates a relay; nothing listens until ``run(listening:)``.
@@ -67,12 +61,8 @@ public final class RelayServer: Sendable {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: metrics.exposition(recordingLagBytes: lag))))
         }
-        let answer: @Sendable (Request, RelayRequestContext) async throws -> Response = { [self] _, context in
-            if let refusal = state.withLock({ $0.refusals.removeValue(forKey: context.channelID) }) {
-                return Response(status: refusal.status, headers: [.contentType: "text/plain; charset=utf-8"],
-                                body: .init(byteBuffer: ByteBuffer(string: refusal.message + "\n")))
-            }
-            return Response(status: .notFound, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(
+        let answer: @Sendable (Request, RelayRequestContext) async throws -> Response = { _, _ in
+            Response(status: .notFound, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(
                 string: "deltatape relay: WebSocket connections are relayed; GET /healthz and /metrics are answered\n")))
         }
         router.get("/", use: answer)
@@ -102,8 +92,11 @@ public final class RelayServer: Sendable {
         } catch {
             throw RelayError.cannotListen("cannot listen on \(configuration.host):\(configuration.port): \(error)")
         }
-        // Every connection has ended; recordings abandoned earlier may still be finalizing.
-        for ending in state.withLock({ $0.endings }) { await ending.value }
+        // The server has stopped; connections' recordings (and abandoned ones) may still be finalizing.
+        while let (number, ending) = state.withLock({ $0.endings.first.map { ($0.key, $0.value) } }) {
+            await ending.value
+            state.withLock { if $0.endings[number] == ending { $0.endings[number] = nil } }
+        }
     }
 
     /// Stops taking connections (new ones are answered 503), lets the open ones go on for the grace period, then
@@ -117,10 +110,15 @@ public final class RelayServer: Sendable {
         await state.withLock({ $0.group })?.triggerGracefulShutdown()
     }
 
-    /// Decides a client's upgrade: the upstream connection is opened first, so that a refusal reaches the client.
+    /// Decides a client's upgrade: the upstream connection is opened first, and the client's upgrade is refused when
+    /// the upstream's was.
+    ///
+    /// A refused upgrade is answered 400 whatever the reason: hummingbird-websocket writes that answer itself, and its
+    /// client does not say which status the upstream gave (SPEC §9 asks for the upstream's status; see the relay's
+    /// README section). The relay says on stderr what happened.
     private func prepare(_ request: Request, context: RelayRequestContext) async -> RouterShouldUpgrade {
         guard !draining.load(ordering: .relaxed) else {
-            refuse(context, Refusal(status: .serviceUnavailable, message: "deltatape relay: shutting down; connect again later"))
+            report("a connection was refused: the relay is shutting down")
             return .dontUpgrade
         }
         let number = connectionCount.add(1, ordering: .relaxed).newValue
@@ -134,8 +132,7 @@ public final class RelayServer: Sendable {
         if case .failed(let reason) = await session.upstream.value {
             session.client.set(.init(writer: nil))
             report("connection \(number): \(configuration.upstream) did not accept the connection (\(reason)); "
-                + "the client was answered 502 and nothing was recorded")
-            refuse(context, Refusal(status: .badGateway, message: "deltatape relay: the upstream did not accept the connection (\(reason))"))
+                + "the client's upgrade was refused and nothing was recorded")
             return .dontUpgrade
         }
         metrics.connectionOpened()
@@ -146,7 +143,7 @@ public final class RelayServer: Sendable {
             try? await Task.sleep(for: .seconds(30))
             session.client.set(.init(writer: nil))
         }
-        Task { await end(session) }
+        state.withLock { $0.endings[number] = Task { await end(session) } }
         var headers = HTTPFields()
         // The first subprotocol the client offered is the one chosen (the upstream's choice is not exposed by the
         // WebSocket client library; realtime APIs choose the first, "realtime").
@@ -161,18 +158,20 @@ public final class RelayServer: Sendable {
         _ = await session.upstreamEnded.value
         // The client's side ends once the upstream's did (the relay closes it); an abandoned recording may be stuck
         // behind its sink, so it is finalized without holding the connection's end.
+        let number = session.number
         let ending = Task { [self] in
             let line = await session.recording.end()
             if !session.recording.isAbandoned { metrics.recordingsFinished.increment() }
             report(line)
+            state.withLock { _ = $0.sessions.removeValue(forKey: number) }
         }
-        if !session.recording.isAbandoned { await ending.value } else { state.withLock { $0.endings.append(ending) } }
         metrics.connectionClosed()
-        state.withLock { _ = $0.sessions.removeValue(forKey: session.number) }
-    }
-
-    private func refuse(_ context: RelayRequestContext, _ refusal: Refusal) {
-        state.withLock { $0.refusals[context.channelID] = refusal }
+        if session.recording.isAbandoned {
+            state.withLock { $0.endings[number] = ending }
+        } else {
+            await ending.value
+            state.withLock { $0.endings[number] = nil }
+        }
     }
 
     /// The client's headers an upstream needs (credentials, API versions, subprotocols); nothing else is passed on.
@@ -191,19 +190,16 @@ public final class RelayServer: Sendable {
     ]
 }
 
-/// The relay's request context: the connection it came on (to answer a refused upgrade) and the session an upgrade
-/// prepared.
+/// The relay's request context: the session an upgrade prepared, for the handler that runs the connection.
 struct RelayRequestContext: RequestContext, WebSocketRequestContext {
     var coreContext: CoreRequestContextStorage
     let webSocket: WebSocketHandlerReference<RelayRequestContext>
     let slot: SessionSlot
-    let channelID: ObjectIdentifier
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         webSocket = .init()
         slot = SessionSlot()
-        channelID = ObjectIdentifier(source.channel)
     }
 }
 
