@@ -35,6 +35,7 @@ func now() -> Int64 {
     return elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
 }
 
+/// Answers of 5 s (100 frames), each a response and item of its own, as a realtime API sends them.
 /// 50 ms of 24 kHz speech-like audio (two gliding tones and noise), base64: encoding it costs what speech costs.
 let payload: String = {
     var samples = [Int16](repeating: 0, count: 24 * frameMilliseconds)
@@ -49,7 +50,7 @@ let payload: String = {
 }()
 
 func message(_ type: String, field: String, frame: Int) -> String {
-    "{\"type\":\"\(type)\",\"event_id\":\"t\(now())-\(frame)\",\"response_id\":\"r1\",\"item_id\":\"i1\",\"output_index\":0,\"content_index\":0,\"\(field)\":\"\(payload)\"}"
+    "{\"type\":\"\(type)\",\"event_id\":\"t\(now())-\(frame)\",\"response_id\":\"r\(frame / 100)\",\"item_id\":\"i\(frame / 100)\",\"output_index\":0,\"content_index\":0,\"\(field)\":\"\(payload)\"}"
 }
 
 /// The send time a message carries, unless it is one of a session's first second of frames: a connection's first
