@@ -1,0 +1,65 @@
+// swift-tools-version: 6.2
+// `deltatape relay`: a recording WebSocket relay (SPEC §9), a package of its own so that `import DeltaTape` and the
+// `deltatape` CLI never build the server stack (SwiftNIO, Hummingbird: minutes of a first build). `deltatape relay`
+// runs the `deltatape-relay` executable this package builds, the way git runs its external subcommands.
+import PackageDescription
+
+let package = Package(
+    name: "DeltaTapeRelay",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "DeltaTapeRelay", targets: ["DeltaTapeRelay"]),
+        .executable(name: "deltatape-relay", targets: ["deltatape-relay"]),
+    ],
+    dependencies: [
+        .package(name: "DeltaTape", path: "../"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
+    ],
+    targets: [
+        // The relay: accepting clients, the upstream connection, forwarding, recording, operations.
+        .target(
+            name: "DeltaTapeRelay",
+            dependencies: [
+                .product(name: "DeltaTape", package: "DeltaTape"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "deltatape-relay",
+            dependencies: ["DeltaTapeRelay", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(
+            name: "RelayTests",
+            dependencies: [
+                "DeltaTapeRelay",
+                .product(name: "DeltaTape", package: "DeltaTape"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                // The tests' fake upstream is a Hummingbird server of its own, run in a ServiceGroup.
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+    ]
+)
+
+for target in package.targets {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    settings.append(.enableUpcomingFeature("InternalImportsByDefault"))
+    settings.append(.swiftLanguageMode(.v6))
+    target.swiftSettings = settings
+}

@@ -1,0 +1,182 @@
+// Issue 16's faults: the upstream closes with an error, the client vanishes, the relay is killed (SIGKILL) or
+// asked to stop (SIGTERM), a recording's sink stalls. Each leaves valid recordings; forwarding never waits.
+import DeltaTape
+import Foundation
+import Testing
+
+@Suite("Relay: faults")
+struct RelayFaultTests {
+    @Test(arguments: [(UInt16(1011), "upstream failed"), (UInt16(4001), "quota exceeded")])
+    func anUpstreamErrorCloseReachesTheClientWithItsCodeAndReason(code: UInt16, reason: String) async throws {
+        let script = try SessionScript(log: RelaySessions.log("ga-basic"))
+        // Close in the middle of the first response's audio.
+        let firstAudio = try #require(script.serverSteps.firstIndex { $0.audioSeconds > 0 })
+        let closeAfter = firstAudio + 10
+        try await withRelay(upstream: .init(script: script, ending: .close(code: code, reason: reason, afterServerMessages: closeAfter)),
+                            arguments: ["--format", "wav", "--track", "both"]) { scenario in
+            let client = scenario.client(script)
+            let outcome = await client.run()
+            #expect(outcome.error == nil)
+            #expect(outcome.closeCode == code)
+            #expect(outcome.closeReason == reason)
+            #expect(client.received == script.serverSteps.prefix(closeAfter).map(\.frame))
+            let (file, _) = try await scenario.finishedRecording(extension: "wav")
+            let wav = try readWAVWithPython(file.path)
+            #expect(wav.frameCount > 0)
+        }
+    }
+
+    @Test func aClientThatVanishesMidSessionLeavesAValidRecordingAndASummaryLine() async throws {
+        let script = try SessionScript(log: RelaySessions.log("ga-basic"))
+        let firstAudio = try #require(script.serverSteps.firstIndex { $0.audioSeconds > 0 })
+        try await withRelay(upstream: .init(script: script), arguments: ["--format", "wav", "--track", "both"]) { scenario in
+            let client = try VanishingClient(port: scenario.relay.port, pathAndQuery: "/v1/realtime?model=gpt-realtime")
+            var pacer = Pacer(pace: RelayTestEnvironment.pace)
+            // The user's first turn, then wait until the upstream has sent some of its answer's audio.
+            let userTurn = script.serverSteps[firstAudio].clientMessagesBefore
+            for step in script.clientSteps.prefix(userTurn) {
+                try await pacer.waitForTurn(of: step)
+                guard case .text(let text) = step.frame else { continue }
+                try client.sendText(text)
+            }
+            let connection = try #require(await eventually(within: 30) { scenario.upstream.connections.first != nil }
+                                          ? scenario.upstream.connections.first : nil)
+            #expect(await eventually(within: 30) { connection.sent.count >= firstAudio + 8 })
+            client.vanish()
+            let (file, summary) = try await scenario.finishedRecording(extension: "wav")
+            #expect(summary.contains(file.lastPathComponent))
+            let wav = try readWAVWithPython(file.path)
+            #expect(wav.channelCount == 2)
+            #expect(wav.frameCount > 0)
+            _ = try decodeWithFFmpeg(file.path)
+            // The relay closed the upstream connection too.
+            #expect(await eventually(within: 30) { connection.inboundEnded })
+        }
+    }
+
+    @Test(arguments: ["wav", "ogg", "webm"])
+    func aRelayKilledMidSessionLeavesRecordingsValidUpToTheLastFlush(format: String) async throws {
+        let script = try SessionScript(log: RelaySessions.microphoneLog())
+        try await withRelay(upstream: .init(script: script), arguments: ["--format", format, "--track", "both", "--save-log"]) { scenario in
+            let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count)
+            let running = Task { await client.run() }
+            // Kill once a third of the session has gone through and the recording has bytes on disk.
+            let third = script.serverSteps.count / 3
+            #expect(await eventually(within: 120) { client.receivedCount >= third })
+            #expect(try await eventually(within: 60) {
+                let file = try scenario.recordings(extension: format).first
+                return try file.map { try (FileManager.default.attributesOfItem(atPath: $0.path)[.size] as? Int ?? 0) > 20_000 } ?? false
+            })
+            scenario.relay.signal(SIGKILL)
+            let exit = await scenario.relay.waitForExit(within: 30)
+            #expect(exit?.signalled == true)
+            let outcome = await running.value
+            #expect(outcome.closeCode != 1000, "a killed relay cannot have closed the client's connection normally")
+            let file = try #require(try scenario.recordings(extension: format).first)
+            switch format {
+            case "wav":
+                _ = try WAVRepair.repair(path: file.path)
+                let wav = try readWAVWithPython(file.path)
+                #expect(wav.channelCount == 2)
+                #expect(wav.frameCount > 0)
+            default:
+                // Readable as it is, up to its last page or cluster.
+                let decoded = try decodeWithFFmpeg(file.path, requireClean: false)
+                #expect(decoded.count > 0)
+            }
+            // The saved log, too, holds whole lines up to where it stopped, and converts.
+            let log = try #require(try scenario.recordings(extension: "jsonl").first)
+            let converted = scenario.outputDirectory.appendingPathComponent("from-log.wav").path
+            var options = ConversionOptions()
+            options.track = .both
+            let summary = try await SessionConverter.convert(input: log.path, to: .file(converted), options: options, problem: { _ in })
+            #expect(summary.frameCount > 0)
+        }
+    }
+
+    @Test(arguments: ["wav", "ogg", "webm"])
+    func sigtermLetsOpenSessionsGoOnThenFinalizesTheirRecordingsAndExitsZero(format: String) async throws {
+        let script = try SessionScript(log: RelaySessions.microphoneLog())
+        try await withRelay(upstream: .init(script: script), arguments: ["--format", format, "--track", "both", "--grace-period", "2"]) { scenario in
+            let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count)
+            let running = Task { await client.run() }
+            let quarter = script.serverSteps.count / 4
+            #expect(await eventually(within: 120) { client.receivedCount >= quarter })
+            let before = client.receivedCount
+            scenario.relay.signal(SIGTERM)
+            // The open session goes on for the grace period: more frames arrive after the signal.
+            #expect(await eventually(within: 2) { client.receivedCount > before + 2 })
+            // New connections are no longer accepted.
+            let late = await RealtimeClient(.init(url: scenario.relay.webSocketBase + "/v1/realtime", script: script.prefix(serverMessages: 1),
+                                                  closesAfterReceiving: 1, timeoutSeconds: 20)).run()
+            #expect(late.error != nil || late.closeCode != nil && late.closeCode != 1000 || scenario.upstream.connections.count == 1)
+            #expect(scenario.upstream.connections.count == 1)
+            let exit = await scenario.relay.waitForExit(within: 60)
+            #expect(exit?.signalled == false)
+            #expect(exit?.status == 0)
+            let outcome = await running.value
+            #expect(outcome.error == nil, "the relay closes the client's connection with a close frame")
+            #expect(client.receivedCount < script.serverSteps.count, "the session outlasted the grace period")
+            let (file, _) = try await scenario.finishedRecording(extension: format, within: 10)
+            switch format {
+            case "wav":
+                // Finalized: Python's wave reads the header's sizes, which must match the file (no repair needed).
+                let wav = try readWAVWithPython(file.path)
+                #expect(wav.frameCount > 0)
+                let report = try WAVRepair.repair(path: file.path, dryRun: true)
+                let wavAfter = try readWAVWithPython(file.path)
+                #expect(wavAfter == wav, "\(report)")
+                let size = try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int ?? 0
+                #expect(size >= wav.samples.count + 44)
+                #expect(size <= wav.samples.count + 4096)
+            default:
+                let decoded = try decodeWithFFmpeg(file.path)
+                #expect(decoded.count > 0)
+            }
+        }
+    }
+
+    @Test func aStalledRecordingIsAbandonedAndSaysSoWhileFramesKeepFlowing() async throws {
+        // The recording's file is a FIFO that nobody reads: opening it for writing blocks the recorder, genuinely
+        // stalled. The relay names the file from the connection's UTC start, so FIFOs wait under every name of the
+        // next minute.
+        let script = try SessionScript(log: RelaySessions.log("ga-basic"))
+        let start = Date()
+        let fifoNames = (-2..<90).map { RelayContract.recordingName(start: start.addingTimeInterval(Double($0)), connection: 1, extension: "wav") }
+        try await withRelay(upstream: .init(script: script), arguments: ["--format", "wav", "--track", "both", "--recording-buffer", "65536"],
+                            prepareOutput: { folder in
+                                for name in fifoNames { _ = mkfifo(folder.appendingPathComponent(name).path, 0o644) }
+                            }) { scenario in
+            let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count)
+            let started = ContinuousClock.now
+            let outcome = await client.run()
+            let elapsed = ContinuousClock.now - started
+            #expect(outcome.error == nil)
+            let connection = try #require(scenario.upstream.connections.first)
+            #expect(client.received == connection.sent)
+            #expect(client.received.count == script.serverSteps.count)
+            #expect(await eventually(within: 20) { connection.received.count == client.sent.count })
+            #expect(connection.received == client.sent)
+            // The session's messages are far more than the 64 KiB buffer, so the stall must have been noticed.
+            let abandoned = await scenario.relay.waitForLine(within: 20) { $0.contains("abandoned") }
+            #expect(abandoned != nil, "stderr: \(scenario.relay.standardErrorLines)")
+            // Pace: forwarding did not wait for the stalled recording. The bound is generous (four times the paced
+            // duration plus 10 s for a loaded machine): a relay that waits for a sink that never drains never ends.
+            let pacedSeconds = (script.clientSteps.map(\.audioSeconds).reduce(0, +) + script.serverSteps.map(\.audioSeconds).reduce(0, +))
+                / RelayTestEnvironment.pace
+            #expect(elapsed < .seconds(4 * pacedSeconds + 10))
+            // Drain the FIFOs so the recorder's thread can finish and the relay end cleanly.
+            for name in fifoNames {
+                let descriptor = open(scenario.outputDirectory.appendingPathComponent(name).path, O_RDONLY | O_NONBLOCK)
+                if descriptor >= 0 {
+                    Thread {
+                        _ = fcntl(descriptor, F_SETFL, 0)
+                        var buffer = [UInt8](repeating: 0, count: 65536)
+                        while read(descriptor, &buffer, buffer.count) > 0 {}
+                        close(descriptor)
+                    }.start()
+                }
+            }
+        }
+    }
+}
