@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# The README's second command: install what is missing (libraries and reference tools), then run every test.
+# The README's second command: install what is missing (libraries and reference tools), then run every test: the
+# package's, then the relay's (Relay/ is a package of its own, so that only it builds SwiftNIO and Hummingbird).
+# Arguments (a --filter, say) go to the package's tests; with arguments the relay's are not run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 swift build --build-tests
 swift test --skip-build --disable-xctest "$@"
+if [[ $# -eq 0 ]]; then
+    echo "test: the relay (Relay/)"
+    swift build --package-path Relay --build-tests
+    swift test --package-path Relay --skip-build --disable-xctest
+fi

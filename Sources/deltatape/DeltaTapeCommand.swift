@@ -8,7 +8,7 @@ struct DeltaTapeCommand: AsyncParsableCommand {
         commandName: "deltatape",
         abstract: "Turn the audio of realtime voice-AI sessions into archival audio files.",
         version: deltaTapeVersion,
-        subcommands: [Convert.self, Inspect.self, Repair.self]
+        subcommands: [Convert.self, Inspect.self, Repair.self, Relay.self]
     )
 }
 

@@ -1,0 +1,114 @@
+import DeltaTape
+import Foundation
+import Synchronization
+
+/// The recording of one relayed connection: its messages go to a ``SessionRecorder`` without ever holding the relay
+/// back. When the recording falls ``RelayConfiguration/recordingBufferBytes`` behind (a slow disk, an encoder that
+/// cannot keep up), it is abandoned: finalized with what it holds, said so, and the conversation goes on unrecorded.
+final class ConnectionRecording: Sendable {
+    /// The recording's file (the first of them, for separate tracks).
+    let path: String
+    private let recorder: SessionRecorder
+    /// Bytes of messages the recording may fall behind before it is abandoned.
+    let bufferBytes: Int
+    /// The largest message recorded (larger ones are forwarded, not recorded).
+    let messageByteLimit: Int
+    private let state = Mutex(State())
+    private let ended = OneShot<String>()
+
+    private struct State {
+        var abandoned = false
+        var finishing = false
+        var failure: String?
+    }
+
+    /// Starts the recording of connection `number`, begun at `start` (seconds since the epoch).
+    init(number: Int, start: Double, configuration: RelayConfiguration, problem: @escaping @Sendable (Problem) -> Void) {
+        let stem = configuration.outputDirectory + "/" + Self.timestamp(start) + "-\(number)"
+        let fileExtension = switch configuration.options.format {
+        case .wav: "wav"
+        case .ogg: "ogg"
+        case .webm: "webm"
+        }
+        path = stem + "." + fileExtension
+        bufferBytes = configuration.recordingBufferBytes
+        messageByteLimit = configuration.options.maximumMessageByteCount
+        recorder = SessionRecorder(
+            options: configuration.options, name: "connection \(number)", sink: .file(path),
+            watermarks: .init(low: configuration.recordingBufferBytes / 2, high: configuration.recordingBufferBytes),
+            sessionLog: configuration.savesLog ? .file(stem + ".jsonl") : nil, problem: problem)
+    }
+
+    /// Bytes of messages waiting for the recording.
+    var lagBytes: Int { recorder.statistics.bufferedBytes }
+
+    /// Whether the recording was abandoned.
+    var isAbandoned: Bool { state.withLock { $0.abandoned } }
+
+    /// Hands one whole message over, if the recording is still going; never waits.
+    ///
+    /// - Returns: `true` when this message made the recording fall too far behind: it was abandoned just now.
+    func take(_ message: [UInt8], direction: MessageDirection, at time: Double) -> Bool {
+        guard state.withLock({ !$0.abandoned && !$0.finishing && $0.failure == nil }) else { return false }
+        do throws(DeltaTapeError) {
+            switch try recorder.offer(message, receivedAt: time, direction: direction) {
+            case .accepted:
+                return false
+            case .full:
+                state.withLock { $0.abandoned = true }
+                Task { await end() }
+                return true
+            }
+        } catch {
+            state.withLock { $0.failure = error.description }
+            return false
+        }
+    }
+
+    /// Finalizes the recording (once; later calls wait for the first) and returns its summary line.
+    func end() async -> String {
+        let first = state.withLock { state -> Bool in
+            defer { state.finishing = true }
+            return !state.finishing
+        }
+        guard first else { return await ended.value }
+        let line: String
+        let (abandoned, earlierFailure) = state.withLock { ($0.abandoned, $0.failure) }
+        do throws(DeltaTapeError) {
+            let summary = try await recorder.finish()
+            let audio = "\(Self.seconds(summary.durationSeconds)) s of audio (\(summary.sampleRate) Hz, "
+                + "\(summary.channelCount == 1 ? "1 channel" : "\(summary.channelCount) channels"))"
+            if abandoned {
+                line = "\(summary.output): recording abandoned after \(audio): it fell \(bufferBytes) bytes of messages behind "
+                    + "(the disk or the encoder too slow); the file holds the audio up to there; the conversation went on unrecorded"
+            } else {
+                line = "\(summary.output): \(audio), \(summary.inputByteCount) bytes of messages"
+                    + (summary.problemCount > 0 ? ", \(summary.problemCount) problems" : "")
+            }
+        } catch {
+            if case .badInput = error, earlierFailure == nil {
+                line = "\(path): nothing recorded: \(error)"
+            } else {
+                line = "\(path): recording failed: \(earlierFailure ?? error.description); the file holds the audio up to there"
+            }
+        }
+        ended.set(line)
+        return line
+    }
+
+    /// `YYYYMMDDTHHMMSSZ` of a time in UTC.
+    static func timestamp(_ seconds: Double) -> String {
+        var time = time_t(seconds.rounded(.down))
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(parts.tm_year + 1900)\(two(parts.tm_mon + 1))\(two(parts.tm_mday))T\(two(parts.tm_hour))\(two(parts.tm_min))\(two(parts.tm_sec))Z"
+    }
+
+    /// Seconds with three decimals, rounded down.
+    private static func seconds(_ value: Double) -> String {
+        let milliseconds = Int((value * 1_000).rounded(.down))
+        let fraction = String(milliseconds % 1_000)
+        return "\(milliseconds / 1_000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
+    }
+}

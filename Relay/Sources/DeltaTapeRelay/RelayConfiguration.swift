@@ -1,0 +1,112 @@
+public import DeltaTape
+
+/// What a relay listens on, where it forwards and how it records.
+public struct RelayConfiguration: Sendable {
+    /// The address clients connect to (SPEC §9: 127.0.0.1 unless asked otherwise).
+    public var host = "127.0.0.1"
+    /// The port clients connect to; 0 picks a free one (the relay says which when it starts).
+    public var port = 8765
+    /// The realtime API the relay forwards to: `ws://` or `wss://`, host, port and an optional path prefix; the
+    /// client's path and query are appended.
+    public var upstream: UpstreamURL
+    /// The folder recordings are written into (made if missing).
+    public var outputDirectory: String
+    /// Format, tracks and layout of the recordings.
+    public var options = ConversionOptions()
+    /// Whether the messages are also kept, as a session log beside each recording.
+    public var savesLog = false
+    /// Bytes of messages a recording may fall behind before it is abandoned (forwarding never waits for it).
+    public var recordingBufferBytes = 16 << 20
+    /// After SIGTERM, how long open sessions may go on before they are closed.
+    public var gracePeriodSeconds = 10.0
+    /// The largest WebSocket frame either side may send (realtime APIs send audio in messages of hundreds of KB).
+    public var maximumFrameBytes = 16 << 20
+
+    /// Creates a configuration.
+    public init(upstream: UpstreamURL, outputDirectory: String) {
+        self.upstream = upstream
+        self.outputDirectory = outputDirectory
+    }
+}
+
+/// The upstream address, parsed once: scheme, host, port and path prefix, never its query (a key may be in it).
+public struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
+    /// Whether the connection is over TLS (`wss://`).
+    public var isSecure: Bool
+    /// The host name or address.
+    public var host: String
+    /// The port (443 or 80 when the URL gives none).
+    public var port: Int
+    /// A path prefix the client's path is appended to ("" for none).
+    public var pathPrefix: String
+
+    /// Parses `ws://host[:port][/prefix]` or `wss://…`; `https://` and `http://` are taken as `wss://` and `ws://`.
+    ///
+    /// - Throws: A message saying what is wrong, when the URL is not of that form.
+    public init(parsing text: String) throws(RelayError) {
+        let lowered = text.lowercased()
+        let rest: Substring
+        if lowered.hasPrefix("wss://") || lowered.hasPrefix("https://") {
+            isSecure = true
+            rest = text[text.index(text.startIndex, offsetBy: lowered.hasPrefix("wss://") ? 6 : 8)...]
+        } else if lowered.hasPrefix("ws://") || lowered.hasPrefix("http://") {
+            isSecure = false
+            rest = text[text.index(text.startIndex, offsetBy: lowered.hasPrefix("ws://") ? 5 : 7)...]
+        } else {
+            throw .badArgument("--upstream \(text.prefix(80)): expected ws://HOST[:PORT][/PATH] or wss://HOST[:PORT][/PATH]")
+        }
+        guard !rest.contains("?"), !rest.contains("#") else {
+            throw .badArgument("--upstream: give no query or fragment; the client's own query is passed on")
+        }
+        let authority = rest.prefix { $0 != "/" }
+        var prefix = String(rest.dropFirst(authority.count))
+        while prefix.hasSuffix("/") { prefix.removeLast() }
+        pathPrefix = prefix
+        if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
+            host = String(authority[authority.index(after: authority.startIndex)..<close])
+            let after = authority[authority.index(after: close)...]
+            port = try Self.port(after.hasPrefix(":") ? after.dropFirst() : nil, secure: isSecure)
+        } else if let colon = authority.lastIndex(of: ":") {
+            host = String(authority[..<colon])
+            port = try Self.port(authority[authority.index(after: colon)...], secure: isSecure)
+        } else {
+            host = String(authority)
+            port = isSecure ? 443 : 80
+        }
+        guard !host.isEmpty else { throw .badArgument("--upstream \(text.prefix(80)): no host") }
+    }
+
+    private static func port(_ text: Substring?, secure: Bool) throws(RelayError) -> Int {
+        guard let text else { return secure ? 443 : 80 }
+        guard let port = Int(text), (1...65_535).contains(port) else {
+            throw .badArgument("--upstream: the port \(text.prefix(10)) is not a number in 1...65535")
+        }
+        return port
+    }
+
+    /// The URL of one connection: this upstream with the client's path and query.
+    func url(path: String, query: String?) -> String {
+        let hostPart = host.contains(":") ? "[\(host)]" : host
+        let path = path.hasPrefix("/") ? path : "/" + path
+        return "\(isSecure ? "wss" : "ws")://\(hostPart):\(port)\(pathPrefix)\(path)" + (query.map { "?\($0)" } ?? "")
+    }
+
+    /// Scheme, host and port: what may be said in messages (never a path or query).
+    public var description: String { "\(isSecure ? "wss" : "ws")://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+}
+
+/// A failure of the relay that a person can act on.
+public enum RelayError: Error, Sendable, CustomStringConvertible {
+    /// An argument that cannot be used.
+    case badArgument(String)
+    /// The output folder cannot be used.
+    case outputDirectory(String)
+    /// The server could not start (the address is taken, not allowed).
+    case cannotListen(String)
+
+    public var description: String {
+        switch self {
+        case .badArgument(let message), .outputDirectory(let message), .cannotListen(let message): message
+        }
+    }
+}

@@ -1,0 +1,61 @@
+// The relay's metrics go through swift-metrics' API onto a Prometheus registry of the relay's own (not the
+// process-wide MetricsSystem, which can be bootstrapped once: a process may run several relays, tests do).
+import CoreMetrics
+import Prometheus
+import Synchronization
+
+/// Counters and gauges of one relay, served as Prometheus text on `GET /metrics`.
+final class RelayMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    let connectionsActive: CoreMetrics.Gauge
+    let connectionsTotal: CoreMetrics.Counter
+    let framesToUpstream: CoreMetrics.Counter
+    let framesToClient: CoreMetrics.Counter
+    let bytesToUpstream: CoreMetrics.Counter
+    let bytesToClient: CoreMetrics.Counter
+    let recordingsFinished: CoreMetrics.Counter
+    let recordingsAbandoned: CoreMetrics.Counter
+    let recordingLag: CoreMetrics.Gauge
+    private let active = Atomic<Int>(0)
+
+    init() {
+        let factory = PrometheusMetricsFactory(registry: registry)
+        connectionsActive = CoreMetrics.Gauge(label: "deltatape_relay_connections_active", factory: factory)
+        connectionsTotal = CoreMetrics.Counter(label: "deltatape_relay_connections_total", factory: factory)
+        framesToUpstream = CoreMetrics.Counter(label: "deltatape_relay_frames_total", dimensions: [("direction", "client_to_upstream")], factory: factory)
+        framesToClient = CoreMetrics.Counter(label: "deltatape_relay_frames_total", dimensions: [("direction", "upstream_to_client")], factory: factory)
+        bytesToUpstream = CoreMetrics.Counter(label: "deltatape_relay_bytes_total", dimensions: [("direction", "client_to_upstream")], factory: factory)
+        bytesToClient = CoreMetrics.Counter(label: "deltatape_relay_bytes_total", dimensions: [("direction", "upstream_to_client")], factory: factory)
+        recordingsFinished = CoreMetrics.Counter(label: "deltatape_relay_recordings_finished_total", factory: factory)
+        recordingsAbandoned = CoreMetrics.Counter(label: "deltatape_relay_recordings_abandoned_total", factory: factory)
+        recordingLag = CoreMetrics.Gauge(label: "deltatape_relay_recording_lag_bytes", factory: factory)
+        connectionsActive.record(0)
+        recordingLag.record(0)
+    }
+
+    /// A connection began; returns how many are open.
+    @discardableResult
+    func connectionOpened() -> Int {
+        connectionsTotal.increment()
+        let now = active.add(1, ordering: .relaxed).newValue
+        connectionsActive.record(now)
+        return now
+    }
+
+    /// A connection ended; returns how many are open.
+    @discardableResult
+    func connectionClosed() -> Int {
+        let now = active.subtract(1, ordering: .relaxed).newValue
+        connectionsActive.record(now)
+        return now
+    }
+
+    /// Connections open now.
+    var openConnections: Int { active.load(ordering: .relaxed) }
+
+    /// The Prometheus text exposition.
+    func exposition(recordingLagBytes: Int) -> String {
+        recordingLag.record(recordingLagBytes)
+        return registry.emitToString()
+    }
+}

@@ -1,0 +1,117 @@
+// `deltatape-relay` (what `deltatape relay` runs): the recording WebSocket relay of SPEC §9.
+import ArgumentParser
+import DeltaTape
+import DeltaTapeRelay
+import Dispatch
+import Foundation
+
+@main
+struct RelayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "deltatape relay",
+        abstract: "Relay realtime WebSocket sessions to their API and record each one.",
+        discussion: """
+            Point a client's base URL at the relay (ws://127.0.0.1:8765) instead of the API: it opens the upstream \
+            connection with the client's path, query and credentials (Authorization, OpenAI-Beta, api-key, \
+            Sec-WebSocket-Protocol), forwards every frame both ways unchanged, and records each connection into \
+            DIR/<UTC start, YYYYMMDDTHHMMSSZ>-<n>.<ext>, saying on stderr which file when it ends. Headers and \
+            queries (API keys) are never logged or saved. GET /healthz and /metrics (Prometheus) are answered. \
+            SIGTERM stops taking connections, lets open ones go on for the grace period, then finalizes every \
+            recording.
+
+            Exit status: 0 after SIGTERM or SIGINT; 64 a wrong argument; 73 the output folder cannot be made; \
+            69 the address cannot be listened on.
+            """)
+
+    @Option(name: .long, help: "HOST:PORT to listen on (default 127.0.0.1:8765; port 0 picks a free one).")
+    var listen = "127.0.0.1:8765"
+    @Option(name: .long, help: "The realtime API: ws[s]://HOST[:PORT][/PATH]; the client's path and query are appended.")
+    var upstream: String
+    @Option(name: .customLong("output-dir"), help: "The folder recordings go into (made if missing).")
+    var outputDirectory: String
+    @Option(name: .long, help: "wav, ogg or webm (default wav).")
+    var format = "wav"
+    @Option(name: .long, help: "assistant, user or both (default assistant).")
+    var track = "assistant"
+    @Option(name: .long, help: "With --track both: stereo, mono or separate (default stereo).")
+    var layout = "stereo"
+    @Flag(name: .customLong("save-log"), help: "Also keep each session's messages as DIR/<name>.jsonl, which converts again later.")
+    var savesLog = false
+    @Option(name: .customLong("recording-buffer"), help: "Bytes a recording may fall behind before it is abandoned (default 16 MiB).")
+    var recordingBuffer = 16 << 20
+    @Option(name: .customLong("grace-period"), help: "Seconds open sessions may go on after SIGTERM (default 10).")
+    var gracePeriod = 10.0
+
+    func run() async throws {
+        let configuration: RelayConfiguration
+        do {
+            configuration = try makeConfiguration()
+        } catch {
+            fail("\(error)", status: 64)
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: configuration.outputDirectory, withIntermediateDirectories: true)
+        } catch {
+            fail("cannot make the output folder \(configuration.outputDirectory): \(error.localizedDescription)", status: 73)
+        }
+        signal(SIGPIPE, SIG_IGN)
+        let relay = RelayServer(configuration: configuration) { line in say(line) }
+        let signals = [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number)
+            source.setEventHandler {
+                say("\(number == SIGTERM ? "SIGTERM" : "SIGINT"): taking no more connections; open ones may go on for "
+                    + "\(configuration.gracePeriodSeconds) s")
+                Task { await relay.shutDown() }
+            }
+            source.resume()
+            return source
+        }
+        do {
+            try await relay.run { port in
+                say("listening on \(configuration.host):\(port), relaying to \(configuration.upstream), recording into "
+                    + configuration.outputDirectory)
+            }
+        } catch {
+            fail("\(error)", status: 69)
+        }
+        _ = signals
+        say("stopped; every recording is finalized")
+    }
+
+    private func makeConfiguration() throws -> RelayConfiguration {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65_535).contains(port) else {
+            throw ValidationError("--listen \(listen): expected HOST:PORT, the port a number in 0...65535")
+        }
+        var host = String(listen[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { throw ValidationError("--listen \(listen): no host (127.0.0.1 listens on this machine only)") }
+        var configuration = RelayConfiguration(upstream: try UpstreamURL(parsing: upstream), outputDirectory: outputDirectory)
+        configuration.host = host
+        configuration.port = port
+        guard let format = OutputFormat(rawValue: format == "opus" ? "ogg" : format) else {
+            throw ValidationError("--format \(format): expected wav, ogg or webm")
+        }
+        guard let track = TrackSelection(rawValue: track) else { throw ValidationError("--track \(track): expected assistant, user or both") }
+        guard let layout = ChannelLayout(rawValue: layout) else { throw ValidationError("--layout \(layout): expected stereo, mono or separate") }
+        configuration.options.format = format
+        configuration.options.track = track
+        configuration.options.layout = layout
+        configuration.savesLog = savesLog
+        guard recordingBuffer >= 1 else { throw ValidationError("--recording-buffer \(recordingBuffer): expected a number of bytes, at least 1") }
+        configuration.recordingBufferBytes = recordingBuffer
+        guard gracePeriod >= 0, gracePeriod.isFinite else { throw ValidationError("--grace-period \(gracePeriod): expected seconds, 0 or more") }
+        configuration.gracePeriodSeconds = gracePeriod
+        return configuration
+    }
+}
+
+/// One line on stderr, whole.
+func say(_ line: String) {
+    FileHandle.standardError.write(Data(("deltatape relay: " + line + "\n").utf8))
+}
+
+func fail(_ message: String, status: Int32) -> Never {
+    say(message)
+    exit(status)
+}
