@@ -72,8 +72,7 @@ struct RelayForwardingTests {
             let connection = try #require(scenario.upstream.connections.first)
             #expect(connection.query?.contains("SECRET123") == true)
             #expect(connection.header("authorization") == ["Bearer SECRET456"])
-            _ = try await scenario.finishedRecording(extension: "wav")
-            _ = try await scenario.finishedRecording(extension: "jsonl")
+            _ = try scenario.savedLog(of: try await scenario.finishedRecording(extension: "wav").file)
             let stderr = scenario.relay.standardErrorLines.joined(separator: "\n")
             for secret in secrets {
                 #expect(!stderr.contains(secret), "stderr holds \(secret)")

@@ -58,29 +58,16 @@ struct RelayOperationsTests {
 
     @Test func metricsCountAnAbandonedRecording() async throws {
         typealias Metric = RelayContract.Metric
-        let script = try SessionScript(log: RelaySessions.log("ga-basic"))
-        let start = Date()
-        let fifoNames = (-2..<90).map { RelayContract.recordingName(start: start.addingTimeInterval(Double($0)), connection: 1, extension: "wav") }
+        let script = try SessionScript(log: RelaySessions.microphoneLog())
+        let fifos = StalledRecordingFIFOs(extension: "wav")
         try await withRelay(upstream: .init(script: script), arguments: ["--format", "wav", "--recording-buffer", "65536"],
-                            prepareOutput: { folder in
-                                for name in fifoNames { _ = mkfifo(folder.appendingPathComponent(name).path, 0o644) }
-                            }) { scenario in
+                            prepareOutput: fifos.create(in:)) { scenario in
             let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count)
             #expect(await client.run().error == nil)
             #expect(await scenario.relay.waitForLine(within: 20) { $0.contains("abandoned") } != nil)
             let metrics = try await httpGet(port: scenario.relay.port, path: "/metrics")
             #expect(metricValue(metrics.body, Metric.recordingsAbandoned) == 1)
-            for name in fifoNames {
-                let descriptor = open(scenario.outputDirectory.appendingPathComponent(name).path, O_RDONLY | O_NONBLOCK)
-                if descriptor >= 0 {
-                    Thread {
-                        _ = fcntl(descriptor, F_SETFL, 0)
-                        var buffer = [UInt8](repeating: 0, count: 65536)
-                        while read(descriptor, &buffer, buffer.count) > 0 {}
-                        close(descriptor)
-                    }.start()
-                }
-            }
+            await fifos.drain(in: scenario.outputDirectory)
         }
     }
 }

@@ -32,8 +32,7 @@ struct RelayRecordingTests {
             var kept = [keep.appendingPathComponent(file.lastPathComponent)]
             try FileManager.default.copyItem(at: file, to: kept[0])
             if arguments.contains("--save-log") {
-                let (log, _) = try await scenario.finishedRecording(extension: "jsonl")
-                #expect(log.deletingPathExtension().lastPathComponent == file.deletingPathExtension().lastPathComponent)
+                let log = try scenario.savedLog(of: file)
                 kept.append(keep.appendingPathComponent(log.lastPathComponent))
                 try FileManager.default.copyItem(at: log, to: kept[1])
             }
@@ -66,7 +65,7 @@ struct RelayRecordingTests {
         try await withRelay(upstream: .init(script: script), arguments: ["--format", "wav", "--save-log"]) { scenario in
             let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count)
             #expect(await client.run().error == nil)
-            let (log, _) = try await scenario.finishedRecording(extension: "jsonl")
+            let log = try scenario.savedLog(of: try await scenario.finishedRecording(extension: "wav").file)
             let connection = try #require(scenario.upstream.connections.first)
             var clientEvents: [NSDictionary] = [], serverEvents: [NSDictionary] = []
             var times: [Double] = []

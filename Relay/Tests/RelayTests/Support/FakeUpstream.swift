@@ -14,6 +14,8 @@ final class UpstreamConnection: Sendable {
     struct State {
         var received: [Frame] = []
         var sent: [Frame] = []
+        /// When each sent message was handed to the connection.
+        var sentAt: [ContinuousClock.Instant] = []
         /// The inbound stream ended (the peer closed, or the connection dropped).
         var inboundEnded = false
         var handlerEnded = false
@@ -34,6 +36,7 @@ final class UpstreamConnection: Sendable {
 
     var received: [Frame] { state.withLock { $0.received } }
     var sent: [Frame] { state.withLock { $0.sent } }
+    var sentTimes: [ContinuousClock.Instant] { state.withLock { $0.sentAt } }
     var inboundEnded: Bool { state.withLock { $0.inboundEnded } }
     var handlerEnded: Bool { state.withLock { $0.handlerEnded } }
 
@@ -201,11 +204,15 @@ final class FakeUpstream: Sendable {
                 }
                 try await pacer.waitForTurn(of: step)
                 if connection.inboundEnded { return }
+                let sendingAt = ContinuousClock.now
                 switch step.frame {
                 case .text(let string): try await outbound.write(.text(string))
                 case .binary(let bytes): try await outbound.write(.binary(ByteBuffer(bytes: bytes)))
                 }
-                connection.state.withLock { $0.sent.append(step.frame) }
+                connection.state.withLock {
+                    $0.sent.append(step.frame)
+                    $0.sentAt.append(sendingAt)
+                }
                 sentCount += 1
             }
             if case .close(let code, let reason, _) = behaviour.ending {

@@ -46,6 +46,7 @@ final class RealtimeClient: Sendable {
 
     var sent: [Frame] { state.withLock { $0.sent } }
     var received: [Frame] { state.withLock { $0.received } }
+    var receivedTimes: [ContinuousClock.Instant] { state.withLock { $0.receivedAt } }
     var receivedCount: Int { state.withLock { $0.received.count } }
     var sentCount: Int { state.withLock { $0.sent.count } }
 

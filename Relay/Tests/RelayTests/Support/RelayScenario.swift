@@ -39,6 +39,16 @@ struct RelayScenario: Sendable {
         }
         return (file, summary)
     }
+
+    /// The saved log (`--save-log`) beside `recording`: the same name with `.jsonl`. The summary line names the
+    /// recording only, so the log is looked for once the recording's summary was printed.
+    func savedLog(of recording: URL) throws -> URL {
+        let log = recording.deletingPathExtension().appendingPathExtension("jsonl")
+        guard FileManager.default.fileExists(atPath: log.path) else {
+            throw HarnessError("no saved log \(log.lastPathComponent); the output folder holds \(try files(in: outputDirectory))")
+        }
+        return log
+    }
 }
 
 /// Runs `body` with a fake upstream behaving as `behaviour` and a relay started with `arguments` in front of it.
@@ -56,5 +66,52 @@ func withRelay<Value: Sendable>(
         let relay = try await RelayProcess(upstream: "ws://127.0.0.1:\(port)", outputDirectory: folder, arguments: arguments)
         defer { relay.stop() }
         return try await body(RelayScenario(relay: relay, upstream: upstream, outputDirectory: folder))
+    }
+}
+
+// A recording whose sink stalls for good: the relay names its file from the connection's UTC start, so FIFOs that
+// nobody reads wait under every name connection 1 may take in the next minute and a half. Opening one for writing
+// blocks the recorder's thread: a genuinely stuck sink, not a slow one.
+
+/// FIFOs in the output folder standing where connection 1's recording will be written.
+struct StalledRecordingFIFOs: Sendable {
+    let names: [String]
+
+    init(extension ext: String, from start: Date = Date()) {
+        names = (-2..<90).map { RelayContract.recordingName(start: start.addingTimeInterval(Double($0)), connection: 1, extension: ext) }
+    }
+
+    func create(in folder: URL) {
+        for name in names { _ = mkfifo(folder.appendingPathComponent(name).path, 0o644) }
+    }
+
+    /// Reads every FIFO to its end on threads of its own, so the stuck recorder can finish and the relay exit;
+    /// returns what the recorder wrote, by name, once its writer closed (or after `seconds`).
+    @discardableResult
+    func drain(in folder: URL, within seconds: Double = 60) async -> [String: Data] {
+        let drained = Shared<[String: Data]>([:])
+        let finished = Shared(0)
+        var opened = 0
+        for name in names {
+            let descriptor = open(folder.appendingPathComponent(name).path, O_RDONLY | O_NONBLOCK)
+            guard descriptor >= 0 else { continue }
+            opened += 1
+            Thread {
+                _ = fcntl(descriptor, F_SETFL, 0)
+                var buffer = [UInt8](repeating: 0, count: 65536)
+                var data = Data()
+                while true {
+                    let count = read(descriptor, &buffer, buffer.count)
+                    if count <= 0 { break }
+                    data.append(contentsOf: buffer[..<count])
+                }
+                close(descriptor)
+                if !data.isEmpty { drained.withLock { $0[name] = data } }
+                finished.withLock { $0 += 1 }
+            }.start()
+        }
+        let total = opened
+        _ = await eventually(within: seconds) { finished.withLock { $0 } == total }
+        return drained.withLock { $0 }
     }
 }
