@@ -121,4 +121,20 @@ struct RelayForwardingTests {
         #expect(String(decoding: result.standardOutput, as: UTF8.self) == "\(status)")
         #expect(relay.process.isRunning)
     }
+
+    @Test func anUnreachableUpstreamFailsTheClientAndTheRelayKeepsServing() async throws {
+        // A port nothing listens on: bound, then closed.
+        let refusing = try RefusingUpstream(status: 500, reason: "unused")
+        let deadPort = refusing.port
+        refusing.stop()
+        let folder = try RelayTestEnvironment.temporaryDirectory("relay-output")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let relay = try await RelayProcess(upstream: "ws://127.0.0.1:\(deadPort)", outputDirectory: folder)
+        defer { relay.stop() }
+        let script = try SessionScript(log: RelaySessions.log("ga-basic")).prefix(serverMessages: 2)
+        let outcome = await RealtimeClient(.init(url: relay.webSocketBase + "/v1/realtime", script: script, timeoutSeconds: 30)).run()
+        #expect(outcome.error != nil || outcome.closeCode != 1000)
+        #expect(relay.process.isRunning)
+        #expect(try await httpGet(port: relay.port, path: "/healthz").status == 200)
+    }
 }

@@ -19,11 +19,11 @@ struct RelayRecordingTests {
     }
 
     /// Runs ga-basic through a relay started with `arguments`; returns the recording and the saved log.
-    private func recordThroughRelay(_ arguments: [String], extension ext: String,
+    private func recordThroughRelay(_ arguments: [String], extension ext: String, session: String = "ga-basic",
                                     check: @Sendable (RelayScenario, RealtimeClient, FakeUpstream) async throws -> Void = { _, _, _ in })
     async throws -> (recording: URL, savedLog: URL?, keep: URL) {
         let keep = try RelayTestEnvironment.temporaryDirectory("relay-kept")
-        let script = try SessionScript(log: RelaySessions.log("ga-basic"))
+        let script = try SessionScript(log: RelaySessions.log(session))
         let saved = try await withRelay(upstream: .init(script: script), arguments: arguments) { scenario -> [URL] in
             let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count)
             #expect(await client.run().error == nil)
@@ -96,11 +96,12 @@ struct RelayRecordingTests {
         }
     }
 
-    @Test(arguments: ["assistant", "user"])
-    func aTrackAloneInWAVEqualsThePCMTheGeneratorEncoded(track: String) async throws {
-        let (recording, _, keep) = try await recordThroughRelay(["--format", "wav", "--track", track], extension: "wav")
+    /// GA and beta names, and deltas of odd byte counts (a sample split across two messages).
+    @Test(arguments: ["assistant", "user"], ["ga-basic", "beta-basic", "odd-splits"])
+    func aTrackAloneInWAVEqualsThePCMTheGeneratorEncoded(track: String, session: String) async throws {
+        let (recording, _, keep) = try await recordThroughRelay(["--format", "wav", "--track", track], extension: "wav", session: session)
         defer { try? FileManager.default.removeItem(at: keep) }
-        let expected = track == "assistant" ? try RelaySessions.expectedAssistant("ga-basic") : try RelaySessions.expectedUser("ga-basic")
+        let expected = track == "assistant" ? try RelaySessions.expectedAssistant(session) : try RelaySessions.expectedUser(session)
         let relayed = try readWAVWithPython(recording.path)
         #expect(relayed.channelCount == 1)
         #expect(relayed.sampleRate == 24000)
@@ -134,5 +135,74 @@ struct RelayRecordingTests {
         #expect(probe.channelCount == 1)
         let decoded = try decodeWithFFmpeg(recording.path)
         #expect(decoded.count / 2 == expectedFrames * 48000 / 24000)
+    }
+
+    @Test func aMonoRecordingIsBitExactToConvertingItsSavedLog() async throws {
+        let (recording, savedLog, keep) = try await recordThroughRelay(["--format", "wav", "--track", "both", "--layout", "mono", "--save-log"],
+                                                                       extension: "wav")
+        defer { try? FileManager.default.removeItem(at: keep) }
+        let direct = keep.appendingPathComponent("direct.wav").path
+        _ = try await convert(try #require(savedLog).path, to: direct, format: .wav, track: .both, layout: .mono)
+        let relayed = try readWAVWithPython(recording.path)
+        #expect(relayed.channelCount == 1)
+        #expect(relayed.frameCount > 0)
+        #expect(relayed == (try readWAVWithPython(direct)))
+    }
+
+    @Test func separateTrackFilesAreEachBitExactToConvertingTheSavedLog() async throws {
+        let script = try SessionScript(log: RelaySessions.log("ga-basic"))
+        try await withRelay(upstream: .init(script: script),
+                            arguments: ["--format", "wav", "--track", "both", "--layout", "separate", "--save-log"]) { scenario in
+            let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count)
+            #expect(await client.run().error == nil)
+            // x.wav becomes x.user.wav and x.assistant.wav, as `deltatape convert --layout separate` names them.
+            var names: [String] = []
+            _ = try await eventually(within: 60) {
+                names = try files(in: scenario.outputDirectory).filter { $0.hasSuffix(".user.wav") || $0.hasSuffix(".assistant.wav") }
+                return names.count == 2
+            }
+            let user = try #require(names.first { $0.hasSuffix(".user.wav") })
+            let assistant = try #require(names.first { $0.hasSuffix(".assistant.wav") })
+            let stem = String(user.dropLast(".user.wav".count))
+            #expect(RelayContract.isRecordingName(stem + ".wav", connection: 1, extension: "wav"))
+            #expect(assistant == stem + ".assistant.wav")
+            #expect(await scenario.relay.waitForLine { $0.contains(stem) && !$0.contains("listening on") } != nil)
+            let log = scenario.outputDirectory.appendingPathComponent(stem + ".jsonl")
+            let keep = try RelayTestEnvironment.temporaryDirectory("relay-kept")
+            defer { try? FileManager.default.removeItem(at: keep) }
+            _ = try await convert(log.path, to: keep.appendingPathComponent("direct.wav").path, format: .wav, track: .both, layout: .separate)
+            let relayedUser = try readWAVWithPython(scenario.outputDirectory.appendingPathComponent(user).path)
+            let relayedAssistant = try readWAVWithPython(scenario.outputDirectory.appendingPathComponent(assistant).path)
+            #expect(relayedUser.frameCount > 0)
+            #expect(relayedUser.frameCount == relayedAssistant.frameCount)
+            #expect(relayedUser == (try readWAVWithPython(keep.appendingPathComponent("direct.user.wav").path)))
+            #expect(relayedAssistant == (try readWAVWithPython(keep.appendingPathComponent("direct.assistant.wav").path)))
+        }
+    }
+
+    @Test func concurrentConnectionsAreNumberedAndRecordedEachOnItsOwn() async throws {
+        let script = try SessionScript(log: RelaySessions.log("ga-basic"))
+        try await withRelay(upstream: .init(script: script), arguments: ["--format", "wav", "--track", "assistant"]) { scenario in
+            let first = scenario.client(script, path: "/v1/realtime?model=first", closesAfterReceiving: script.serverSteps.count)
+            let second = scenario.client(script, path: "/v1/realtime?model=second", closesAfterReceiving: script.serverSteps.count)
+            async let firstOutcome = first.run()
+            async let secondOutcome = second.run()
+            let outcomes = await [firstOutcome, secondOutcome]
+            #expect(outcomes.allSatisfy { $0.error == nil })
+            let connections = scenario.upstream.connections
+            #expect(connections.count == 2)
+            // No cross-talk: each client's upstream connection got exactly that client's frames, and the reverse.
+            for (client, model) in [(first, "first"), (second, "second")] {
+                let connection = try #require(connections.first { $0.query == "model=\(model)" })
+                #expect(client.received == connection.sent)
+                #expect(await eventually(within: 20) { connection.received.count == client.sent.count })
+                #expect(connection.received == client.sent)
+            }
+            let expected = try RelaySessions.expectedAssistant("ga-basic")
+            for number in [1, 2] {
+                let (file, _) = try await scenario.finishedRecording(connection: number, extension: "wav")
+                #expect(try readWAVWithPython(file.path).samples == expected)
+            }
+        }
     }
 }
