@@ -6,7 +6,7 @@ import Testing
 @Suite("The fake upstream and the client, without the relay")
 struct HarnessTests {
     @Test func theClientAndTheFakeUpstreamExchangeEveryScriptedFrameInOrder() async throws {
-        let script = try SessionScript(log: RelaySessions.log("ga-basic")).withUnusualFrames()
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic")).withUnusualFrames()
         let upstream = FakeUpstream(.init(script: script))
         try await upstream.run { port in
             let client = RealtimeClient(.init(url: "ws://127.0.0.1:\(port)/v1/realtime?model=m", script: script,
@@ -25,7 +25,7 @@ struct HarnessTests {
     }
 
     @Test func theFakeUpstreamRefusesAnUpgradeWithoutAuthorization() async throws {
-        let script = try SessionScript(log: RelaySessions.log("ga-basic"))
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic"))
         let upstream = FakeUpstream(.init(script: script, refusesWithoutAuthorization: true))
         try await upstream.run { port in
             let refused = await RealtimeClient(.init(url: "ws://127.0.0.1:\(port)/v1/realtime", script: script)).run()
@@ -38,13 +38,13 @@ struct HarnessTests {
     @Test func theRefusingUpstreamAnswersWithItsStatus() async throws {
         let upstream = try RefusingUpstream(status: 403, reason: "Forbidden")
         defer { upstream.stop() }
-        let result = try runProcess("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(upstream.port)/v1/realtime"])
+        let result = try await runProcess("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(upstream.port)/v1/realtime"])
         #expect(String(decoding: result.standardOutput, as: UTF8.self) == "403")
         #expect(upstream.requestHeads.first?.hasPrefix("GET /v1/realtime HTTP/1.1") == true)
     }
 
     @Test func theFakeUpstreamClosesWithTheChosenCodeAndReason() async throws {
-        let script = try SessionScript(log: RelaySessions.log("ga-basic"))
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic"))
         let upstream = FakeUpstream(.init(script: script, ending: .close(code: 4001, reason: "quota exceeded", afterServerMessages: 5)))
         try await upstream.run { port in
             let client = RealtimeClient(.init(url: "ws://127.0.0.1:\(port)/v1/realtime", script: script))
@@ -58,7 +58,7 @@ struct HarnessTests {
     @Test func theFakeUpstreamPacesAudioByItsDuration() async throws {
         // The only timing claim of the harness: the upstream must not send a session's audio faster than its
         // duration divided by the pace (it may be slower on a busy machine, so only the lower bound is checked).
-        let script = try SessionScript(log: RelaySessions.log("ga-basic"))
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic"))
         let pace = 20.0
         let upstream = FakeUpstream(.init(script: script, pace: pace))
         try await upstream.run { port in

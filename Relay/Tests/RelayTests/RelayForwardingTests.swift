@@ -7,7 +7,7 @@ import Testing
 struct RelayForwardingTests {
     @Test func everyFrameEachSideSentReachesTheOtherSideUnchangedAndInOrder() async throws {
         // Text and binary frames, a 100 KB text frame, non-ASCII text and an empty binary frame, both ways.
-        let script = try SessionScript(log: RelaySessions.log("ga-basic")).withUnusualFrames()
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic")).withUnusualFrames()
         try await withRelay(upstream: .init(script: script)) { scenario in
             let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count)
             let outcome = await client.run()
@@ -26,7 +26,7 @@ struct RelayForwardingTests {
     }
 
     @Test func theUpstreamGetsTheClientsPathQueryAndRealtimeHeaders() async throws {
-        let script = try SessionScript(log: RelaySessions.log("ga-basic")).prefix(serverMessages: 3)
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic")).prefix(serverMessages: 3)
         try await withRelay(upstream: .init(script: script)) { scenario in
             let headers = [("Authorization", "Bearer sk-test-456"), ("OpenAI-Beta", "realtime=v1"), ("api-key", "azure-key-789"),
                            ("Sec-WebSocket-Protocol", "realtime, openai-beta.realtime-v1")]
@@ -48,7 +48,7 @@ struct RelayForwardingTests {
     }
 
     @Test func aGeminiStylePathWithAKeyInTheQueryReachesTheUpstream() async throws {
-        let script = try SessionScript(log: RelaySessions.log("ga-basic")).prefix(serverMessages: 2)
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic")).prefix(serverMessages: 2)
         try await withRelay(upstream: .init(script: script)) { scenario in
             let path = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent?key=gemini-key-1"
             let client = scenario.client(script, path: path, closesAfterReceiving: script.serverSteps.count)
@@ -61,7 +61,7 @@ struct RelayForwardingTests {
 
     @Test func secretsInHeadersAndQueryAppearNowhereInStderrOrTheOutputFolder() async throws {
         let secrets = ["SECRET123", "SECRET456", "SECRET789", "SECRET000"]
-        let script = try SessionScript(log: RelaySessions.log("ga-basic"))
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic"))
         try await withRelay(upstream: .init(script: script), arguments: ["--save-log", "--format", "wav"]) { scenario in
             let headers = [("Authorization", "Bearer SECRET456"), ("OpenAI-Beta", "realtime=v1"), ("api-key", "SECRET789"),
                            ("Sec-WebSocket-Protocol", "realtime, openai-insecure-api-key.SECRET000")]
@@ -91,7 +91,7 @@ struct RelayForwardingTests {
     }
 
     @Test func anUpstreamRefusalFailsTheClientAndTheRelayServesTheNextConnection() async throws {
-        let script = try SessionScript(log: RelaySessions.log("ga-basic")).prefix(serverMessages: 3)
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic")).prefix(serverMessages: 3)
         try await withRelay(upstream: .init(script: script, refusesWithoutAuthorization: true)) { scenario in
             let refused = await scenario.client(script).run()
             #expect(refused.error != nil || refused.closeCode != 1000, "a refused upstream must not look like a normal session")
@@ -112,7 +112,7 @@ struct RelayForwardingTests {
         let relay = try await RelayProcess(upstream: "ws://127.0.0.1:\(upstream.port)", outputDirectory: folder)
         defer { relay.stop() }
         // curl performs the upgrade request and prints the status it got.
-        let result = try runProcess("curl", ["-s", "-m", "20", "-o", "/dev/null", "-w", "%{http_code}",
+        let result = try await runProcess("curl", ["-s", "-m", "20", "-o", "/dev/null", "-w", "%{http_code}",
                                              "-H", "Connection: Upgrade", "-H", "Upgrade: websocket",
                                              "-H", "Sec-WebSocket-Version: 13", "-H", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
                                              "http://127.0.0.1:\(relay.port)/v1/realtime?model=m"])
@@ -131,7 +131,7 @@ struct RelayForwardingTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let relay = try await RelayProcess(upstream: "ws://127.0.0.1:\(deadPort)", outputDirectory: folder)
         defer { relay.stop() }
-        let script = try SessionScript(log: RelaySessions.log("ga-basic")).prefix(serverMessages: 2)
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic")).prefix(serverMessages: 2)
         let outcome = await RealtimeClient(.init(url: relay.webSocketBase + "/v1/realtime", script: script, timeoutSeconds: 30)).run()
         #expect(outcome.error != nil || outcome.closeCode != 1000)
         #expect(relay.process.isRunning)

@@ -6,7 +6,7 @@ import Testing
 @Suite("Relay: operations")
 struct RelayOperationsTests {
     @Test func healthzAnswers200() async throws {
-        let script = try SessionScript(log: RelaySessions.log("ga-basic"))
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic"))
         try await withRelay(upstream: .init(script: script)) { scenario in
             let answer = try await httpGet(port: scenario.relay.port, path: "/healthz")
             #expect(answer.status == 200)
@@ -15,7 +15,7 @@ struct RelayOperationsTests {
 
     @Test func metricsCountConnectionsFramesBytesAndRecordingsAsTheyHappened() async throws {
         typealias Metric = RelayContract.Metric
-        let script = try SessionScript(log: RelaySessions.log("ga-basic")).withUnusualFrames()
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic")).withUnusualFrames()
         try await withRelay(upstream: .init(script: script), arguments: ["--format", "wav", "--track", "both"]) { scenario in
             let port = scenario.relay.port
             let initial = try await httpGet(port: port, path: "/metrics")
@@ -41,7 +41,7 @@ struct RelayOperationsTests {
             var after = ""
             // Counters settle once the connection is closed on both sides.
             _ = try await eventually(within: 20) {
-                after = String(try runProcess("curl", ["-s", "http://127.0.0.1:\(port)/metrics"]).standardOutput.map { Character(UnicodeScalar($0)) })
+                after = String(try await runProcess("curl", ["-s", "http://127.0.0.1:\(port)/metrics"]).standardOutput.map { Character(UnicodeScalar($0)) })
                 return metricValue(after, Metric.connectionsActive) == 0
                     && metricValue(after, Metric.recordingsFinished) == 1
             }
@@ -58,7 +58,7 @@ struct RelayOperationsTests {
 
     @Test func metricsCountAnAbandonedRecording() async throws {
         typealias Metric = RelayContract.Metric
-        let script = try SessionScript(log: RelaySessions.microphoneLog())
+        let script = try await SessionScript.load(RelaySessions.microphoneLog())
         let fifos = StalledRecordingFIFOs(extension: "wav")
         try await withRelay(upstream: .init(script: script), arguments: ["--format", "wav", "--recording-buffer", "65536"],
                             prepareOutput: fifos.create(in:)) { scenario in

@@ -23,7 +23,7 @@ struct RelayRecordingTests {
                                     check: @Sendable (RelayScenario, RealtimeClient, FakeUpstream) async throws -> Void = { _, _, _ in })
     async throws -> (recording: URL, savedLog: URL?, keep: URL) {
         let keep = try RelayTestEnvironment.temporaryDirectory("relay-kept")
-        let script = try SessionScript(log: RelaySessions.log(session))
+        let script = try await SessionScript.load(RelaySessions.log(session))
         let saved = try await withRelay(upstream: .init(script: script), arguments: arguments) { scenario -> [URL] in
             let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count)
             #expect(await client.run().error == nil)
@@ -48,20 +48,20 @@ struct RelayRecordingTests {
         let log = try #require(savedLog)
         let direct = keep.appendingPathComponent("direct.wav").path
         _ = try await convert(log.path, to: direct, format: .wav, track: .both)
-        let relayed = try readWAVWithPython(recording.path)
-        let converted = try readWAVWithPython(direct)
+        let relayed = try await readWAVWithPython(recording.path)
+        let converted = try await readWAVWithPython(direct)
         #expect(relayed.channelCount == 2)
         #expect(relayed.sampleRate == 24000)
         #expect(relayed.frameCount > 0)
         #expect(relayed.frameCount == converted.frameCount)
         #expect(relayed == converted)
         // Both tracks hold every sample the generator encoded (placement may add silence, never drop audio).
-        let user = try RelaySessions.expectedUser("ga-basic"), assistant = try RelaySessions.expectedAssistant("ga-basic")
+        let user = try await RelaySessions.expectedUser("ga-basic"), assistant = try await RelaySessions.expectedAssistant("ga-basic")
         #expect(relayed.frameCount >= max(user.count, assistant.count) / 2)
     }
 
     @Test func theSavedLogHoldsEveryMessageWithItsDirectionInTheEnvelope() async throws {
-        let script = try SessionScript(log: RelaySessions.log("ga-basic"))
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic"))
         try await withRelay(upstream: .init(script: script), arguments: ["--format", "wav", "--save-log"]) { scenario in
             let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count)
             #expect(await client.run().error == nil)
@@ -101,8 +101,8 @@ struct RelayRecordingTests {
     func aTrackAloneInWAVEqualsThePCMTheGeneratorEncoded(track: String, session: String) async throws {
         let (recording, _, keep) = try await recordThroughRelay(["--format", "wav", "--track", track], extension: "wav", session: session)
         defer { try? FileManager.default.removeItem(at: keep) }
-        let expected = track == "assistant" ? try RelaySessions.expectedAssistant(session) : try RelaySessions.expectedUser(session)
-        let relayed = try readWAVWithPython(recording.path)
+        let expected = track == "assistant" ? try await RelaySessions.expectedAssistant(session) : try await RelaySessions.expectedUser(session)
+        let relayed = try await readWAVWithPython(recording.path)
         #expect(relayed.channelCount == 1)
         #expect(relayed.sampleRate == 24000)
         #expect(relayed.frameCount == expected.count / 2)
@@ -117,23 +117,23 @@ struct RelayRecordingTests {
         let log = try #require(savedLog)
         let direct = keep.appendingPathComponent("direct.\(format)").path
         _ = try await convert(log.path, to: direct, format: format == "ogg" ? .ogg : .webm, track: .both)
-        let relayed = try decodeWithFFmpeg(recording.path)
-        let converted = try decodeWithFFmpeg(direct)
+        let relayed = try await decodeWithFFmpeg(recording.path)
+        let converted = try await decodeWithFFmpeg(direct)
         #expect(relayed.count > 0)
         #expect(relayed.count == converted.count)
         #expect(relayed == converted)
-        #expect(try probeWithFFprobe(recording.path).channelCount == 2)
+        #expect(try await probeWithFFprobe(recording.path).channelCount == 2)
     }
 
     @Test(arguments: ["ogg", "webm"])
     func anOpusAssistantRecordingDecodesToTheExactLengthOfTheGeneratorsSpeech(format: String) async throws {
         let (recording, _, keep) = try await recordThroughRelay(["--format", format, "--track", "assistant"], extension: format)
         defer { try? FileManager.default.removeItem(at: keep) }
-        let expectedFrames = try RelaySessions.expectedAssistant("ga-basic").count / 2
+        let expectedFrames = try await RelaySessions.expectedAssistant("ga-basic").count / 2
         // ffmpeg decodes Opus at 48 kHz: twice the 24 kHz source's frames, pre-skip and end trimming applied.
-        let probe = try probeWithFFprobe(recording.path)
+        let probe = try await probeWithFFprobe(recording.path)
         #expect(probe.channelCount == 1)
-        let decoded = try decodeWithFFmpeg(recording.path)
+        let decoded = try await decodeWithFFmpeg(recording.path)
         #expect(decoded.count / 2 == expectedFrames * 48000 / 24000)
     }
 
@@ -143,14 +143,14 @@ struct RelayRecordingTests {
         defer { try? FileManager.default.removeItem(at: keep) }
         let direct = keep.appendingPathComponent("direct.wav").path
         _ = try await convert(try #require(savedLog).path, to: direct, format: .wav, track: .both, layout: .mono)
-        let relayed = try readWAVWithPython(recording.path)
+        let relayed = try await readWAVWithPython(recording.path)
         #expect(relayed.channelCount == 1)
         #expect(relayed.frameCount > 0)
-        #expect(relayed == (try readWAVWithPython(direct)))
+        #expect(relayed == (try await readWAVWithPython(direct)))
     }
 
     @Test func separateTrackFilesAreEachBitExactToConvertingTheSavedLog() async throws {
-        let script = try SessionScript(log: RelaySessions.log("ga-basic"))
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic"))
         try await withRelay(upstream: .init(script: script),
                             arguments: ["--format", "wav", "--track", "both", "--layout", "separate", "--save-log"]) { scenario in
             let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count)
@@ -171,17 +171,17 @@ struct RelayRecordingTests {
             let keep = try RelayTestEnvironment.temporaryDirectory("relay-kept")
             defer { try? FileManager.default.removeItem(at: keep) }
             _ = try await convert(log.path, to: keep.appendingPathComponent("direct.wav").path, format: .wav, track: .both, layout: .separate)
-            let relayedUser = try readWAVWithPython(scenario.outputDirectory.appendingPathComponent(user).path)
-            let relayedAssistant = try readWAVWithPython(scenario.outputDirectory.appendingPathComponent(assistant).path)
+            let relayedUser = try await readWAVWithPython(scenario.outputDirectory.appendingPathComponent(user).path)
+            let relayedAssistant = try await readWAVWithPython(scenario.outputDirectory.appendingPathComponent(assistant).path)
             #expect(relayedUser.frameCount > 0)
             #expect(relayedUser.frameCount == relayedAssistant.frameCount)
-            #expect(relayedUser == (try readWAVWithPython(keep.appendingPathComponent("direct.user.wav").path)))
-            #expect(relayedAssistant == (try readWAVWithPython(keep.appendingPathComponent("direct.assistant.wav").path)))
+            #expect(relayedUser == (try await readWAVWithPython(keep.appendingPathComponent("direct.user.wav").path)))
+            #expect(relayedAssistant == (try await readWAVWithPython(keep.appendingPathComponent("direct.assistant.wav").path)))
         }
     }
 
     @Test func concurrentConnectionsAreNumberedAndRecordedEachOnItsOwn() async throws {
-        let script = try SessionScript(log: RelaySessions.log("ga-basic"))
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic"))
         try await withRelay(upstream: .init(script: script), arguments: ["--format", "wav", "--track", "assistant"]) { scenario in
             let first = scenario.client(script, path: "/v1/realtime?model=first", closesAfterReceiving: script.serverSteps.count)
             let second = scenario.client(script, path: "/v1/realtime?model=second", closesAfterReceiving: script.serverSteps.count)
@@ -198,10 +198,10 @@ struct RelayRecordingTests {
                 #expect(await eventually(within: 20) { connection.received.count == client.sent.count })
                 #expect(connection.received == client.sent)
             }
-            let expected = try RelaySessions.expectedAssistant("ga-basic")
+            let expected = try await RelaySessions.expectedAssistant("ga-basic")
             for number in [1, 2] {
                 let (file, _) = try await scenario.finishedRecording(connection: number, extension: "wav")
-                #expect(try readWAVWithPython(file.path).samples == expected)
+                #expect(try await readWAVWithPython(file.path).samples == expected)
             }
         }
     }

@@ -106,7 +106,7 @@ final class RelayProcess: @unchecked Sendable {
 
 /// An HTTP GET on loopback, answered as (status, body); for `/healthz` and `/metrics`.
 func httpGet(port: Int, path: String) async throws -> (status: Int, body: String) {
-    let result = try runProcess("curl", ["-s", "-m", "20", "-o", "-", "-w", "\n%{http_code}", "http://127.0.0.1:\(port)\(path)"])
+    let result = try await runProcess("curl", ["-s", "-m", "20", "-o", "-", "-w", "\n%{http_code}", "http://127.0.0.1:\(port)\(path)"])
     guard result.status == 0 else { throw HarnessError("curl failed (\(result.status)) for \(path): \(result.standardError)") }
     let text = String(decoding: result.standardOutput, as: UTF8.self)
     guard let newline = text.lastIndex(of: "\n"), let status = Int(text[text.index(after: newline)...]) else {

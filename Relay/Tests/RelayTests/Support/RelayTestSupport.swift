@@ -97,8 +97,24 @@ struct ProcessOutput: Sendable {
     var standardError: String
 }
 
+// Everything that blocks (child processes, generating sessions) runs on a thread of its own: blocking the two
+// threads of Swift's cooperative pool on this 2-core machine would stall the fake upstream and the client of every
+// test running alongside, and the tests would measure their own stalls instead of the relay.
+
+/// Runs `body` on a new thread and waits for it without holding a thread of the cooperative pool.
+func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
+
 /// Runs `executable` (a path, or a name looked up on PATH) with `arguments` and waits for it.
-func runProcess(_ executable: String, _ arguments: [String]) throws -> ProcessOutput {
+func runProcess(_ executable: String, _ arguments: [String]) async throws -> ProcessOutput {
+    try await onThread { try runProcessBlocking(executable, arguments) }
+}
+
+/// Runs `executable` with `arguments` and waits for it, blocking the calling thread.
+func runProcessBlocking(_ executable: String, _ arguments: [String]) throws -> ProcessOutput {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
     process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
@@ -119,8 +135,8 @@ func runProcess(_ executable: String, _ arguments: [String]) throws -> ProcessOu
 }
 
 /// Runs a Python 3 script and returns its standard output; a failure throws with its standard error.
-func python(_ script: String, _ arguments: [String] = []) throws -> Data {
-    let result = try runProcess("python3", ["-c", script] + arguments)
+func python(_ script: String, _ arguments: [String] = []) async throws -> Data {
+    let result = try await runProcess("python3", ["-c", script] + arguments)
     guard result.status == 0 else { throw HarnessError("python3 failed (\(result.status)): \(result.standardError)") }
     return result.standardOutput
 }
@@ -135,44 +151,46 @@ enum RelaySessions {
     private static func generate(_ arguments: [String]) throws -> URL {
         let folder = try RelayTestEnvironment.temporaryDirectory("sessions")
         let script = RelayTestEnvironment.repositoryRoot.appendingPathComponent("TestAudio/make-sessions.py").path
-        let result = try runProcess("python3", [script, folder.path] + arguments)
+        let result = try runProcessBlocking("python3", [script, folder.path] + arguments)
         guard result.status == 0 else { throw HarnessError("make-sessions.py failed: \(result.standardError)") }
         return folder
     }
 
     /// `NAME.jsonl` of the standard fixtures (`ga-basic`, `beta-basic`, ...).
-    static func log(_ name: String) throws -> String {
-        try fixtures.value().appendingPathComponent("\(name).jsonl").path
+    static func log(_ name: String) async throws -> String {
+        try await fixtures.value().appendingPathComponent("\(name).jsonl").path
     }
 
     /// The assistant PCM (16-bit little-endian, mono) the generator encoded into session `name`.
-    static func expectedAssistant(_ name: String) throws -> [UInt8] {
-        try Array(Data(contentsOf: fixtures.value().appendingPathComponent("\(name).assistant.raw")))
+    static func expectedAssistant(_ name: String) async throws -> [UInt8] {
+        try await Array(Data(contentsOf: fixtures.value().appendingPathComponent("\(name).assistant.raw")))
     }
 
     /// The user PCM (16-bit little-endian, mono) the generator encoded into session `name`.
-    static func expectedUser(_ name: String) throws -> [UInt8] {
-        try Array(Data(contentsOf: fixtures.value().appendingPathComponent("\(name).user.raw")))
+    static func expectedUser(_ name: String) async throws -> [UInt8] {
+        try await Array(Data(contentsOf: fixtures.value().appendingPathComponent("\(name).user.raw")))
     }
 
     /// A 72-second GA session whose client streams its microphone all along (`--hours 0.02 --microphone`).
-    static func microphoneLog() throws -> String {
-        try microphone.value().appendingPathComponent("long.jsonl").path
+    static func microphoneLog() async throws -> String {
+        try await microphone.value().appendingPathComponent("long.jsonl").path
     }
 }
 
-/// A folder made on first use, once even when tests run in parallel.
+/// A folder made on first use (on a thread of its own), once even when tests run in parallel.
 final class OnceFolder: Sendable {
-    private let folder = Mutex<URL?>(nil)
+    private let making = Mutex<Task<URL, any Error>?>(nil)
     private let make: @Sendable () throws -> URL
     init(make: @escaping @Sendable () throws -> URL) { self.make = make }
-    func value() throws -> URL {
-        try folder.withLock { folder in
-            if let folder { return folder }
-            let made = try make()
-            folder = made
-            return made
+    func value() async throws -> URL {
+        let task = making.withLock { task in
+            if let task { return task }
+            let make = self.make
+            let started = Task { try await onThread(make) }
+            task = started
+            return started
         }
+        return try await task.value
     }
 }
 
@@ -188,7 +206,7 @@ struct WAVContents: Equatable {
 }
 
 /// Reads a WAV file with Python's `wave` (an independent reader that also insists on the exact header sizes).
-func readWAVWithPython(_ path: String) throws -> WAVContents {
+func readWAVWithPython(_ path: String) async throws -> WAVContents {
     let script = """
     import sys, wave
     w = wave.open(sys.argv[1], 'rb')
@@ -196,7 +214,7 @@ func readWAVWithPython(_ path: String) throws -> WAVContents {
     sys.stdout.buffer.write(('%d %d %d %d\\n' % (w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes())).encode())
     sys.stdout.buffer.write(frames)
     """
-    let output = try python(script, [path])
+    let output = try await python(script, [path])
     guard let newline = output.firstIndex(of: 0x0A) else { throw HarnessError("no header line from Python for \(path)") }
     let numbers = String(decoding: output[..<newline], as: UTF8.self).split(separator: " ").compactMap { Int($0) }
     guard numbers.count == 4 else { throw HarnessError("unexpected header line from Python for \(path)") }
@@ -206,8 +224,8 @@ func readWAVWithPython(_ path: String) throws -> WAVContents {
 
 /// Decodes any audio file with ffmpeg to 16-bit little-endian PCM at the stream's own rate and channels.
 /// `requireClean` fails on any message ffmpeg prints at the error level.
-func decodeWithFFmpeg(_ path: String, requireClean: Bool = true) throws -> [UInt8] {
-    let result = try runProcess("ffmpeg", ["-nostdin", "-v", "error", "-i", path, "-f", "s16le", "-"])
+func decodeWithFFmpeg(_ path: String, requireClean: Bool = true) async throws -> [UInt8] {
+    let result = try await runProcess("ffmpeg", ["-nostdin", "-v", "error", "-i", path, "-f", "s16le", "-"])
     guard result.status == 0 else { throw HarnessError("ffmpeg failed (\(result.status)) on \(path): \(result.standardError)") }
     if requireClean, !result.standardError.isEmpty {
         throw HarnessError("ffmpeg reported problems on \(path): \(result.standardError)")
@@ -216,8 +234,8 @@ func decodeWithFFmpeg(_ path: String, requireClean: Bool = true) throws -> [UInt
 }
 
 /// The sample rate and channel count ffprobe reports for the first audio stream.
-func probeWithFFprobe(_ path: String) throws -> (sampleRate: Int, channelCount: Int) {
-    let result = try runProcess("ffprobe", ["-v", "error", "-select_streams", "a:0", "-show_entries", "stream=sample_rate,channels",
+func probeWithFFprobe(_ path: String) async throws -> (sampleRate: Int, channelCount: Int) {
+    let result = try await runProcess("ffprobe", ["-v", "error", "-select_streams", "a:0", "-show_entries", "stream=sample_rate,channels",
                                             "-of", "default=noprint_wrappers=1", path])
     guard result.status == 0 else { throw HarnessError("ffprobe failed on \(path): \(result.standardError)") }
     var rate = 0, channels = 0
@@ -252,13 +270,13 @@ func jsonObject(_ frame: Frame) -> NSDictionary? {
 
 /// Waits, polling, until `condition` holds or `seconds` pass; returns whether it held. For waiting on a subprocess
 /// or a file, never for judging speed.
-func eventually(within seconds: Double, _ condition: () throws -> Bool) async rethrows -> Bool {
+func eventually(within seconds: Double, _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
-        if try condition() { return true }
+        if try await condition() { return true }
         try? await Task.sleep(for: .milliseconds(20))
     }
-    return try condition()
+    return try await condition()
 }
 
 /// A value shared between threads, behind a lock (a class, so closures can hold it).

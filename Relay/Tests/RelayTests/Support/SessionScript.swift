@@ -46,6 +46,11 @@ struct SessionScript: Sendable {
         }
     }
 
+    /// Splits the JSONL log at `path`, reading it on a thread of its own.
+    static func load(_ path: String) async throws -> SessionScript {
+        try await onThread { try SessionScript(log: path) }
+    }
+
     /// The same script ending after the server's `count`th message (and the client messages before it).
     func prefix(serverMessages count: Int) -> SessionScript {
         let server = Array(serverSteps.prefix(count))
