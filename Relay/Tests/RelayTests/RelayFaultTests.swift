@@ -103,20 +103,24 @@ struct RelayFaultTests {
             // The upstream sets the pace: signal once it has sent a quarter of the session (about 9 s remain).
             let quarter = script.serverSteps.count / 4
             #expect(await eventually(within: 120) { (scenario.upstream.connections.first?.sent.count ?? 0) >= quarter })
-            let before = client.receivedCount, upstreamBefore = scenario.upstream.connections.first?.sent.count ?? 0
-            let clientSentBefore = client.sentCount
+            let connection = try #require(scenario.upstream.connections.first)
+            let upstreamReceivedBefore = connection.received.count, upstreamSentBefore = connection.sent.count
             scenario.relay.signal(SIGTERM)
-            // The open session goes on for the grace period: more frames arrive after the signal.
-            #expect(await eventually(within: 3) { client.receivedCount > before + 2 },
-                    """
-                    at SIGTERM the client had received \(before) and sent \(clientSentBefore), the upstream sent \(upstreamBefore); \
-                    3 s later \(client.receivedCount), \(client.sentCount), \(scenario.upstream.connections.first?.sent.count ?? 0), \
-                    the upstream received \(scenario.upstream.connections.first?.received.count ?? 0); relay: \(scenario.relay.standardErrorLines)
+            // The open session goes on for the grace period: the relay keeps carrying the client's microphone to the
+            // upstream and the upstream's answers on. (Counted at the upstream: under a parallel test run the test
+            // client's reading was seen to lag by seconds while its socket held the relay's frames, `ss` showed.)
+            let flowed = await eventually(within: 3) {
+                connection.received.count > upstreamReceivedBefore + 2 && connection.sent.count > upstreamSentBefore + 2
+            }
+            let sockets = flowed ? "" : String(decoding: (try? await runProcess("ss", ["-tn", "sport = :\(scenario.relay.port) or dport = :\(scenario.relay.port)"]).standardOutput) ?? Data(), as: UTF8.self)
+            #expect(flowed, """
+                    at SIGTERM the upstream had received \(upstreamReceivedBefore) and sent \(upstreamSentBefore); 3 s later \
+                    \(connection.received.count) and \(connection.sent.count); relay: \(scenario.relay.standardErrorLines); sockets: \(sockets)
                     """)
             // New connections are no longer accepted.
             let late = await RealtimeClient(.init(url: scenario.relay.webSocketBase + "/v1/realtime", script: script.prefix(serverMessages: 1),
                                                   closesAfterReceiving: 1, timeoutSeconds: 20)).run()
-            #expect(late.error != nil || late.closeCode != nil && late.closeCode != 1000 || scenario.upstream.connections.count == 1)
+            #expect(late.error != nil, "a connection after SIGTERM was accepted: \(late)")
             #expect(scenario.upstream.connections.count == 1)
             let exit = await scenario.relay.waitForExit(within: 60)
             #expect(exit?.signalled == false)
@@ -125,7 +129,6 @@ struct RelayFaultTests {
             #expect(outcome.error == nil, "the relay closes the client's connection with a close frame")
             // The session (three quarters of 12 s left at 10x) outlasted the 3 s grace: the relay ended it, so the
             // upstream, which paces its sending, never got to send all of it.
-            let connection = try #require(scenario.upstream.connections.first)
             #expect(await eventually(within: 20) { connection.handlerEnded })
             #expect(connection.sent.count < script.serverSteps.count, "the relay ended the session after the grace period")
             let (file, _) = try await scenario.finishedRecording(extension: format, within: 10)
@@ -135,11 +138,8 @@ struct RelayFaultTests {
                 let wav = try await readWAVWithPython(file.path)
                 #expect(wav.frameCount > 0)
                 let report = try WAVRepair.repair(path: file.path, dryRun: true)
-                let wavAfter = try await readWAVWithPython(file.path)
-                #expect(wavAfter == wav, "\(report)")
-                let size = try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int ?? 0
-                #expect(size >= wav.samples.count + 44)
-                #expect(size <= wav.samples.count + 4096)
+                #expect(!report.neededRepair, "\(report.findings)")
+                #expect(report.frameCount == wav.frameCount)
             default:
                 let decoded = try await decodeWithFFmpeg(file.path)
                 #expect(decoded.count > 0)
