@@ -9,7 +9,7 @@ extension DeltaTapeCommand {
             abstract: "Relay realtime WebSocket sessions to their API and record each one (runs deltatape-relay).",
             discussion: """
                 deltatape relay --listen HOST:PORT --upstream URL --output-dir DIR [--format wav|ogg|webm] \
-                [--track …] [--layout …] [--save-log]; `deltatape relay --help` shows the relay's own help. \
+                [--track …] [--layout …] [--save-log] [--complexity N]; `deltatape-relay --help` shows all of the relay's options. \
                 deltatape-relay is looked for beside deltatape, then on PATH; build it with \
                 `swift build --package-path Relay -c release`.
                 """)
@@ -20,7 +20,7 @@ extension DeltaTapeCommand {
         func run() throws {
             guard let relay = Self.locate() else {
                 printError("deltatape: error: deltatape relay runs deltatape-relay, which is neither beside deltatape nor on PATH; "
-                    + "build it with `swift build --package-path Relay -c release` and copy .build/release/deltatape-relay beside deltatape")
+                    + "build it with `swift build --package-path Relay -c release` and copy Relay/.build/release/deltatape-relay beside deltatape (or put that folder on PATH)")
                 throw ExitCode(69)
             }
             let argv = [relay] + arguments

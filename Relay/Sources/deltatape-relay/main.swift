@@ -35,6 +35,10 @@ struct RelayCommand: AsyncParsableCommand {
     var track = "assistant"
     @Option(name: .long, help: "With --track both: stereo, mono or separate (default stereo).")
     var layout = "stereo"
+    @Option(name: .long, help: "Opus complexity 0-10 for ogg and webm (libopus' default when not given; 5 costs about a fifth).")
+    var complexity: Int?
+    @Option(name: .long, help: "Opus bitrate in bits per second for ogg and webm (libopus' default when not given).")
+    var bitrate: Int?
     @Flag(name: .customLong("save-log"), help: "Also keep each session's messages as DIR/<name>.jsonl, which converts again later.")
     var savesLog = false
     @Option(name: .customLong("recording-buffer"), help: "Bytes a recording may fall behind before it is abandoned (default 16 MiB).")
@@ -97,6 +101,17 @@ struct RelayCommand: AsyncParsableCommand {
         configuration.options.format = format
         configuration.options.track = track
         configuration.options.layout = layout
+        if complexity != nil || bitrate != nil {
+            guard format != .wav else { throw ValidationError("--complexity and --bitrate are for ogg and webm: WAV is not encoded") }
+        }
+        if let complexity {
+            guard (0...10).contains(complexity) else { throw ValidationError("--complexity \(complexity): expected 0...10") }
+            configuration.options.opus.complexity = complexity
+        }
+        if let bitrate {
+            guard (6_000...510_000).contains(bitrate) else { throw ValidationError("--bitrate \(bitrate): expected 6000...510000 bits per second") }
+            configuration.options.opus.bitrate = bitrate
+        }
         configuration.savesLog = savesLog
         guard recordingBuffer >= 1 else { throw ValidationError("--recording-buffer \(recordingBuffer): expected a number of bytes, at least 1") }
         configuration.recordingBufferBytes = recordingBuffer
