@@ -38,8 +38,8 @@ struct HarnessTests {
     @Test func theRefusingUpstreamAnswersWithItsStatus() async throws {
         let upstream = try RefusingUpstream(status: 403, reason: "Forbidden")
         defer { upstream.stop() }
-        let result = try await runProcess("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(upstream.port)/v1/realtime"])
-        #expect(String(decoding: result.standardOutput, as: UTF8.self) == "403")
+        let answer = try await httpGet(port: upstream.port, path: "/v1/realtime")
+        #expect(answer.status == 403)
         #expect(upstream.requestHeads.first?.hasPrefix("GET /v1/realtime HTTP/1.1") == true)
     }
 

@@ -41,7 +41,7 @@ struct RelayOperationsTests {
             var after = ""
             // Counters settle once the connection is closed on both sides.
             _ = try await eventually(within: 20) {
-                after = String(try await runProcess("curl", ["-s", "http://127.0.0.1:\(port)/metrics"]).standardOutput.map { Character(UnicodeScalar($0)) })
+                after = try await httpGet(port: port, path: "/metrics").body
                 return metricValue(after, Metric.connectionsActive) == 0
                     && metricValue(after, Metric.recordingsFinished) == 1
             }

@@ -104,15 +104,70 @@ final class RelayProcess: @unchecked Sendable {
     deinit { stop() }
 }
 
+// curl is not among the tools the project installs, so the few HTTP requests the tests make (/healthz, /metrics,
+// an upgrade request whose refusal status matters) go over a plain socket.
+
+/// Sends `head` (an HTTP/1.1 request without its final blank line; `Connection: close` is added) to
+/// 127.0.0.1:`port` and returns the response's status and body (chunked bodies joined).
+func httpRequest(port: Int, _ head: String) async throws -> (status: Int, body: String) {
+    try await onThread {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw HarnessError("socket() failed") }
+        defer { close(descriptor) }
+        var timeout = timeval(tv_sec: 20, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw HarnessError("connect() to 127.0.0.1:\(port) failed (errno \(errno))") }
+        let request = Array((head + "\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n").utf8)
+        var offset = 0
+        while offset < request.count {
+            let written = request[offset...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            guard written > 0 else { throw HarnessError("write failed (errno \(errno))") }
+            offset += written
+        }
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = read(descriptor, &buffer, buffer.count)
+            if count <= 0 { break }
+            response += buffer[..<count]
+        }
+        let text = String(decoding: response, as: UTF8.self)
+        guard let headEnd = text.range(of: "\r\n\r\n") else { throw HarnessError("no HTTP response head: \(text.prefix(200))") }
+        let headLines = text[..<headEnd.lowerBound].split(separator: "\r\n")
+        let statusWords = headLines.first?.split(separator: " ") ?? []
+        guard statusWords.count >= 2, let status = Int(statusWords[1]) else { throw HarnessError("no status line: \(text.prefix(200))") }
+        var body = String(text[headEnd.upperBound...])
+        if headLines.contains(where: { $0.lowercased().hasPrefix("transfer-encoding:") && $0.lowercased().contains("chunked") }) {
+            var joined = "", rest = Substring(body)
+            while let lineEnd = rest.range(of: "\r\n"), let size = Int(rest[..<lineEnd.lowerBound], radix: 16), size > 0 {
+                let start = lineEnd.upperBound
+                let utf8 = rest.utf8
+                let end = utf8.index(start, offsetBy: size)
+                joined += String(rest[start..<end])
+                rest = rest[end...].dropFirst(2)
+            }
+            body = joined
+        }
+        return (status, body)
+    }
+}
+
 /// An HTTP GET on loopback, answered as (status, body); for `/healthz` and `/metrics`.
 func httpGet(port: Int, path: String) async throws -> (status: Int, body: String) {
-    let result = try await runProcess("curl", ["-s", "-m", "20", "-o", "-", "-w", "\n%{http_code}", "http://127.0.0.1:\(port)\(path)"])
-    guard result.status == 0 else { throw HarnessError("curl failed (\(result.status)) for \(path): \(result.standardError)") }
-    let text = String(decoding: result.standardOutput, as: UTF8.self)
-    guard let newline = text.lastIndex(of: "\n"), let status = Int(text[text.index(after: newline)...]) else {
-        throw HarnessError("curl printed no status for \(path)")
-    }
-    return (status, String(text[..<newline]))
+    try await httpRequest(port: port, "GET \(path) HTTP/1.1")
+}
+
+/// The request head of a WebSocket upgrade of `pathAndQuery` (without Host and the final blank line).
+func upgradeRequestHead(_ pathAndQuery: String) -> String {
+    "GET \(pathAndQuery) HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13"
 }
 
 /// The value of one sample of a metric in Prometheus text format (`name{labels} value` or `name value`), where
