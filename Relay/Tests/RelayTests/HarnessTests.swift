@@ -43,6 +43,13 @@ struct HarnessTests {
         #expect(upstream.requestHeads.first?.hasPrefix("GET /v1/realtime HTTP/1.1") == true)
     }
 
+    @Test func theCloseRecordingUpstreamSeesTheClientsCloseCode() async throws {
+        let printed = try await RelayForwardingTests.closeSeenByUpstream { port in
+            try await RelayForwardingTests.connectAndClose(url: "ws://127.0.0.1:\(port)/v1/realtime", code: 4000, reason: "client done")
+        }
+        #expect(printed.contains("close 4000 client done"))
+    }
+
     @Test func theFakeUpstreamClosesWithTheChosenCodeAndReason() async throws {
         let script = try await SessionScript.load(RelaySessions.log("ga-basic"))
         let upstream = FakeUpstream(.init(script: script, ending: .close(code: 4001, reason: "quota exceeded", afterServerMessages: 5)))

@@ -1,6 +1,9 @@
 // SPEC §9: a client points its base URL at the relay and changes nothing else: path, query, the headers the
 // upstream needs, every frame both ways unchanged and in order; secrets never reach stderr or disk.
 import Foundation
+import HummingbirdWSClient
+import Logging
+import NIOWebSocket
 import Testing
 
 @Suite("Relay: forwarding")
@@ -132,5 +135,79 @@ struct RelayForwardingTests {
         #expect(outcome.error != nil || outcome.closeCode != 1000)
         #expect(relay.process.isRunning)
         #expect(try await httpGet(port: relay.port, path: "/healthz").status == 200)
+    }
+
+    /// An upstream in Python's standard library that accepts one WebSocket connection, reads frames until the close
+    /// frame and prints its code and reason: Hummingbird's server never shows a handler the close frame it got.
+    static let closeRecordingUpstream = #"""
+    import base64, hashlib, socket, struct, sys
+    server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen(1)
+    print(server.getsockname()[1], flush=True)
+    connection, _ = server.accept(); connection.settimeout(60)
+    head = b""
+    while b"\r\n\r\n" not in head: head += connection.recv(1)
+    key = [l.split(b":", 1)[1].strip() for l in head.split(b"\r\n") if l.lower().startswith(b"sec-websocket-key:")][0]
+    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    connection.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+    def exactly(n):
+        data = b""
+        while len(data) < n:
+            part = connection.recv(n - len(data))
+            if not part: raise SystemExit("connection dropped")
+            data += part
+        return data
+    while True:
+        first, second = exactly(2)
+        length = second & 127
+        if length == 126: length = struct.unpack(">H", exactly(2))[0]
+        elif length == 127: length = struct.unpack(">Q", exactly(8))[0]
+        mask = exactly(4) if second & 128 else b"\0\0\0\0"
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(exactly(length)))
+        if first & 15 == 8:
+            code = struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else 1005
+            print("close", code, payload[2:].decode(), flush=True)
+            connection.sendall(b"\x88\x02" + payload[:2])
+            break
+    connection.close()
+    """#
+
+    @Test func theClientsCloseCodeAndReasonReachTheUpstream() async throws {
+        let printed = try await Self.closeSeenByUpstream { port in
+            let folder = try RelayTestEnvironment.temporaryDirectory("relay-output")
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let relay = try await RelayProcess(upstream: "ws://127.0.0.1:\(port)", outputDirectory: folder)
+            defer { relay.stop() }
+            try await Self.connectAndClose(url: relay.webSocketBase + "/v1/realtime", code: 4000, reason: "client done")
+        }
+        #expect(printed.contains("close 4000 client done"))
+    }
+
+    /// Runs the close-recording upstream around `body` (given its port); returns the lines it printed after it.
+    static func closeSeenByUpstream(_ body: (Int) async throws -> Void) async throws -> [String] {
+        let upstream = Process()
+        upstream.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        upstream.arguments = ["python3", "-c", closeRecordingUpstream]
+        let output = Pipe()
+        upstream.standardOutput = output
+        upstream.standardError = FileHandle.nullDevice
+        try upstream.run()
+        defer { if upstream.isRunning { upstream.terminate() } }
+        let first = try await onThread { String(decoding: output.fileHandleForReading.availableData, as: UTF8.self) }
+        let port = try #require(Int(first.trimmingCharacters(in: .whitespacesAndNewlines)))
+        try await body(port)
+        let rest = try await onThread { String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+        return rest.split(separator: "\n").map(String.init)
+    }
+
+    /// Connects with WSClient, sends one message and closes with `code` and `reason`.
+    static func connectAndClose(url: String, code: UInt16, reason: String) async throws {
+        var logger = Logger(label: "relay-test-client")
+        logger.logLevel = .critical
+        _ = try await withTimeout(seconds: 60) { [logger] in
+            try await WebSocketClient.connect(url: url, logger: logger) { _, outbound, _ in
+                try await outbound.write(.text(#"{"type":"input_audio_buffer.clear"}"#))
+                try await outbound.close(.unknown(code), reason: reason)
+            }
+        }
     }
 }
