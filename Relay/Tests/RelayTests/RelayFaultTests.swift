@@ -171,15 +171,15 @@ struct RelayFaultTests {
             // below, after the client got everything, so a relay whose forwarding waited for its recording would
             // never have delivered the session. And at pace: the time from the upstream sending a message to the
             // client receiving it did not grow over the session while the recording was stuck for good (a relay that
-            // waited a little for the recording on every message would fall further behind with each one). The
-            // lag itself is not bounded: on this 2-core machine a parallel test run can hold every process back by
-            // seconds at once, which shifts all lags alike.
+            // waited a little for the recording on every message would fall further behind with each one): the
+            // least lag of the last tenth of the messages is within 5 s of the least lag of the first tenth. The lag
+            // itself is not bounded: in a parallel run of this suite on a 2-core machine, the test's own client
+            // was measured lagging 4 to 25 s behind its fake upstream with no relay between them.
             let delays = zip(connection.sentTimes, client.receivedTimes).map { ($1 - $0) / .milliseconds(1) }
             #expect(delays.count == script.serverSteps.count)
             let tenth = max(1, delays.count / 10)
-            func median(_ values: ArraySlice<Double>) -> Double { values.sorted()[values.count / 2] }
-            let early = median(delays.prefix(tenth)), late = median(delays.suffix(tenth))
-            #expect(late - early < 5_000, "the lag grew from \(Int(early)) ms to \(Int(late)) ms over the session")
+            let early = delays.prefix(tenth).min() ?? 0, late = delays.suffix(tenth).min() ?? 0
+            #expect(late - early < 5_000, "the least lag grew from \(Int(early)) ms to \(Int(late)) ms over the session")
             // Unstick the recorder: it finalizes what it took before it was abandoned, says so, and the bytes it
             // wrote are a WAV file that ffmpeg reads.
             let drained = await fifos.drain(in: scenario.outputDirectory)

@@ -1,6 +1,7 @@
 // A session log split into what each side of a realtime connection sends: the client's events (microphone audio,
 // commits) and the server's (session.created, responses with audio deltas), each paced by the audio it carries.
 import Foundation
+import Synchronization
 
 /// The two sides of a session log, as the fake upstream and the test client replay them.
 struct SessionScript: Sendable {
@@ -46,10 +47,19 @@ struct SessionScript: Sendable {
         }
     }
 
-    /// Splits the JSONL log at `path`, reading it on a thread of its own.
+    /// Splits the JSONL log at `path`, once per test process (on a thread of its own): tests running in parallel
+    /// each parsing the same long log kept both cores busy for seconds, starving every fake upstream and client.
     static func load(_ path: String) async throws -> SessionScript {
-        try await onThread { try SessionScript(log: path) }
+        let task = loaded.withLock { tasks in
+            if let task = tasks[path] { return task }
+            let task = Task { try await onThread { try SessionScript(log: path) } }
+            tasks[path] = task
+            return task
+        }
+        return try await task.value
     }
+
+    private static let loaded = Mutex<[String: Task<SessionScript, any Error>]>([:])
 
     /// The same script ending after the server's `count`th message (and the client messages before it).
     func prefix(serverMessages count: Int) -> SessionScript {
