@@ -106,7 +106,7 @@ final class RelaySession: Sendable {
                 metrics.framesToClient.increment()
                 metrics.bytesToClient.increment(by: byteCount)
             }
-            guard let whole = message.add(frame) else { continue }
+            guard let whole = message.add(frame.data, continues: frame.opcode == .continuation, isFinal: frame.fin) else { continue }
             if recording.take(whole, direction: direction, at: Date().timeIntervalSince1970) {
                 metrics.recordingsAbandoned.increment()
                 report("connection \(number): recording \(recording.path) abandoned: it fell \(recording.bufferBytes) bytes of "
@@ -134,22 +134,22 @@ struct MessageAssembler {
 
     init(limit: Int) { self.limit = limit }
 
-    /// Takes a frame; returns the message it completed, if it did (nothing for a message past the limit: the
+    /// Takes a frame's payload (`continues` for a continuation frame, `isFinal` for one with FIN); returns the message it completed, if it did (nothing for a message past the limit: the
     /// recording would skip it anyway, and holding it would take memory without bound).
-    mutating func add(_ frame: WebSocketDataFrame) -> [UInt8]? {
-        if frame.opcode != .continuation {
+    mutating func add(_ data: ByteBuffer, continues: Bool, isFinal: Bool) -> [UInt8]? {
+        if !continues {
             bytes.removeAll(keepingCapacity: bytes.capacity <= 1 << 20)
             oversized = false
         }
         if !oversized {
-            if bytes.count + frame.data.readableBytes > limit {
+            if bytes.count + data.readableBytes > limit {
                 oversized = true
                 bytes = []
             } else {
-                frame.data.withUnsafeReadableBytes { bytes.append(contentsOf: $0) }
+                data.withUnsafeReadableBytes { bytes.append(contentsOf: $0) }
             }
         }
-        guard frame.fin else { return nil }
+        guard isFinal else { return nil }
         defer { bytes.removeAll(keepingCapacity: bytes.capacity <= 1 << 20) }
         return oversized ? nil : bytes
     }

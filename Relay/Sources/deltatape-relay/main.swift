@@ -71,6 +71,9 @@ struct RelayCommand: AsyncParsableCommand {
             source.resume()
             return source
         }
+        // The signal sources must outlive the relay: a source released is cancelled, and an optimized build releases
+        // them after their last use (release builds ignored SIGTERM when this read `_ = signals` after the run).
+        defer { withExtendedLifetime(signals) {} }
         do {
             try await relay.run { port in
                 say("listening on \(configuration.host):\(port), relaying to \(configuration.upstream), recording into "
@@ -79,7 +82,6 @@ struct RelayCommand: AsyncParsableCommand {
         } catch {
             fail("\(error)", status: 69)
         }
-        _ = signals
         say("stopped; every recording is finalized")
     }
 

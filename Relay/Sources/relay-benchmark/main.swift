@@ -48,14 +48,17 @@ let payload: String = {
     return samples.withUnsafeBytes { Data($0).base64EncodedString() }
 }()
 
-func message(_ type: String, field: String) -> String {
-    "{\"type\":\"\(type)\",\"event_id\":\"t\(now())\",\"response_id\":\"r1\",\"item_id\":\"i1\",\"output_index\":0,\"content_index\":0,\"\(field)\":\"\(payload)\"}"
+func message(_ type: String, field: String, frame: Int) -> String {
+    "{\"type\":\"\(type)\",\"event_id\":\"t\(now())-\(frame)\",\"response_id\":\"r1\",\"item_id\":\"i1\",\"output_index\":0,\"content_index\":0,\"\(field)\":\"\(payload)\"}"
 }
 
-/// The send time a message carries.
+/// The send time a message carries, unless it is one of a session's first second of frames: a connection's first
+/// frames wait for its setup (the upstream's for the client's upgrade to complete), which is not forwarding.
 func sentAt(_ text: String) -> Int64? {
     guard let range = text.range(of: "\"event_id\":\"t") else { return nil }
-    return Int64(text[range.upperBound...].prefix { $0.isNumber })
+    let fields = text[range.upperBound...].prefix { $0 != "\"" }.split(separator: "-")
+    guard fields.count == 2, let sent = Int64(fields[0]), let frame = Int(fields[1]), frame >= 1_000 / frameMilliseconds else { return nil }
+    return sent
 }
 
 final class Latencies: Sendable {
@@ -76,12 +79,12 @@ let toClient = Latencies()
 let toUpstream = Latencies()
 
 /// Sends a message every 50 ms for `seconds`, on a schedule that does not drift.
-func pace(_ send: (String) async throws -> Void, _ make: () -> String) async throws {
+func pace(_ send: (String) async throws -> Void, _ make: (Int) -> String) async throws {
     let frames = Int(seconds * 1_000) / frameMilliseconds
     let start = ContinuousClock.now
     for frame in 0..<frames {
         try await Task.sleep(until: start + .milliseconds(frame * frameMilliseconds), clock: .continuous)
-        try await send(make())
+        try await send(make(frame))
     }
 }
 
@@ -95,7 +98,7 @@ router.ws("**") { inbound, outbound, _ in
                 if case .text(let text) = message { toUpstream.add(text) }
             }
         }
-        try await pace({ try await outbound.write(.text($0)) }) { message("response.output_audio.delta", field: "delta") }
+        try await pace({ try await outbound.write(.text($0)) }) { message("response.output_audio.delta", field: "delta", frame: $0) }
         try await Task.sleep(for: .milliseconds(300))
         group.cancelAll()
     }
@@ -130,7 +133,7 @@ func runSessions(port: Int) async {
                 ) { inbound, outbound, _ in
                     try await withThrowingTaskGroup(of: Void.self) { sessions in
                         sessions.addTask {
-                            try await pace({ try await outbound.write(.text($0)) }) { message("input_audio_buffer.append", field: "audio") }
+                            try await pace({ try await outbound.write(.text($0)) }) { message("input_audio_buffer.append", field: "audio", frame: $0) }
                         }
                         for try await message in inbound.messages(maxSize: 1 << 24) {
                             if case .text(let text) = message { toClient.add(text) }
@@ -171,7 +174,8 @@ func usage(of pid: Int32) -> (cpu: Double, peakKiB: Int, residentKiB: Int) {
 }
 
 let port = await upstreamPort.wait()
-print("relay-benchmark: \(sessionCount) sessions of \(seconds) s, a \(frameMilliseconds)-ms delta every \(frameMilliseconds) ms each way")
+print("relay-benchmark: \(sessionCount) sessions of \(seconds) s, a \(frameMilliseconds)-ms delta every \(frameMilliseconds) ms each way "
+    + "(latencies of frames after each session's first second)")
 let direct = await measure(port: port)
 
 // The relay, as users run it: its own process, recording every session.

@@ -1,0 +1,72 @@
+import Foundation
+import HTTPTypes
+import NIOCore
+import Testing
+@testable import DeltaTapeRelay
+
+/// The relay's parts alone: the upstream address, the headers passed on, joining fragments, recording names.
+@Suite struct RelayPartsTests {
+    @Test(arguments: [
+        ("wss://api.openai.com", "/v1/realtime", "model=gpt-realtime", "wss://api.openai.com:443/v1/realtime?model=gpt-realtime"),
+        ("ws://127.0.0.1:9000/", "/ws/x", nil, "ws://127.0.0.1:9000/ws/x"),
+        ("https://example.org/base/", "/v1/realtime", "a=1&b=2", "wss://example.org:443/base/v1/realtime?a=1&b=2"),
+        ("ws://[::1]:8080", "/", "key=abc", "ws://[::1]:8080/?key=abc"),
+    ] as [(String, String, String?, String)])
+    func theClientsPathAndQueryFollowTheUpstream(upstream: String, path: String, query: String?, expected: String) throws {
+        #expect(try UpstreamURL(parsing: upstream).url(path: path, query: query) == expected)
+    }
+
+    @Test(arguments: ["ftp://x", "ws://", "ws://host:0", "ws://host:70000", "wss://host/?key=1", "api.openai.com"])
+    func anUpstreamOfAnotherFormIsRefusedWithASentence(text: String) {
+        #expect(throws: RelayError.self) { try UpstreamURL(parsing: text) }
+    }
+
+    /// Only the credentials, versions and subprotocols are passed on; cookies, hosts and anything else are not.
+    @Test func onlyTheHeadersTheUpstreamNeedsArePassedOn() {
+        var headers = HTTPFields()
+        headers[.authorization] = "Bearer sk-1"
+        headers[HTTPField.Name("OpenAI-Beta")!] = "realtime=v1"
+        headers[HTTPField.Name("api-key")!] = "azure-key"
+        headers[.secWebSocketProtocol] = "realtime, openai-insecure-api-key.sk-2"
+        headers[.cookie] = "session=private"
+        headers[.host] = "127.0.0.1:8765"
+        headers[HTTPField.Name("X-Forwarded-For")!] = "10.0.0.1"
+        let forwarded = RelayServer.forwardedHeaders(headers)
+        #expect(forwarded[.authorization] == "Bearer sk-1")
+        #expect(forwarded[HTTPField.Name("OpenAI-Beta")!] == "realtime=v1")
+        #expect(forwarded[HTTPField.Name("api-key")!] == "azure-key")
+        #expect(forwarded[.secWebSocketProtocol] == "realtime, openai-insecure-api-key.sk-2")
+        #expect(forwarded.count == 4, "\(forwarded)")
+    }
+
+    /// A text frame and its continuations make one message; a message past the limit is not kept at all.
+    @Test func fragmentsAreJoinedIntoOneMessage() {
+        var assembler = MessageAssembler(limit: 10)
+        func add(_ text: String, continues: Bool, fin: Bool) -> [UInt8]? {
+            assembler.add(ByteBuffer(string: text), continues: continues, isFinal: fin)
+        }
+        #expect(add("ab", continues: false, fin: false) == nil)
+        #expect(add("cd", continues: true, fin: false) == nil)
+        #expect(add("e", continues: true, fin: true) == Array("abcde".utf8))
+        #expect(add("xyz", continues: false, fin: true) == Array("xyz".utf8))
+        #expect(add("123456", continues: false, fin: false) == nil)
+        #expect(add("789012", continues: true, fin: true) == nil, "past the limit")
+        #expect(add("ok", continues: false, fin: true) == Array("ok".utf8), "the next message is whole again")
+    }
+
+    /// Recording names are the connection's start in UTC, as `date -u` writes it.
+    @Test func recordingsAreNamedByTheirStartInUTC() throws {
+        for seconds in [0.0, 1_795_000_000.75, 951_782_400] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/date")
+            process.arguments = ["-u", "-d", "@\(Int(seconds))", "+%Y%m%dT%H%M%SZ"]
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            process.waitUntilExit()
+            let expected = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(ConnectionRecording.timestamp(seconds) == expected)
+        }
+    }
+}
