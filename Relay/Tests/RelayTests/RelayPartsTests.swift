@@ -29,7 +29,7 @@ import Testing
         headers[HTTPField.Name("api-key")!] = "azure-key"
         headers[.secWebSocketProtocol] = "realtime, openai-insecure-api-key.sk-2"
         headers[.cookie] = "session=private"
-        headers[.host] = "127.0.0.1:8765"
+        headers[HTTPField.Name("Host")!] = "127.0.0.1:8765"
         headers[HTTPField.Name("X-Forwarded-For")!] = "10.0.0.1"
         let forwarded = RelayServer.forwardedHeaders(headers)
         #expect(forwarded[.authorization] == "Bearer sk-1")

@@ -1,0 +1,213 @@
+// SPEC §9: a client points its base URL at the relay and changes nothing else: path, query, the headers the
+// upstream needs, every frame both ways unchanged and in order; secrets never reach stderr or disk.
+import Foundation
+import HummingbirdWSClient
+import Logging
+import NIOWebSocket
+import Testing
+
+@Suite("Relay: forwarding")
+struct RelayForwardingTests {
+    @Test func everyFrameEachSideSentReachesTheOtherSideUnchangedAndInOrder() async throws {
+        // Text and binary frames, a 100 KB text frame, non-ASCII text and an empty binary frame, both ways.
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic")).withUnusualFrames()
+        try await withRelay(upstream: .init(script: script)) { scenario in
+            let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count)
+            let outcome = await client.run()
+            #expect(outcome.error == nil)
+            let connection = try #require(scenario.upstream.connections.first)
+            #expect(scenario.upstream.connections.count == 1)
+            // What each side sent is what its script says (the harness), and the other side got exactly that.
+            #expect(client.sent == script.clientSteps.map(\.frame))
+            #expect(connection.sent == script.serverSteps.map(\.frame))
+            #expect(client.received.count == connection.sent.count)
+            #expect(client.received == connection.sent)
+            #expect(await eventually(within: 20) { connection.received.count >= client.sent.count && connection.inboundEnded })
+            #expect(connection.received.count == client.sent.count)
+            #expect(connection.received == client.sent)
+        }
+    }
+
+    @Test func theUpstreamGetsTheClientsPathQueryAndRealtimeHeaders() async throws {
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic")).prefix(serverMessages: 3)
+        try await withRelay(upstream: .init(script: script)) { scenario in
+            let headers = [("Authorization", "Bearer sk-test-456"), ("OpenAI-Beta", "realtime=v1"), ("api-key", "azure-key-789"),
+                           ("Sec-WebSocket-Protocol", "realtime, openai-beta.realtime-v1")]
+            let client = scenario.client(script, path: "/v1/realtime?model=gpt-realtime&intent=transcription",
+                                         headers: headers, closesAfterReceiving: script.serverSteps.count)
+            let outcome = await client.run()
+            #expect(outcome.error == nil)
+            let connection = try #require(scenario.upstream.connections.first)
+            #expect(connection.path == "/v1/realtime")
+            #expect(connection.query == "model=gpt-realtime&intent=transcription")
+            #expect(connection.header("authorization") == ["Bearer sk-test-456"])
+            #expect(connection.header("openai-beta") == ["realtime=v1"])
+            #expect(connection.header("api-key") == ["azure-key-789"])
+            // The subprotocols may arrive as one header or several; their list must be the client's.
+            let protocols = connection.header("sec-websocket-protocol")
+                .flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            #expect(protocols == ["realtime", "openai-beta.realtime-v1"])
+        }
+    }
+
+    @Test func aGeminiStylePathWithAKeyInTheQueryReachesTheUpstream() async throws {
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic")).prefix(serverMessages: 2)
+        try await withRelay(upstream: .init(script: script)) { scenario in
+            let path = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent?key=gemini-key-1"
+            let client = scenario.client(script, path: path, closesAfterReceiving: script.serverSteps.count)
+            #expect(await client.run().error == nil)
+            let connection = try #require(scenario.upstream.connections.first)
+            #expect(connection.path == "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent")
+            #expect(connection.query == "key=gemini-key-1")
+        }
+    }
+
+    @Test func secretsInHeadersAndQueryAppearNowhereInStderrOrTheOutputFolder() async throws {
+        let secrets = ["SECRET123", "SECRET456", "SECRET789", "SECRET000"]
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic"))
+        try await withRelay(upstream: .init(script: script), arguments: ["--save-log", "--format", "wav"]) { scenario in
+            let headers = [("Authorization", "Bearer SECRET456"), ("OpenAI-Beta", "realtime=v1"), ("api-key", "SECRET789"),
+                           ("Sec-WebSocket-Protocol", "realtime, openai-insecure-api-key.SECRET000")]
+            let client = scenario.client(script, path: "/v1/realtime?model=gpt-realtime&key=SECRET123", headers: headers,
+                                         closesAfterReceiving: script.serverSteps.count)
+            #expect(await client.run().error == nil)
+            // The secrets did travel (otherwise their absence proves nothing).
+            let connection = try #require(scenario.upstream.connections.first)
+            #expect(connection.query?.contains("SECRET123") == true)
+            #expect(connection.header("authorization") == ["Bearer SECRET456"])
+            _ = try scenario.savedLog(of: try await scenario.finishedRecording(extension: "wav").file)
+            let stderr = scenario.relay.standardErrorLines.joined(separator: "\n")
+            for secret in secrets {
+                #expect(!stderr.contains(secret), "stderr holds \(secret)")
+            }
+            let enumerator = FileManager.default.enumerator(atPath: scenario.outputDirectory.path)
+            var checked = 0
+            while let name = enumerator?.nextObject() as? String {
+                let data = try Data(contentsOf: scenario.outputDirectory.appendingPathComponent(name))
+                checked += 1
+                for secret in secrets {
+                    #expect(!contains(data, secret), "\(name) holds \(secret)")
+                }
+            }
+            #expect(checked >= 2)
+        }
+    }
+
+    @Test func anUpstreamRefusalFailsTheClientAndTheRelayServesTheNextConnection() async throws {
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic")).prefix(serverMessages: 3)
+        try await withRelay(upstream: .init(script: script, refusesWithoutAuthorization: true)) { scenario in
+            let refused = await scenario.client(script).run()
+            #expect(refused.error != nil || refused.closeCode != 1000, "a refused upstream must not look like a normal session")
+            #expect(scenario.upstream.refusals == 1)
+            #expect(scenario.upstream.connections.isEmpty)
+            let accepted = scenario.client(script, headers: [("Authorization", "Bearer ok")], closesAfterReceiving: script.serverSteps.count)
+            #expect(await accepted.run().error == nil)
+            #expect(accepted.received == script.serverSteps.map(\.frame))
+        }
+    }
+
+    @Test(arguments: [(401, "Unauthorized"), (403, "Forbidden"), (404, "Not Found")])
+    func anUpstreamRefusalReachesTheClientAsTheSameHTTPStatus(status: Int, reason: String) async throws {
+        let upstream = try RefusingUpstream(status: status, reason: reason)
+        defer { upstream.stop() }
+        let folder = try RelayTestEnvironment.temporaryDirectory("relay-output")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let relay = try await RelayProcess(upstream: "ws://127.0.0.1:\(upstream.port)", outputDirectory: folder)
+        defer { relay.stop() }
+        let answer = try await httpRequest(port: relay.port, upgradeRequestHead("/v1/realtime?model=m"))
+        #expect(upstream.requestHeads.count == 1)
+        #expect(upstream.requestHeads.first?.hasPrefix("GET /v1/realtime?model=m HTTP/1.1") == true)
+        #expect(answer.status == status)
+        #expect(relay.process.isRunning)
+    }
+
+    @Test func anUnreachableUpstreamFailsTheClientAndTheRelayKeepsServing() async throws {
+        // A port nothing listens on: bound, then closed.
+        let refusing = try RefusingUpstream(status: 500, reason: "unused")
+        let deadPort = refusing.port
+        refusing.stop()
+        let folder = try RelayTestEnvironment.temporaryDirectory("relay-output")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let relay = try await RelayProcess(upstream: "ws://127.0.0.1:\(deadPort)", outputDirectory: folder)
+        defer { relay.stop() }
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic")).prefix(serverMessages: 2)
+        let outcome = await RealtimeClient(.init(url: relay.webSocketBase + "/v1/realtime", script: script, timeoutSeconds: 30)).run()
+        #expect(outcome.error != nil || outcome.closeCode != 1000)
+        #expect(relay.process.isRunning)
+        #expect(try await httpGet(port: relay.port, path: "/healthz").status == 200)
+    }
+
+    /// An upstream in Python's standard library that accepts one WebSocket connection, reads frames until the close
+    /// frame and prints its code and reason: Hummingbird's server never shows a handler the close frame it got.
+    static let closeRecordingUpstream = #"""
+    import base64, hashlib, socket, struct, sys
+    server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen(1)
+    print(server.getsockname()[1], flush=True)
+    connection, _ = server.accept(); connection.settimeout(60)
+    head = b""
+    while b"\r\n\r\n" not in head: head += connection.recv(1)
+    key = [l.split(b":", 1)[1].strip() for l in head.split(b"\r\n") if l.lower().startswith(b"sec-websocket-key:")][0]
+    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    connection.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+    def exactly(n):
+        data = b""
+        while len(data) < n:
+            part = connection.recv(n - len(data))
+            if not part: raise SystemExit("connection dropped")
+            data += part
+        return data
+    while True:
+        first, second = exactly(2)
+        length = second & 127
+        if length == 126: length = struct.unpack(">H", exactly(2))[0]
+        elif length == 127: length = struct.unpack(">Q", exactly(8))[0]
+        mask = exactly(4) if second & 128 else b"\0\0\0\0"
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(exactly(length)))
+        if first & 15 == 8:
+            code = struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else 1005
+            print("close", code, payload[2:].decode(), flush=True)
+            connection.sendall(b"\x88\x02" + payload[:2])
+            break
+    connection.close()
+    """#
+
+    @Test func theClientsCloseCodeAndReasonReachTheUpstream() async throws {
+        let printed = try await Self.closeSeenByUpstream { port in
+            let folder = try RelayTestEnvironment.temporaryDirectory("relay-output")
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let relay = try await RelayProcess(upstream: "ws://127.0.0.1:\(port)", outputDirectory: folder)
+            defer { relay.stop() }
+            try await Self.connectAndClose(url: relay.webSocketBase + "/v1/realtime", code: 4000, reason: "client done")
+        }
+        #expect(printed.contains("close 4000 client done"))
+    }
+
+    /// Runs the close-recording upstream around `body` (given its port); returns the lines it printed after it.
+    static func closeSeenByUpstream(_ body: (Int) async throws -> Void) async throws -> [String] {
+        let upstream = Process()
+        upstream.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        upstream.arguments = ["python3", "-c", closeRecordingUpstream]
+        let output = Pipe()
+        upstream.standardOutput = output
+        upstream.standardError = FileHandle.nullDevice
+        try upstream.run()
+        defer { if upstream.isRunning { upstream.terminate() } }
+        let first = try await onThread { String(decoding: output.fileHandleForReading.availableData, as: UTF8.self) }
+        let port = try #require(Int(first.trimmingCharacters(in: .whitespacesAndNewlines)))
+        try await body(port)
+        let rest = try await onThread { String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+        return rest.split(separator: "\n").map(String.init)
+    }
+
+    /// Connects with WSClient, sends one message and closes with `code` and `reason`.
+    static func connectAndClose(url: String, code: UInt16, reason: String) async throws {
+        var logger = Logger(label: "relay-test-client")
+        logger.logLevel = .critical
+        _ = try await withTimeout(seconds: 60) { [logger] in
+            try await WebSocketClient.connect(url: url, logger: logger) { _, outbound, _ in
+                try await outbound.write(.text(#"{"type":"input_audio_buffer.clear"}"#))
+                try await outbound.close(.unknown(code), reason: reason)
+            }
+        }
+    }
+}
