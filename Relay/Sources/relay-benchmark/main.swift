@@ -126,8 +126,11 @@ final class OneTime: Sendable {
 /// Runs every session at once against `port`.
 func runSessions(port: Int) async {
     await withTaskGroup(of: Void.self) { group in
-        for _ in 0..<sessionCount {
+        for session in 0..<sessionCount {
             group.addTask {
+                // Sessions start spread over one answer's length, as independent calls do: started together, every
+                // session's answer would end, and be encoded, at the same moment.
+                try? await Task.sleep(for: .milliseconds(session * 5_000 / max(1, sessionCount)))
                 _ = try? await WebSocketClient.connect(
                     url: "ws://127.0.0.1:\(port)/v1/realtime?model=benchmark",
                     configuration: .init(maxFrameSize: 1 << 24), logger: quiet
