@@ -116,12 +116,16 @@ public struct ConversionSummary: Sendable {
 
 /// Converts a session log's audio to an audio file, streaming: memory stays flat whatever the length.
 ///
-/// Audio files (anything libsndfile reads) and headerless PCM (``ConversionOptions/rawInput``) convert too,
-/// for plain format and rate conversion.
+/// A session log is read by a ``SessionRecorder`` (``SessionRecorder/init(options:name:sink:readingLog:watermarks:problem:)``):
+/// the calling thread reads the file with `read(2)` into the recorder's chunks while the recorder's thread parses the
+/// chunks before, so reading overlaps with parsing; the command line's `convert` converts this way too. Audio files
+/// (anything libsndfile reads) and headerless PCM (``ConversionOptions/rawInput``) convert too, for plain format and
+/// rate conversion.
 public enum SessionConverter {
     /// Converts the session (or audio) at `input` and writes it to `destination`.
     ///
-    /// Runs on the caller's thread and blocks it while an Opus encoder catches up; from async code, call
+    /// Blocks the caller's thread, which reads the input, until the conversion ends; `problem` is called on the
+    /// recorder's thread meanwhile (never after this returns). From async code, call
     /// ``convert(input:to:options:problem:)-(_,_,_,@Sendable(Problem)->Void)`` instead.
     ///
     /// - Parameters:
