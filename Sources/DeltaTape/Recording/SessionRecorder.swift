@@ -125,7 +125,7 @@ public final class SessionRecorder: Sendable {
         var head = 0
         var statistics = Statistics()
         /// Callers waiting for room.
-        var waiting: [Waiter] = []
+        var waiting = Waiters()
         var failure: DeltaTapeError?
         var finishing = false
         /// No recording thread could be started: nothing is ever consumed.
@@ -136,17 +136,22 @@ public final class SessionRecorder: Sendable {
         var reservedBytes = 0
     }
 
-    /// A caller waiting for room in the buffer: a task (suspended) or a thread of the caller's (blocked).
-    private enum Waiter {
-        case task(CheckedContinuation<Void, Never>)
-        case thread(DispatchSemaphore)
+    /// Callers waiting for room in the buffer: tasks (suspended), and threads of the callers' (blocked on
+    /// `roomForThreads`, one signal each; counted, so that a wait every few chunks of a long log costs no allocation).
+    private struct Waiters {
+        var tasks: [CheckedContinuation<Void, Never>] = []
+        var threadCount = 0
 
-        func resume() {
-            switch self {
-            case .task(let continuation): continuation.resume()
-            case .thread(let semaphore): semaphore.signal()
-            }
-        }
+        var isEmpty: Bool { tasks.isEmpty && threadCount == 0 }
+    }
+
+    /// Where threads blocked in ``appendLogBlocking(filling:)`` wait for room.
+    private let roomForThreads = DispatchSemaphore(value: 0)
+
+    /// Lets the waiting callers go on.
+    private func resume(_ waiters: Waiters) {
+        for task in waiters.tasks { task.resume() }
+        for _ in 0..<waiters.threadCount { roomForThreads.signal() }
     }
 
     /// What ``offer(_:receivedAt:direction:)`` did with a message.
@@ -467,19 +472,18 @@ public final class SessionRecorder: Sendable {
 
     /// Blocks the calling thread until the waiting bytes are under the low watermark (or the recording ended).
     private func waitForRoomBlocking() {
-        let room = DispatchSemaphore(value: 0)
         let waits = state.withLock { state in
             if state.statistics.bufferedBytes + state.reservedBytes <= watermarks.low || state.failure != nil || state.finishing { return false }
             state.statistics.suspensions += 1
-            state.waiting.append(.thread(room))
+            state.waiting.threadCount += 1
             return true
         }
-        if waits { room.wait() }
+        if waits { roomForThreads.wait() }
     }
 
     /// Resumes every caller waiting for room.
     private func wakeWaiters() {
-        for waiter in state.withLock({ (state) -> [Waiter] in defer { state.waiting = [] }; return state.waiting }) { waiter.resume() }
+        resume(state.withLock { (state) -> Waiters in defer { state.waiting = Waiters() }; return state.waiting })
     }
 
     // MARK: - The caller's side
@@ -506,7 +510,7 @@ public final class SessionRecorder: Sendable {
             let resumeNow = state.withLock { state in
                 if state.statistics.bufferedBytes + state.reservedBytes <= watermarks.low || state.failure != nil || state.finishing { return true }
                 state.statistics.suspensions += 1
-                state.waiting.append(.task(continuation))
+                state.waiting.tasks.append(continuation)
                 return false
             }
             if resumeNow { continuation.resume() }
@@ -592,7 +596,7 @@ public final class SessionRecorder: Sendable {
     }
 
     /// The next entry, with the callers that may go on now that it left the buffer.
-    private func takeEntry() -> (Entry, [Waiter]) {
+    private func takeEntry() -> (Entry, Waiters) {
         state.withLock { state in
             let entry = state.queue[state.head]
             state.head += 1
@@ -601,8 +605,8 @@ public final class SessionRecorder: Sendable {
                 state.head = 0
             }
             state.statistics.bufferedBytes -= entry.byteCount
-            guard state.statistics.bufferedBytes <= watermarks.low, !state.waiting.isEmpty else { return (entry, []) }
-            defer { state.waiting = [] }
+            guard state.statistics.bufferedBytes <= watermarks.low, !state.waiting.isEmpty else { return (entry, Waiters()) }
+            defer { state.waiting = Waiters() }
             return (entry, state.waiting)
         }
     }
@@ -610,7 +614,7 @@ public final class SessionRecorder: Sendable {
     /// Takes the next entry off the buffer (it is there: `entries` was waited for), resuming the callers that may go on.
     private func nextEntry() -> Entry {
         let (entry, resumed) = takeEntry()
-        for waiter in resumed { waiter.resume() }
+        resume(resumed)
         return entry
     }
 
