@@ -110,11 +110,15 @@ import TestSupport
         let bytes = try Self.bytes("ga-basic")
         let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("read-failure.wav").path
         let recorder = SessionRecorder(sink: .file(output), readingLog: .stored)
-        // The first half of the log, then a failure.
+        // The first half of the log (in as many chunks as it takes), then a failure.
         let half = bytes.count / 2
-        _ = try recorder.appendLogBlocking { buffer in
-            buffer.copyBytes(from: bytes[..<half])
-            return half
+        var sent = 0
+        while sent < half {
+            sent += try recorder.appendLogBlocking { buffer in
+                let piece = bytes[sent..<min(half, sent + buffer.count)]
+                buffer.copyBytes(from: piece)
+                return piece.count
+            }
         }
         #expect(throws: DeltaTapeError.unreadableInput(InputError(name: "disk", reason: "read failed: I/O error", code: 5))) {
             _ = try recorder.appendLogBlocking { _ throws(InputError) in throw InputError(name: "disk", reason: "read failed: I/O error", code: 5) }

@@ -188,7 +188,7 @@ public enum SessionConverter {
             defer { relay.end() }
             let recorder = SessionRecorder(options: options, name: source.name,
                                            sink: .custom { (track) throws(OutputError) in try destination.makeSink(for: track) },
-                                           readingLog: isLive ? .live : .stored, problem: relay.report)
+                                           readingLog: isLive ? .live : .stored, watermarks: Self.logWatermarks, problem: relay.report)
             var source = source
             var sent = prefix[...]
             do throws(DeltaTapeError) {
@@ -218,6 +218,10 @@ public enum SessionConverter {
             return summary
         }
     }
+
+    /// How far the reading thread may run ahead of the parsing: four chunks, woken again at two (reading is some
+    /// times faster than parsing, so the parser never waits for it, and the chunks stay in the shared cache).
+    static let logWatermarks = SessionRecorder.Watermarks(low: 2 * ByteChunk.defaultCapacity, high: 4 * ByteChunk.defaultCapacity)
 
     /// The files a conversion writes: one, or one per track for separate files.
     private static func outputNames(_ destination: OutputDestination, _ options: ConversionOptions) -> [String] {
