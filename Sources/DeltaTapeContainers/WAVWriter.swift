@@ -72,6 +72,8 @@ public final class WAVWriter: PCMWriter {
     private var closed = false
 
     private static let blockByteCount = 1 << 20
+    /// Samples arriving this many bytes at a time (or more) are written without being gathered into a block.
+    private static let directWriteByteCount = 64 << 10
     private static let maximumFlushInterval = Duration.milliseconds(500)
     /// A size field's "unknown" value, and in RF64 the "see ds64" value.
     private static let unknownSize: UInt32 = 0xFFFF_FFFF
@@ -147,6 +149,15 @@ public final class WAVWriter: PCMWriter {
     public func write(_ samples: UnsafeBufferPointer<Int16>) throws(OutputError) {
         guard !closed else { throw OutputError(path: path, reason: "write after close") }
         if let failure { throw failure }
+        #if _endian(little)
+        // Many 16-bit samples with nothing gathered before them (the blocks an encoder thread hands over) are already
+        // the file's bytes: written as they are, not copied into the block first.
+        if sampleFormat == .s16, pending.isEmpty, samples.count * bytesPerSample >= Self.directWriteByteCount {
+            try writeData(UnsafeRawBufferPointer(samples))
+            sampleCount += samples.count
+            return
+        }
+        #endif
         var remaining = samples[...]
         while !remaining.isEmpty {
             let room = (Self.blockByteCount - pending.count) / bytesPerSample
@@ -167,8 +178,14 @@ public final class WAVWriter: PCMWriter {
         if let failure { throw failure }
         lastFlush = ContinuousClock.now
         guard !pending.isEmpty else { return }
+        try pending.withUnsafeBytes { bytes in Result { () throws(OutputError) in try writeData(bytes) } }.get()
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    /// Writes data bytes to the sink, then the header that counts them.
+    private func writeData(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
         do {
-            try sink.write(pending)
+            try sink.write(bytes)
         } catch {
             // Part of the block may have reached the file: its header is brought to every whole frame that did (an
             // overwrite, which a full disk still allows), so the file holds them all.
@@ -176,8 +193,7 @@ public final class WAVWriter: PCMWriter {
             try? writeHeader()
             throw fail(error)
         }
-        flushedDataByteCount += pending.count
-        pending.removeAll(keepingCapacity: true)
+        flushedDataByteCount += bytes.count
         // The data first, then the header that counts it: a kill in between leaves the previous, true header.
         do {
             try writeHeader()

@@ -110,17 +110,25 @@ public struct FileByteSource: ByteSource {
         }
     }
 
-    /// Waits until the descriptor has bytes (or an end, or an error, for `read` to report), running the handler after
-    /// each interval without input. Regular files are always readable: `poll` returns at once.
-    private func waitForInput(_ handler: InputStallHandler) {
-        let (seconds, attoseconds) = handler.interval.components
+    /// Waits at most `timeout` until the input has bytes to read (or its end, or an error, for ``read(into:)`` to
+    /// report); a regular file always has.
+    ///
+    /// - Returns: Whether it has; `false` when the time ran out first.
+    public func waitForInput(timeout: Duration) -> Bool {
+        let (seconds, attoseconds) = timeout.components
         let milliseconds = Int32(clamping: seconds * 1_000 + attoseconds / 1_000_000_000_000_000)
         var request = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
         while true {
             let ready = poll(&request, 1, max(1, milliseconds))
-            if ready > 0 || (ready < 0 && errno != EINTR) { return }
-            if ready == 0 { handler.action() }
+            if ready > 0 || (ready < 0 && errno != EINTR) { return true }
+            if ready == 0 { return false }
         }
+    }
+
+    /// Waits until the descriptor has bytes (or an end, or an error, for `read` to report), running the handler after
+    /// each interval without input. Regular files are always readable: `poll` returns at once.
+    private func waitForInput(_ handler: InputStallHandler) {
+        while !waitForInput(timeout: handler.interval) { handler.action() }
     }
 
     /// Whether the input arrives over time (a pipe, a socket, a terminal) rather than being all there (a regular file).
@@ -158,4 +166,108 @@ public struct MemoryByteSource: ByteSource {
         offset += count
         return count
     }
+}
+
+/// Input bytes in a buffer of their own, handed from the thread that reads them to the thread that parses them without
+/// being copied: a message reader parses them where they lie, and puts the unread end of the chunk before (a message
+/// cut by the chunk's end) in the room kept free in front of them.
+///
+/// A chunk belongs to one thread at a time: the one filling it, then (handed over through a lock) the one reading it,
+/// then (given back) the one filling it again.
+public final class ByteChunk: @unchecked Sendable {
+    /// The bytes a chunk holds unless its creator says otherwise: 256 KiB, large enough that handing a chunk over
+    /// costs nothing measurable (a lock and a signal, a few thousand times for an hour's log), small enough that the
+    /// chunks in flight stay in the processor's shared cache between the thread that reads them and the one that
+    /// parses them, and keep memory low.
+    public static let defaultCapacity = 256 << 10
+    /// The room in front of the bytes: the end of a message cut by the previous chunk's end fits there unless it is
+    /// longer (realtime messages are a few kilobytes); a longer one is copied together with the chunk instead.
+    public static let headroomByteCount = 64 << 10
+
+    /// The memory: ``headroomByteCount`` bytes of room, then up to ``capacity`` bytes.
+    let memory: UnsafeMutableRawBufferPointer
+    /// The first byte not yet read, in ``memory``.
+    var start: Int
+    /// The end of the bytes, in ``memory``.
+    var end: Int
+
+    /// The most bytes the chunk holds.
+    public let capacity: Int
+
+    /// Creates an empty chunk that holds up to `capacity` bytes.
+    public init(capacity: Int = ByteChunk.defaultCapacity) {
+        self.capacity = max(1, capacity)
+        memory = .allocate(byteCount: Self.headroomByteCount + self.capacity, alignment: 64)
+        start = Self.headroomByteCount
+        end = start
+    }
+
+    deinit {
+        memory.deallocate()
+    }
+
+    /// The bytes not yet read.
+    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: memory[start..<end]) }
+
+    /// How many bytes are not yet read.
+    public var byteCount: Int { end - start }
+
+    /// Replaces the chunk's bytes with what `body` puts in the buffer it is given (the chunk's whole capacity), for
+    /// example with `read(2)`.
+    ///
+    /// - Parameter body: Fills the buffer's first bytes and returns how many (at most the buffer's size).
+    /// - Returns: What `body` returned, limited to the capacity.
+    /// - Throws: What `body` throws; the chunk is then empty.
+    @discardableResult
+    public func fill<E: Error>(_ body: (UnsafeMutableRawBufferPointer) throws(E) -> Int) throws(E) -> Int {
+        start = Self.headroomByteCount
+        end = start
+        let count = try body(UnsafeMutableRawBufferPointer(rebasing: memory[start...]))
+        end = start + min(max(0, count), capacity)
+        return end - start
+    }
+
+    /// Replaces the chunk's bytes with as many of `bytes` as it holds.
+    ///
+    /// - Returns: How many of `bytes` were taken.
+    @discardableResult
+    public func fill(copying bytes: some Collection<UInt8>) -> Int {
+        fill { buffer in
+            let taken = bytes.prefix(buffer.count)
+            buffer.copyBytes(from: taken)
+            return taken.count
+        }
+    }
+
+    /// Appends as many of `bytes` as fit after the chunk's bytes.
+    ///
+    /// - Returns: How many of `bytes` were taken.
+    @discardableResult
+    public func append(_ bytes: some Collection<UInt8>) -> Int {
+        let room = UnsafeMutableRawBufferPointer(rebasing: memory[end..<(Self.headroomByteCount + capacity)])
+        let taken = bytes.prefix(room.count)
+        room.copyBytes(from: taken)
+        end += taken.count
+        return taken.count
+    }
+
+    /// Marks the first `count` bytes as read.
+    public func dropFirst(_ count: Int) {
+        start = min(end, start + count)
+    }
+}
+
+/// A byte source that hands over the chunks it was given (``ByteChunk``) instead of copying them into the reader's
+/// buffer: a reader on one thread parses what another thread read, without copying it again.
+///
+/// ``ByteSource/read(into:)`` still copies, for callers that want a few bytes (detecting an input's kind).
+public protocol ChunkByteSource: ByteSource, AnyObject {
+    /// The next chunk of input (its bytes not yet read), which the caller owns until it gives it back with
+    /// ``recycle(_:)``; `nil` at the end of the input.
+    ///
+    /// - Throws: ``InputError`` when reading the input failed.
+    func nextChunk() throws(InputError) -> ByteChunk?
+
+    /// Gives back a chunk whose bytes the caller is done with, to be filled again.
+    func recycle(_ chunk: ByteChunk)
 }

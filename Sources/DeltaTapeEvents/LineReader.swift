@@ -56,19 +56,20 @@ public final class LineReader<Source: ByteSource> {
             if let newline = findLineEnd(from: searchFrom) {
                 let line = UnsafeRawBufferPointer(rebasing: input.bytes[input.start..<newline])
                 input.start = newline + 1
-                return emit(line)
+                return emitWithinLimit(line)
             }
             if input.reachedEnd {
                 guard input.start < input.end else { return nil }
                 let line = UnsafeRawBufferPointer(rebasing: input.bytes[input.start..<input.end])
                 input.start = input.end
-                return emit(line)
+                return emitWithinLimit(line)
             }
             if input.end - input.start >= maximumLineByteCount { return try skipOversizedLine() }
-            // After the move to the front, the unsearched part begins here (a `\r` that may precede `\n` is searched again).
-            searchFrom = input.end - input.start - (endsWithUndecidedCarriageReturn ? 1 : 0)
+            // The unsearched part begins this far into the unread bytes, wherever filling puts them (a `\r` that may
+            // precede `\n` is searched again).
+            let searched = input.end - input.start - (endsWithUndecidedCarriageReturn ? 1 : 0)
             try input.fill()
-            searchFrom = min(searchFrom, input.end)
+            searchFrom = min(input.start + searched, input.end)
         }
     }
 
@@ -91,6 +92,16 @@ public final class LineReader<Source: ByteSource> {
         atStartOfInput = false
         lineNumber += 1
         lineProblem = oversizedMessageProblem(byteCount: skipped, limit: maximumLineByteCount)
+        return (lineNumber, UnsafeRawBufferPointer(start: nil, count: 0))
+    }
+
+    /// Hands out a whole line, or, when it is longer than the maximum (a source's chunk can hold one whole), its
+    /// number with ``lineProblem`` set, as ``skipOversizedLine()`` does.
+    private func emitWithinLimit(_ line: UnsafeRawBufferPointer) -> (number: Int, bytes: UnsafeRawBufferPointer) {
+        guard line.count > maximumLineByteCount else { return emit(line) }
+        atStartOfInput = false
+        lineNumber += 1
+        lineProblem = oversizedMessageProblem(byteCount: line.count, limit: maximumLineByteCount)
         return (lineNumber, UnsafeRawBufferPointer(start: nil, count: 0))
     }
 

@@ -11,8 +11,16 @@ import Darwin
 /// The window of input the message readers (``LineReader``, ``JSONArrayReader``) work in: bytes read from a
 /// source in chunks, with the unread part moved to the front before each read and the buffer doubled only when a
 /// single message fills it. Memory is the chunk size or the largest message, whichever is larger.
+///
+/// From a ``ChunkByteSource`` the window is the source's chunk itself, not a copy: the unread end of the chunk before
+/// (a message cut by the chunk's end) is put in the room in front of the next chunk's bytes, and the chunk before is
+/// given back. Only a message longer than that room is gathered in a buffer of the reader's own.
 final class ReadBuffer<Source: ByteSource> {
     private(set) var source: Source
+    /// The source as a ``ChunkByteSource``, when it is one.
+    private let chunks: (any ChunkByteSource)?
+    /// The chunk ``bytes`` lies in; `nil` while it is the reader's own allocation.
+    private var chunk: ByteChunk?
     private(set) var bytes: UnsafeMutableRawBufferPointer
     /// The first byte not yet handed out.
     var start = 0
@@ -25,18 +33,21 @@ final class ReadBuffer<Source: ByteSource> {
 
     init(source: Source, chunkSize: Int, prefix: [UInt8]) {
         self.source = source
-        bytes = .allocate(byteCount: max(chunkSize, prefix.count, 16), alignment: 16)
+        chunks = source as? any ChunkByteSource
+        // A chunk source's chunks are the window: the reader's own buffer holds only the prefix.
+        bytes = .allocate(byteCount: max(chunks == nil ? chunkSize : 0, prefix.count, 16), alignment: 16)
         prefix.withUnsafeBytes { bytes.copyMemory(from: $0) }
         end = prefix.count
         byteCount = prefix.count
     }
 
     deinit {
-        bytes.deallocate()
+        if let chunk { chunks?.recycle(chunk) } else { bytes.deallocate() }
     }
 
     /// Moves the unread bytes to the front, grows the buffer if they fill it, and reads more.
     func fill() throws(InputError) {
+        if let chunks { return try fill(from: chunks) }
         let pending = end - start
         if start > 0 {
             if pending > 0, let base = bytes.baseAddress { memmove(base, base + start, pending) }
@@ -55,6 +66,52 @@ final class ReadBuffer<Source: ByteSource> {
         } else {
             end += count
             byteCount += count
+        }
+    }
+
+    /// Takes the source's next chunk as the window, the unread bytes put in front of its bytes.
+    private func fill(from chunks: any ChunkByteSource) throws(InputError) {
+        guard let next = try chunks.nextChunk() else {
+            reachedEnd = true
+            return
+        }
+        let pending = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
+        byteCount += next.byteCount
+        if pending.count <= next.start {
+            // The usual case: the message cut by the chunk's end fits in the room in front of the next chunk's bytes.
+            next.memory.baseAddress!.advanced(by: next.start - pending.count).copyMemory(from: pending.baseAddress!, byteCount: pending.count)
+            let newStart = next.start - pending.count
+            release()
+            chunk = next
+            bytes = next.memory
+            start = newStart
+            end = next.end
+            return
+        }
+        // A message longer than the room: gathered in a buffer of the reader's own, with the next chunk's bytes after it.
+        let needed = pending.count + next.byteCount
+        if chunk != nil || bytes.count < needed {
+            let grown = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(needed, chunk == nil ? bytes.count * 2 : needed), alignment: 16)
+            grown.copyMemory(from: pending)
+            release()
+            bytes = grown
+        } else if start > 0, let base = bytes.baseAddress {
+            memmove(base, base + start, pending.count)
+        }
+        start = 0
+        end = pending.count
+        (bytes.baseAddress! + end).copyMemory(from: next.bytes.baseAddress!, byteCount: next.byteCount)
+        end += next.byteCount
+        chunks.recycle(next)
+    }
+
+    /// Lets go of the window's memory: a chunk goes back to its source, a buffer of the reader's own is freed.
+    private func release() {
+        if let chunk {
+            chunks?.recycle(chunk)
+            self.chunk = nil
+        } else {
+            bytes.deallocate()
         }
     }
 }

@@ -13,59 +13,63 @@ public import DeltaTapeEvents
 /// joined without gaps. The other track is still followed where it is the clock: pass its audio to
 /// ``advance(_:of:line:)`` without decoding it.
 public final class ConversationTimeline<Sink: TimelineSink> {
+    // The state below is the timeline's alone: touched only by its own methods, on one thread at a time (the type is
+    // not Sendable), and never passed inout to a callback that reaches back into it (the dynamic checks, which proved
+    // it in every test, never tripped). So it is not checked for exclusive access at run time, a check per property
+    // access that cost 7% of the reading thread converting an hour's session (perf, swift_beginAccess callers).
     /// The tracks written to the sink.
     public let selection: TrackSelection
     /// Whether cuts are ignored: everything generated is kept.
     public let keepsTruncated: Bool
     /// What the timeline did so far.
-    public private(set) var statistics = TimelineStatistics()
+    @exclusivity(unchecked) public private(set) var statistics = TimelineStatistics()
 
     private let sink: Sink
-    private var notes: [TimelineNote] = []
-    private var joiner = TrackAssembler()
-    private var assistantTrack = PlacedTrack()
-    private var userTrack = PlacedTrack()
+    @exclusivity(unchecked) private var notes: [TimelineNote] = []
+    @exclusivity(unchecked) private var joiner = TrackAssembler()
+    @exclusivity(unchecked) private var assistantTrack = PlacedTrack()
+    @exclusivity(unchecked) private var userTrack = PlacedTrack()
 
     /// Items not yet written, in play order (the order of their first delta).
-    private var queue: [Item] = []
+    @exclusivity(unchecked) private var queue: [Item] = []
     /// The assistant audio of ``queue`` that will play (dropped items and audio past a cut left out), kept current by
     /// the items as they change.
     private let queuedAudio: QueuedAudio
     /// Items still taking audio, by stream.
-    private var openItems: [AudioStreamKey: Item] = [:]
+    @exclusivity(unchecked) private var openItems: [AudioStreamKey: Item] = [:]
     /// The user's turn taking audio, in a turn-based session.
-    private var userTurn: Item?
-    private var itemSequence = 0
+    @exclusivity(unchecked) private var userTurn: Item?
+    @exclusivity(unchecked) private var itemSequence = 0
     /// Chunks of audio placed in items so far: the order of arrival.
-    private var audioOrder = 0
+    @exclusivity(unchecked) private var audioOrder = 0
     /// Streams already written, with how far they got and where they were cut: a late delta continues them.
-    private var finishedStreams: [AudioStreamKey: FinishedStream] = [:]
-    private var finishedOrder: [AudioStreamKey] = []
+    @exclusivity(unchecked) private var finishedStreams: [AudioStreamKey: FinishedStream] = [:]
+    @exclusivity(unchecked) private var finishedOrder: [AudioStreamKey] = []
     /// Truncations that named an item before any of its audio arrived.
-    private var pendingCuts: [ItemReference: Int] = [:]
+    @exclusivity(unchecked) private var pendingCuts: [ItemReference: Int] = [:]
 
-    private var turnDetection: Bool?
-    private var clientTakesTurns = false
-    private var sawUserAudio = false
-    private var sawPositionedAssistant = false
-    private var sawPositionedUser = false
+    @exclusivity(unchecked) private var turnDetection: Bool?
+    @exclusivity(unchecked) private var clientTakesTurns = false
+    @exclusivity(unchecked) private var sawUserAudio = false
+    @exclusivity(unchecked) private var sawPositionedAssistant = false
+    @exclusivity(unchecked) private var sawPositionedUser = false
     /// The session's first message time, and the latest time since it.
-    private var firstTime: Double?
-    private var timeClock = 0.0
+    @exclusivity(unchecked) private var firstTime: Double?
+    @exclusivity(unchecked) private var timeClock = 0.0
     /// Vocabularies without stream ids have one stream a turn: the turn's number.
-    private var assistantTurn = 0
+    @exclusivity(unchecked) private var assistantTurn = 0
     /// ElevenLabs: audio events up to this id arriving after an interruption are dropped.
-    private var dropEventsUpTo: Int?
+    @exclusivity(unchecked) private var dropEventsUpTo: Int?
     /// The server's voice detection: spans of user speech, in seconds of user audio (the session clock).
-    private var speech: [(start: Double, end: Double?)] = []
-    private var finishing = false
-    private var releasingAll = false
+    @exclusivity(unchecked) private var speech: [(start: Double, end: Double?)] = []
+    @exclusivity(unchecked) private var finishing = false
+    @exclusivity(unchecked) private var releasingAll = false
     /// Sample storage of written items, kept for the next items (at most four, none past ``largestSpareBuffer``).
-    private var spareSampleBuffers: [[Int16]] = []
+    @exclusivity(unchecked) private var spareSampleBuffers: [[Int16]] = []
     private static var largestSpareBuffer: Int { 1 << 22 }
     /// Streams written whose leftover byte (half a sample) is to be ended once the joiner is not mid-call.
-    private var retiredStreams: [AudioStreamKey] = []
-    private var overlapWarned = Set<AudioTrack>()
+    @exclusivity(unchecked) private var retiredStreams: [AudioStreamKey] = []
+    @exclusivity(unchecked) private var overlapWarned = Set<AudioTrack>()
 
     /// Creates a timeline writing `selection` to `sink`.
     public init(selection: TrackSelection, keepsTruncated: Bool = false, sink: Sink) {
@@ -709,8 +713,9 @@ final class Item {
 final class QueuedAudio {
     /// Whether cuts are ignored (every frame plays).
     let keepsTruncated: Bool
-    /// Frames per rate; rates without frames are left out, so this holds one entry or a few.
-    private var frameCounts: [(rate: Int, frameCount: Int)] = []
+    /// Frames per rate; rates without frames are left out, so this holds one entry or a few. (Unchecked for exclusive
+    /// access as the timeline's own state is, and for the same reasons.)
+    @exclusivity(unchecked) private var frameCounts: [(rate: Int, frameCount: Int)] = []
 
     init(keepsTruncated: Bool) {
         self.keepsTruncated = keepsTruncated

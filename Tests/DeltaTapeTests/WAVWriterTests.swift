@@ -228,6 +228,40 @@ import Testing
         try writer.close()
     }
 
+    /// Large pieces with nothing gathered before them (an encoder thread's blocks) go to the file as they come, the
+    /// header counting them at once; a large piece after a small one is gathered behind it, in order. Python's `wave`
+    /// reads exactly what was written at each step.
+    @Test func largePiecesGoStraightToTheFileInOrder() throws {
+        let rate = 24_000
+        let input = Self.samples(count: 400_000, seed: 11)
+        let path = try TestEnvironment.temporaryDirectory().appendingPathComponent("large-pieces.wav").path
+        let writer = try WAVWriter(sink: FileDescriptorSink(path: path), sampleRate: rate)
+        var written = 0
+        func write(_ count: Int) throws {
+            try input.withUnsafeBufferPointer { try writer.write(UnsafeBufferPointer(rebasing: $0[written..<(written + count)])) }
+            written += count
+        }
+        func onDisk() throws -> Data {
+            let (parameters, frames) = try Self.pythonWave(path)
+            #expect(parameters[3] * 2 == frames.count)
+            return frames
+        }
+        try write(100_000)  // nothing gathered: written at once
+        #expect(try onDisk() == Self.bytes(Array(input[..<100_000])))
+        try write(10)  // gathered
+        try write(100_000)  // behind the gathered samples: gathered too (flushed only if half a second has passed)
+        let partly = try onDisk()
+        #expect(partly.count >= 200_000 && Self.bytes(Array(input[..<written])).starts(with: partly), "\(partly.count) bytes")
+        try writer.flush()
+        #expect(try onDisk() == Self.bytes(Array(input[..<200_010])))
+        try write(150_000)
+        #expect(try onDisk() == Self.bytes(Array(input[..<350_010])))
+        try write(3)
+        try writer.close()
+        #expect(try onDisk() == Self.bytes(Array(input[..<350_013])))
+        #expect(try Self.soxFrameCount(path).frames == 350_013)
+    }
+
     // MARK: - Descriptors handed over: standard output redirected
 
     /// `deltatape … > s.wav`: standard output is a regular file, so it gets the finalized form.

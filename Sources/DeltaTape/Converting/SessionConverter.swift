@@ -4,6 +4,7 @@ import DeltaTapeTimeline
 public import DeltaTapeCodecs
 public import DeltaTapeContainers
 import Dispatch
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -115,12 +116,16 @@ public struct ConversionSummary: Sendable {
 
 /// Converts a session log's audio to an audio file, streaming: memory stays flat whatever the length.
 ///
-/// Audio files (anything libsndfile reads) and headerless PCM (``ConversionOptions/rawInput``) convert too,
-/// for plain format and rate conversion.
+/// A session log is read by a ``SessionRecorder`` (``SessionRecorder/init(options:name:sink:readingLog:watermarks:problem:)``):
+/// the calling thread reads the file with `read(2)` into the recorder's chunks while the recorder's thread parses the
+/// chunks before, so reading overlaps with parsing; the command line's `convert` converts this way too. Audio files
+/// (anything libsndfile reads) and headerless PCM (``ConversionOptions/rawInput``) convert too, for plain format and
+/// rate conversion.
 public enum SessionConverter {
     /// Converts the session (or audio) at `input` and writes it to `destination`.
     ///
-    /// Runs on the caller's thread and blocks it while an Opus encoder catches up; from async code, call
+    /// Blocks the caller's thread, which reads the input, until the conversion ends; `problem` is called on the
+    /// recorder's thread meanwhile (never after this returns). From async code, call
     /// ``convert(input:to:options:problem:)-(_,_,_,@Sendable(Problem)->Void)`` instead.
     ///
     /// - Parameters:
@@ -152,37 +157,71 @@ public enum SessionConverter {
         if let raw = options.rawInput {
             return try convertAudio(RawPCMSource(path: input, format: raw), to: destination, options: options, started: started)
         }
+        let source: FileByteSource
+        do throws(InputError) {
+            source = try FileByteSource.forPath(input)
+        } catch {
+            throw .unreadableInput(error)
+        }
+        defer { source.close() }
         // One look at the input's first bytes tells a session log from an audio file.
-        guard case .session(let log) = try SessionLog.open(path: input, kind: options.inputKind, eventField: options.eventField,
-                                                         maximumMessageByteCount: options.maximumMessageByteCount) else {
+        var prefixSource = source
+        let prefix: [UInt8]
+        do throws(InputError) {
+            prefix = try SessionLog.readDetectionPrefix(&prefixSource)
+        } catch {
+            throw .unreadableInput(error)
+        }
+        if (options.inputKind ?? prefix.withUnsafeBytes { InputKind.detect($0) }) == .audioFile {
+            guard input != "-" else {
+                throw .badInput("\(source.name): looks like an audio file; audio files are read from a path, not from standard input; "
+                    + "for a stream, send raw PCM with --input-format")
+            }
             return try convertAudio(AudioFileSource(path: input), to: destination, options: options, started: started)
         }
-        // The pipeline holds the callback only while the conversion runs.
+        // A session log: this thread reads it, in chunks that the recorder's thread parses where they lie (reading
+        // overlaps with parsing), and the recorder says what it holds, kind and problems included.
+        // The recorder holds the callback only while the conversion runs.
         return try withoutActuallyEscaping(problem) { (report) throws(DeltaTapeError) -> ConversionSummary in
-            let pipeline = SessionPipeline(options: options, inputName: log.name, makeSink: destination.makeSink(for:), problem: report)
-            defer { pipeline.closeQuietly() }
-            // A live input: what was written goes to disk every half second while it flows, and whenever it stalls
-            // everything received, the audio the timeline holds included (a failure to write surfaces at the next write).
-            if log.isLive { pipeline.flushInterval = 0.5 }
-            log.inputStall.action = { try? pipeline.flushReleasingHeldAudio() }
-            // The pipeline holds `report`, which must not outlive this block.
-            defer { log.inputStall.action = {} }
-            try run(log, through: pipeline)
-            return ConversionSummary(
-                input: log.name,
-                output: outputNames(destination, options).joined(separator: " and "),
-                format: options.format,
-                vocabulary: log.reader.vocabulary,
-                sampleRate: pipeline.writer?.sampleRate ?? 0,
-                channelCount: pipeline.writer?.channelCount ?? 0,
-                frameCount: pipeline.writer?.frameCount ?? 0,
-                inputByteCount: log.byteCount,
-                problemCount: pipeline.problemCount,
-                elapsedSeconds: monotonicSeconds() - started,
-                timeline: pipeline.timelineStatistics
-            )
+            let isLive = source.isLive
+            let relay = ProblemRelay(report)
+            defer { relay.end() }
+            let recorder = SessionRecorder(options: options, name: source.name,
+                                           sink: .custom { (track) throws(OutputError) in try destination.makeSink(for: track) },
+                                           readingLog: isLive ? .live : .stored, watermarks: Self.logWatermarks, problem: relay.report)
+            var source = source
+            var sent = prefix[...]
+            do throws(DeltaTapeError) {
+                while true {
+                    let count = try recorder.appendLogBlocking { (buffer) throws(InputError) -> Int in
+                        guard sent.isEmpty else {
+                            let taken = sent.prefix(buffer.count)
+                            buffer.copyBytes(from: taken)
+                            sent = sent.dropFirst(taken.count)
+                            return taken.count
+                        }
+                        // A live input may pause for long: a recording that failed meanwhile (a closed output, strict
+                        // reading) ends the conversion without waiting for more.
+                        while isLive, !source.waitForInput(timeout: .milliseconds(250)) {
+                            if recorder.hasFailed { throw InputError(name: source.name, reason: "not read further: the recording failed") }
+                        }
+                        return try source.read(into: buffer)
+                    }
+                    if count == 0 { break }
+                }
+            } catch {
+                // The recording's own failure, or reading's: finishing tells it, with the output finalized.
+            }
+            var summary = try recorder.finishBlocking()
+            summary.output = outputNames(destination, options).joined(separator: " and ")
+            summary.elapsedSeconds = monotonicSeconds() - started
+            return summary
         }
     }
+
+    /// How far the reading thread may run ahead of the parsing: four chunks, woken again at two (reading is some
+    /// times faster than parsing, so the parser never waits for it, and the chunks stay in the shared cache).
+    static let logWatermarks = SessionRecorder.Watermarks(low: 2 * ByteChunk.defaultCapacity, high: 4 * ByteChunk.defaultCapacity)
 
     /// The files a conversion writes: one, or one per track for separate files.
     private static func outputNames(_ destination: OutputDestination, _ options: ConversionOptions) -> [String] {
@@ -228,7 +267,7 @@ public enum SessionConverter {
     }
 
     /// Feeds every event of `log` to `pipeline`, then finishes it.
-    private static func run(_ log: SessionLog, through pipeline: SessionPipeline) throws(DeltaTapeError) {
+    static func run(_ log: SessionLog, through pipeline: SessionPipeline) throws(DeltaTapeError) {
         var reportedByteCount = 0
         while true {
             // Noted as they come: a million bad lines in a row are a million calls, not a million problems held.
@@ -329,4 +368,26 @@ func monotonicSeconds() -> Double {
     var time = timespec()
     clock_gettime(CLOCK_MONOTONIC, &time)
     return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+}
+
+/// Hands the problems found on a recorder's thread to a callback that is not `@Sendable` (the synchronous converter's),
+/// while its caller waits for the conversion, and never after ``end()``: the callback is then let go.
+private final class ProblemRelay: @unchecked Sendable {
+    // Unchecked: `callback` is read and cleared under `lock` only.
+    private let lock = Mutex(())
+    private var callback: ((Problem) -> Void)?
+
+    init(_ callback: @escaping (Problem) -> Void) {
+        self.callback = callback
+    }
+
+    /// Passes `problem` on, unless the conversion has ended.
+    @Sendable func report(_ problem: Problem) {
+        lock.withLock { _ in callback?(problem) }
+    }
+
+    /// Lets go of the callback.
+    func end() {
+        lock.withLock { _ in callback = nil }
+    }
 }

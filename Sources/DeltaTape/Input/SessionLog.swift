@@ -18,14 +18,15 @@ public final class SessionLog {
     public private(set) var messageCount = 0
 
     private let messages: any MessageSource
-    private let source: FileByteSource
+    /// Closes the input, if this log opened it.
+    private let closeSource: () -> Void
 
     /// What runs while a live input (a pipe, standard input) has nothing to read: set its action to put what a writer
     /// holds on disk. It runs on the reading thread, inside ``nextEvent(problem:)``.
     public let inputStall = InputStallHandler()
 
     /// Whether the input arrives over time (a pipe, standard input from a live session) rather than from a file.
-    public var isLive: Bool { source.isLive }
+    public let isLive: Bool
 
     /// An input opened by ``open(path:kind:)``.
     public enum OpenedInput {
@@ -50,30 +51,32 @@ public final class SessionLog {
     public static func open(
         path: String, kind knownKind: InputKind? = nil, eventField: String? = nil, maximumMessageByteCount: Int = defaultMaximumMessageByteCount
     ) throws(DeltaTapeError) -> OpenedInput {
-        var source: FileByteSource
+        let source: FileByteSource
         do throws(InputError) {
             source = try FileByteSource.forPath(path)
         } catch {
             throw .unreadableInput(error)
         }
+        return try open(source, path: path, kind: knownKind, eventField: eventField, maximumMessageByteCount: maximumMessageByteCount)
+    }
+
+    /// Opens the session log `source` holds and detects its kind, reading its first bytes once (see ``open(path:kind:)``).
+    ///
+    /// - Parameter path: The path the source was opened from (`-` for standard input), for messages.
+    static func open<Source: SessionLogSource>(
+        _ source: Source, path: String, kind knownKind: InputKind?, eventField: String?, maximumMessageByteCount: Int
+    ) throws(DeltaTapeError) -> OpenedInput {
+        var source = source
         let name = source.name
         // Read the detection prefix; it is handed to the message reader so nothing is read twice.
-        var prefix = [UInt8](repeating: 0, count: InputKind.detectionPrefixLength)
-        var filled = 0
+        let prefix: [UInt8]
         do throws(InputError) {
-            while filled < prefix.count {
-                let count = try prefix.withUnsafeMutableBytes { buffer in
-                    Result { () throws(InputError) in try source.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...])) }
-                }.get()
-                if count == 0 { break }
-                filled += count
-            }
+            prefix = try readDetectionPrefix(&source)
         } catch {
             source.close()
             throw .unreadableInput(error)
         }
-        prefix.removeSubrange(filled...)
-        guard filled > 0 else {
+        guard !prefix.isEmpty else {
             source.close()
             throw .badInput("\(name): the input is empty; \(InputKind.expectation)")
         }
@@ -98,6 +101,22 @@ public final class SessionLog {
                                    eventField: eventField, maximumMessageByteCount: maximumMessageByteCount))
     }
 
+    /// The input's first bytes, from which its kind is detected: ``InputKind/detectionPrefixLength`` of them, fewer only
+    /// at the input's end.
+    static func readDetectionPrefix(_ source: inout some ByteSource) throws(InputError) -> [UInt8] {
+        var prefix = [UInt8](repeating: 0, count: InputKind.detectionPrefixLength)
+        var filled = 0
+        while filled < prefix.count {
+            let count = try prefix.withUnsafeMutableBytes { buffer in
+                Result { () throws(InputError) in try source.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...])) }
+            }.get()
+            if count == 0 { break }
+            filled += count
+        }
+        prefix.removeSubrange(filled...)
+        return prefix
+    }
+
     /// The longest message read unless a caller says otherwise: 64 MiB, far past any realtime message (audio deltas are
     /// kilobytes), and a bound on what a single line can cost in memory.
     public static let defaultMaximumMessageByteCount = 64 << 20
@@ -114,8 +133,8 @@ public final class SessionLog {
         return log
     }
 
-    private init(name: String, kind: InputKind, detectedKind: InputKind?, isKindForced: Bool, source: FileByteSource, prefix: [UInt8],
-                 eventField: String?, maximumMessageByteCount: Int) {
+    private init<Source: SessionLogSource>(name: String, kind: InputKind, detectedKind: InputKind?, isKindForced: Bool, source: Source,
+                                           prefix: [UInt8], eventField: String?, maximumMessageByteCount: Int) {
         self.name = name
         reader = EventReader(eventField: eventField)
         self.kind = kind
@@ -123,7 +142,8 @@ public final class SessionLog {
         self.isKindForced = isKindForced
         var source = source
         source.stallHandler = inputStall
-        self.source = source
+        isLive = source.isLive
+        closeSource = { [source] in source.close() }
         messages = switch kind {
         case .jsonArray: JSONArrayReader(source: source, prefix: prefix, maximumMessageByteCount: maximumMessageByteCount)
         case .har: HARReader(source: source, prefix: prefix, maximumMessageByteCount: maximumMessageByteCount)
@@ -132,7 +152,7 @@ public final class SessionLog {
     }
 
     deinit {
-        source.close()
+        closeSource()
     }
 
     /// Bytes read from the input so far.
@@ -257,6 +277,18 @@ public final class SessionLog {
         }
     }
 }
+
+/// What a session log is read from: a file or standard input (``FileByteSource``), or the chunks a recorder is given.
+protocol SessionLogSource: ByteSource {
+    /// Runs while a live input has nothing to read.
+    var stallHandler: InputStallHandler? { get set }
+    /// Whether the input arrives over time (a pipe, a live session) rather than being all there (a regular file).
+    var isLive: Bool { get }
+    /// Closes the input, if the source opened it.
+    func close()
+}
+
+extension FileByteSource: SessionLogSource {}
 
 /// The byte order of UTF-16 text, in words, when the bytes look like it: a byte order mark (Windows tools such as
 /// PowerShell's `>` write one), or ASCII text with every other byte zero; `nil` otherwise.

@@ -7,8 +7,9 @@ public import DeltaTapeContainers
 /// and written.
 ///
 /// The pipeline is synchronous and passes borrowed buffers from stage to stage, so it costs no allocation per delta.
-/// ``SessionConverter`` feeds it the events of a log; an archiver can feed it the events of a live session as they
-/// arrive (read each message with an `EventReader`). Audio written before a failure stays in a valid file.
+/// ``SessionRecorder`` feeds it the events of a log's bytes or of live messages (``SessionConverter`` and the command
+/// line through it); an archiver can also feed it events itself (read each message with an `EventReader`). Audio
+/// written before a failure stays in a valid file.
 ///
 /// Not thread-safe: one caller at a time. With an Opus output the encoding runs on a thread of its own behind a
 /// bounded buffer, and ``take(_:line:)`` blocks while that buffer is full, so call it from a thread of your own,
