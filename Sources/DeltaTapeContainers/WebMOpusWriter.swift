@@ -106,8 +106,9 @@ public final class WebMOpusWriter {
             + EBML.unsigned(EBML.ID.seekPreRoll, 80_000_000)
             + EBML.element(EBML.ID.audio, EBML.float(EBML.ID.samplingFrequency, 48_000) + EBML.unsigned(EBML.ID.channels, UInt64(channelCount)))
         header += EBML.element(EBML.ID.tracks, EBML.element(EBML.ID.trackEntry, track))
+        // The header waits for the first cluster (or the end): a file cut off before any audio (a killed process) is
+        // then empty rather than a header that players refuse as an invalid file.
         output = header
-        try writeBuffered()
     }
 
     /// Adds one Opus packet as a block. The stream's last packet (the one with a ``OpusPacket/streamLength48k``)
