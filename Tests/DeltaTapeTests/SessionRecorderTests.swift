@@ -127,6 +127,36 @@ import TestSupport
                 "recorded \(recordedSamples.count) bytes, converted \(convertedSamples.count), first difference at \(firstDifference ?? -1)")
     }
 
+    /// A recording in the background runs its threads (the recorder's and the encoder's) at nice 10, read back from
+    /// /proc; the caller's thread keeps its own.
+    @Test func aBackgroundRecordingRunsItsThreadsAtALowerPriority() async throws {
+        func nicedThreads() throws -> Int {
+            try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").filter { task in
+                let stat = (try? String(contentsOfFile: "/proc/self/task/\(task)/stat", encoding: .utf8)) ?? ""
+                // Fields after the command's closing parenthesis: state is the first, nice the 17th.
+                let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+                return fields.count > 16 && fields[16] == "10"
+            }.count
+        }
+        let before = try nicedThreads()
+        var options = ConversionOptions()
+        options.format = .webm
+        options.runsInBackground = true
+        let stuck = DispatchSemaphore(value: 0)
+        let recorder = SessionRecorder(options: options, sink: .custom { _ in StuckSink(collected: Collected(), until: stuck) })
+        // offer, not record: the stuck sink holds the recording back, and record would wait for it.
+        for line in try Self.messages(try GeneratedSessions.sixMinuteLog()) { _ = try recorder.offer(line.utf8) }
+        // The encoder's thread starts at the first audio the timeline writes; the recorder's at once.
+        var niced = 0
+        for _ in 0..<200 where niced < before + 2 {
+            niced = try nicedThreads()
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        stuck.signal()
+        _ = try await recorder.finish()
+        #expect(niced >= before + 2, "threads at nice 10: \(niced), before the recording: \(before)")
+    }
+
     /// The bytes after the first `data` chunk header of a WAV.
     static func samplesOfWAV(_ bytes: [UInt8]) -> [UInt8] {
         let tag = Array("data".utf8)

@@ -11,8 +11,13 @@ public struct RelayConfiguration: Sendable {
     public var upstream: UpstreamURL
     /// The folder recordings are written into (made if missing).
     public var outputDirectory: String
-    /// Format, tracks and layout of the recordings.
-    public var options = ConversionOptions()
+    /// Format, tracks and layout of the recordings; they run in the background (``ConversionOptions/runsInBackground``),
+    /// so that forwarding always comes first.
+    public var options: ConversionOptions = {
+        var options = ConversionOptions()
+        options.runsInBackground = true
+        return options
+    }()
     /// Whether the messages are also kept, as a session log beside each recording.
     public var savesLog = false
     /// Bytes of messages a recording may fall behind before it is abandoned (forwarding never waits for it).

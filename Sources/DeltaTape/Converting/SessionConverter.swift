@@ -54,6 +54,10 @@ public struct ConversionOptions: Sendable {
     public var streamIdentifier: UInt32?
     /// Where the conversion reports how far it got, for a progress display; `nil` (the default) reports nothing.
     public var progress: ConversionProgress?
+    /// Whether the work's own threads (reading and encoding) run at a lower scheduling priority (nice +10 on Linux):
+    /// for recordings inside a server, whose own work, forwarding a conversation, must come first. `deltatape relay`
+    /// sets it; conversions leave it off.
+    public var runsInBackground = false
 
     /// Creates options; the defaults are WAV, 16-bit, the source's rate, soxr at high quality, lenient.
     public init(

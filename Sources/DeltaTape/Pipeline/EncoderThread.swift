@@ -18,7 +18,7 @@ public final class EncoderThread: PCMWriter, Sendable {
     /// The writer. Unchecked for this one property: it is used only on `queue` (and by `close()`, `frameCount` and `deliveredFrameCount` after
     /// draining it with `queue.sync`), one call at a time.
     nonisolated(unsafe) private let inner: any PCMWriter
-    private let queue = DispatchQueue(label: "deltatape.encoder")
+    private let queue: SerialThread
     /// Free block slots, for writers that block.
     private let slots: DispatchSemaphore
     private let state: Mutex<State>
@@ -49,7 +49,9 @@ public final class EncoderThread: PCMWriter, Sendable {
     ///   - maximumBlocksInFlight: How many blocks may wait for the writer.
     ///   - blockSeconds: Seconds of audio in a block (a quarter second by default; longer blocks cost fewer hand-overs
     ///     where the writer is fast, as a WAV file's is).
-    public init(_ inner: any PCMWriter, maximumBlocksInFlight: Int = 4, blockSeconds: Double = 0.25) {
+    ///   - inBackground: Whether the thread runs at a lower priority (``ConversionOptions/runsInBackground``).
+    public init(_ inner: any PCMWriter, maximumBlocksInFlight: Int = 4, blockSeconds: Double = 0.25, inBackground: Bool = false) {
+        queue = SerialThread(inBackground: inBackground)
         path = inner.path
         sampleRate = inner.sampleRate
         channelCount = inner.channelCount
@@ -65,11 +67,11 @@ public final class EncoderThread: PCMWriter, Sendable {
     }
 
     /// Frames written by the inner writer (complete once ``close()`` has returned).
-    public var frameCount: Int { queue.sync { inner.frameCount } }
+    public var frameCount: Int { queue.sync { [self] in inner.frameCount } }
 
     /// Frames the inner writer has delivered to its sink (``PCMWriter/deliveredFrameCount``), once the blocks handed
     /// over so far are written.
-    public var deliveredFrameCount: Int { queue.sync { inner.deliveredFrameCount } }
+    public var deliveredFrameCount: Int { queue.sync { [self] in inner.deliveredFrameCount } }
 
     /// Samples one call of ``write(_:)`` may pass after ``waitForSpace()`` without blocking.
     public var samplesPerBlock: Int { blockSampleCount }

@@ -79,7 +79,7 @@ final class PCMOutput {
             // Writing runs on a thread of its own, so that reading and decoding overlap with it: Opus encoding is the
             // heavy part of an Opus output, and the kernel's copying into the page cache that of a WAV file (measured:
             // as long as all the parsing of a session). WAV blocks are longer: the writer is fast, hand-overs are not.
-            opened = format == .wav ? EncoderThread(written, blockSeconds: 4) : EncoderThread(written)
+            opened = EncoderThread(written, blockSeconds: format == .wav ? 4 : 0.25, inBackground: options.runsInBackground)
         } catch {
             throw .output(error)
         }

@@ -239,7 +239,12 @@ public final class SessionRecorder: Sendable {
 
     /// Starts the recording thread, or records that none could be started.
     private func start(_ body: @escaping @Sendable () -> Void) {
-        guard !startDedicatedThread(body) else { return }
+        // In the background the recorder's thread runs at a lower priority; threads it starts (the encoder's) inherit it.
+        let inBackground = options.runsInBackground
+        guard !startDedicatedThread({
+            if inBackground { lowerCurrentThreadPriority() }
+            body()
+        }) else { return }
         state.withLock {
             $0.failure = .output(OutputError(path: name, reason: "the system would not start a thread for the recording (errno \(errno))"))
             $0.threadless = true
