@@ -33,21 +33,15 @@ final class RelayMetrics: Sendable {
         recordingLag.record(0)
     }
 
-    /// A connection began; returns how many are open.
-    @discardableResult
-    func connectionOpened() -> Int {
+    /// A connection began.
+    func connectionOpened() {
         connectionsTotal.increment()
-        let now = active.add(1, ordering: .relaxed).newValue
-        connectionsActive.record(now)
-        return now
+        connectionsActive.record(active.add(1, ordering: .relaxed).newValue)
     }
 
-    /// A connection ended; returns how many are open.
-    @discardableResult
-    func connectionClosed() -> Int {
-        let now = active.subtract(1, ordering: .relaxed).newValue
-        connectionsActive.record(now)
-        return now
+    /// A connection ended.
+    func connectionClosed() {
+        connectionsActive.record(active.subtract(1, ordering: .relaxed).newValue)
     }
 
     /// Connections open now.

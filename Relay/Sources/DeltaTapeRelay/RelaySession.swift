@@ -35,7 +35,6 @@ final class RelaySession: Sendable {
     /// The client's writer once its upgrade completed; `nil` when it never will.
     let client = OneShot<ClientWriter>()
     let upstreamEnded = OneShot<Ending>()
-    let finished = OneShot<Bool>()
 
     /// Optional values cannot be a ``OneShot``'s, whose unset state is `nil`.
     struct ClientWriter: Sendable { var writer: WebSocketOutboundWriter? }
