@@ -1,6 +1,7 @@
 import ArgumentParser
 import DeltaTape
-import Foundation
+import FoundationEssentials
+import Glibc
 
 extension DeltaTapeCommand {
     struct Convert: AsyncParsableCommand {
@@ -158,8 +159,8 @@ extension DeltaTapeCommand {
         /// Whether `-o` names a folder to write each input into: a path ending in '/' (made if missing) or an existing folder.
         private var writesIntoFolder: Bool {
             guard output != "-" else { return false }
-            var isFolder: ObjCBool = false
-            return output.hasSuffix("/") || (FileManager.default.fileExists(atPath: output, isDirectory: &isFolder) && isFolder.boolValue)
+            var status = stat()
+            return output.hasSuffix("/") || (stat(output, &status) == 0 && status.st_mode & S_IFMT == S_IFDIR)
         }
 
         /// Where each input goes: the one `-o` names, or `DIR/NAME.EXT` for each input in a folder.
@@ -323,7 +324,19 @@ struct SummaryText: Sendable {
         }
         let what = !summary.isSession ? "audio" : track == .both ? "both tracks (\(layout ?? .stereo))" : track.rawValue
         return "wrote \(summary.output): \(what) \(seconds) s, \(summary.sampleRate) Hz \(channels) \(encoding), "
-            + "from \(summary.inputByteCount.formatted()) bytes of \(summary.input) at \(speed)\(cuts(summary.timeline)), \(warnings)"
+            + "from \(groupingThousands(summary.inputByteCount)) bytes of \(summary.input) at \(speed)\(cuts(summary.timeline)), \(warnings)"
+    }
+
+    /// `1,234,567`: the digits in groups of three, as `Int.formatted()` writes them in English, without loading the
+    /// locale data (Foundation's internationalization part costs the process about 10 MB of memory at start).
+    private func groupingThousands(_ value: Int) -> String {
+        let digits = String(value.magnitude)
+        var grouped = ""
+        for (index, digit) in digits.enumerated() {
+            if index > 0, (digits.count - index) % 3 == 0 { grouped.append(",") }
+            grouped.append(digit)
+        }
+        return value < 0 ? "-" + grouped : grouped
     }
 
     /// `, 2 items cut where the listener interrupted (3.1 s not heard)`, or nothing.

@@ -1,6 +1,7 @@
 public import ArgumentParser
 public import DeltaTape
-import Foundation
+import FoundationEssentials
+import Glibc
 
 @main
 struct DeltaTapeCommand: AsyncParsableCommand {
@@ -43,7 +44,7 @@ struct InputOptions: ParsableArguments {
 /// Prints one line to standard error, control characters escaped: messages carry text from the input (names, types,
 /// paths), which must not drive the terminal or forge lines of output.
 func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text.escapingControlCharacters(limit: 4_000) + "\n").utf8))
+    writeToStandardError(text.escapingControlCharacters(limit: 4_000) + "\n")
 }
 
 /// Ends the command the way `sysexits.h` says for this kind of failure, after saying why.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DeltaTape
-import Foundation
+import FoundationEssentials
+import Glibc
 
 extension DeltaTapeCommand {
     struct Inspect: AsyncParsableCommand {

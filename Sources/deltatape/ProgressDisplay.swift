@@ -1,7 +1,8 @@
 // What `convert` writes to standard error: warnings, summaries and errors, one line each, and, when standard error is
 // a terminal, one progress line redrawn in place under them. Every write goes through here so the two never mix.
 import DeltaTape
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// Standard error for a run of conversions: whole lines, and a progress line kept at the bottom while a terminal shows it.
@@ -178,7 +179,7 @@ private func terminalWidth() -> Int {
 }
 
 /// Writes all of `text` to descriptor 2, in as few `write` calls as it takes.
-private func writeToStandardError(_ text: String) {
+func writeToStandardError(_ text: String) {
     var bytes = Array(text.utf8)
     var offset = 0
     while offset < bytes.count {

@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 
 extension DeltaTapeCommand {
     /// `deltatape relay …` runs `deltatape-relay …`, the way git runs its external subcommands: the relay is built by a
@@ -34,7 +35,7 @@ extension DeltaTapeCommand {
         static func locate() -> String? {
             var candidates: [String] = []
             if let me = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-                candidates.append((me as NSString).deletingLastPathComponent + "/deltatape-relay")
+                candidates.append(me.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/") + "/deltatape-relay")
             }
             for folder in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") where !folder.isEmpty {
                 candidates.append("\(folder)/deltatape-relay")
