@@ -29,11 +29,38 @@ public enum TestEnvironment {
         return packageRoot.appendingPathComponent(".build/debug/deltatape")
     }
 
-    /// A new empty temporary folder.
+    /// A new empty temporary folder, inside this test process's own folder, which is removed when the process exits
+    /// (set `DELTATAPE_KEEP_TEST_FILES=1` to keep it): test runs left 21 GB of folders in /tmp here before.
     public static func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("deltatape-tests-\(UUID().uuidString)")
+        let url = TestFolders.processFolder.appendingPathComponent(UUID().uuidString)
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
+    }
+}
+
+/// The folder of this test process's temporary files, `deltatape-tests.PID` in the system's temporary folder.
+private enum TestFolders {
+    static let root = FileManager.default.temporaryDirectory
+    static let prefix = "deltatape-tests."
+
+    /// Made on first use; the folders of test processes that are gone (killed before they could clean up) are removed
+    /// then, and this one at exit.
+    static let processFolder: URL = {
+        removeFoldersOfEndedProcesses()
+        let folder = root.appendingPathComponent(prefix + String(getpid()))
+        try? FileManager.default.removeItem(at: folder)  // left by an earlier process with the same id
+        if ProcessInfo.processInfo.environment["DELTATAPE_KEEP_TEST_FILES"] == nil {
+            atexit { try? FileManager.default.removeItem(at: TestFolders.processFolder) }
+        }
+        return folder
+    }()
+
+    private static func removeFoldersOfEndedProcesses() {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+        for name in names where name.hasPrefix(prefix) {
+            guard let pid = pid_t(name.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            try? FileManager.default.removeItem(at: root.appendingPathComponent(name))
+        }
     }
 }
 
