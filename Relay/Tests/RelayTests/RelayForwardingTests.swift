@@ -118,8 +118,11 @@ struct RelayForwardingTests {
         #expect(upstream.requestHeads.count == 1)
         #expect(upstream.requestHeads.first?.hasPrefix("GET /v1/realtime?model=m HTTP/1.1") == true)
         #expect(answer.status == status)
-        // The upstream's body (its JSON error) comes along.
+        // The upstream's body (its JSON error) and content type come along.
         #expect(answer.body == "{}")
+        let head = try await upgradeResponseHead(port: relay.port, upgradeRequestHead("/v1/realtime?model=m"))
+        #expect(head.status == status)
+        #expect(head.headers.filter { $0.name == "content-type" }.map(\.value) == ["application/json"])
         #expect(relay.process.isRunning)
     }
 
