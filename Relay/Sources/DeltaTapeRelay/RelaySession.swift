@@ -53,8 +53,9 @@ final class RelaySession: Sendable {
             do {
                 switch try await UpstreamHandshake.open(url, target: target, headers: headers, maximumFrameBytes: maximumFrameBytes) {
                 case .refused(let answer):
-                    ending.error = "it answered \(answer.status) \(answer.reasonPhrase)"
-                    upstream.set(.failed(ending.error ?? "", answer: answer))
+                    let reason = "it answered \(answer.status) \(answer.reasonPhrase)"
+                    ending.error = reason
+                    upstream.set(.failed(reason, answer: answer))
                 case .accepted(let frames, let subprotocol):
                     ending.closeFrame = try await WebSocketHandler.handle(
                         type: .client,
