@@ -91,13 +91,20 @@ public struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
 
     /// The URL of one connection: this upstream with the client's path and query.
     func url(path: String, query: String?) -> String {
-        let hostPart = host.contains(":") ? "[\(host)]" : host
-        let path = path.hasPrefix("/") ? path : "/" + path
-        return "\(isSecure ? "wss" : "ws")://\(hostPart):\(port)\(pathPrefix)\(path)" + (query.map { "?\($0)" } ?? "")
+        "\(isSecure ? "wss" : "ws")://\(authority)\(requestTarget(path: path, query: query))"
     }
 
+    /// The request target of one connection's upgrade request: the path prefix, the client's path and query.
+    func requestTarget(path: String, query: String?) -> String {
+        let path = path.hasPrefix("/") ? path : "/" + path
+        return pathPrefix + path + (query.map { "?\($0)" } ?? "")
+    }
+
+    /// Host and port as the `Host` header gives them (an IPv6 address in brackets).
+    var authority: String { "\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+
     /// Scheme, host and port: what may be said in messages (never a path or query).
-    public var description: String { "\(isSecure ? "wss" : "ws")://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+    public var description: String { "\(isSecure ? "wss" : "ws")://\(authority)" }
 }
 
 /// A failure of the relay that a person can act on.

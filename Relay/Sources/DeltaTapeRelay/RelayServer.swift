@@ -3,9 +3,11 @@ public import DeltaTape
 import Foundation
 import HTTPTypes
 import Hummingbird
-import HummingbirdWebSocket
+import HummingbirdCore
 import Logging
 import NIOCore
+import NIOHTTP1
+import NIOHTTPTypesHTTP1
 import ServiceLifecycle
 import Synchronization
 
@@ -54,34 +56,26 @@ public final class RelayServer: Sendable {
     ///
     /// - Parameter listening: Called once the server listens, with the port (the one chosen when asked for 0).
     public func run(listening: @escaping @Sendable (Int) -> Void) async throws {
-        let router = Router(context: RelayRequestContext.self)
+        let router = Router(context: BasicRequestContext.self)
         router.get("healthz") { _, _ in "ok\n" }
         router.get("metrics") { [self] _, _ in
             let lag = state.withLock { $0.sessions.values.reduce(0) { $0 + $1.recording.lagBytes } }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: metrics.exposition(recordingLagBytes: lag))))
         }
-        let answer: @Sendable (Request, RelayRequestContext) async throws -> Response = { _, _ in
+        let answer: @Sendable (Request, BasicRequestContext) async throws -> Response = { _, _ in
             Response(status: .notFound, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(
                 string: "deltatape relay: WebSocket connections are relayed; GET /healthz and /metrics are answered\n")))
         }
         router.get("/", use: answer)
         router.get("**", use: answer)
 
-        let webSocketRouter = Router(context: RelayRequestContext.self)
-        for path: RouterPath in ["/", "**"] {
-            webSocketRouter.ws(path) { [self] request, context in
-                await prepare(request, context: context)
-            } onUpgrade: { inbound, outbound, context in
-                guard let session = context.requestContext.slot.session.withLock({ $0 }) else { return }
-                await session.runClientSide(inbound: inbound, outbound: outbound)
-            }
-        }
+        let maximumFrameBytes = configuration.maximumFrameBytes
         let application = Application(
             router: router,
-            server: .http1WebSocketUpgrade(
-                webSocketRouter: webSocketRouter,
-                configuration: .init(ws: .init(maxFrameSize: configuration.maximumFrameBytes, autoPing: .disabled))),
+            server: HTTPServerBuilder { [self] responder in
+                RelayChildChannel(responder: responder, maximumFrameBytes: maximumFrameBytes) { [self] in await prepare($0) }
+            },
             configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
             onServerRunning: { channel in listening(channel.localAddress?.port ?? 0) },
             logger: quietLogger)
@@ -110,47 +104,48 @@ public final class RelayServer: Sendable {
         await state.withLock({ $0.group })?.triggerGracefulShutdown()
     }
 
-    /// Decides a client's upgrade: the upstream connection is opened first, and the client's upgrade is refused when
-    /// the upstream's was.
-    ///
-    /// A refused upgrade is answered 400 whatever the reason: hummingbird-websocket writes that answer itself, and its
-    /// client does not say which status the upstream gave (SPEC §9 asks for the upstream's status; see the relay's
-    /// README section). The relay says on stderr what happened.
-    private func prepare(_ request: Request, context: RelayRequestContext) async -> RouterShouldUpgrade {
+    /// Decides a client's upgrade: the upstream connection is opened first, and the client's upgrade is answered as
+    /// the upstream's was: accepted with the subprotocol it chose, or refused with its status, content type and body
+    /// (502 when it could not be reached, 503 while the relay shuts down). The relay says on stderr what happened.
+    private func prepare(_ request: HTTPRequestHead) async -> UpgradeDecision {
         guard !draining.load(ordering: .relaxed) else {
             report("a connection was refused: the relay is shutting down")
-            return .dontUpgrade
+            return .refuse(.shuttingDown)
         }
         let number = connectionCount.add(1, ordering: .relaxed).newValue
         let recording = ConnectionRecording(
             number: number, start: Date().timeIntervalSince1970, configuration: configuration) { _ in }
         let session = RelaySession(number: number, recording: recording, metrics: metrics, report: report)
+        let (path, query) = Self.pathAndQuery(request.uri)
         session.connectUpstream(
-            url: configuration.upstream.url(path: request.uri.path, query: request.uri.query),
-            headers: Self.forwardedHeaders(request.headers), secure: configuration.upstream.isSecure,
+            configuration.upstream, target: configuration.upstream.requestTarget(path: path, query: query),
+            headers: Self.forwardedHeaders(HTTPFields(request.headers, splitCookie: false)),
             maximumFrameBytes: configuration.maximumFrameBytes, logger: quietLogger)
-        if case .failed(let reason) = await session.upstream.value {
+        let subprotocol: String?
+        switch await session.upstream.value {
+        case .failed(let reason, let answer):
             session.client.set(.init(writer: nil))
             report("connection \(number): \(configuration.upstream) did not accept the connection (\(reason)); "
-                + "the client's upgrade was refused and nothing was recorded")
-            return .dontUpgrade
+                + "the client's upgrade was refused with \(answer.status) and nothing was recorded")
+            return .refuse(answer)
+        case .connected(_, let chosen):
+            subprotocol = chosen
         }
         metrics.connectionOpened()
         state.withLock { $0.sessions[number] = session }
-        context.slot.session.withLock { $0 = session }
         // A client that goes away between the upgrade's answer and its handler never runs it: its upstream is closed.
         Task {
             try? await Task.sleep(for: .seconds(30))
             session.client.set(.init(writer: nil))
         }
         state.withLock { $0.endings[number] = Task { await end(session) } }
-        var headers = HTTPFields()
-        // The first subprotocol the client offered is the one chosen (the upstream's choice is not exposed by the
-        // WebSocket client library; realtime APIs choose the first, "realtime").
-        if let offered = request.headers[.secWebSocketProtocol]?.split(separator: ",").first {
-            headers[.secWebSocketProtocol] = offered.trimmingCharacters(in: .whitespaces)
-        }
-        return .upgrade(headers)
+        return .accept(session, subprotocol: subprotocol)
+    }
+
+    /// The path and query of a request target (`/v1/realtime?model=…`).
+    static func pathAndQuery(_ target: String) -> (path: String, query: String?) {
+        guard let mark = target.firstIndex(of: "?") else { return (target, nil) }
+        return (String(target[..<mark]), String(target[target.index(after: mark)...]))
     }
 
     /// Waits for a connection's end, then finalizes its recording and says how it went.
@@ -188,22 +183,4 @@ public final class RelayServer: Sendable {
         HTTPField.Name("OpenAI-Beta")!, HTTPField.Name("OpenAI-Organization")!, HTTPField.Name("OpenAI-Project")!,
         HTTPField.Name("api-key")!, HTTPField.Name("x-goog-api-key")!,
     ]
-}
-
-/// The relay's request context: the session an upgrade prepared, for the handler that runs the connection.
-struct RelayRequestContext: RequestContext, WebSocketRequestContext {
-    var coreContext: CoreRequestContextStorage
-    let webSocket: WebSocketHandlerReference<RelayRequestContext>
-    let slot: SessionSlot
-
-    init(source: ApplicationRequestContextSource) {
-        coreContext = .init(source: source)
-        webSocket = .init()
-        slot = SessionSlot()
-    }
-}
-
-/// Where an upgrade leaves its session for the handler that runs the connection.
-final class SessionSlot: Sendable {
-    let session = Mutex<RelaySession?>(nil)
 }

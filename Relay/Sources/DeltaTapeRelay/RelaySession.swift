@@ -2,23 +2,23 @@ import CoreMetrics
 import DeltaTape
 import Foundation
 import HTTPTypes
-import HummingbirdWSClient
-import HummingbirdWebSocket
 import Logging
 import NIOCore
-import NIOSSL
 import NIOWebSocket
+@_spi(WSInternal) import WSCore
 
 /// One relayed connection: the client's WebSocket (accepted by the server) and the upstream's (opened by the relay),
 /// frames copied both ways as they come, and the recording beside them.
 ///
-/// Each side is run by a library callback of its own (the server's upgrade handler, the client library's connection
-/// handler), so the two hand each other their writers and their ends through ``OneShot`` values. Forwarding never
+/// Each side is run by hummingbird-websocket's WebSocket handler of its own (the client's by ``RelayChildChannel``, the
+/// upstream's here), so the two hand each other their writers and their ends through ``OneShot`` values. Forwarding never
 /// waits for the recording: whole messages are offered to it, and a recording that falls behind is abandoned.
 final class RelaySession: Sendable {
     enum Upstream: Sendable {
-        case connected(WebSocketOutboundWriter)
-        case failed(String)
+        /// Connected, with the subprotocol the upstream chose.
+        case connected(WebSocketOutboundWriter, subprotocol: String?)
+        /// Not connected: why (for the relay's line), and what the client is told.
+        case failed(String, answer: RefusalAnswer)
     }
 
     /// How the upstream connection ended: its close frame, if it sent one.
@@ -46,44 +46,63 @@ final class RelaySession: Sendable {
         self.report = report
     }
 
-    /// Opens the upstream connection; ``upstream`` says how that went.
-    func connectUpstream(url: String, headers: HTTPFields, secure: Bool, maximumFrameBytes: Int, logger: Logger) {
-        let configuration = WebSocketClientConfiguration(
-            maxFrameSize: maximumFrameBytes, additionalHeaders: headers, closeTimeout: .seconds(10), autoPing: .disabled)
+    /// Opens the upstream connection (`target`: path and query) with `headers`; ``upstream`` says how that went.
+    func connectUpstream(_ url: UpstreamURL, target: String, headers: HTTPFields, maximumFrameBytes: Int, logger: Logger) {
         Task {
             var ending = Ending()
             do {
-                ending.closeFrame = try await WebSocketClient.connect(
-                    url: url, configuration: configuration,
-                    tlsConfiguration: secure ? TLSConfiguration.makeClientConfiguration() : nil, logger: logger
-                ) { inbound, outbound, _ in
-                    self.upstream.set(.connected(outbound))
-                    guard let clientWriter = await self.client.value.writer else { return }
-                    try await self.forward(inbound, to: clientWriter, direction: .received)
+                switch try await UpstreamHandshake.open(url, target: target, headers: headers, maximumFrameBytes: maximumFrameBytes) {
+                case .refused(let answer):
+                    let reason = "it answered \(answer.status) \(answer.reasonPhrase)"
+                    ending.error = reason
+                    upstream.set(.failed(reason, answer: answer))
+                case .accepted(let frames, let subprotocol):
+                    ending.closeFrame = try await WebSocketHandler.handle(
+                        type: .client,
+                        configuration: .init(extensions: [], autoPing: .disabled, closeTimeout: .seconds(10), validateUTF8: false,
+                                             maxFrameSize: maximumFrameBytes),
+                        asyncChannel: frames, context: RelayWebSocketContext(logger: logger)
+                    ) { inbound, outbound, _ in
+                        self.upstream.set(.connected(outbound, subprotocol: subprotocol))
+                        guard let clientWriter = await self.client.value.writer else { return }
+                        try await self.forward(inbound, to: clientWriter, direction: .received)
+                    }
                 }
             } catch {
                 ending.error = "\(error)"
-                upstream.set(.failed("\(error)"))
+                upstream.set(.failed("\(error)", answer: .badGateway))
             }
             upstreamEnded.set(ending)
-            // The upstream is gone: the client's connection is closed with the upstream's code and reason.
-            if let clientWriter = client.current?.writer {
-                let code = Self.sendable(ending.closeFrame?.closeCode, failed: ending.error != nil)
-                try? await clientWriter.close(code, reason: ending.closeFrame?.reason)
-            }
+            if let clientWriter = client.current?.writer { await Self.close(clientWriter, after: ending) }
         }
     }
 
-    /// Runs the client's side of the connection until it ends, then ends the upstream's and the recording.
+    /// The upstream is gone: the client's connection is closed with the upstream's code and reason.
+    private static func close(_ clientWriter: WebSocketOutboundWriter, after ending: Ending) async {
+        let code = sendable(ending.closeFrame?.closeCode, failed: ending.error != nil)
+        try? await clientWriter.close(code, reason: ending.closeFrame?.reason)
+    }
+
+    /// Forwards the client's frames to the upstream until the client's side ends (its close frame, or the connection
+    /// gone); ``clientClosed(with:)`` follows.
     func runClientSide(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
         client.set(ClientWriter(writer: outbound))
-        guard case .connected(let upstreamWriter) = await upstream.value else { return }
+        guard case .connected(let upstreamWriter, _) = await upstream.value else { return }
         do {
             try await forward(inbound, to: upstreamWriter, direction: .sent)
         } catch {
             // The client vanished, or the upstream can no longer be written: either way this connection ends.
         }
-        if upstreamEnded.current == nil { try? await upstreamWriter.close(.normalClosure, reason: nil) }
+        // When the upstream ended first, the client gets its close frame before the handler's own (a second is not sent).
+        if let ending = upstreamEnded.current { await Self.close(outbound, after: ending) }
+    }
+
+    /// Ends the upstream's side once the client's has ended: closed with the client's code and reason (1000 when the
+    /// client sent none), unless the upstream's side ended first; returns when it has.
+    func clientClosed(with closeFrame: WebSocketCloseFrame?) async {
+        if upstreamEnded.current == nil, case .connected(let upstreamWriter, _) = await upstream.value {
+            try? await upstreamWriter.close(Self.sendable(closeFrame?.closeCode, failed: false), reason: closeFrame?.reason)
+        }
         _ = await upstreamEnded.value
     }
 

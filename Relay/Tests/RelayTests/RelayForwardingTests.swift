@@ -117,13 +117,12 @@ struct RelayForwardingTests {
         let answer = try await httpRequest(port: relay.port, upgradeRequestHead("/v1/realtime?model=m"))
         #expect(upstream.requestHeads.count == 1)
         #expect(upstream.requestHeads.first?.hasPrefix("GET /v1/realtime?model=m HTTP/1.1") == true)
-        // A gap the README states ("Where it falls short of SPEC §9"): hummingbird-websocket answers every refused
-        // upgrade with 400 itself, and its client reports a refusal without the upstream's status. Known, so that the
-        // day the relay passes the status on, this fails until the wrapper goes.
-        withKnownIssue("a refused upgrade reaches the client as 400, not as the upstream's status") {
-            #expect(answer.status == status)
-        }
-        #expect(answer.status == 400, "a refusal must still fail the client's upgrade")
+        #expect(answer.status == status)
+        // The upstream's body (its JSON error) and content type come along.
+        #expect(answer.body == "{}")
+        let head = try await upgradeResponseHead(port: relay.port, upgradeRequestHead("/v1/realtime?model=m"))
+        #expect(head.status == status)
+        #expect(head.headers.filter { $0.name == "content-type" }.map(\.value) == ["application/json"])
         #expect(relay.process.isRunning)
     }
 
@@ -187,12 +186,22 @@ struct RelayForwardingTests {
             // The relay ends a connection's recording once the upstream's connection has closed.
             _ = await relay.waitForLine(within: 30) { $0.contains("nothing recorded") || $0.contains(" s of audio") }
         }
-        // A gap the README states: Hummingbird's server never hands the handler the close frame it received, so the
-        // relay closes the upstream with 1000.
-        withKnownIssue("the client's close code reaches the upstream as 1000") {
-            #expect(printed.contains("close 4000 client done"))
+        #expect(printed.contains("close 4000 client done"), "the upstream saw: \(printed)")
+    }
+
+    /// The upstream chooses among the subprotocols the client offered; the client must be answered with that choice.
+    @Test(arguments: [(0, "realtime"), (1, "openai-beta.realtime-v1"), (nil, nil)] as [(Int?, String?)])
+    func theClientIsAnsweredWithTheSubprotocolTheUpstreamChose(choice: Int?, expected: String?) async throws {
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic")).prefix(serverMessages: 1)
+        var behaviour = FakeUpstream.Behaviour(script: script)
+        behaviour.subprotocolChoice = choice
+        try await withRelay(upstream: behaviour) { scenario in
+            let answer = try await upgradeResponseHead(
+                port: scenario.relay.port,
+                upgradeRequestHead("/v1/realtime?model=m") + "\r\nSec-WebSocket-Protocol: realtime, openai-beta.realtime-v1")
+            #expect(answer.status == 101)
+            #expect(answer.headers.filter { $0.name == "sec-websocket-protocol" }.map(\.value) == (expected.map { [$0] } ?? []))
         }
-        #expect(printed.contains { $0.hasPrefix("close 1000") }, "the upstream must still see a close frame: \(printed)")
     }
 
     /// Runs the close-recording upstream around `body` (given its port); returns the lines it printed after it.

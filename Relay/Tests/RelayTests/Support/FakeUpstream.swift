@@ -95,6 +95,9 @@ final class FakeUpstream: Sendable {
         var ending: Ending = .waitForClient
         /// Answers the upgrade with 401 when the request has no Authorization header.
         var refusesWithoutAuthorization = false
+        /// Which of the subprotocols the client offered the upgrade answers with (by position; nil for none): the
+        /// first by default, as a realtime API picks "realtime".
+        var subprotocolChoice: Int? = 0
     }
 
     let behaviour: Behaviour
@@ -121,11 +124,11 @@ final class FakeUpstream: Sendable {
                 state.withLock { $0.refusals += 1 }
                 return .dontUpgrade
             }
-            // Answer with the first subprotocol the client offered, as a realtime API picks "realtime".
             var headers = HTTPFields()
-            if let offered = request.headers[.secWebSocketProtocol],
-               let first = offered.split(separator: ",").first?.trimmingCharacters(in: .whitespaces) {
-                headers[.secWebSocketProtocol] = first
+            let offered = request.headers[values: .secWebSocketProtocol]
+                .flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            if let choice = behaviour.subprotocolChoice, offered.indices.contains(choice) {
+                headers[.secWebSocketProtocol] = offered[choice]
             }
             return .upgrade(headers)
         } onUpgrade: { [self] inbound, outbound, context in

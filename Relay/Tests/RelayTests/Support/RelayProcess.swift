@@ -111,26 +111,8 @@ final class RelayProcess: @unchecked Sendable {
 /// 127.0.0.1:`port` and returns the response's status and body (chunked bodies joined).
 func httpRequest(port: Int, _ head: String) async throws -> (status: Int, body: String) {
     try await onThread {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw HarnessError("socket() failed") }
+        let descriptor = try sendRequest(port: port, head + "\r\nConnection: close")
         defer { close(descriptor) }
-        var timeout = timeval(tv_sec: 20, tv_usec: 0)
-        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw HarnessError("connect() to 127.0.0.1:\(port) failed (errno \(errno))") }
-        let request = Array((head + "\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n").utf8)
-        var offset = 0
-        while offset < request.count {
-            let written = request[offset...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-            guard written > 0 else { throw HarnessError("write failed (errno \(errno))") }
-            offset += written
-        }
         var response: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -156,6 +138,60 @@ func httpRequest(port: Int, _ head: String) async throws -> (status: Int, body: 
             body = joined
         }
         return (status, body)
+    }
+}
+
+/// Connects to 127.0.0.1:`port` (reads time out after 20 s) and sends `head` with a Host header and the final blank
+/// line; returns the socket.
+private func sendRequest(port: Int, _ head: String) throws -> Int32 {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { throw HarnessError("socket() failed") }
+    var timeout = timeval(tv_sec: 20, tv_usec: 0)
+    setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else {
+        close(descriptor)
+        throw HarnessError("connect() to 127.0.0.1:\(port) failed (errno \(errno))")
+    }
+    let request = Array((head + "\r\nHost: 127.0.0.1:\(port)\r\n\r\n").utf8)
+    var offset = 0
+    while offset < request.count {
+        let written = request[offset...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        guard written > 0 else {
+            close(descriptor)
+            throw HarnessError("write failed (errno \(errno))")
+        }
+        offset += written
+    }
+    return descriptor
+}
+
+/// Sends an upgrade request `head` to 127.0.0.1:`port` and returns the response's status and headers (names
+/// lowercased), closing the connection as soon as the head is read (an accepted upgrade stays open otherwise).
+func upgradeResponseHead(port: Int, _ head: String) async throws -> (status: Int, headers: [(name: String, value: String)]) {
+    try await onThread {
+        let descriptor = try sendRequest(port: port, head)
+        defer { close(descriptor) }
+        var response: [UInt8] = []
+        var byte: UInt8 = 0
+        while read(descriptor, &byte, 1) == 1 {
+            response.append(byte)
+            if response.count >= 4, Array(response.suffix(4)) == [13, 10, 13, 10] { break }
+        }
+        let lines = String(decoding: response, as: UTF8.self).split(separator: "\r\n")
+        let statusWords = lines.first?.split(separator: " ") ?? []
+        guard statusWords.count >= 2, let status = Int(statusWords[1]) else { throw HarnessError("no status line: \(lines.first ?? "")") }
+        let headers = lines.dropFirst().compactMap { line -> (name: String, value: String)? in
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            return (line[..<colon].lowercased(), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+        }
+        return (status, headers)
     }
 }
 

@@ -1,0 +1,124 @@
+// The clients' connections, set up here rather than by hummingbird-websocket's HTTP1WebSocketUpgradeChannel: that one
+// answers every refused upgrade 400 itself and never shows its handler the client's close frame (SPEC §9 needs both).
+import HTTPTypes
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+import NIOWebSocket
+import Synchronization
+@_spi(WSInternal) import WSCore
+
+/// What the relay decided about a client's upgrade request.
+enum UpgradeDecision: Sendable {
+    /// Upgrade, answering with the subprotocol the upstream chose; the session runs the connection.
+    case accept(RelaySession, subprotocol: String?)
+    /// Refuse with this answer.
+    case refuse(RefusalAnswer)
+}
+
+/// One client connection of the relay: a WebSocket upgrade decided by `decide` (which opens the upstream), or plain
+/// HTTP for Hummingbird's router (`/healthz`, `/metrics`).
+struct RelayChildChannel: ServerChildChannel, HTTPChannelHandler {
+    enum Outcome: Sendable {
+        case webSocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, RelaySession)
+        case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, RefusalAnswer)
+        case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+    }
+
+    struct Value: ServerChildChannelValue {
+        let outcome: EventLoopFuture<Outcome>
+        let channel: any Channel
+    }
+
+    /// The decision of one connection's upgrade, from `shouldUpgrade` to the handlers that act on it.
+    private final class DecisionSlot: Sendable {
+        let decision = Mutex<UpgradeDecision?>(nil)
+    }
+
+    let responder: HTTPChannelHandler.Responder
+    let maximumFrameBytes: Int
+    let decide: @Sendable (HTTPRequestHead) async -> UpgradeDecision
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            let slot = DecisionSlot()
+            let upgrader = NIOTypedWebSocketServerUpgrader<Outcome>(
+                maxFrameSize: maximumFrameBytes,
+                shouldUpgrade: { channel, head in
+                    let promise = channel.eventLoop.makePromise(of: HTTPHeaders?.self)
+                    promise.completeWithTask {
+                        let decision = await decide(head)
+                        slot.decision.withLock { $0 = decision }
+                        guard case .accept(_, let subprotocol) = decision else { return nil }
+                        return subprotocol.map { HTTPHeaders([("Sec-WebSocket-Protocol", $0)]) } ?? HTTPHeaders()
+                    }
+                    return promise.futureResult
+                },
+                upgradePipelineHandler: { channel, _ in
+                    channel.eventLoop.makeCompletedFuture {
+                        guard case .accept(let session, _) = slot.decision.withLock({ $0 }) else { throw ChannelError.inappropriateOperationForState }
+                        let frames = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
+                            wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+                        return .webSocket(frames, session)
+                    }
+                })
+            let upgrade = NIOTypedHTTPServerUpgradeConfiguration<Outcome>(upgraders: [upgrader]) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                    try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
+                    let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                        wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+                    if case .refuse(let answer) = slot.decision.withLock({ $0 }) { return .refused(http, answer) }
+                    return .http(http)
+                }
+            }
+            // As Hummingbird's own channel: no pipelining (NIOAsyncChannel reads one request at a time), errors and
+            // header validation left to Hummingbird and swift-http-types.
+            var configuration = NIOUpgradableHTTPServerPipelineConfiguration(upgradeConfiguration: upgrade)
+            configuration.enablePipelining = false
+            configuration.enableErrorHandling = false
+            configuration.enableResponseHeaderValidation = false
+            let outcome = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            return Value(outcome: outcome, channel: channel)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        guard let outcome = try? await value.outcome.get() else { return }
+        switch outcome {
+        case .http(let http):
+            await handleHTTP(asyncChannel: http, logger: logger)
+        case .refused(let http, let answer):
+            try? await Self.write(answer, to: http)
+        case .webSocket(let frames, let session):
+            // The server side of hummingbird-websocket's WebSocketHandler (answering pings, the close handshake) as
+            // Hummingbird runs it, but keeping the close frame it returns: the client's code and reason for the upstream.
+            let closeFrame = try? await WebSocketHandler.handle(
+                type: .server,
+                configuration: .init(extensions: [], autoPing: .disabled, validateUTF8: false, maxFrameSize: maximumFrameBytes),
+                asyncChannel: frames, context: RelayWebSocketContext(logger: logger)
+            ) { inbound, outbound, _ in
+                await session.runClientSide(inbound: inbound, outbound: outbound)
+            }
+            await session.clientClosed(with: closeFrame)
+        }
+    }
+
+    /// Answers a refused upgrade and closes the connection.
+    private static func write(_ answer: RefusalAnswer, to http: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>) async throws {
+        var headers: HTTPFields = [.connection: "close", .contentLength: "\(answer.body.readableBytes)"]
+        if let contentType = answer.contentType { headers[.contentType] = contentType }
+        let head = HTTPResponse(status: .init(code: answer.status, reasonPhrase: answer.reasonPhrase), headerFields: headers)
+        try await http.executeThenClose { _, outbound in
+            try await outbound.write(contentsOf: [.head(head), .body(answer.body), .end(nil)])
+        }
+    }
+}
+
+/// The context hummingbird-websocket's WebSocket handler is run with (its logger).
+struct RelayWebSocketContext: WebSocketContext {
+    let logger: Logger
+}
