@@ -67,8 +67,15 @@ enum UpstreamHandshake: Sendable {
         }
         var configuration = NIOUpgradableHTTPClientPipelineConfiguration(upgradeConfiguration: upgrade)
         configuration.leftOverBytesStrategy = .forwardBytes
-        return try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(configuration: configuration)
+        let stage = try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(configuration: configuration)
+        // An upstream that takes the connection but never answers the upgrade would hold the client for good.
+        let deadline = channel.eventLoop.scheduleTask(in: handshakeTimeout) { channel.close(promise: nil) }
+        stage.whenComplete { _ in deadline.cancel() }
+        return stage
     }
+
+    /// How long the upstream may take to answer the upgrade request once connected.
+    static let handshakeTimeout = TimeAmount.seconds(10)
 
     /// Reads a refused upgrade's response (a body up to ``refusalBodyLimit``, for at most 10 seconds), then closes.
     private static func readRefusal(_ http: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>) async throws -> RefusalAnswer {

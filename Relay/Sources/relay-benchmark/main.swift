@@ -208,7 +208,14 @@ let relayed = await measure(port: relayPort)
 try await Task.sleep(for: .seconds(1))
 let after = usage(of: relay.processIdentifier)
 relay.interrupt()
-relay.waitUntilExit()
+// A relay that ignores SIGINT (as release builds once did) must fail the run, not hang it.
+let patience = ContinuousClock.now + .seconds(30)
+while relay.isRunning, ContinuousClock.now < patience { try await Task.sleep(for: .milliseconds(100)) }
+if relay.isRunning {
+    kill(relay.processIdentifier, SIGKILL)
+    print("relay-benchmark: deltatape-relay was still running 30 s after SIGINT; killed")
+    exit(1)
+}
 let lines = String(decoding: buffered + errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
 let recorded = lines.filter { $0.contains(" s of audio") }.count
 try? FileManager.default.removeItem(atPath: folder)

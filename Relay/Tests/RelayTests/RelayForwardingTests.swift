@@ -126,6 +126,21 @@ struct RelayForwardingTests {
         #expect(relay.process.isRunning)
     }
 
+    @Test func anUpstreamThatNeverAnswersTheUpgradeFailsTheClientAsABadGateway() async throws {
+        let upstream = try RefusingUpstream(status: nil)
+        defer { upstream.stop() }
+        let folder = try RelayTestEnvironment.temporaryDirectory("relay-output")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let relay = try await RelayProcess(upstream: "ws://127.0.0.1:\(upstream.port)", outputDirectory: folder)
+        defer { relay.stop() }
+        let started = ContinuousClock.now
+        let answer = try await httpRequest(port: relay.port, upgradeRequestHead("/v1/realtime?model=m"))
+        #expect(answer.status == 502)
+        // Not a timing assertion on speed: the client must not be held for good (the relay gives up after 10 s).
+        #expect(ContinuousClock.now - started < .seconds(60))
+        #expect(relay.process.isRunning)
+    }
+
     @Test func anUnreachableUpstreamFailsTheClientAndTheRelayKeepsServing() async throws {
         // A port nothing listens on: bound, then closed.
         let refusing = try RefusingUpstream(status: 500, reason: "unused")

@@ -231,13 +231,14 @@ final class FakeUpstream: Sendable {
 // Hummingbird's WebSocket router answers every declined upgrade with the same status of its own (400, measured),
 // so an upstream that refuses with a status of the test's choosing answers on a plain socket.
 
-/// An upstream that answers every request with one HTTP status (401, 403, 404: a refused upgrade).
+/// An upstream that answers every request with one HTTP status (401, 403, 404: a refused upgrade); with `status` nil,
+/// one that never answers: connections wait in its backlog, never accepted.
 final class RefusingUpstream: Sendable {
     let port: Int
     private let listener: Int32
     private let requests = Shared<[String]>([])
 
-    init(status: Int, reason: String) throws {
+    init(status: Int?, reason: String = "") throws {
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard listener >= 0 else { throw HarnessError("socket() failed") }
         self.listener = listener
@@ -253,6 +254,7 @@ final class RefusingUpstream: Sendable {
         }
         guard bound else { close(listener); throw HarnessError("could not listen on 127.0.0.1") }
         port = Int(UInt16(bigEndian: address.sin_port))
+        guard let status else { return }
         let requests = self.requests
         let answer = Array("HTTP/1.1 \(status) \(reason)\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".utf8)
         Thread {
