@@ -18,7 +18,7 @@ echo "relay-smoke: 4 sessions of 3 s through a release relay"
 # To a file, not through a pipe: a relay that ignores SIGINT would outlive the benchmark and hold a pipe open. timeout
 # signals its whole process group, the relay included, and kills what is left 5 s later.
 status=0
-timeout --kill-after=5 180 "$bin/relay-benchmark" --sessions 4 --seconds 3 --format ogg >"$folder/report" || status=$?
+timeout --kill-after=5 120 "$bin/relay-benchmark" --sessions 4 --seconds 3 --format ogg >"$folder/report" || status=$?
 cat "$folder/report"
 if [[ $status -ne 0 ]]; then
     echo "relay-smoke: relay-benchmark failed or hung (status $status; 124 is a timeout: did the relay ignore SIGINT?)" >&2
