@@ -76,12 +76,35 @@ enum RelayTestEnvironment {
         return relayPackageRoot.appendingPathComponent(".build/debug/deltatape-relay")
     }
 
-    /// A new empty temporary folder.
+    /// A new empty temporary folder, inside this test process's own folder, which is removed when the process exits
+    /// (set `DELTATAPE_KEEP_TEST_FILES=1` to keep it): each run used to leave its generated sessions (24 MB) behind.
     static func temporaryDirectory(_ label: String = "relay") throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("deltatape-\(label)-\(UUID().uuidString)")
+        let url = RelayTestFolders.processFolder.appendingPathComponent("\(label)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }
+}
+
+/// The folder of this test process's temporary files, `deltatape-relay-tests.PID` in the system's temporary folder (as
+/// the package's TestSupport does; that target is not visible from this package).
+private enum RelayTestFolders {
+    static let root = FileManager.default.temporaryDirectory
+    static let prefix = "deltatape-relay-tests."
+
+    /// Made on first use; the folders of test processes that are gone are removed then, and this one at exit.
+    static let processFolder: URL = {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+        for name in names where name.hasPrefix(prefix) {
+            guard let pid = pid_t(name.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            try? FileManager.default.removeItem(at: root.appendingPathComponent(name))
+        }
+        let folder = root.appendingPathComponent(prefix + String(getpid()))
+        try? FileManager.default.removeItem(at: folder)
+        if ProcessInfo.processInfo.environment["DELTATAPE_KEEP_TEST_FILES"] == nil {
+            atexit { try? FileManager.default.removeItem(at: RelayTestFolders.processFolder) }
+        }
+        return folder
+    }()
 }
 
 /// A failure of the test machinery itself (not of the relay).
