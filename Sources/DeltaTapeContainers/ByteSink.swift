@@ -49,8 +49,14 @@ public final class FileDescriptorSink: PositionalByteSink {
     /// handed over part-way, `(echo; deltatape …) > f`) are never overwritten.
     private let startOffset: Int
 
-    /// Creates (or truncates) the file at `path`, holding an exclusive advisory lock on it (`flock`) while the sink is
+    /// Creates (or replaces) the file at `path`, holding an exclusive advisory lock on it (`flock`) while the sink is
     /// open: a second writer of the same file fails at once instead of interleaving its bytes with the first's.
+    ///
+    /// A file already there with content is replaced by a new one with the same permissions (when the path is the
+    /// file's only name; otherwise, a symbolic or a hard link, it is emptied and written through): emptying a large file
+    /// in place cost the conversion its freeing (36 ms for a 1-hour WAV, measured), and ext4 then pushes the whole new
+    /// file to the disk when it is closed (62 ms, its guard for files rewritten by truncation); the old file's memory is
+    /// freed on a thread of its own.
     ///
     /// - Throws: ``OutputError`` naming the path and the system's reason, or saying that another process is writing
     ///   the file (which is then left as it was).
@@ -68,15 +74,53 @@ public final class FileDescriptorSink: PositionalByteSink {
                 : "cannot lock for writing: \(SystemCall.errorMessage(code))", code: code)
         }
         var status = stat()
-        if fstat(opened, &status) == 0, status.st_mode & S_IFMT == S_IFREG, ftruncate(opened, 0) != 0 {
-            let code = errno
-            SystemCall.close(opened)
-            throw OutputError(path: path, reason: "cannot empty the file for writing: \(SystemCall.errorMessage(code))", code: code)
+        var written = opened
+        // Empty already (a file just made): left alone, as ext4 treats any truncation as a rewrite (see above).
+        if fstat(opened, &status) == 0, status.st_mode & S_IFMT == S_IFREG, status.st_size > 0 {
+            if let replacement = try Self.replace(path, opened: opened, status: status) {
+                written = replacement
+            } else if ftruncate(opened, 0) != 0 {
+                let code = errno
+                SystemCall.close(opened)
+                throw OutputError(path: path, reason: "cannot empty the file for writing: \(SystemCall.errorMessage(code))", code: code)
+            }
         }
         name = path
-        descriptor = opened
+        descriptor = written
         closesDescriptor = true
         startOffset = 0
+    }
+
+    /// Replaces the file `opened` (locked) at `path` by a new, locked, empty one with the same permissions, and closes
+    /// the old one on a thread of its own; `nil` (nothing changed) where the path is not the file's only name (a
+    /// symbolic or a hard link, written through instead) or the folder does not allow it.
+    ///
+    /// - Throws: When the old file is gone but no new one could be made: another process made one first, or the system
+    ///   refused.
+    private static func replace(_ path: String, opened: Int32, status: stat) throws(OutputError) -> Int32? {
+        var named = stat()
+        guard status.st_nlink == 1, lstat(path, &named) == 0, named.st_dev == status.st_dev, named.st_ino == status.st_ino,
+              unlink(path) == 0 else { return nil }
+        let permissions = status.st_mode & 0o7777
+        let made = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, permissions)
+        guard made >= 0 else {
+            let code = errno
+            SystemCall.close(opened)
+            throw OutputError(path: path, reason: code == EEXIST
+                ? "another process made this file while it was being replaced; wait for it to finish or write elsewhere"
+                : "cannot make the file anew for writing: \(SystemCall.errorMessage(code))", code: code)
+        }
+        _ = fchmod(made, permissions)  // as it was, whatever the umask
+        guard flock(made, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            SystemCall.close(made)
+            SystemCall.close(opened)
+            throw OutputError(path: path, reason: "another process is writing this file (it holds its lock); wait for it to finish or write elsewhere",
+                              code: code)
+        }
+        // Its pages are freed when its last descriptor closes: not on the conversion's path.
+        if !startDedicatedThread({ SystemCall.close(opened) }) { SystemCall.close(opened) }
+        return made
     }
 
     /// Writes to an open descriptor (1 for standard output), which it does not close.

@@ -6,6 +6,7 @@
 // reading a session log's bytes (the command line's `convert`) uses the same buffer for chunks of the log, and its
 // thread runs the session-log reader over them where they lie (``ByteChunk``): reading the file overlaps with parsing.
 public import DeltaTapeEvents
+import DeltaTapeKernels
 import DeltaTapeTimeline
 public import DeltaTapeContainers
 import Dispatch
