@@ -54,7 +54,7 @@ public struct ConversionOptions: Sendable {
     public var streamIdentifier: UInt32?
     /// Where the conversion reports how far it got, for a progress display; `nil` (the default) reports nothing.
     public var progress: ConversionProgress?
-    /// Whether the work's own threads (reading and encoding) run at a lower scheduling priority (nice +10 on Linux):
+    /// Whether the work's own threads (reading and encoding) run at a lower scheduling priority (SCHED_IDLE, nice +10 on Linux):
     /// for recordings inside a server, whose own work, forwarding a conversation, must come first. `deltatape relay`
     /// sets it; conversions leave it off.
     public var runsInBackground = false
