@@ -8,8 +8,8 @@ import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 import NIOWebSocket
+import ServiceLifecycle
 import Synchronization
-@_spi(WSInternal) import WSCore
 
 /// What the relay decided about a client's upgrade request.
 enum UpgradeDecision: Sendable {
@@ -23,7 +23,7 @@ enum UpgradeDecision: Sendable {
 /// HTTP for Hummingbird's router (`/healthz`, `/metrics`).
 struct RelayChildChannel: ServerChildChannel, HTTPChannelHandler {
     enum Outcome: Sendable {
-        case webSocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, RelaySession)
+        case webSocket(RelaySession)
         case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, RefusalAnswer)
         case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
     }
@@ -40,7 +40,8 @@ struct RelayChildChannel: ServerChildChannel, HTTPChannelHandler {
 
     let responder: HTTPChannelHandler.Responder
     let maximumFrameBytes: Int
-    let decide: @Sendable (HTTPRequestHead) async -> UpgradeDecision
+    /// Decides an upgrade request; the upstream is to be opened on the given loop (the client's).
+    let decide: @Sendable (HTTPRequestHead, any EventLoop) async -> UpgradeDecision
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
@@ -48,21 +49,20 @@ struct RelayChildChannel: ServerChildChannel, HTTPChannelHandler {
             let upgrader = NIOTypedWebSocketServerUpgrader<Outcome>(
                 maxFrameSize: maximumFrameBytes,
                 shouldUpgrade: { channel, head in
-                    let promise = channel.eventLoop.makePromise(of: HTTPHeaders?.self)
-                    promise.completeWithTask {
-                        let decision = await decide(head)
+                    let promise = channel.eventLoop.makePromise(of: UpgradeDecision.self)
+                    promise.completeWithTask { await decide(head, channel.eventLoop) }
+                    return promise.futureResult.map { decision in
                         slot.decision.withLock { $0 = decision }
-                        guard case .accept(_, let subprotocol) = decision else { return nil }
+                        guard case .accept(let session, let subprotocol) = decision else { return nil }
+                        session.clientAccepted(channel)
                         return subprotocol.map { HTTPHeaders([("Sec-WebSocket-Protocol", $0)]) } ?? HTTPHeaders()
                     }
-                    return promise.futureResult
                 },
                 upgradePipelineHandler: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {
                         guard case .accept(let session, _) = slot.decision.withLock({ $0 }) else { throw ChannelError.inappropriateOperationForState }
-                        let frames = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
-                            wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
-                        return .webSocket(frames, session)
+                        try session.attachClient(channel)
+                        return .webSocket(session)
                     }
                 })
             let upgrade = NIOTypedHTTPServerUpgradeConfiguration<Outcome>(upgraders: [upgrader]) { channel in
@@ -93,17 +93,14 @@ struct RelayChildChannel: ServerChildChannel, HTTPChannelHandler {
             await handleHTTP(asyncChannel: http, logger: logger)
         case .refused(let http, let answer):
             try? await Self.write(answer, to: http)
-        case .webSocket(let frames, let session):
-            // The server side of hummingbird-websocket's WebSocketHandler (answering pings, the close handshake) as
-            // Hummingbird runs it, but keeping the close frame it returns: the client's code and reason for the upstream.
-            let closeFrame = try? await WebSocketHandler.handle(
-                type: .server,
-                configuration: .init(extensions: [], autoPing: .disabled, validateUTF8: false, maxFrameSize: maximumFrameBytes),
-                asyncChannel: frames, context: RelayWebSocketContext(logger: logger)
-            ) { inbound, outbound, _ in
-                await session.runClientSide(inbound: inbound, outbound: outbound)
+        case .webSocket(let session):
+            // The frames flow on the event loop (RelayGlue); this task only waits for both connections to close, and
+            // on the server's graceful shutdown (after the grace period) has the session close them.
+            await withGracefulShutdownHandler {
+                await session.finished()
+            } onGracefulShutdown: {
+                session.shutDown()
             }
-            await session.clientClosed(with: closeFrame)
         }
     }
 
@@ -116,9 +113,4 @@ struct RelayChildChannel: ServerChildChannel, HTTPChannelHandler {
             try await outbound.write(contentsOf: [.head(head), .body(answer.body), .end(nil)])
         }
     }
-}
-
-/// The context hummingbird-websocket's WebSocket handler is run with (its logger).
-struct RelayWebSocketContext: WebSocketContext {
-    let logger: Logger
 }

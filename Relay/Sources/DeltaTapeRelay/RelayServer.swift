@@ -74,7 +74,7 @@ public final class RelayServer: Sendable {
         let application = Application(
             router: router,
             server: HTTPServerBuilder { [self] responder in
-                RelayChildChannel(responder: responder, maximumFrameBytes: maximumFrameBytes) { [self] in await prepare($0) }
+                RelayChildChannel(responder: responder, maximumFrameBytes: maximumFrameBytes) { [self] in await prepare($0, on: $1) }
             },
             configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
             onServerRunning: { channel in listening(channel.localAddress?.port ?? 0) },
@@ -107,7 +107,8 @@ public final class RelayServer: Sendable {
     /// Decides a client's upgrade: the upstream connection is opened first, and the client's upgrade is answered as
     /// the upstream's was: accepted with the subprotocol it chose, or refused with its status, content type and body
     /// (502 when it could not be reached, 503 while the relay shuts down). The relay says on stderr what happened.
-    private func prepare(_ request: HTTPRequestHead) async -> UpgradeDecision {
+    /// The upstream connection runs on `eventLoop`, the client's.
+    private func prepare(_ request: HTTPRequestHead, on eventLoop: any EventLoop) async -> UpgradeDecision {
         guard !draining.load(ordering: .relaxed) else {
             report("a connection was refused: the relay is shutting down")
             return .refuse(.shuttingDown)
@@ -115,29 +116,23 @@ public final class RelayServer: Sendable {
         let number = connectionCount.add(1, ordering: .relaxed).newValue
         let recording = ConnectionRecording(
             number: number, start: Date().timeIntervalSince1970, configuration: configuration) { _ in }
-        let session = RelaySession(number: number, recording: recording, metrics: metrics, report: report)
+        let session = RelaySession(number: number, recording: recording, metrics: metrics, eventLoop: eventLoop, report: report)
         let (path, query) = Self.pathAndQuery(request.uri)
         session.connectUpstream(
             configuration.upstream, target: configuration.upstream.requestTarget(path: path, query: query),
             headers: Self.forwardedHeaders(HTTPFields(request.headers, splitCookie: false)),
-            maximumFrameBytes: configuration.maximumFrameBytes, logger: quietLogger)
+            maximumFrameBytes: configuration.maximumFrameBytes)
         let subprotocol: String?
         switch await session.upstream.value {
         case .failed(let reason, let answer):
-            session.client.set(.init(writer: nil))
             report("connection \(number): \(configuration.upstream) did not accept the connection (\(reason)); "
                 + "the client's upgrade was refused with \(answer.status) and nothing was recorded")
             return .refuse(answer)
-        case .connected(_, let chosen):
+        case .connected(let chosen):
             subprotocol = chosen
         }
         metrics.connectionOpened()
         state.withLock { $0.sessions[number] = session }
-        // A client that goes away between the upgrade's answer and its handler never runs it: its upstream is closed.
-        Task {
-            try? await Task.sleep(for: .seconds(30))
-            session.client.set(.init(writer: nil))
-        }
         state.withLock { $0.endings[number] = Task { await end(session) } }
         return .accept(session, subprotocol: subprotocol)
     }
@@ -150,9 +145,8 @@ public final class RelayServer: Sendable {
 
     /// Waits for a connection's end, then finalizes its recording and says how it went.
     private func end(_ session: RelaySession) async {
-        _ = await session.upstreamEnded.value
-        // The client's side ends once the upstream's did (the relay closes it); an abandoned recording may be stuck
-        // behind its sink, so it is finalized without holding the connection's end.
+        await session.finished()
+        // An abandoned recording may be stuck behind its sink, so it is finalized without holding the connection's end.
         let number = session.number
         let ending = Task { [self] in
             let line = await session.recording.end()

@@ -10,9 +10,8 @@ import NIOWebSocket
 
 /// How the upstream answered a relayed upgrade request.
 enum UpstreamHandshake: Sendable {
-    /// It switched protocols: the connection's frames (NIO's frame decoder and encoder in place) and the subprotocol it
-    /// chose, if any.
-    case accepted(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, subprotocol: String?)
+    /// It switched protocols, choosing this subprotocol, if any; its connection went to `upgraded`.
+    case accepted(subprotocol: String?)
     /// It answered with another status: what the client is to be told.
     case refused(RefusalAnswer)
 
@@ -22,10 +21,15 @@ enum UpstreamHandshake: Sendable {
     /// Connects to `upstream` (TLS with the system's trust roots for `wss://`) and asks for a WebSocket upgrade of
     /// `target` with `headers`.
     ///
+    /// - Parameters:
+    ///   - eventLoop: The loop the connection runs on (the client's: the relay forwards without a hop between loops).
+    ///   - upgraded: Called on `eventLoop` once the upgrade is done, NIO's frame encoder and decoder in place: adds the
+    ///     handler that takes the connection's frames, before any is read.
     /// - Throws: When the upstream cannot be reached or its answer is not HTTP.
-    static func open(_ upstream: UpstreamURL, target: String, headers: HTTPFields, maximumFrameBytes: Int) async throws -> UpstreamHandshake {
+    static func open(_ upstream: UpstreamURL, target: String, headers: HTTPFields, maximumFrameBytes: Int, on eventLoop: any EventLoop,
+                     upgraded: @escaping @Sendable (any Channel) throws -> Void) async throws -> UpstreamHandshake {
         let tls = try upstream.isSecure ? NIOSSLContext(configuration: .makeClientConfiguration()) : nil
-        let stage = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let stage = try await ClientBootstrap(group: eventLoop)
             .connectTimeout(.seconds(10))
             .connect(host: upstream.host, port: upstream.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -33,12 +37,12 @@ enum UpstreamHandshake: Sendable {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: upstream.host))
                     }
                     return try configureUpgrade(channel, upstream: upstream, target: target, headers: headers,
-                                                maximumFrameBytes: maximumFrameBytes)
+                                                maximumFrameBytes: maximumFrameBytes, upgraded: upgraded)
                 }
             }
         switch try await stage.get() {
-        case .upgraded(let frames, let subprotocol):
-            return .accepted(frames, subprotocol: subprotocol)
+        case .upgraded(let subprotocol):
+            return .accepted(subprotocol: subprotocol)
         case .notUpgraded(let http):
             return .refused(try await readRefusal(http))
         }
@@ -46,16 +50,19 @@ enum UpstreamHandshake: Sendable {
 
     /// Where the client upgrade handler leaves the connection: upgraded, or still HTTP with the refusal to read.
     private enum Stage: Sendable {
-        case upgraded(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, subprotocol: String?)
+        case upgraded(subprotocol: String?)
         case notUpgraded(NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>)
     }
 
     private static func configureUpgrade(_ channel: any Channel, upstream: UpstreamURL, target: String, headers: HTTPFields,
-                                         maximumFrameBytes: Int) throws -> EventLoopFuture<Stage> {
+                                         maximumFrameBytes: Int, upgraded: @escaping @Sendable (any Channel) throws -> Void)
+        throws -> EventLoopFuture<Stage> {
+        // NIO's upgrader adds the frame encoder, decoder and protocol error handler (which answers a malformed frame
+        // with a close frame); close frames themselves pass through to the relay's handler.
         let upgrader = NIOTypedWebSocketClientUpgrader<Stage>(maxFrameSize: maximumFrameBytes) { channel, response in
             channel.eventLoop.makeCompletedFuture {
-                .upgraded(try NIOAsyncChannel(wrappingChannelSynchronously: channel),
-                          subprotocol: response.headers.first(name: "Sec-WebSocket-Protocol"))
+                try upgraded(channel)
+                return .upgraded(subprotocol: response.headers.first(name: "Sec-WebSocket-Protocol"))
             }
         }
         var requestHeaders = HTTPHeaders(headers)

@@ -4,6 +4,7 @@ import Foundation
 import HummingbirdWSClient
 import Logging
 import NIOWebSocket
+import Synchronization
 import Testing
 
 @Suite("Relay: forwarding")
@@ -158,7 +159,9 @@ struct RelayForwardingTests {
     }
 
     /// An upstream in Python's standard library that accepts one WebSocket connection, reads frames until the close
-    /// frame and prints its code and reason: Hummingbird's server never shows a handler the close frame it got.
+    /// frame, prints its code and reason and answers with a close frame of its own (4002, "upstream answer"), so that
+    /// a client can tell the upstream's answer from one the relay made up: Hummingbird's server never shows a handler
+    /// the close frame it got.
     static let closeRecordingUpstream = #"""
     import base64, hashlib, socket, struct, sys
     server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen(1)
@@ -186,7 +189,8 @@ struct RelayForwardingTests {
         if first & 15 == 8:
             code = struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else 1005
             print("close", code, payload[2:].decode(), flush=True)
-            connection.sendall(b"\x88\x02" + payload[:2])
+            answer = struct.pack(">H", 4002) + b"upstream answer"
+            connection.sendall(bytes([0x88, len(answer)]) + answer)
             break
     connection.close()
     """#
@@ -202,6 +206,24 @@ struct RelayForwardingTests {
             _ = await relay.waitForLine(within: 30) { $0.contains("nothing recorded") || $0.contains(" s of audio") }
         }
         #expect(printed.contains("close 4000 client done"), "the upstream saw: \(printed)")
+    }
+
+    @Test func theCloseHandshakeCompletesEndToEnd() async throws {
+        // The client's close reaches the upstream, and the upstream's answer (not one the relay made up) the client.
+        let answer = Mutex<(code: UInt16, reason: String)?>(nil)
+        let printed = try await Self.closeSeenByUpstream { port in
+            let folder = try RelayTestEnvironment.temporaryDirectory("relay-output")
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let relay = try await RelayProcess(upstream: "ws://127.0.0.1:\(port)", outputDirectory: folder)
+            defer { relay.stop() }
+            let received = try await Self.connectAndClose(url: relay.webSocketBase + "/v1/realtime", code: 4000, reason: "client done")
+            answer.withLock { $0 = received }
+            _ = await relay.waitForLine(within: 30) { $0.contains("nothing recorded") || $0.contains(" s of audio") }
+        }
+        #expect(printed.contains("close 4000 client done"), "the upstream saw: \(printed)")
+        let got = answer.withLock { $0 }
+        #expect(got?.code == 4002, "the client got \(String(describing: got))")
+        #expect(got?.reason == "upstream answer")
     }
 
     /// The upstream chooses among the subprotocols the client offered; the client must be answered with that choice.
@@ -236,15 +258,18 @@ struct RelayForwardingTests {
         return rest.split(separator: "\n").map(String.init)
     }
 
-    /// Connects with WSClient, sends one message and closes with `code` and `reason`.
-    static func connectAndClose(url: String, code: UInt16, reason: String) async throws {
+    /// Connects with WSClient, sends one message and closes with `code` and `reason`; returns the close frame that
+    /// answered it, if one did.
+    @discardableResult
+    static func connectAndClose(url: String, code: UInt16, reason: String) async throws -> (code: UInt16, reason: String)? {
         var logger = Logger(label: "relay-test-client")
         logger.logLevel = .critical
-        _ = try await withTimeout(seconds: 60) { [logger] in
+        let answer = try await withTimeout(seconds: 60) { [logger] in
             try await WebSocketClient.connect(url: url, logger: logger) { _, outbound, _ in
                 try await outbound.write(.text(#"{"type":"input_audio_buffer.clear"}"#))
                 try await outbound.close(.unknown(code), reason: reason)
             }
         }
+        return answer.map { (RelayTests.code(of: $0.closeCode), $0.reason ?? "") }
     }
 }
