@@ -1,0 +1,109 @@
+// SPEC §9: every frame forwarded unchanged, whatever its kind: fragments of a message, ping and pong, close frames with
+// their code and reason. Both ends are raw sockets in Python's standard library, so that each frame on the wire shows
+// (WSClient and Hummingbird's server join fragments and answer pings and closes themselves).
+import Foundation
+import Testing
+
+@Suite("Relay: frame kinds")
+struct RelayFrameKindsTests {
+    /// Prints the upstream's port, reads the relay's from stdin, then plays both ends of one connection through the
+    /// relay and prints each frame each end got: `client|upstream OPCODE FIN MASKED PAYLOAD`.
+    static let bothEnds = #"""
+    import base64, os, socket, struct, sys
+    server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen(1)
+    print(server.getsockname()[1], flush=True)
+    relay_port = int(sys.stdin.readline())
+    def head(sock):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            part = sock.recv(1)
+            if not part: raise SystemExit("no head")
+            data += part
+        return data
+    def exactly(sock, n):
+        data = b""
+        while len(data) < n:
+            part = sock.recv(n - len(data))
+            if not part: raise EOFError
+            data += part
+        return data
+    def frame(opcode, payload, fin=True, mask=False):
+        first = (0x80 if fin else 0) | opcode
+        key = os.urandom(4) if mask else b""
+        masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload)) if mask else payload
+        return bytes([first, (0x80 if mask else 0) | len(payload)]) + key + masked
+    def read(sock, name):
+        first, second = exactly(sock, 2)
+        length = second & 127
+        key = exactly(sock, 4) if second & 128 else b"\0\0\0\0"
+        payload = bytes(b ^ key[i % 4] for i, b in enumerate(exactly(sock, length)))
+        print(name, first & 15, "fin" if first & 128 else "more", "masked" if second & 128 else "plain", payload.hex(), flush=True)
+        return first & 15
+    client = socket.create_connection(("127.0.0.1", relay_port)); client.settimeout(30)
+    client.sendall(b"GET /v1/realtime HTTP/1.1\r\nHost: relay\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    upstream, _ = server.accept(); upstream.settimeout(30)
+    request = head(upstream)
+    key = [l.split(b":", 1)[1].strip() for l in request.split(b"\r\n") if l.lower().startswith(b"sec-websocket-key:")][0]
+    import hashlib
+    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    upstream.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+    print("client answer", head(client).split(b"\r\n")[0].decode(), flush=True)
+    # The upstream: a text message in three fragments, then a ping.
+    upstream.sendall(frame(1, b"hel", fin=False) + frame(0, b"lo ", fin=False) + frame(0, b"world") + frame(9, b"u-ping"))
+    for _ in range(4): read(client, "client")
+    # The client: a binary message in two fragments, a ping and a pong.
+    client.sendall(frame(2, b"\x01\x02", fin=False, mask=True) + frame(0, b"\x03", mask=True)
+                   + frame(9, b"c-ping", mask=True) + frame(10, b"c-pong", mask=True))
+    for _ in range(4): read(upstream, "upstream")
+    # The client closes; the upstream answers with a close of its own.
+    client.sendall(frame(8, struct.pack(">H", 4000) + b"bye", mask=True))
+    read(upstream, "upstream")
+    upstream.sendall(frame(8, struct.pack(">H", 4002) + b"ok"))
+    read(client, "client")
+    try:
+        print("client eof" if client.recv(1) == b"" else "client more", flush=True)
+    except socket.timeout:
+        print("client still open", flush=True)
+    upstream.close()
+    """#
+
+    @Test func fragmentsPingPongAndCloseFramesCrossUnchangedEachWay() async throws {
+        let both = Process()
+        both.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        both.arguments = ["python3", "-c", Self.bothEnds]
+        let input = Pipe(), output = Pipe()
+        both.standardInput = input
+        both.standardOutput = output
+        both.standardError = FileHandle.nullDevice
+        try both.run()
+        defer { if both.isRunning { both.terminate() } }
+        let first = try await onThread { String(decoding: output.fileHandleForReading.availableData, as: UTF8.self) }
+        let port = try #require(Int(first.trimmingCharacters(in: .whitespacesAndNewlines)))
+        let folder = try RelayTestEnvironment.temporaryDirectory("relay-output")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let relay = try await RelayProcess(upstream: "ws://127.0.0.1:\(port)", outputDirectory: folder)
+        defer { relay.stop() }
+        input.fileHandleForWriting.write(Data("\(relay.port)\n".utf8))
+        let rest = try await onThread { String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+        let lines = rest.split(separator: "\n").map(String.init)
+        func hex(_ text: String) -> String { text.utf8.map { String(format: "%02x", $0) }.joined() }
+        #expect(lines == [
+            "client answer HTTP/1.1 101 Switching Protocols",
+            // Fragments as they were, a server's frames unmasked.
+            "client 1 more plain \(hex("hel"))",
+            "client 0 more plain \(hex("lo "))",
+            "client 0 fin plain \(hex("world"))",
+            "client 9 fin plain \(hex("u-ping"))",
+            // A client's frames masked, as the upstream must get them.
+            "upstream 2 more masked 0102",
+            "upstream 0 fin masked 03",
+            "upstream 9 fin masked \(hex("c-ping"))",
+            "upstream 10 fin masked \(hex("c-pong"))",
+            // The client's close reaches the upstream, and the upstream's answer the client; then the relay closes.
+            "upstream 8 fin masked 0fa0\(hex("bye"))",
+            "client 8 fin plain 0fa2\(hex("ok"))",
+            "client eof",
+        ], "relay: \(relay.standardErrorLines)")
+    }
+}
