@@ -6,8 +6,9 @@ import Testing
 
 @Suite("Relay: frame kinds")
 struct RelayFrameKindsTests {
-    /// Prints the upstream's port, reads the relay's from stdin, then plays both ends of one connection through the
-    /// relay and prints each frame each end got: `client|upstream OPCODE FIN MASKED PAYLOAD`.
+    /// Prints the upstream's port, reads the relay's from stdin, then opens one connection through the relay, playing
+    /// both ends: `client` and `upstream` are their sockets; `frame` makes a frame, `read` prints the next one an end got
+    /// (`client|upstream OPCODE FIN MASKED PAYLOAD`).
     static let bothEnds = #"""
     import base64, os, socket, struct, sys
     server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen(1)
@@ -31,7 +32,9 @@ struct RelayFrameKindsTests {
         first = (0x80 if fin else 0) | opcode
         key = os.urandom(4) if mask else b""
         masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload)) if mask else payload
-        return bytes([first, (0x80 if mask else 0) | len(payload)]) + key + masked
+        length = len(payload)
+        size = bytes([length]) if length < 126 else bytes([126]) + struct.pack(">H", length) if length < 65536 else bytes([127]) + struct.pack(">Q", length)
+        return bytes([first, (0x80 if mask else 0) | size[0]]) + size[1:] + key + masked
     def read(sock, name):
         first, second = exactly(sock, 2)
         length = second & 127
@@ -49,6 +52,10 @@ struct RelayFrameKindsTests {
     accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
     upstream.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
     print("client answer", head(client).split(b"\r\n")[0].decode(), flush=True)
+    """#
+
+    /// Fragments, ping and pong each way, then the client's close and the upstream's answer.
+    static let everyKind = bothEnds + "\n" + #"""
     # The upstream: a text message in three fragments, then a ping.
     upstream.sendall(frame(1, b"hel", fin=False) + frame(0, b"lo ", fin=False) + frame(0, b"world") + frame(9, b"u-ping"))
     for _ in range(4): read(client, "client")
@@ -68,25 +75,22 @@ struct RelayFrameKindsTests {
     upstream.close()
     """#
 
+    /// The upstream sends 100 MB while the client reads nothing, for as long as its writes go through within 5 s.
+    static let unreadClient = bothEnds + "\n" + #"""
+    upstream.settimeout(5)
+    big = frame(2, bytes(1 << 20))
+    sent = 0
+    try:
+        while sent < 100 << 20:
+            upstream.sendall(big)
+            sent += len(big)
+    except socket.timeout:
+        pass
+    print("upstream sent", sent, flush=True)
+    """#
+
     @Test func fragmentsPingPongAndCloseFramesCrossUnchangedEachWay() async throws {
-        let both = Process()
-        both.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        both.arguments = ["python3", "-c", Self.bothEnds]
-        let input = Pipe(), output = Pipe()
-        both.standardInput = input
-        both.standardOutput = output
-        both.standardError = FileHandle.nullDevice
-        try both.run()
-        defer { if both.isRunning { both.terminate() } }
-        let first = try await onThread { String(decoding: output.fileHandleForReading.availableData, as: UTF8.self) }
-        let port = try #require(Int(first.trimmingCharacters(in: .whitespacesAndNewlines)))
-        let folder = try RelayTestEnvironment.temporaryDirectory("relay-output")
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let relay = try await RelayProcess(upstream: "ws://127.0.0.1:\(port)", outputDirectory: folder)
-        defer { relay.stop() }
-        input.fileHandleForWriting.write(Data("\(relay.port)\n".utf8))
-        let rest = try await onThread { String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
-        let lines = rest.split(separator: "\n").map(String.init)
+        let (lines, relayLines) = try await Self.run(Self.everyKind)
         func hex(_ text: String) -> String { text.utf8.map { String(format: "%02x", $0) }.joined() }
         #expect(lines == [
             "client answer HTTP/1.1 101 Switching Protocols",
@@ -104,6 +108,36 @@ struct RelayFrameKindsTests {
             "upstream 8 fin masked 0fa0\(hex("bye"))",
             "client 8 fin plain 0fa2\(hex("ok"))",
             "client eof",
-        ], "relay: \(relay.standardErrorLines)")
+        ], "relay: \(relayLines)")
+    }
+
+    @Test func aClientThatReadsNothingHoldsTheUpstreamBackInsteadOfFillingTheRelaysMemory() async throws {
+        // The relay stops reading the upstream while the client's connection cannot take more, so what the upstream
+        // gets through is bounded by the sockets' buffers (a few MB on loopback), not the 100 MB it tries to send.
+        let (lines, relayLines) = try await Self.run(Self.unreadClient)
+        let sent = try #require(lines.last.flatMap { $0.hasPrefix("upstream sent ") ? Int($0.dropFirst(14)) : nil }, "\(lines)")
+        #expect(sent < 40 << 20, "the upstream got \(sent) bytes through to a client that read nothing; relay: \(relayLines)")
+    }
+
+    /// Runs one of the two-ended scripts against a relay; returns the lines it printed after its port, and the relay's.
+    static func run(_ script: String) async throws -> (lines: [String], relay: [String]) {
+        let both = Process()
+        both.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        both.arguments = ["python3", "-c", script]
+        let input = Pipe(), output = Pipe()
+        both.standardInput = input
+        both.standardOutput = output
+        both.standardError = FileHandle.nullDevice
+        try both.run()
+        defer { if both.isRunning { both.terminate() } }
+        let first = try await onThread { String(decoding: output.fileHandleForReading.availableData, as: UTF8.self) }
+        let port = try #require(Int(first.trimmingCharacters(in: .whitespacesAndNewlines)))
+        let folder = try RelayTestEnvironment.temporaryDirectory("relay-output")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let relay = try await RelayProcess(upstream: "ws://127.0.0.1:\(port)", outputDirectory: folder)
+        defer { relay.stop() }
+        input.fileHandleForWriting.write(Data("\(relay.port)\n".utf8))
+        let rest = try await onThread { String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+        return (rest.split(separator: "\n").map(String.init), relay.standardErrorLines)
     }
 }
