@@ -2,9 +2,7 @@ import CoreMetrics
 import DeltaTape
 import Foundation
 import HTTPTypes
-import Logging
 import NIOCore
-import NIOWebSocket
 
 /// One relayed connection: the client's WebSocket (accepted by the server) and the upstream's (opened by the relay on
 /// the client's event loop), a ``RelayGlue`` at the end of each pipeline copying frames to the other as they come,
