@@ -20,6 +20,10 @@ final class ConnectionRecording: Sendable {
         var abandoned = false
         var finishing = false
         var failure: String?
+        /// Messages not handed over yet because the recording thread held the recorder's lock (in order, with their
+        /// byte count): handed over before the next one, counted against the buffer.
+        var held: [(message: [UInt8], direction: MessageDirection, time: Double)] = []
+        var heldBytes = 0
     }
 
     /// Starts the recording of connection `number`, begun at `start` (seconds since the epoch).
@@ -40,7 +44,7 @@ final class ConnectionRecording: Sendable {
     }
 
     /// Bytes of messages waiting for the recording.
-    var lagBytes: Int { recorder.statistics.bufferedBytes }
+    var lagBytes: Int { recorder.statistics.bufferedBytes + state.withLock { $0.heldBytes } }
 
     /// Whether the recording was abandoned.
     var isAbandoned: Bool { state.withLock { $0.abandoned } }
@@ -49,20 +53,41 @@ final class ConnectionRecording: Sendable {
     ///
     /// - Returns: `true` when this message made the recording fall too far behind: it was abandoned just now.
     func take(_ message: [UInt8], direction: MessageDirection, at time: Double) -> Bool {
-        guard state.withLock({ !$0.abandoned && !$0.finishing && $0.failure == nil }) else { return false }
-        do throws(DeltaTapeError) {
-            switch try recorder.offer(message, receivedAt: time, direction: direction) {
-            case .accepted:
-                return false
-            case .full:
-                state.withLock { $0.abandoned = true }
-                Task { await end() }
-                return true
+        let abandoned = state.withLock { state -> Bool in
+            guard !state.abandoned && !state.finishing && state.failure == nil else { return false }
+            state.held.append((message, direction, time))
+            state.heldBytes += message.count
+            // Never waits for the recording thread (offerUnlessBusy): what it cannot take now waits here, in order.
+            var handed = 0
+            defer { state.held.removeFirst(handed) }
+            for (message, direction, time) in state.held {
+                do throws(DeltaTapeError) {
+                    switch try recorder.offerUnlessBusy(message, receivedAt: time, direction: direction) {
+                    case nil:
+                        return Self.abandonIfTooFarBehind(&state, bufferBytes: bufferBytes)
+                    case .accepted:
+                        handed += 1
+                        state.heldBytes -= message.count
+                    case .full:
+                        state.abandoned = true
+                        return true
+                    }
+                } catch {
+                    state.failure = error.description
+                    return false
+                }
             }
-        } catch {
-            state.withLock { $0.failure = error.description }
             return false
         }
+        if abandoned { Task { await end() } }
+        return abandoned
+    }
+
+    /// Messages held back past the buffer abandon the recording, as a full recorder does.
+    private static func abandonIfTooFarBehind(_ state: inout State, bufferBytes: Int) -> Bool {
+        guard state.heldBytes > bufferBytes else { return false }
+        state.abandoned = true
+        return true
     }
 
     /// Finalizes the recording (once; later calls wait for the first) and returns its summary line.
@@ -73,7 +98,14 @@ final class ConnectionRecording: Sendable {
         }
         guard first else { return await ended.value }
         let line: String
-        let (abandoned, earlierFailure) = state.withLock { ($0.abandoned, $0.failure) }
+        let (abandoned, earlierFailure, held) = state.withLock { ($0.abandoned, $0.failure, $0.held) }
+        // Messages still held are handed over first (waiting for the lock is fine here, off the event loop), unless
+        // the recording was abandoned.
+        if !abandoned, earlierFailure == nil {
+            for (message, direction, time) in held {
+                guard (try? recorder.offer(message, receivedAt: time, direction: direction)) == .accepted else { break }
+            }
+        }
         do throws(DeltaTapeError) {
             let summary = try await recorder.finish()
             let audio = "\(Self.seconds(summary.durationSeconds)) s of audio (\(summary.sampleRate) Hz, "
