@@ -84,7 +84,10 @@ import TestSupport
     /// `offer` never waits: while the sink is stuck it answers `.full` once the buffer holds the high watermark, and
     /// never holds more; what it accepted is recorded in order (the accepted messages, converted as a log by the
     /// converter, give the same samples).
-    @Test func offerNeverWaitsAndRefusesPastTheHighWatermark() async throws {
+    /// Also through `offerUnlessBusy` (a relay's event loop), which answers nil while the recording thread holds the
+    /// lock: the message is then offered again, in order.
+    @Test(arguments: [false, true])
+    func offerNeverWaitsAndRefusesPastTheHighWatermark(unlessBusy: Bool) async throws {
         let lines = try Self.messages(try GeneratedSessions.sixMinuteLog())
         let watermarks = SessionRecorder.Watermarks(low: 32 << 10, high: 128 << 10)
         let collected = Collected()
@@ -95,11 +98,15 @@ import TestSupport
         var refused = 0
         var remaining = lines[...]
         // The sink is stuck at its first write: offered messages fill the buffer and then are refused.
-        while let line = remaining.popFirst(), refused < 50 {
-            switch try recorder.offer(line.utf8) {
+        while let line = remaining.first, refused < 50 {
+            let outcome = unlessBusy ? try recorder.offerUnlessBusy(Array(line.utf8)) : try recorder.offer(line.utf8)
+            switch outcome {
             case .accepted: accepted.append(line)
             case .full: refused += 1
+            case nil:
+                continue  // busy: the same line again
             }
+            remaining = remaining.dropFirst()
         }
         let statistics = recorder.statistics
         stuck.signal()
