@@ -99,7 +99,7 @@ import TestSupport
         var remaining = lines[...]
         // The sink is stuck at its first write: offered messages fill the buffer and then are refused.
         while let line = remaining.first, refused < 50 {
-            let outcome = unlessBusy ? try recorder.offerUnlessBusy(Array(line.utf8)) : try recorder.offer(line.utf8)
+            let outcome = unlessBusy ? try recorder.offerUnlessBusy(line.utf8) : try recorder.offer(line.utf8)
             switch outcome {
             case .accepted: accepted.append(line)
             case .full: refused += 1

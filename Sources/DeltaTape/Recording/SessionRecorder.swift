@@ -303,17 +303,21 @@ public final class SessionRecorder: Sendable {
     }
 
     /// Takes one message as ``offer(_:receivedAt:direction:)`` does, or returns `nil` at once when the recording thread
-    /// holds the recorder's lock just now. The recording thread runs at the lowest priority (SCHED_IDLE): a caller that
-    /// must never wait (a relay's event loop) would otherwise wait until that thread is scheduled again to let go of the
-    /// lock, measured at up to 10 ms under load. Keep the message and offer it again later, in order.
+    /// holds the recorder's lock just now. With ``ConversionOptions/runsInBackground`` the recording thread runs at the
+    /// lowest priority (SCHED_IDLE): a caller that must never wait (a relay's event loop) would otherwise wait until
+    /// that thread is scheduled again to let go of the lock, measured at up to 10 ms under load. Keep the message and
+    /// offer it again later, in order.
     ///
     /// - Parameters: as for ``record(_:receivedAt:direction:)``.
     /// - Throws: As ``offer(_:receivedAt:direction:)``.
-    public func offerUnlessBusy(_ message: [UInt8], receivedAt: Double? = nil, direction: MessageDirection? = nil) throws(DeltaTapeError) -> Offer? {
+    public func offerUnlessBusy(_ message: some Sequence<UInt8>, receivedAt: Double? = nil, direction: MessageDirection? = nil)
+        throws(DeltaTapeError) -> Offer?
+    {
         try requireInput(log: false)
+        let bytes = Array(message)  // an array passed in is not copied
         let watermark = watermarks.high
         let outcome = try state.withLockIfAvailable { (state) throws(DeltaTapeError) -> Bool in
-            try Self.admit(message, receivedAt: receivedAt, direction: direction, into: &state, high: watermark, name: name)
+            try Self.admit(bytes, receivedAt: receivedAt, direction: direction, into: &state, high: watermark, name: name)
         }
         guard let admitted = outcome else { return nil }
         if admitted { entries.signal() }
