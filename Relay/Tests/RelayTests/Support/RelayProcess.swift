@@ -144,21 +144,9 @@ func httpRequest(port: Int, _ head: String) async throws -> (status: Int, body: 
 /// Connects to 127.0.0.1:`port` (reads time out after 20 s) and sends `head` with a Host header and the final blank
 /// line; returns the socket.
 private func sendRequest(port: Int, _ head: String) throws -> Int32 {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { throw HarnessError("socket() failed") }
+    let descriptor = try connectToLoopback(port: port)
     var timeout = timeval(tv_sec: 20, tv_usec: 0)
     setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard connected == 0 else {
-        close(descriptor)
-        throw HarnessError("connect() to 127.0.0.1:\(port) failed (errno \(errno))")
-    }
     let request = Array((head + "\r\nHost: 127.0.0.1:\(port)\r\n\r\n").utf8)
     var offset = 0
     while offset < request.count {
@@ -218,4 +206,22 @@ func metricValue(_ text: String, _ name: String, labels: [String] = []) -> Doubl
         if labels.allSatisfy({ series.contains($0) }) { return Double(parts[1]) }
     }
     return nil
+}
+
+/// A TCP socket connected to `127.0.0.1:port`.
+func connectToLoopback(port: Int) throws -> Int32 {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { throw HarnessError("socket() failed") }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else {
+        close(descriptor)
+        throw HarnessError("connect() to 127.0.0.1:\(port) failed (errno \(errno))")
+    }
+    return descriptor
 }
