@@ -5,13 +5,18 @@
 //
 // A plain executable rather than an ordo-one benchmark: the quantity is a distribution of latencies inside one long run
 // of many connections, not the time of a repeated operation, and the Benchmarks/ package stays free of the server stack.
-//   swift run -c release --package-path Relay relay-benchmark [--sessions 100] [--seconds 20] [--format webm] [--complexity 5]
+//
+// The load (every client and the fake upstream) runs on one SwiftNIO event loop, frames written and read by channel
+// handlers: it shares this machine's cores with the relay, so it must cost little and add little latency of its own.
+// (Its first version, on Hummingbird's async WebSocket client and server, took half of a core of two and measured the
+// direct path itself at p99 5-8 ms: the relay's p99 was lost in it.) `--pin` puts the load on the first core and the
+// relay on the others, as when clients and upstream are other machines.
+//   swift run -c release --package-path Relay relay-benchmark [--sessions 100] [--seconds 20] [--format webm] [--complexity 5] [--pin] [--aligned]
 import Foundation
-import Hummingbird
-import HummingbirdWSClient
-import HummingbirdWebSocket
-import Logging
 import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
 import Synchronization
 
 let arguments = CommandLine.arguments
@@ -23,11 +28,11 @@ let sessionCount = Int(option("--sessions", "100")) ?? 100
 let seconds = Double(option("--seconds", "20")) ?? 20
 let format = option("--format", "webm")
 let complexity = option("--complexity", "5")
+let pinned = arguments.contains("--pin")
+let aligned = arguments.contains("--aligned")
 let frameMilliseconds = 50
+let framesPerSession = Int(seconds * 1_000) / frameMilliseconds
 let started = ContinuousClock.now
-
-var quiet = Logger(label: "relay-benchmark")
-quiet.logLevel = .critical
 
 /// Nanoseconds since the benchmark started: sender and receiver share this process, hence this clock.
 func now() -> Int64 {
@@ -35,7 +40,26 @@ func now() -> Int64 {
     return elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
 }
 
-/// Answers of 5 s (100 frames), each a response and item of its own, as a realtime API sends them.
+/// glibc's sched_setaffinity, which its Swift overlay does not carry (it is behind _GNU_SOURCE).
+@_silgen_name("sched_setaffinity")
+func setAffinity(_ pid: pid_t, _ size: Int, _ mask: UnsafeRawPointer) -> Int32
+
+/// Runs the calling thread on these cores only.
+func pinCurrentThread(to cores: ClosedRange<Int>) {
+    var mask = [UInt64](repeating: 0, count: 16)  // 1 024 cores, glibc's cpu_set_t
+    for core in cores where core < 1_024 { mask[core / 64] |= 1 << UInt64(core % 64) }
+    if setAffinity(0, mask.count * 8, mask) != 0 { print("relay-benchmark: --pin: sched_setaffinity failed (errno \(errno))") }
+}
+let coreCount = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+if pinned && coreCount < 2 { print("relay-benchmark: --pin needs two cores or more"); exit(2) }
+
+let load = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+let loop = load.next()
+if pinned {
+    try loop.submit { pinCurrentThread(to: 0...0) }.wait()
+    pinCurrentThread(to: 0...0)
+}
+
 /// 50 ms of 24 kHz speech-like audio (two gliding tones and noise), base64: encoding it costs what speech costs.
 let payload: String = {
     var samples = [Int16](repeating: 0, count: 24 * frameMilliseconds)
@@ -49,6 +73,8 @@ let payload: String = {
     return samples.withUnsafeBytes { Data($0).base64EncodedString() }
 }()
 
+/// Frame `frame` of a side's messages, stamped with the time it is written. Answers of 5 s (100 frames), each a
+/// response and item of its own, as a realtime API sends them.
 func message(_ type: String, field: String, frame: Int) -> String {
     "{\"type\":\"\(type)\",\"event_id\":\"t\(now())-\(frame)\",\"response_id\":\"r\(frame / 100)\",\"item_id\":\"i\(frame / 100)\",\"output_index\":0,\"content_index\":0,\"\(field)\":\"\(payload)\"}"
 }
@@ -78,76 +104,159 @@ final class Latencies: Sendable {
 }
 let toClient = Latencies()
 let toUpstream = Latencies()
+let failures = Atomic<Int>(0)
 
-/// Sends a message every 50 ms for `seconds`, on a schedule that does not drift.
-func pace(_ send: (String) async throws -> Void, _ make: (Int) -> String) async throws {
-    let frames = Int(seconds * 1_000) / frameMilliseconds
-    let start = ContinuousClock.now
-    for frame in 0..<frames {
-        try await Task.sleep(until: start + .milliseconds(frame * frameMilliseconds), clock: .continuous)
-        try await send(make(frame))
+/// One end of a session, on the load's event loop: writes a message every 50 ms on a schedule that does not drift,
+/// times the messages it reads. The upstream end closes (1000) 300 ms after its last message; a close frame is answered
+/// with its own payload, then the connection is closed.
+final class PacedEnd: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+    enum Role { case client, upstream }
+
+    let role: Role
+    private var next = 0
+    private var start = NIODeadline.now()
+    private var timer: Scheduled<Void>?
+    private var sentClose = false
+
+    init(role: Role) { self.role = role }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        start = .now()
+        schedule(context)
     }
-}
 
-// The fake upstream: answers each connection with paced audio deltas, timing the client's frames as they arrive.
-let upstreamPort = OneTime()
-let router = Router(context: BasicWebSocketRequestContext.self)
-router.ws("**") { inbound, outbound, _ in
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask {
-            for try await message in inbound.messages(maxSize: 1 << 24) {
-                if case .text(let text) = message { toUpstream.add(text) }
+    private func schedule(_ context: ChannelHandlerContext) {
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        if next < framesPerSession {
+            timer = context.eventLoop.scheduleTask(deadline: start + .milliseconds(Int64(next * frameMilliseconds))) {
+                let (end, context) = loopBound.value
+                end.sendNext(context)
+            }
+        } else if role == .upstream {
+            timer = context.eventLoop.scheduleTask(deadline: start + .milliseconds(Int64(next * frameMilliseconds + 300))) {
+                let (end, context) = loopBound.value
+                end.close(context, payload: nil)
             }
         }
-        try await pace({ try await outbound.write(.text($0)) }) { message("response.output_audio.delta", field: "delta", frame: $0) }
-        try await Task.sleep(for: .milliseconds(300))
-        group.cancelAll()
     }
-}
-let application = Application(
-    router: Router(context: BasicWebSocketRequestContext.self),
-    server: .http1WebSocketUpgrade(webSocketRouter: router, configuration: .init(ws: .init(maxFrameSize: 1 << 24, autoPing: .disabled))),
-    configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-    onServerRunning: { upstreamPort.set($0.localAddress?.port ?? 0) },
-    logger: quiet)
-Task { try await application.run() }
 
-final class OneTime: Sendable {
-    private let value = Mutex<Int?>(nil)
-    func set(_ new: Int) { value.withLock { $0 = new } }
-    func wait() async -> Int {
-        while true {
-            if let value = value.withLock({ $0 }) { return value }
-            try? await Task.sleep(for: .milliseconds(20))
+    private func sendNext(_ context: ChannelHandlerContext) {
+        guard !sentClose else { return }
+        let text = role == .client
+            ? message("input_audio_buffer.append", field: "audio", frame: next)
+            : message("response.output_audio.delta", field: "delta", frame: next)
+        next += 1
+        // A client masks every frame it sends (RFC 6455 §5.1); a server masks none.
+        let frame = WebSocketFrame(fin: true, opcode: .text, maskKey: role == .client ? .random() : nil, data: ByteBuffer(string: text))
+        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+        schedule(context)
+    }
+
+    private func close(_ context: ChannelHandlerContext, payload: ByteBuffer?) {
+        guard !sentClose else { return }
+        sentClose = true
+        timer?.cancel()
+        var data = payload ?? ByteBuffer()
+        if payload == nil { data.write(webSocketErrorCode: .normalClosure) }
+        let frame = WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: role == .client ? .random() : nil, data: data)
+        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .text:
+            (role == .client ? toClient : toUpstream).add(String(buffer: frame.unmaskedData))
+        case .connectionClose:
+            if sentClose {
+                context.close(promise: nil)
+            } else {
+                close(context, payload: frame.unmaskedData)
+                context.close(promise: nil)
+            }
+        default:
+            break
         }
     }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        failures.add(1, ordering: .relaxed)
+        context.close(promise: nil)
+    }
 }
 
-/// Runs every session at once against `port`.
-func runSessions(port: Int) async {
-    await withTaskGroup(of: Void.self) { group in
-        for session in 0..<sessionCount {
-            group.addTask {
-                // Sessions start spread over one answer's length, as independent calls do: started together, every
-                // session's answer would end, and be encoded, at the same moment.
-                try? await Task.sleep(for: .milliseconds(session * 5_000 / max(1, sessionCount)))
-                _ = try? await WebSocketClient.connect(
-                    url: "ws://127.0.0.1:\(port)/v1/realtime?model=benchmark",
-                    configuration: .init(maxFrameSize: 1 << 24), logger: quiet
-                ) { inbound, outbound, _ in
-                    try await withThrowingTaskGroup(of: Void.self) { sessions in
-                        sessions.addTask {
-                            try await pace({ try await outbound.write(.text($0)) }) { message("input_audio_buffer.append", field: "audio", frame: $0) }
-                        }
-                        for try await message in inbound.messages(maxSize: 1 << 24) {
-                            if case .text(let text) = message { toClient.add(text) }
-                        }
-                        sessions.cancelAll()
-                    }
+// The fake upstream: accepts any WebSocket upgrade and answers with paced audio deltas.
+let upstream = try ServerBootstrap(group: load)
+    .serverChannelOption(.backlog, value: 1_024)
+    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+    .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+    .childChannelInitializer { channel in
+        let upgrader = NIOWebSocketServerUpgrader(
+            maxFrameSize: 1 << 24,
+            shouldUpgrade: { channel, _ in channel.eventLoop.makeSucceededFuture(HTTPHeaders()) },
+            upgradePipelineHandler: { channel, _ in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(PacedEnd(role: .upstream)) }
+            })
+        return channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
+        }
+    }
+    .bind(host: "127.0.0.1", port: 0).wait()
+let port = upstream.localAddress?.port ?? 0
+
+/// One session's client: connects, asks for the upgrade, then runs as a paced end; completes when its connection closes.
+func runClient(port: Int, after delay: TimeAmount) -> EventLoopFuture<Void> {
+    let done = loop.makePromise(of: Void.self)
+    loop.scheduleTask(in: delay) {
+        ClientBootstrap(group: loop)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: 1 << 24) { channel, _ in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(PacedEnd(role: .client)) }
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(
+                        withClientUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
                 }
             }
-        }
+            .connect(host: "127.0.0.1", port: port)
+            .whenComplete { result in
+                guard case .success(let channel) = result else {
+                    failures.add(1, ordering: .relaxed)
+                    done.succeed()
+                    return
+                }
+                let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/v1/realtime?model=benchmark",
+                                           headers: ["Host": "127.0.0.1:\(port)", "Content-Length": "0"])
+                channel.write(HTTPClientRequestPart.head(head), promise: nil)
+                channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+                channel.closeFuture.whenComplete { _ in done.succeed() }
+            }
     }
+    return done.futureResult
+}
+
+/// Runs every session at once against `port`. Sessions start spread over one answer's length, as independent calls
+/// do (started together, every session's answer would end, and be encoded, at the same moment), each at its own phase
+/// of the 50-ms frame clock: a phase drawn at random (the same draws every run), as calls that know nothing of each
+/// other have. `--aligned` starts them all in phase instead, 200 frames due at the same instant every 50 ms: the worst
+/// case, which the first versions of this benchmark measured by accident (their starts were whole multiples of 50 ms).
+func runSessions(port: Int) throws {
+    var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+    let clients = (0..<sessionCount).map { session in
+        seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        let phase = aligned ? 0 : Int64(seed >> 33) % Int64(frameMilliseconds * 1_000)
+        return runClient(port: port, after: .milliseconds(Int64(session * 5_000 / max(1, sessionCount))) + .microseconds(phase))
+    }
+    try EventLoopFuture.andAllComplete(clients, on: loop).wait()
 }
 
 func percentile(_ sorted: [Int64], _ p: Double) -> Double {
@@ -160,8 +269,8 @@ struct Measured {
     var toUpstream: [Int64]
 }
 
-func measure(port: Int) async -> Measured {
-    await runSessions(port: port)
+func measure(port: Int) throws -> Measured {
+    try runSessions(port: port)
     return Measured(toClient: toClient.take(), toUpstream: toUpstream.take())
 }
 
@@ -177,10 +286,9 @@ func usage(of pid: Int32) -> (cpu: Double, peakKiB: Int, residentKiB: Int) {
     return (ticks / Double(sysconf(Int32(_SC_CLK_TCK))), kib("VmHWM:"), kib("VmRSS:"))
 }
 
-let port = await upstreamPort.wait()
-print("relay-benchmark: \(sessionCount) sessions of \(seconds) s, a \(frameMilliseconds)-ms delta every \(frameMilliseconds) ms each way "
-    + "(latencies of frames after each session's first second)")
-let direct = await measure(port: port)
+print("relay-benchmark: \(sessionCount) sessions of \(seconds) s, a \(frameMilliseconds)-ms delta every \(frameMilliseconds) ms each way, "
+    + (aligned ? "all sessions in phase" : "each session at a phase of its own") + " (latencies of frames after each session's first second)")
+let direct = try measure(port: port)
 
 // The relay, as users run it: its own process, recording every session.
 let relayPath = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("deltatape-relay").path
@@ -191,7 +299,10 @@ relay.arguments = ["--listen", "127.0.0.1:0", "--upstream", "ws://127.0.0.1:\(po
     + (format == "wav" ? [] : ["--complexity", complexity])
 let errors = Pipe()
 relay.standardError = errors
+// The relay inherits the affinity of the thread that starts it.
+if pinned { pinCurrentThread(to: 1...(coreCount - 1)) }
 try relay.run()
+if pinned { pinCurrentThread(to: 0...0) }
 var relayPort = 0
 var buffered = Data()
 while relayPort == 0 {
@@ -204,13 +315,13 @@ while relayPort == 0 {
     }
 }
 let before = usage(of: relay.processIdentifier)
-let relayed = await measure(port: relayPort)
-try await Task.sleep(for: .seconds(1))
+let relayed = try measure(port: relayPort)
+Thread.sleep(forTimeInterval: 1)
 let after = usage(of: relay.processIdentifier)
 relay.interrupt()
 // A relay that ignores SIGINT (as release builds once did) must fail the run, not hang it.
 let patience = ContinuousClock.now + .seconds(30)
-while relay.isRunning, ContinuousClock.now < patience { try await Task.sleep(for: .milliseconds(100)) }
+while relay.isRunning, ContinuousClock.now < patience { Thread.sleep(forTimeInterval: 0.1) }
 if relay.isRunning {
     kill(relay.processIdentifier, SIGKILL)
     print("relay-benchmark: deltatape-relay was still running 30 s after SIGINT; killed")
@@ -233,3 +344,10 @@ print("relay process: \(String(format: "%.2f", cpu)) CPU s over \(seconds) s of 
     + "\(String(format: "%.2f", 100 * cpu / seconds / Double(sessionCount)))% of a core per session; peak RSS \(after.peakKiB / 1_024) MiB "
     + "(\(before.residentKiB / 1_024) MiB idle): \(String(format: "%.2f", Double(after.peakKiB - before.residentKiB) / 1_024 / Double(sessionCount))) MiB per session; "
     + "\(recorded) of \(sessionCount) recordings finished (\(format)\(format == "wav" ? "" : ", complexity \(complexity)"))")
+let failed = failures.load(ordering: .relaxed)
+if failed > 0 { print("relay-benchmark: \(failed) connections failed") }
+// Also the load's own cost, which shares the cores: what the numbers above stand on.
+let loadCPU = usage(of: getpid()).cpu
+print("load generator: \(String(format: "%.2f", loadCPU)) CPU s in all (both runs, \(2 * sessionCount) sessions)"
+    + (pinned ? "; pinned to core 0, the relay to cores 1-\(coreCount - 1)" : ""))
+try? upstream.close().wait()
