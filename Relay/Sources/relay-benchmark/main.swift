@@ -344,10 +344,17 @@ print("relay process: \(String(format: "%.2f", cpu)) CPU s over \(seconds) s of 
     + "\(String(format: "%.2f", 100 * cpu / seconds / Double(sessionCount)))% of a core per session; peak RSS \(after.peakKiB / 1_024) MiB "
     + "(\(before.residentKiB / 1_024) MiB idle): \(String(format: "%.2f", Double(after.peakKiB - before.residentKiB) / 1_024 / Double(sessionCount))) MiB per session; "
     + "\(recorded) of \(sessionCount) recordings finished (\(format)\(format == "wav" ? "" : ", complexity \(complexity)"))")
+// Every timed frame must have arrived, each way, on both paths (the release smoke in CI relies on this).
+let expected = sessionCount * max(0, framesPerSession - 1_000 / frameMilliseconds)
+let counts = [direct.toClient.count, direct.toUpstream.count, relayed.toClient.count, relayed.toUpstream.count]
 let failed = failures.load(ordering: .relaxed)
-if failed > 0 { print("relay-benchmark: \(failed) connections failed") }
+if failed > 0 || counts.contains(where: { $0 != expected }) {
+    print("relay-benchmark: \(failed) connections failed; frames timed \(counts) (direct to client, to upstream; relayed to client, "
+        + "to upstream), expected \(expected) each")
+}
 // Also the load's own cost, which shares the cores: what the numbers above stand on.
 let loadCPU = usage(of: getpid()).cpu
 print("load generator: \(String(format: "%.2f", loadCPU)) CPU s in all (both runs, \(2 * sessionCount) sessions)"
     + (pinned ? "; pinned to core 0, the relay to cores 1-\(coreCount - 1)" : ""))
 try? upstream.close().wait()
+if failed > 0 || counts.contains(where: { $0 != expected }) { exit(1) }
