@@ -119,7 +119,7 @@ public final class FileDescriptorSink: PositionalByteSink {
                               code: code)
         }
         // Its pages are freed when its last descriptor closes: not on the conversion's path.
-        if !startDedicatedThread({ SystemCall.close(opened) }) { SystemCall.close(opened) }
+        if !startDedicatedThread(named: "deltatape-close", { SystemCall.close(opened) }) { SystemCall.close(opened) }
         return made
     }
 

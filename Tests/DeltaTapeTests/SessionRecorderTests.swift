@@ -134,17 +134,20 @@ import TestSupport
                 "recorded \(recordedSamples.count) bytes, converted \(convertedSamples.count), first difference at \(firstDifference ?? -1)")
     }
 
-    /// A recording in the background runs its threads (the recorder's and the encoder's) at nice 10, read back from
-    /// /proc; the caller's thread keeps its own.
+    /// A recording in the background runs its threads (the recorder's and the encoder's) at nice 10 under SCHED_IDLE,
+    /// read back from /proc, each named for what it does (a thread otherwise carries its starter's name: `top -H` showed
+    /// a relay's recorders as its event loops); the caller's thread keeps its own priority.
     @Test func aBackgroundRecordingRunsItsThreadsAtALowerPriority() async throws {
-        func nicedThreads() throws -> Int {
-            try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").filter { task in
+        /// The names of this process's threads at nice 10 under SCHED_IDLE.
+        func nicedThreads() throws -> [String] {
+            try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").compactMap { task in
                 let stat = (try? String(contentsOfFile: "/proc/self/task/\(task)/stat", encoding: .utf8)) ?? ""
                 // Fields after the command's closing parenthesis (proc(5) numbers them from 1 with pid): state is
                 // the first (field 3), nice the 17th (field 19), the scheduling policy the 39th (field 41; 5 is SCHED_IDLE).
                 let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
-                return fields.count > 38 && fields[16] == "10" && fields[38] == "5"
-            }.count
+                guard fields.count > 38 && fields[16] == "10" && fields[38] == "5" else { return nil }
+                return stat.firstIndex(of: "(").flatMap { open in stat.lastIndex(of: ")").map { String(stat[stat.index(after: open)..<$0]) } }
+            }
         }
         let before = try nicedThreads()
         var options = ConversionOptions()
@@ -155,14 +158,16 @@ import TestSupport
         // offer, not record: the stuck sink holds the recording back, and record would wait for it.
         for line in try Self.messages(try GeneratedSessions.sixMinuteLog()) { _ = try recorder.offer(line.utf8) }
         // The encoder's thread starts at the first audio the timeline writes; the recorder's at once.
-        var niced = 0
-        for _ in 0..<200 where niced < before + 2 {
+        var niced: [String] = []
+        for _ in 0..<200 where niced.count < before.count + 2 {
             niced = try nicedThreads()
             try await Task.sleep(for: .milliseconds(10))
         }
         stuck.signal()
         _ = try await recorder.finish()
-        #expect(niced >= before + 2, "threads at nice 10 under SCHED_IDLE: \(niced), before the recording: \(before)")
+        #expect(niced.count >= before.count + 2, "threads at nice 10 under SCHED_IDLE: \(niced), before the recording: \(before)")
+        #expect(niced.filter { $0 == "deltatape-rec" }.count > before.filter { $0 == "deltatape-rec" }.count, "\(niced)")
+        #expect(niced.filter { $0 == "deltatape-enc" }.count > before.filter { $0 == "deltatape-enc" }.count, "\(niced)")
     }
 
     /// The bytes after the first `data` chunk header of a WAV.

@@ -42,11 +42,11 @@ final class SerialThread: Sendable {
 
     private let jobs = Jobs()
 
-    /// Starts the thread, at a lower priority when `inBackground`; without a thread (the system refused one), jobs
-    /// run on the caller's thread.
-    init(inBackground: Bool) {
+    /// Starts the thread `name`, at a lower priority when `inBackground`; without a thread (the system refused one),
+    /// jobs run on the caller's thread.
+    init(name: String, inBackground: Bool) {
         let jobs = self.jobs
-        let started = startDedicatedThread {
+        let started = startDedicatedThread(named: name) {
             if inBackground { lowerCurrentThreadPriority() }
             while true {
                 jobs.available.wait()

@@ -51,7 +51,7 @@ public final class EncoderThread: PCMWriter, Sendable {
     ///     where the writer is fast, as a WAV file's is).
     ///   - inBackground: Whether the thread runs at a lower priority (``ConversionOptions/runsInBackground``).
     public init(_ inner: any PCMWriter, maximumBlocksInFlight: Int = 4, blockSeconds: Double = 0.25, inBackground: Bool = false) {
-        queue = SerialThread(inBackground: inBackground)
+        queue = SerialThread(name: "deltatape-enc", inBackground: inBackground)
         path = inner.path
         sampleRate = inner.sampleRate
         channelCount = inner.channelCount

@@ -242,7 +242,7 @@ public final class SessionRecorder: Sendable {
     private func start(_ body: @escaping @Sendable () -> Void) {
         // In the background the recorder's thread runs at a lower priority; threads it starts (the encoder's) inherit it.
         let inBackground = options.runsInBackground
-        guard !startDedicatedThread({
+        guard !startDedicatedThread(named: "deltatape-rec", {
             if inBackground { lowerCurrentThreadPriority() }
             body()
         }) else { return }
