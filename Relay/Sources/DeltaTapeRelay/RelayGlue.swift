@@ -120,7 +120,7 @@ final class RelayGlue: ChannelDuplexHandler {
         case .text, .binary, .continuation:
             // Nothing may follow a close frame; the partner may no longer be sent data once it was sent one.
             guard receivedClose == nil, partner.canBeSent else { return }
-            let data = frame.unmaskedData
+            let data = frame.unmaskedPayload
             partner.send(WebSocketFrame(fin: frame.fin, opcode: frame.opcode, data: data))
             session.counted(frameOf: data.readableBytes, from: side)
             if let whole = message.add(data, continues: frame.opcode == .continuation, isFinal: frame.fin) {
@@ -128,10 +128,10 @@ final class RelayGlue: ChannelDuplexHandler {
             }
         case .ping, .pong:
             guard receivedClose == nil, partner.canBeSent else { return }
-            partner.send(WebSocketFrame(fin: true, opcode: frame.opcode, data: frame.unmaskedData))
+            partner.send(WebSocketFrame(fin: true, opcode: frame.opcode, data: frame.unmaskedPayload))
         case .connectionClose:
             guard receivedClose == nil else { return }
-            let payload = frame.unmaskedData
+            let payload = frame.unmaskedPayload
             receivedClose = payload
             if partner.canBeSent {
                 partner.sendClose(payload)

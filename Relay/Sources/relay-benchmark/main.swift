@@ -274,16 +274,25 @@ func measure(port: Int) throws -> Measured {
     return Measured(toClient: toClient.take(), toUpstream: toUpstream.take())
 }
 
-/// CPU seconds (user + system) and peak resident memory of a process, from /proc.
-func usage(of pid: Int32) -> (cpu: Double, peakKiB: Int, residentKiB: Int) {
-    let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+/// CPU seconds (user + system) of a /proc stat line.
+func cpuSeconds(ofStat stat: String) -> Double {
     let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
     let ticks = fields.count > 12 ? (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0) : 0
+    return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+/// CPU seconds (user + system) of a process, of its event-loop threads (SwiftNIO names them NIO-SGLTN-…: they forward
+/// frames; recordings run on threads of their own, named deltatape-…), and its peak and current resident memory, from /proc.
+func usage(of pid: Int32) -> (cpu: Double, eventLoopCPU: Double, peakKiB: Int, residentKiB: Int) {
+    let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+    let eventLoops = tasks.compactMap { try? String(contentsOfFile: "/proc/\(pid)/task/\($0)/stat", encoding: .utf8) }
+        .filter { $0.contains("(NIO-SGLTN-") }.map(cpuSeconds(ofStat:)).reduce(0, +)
     let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
     func kib(_ key: String) -> Int {
         status.split(separator: "\n").first { $0.hasPrefix(key) }.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
     }
-    return (ticks / Double(sysconf(Int32(_SC_CLK_TCK))), kib("VmHWM:"), kib("VmRSS:"))
+    return (cpuSeconds(ofStat: stat), eventLoops, kib("VmHWM:"), kib("VmRSS:"))
 }
 
 print("relay-benchmark: \(sessionCount) sessions of \(seconds) s, a \(frameMilliseconds)-ms delta every \(frameMilliseconds) ms each way, "
@@ -340,7 +349,10 @@ func row(_ name: String, _ direct: [Int64], _ relayed: [Int64]) -> String {
 print(row("upstream → client", direct.toClient, relayed.toClient))
 print(row("client → upstream", direct.toUpstream, relayed.toUpstream))
 let cpu = after.cpu - before.cpu
-print("relay process: \(String(format: "%.2f", cpu)) CPU s over \(seconds) s of \(sessionCount) sessions = "
+let forwardingCPU = after.eventLoopCPU - before.eventLoopCPU
+let frameCount = Double(2 * sessionCount * framesPerSession)
+print("relay process: \(String(format: "%.2f", cpu)) CPU s over \(seconds) s of \(sessionCount) sessions, "
+    + "\(String(format: "%.2f", forwardingCPU)) s of it on the event loops (\(String(format: "%.0f", forwardingCPU / frameCount * 1e6)) µs per frame forwarded) = "
     + "\(String(format: "%.2f", 100 * cpu / seconds / Double(sessionCount)))% of a core per session; peak RSS \(after.peakKiB / 1_024) MiB "
     + "(\(before.residentKiB / 1_024) MiB idle): \(String(format: "%.2f", Double(after.peakKiB - before.residentKiB) / 1_024 / Double(sessionCount))) MiB per session; "
     + "\(recorded) of \(sessionCount) recordings finished (\(format)\(format == "wav" ? "" : ", complexity \(complexity)"))")

@@ -1,11 +1,34 @@
 import Foundation
 import HTTPTypes
 import NIOCore
+import NIOWebSocket
 import Testing
 @testable import DeltaTapeRelay
 
-/// The relay's parts alone: the upstream address, the headers passed on, joining fragments, recording names.
+/// The relay's parts alone: the upstream address, the headers passed on, joining fragments, recording names, unmasking.
 @Suite struct RelayPartsTests {
+    /// The relay's word-at-a-time unmasking gives what NIO's own (a byte at a time) gives: every length around the
+    /// eight-byte words, every key offset, keys and payloads at random; a frame with no key is left as it is.
+    @Test func unmaskingAFrameGivesWhatNIOsUnmaskingGives() {
+        var generator = SystemRandomNumberGenerator()
+        for length in Array(0...40) + [1_279, 1_280, 1_281, 65_543] {
+            for offset in 0..<4 {
+                let key = WebSocketMaskingKey.random(using: &generator)
+                let payload = ByteBuffer(bytes: (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) })
+                var expected = payload
+                expected.webSocketUnmask(key, indexOffset: offset)
+                var unmasked = payload
+                unmasked.unmaskWebSocketPayload(key, indexOffset: offset)
+                #expect(unmasked == expected, "length \(length), offset \(offset)")
+            }
+            let key = WebSocketMaskingKey.random(using: &generator)
+            let data = ByteBuffer(bytes: (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+            let masked = WebSocketFrame(fin: true, opcode: .text, maskKey: key, data: data)
+            #expect(masked.unmaskedPayload == masked.unmaskedData, "length \(length)")
+            #expect(WebSocketFrame(fin: true, opcode: .text, data: data).unmaskedPayload == data)
+        }
+    }
+
     @Test(arguments: [
         ("wss://api.openai.com", "/v1/realtime", "model=gpt-realtime", "wss://api.openai.com:443/v1/realtime?model=gpt-realtime"),
         ("ws://127.0.0.1:9000/", "/ws/x", nil, "ws://127.0.0.1:9000/ws/x"),
