@@ -89,17 +89,36 @@ func sentAt(_ text: String) -> Int64? {
 }
 
 final class Latencies: Sendable {
-    let samples = Mutex<[Int64]>([])
+    /// Each timed frame's latency, with when it arrived (ns since the start).
+    let samples = Mutex<[(latency: Int64, arrival: Int64)]>([])
     func add(_ text: String) {
         guard let sent = sentAt(text) else { return }
-        let latency = now() - sent
-        samples.withLock { $0.append(latency) }
+        let arrival = now()
+        samples.withLock { $0.append((arrival - sent, arrival)) }
     }
-    func take() -> [Int64] {
+    func take() -> Timed {
         samples.withLock { samples in
             defer { samples = [] }
-            return samples.sorted()
+            return Timed(samples)
         }
+    }
+}
+
+/// The latencies of one path and direction: sorted, and where in time the slow ones fell (one stall of the machine
+/// shows as many slow frames within a second; a relay slow throughout, as slow frames in every second).
+struct Timed {
+    var sorted: [Int64]
+    /// Frames over 2 ms, and the most of them in one second of the run (with that second, from the start).
+    var slowCount: Int
+    var slowestSecond: (second: Int, count: Int)
+
+    init(_ samples: [(latency: Int64, arrival: Int64)]) {
+        sorted = samples.map(\.latency).sorted()
+        let slow = samples.filter { $0.latency > 2_000_000 }
+        slowCount = slow.count
+        let perSecond = Dictionary(grouping: slow) { Int($0.arrival / 1_000_000_000) }.mapValues(\.count)
+        let worst = perSecond.max { $0.value < $1.value }
+        slowestSecond = (worst?.key ?? 0, worst?.value ?? 0)
     }
 }
 let toClient = Latencies()
@@ -265,8 +284,8 @@ func percentile(_ sorted: [Int64], _ p: Double) -> Double {
 }
 
 struct Measured {
-    var toClient: [Int64]
-    var toUpstream: [Int64]
+    var toClient: Timed
+    var toUpstream: Timed
 }
 
 func measure(port: Int) throws -> Measured {
@@ -340,10 +359,14 @@ let lines = String(decoding: buffered + errors.fileHandleForReading.readDataToEn
 let recorded = lines.filter { $0.contains(" s of audio") }.count
 try? FileManager.default.removeItem(atPath: folder)
 
-func row(_ name: String, _ direct: [Int64], _ relayed: [Int64]) -> String {
-    let d50 = percentile(direct, 0.5), d99 = percentile(direct, 0.99), r50 = percentile(relayed, 0.5), r99 = percentile(relayed, 0.99)
-    return "\(name): direct p50 \(String(format: "%.2f", d50)) ms p99 \(String(format: "%.2f", d99)) ms (\(direct.count) frames); "
-        + "relayed p50 \(String(format: "%.2f", r50)) ms p99 \(String(format: "%.2f", r99)) ms (\(relayed.count) frames); "
+func row(_ name: String, _ direct: Timed, _ relayed: Timed) -> String {
+    let d50 = percentile(direct.sorted, 0.5), d99 = percentile(direct.sorted, 0.99)
+    let r50 = percentile(relayed.sorted, 0.5), r99 = percentile(relayed.sorted, 0.99)
+    func slow(_ timed: Timed) -> String {
+        "\(timed.slowCount) over 2 ms" + (timed.slowCount > 0 ? ", \(timed.slowestSecond.count) of them in second \(timed.slowestSecond.second)" : "")
+    }
+    return "\(name): direct p50 \(String(format: "%.2f", d50)) ms p99 \(String(format: "%.2f", d99)) ms (\(direct.sorted.count) frames, \(slow(direct))); "
+        + "relayed p50 \(String(format: "%.2f", r50)) ms p99 \(String(format: "%.2f", r99)) ms (\(relayed.sorted.count) frames, \(slow(relayed))); "
         + "added p50 \(String(format: "%.2f", r50 - d50)) ms, p99 \(String(format: "%.2f", r99 - d99)) ms"
 }
 print(row("upstream → client", direct.toClient, relayed.toClient))
@@ -358,7 +381,7 @@ print("relay process: \(String(format: "%.2f", cpu)) CPU s over \(seconds) s of 
     + "\(recorded) of \(sessionCount) recordings finished (\(format)\(format == "wav" ? "" : ", complexity \(complexity)"))")
 // Every timed frame must have arrived, each way, on both paths (the release smoke in CI relies on this).
 let expected = sessionCount * max(0, framesPerSession - 1_000 / frameMilliseconds)
-let counts = [direct.toClient.count, direct.toUpstream.count, relayed.toClient.count, relayed.toUpstream.count]
+let counts = [direct.toClient, direct.toUpstream, relayed.toClient, relayed.toUpstream].map(\.sorted.count)
 let failed = failures.load(ordering: .relaxed)
 if failed > 0 || counts.contains(where: { $0 != expected }) {
     print("relay-benchmark: \(failed) connections failed; frames timed \(counts) (direct to client, to upstream; relayed to client, "
