@@ -89,8 +89,26 @@ struct RelayFrameKindsTests {
     print("upstream sent", sent, flush=True)
     """#
 
+    /// The upstream sends 1 500 messages of 64 KiB (text deltas: parsed, nothing to write) as fast as the client reads
+    /// them; the client only counts them.
+    static let manyLargeMessages = bothEnds + "\n" + #"""
+    def skip(sock):
+        first, second = exactly(sock, 2)
+        length = second & 127
+        if length == 126: length = struct.unpack(">H", exactly(sock, 2))[0]
+        elif length == 127: length = struct.unpack(">Q", exactly(sock, 8))[0]
+        exactly(sock, length)
+    message = b'{"type":"response.output_text.delta","response_id":"r1","item_id":"i1","delta":"' + b"x" * 65536 + b'"}'
+    import threading
+    sender = threading.Thread(target=lambda: [upstream.sendall(frame(1, message)) for _ in range(1500)])
+    sender.start()
+    for _ in range(1500): skip(client)
+    sender.join()
+    print("client read 1500", flush=True)
+    """#
+
     @Test func fragmentsPingPongAndCloseFramesCrossUnchangedEachWay() async throws {
-        let (lines, relayLines) = try await Self.run(Self.everyKind)
+        let (lines, relayLines, _) = try await Self.run(Self.everyKind)
         func hex(_ text: String) -> String { text.utf8.map { String(format: "%02x", $0) }.joined() }
         #expect(lines == [
             "client answer HTTP/1.1 101 Switching Protocols",
@@ -114,13 +132,23 @@ struct RelayFrameKindsTests {
     @Test func aClientThatReadsNothingHoldsTheUpstreamBackInsteadOfFillingTheRelaysMemory() async throws {
         // The relay stops reading the upstream while the client's connection cannot take more, so what the upstream
         // gets through is bounded by the sockets' buffers (a few MB on loopback), not the 100 MB it tries to send.
-        let (lines, relayLines) = try await Self.run(Self.unreadClient)
+        let (lines, relayLines, _) = try await Self.run(Self.unreadClient)
         let sent = try #require(lines.last.flatMap { $0.hasPrefix("upstream sent ") ? Int($0.dropFirst(14)) : nil }, "\(lines)")
         #expect(sent < 40 << 20, "the upstream got \(sent) bytes through to a client that read nothing; relay: \(relayLines)")
     }
 
-    /// Runs one of the two-ended scripts against a relay; returns the lines it printed after its port, and the relay's.
-    static func run(_ script: String) async throws -> (lines: [String], relay: [String]) {
+    /// Messages already recorded are let go: 96 MB of 64-KiB messages through the relay raise its peak memory by far
+    /// less than the 1 024 messages its recorder's queue once kept after recording them (until it compacted itself),
+    /// each in an array as large as the largest message before it.
+    @Test func messagesAlreadyRecordedAreNotKeptInMemory() async throws {
+        let (lines, relayLines, peakGrowth) = try await Self.run(Self.manyLargeMessages)
+        #expect(lines.last == "client read 1500", "\(lines); relay: \(relayLines)")
+        #expect(peakGrowth < 32 << 20, "the relay's peak resident memory grew \(peakGrowth >> 20) MiB; relay: \(relayLines)")
+    }
+
+    /// Runs one of the two-ended scripts against a relay; returns the lines it printed after its port, the relay's, and
+    /// how much the relay's peak resident memory grew from before the script's connection to its end (bytes).
+    static func run(_ script: String) async throws -> (lines: [String], relay: [String], peakGrowth: Int) {
         let both = Process()
         both.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         both.arguments = ["python3", "-c", script]
@@ -136,8 +164,16 @@ struct RelayFrameKindsTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let relay = try await RelayProcess(upstream: "ws://127.0.0.1:\(port)", outputDirectory: folder)
         defer { relay.stop() }
+        let before = Self.residentKiB(of: relay.process.processIdentifier, "VmRSS:")
         input.fileHandleForWriting.write(Data("\(relay.port)\n".utf8))
         let rest = try await onThread { String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
-        return (rest.split(separator: "\n").map(String.init), relay.standardErrorLines)
+        let peak = Self.residentKiB(of: relay.process.processIdentifier, "VmHWM:")
+        return (rest.split(separator: "\n").map(String.init), relay.standardErrorLines, (peak - before) << 10)
+    }
+
+    /// A memory figure of a process in KiB, from /proc/PID/status (VmRSS: now; VmHWM: its peak).
+    static func residentKiB(of pid: Int32, _ key: String) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        return status.split(separator: "\n").first { $0.hasPrefix(key) }.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
     }
 }

@@ -75,6 +75,28 @@ import Testing
         #expect(add("123456", continues: false, fin: false) == nil)
         #expect(add("789012", continues: true, fin: true) == nil, "past the limit")
         #expect(add("ok", continues: false, fin: true) == Array("ok".utf8), "the next message is whole again")
+        #expect(add("12345678901", continues: false, fin: true) == nil, "one frame past the limit")
+    }
+
+    /// Each message comes in an array of about its own size, whatever came before: the recording holds every message
+    /// until it is recorded, and an array that kept the capacity of an earlier large message (a long instruction) held
+    /// that much for each small delta after it.
+    @Test func aMessageTakesTheMemoryOfItsOwnSize() {
+        var assembler = MessageAssembler(limit: 1 << 20)
+        let large = ByteBuffer(repeating: UInt8(ascii: "a"), count: 600_000)
+        let small = ByteBuffer(repeating: UInt8(ascii: "b"), count: 1_300)
+        for (firstLarge, fragmented) in [(true, false), (true, true), (false, true)] {
+            if firstLarge {
+                #expect(assembler.add(large, continues: false, isFinal: false) == nil)
+                #expect(assembler.add(large.getSlice(at: 0, length: 10)!, continues: true, isFinal: true)?.count == 600_010)
+            }
+            let message = fragmented
+                ? [assembler.add(small, continues: false, isFinal: false), assembler.add(small, continues: true, isFinal: true)].last!
+                : assembler.add(small, continues: false, isFinal: true)
+            let expected = fragmented ? 2_600 : 1_300
+            #expect(message?.count == expected)
+            #expect((message?.capacity ?? .max) < 2 * expected + 64, "capacity \(message?.capacity ?? -1) for \(expected) bytes")
+        }
     }
 
     /// Recording names are the connection's start in UTC, as `date -u` writes it.

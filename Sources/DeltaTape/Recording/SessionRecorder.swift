@@ -171,12 +171,16 @@ public final class SessionRecorder: Sendable {
         /// Reading the session log failed: the recording ends there.
         case readFailure(InputError)
         case finish(@Sendable (Result<ConversionSummary, DeltaTapeError>) -> Void)
+        /// What a queue slot holds once the recording thread took its entry: the entry's bytes are let go at once,
+        /// not when the queue is next compacted (1 024 entries later: a relayed session held 4 MB of messages already
+        /// recorded). Never handed to the recording thread.
+        case taken
 
         var byteCount: Int {
             switch self {
             case .message(let bytes, _, _): bytes.count
             case .chunk(let chunk): chunk.capacity
-            case .readFailure, .finish: 0
+            case .readFailure, .finish, .taken: 0
             }
         }
     }
@@ -594,7 +598,7 @@ public final class SessionRecorder: Sendable {
                 }
             case .chunk(let chunk):
                 state.withLock { $0.freeChunks.append(chunk) }  // not taken by a recorder of messages
-            case .readFailure:
+            case .readFailure, .taken:
                 break
             case .finish(let deliver):
                 let result = Result { () throws(DeltaTapeError) -> ConversionSummary in
@@ -634,6 +638,7 @@ public final class SessionRecorder: Sendable {
     private func takeEntry() -> (Entry, Waiters) {
         state.withLock { state in
             let entry = state.queue[state.head]
+            state.queue[state.head] = .taken
             state.head += 1
             if state.head > 1_024, state.head * 2 > state.queue.count {
                 state.queue.removeFirst(state.head)
@@ -803,8 +808,8 @@ private final class QueuedLogBytes: ChunkByteSource, SessionLogSource {
                 throw error
             case .finish(let deliver):
                 finish = deliver
-            case .message:
-                break  // never queued on a recorder of a log
+            case .message, .taken:
+                break  // never queued on a recorder of a log; never handed over
             }
         }
         return nil
