@@ -17,7 +17,8 @@ import Synchronization
 /// what reads the nice value); threads it starts inherit both. Measured with relay-benchmark (its first load, all 100
 /// sessions in phase), recording WebM: added latency p99 10.5-12 ms at nice 10 alone, 5.4-7.4 ms under SCHED_IDLE
 /// (WAV, nearly free, at nice 10: 5.2-6.3 ms). The cost is the recordings': on a saturated machine they fall behind,
-/// and one too far behind is abandoned, as the relay intends. (`who` 0 and `pthread_self()` are the calling thread: Linux keeps both per thread.)
+/// and one too far behind is abandoned, as the relay intends. (`who` 0 and `pthread_self()` are the calling thread:
+/// Linux keeps both per thread.)
 func lowerCurrentThreadPriority() {
     #if os(Linux)
     _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
