@@ -243,19 +243,10 @@ struct RelayForwardingTests {
 
     /// Runs the close-recording upstream around `body` (given its port); returns the lines it printed after it.
     static func closeSeenByUpstream(_ body: (Int) async throws -> Void) async throws -> [String] {
-        let upstream = Process()
-        upstream.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        upstream.arguments = ["python3", "-c", closeRecordingUpstream]
-        let output = Pipe()
-        upstream.standardOutput = output
-        upstream.standardError = FileHandle.nullDevice
-        try upstream.run()
-        defer { if upstream.isRunning { upstream.terminate() } }
-        let first = try await onThread { String(decoding: output.fileHandleForReading.availableData, as: UTF8.self) }
-        let port = try #require(Int(first.trimmingCharacters(in: .whitespacesAndNewlines)))
-        try await body(port)
-        let rest = try await onThread { String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
-        return rest.split(separator: "\n").map(String.init)
+        let upstream = try await PythonEnd(closeRecordingUpstream)
+        defer { upstream.stop() }
+        try await body(upstream.port)
+        return try await upstream.remainingLines()
     }
 
     /// Connects with WSClient, sends one message and closes with `code` and `reason`; returns the close frame that

@@ -149,26 +149,17 @@ struct RelayFrameKindsTests {
     /// Runs one of the two-ended scripts against a relay; returns the lines it printed after its port, the relay's, and
     /// how much the relay's peak resident memory grew from before the script's connection to its end (bytes).
     static func run(_ script: String) async throws -> (lines: [String], relay: [String], peakGrowth: Int) {
-        let both = Process()
-        both.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        both.arguments = ["python3", "-c", script]
-        let input = Pipe(), output = Pipe()
-        both.standardInput = input
-        both.standardOutput = output
-        both.standardError = FileHandle.nullDevice
-        try both.run()
-        defer { if both.isRunning { both.terminate() } }
-        let first = try await onThread { String(decoding: output.fileHandleForReading.availableData, as: UTF8.self) }
-        let port = try #require(Int(first.trimmingCharacters(in: .whitespacesAndNewlines)))
+        let both = try await PythonEnd(script)
+        defer { both.stop() }
         let folder = try RelayTestEnvironment.temporaryDirectory("relay-output")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let relay = try await RelayProcess(upstream: "ws://127.0.0.1:\(port)", outputDirectory: folder)
+        let relay = try await RelayProcess(upstream: "ws://127.0.0.1:\(both.port)", outputDirectory: folder)
         defer { relay.stop() }
         let before = Self.residentKiB(of: relay.process.processIdentifier, "VmRSS:")
-        input.fileHandleForWriting.write(Data("\(relay.port)\n".utf8))
-        let rest = try await onThread { String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+        both.send("\(relay.port)")
+        let lines = try await both.remainingLines()
         let peak = Self.residentKiB(of: relay.process.processIdentifier, "VmHWM:")
-        return (rest.split(separator: "\n").map(String.init), relay.standardErrorLines, (peak - before) << 10)
+        return (lines, relay.standardErrorLines, (peak - before) << 10)
     }
 
     /// A memory figure of a process in KiB, from /proc/PID/status (VmRSS: now; VmHWM: its peak).

@@ -131,6 +131,49 @@ func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
     }
 }
 
+/// A Python script run as one end of a connection (an upstream, or both ends): it prints the port it listens on first,
+/// may read a line from its standard input, and prints what it saw, a line at a time, until it ends.
+final class PythonEnd: @unchecked Sendable {
+    private let process = Process()
+    private let input = Pipe(), output = Pipe()
+    /// The port from its first line.
+    private(set) var port = 0
+
+    /// Starts `script` and waits for its port.
+    init(_ script: String) async throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script]
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let output = self.output
+        let first = try await onThread { String(decoding: output.fileHandleForReading.availableData, as: UTF8.self) }
+        guard let port = Int(first.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            stop()
+            throw HarnessError("the Python end printed no port: '\(first)'")
+        }
+        self.port = port
+    }
+
+    /// Sends it one line.
+    func send(_ line: String) {
+        input.fileHandleForWriting.write(Data((line + "\n").utf8))
+    }
+
+    /// Waits for it to end; returns the lines it printed after its port.
+    func remainingLines() async throws -> [String] {
+        let output = self.output
+        let rest = try await onThread { String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+        return rest.split(separator: "\n").map(String.init)
+    }
+
+    /// Ends it if it still runs.
+    func stop() {
+        if process.isRunning { process.terminate() }
+    }
+}
+
 /// Runs `executable` (a path, or a name looked up on PATH) with `arguments` and waits for it.
 func runProcess(_ executable: String, _ arguments: [String]) async throws -> ProcessOutput {
     try await onThread { try runProcessBlocking(executable, arguments) }
