@@ -23,19 +23,19 @@ import TestSupport
         Array(try Data(contentsOf: URL(fileURLWithPath: try GeneratedSessions.log(name))))
     }
 
-    /// Every kind of log, in random pieces from a byte to tens of kilobytes, through `appendLog`.
+    /// Every kind of log, in random pieces from a byte to tens of kilobytes, through `append`.
     @Test(arguments: ["ga-basic", "json-array", "har-openai", "crlf-bom"])
     func aLogInPiecesRecordsTheGeneratorsPCM(_ session: String) async throws {
         let bytes = try Self.bytes(session)
         let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("\(session).wav").path
-        let recorder = SessionRecorder(name: session, sink: .file(output), readingLog: .stored)
+        let recorder = SessionLogRecorder(name: session, sink: .file(output), arrival: .stored)
         var generator = SeededGenerator()
         var offset = 0
         var pieceCount = 0
         while offset < bytes.count {
             let size = [1, 7, 700, 5_000, 70_000].randomElement(using: &generator) ?? 1
             let end = min(bytes.count, offset + Int.random(in: 1...size, using: &generator))
-            try await recorder.appendLog(bytes[offset..<end])
+            try await recorder.append(bytes[offset..<end])
             offset = end
             pieceCount += 1
         }
@@ -52,8 +52,8 @@ import TestSupport
         let log = try GeneratedSessions.sixMinuteLog()
         let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: log)))
         let collected = Collected()
-        let recorder = SessionRecorder(sink: .custom { _ in SlowSink(collected: collected, delay: 0) }, readingLog: .stored)
-        try await recorder.appendLog(bytes)
+        let recorder = SessionLogRecorder(sink: .custom { _ in SlowSink(collected: collected, delay: 0) }, arrival: .stored)
+        try await recorder.append(bytes)
         let summary = try await recorder.finish()
         #expect(bytes.count > 4 * ByteChunk.defaultCapacity)
         #expect(summary.inputByteCount == bytes.count)
@@ -64,33 +64,33 @@ import TestSupport
     @Test func problemsNameTheirLines() async throws {
         let problems = Mutex<[Problem]>([])
         let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("malformed.wav").path
-        let recorder = SessionRecorder(name: "malformed", sink: .file(output), readingLog: .stored) { problem in
+        let recorder = SessionLogRecorder(name: "malformed", sink: .file(output), arrival: .stored) { problem in
             problems.withLock { $0.append(problem) }
         }
         let bytes = try Self.bytes("malformed")
         for start in stride(from: 0, to: bytes.count, by: 333) {
-            try await recorder.appendLog(bytes[start..<min(bytes.count, start + 333)])
+            try await recorder.append(bytes[start..<min(bytes.count, start + 333)])
         }
         _ = try await recorder.finish()
         let lines = Set(problems.withLock { $0.map(\.line) })
         #expect(lines == Set(try GeneratedSessions.manifest("malformed").problemLines), "\(problems.withLock { $0 })")
     }
 
-    /// A thread of the caller's feeds a 6-minute log through `appendLogBlocking` to a sink that takes 20 ms a write:
+    /// A thread of the caller's feeds a 6-minute log through `appendBlocking` to a sink that takes 20 ms a write:
     /// the caller is held back, the buffer never holds more than the high watermark, and the file holds what a plain Python script decodes.
     @Test func aThreadIsHeldBackWithinTheHighWatermark() async throws {
         let log = try GeneratedSessions.sixMinuteLog()
-        let watermarks = SessionRecorder.Watermarks(low: 1 << 20, high: 3 << 20)
+        let watermarks = BufferWatermarks(low: 1 << 20, high: 3 << 20)
         let collected = Collected()
-        let recorder = SessionRecorder(sink: .custom { _ in SlowSink(collected: collected, delay: 0.02) }, readingLog: .stored,
-                                       watermarks: watermarks)
+        let recorder = SessionLogRecorder(sink: .custom { _ in SlowSink(collected: collected, delay: 0.02) }, arrival: .stored,
+                                          watermarks: watermarks)
         let descriptor = open(log, O_RDONLY)
         #expect(descriptor >= 0)
         defer { close(descriptor) }
-        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<(ConversionSummary, SessionRecorder.Statistics), DeltaTapeError>, Never>) in
+        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<(ConversionSummary, BufferStatistics), DeltaTapeError>, Never>) in
             Thread.detachNewThread {
                 continuation.resume(returning: Result { () throws(DeltaTapeError) in
-                    while try recorder.appendLogBlocking(filling: { buffer in read(descriptor, buffer.baseAddress, buffer.count) }) > 0 {}
+                    while try recorder.appendBlocking(filling: { buffer in read(descriptor, buffer.baseAddress, buffer.count) }) > 0 {}
                     let statistics = recorder.statistics
                     return (try recorder.finishBlocking(), statistics)
                 })
@@ -109,19 +109,19 @@ import TestSupport
     @Test func aReadFailureEndsTheRecording() throws {
         let bytes = try Self.bytes("ga-basic")
         let output = try TestEnvironment.temporaryDirectory().appendingPathComponent("read-failure.wav").path
-        let recorder = SessionRecorder(sink: .file(output), readingLog: .stored)
+        let recorder = SessionLogRecorder(sink: .file(output), arrival: .stored)
         // The first half of the log (in as many chunks as it takes), then a failure.
         let half = bytes.count / 2
         var sent = 0
         while sent < half {
-            sent += try recorder.appendLogBlocking { buffer in
+            sent += try recorder.appendBlocking { buffer in
                 let piece = bytes[sent..<min(half, sent + buffer.count)]
                 buffer.copyBytes(from: piece)
                 return piece.count
             }
         }
         #expect(throws: DeltaTapeError.unreadableInput(InputError(name: "disk", reason: "read failed: I/O error", code: 5))) {
-            _ = try recorder.appendLogBlocking { _ throws(InputError) in throw InputError(name: "disk", reason: "read failed: I/O error", code: 5) }
+            _ = try recorder.appendBlocking { _ throws(InputError) in throw InputError(name: "disk", reason: "read failed: I/O error", code: 5) }
         }
         #expect(throws: DeltaTapeError.unreadableInput(InputError(name: "disk", reason: "read failed: I/O error", code: 5))) {
             _ = try recorder.finishBlocking()
@@ -130,19 +130,5 @@ import TestSupport
         let expected = try GeneratedSessions.expectedAssistant("ga-basic")
         #expect(written.count > 0 && written.count < expected.count)
         #expect(written == expected.prefix(written.count))
-    }
-
-    /// Each kind of recorder refuses the other kind of input, saying which it takes.
-    @Test func eachRecorderRefusesTheOtherInput() async throws {
-        let folder = try TestEnvironment.temporaryDirectory()
-        let logRecorder = SessionRecorder(sink: .file(folder.appendingPathComponent("log.wav").path), readingLog: .stored)
-        await #expect(throws: DeltaTapeError.self) { try await logRecorder.record(#"{"type":"session.created"}"#) }
-        let messageRecorder = SessionRecorder(sink: .file(folder.appendingPathComponent("messages.wav").path))
-        do {
-            try await messageRecorder.appendLog(Array("{}\n".utf8))
-            Issue.record("a recorder of messages took a log's bytes")
-        } catch {
-            #expect(error.description.contains("takes messages"), "\(error)")
-        }
     }
 }

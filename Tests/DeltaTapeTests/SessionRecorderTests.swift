@@ -63,7 +63,7 @@ import TestSupport
     /// suspended; the buffer never holds more than the high watermark.
     @Test func aSlowSinkSuspendsTheCallerWithinTheHighWatermark() async throws {
         let log = try GeneratedSessions.sixMinuteLog()
-        let watermarks = SessionRecorder.Watermarks(low: 32 << 10, high: 128 << 10)
+        let watermarks = BufferWatermarks(low: 32 << 10, high: 128 << 10)
         let collected = Collected()
         let recorder = SessionRecorder(sink: .custom { _ in SlowSink(collected: collected, delay: 0.02) }, watermarks: watermarks)
         var largest = 0
@@ -84,12 +84,12 @@ import TestSupport
     /// `offer` never waits: while the sink is stuck it answers `.full` once the buffer holds the high watermark, and
     /// never holds more; what it accepted is recorded in order (the accepted messages, converted as a log by the
     /// converter, give the same samples).
-    /// Also through `offerUnlessBusy` (a relay's event loop), which answers nil while the recording thread holds the
-    /// lock: the message is then offered again, in order.
+    /// Also with `neverWaiting` (a relay's event loop), where a message that finds the recording thread holding the
+    /// lock is kept by the recorder and handed over, in order, by a later offer.
     @Test(arguments: [false, true])
-    func offerNeverWaitsAndRefusesPastTheHighWatermark(unlessBusy: Bool) async throws {
+    func offerNeverWaitsAndRefusesPastTheHighWatermark(neverWaiting: Bool) async throws {
         let lines = try Self.messages(try GeneratedSessions.sixMinuteLog())
-        let watermarks = SessionRecorder.Watermarks(low: 32 << 10, high: 128 << 10)
+        let watermarks = BufferWatermarks(low: 32 << 10, high: 128 << 10)
         let collected = Collected()
         let stuck = DispatchSemaphore(value: 0)
         let folder = try TestEnvironment.temporaryDirectory()
@@ -99,12 +99,9 @@ import TestSupport
         var remaining = lines[...]
         // The sink is stuck at its first write: offered messages fill the buffer and then are refused.
         while let line = remaining.first, refused < 50 {
-            let outcome = unlessBusy ? try recorder.offerUnlessBusy(line.utf8) : try recorder.offer(line.utf8)
-            switch outcome {
+            switch try recorder.offer(line.utf8, neverWaiting: neverWaiting) {
             case .accepted: accepted.append(line)
             case .full: refused += 1
-            case nil:
-                continue  // busy: the same line again
             }
             remaining = remaining.dropFirst()
         }

@@ -20,10 +20,6 @@ final class ConnectionRecording: Sendable {
         var abandoned = false
         var finishing = false
         var failure: String?
-        /// Messages not handed over yet because the recording thread held the recorder's lock (in order, with their
-        /// byte count): handed over before the next one, counted against the buffer.
-        var held: [(message: [UInt8], direction: MessageDirection, time: Double)] = []
-        var heldBytes = 0
     }
 
     /// Starts the recording of connection `number`, begun at `start` (seconds since the epoch).
@@ -39,55 +35,34 @@ final class ConnectionRecording: Sendable {
         messageByteLimit = configuration.options.maximumMessageByteCount
         recorder = SessionRecorder(
             options: configuration.options, name: "connection \(number)", sink: .file(path),
-            watermarks: .init(low: configuration.recordingBufferBytes / 2, high: configuration.recordingBufferBytes),
+            watermarks: BufferWatermarks(low: configuration.recordingBufferBytes / 2, high: configuration.recordingBufferBytes),
             sessionLog: configuration.savesLog ? .file(stem + ".jsonl") : nil, problem: problem)
     }
 
     /// Bytes of messages waiting for the recording.
-    var lagBytes: Int { recorder.statistics.bufferedBytes + state.withLock { $0.heldBytes } }
+    var lagBytes: Int { recorder.statistics.bufferedBytes }
 
     /// Whether the recording was abandoned.
     var isAbandoned: Bool { state.withLock { $0.abandoned } }
 
-    /// Hands one whole message over, if the recording is still going; never waits.
+    /// Hands one whole message over, if the recording is still going; never waits, not even for the recorder's lock
+    /// (its thread runs at the lowest priority: the recorder keeps what it cannot take at once, in order).
     ///
     /// - Returns: `true` when this message made the recording fall too far behind: it was abandoned just now.
     func take(_ message: [UInt8], direction: MessageDirection, at time: Double) -> Bool {
         let abandoned = state.withLock { state -> Bool in
             guard !state.abandoned && !state.finishing && state.failure == nil else { return false }
-            state.held.append((message, direction, time))
-            state.heldBytes += message.count
-            // Never waits for the recording thread (offerUnlessBusy): what it cannot take now waits here, in order.
-            var handed = 0
-            defer { state.held.removeFirst(handed) }
-            for (message, direction, time) in state.held {
-                do throws(DeltaTapeError) {
-                    switch try recorder.offerUnlessBusy(message, receivedAt: time, direction: direction) {
-                    case nil:
-                        return Self.abandonIfTooFarBehind(&state, bufferBytes: bufferBytes)
-                    case .accepted:
-                        handed += 1
-                        state.heldBytes -= message.count
-                    case .full:
-                        state.abandoned = true
-                        return true
-                    }
-                } catch {
-                    state.failure = error.description
-                    return false
-                }
+            do throws(DeltaTapeError) {
+                guard try recorder.offer(message, receivedAt: time, direction: direction, neverWaiting: true) == .full else { return false }
+                state.abandoned = true
+                return true
+            } catch {
+                state.failure = error.description
+                return false
             }
-            return false
         }
         if abandoned { Task { await end() } }
         return abandoned
-    }
-
-    /// Messages held back past the buffer abandon the recording, as a full recorder does.
-    private static func abandonIfTooFarBehind(_ state: inout State, bufferBytes: Int) -> Bool {
-        guard state.heldBytes > bufferBytes else { return false }
-        state.abandoned = true
-        return true
     }
 
     /// Finalizes the recording (once; later calls wait for the first) and returns its summary line.
@@ -98,14 +73,8 @@ final class ConnectionRecording: Sendable {
         }
         guard first else { return await ended.value }
         let line: String
-        let (abandoned, earlierFailure, held) = state.withLock { ($0.abandoned, $0.failure, $0.held) }
-        // Messages still held are handed over first (waiting for the lock is fine here, off the event loop), unless
-        // the recording was abandoned.
-        if !abandoned, earlierFailure == nil {
-            for (message, direction, time) in held {
-                guard (try? recorder.offer(message, receivedAt: time, direction: direction)) == .accepted else { break }
-            }
-        }
+        // Messages the recorder still keeps are handed over by finish(), after those before them.
+        let (abandoned, earlierFailure) = state.withLock { ($0.abandoned, $0.failure) }
         do throws(DeltaTapeError) {
             let summary = try await recorder.finish()
             let audio = "\(Self.seconds(summary.durationSeconds)) s of audio (\(summary.sampleRate) Hz, "

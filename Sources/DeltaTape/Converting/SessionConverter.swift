@@ -120,7 +120,7 @@ public struct ConversionSummary: Sendable {
 
 /// Converts a session log's audio to an audio file, streaming: memory stays flat whatever the length.
 ///
-/// A session log is read by a ``SessionRecorder`` (``SessionRecorder/init(options:name:sink:readingLog:watermarks:problem:)``):
+/// A session log is read by a ``SessionLogRecorder``:
 /// the calling thread reads the file with `read(2)` into the recorder's chunks while the recorder's thread parses the
 /// chunks before, so reading overlaps with parsing; the command line's `convert` converts this way too. Audio files
 /// (anything libsndfile reads) and headerless PCM (``ConversionOptions/rawInput``) convert too, for plain format and
@@ -176,7 +176,8 @@ public enum SessionConverter {
         } catch {
             throw .unreadableInput(error)
         }
-        if (options.inputKind ?? prefix.withUnsafeBytes { InputKind.detect($0) }) == .audioFile {
+        let detected = prefix.withUnsafeBytes { InputKind.detect($0) }
+        if (options.inputKind ?? detected) == .audioFile {
             guard input != "-" else {
                 throw .badInput("\(source.name): looks like an audio file; audio files are read from a path, not from standard input; "
                     + "for a stream, send raw PCM with --input-format")
@@ -190,14 +191,15 @@ public enum SessionConverter {
             let isLive = source.isLive
             let relay = ProblemRelay(report)
             defer { relay.end() }
-            let recorder = SessionRecorder(options: options, name: source.name,
-                                           sink: .custom { (track) throws(OutputError) in try destination.makeSink(for: track) },
-                                           readingLog: isLive ? .live : .stored, watermarks: Self.logWatermarks, problem: relay.report)
+            let recorder = SessionLogRecorder(options: options, name: source.name,
+                                              sink: .custom { (track) throws(OutputError) in try destination.makeSink(for: track) },
+                                              arrival: isLive ? .live : .stored, watermarks: Self.logWatermarks, detected: detected,
+                                              problem: relay.report)
             var source = source
             var sent = prefix[...]
             do throws(DeltaTapeError) {
                 while true {
-                    let count = try recorder.appendLogBlocking { (buffer) throws(InputError) -> Int in
+                    let count = try recorder.appendBlocking { (buffer) throws(InputError) -> Int in
                         guard sent.isEmpty else {
                             let taken = sent.prefix(buffer.count)
                             buffer.copyBytes(from: taken)
@@ -225,7 +227,7 @@ public enum SessionConverter {
 
     /// How far the reading thread may run ahead of the parsing: four chunks, woken again at two (reading is some
     /// times faster than parsing, so the parser never waits for it, and the chunks stay in the shared cache).
-    static let logWatermarks = SessionRecorder.Watermarks(low: 2 * ByteChunk.defaultCapacity, high: 4 * ByteChunk.defaultCapacity)
+    static let logWatermarks = BufferWatermarks(low: 2 * ByteChunk.defaultCapacity, high: 4 * ByteChunk.defaultCapacity)
 
     /// The files a conversion writes: one, or one per track for separate files.
     private static func outputNames(_ destination: OutputDestination, _ options: ConversionOptions) -> [String] {
@@ -270,30 +272,6 @@ public enum SessionConverter {
         status.st_mode & S_IFMT == S_IFREG
     }
 
-    /// Feeds every event of `log` to `pipeline`, then finishes it.
-    static func run(_ log: SessionLog, through pipeline: SessionPipeline) throws(DeltaTapeError) {
-        var reportedByteCount = 0
-        while true {
-            // Noted as they come: a million bad lines in a row are a million calls, not a million problems held.
-            let next = try log.nextEvent { (found: Problem) throws(DeltaTapeError) in try pipeline.note(found) }
-            guard let (line, event) = next else { break }
-            try pipeline.take(event, line: line)
-            if let progress = pipeline.options.progress, log.byteCount - reportedByteCount >= ConversionProgress.updateByteInterval {
-                reportedByteCount = log.byteCount
-                progress.update(inputByteCount: reportedByteCount, frameCount: pipeline.writer?.frameCount ?? 0,
-                                sampleRate: pipeline.writer?.sampleRate ?? 0)
-            }
-        }
-        try log.refuseForcedKindWithoutMessages()
-        for warning in log.harStructureWarnings {
-            try pipeline.note(Problem(input: log.name, line: log.lineCount, message: warning))
-        }
-        try pipeline.finish(line: log.lineCount) { typeCounts in
-            noAudioMessage(log: log, selection: pipeline.options.track, typeCountsBeforeAudio: typeCounts,
-                           otherTrackDeltaCount: pipeline.otherTrackDeltaCount)
-        }
-    }
-
     /// Converts frames from an audio input: an audio file or raw PCM.
     private static func convertAudio(
         _ source: some AudioFrameSource,
@@ -333,32 +311,6 @@ public enum SessionConverter {
             problemCount: 0,
             elapsedSeconds: monotonicSeconds() - started
         )
-    }
-
-    /// What a session without audio of `track` holds instead, why (the diagnosis `inspect` gives), and where to look next.
-    private static func noAudioMessage(log: SessionLog, selection: TrackSelection, typeCountsBeforeAudio: [String: Int],
-                                       otherTrackDeltaCount: Int) -> String {
-        let track = selection.single ?? .assistant
-        let found = typeCountsBeforeAudio.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
-        let listed = found.prefix(8).map { "\($0.value) \($0.key)" }.joined(separator: ", ")
-        let more = found.count > 8 ? ", and \(found.count - 8) more types" : ""
-        let foundInstead = log.isHARWithoutFrames ? "nothing: \(log.harWithoutFramesReason)"
-            : found.isEmpty ? "no valid messages" : listed + more
-        let assistantEvents = "response.output_audio.delta (OpenAI GA), response.audio.delta (OpenAI beta), session.output_audio.delta "
-            + "(GPT-Live), Gemini serverContent.modelTurn audio, Twilio outbound media and ElevenLabs audio_event"
-        let userEvents = "input_audio_buffer.append and conversation.item.create input_audio (OpenAI), session.input_audio.append "
-            + "(GPT-Live), Gemini realtimeInput audio, Twilio inbound media and ElevenLabs user_audio_chunk"
-        let lookedFor = switch selection {
-        case .assistant: assistantEvents
-        case .user: userEvents
-        case .both: assistantEvents + "; and " + userEvents
-        }
-        let what = selection == .both ? "audio of either side" : "\(track.rawValue) audio"
-        let diagnoses = NoAudioDiagnosis.diagnose(track: track, harWithoutFrames: log.isHARWithoutFrames ? log.harWithoutFramesReason : nil,
-                                                  eventCounts: typeCountsBeforeAudio,
-                                                  reader: log.reader, otherTrackDeltaCount: otherTrackDeltaCount)
-        return "\(log.name): no \(what) found; looked for \(lookedFor) and found \(foundInstead). "
-            + diagnoses.map(\.message).joined(separator: " ") + " ('deltatape inspect \(log.name)' shows all the session holds.)"
     }
 }
 

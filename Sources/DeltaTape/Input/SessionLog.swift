@@ -62,9 +62,13 @@ public final class SessionLog {
 
     /// Opens the session log `source` holds and detects its kind, reading its first bytes once (see ``open(path:kind:)``).
     ///
-    /// - Parameter path: The path the source was opened from (`-` for standard input), for messages.
+    /// - Parameters:
+    ///   - path: The path the source was opened from (`-` for standard input), for messages.
+    ///   - detected: What ``InputKind/detect(_:)`` made of the first bytes, when the caller looked at them already
+    ///     (`.some(nil)`: no known kind); `nil` to detect here.
     static func open<Source: SessionLogSource>(
-        _ source: Source, path: String, kind knownKind: InputKind?, eventField: String?, maximumMessageByteCount: Int
+        _ source: Source, path: String, kind knownKind: InputKind?, detected knownDetection: InputKind?? = nil, eventField: String?,
+        maximumMessageByteCount: Int
     ) throws(DeltaTapeError) -> OpenedInput {
         var source = source
         let name = source.name
@@ -80,7 +84,7 @@ public final class SessionLog {
             source.close()
             throw .badInput("\(name): the input is empty; \(InputKind.expectation)")
         }
-        let detected = prefix.withUnsafeBytes { InputKind.detect($0) }
+        let detected = knownDetection ?? prefix.withUnsafeBytes { InputKind.detect($0) }
         guard let kind = knownKind ?? detected else {
             source.close()
             if let encoding = prefix.withUnsafeBytes(utf16Encoding) {

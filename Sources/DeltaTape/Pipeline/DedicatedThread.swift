@@ -33,54 +33,58 @@ private let SCHED_IDLE_POLICY: Int32 = 5
 #endif
 
 /// Jobs run one after the other on a thread of its own (in place of a serial Dispatch queue, whose threads come from
-/// the pool Swift's executor shares, and whose priority cannot be lowered without lowering the pool's). The thread
-/// ends when the last reference to this object goes.
+/// the pool Swift's executor shares, and whose priority cannot be lowered without lowering the pool's), handed over
+/// through an ``IngressQueue``: a job may carry bytes (a block of samples), and a producer of such jobs is held back
+/// while the jobs not yet done hold the queue's high watermark. The thread ends when the last reference to this object
+/// goes.
 final class SerialThread: Sendable {
-    private final class Jobs: Sendable {
-        let queue = Mutex<(jobs: [@Sendable () -> Void], head: Int, ended: Bool)>(([], 0, false))
-        let available = DispatchSemaphore(value: 0)
+    private struct Job: Sendable {
+        let byteCount: Int
+        let run: @Sendable () -> Void
     }
 
-    private let jobs = Jobs()
+    private let jobs: IngressQueue<Job>
 
     /// Starts the thread `name`, at a lower priority when `inBackground`; without a thread (the system refused one),
     /// jobs run on the caller's thread.
-    init(name: String, inBackground: Bool) {
-        let jobs = self.jobs
+    ///
+    /// - Parameter watermarks: How many bytes of jobs may wait or run; a job's bytes count until it is done.
+    init(name: String, inBackground: Bool, watermarks: BufferWatermarks = BufferWatermarks(low: .max, high: .max)) {
+        let jobs = IngressQueue<Job>(watermarks: watermarks, accounting: .untilNextTake) { $0.byteCount }
+        self.jobs = jobs
         let started = startDedicatedThread(named: name) {
             if inBackground { lowerCurrentThreadPriority() }
-            while true {
-                jobs.available.wait()
-                let next = jobs.queue.withLock { queue -> (@Sendable () -> Void)? in
-                    guard queue.head < queue.jobs.count else { return nil }
-                    let job = queue.jobs[queue.head]
-                    queue.head += 1
-                    if queue.head == queue.jobs.count {
-                        queue.jobs.removeAll(keepingCapacity: true)
-                        queue.head = 0
-                    }
-                    return job
-                }
-                guard let next else { return }  // the end: signalled with nothing queued
-                next()
-            }
+            while let job = jobs.take() { job.run() }
         }
-        if !started { jobs.queue.withLock { $0.ended = true } }
+        if !started { jobs.refuse() }
     }
 
     deinit {
-        jobs.queue.withLock { $0.ended = true }
-        jobs.available.signal()
+        jobs.refuse(.finished)
     }
 
-    /// Runs `job` on the thread, after the jobs before it.
+    /// Runs `job` on the thread, after the jobs before it, whatever they hold.
     func async(_ job: @escaping @Sendable () -> Void) {
-        let runHere = jobs.queue.withLock { queue -> Bool in
-            guard !queue.ended else { return true }
-            queue.jobs.append(job)
-            return false
+        do throws(IngressRefusal) {
+            try jobs.force(Job(byteCount: 0, run: job))
+        } catch {
+            job()  // no thread
         }
-        if runHere { job() } else { jobs.available.signal() }
+    }
+
+    /// Runs `job`, which holds `byteCount` bytes, on the thread after the jobs before it, blocking the calling thread
+    /// while the jobs not yet done hold the high watermark.
+    func async(holding byteCount: Int, _ job: @escaping @Sendable () -> Void) {
+        do throws(IngressRefusal) {
+            try jobs.pushBlocking(Job(byteCount: byteCount, run: job), byteCount: byteCount)
+        } catch {
+            job()  // no thread
+        }
+    }
+
+    /// Returns once the jobs not yet done are down to the low watermark, suspending (not blocking) meanwhile.
+    func waitForRoom() async {
+        await jobs.waitForRoom()
     }
 
     /// Runs `body` on the thread after the jobs before it, and returns its result; never call it from the thread.

@@ -18,9 +18,8 @@ public final class EncoderThread: PCMWriter, Sendable {
     /// The writer. Unchecked for this one property: it is used only on `queue` (and by `close()`, `frameCount` and `deliveredFrameCount` after
     /// draining it with `queue.sync`), one call at a time.
     nonisolated(unsafe) private let inner: any PCMWriter
+    /// Runs the writer; a block's bytes count against `maximumBlocksInFlight` blocks until it is written.
     private let queue: SerialThread
-    /// Free block slots, for writers that block.
-    private let slots: DispatchSemaphore
     private let state: Mutex<State>
     /// Samples gathered for the next block, on the caller's side.
     private let pending: Mutex<[Int16]>
@@ -36,10 +35,8 @@ public final class EncoderThread: PCMWriter, Sendable {
     public let sampleFormat: PCMSampleFormat
 
     private struct State {
-        var blocksInFlight = 0
         var failure: OutputError?
         var closed = false
-        var spaceWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     /// Starts a thread for `inner`.
@@ -51,14 +48,18 @@ public final class EncoderThread: PCMWriter, Sendable {
     ///     where the writer is fast, as a WAV file's is).
     ///   - inBackground: Whether the thread runs at a lower priority (``ConversionOptions/runsInBackground``).
     public init(_ inner: any PCMWriter, maximumBlocksInFlight: Int = 4, blockSeconds: Double = 0.25, inBackground: Bool = false) {
-        queue = SerialThread(name: "deltatape-enc", inBackground: inBackground)
         path = inner.path
         sampleRate = inner.sampleRate
         channelCount = inner.channelCount
         sampleFormat = inner.sampleFormat
         blockSampleCount = max(1_024, Int(Double(inner.sampleRate * inner.channelCount) * blockSeconds))
         self.maximumBlocksInFlight = max(1, maximumBlocksInFlight)
-        slots = DispatchSemaphore(value: self.maximumBlocksInFlight)
+        // Counted in bytes of blocks: a writer is held back while `maximumBlocksInFlight` blocks are not yet written,
+        // and goes on once one is.
+        let blockBytes = blockSampleCount * MemoryLayout<Int16>.stride
+        queue = SerialThread(name: "deltatape-enc", inBackground: inBackground,
+                             watermarks: BufferWatermarks(low: (self.maximumBlocksInFlight - 1) * blockBytes,
+                                                          high: self.maximumBlocksInFlight * blockBytes))
         state = Mutex(State())
         var gathered: [Int16] = []
         gathered.reserveCapacity(blockSampleCount)
@@ -108,14 +109,7 @@ public final class EncoderThread: PCMWriter, Sendable {
 
     /// Returns once a block slot is free, suspending (not blocking) while the encoder is behind.
     public func waitForSpace() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let resumeNow = state.withLock { state in
-                guard state.blocksInFlight >= maximumBlocksInFlight, state.failure == nil else { return true }
-                state.spaceWaiters.append(continuation)
-                return false
-            }
-            if resumeNow { continuation.resume() }
-        }
+        await queue.waitForRoom()
     }
 
     public func close() throws(OutputError) {
@@ -146,9 +140,7 @@ public final class EncoderThread: PCMWriter, Sendable {
 
     /// Hands a block to the encoder's thread, waiting (blocking) while too many are in flight.
     private func submit(_ block: Block) {
-        slots.wait()
-        state.withLock { $0.blocksInFlight += 1 }
-        queue.async { [self] in
+        queue.async(holding: block.samples.count * MemoryLayout<Int16>.stride) { [self] in
             // Taken out of the box: the only reference to its storage, which is kept for a later block.
             var samples: [Int16] = []
             swap(&samples, &block.samples)
@@ -161,13 +153,6 @@ public final class EncoderThread: PCMWriter, Sendable {
             }
             samples.removeAll(keepingCapacity: true)
             spareBlocks.withLock { if $0.count <= maximumBlocksInFlight { $0.append(samples) } }
-            let waiters = state.withLock { state in
-                state.blocksInFlight -= 1
-                defer { state.spaceWaiters.removeAll() }
-                return state.spaceWaiters
-            }
-            slots.signal()
-            for waiter in waiters { waiter.resume() }
         }
     }
 }

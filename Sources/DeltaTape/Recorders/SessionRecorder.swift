@@ -1,0 +1,282 @@
+// The recorder of messages: an archiver's or a relay's. Its queue is the engine's (Engine/IngressQueue.swift); its
+// thread reads each message and puts it through the session pipeline.
+public import DeltaTapeEvents
+import DeltaTapeKernels
+public import DeltaTapeContainers
+import Synchronization
+
+/// Which way a recorded message travelled.
+public enum MessageDirection: String, Sendable, Hashable, CaseIterable {
+    /// Sent by the client (the application) to the service.
+    case sent
+    /// Received by the client from the service.
+    case received
+}
+
+/// Records a live session, message by message, into an audio file: for an archiver that relays a realtime session and
+/// hands each WebSocket message over as it passes.
+///
+/// ``record(_:receivedAt:direction:)`` suspends its caller while the recording falls behind (the encoder, the sink):
+/// messages wait in a buffer counted in bytes, and a caller waits only while it holds ``BufferWatermarks/high`` bytes,
+/// until it is back under ``BufferWatermarks/low``. Reading, the timeline and writing run on a thread of the recorder's
+/// own (and Opus encoding on another), so no task of Swift's cooperative pool ever blocks, and on two cores the reading
+/// of one message overlaps with the encoding of the last. A caller that must never wait (a relay) uses
+/// ``offer(_:receivedAt:direction:neverWaiting:)`` instead.
+///
+/// ``finish()`` writes what the timeline still holds and finalizes the file. After a failure (the sink's, or a
+/// problem under ``ConversionOptions/strict``) every later call throws it, and ``finish()`` still leaves a playable
+/// file holding the audio recorded before it. A session log's bytes are recorded by ``SessionLogRecorder``.
+///
+/// ```swift
+/// let recorder = SessionRecorder(options: options, sink: .file("call.webm"))
+/// for try await message in upstream {
+///     try await downstream.send(message)        // relay first
+///     try await recorder.record(message.bytes)  // suspends only while the recording falls behind
+/// }
+/// let summary = try await recorder.finish()
+/// ```
+public final class SessionRecorder: Sendable {
+    /// What ``offer(_:receivedAt:direction:neverWaiting:)`` did with a message.
+    public enum Offer: Sendable, Equatable {
+        /// The message waits for the recording.
+        case accepted
+        /// The recording holds ``BufferWatermarks/high`` bytes of messages: this one was not taken.
+        case full
+    }
+
+    /// The recording's name in problems and the summary.
+    public let name: String
+    /// The output's format, tracks and settings.
+    public let options: ConversionOptions
+    /// How many bytes may wait for the recording.
+    public let watermarks: BufferWatermarks
+
+    private enum Entry: Sendable {
+        case message([UInt8], time: Double?, direction: MessageDirection?)
+        case finish(@Sendable (Result<ConversionSummary, DeltaTapeError>) -> Void)
+
+        var byteCount: Int {
+            if case .message(let bytes, _, _) = self { bytes.count } else { 0 }
+        }
+    }
+
+    private let queue: IngressQueue<Entry>
+    /// The recording's failure, once it failed; every later call throws it.
+    private let failure = Mutex<DeltaTapeError?>(nil)
+    /// No recording thread could be started: ``finish()`` answers at once.
+    private let threadless = Atomic<Bool>(false)
+
+    /// Starts a recorder; nothing is written until the first audio.
+    ///
+    /// - Parameters:
+    ///   - options: What to write: format, tracks and layout, rate, Opus settings, strictness, the message size limit.
+    ///   - name: The recording's name in problems and the summary.
+    ///   - sink: Where the bytes go.
+    ///   - watermarks: How many bytes of messages may wait for the recording.
+    ///   - sessionLog: Where to keep the messages themselves as a session log (JSON Lines in the `{"time", "source",
+    ///     "event"}` envelope, `source` being `client` or `server` from each message's direction), so that the session
+    ///     can be converted again later; `nil` keeps none.
+    ///   - problem: Receives each problem as it is found (a malformed message, undecodable audio), on the recorder's
+    ///     thread.
+    public init(
+        options: ConversionOptions = ConversionOptions(),
+        name: String = "session",
+        sink: RecordingSink,
+        watermarks: BufferWatermarks = BufferWatermarks(),
+        sessionLog: OutputDestination? = nil,
+        problem: @escaping @Sendable (Problem) -> Void = { _ in }
+    ) {
+        self.options = options
+        self.name = name
+        self.watermarks = watermarks
+        queue = IngressQueue(watermarks: watermarks) { $0.byteCount }
+        let makeSink = sink.opener()
+        let refusal = startRecordingThread(name: name, inBackground: options.runsInBackground) { [self] in
+            runRecording(makeSink: makeSink, sessionLog: sessionLog, problem: problem)
+        }
+        if let refusal {
+            threadless.store(true, ordering: .relaxed)
+            fail(refusal)
+        }
+    }
+
+    /// What the recorder has buffered and how often it held its callers back.
+    public var statistics: BufferStatistics {
+        let queued = queue.statistics
+        return BufferStatistics(bufferedBytes: queued.bufferedBytes + queue.heldByteCount, peakBufferedBytes: queued.peakBufferedBytes,
+                          suspensions: queued.waitCount, messageCount: queued.queuedCount)
+    }
+
+    /// Takes one message (a WebSocket text or binary frame's bytes: one JSON message), suspending while the recording
+    /// holds ``BufferWatermarks/high`` bytes of messages not yet recorded.
+    ///
+    /// - Parameters:
+    ///   - message: The message's bytes (copied).
+    ///   - receivedAt: When it arrived, in seconds since the Unix epoch: refines the timeline's placement. A time the
+    ///     message carries itself (an envelope's) comes first.
+    ///   - direction: Which way it travelled (the audio's track comes from the message itself).
+    /// - Throws: ``DeltaTapeError``: the recording's failure, if it failed (the sink's, or a problem under strict
+    ///   reading); ``DeltaTapeError/cancelled`` at once when the calling task is cancelled (the message is not
+    ///   recorded), or after ``finish()``.
+    public func record(_ message: some Sequence<UInt8>, receivedAt: Double? = nil, direction: MessageDirection? = nil) async throws(DeltaTapeError) {
+        let bytes = Array(message)
+        do throws(IngressRefusal) {
+            try await queue.push(.message(bytes, time: receivedAt, direction: direction), byteCount: bytes.count)
+        } catch {
+            throw recordingError(error)
+        }
+    }
+
+    /// Takes one text message (a WebSocket text frame).
+    public func record(_ message: String, receivedAt: Double? = nil, direction: MessageDirection? = nil) async throws(DeltaTapeError) {
+        try await record(message.utf8, receivedAt: receivedAt, direction: direction)
+    }
+
+    /// Takes one message if the recording has room for it, never suspending: for a caller that must not be held back
+    /// (a relay forwards first and records if it can). A recording that returns ``Offer/full`` has fallen behind by
+    /// ``BufferWatermarks/high`` bytes; what to do then (drop the message, abandon the recording with ``finish()``) is
+    /// the caller's choice.
+    ///
+    /// - Parameters:
+    ///   - neverWaiting: Whether the call must not wait even for the recorder's lock, which its thread holds now and
+    ///     then: with ``ConversionOptions/runsInBackground`` that thread runs at the lowest priority (SCHED_IDLE), and
+    ///     a caller such as a relay's event loop would wait until it is scheduled again (measured at up to 10 ms under
+    ///     load). The message is then kept, in order, and handed over by the next offer or by ``finish()``; kept
+    ///     messages count against the high watermark.
+    ///   - others: as for ``record(_:receivedAt:direction:)``.
+    /// - Throws: ``DeltaTapeError``: the recording's failure, if it failed; ``DeltaTapeError/cancelled`` after
+    ///   ``finish()``.
+    public func offer(_ message: some Sequence<UInt8>, receivedAt: Double? = nil, direction: MessageDirection? = nil,
+                      neverWaiting: Bool = false) throws(DeltaTapeError) -> Offer {
+        let bytes = Array(message)  // an array passed in is not copied
+        let entry = Entry.message(bytes, time: receivedAt, direction: direction)
+        do throws(IngressRefusal) {
+            let offered = neverWaiting ? try queue.offerNeverWaiting(entry, byteCount: bytes.count)
+                : try queue.offer(entry, byteCount: bytes.count)
+            return offered == .accepted ? .accepted : .full
+        } catch {
+            throw recordingError(error)
+        }
+    }
+
+    /// Ends the recording: the messages already taken are recorded, the audio the timeline holds is written and the
+    /// file is finalized.
+    ///
+    /// - Returns: What was written.
+    /// - Throws: ``DeltaTapeError``: the recording's failure (the file then holds the audio recorded before it), or,
+    ///   when no audio arrived, ``DeltaTapeError/badInput(_:)`` saying so.
+    public func finish() async throws(DeltaTapeError) -> ConversionSummary {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<ConversionSummary, DeltaTapeError>, Never>) in
+            let deliver: @Sendable (Result<ConversionSummary, DeltaTapeError>) -> Void = { continuation.resume(returning: $0) }
+            guard !threadless.load(ordering: .relaxed), queue.finish(with: .finish(deliver)) else {
+                return deliver(.failure(failure.withLock { $0 } ?? .cancelled("recording \(name): finish() was already called")))
+            }
+        }
+        return try result.get()
+    }
+
+    private func recordingError(_ refusal: IngressRefusal) -> DeltaTapeError {
+        recordingFailure(refusal, failure: failure.withLock { $0 }, name: name)
+    }
+
+    /// Records the recording's failure; callers waiting for room learn of it now.
+    private func fail(_ error: DeltaTapeError) {
+        failure.withLock { if $0 == nil { $0 = error } }
+        queue.refuse()
+    }
+
+    // MARK: - The recording thread
+
+    private func runRecording(
+        makeSink: @escaping (AudioTrack?) throws(OutputError) -> any ByteSink, sessionLog: OutputDestination?,
+        problem: @escaping @Sendable (Problem) -> Void
+    ) {
+        let started = monotonicSeconds()
+        var reader = EventReader(eventField: options.eventField)
+        let pipeline = SessionPipeline(options: options, inputName: name, makeSink: makeSink, problem: problem)
+        var failure: DeltaTapeError?
+        var log: SessionLogWriter?
+        if let sessionLog {
+            do throws(OutputError) {
+                log = try SessionLogWriter(sessionLog.makeSink())
+            } catch {
+                failure = .output(error)
+                fail(.output(error))
+            }
+        }
+        var messageNumber = 0
+        var byteCount = 0
+        while let entry = queue.take() {
+            switch entry {
+            case .message(let bytes, let time, let direction):
+                messageNumber += 1
+                byteCount += bytes.count
+                guard failure == nil else { continue }
+                do throws(DeltaTapeError) {
+                    let isObject = try record(bytes, time: time, number: messageNumber, reader: &reader, pipeline: pipeline)
+                    do throws(OutputError) {
+                        try log?.append(bytes, isJSONObject: isObject, time: time, direction: direction)
+                    } catch {
+                        throw .output(error)
+                    }
+                } catch {
+                    failure = error
+                    fail(error)
+                }
+            case .finish(let deliver):
+                let result = Result { () throws(DeltaTapeError) -> ConversionSummary in
+                    defer { pipeline.closeQuietly() }
+                    do throws(OutputError) {
+                        try log?.close()
+                    } catch {
+                        if failure == nil { failure = .output(error) }
+                    }
+                    if let failure { throw failure }
+                    try pipeline.finish(line: messageNumber) { _ in
+                        "\(name): no audio of the \(options.track == .both ? "session" : options.track.rawValue + " track") was recorded "
+                            + "(\(messageNumber) messages taken)"
+                    }
+                    return ConversionSummary(
+                        input: name, output: pipeline.writers.map(\.path).joined(separator: " and "), format: options.format,
+                        vocabulary: reader.vocabulary, sampleRate: pipeline.writer?.sampleRate ?? 0,
+                        channelCount: pipeline.writer?.channelCount ?? 0, frameCount: pipeline.writer?.frameCount ?? 0,
+                        inputByteCount: byteCount, problemCount: pipeline.problemCount,
+                        elapsedSeconds: monotonicSeconds() - started, timeline: pipeline.timelineStatistics)
+                }
+                deliver(result)
+                return
+            }
+        }
+    }
+
+    /// Reads one message and puts it through the pipeline. Returns whether it was a valid JSON object.
+    private func record(_ bytes: [UInt8], time: Double?, number: Int, reader: inout EventReader, pipeline: SessionPipeline) throws(DeltaTapeError) -> Bool {
+        guard bytes.count <= options.maximumMessageByteCount else {
+            try pipeline.note(Problem(input: name, line: number, message: "message \(number) is \(bytes.count) bytes, more than the "
+                + "limit of \(options.maximumMessageByteCount); it was skipped"))
+            return false
+        }
+        // Typed throws do not pass through withUnsafeBytes: carried out as a Result.
+        return try bytes.withUnsafeBytes { message in Result { () throws(DeltaTapeError) -> Bool in
+            let read: Result<Event, EventReadError>
+            do throws(EventReadError) {
+                read = .success(try reader.read(message))
+            } catch {
+                read = .failure(error)
+            }
+            switch read {
+            case .success(var event):
+                if event.time == nil { event.time = time }
+                if let warning = event.warning {
+                    try pipeline.note(Problem(input: name, line: number, message: "message \(number): \(warning)"))
+                }
+                try pipeline.take(event, line: number)
+                return true
+            case .failure(let error):
+                try pipeline.note(Problem(input: name, line: number, message: "message \(number): \(error)"))
+                return false
+            }
+        } }.get()
+    }
+
+}
