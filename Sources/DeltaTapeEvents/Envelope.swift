@@ -27,29 +27,48 @@ public struct Envelope: Sendable, Hashable, CustomStringConvertible {
 
 /// Where the event of an envelope whose event is a string is unescaped to: one buffer per reader, reused, grown only
 /// for a larger message, so that no message allocates. An event read from it is valid until the next read, as any.
-final class UnwrapBuffer: @unchecked Sendable {  // owned by one EventReader, which is used from one thread at a time
-    private(set) var bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
-
-    deinit { bytes.deallocate() }
+///
+/// A value, as the reader that holds it: copies share the storage until one of them writes, which then gets storage
+/// of its own (copy on write; nothing in it outlives a read, so nothing is copied). Copies of a reader used on two
+/// threads never write to the same bytes.
+struct UnwrapBuffer: Sendable {
+    private var storage = Storage(byteCount: 4096)
 
     /// `bytes`, copied into the buffer.
-    func store(_ bytes: [UInt8]) -> UnsafeRawBufferPointer {
-        if self.bytes.count < bytes.count {
-            self.bytes.deallocate()
-            self.bytes = .allocate(byteCount: max(bytes.count, self.bytes.count * 2), alignment: 16)
-        }
-        bytes.withUnsafeBytes { self.bytes.copyMemory(from: $0) }
-        return UnsafeRawBufferPointer(rebasing: self.bytes[..<bytes.count])
+    mutating func store(_ bytes: [UInt8]) -> UnsafeRawBufferPointer {
+        let target = writableBytes(count: bytes.count)
+        bytes.withUnsafeBytes { target.copyMemory(from: $0) }
+        return UnsafeRawBufferPointer(rebasing: target[..<bytes.count])
     }
 
     /// The string content `text[range]` with its escapes resolved, in the buffer.
-    func unescape(_ text: UnsafeRawBufferPointer, _ range: Range<Int>) -> UnsafeRawBufferPointer {
-        if bytes.count < range.count {
-            bytes.deallocate()
-            bytes = .allocate(byteCount: max(range.count, bytes.count * 2), alignment: 16)
+    mutating func unescape(_ text: UnsafeRawBufferPointer, _ range: Range<Int>) -> UnsafeRawBufferPointer {
+        let target = writableBytes(count: range.count)
+        let count = JSONString.unescape(text, range, into: target)
+        return UnsafeRawBufferPointer(rebasing: target[..<count])
+    }
+
+    /// The storage's bytes, at least `count` of them, held by this copy alone.
+    private mutating func writableBytes(count: Int) -> UnsafeMutableRawBufferPointer {
+        let capacity = storage.bytes.count
+        if capacity < count {
+            storage = Storage(byteCount: max(count, capacity * 2))
+        } else if !isKnownUniquelyReferenced(&storage) {
+            storage = Storage(byteCount: capacity)
         }
-        let count = JSONString.unescape(text, range, into: bytes)
-        return UnsafeRawBufferPointer(rebasing: bytes[..<count])
+        return storage.bytes
+    }
+
+    // Unchecked: the pointer is not Sendable. Its bytes are written only through `writableBytes`, by a copy that holds
+    // the storage alone; a copy sent to another thread writes to storage of its own.
+    private final class Storage: @unchecked Sendable {
+        let bytes: UnsafeMutableRawBufferPointer
+
+        init(byteCount: Int) {
+            bytes = .allocate(byteCount: byteCount, alignment: 16)
+        }
+
+        deinit { bytes.deallocate() }
     }
 }
 

@@ -1,3 +1,5 @@
+// Over 400 lines on purpose: the reader of the OpenAI-family messages and the table of type names it switches on
+// (MessageType, private to it) read together; the other vocabularies are in OtherVocabularies.swift.
 public import DeltaTapeKernels
 
 /// Reads realtime messages one at a time: validates each, recognizes audio, and keeps the session's
@@ -39,9 +41,9 @@ public struct EventReader: Sendable {
     public private(set) var envelope: Envelope?
     /// The envelope fields that may hold the event, in the order tried.
     private let eventFields: [[UInt8]]
-    private let unwrapBuffer = UnwrapBuffer()
+    private var unwrapBuffer = UnwrapBuffer()
     /// Where a message cut off mid-payload is repaired (see ``readCutOff(_:)``).
-    let repairBuffer = UnwrapBuffer()
+    var repairBuffer = UnwrapBuffer()
 
     /// Creates a reader for one session.
     ///
