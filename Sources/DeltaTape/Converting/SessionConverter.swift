@@ -1,8 +1,8 @@
-public import DeltaTapeKernels
-public import DeltaTapeEvents
+import DeltaTapeKernels
+import DeltaTapeEvents
 import DeltaTapeTimeline
-public import DeltaTapeCodecs
-public import DeltaTapeContainers
+import DeltaTapeCodecs
+import DeltaTapeContainers
 import Dispatch
 import Synchronization
 
@@ -13,110 +13,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-
-/// How a session is converted.
-public struct ConversionOptions: Sendable {
-    /// The container to write.
-    public var format: OutputFormat = .wav
-    /// Which tracks to write: the assistant's output or the user's input alone (its items joined without gaps), or both
-    /// on one session clock.
-    public var track: TrackSelection = .assistant
-    /// How both tracks are laid out (``TrackSelection/both`` only): stereo (the default), a mono mix, or separate files.
-    public var layout: ChannelLayout = .stereo
-    /// Whether audio the listener did not hear (cut by a truncation or an interruption) is kept.
-    public var keepsTruncated = false
-    /// The sample format of PCM outputs.
-    public var sampleFormat: PCMSampleFormat = .s16
-    /// Whether any problem in the input stops the conversion instead of being a warning.
-    public var strict = false
-    /// The output's sample rate; `nil` keeps the source's (the first audio's rate; later audio at another rate
-    /// is resampled to it).
-    public var sampleRate: Int?
-    /// The library that converts sample rates.
-    public var resampler: ResamplerEngine = .soxr
-    /// How hard the resampler works.
-    public var quality: ResamplerQuality = .high
-    /// Opus settings, for Ogg Opus outputs.
-    public var opus = OpusSettings()
-    /// When set, the input is headerless PCM in this format (`--input-format`, `--input-rate`, `--input-channels`),
-    /// whatever its content looks like.
-    public var rawInput: AudioFormat?
-    /// The input's kind when it should not be detected from the content (`--input-kind`).
-    public var inputKind: InputKind?
-    /// The envelope field holding each event, when a logger names it other than the common spellings
-    /// (`--event-field`).
-    public var eventField: String?
-    /// The longest message read (a JSON Lines line, a JSON array element, a HAR frame: `--max-message-bytes`); a longer one is
-    /// skipped and reported.
-    public var maximumMessageByteCount = SessionLog.defaultMaximumMessageByteCount
-    /// The Ogg serial number or WebM track UID; random when `nil`. Fix it for byte-reproducible Opus files
-    /// (the way ffmpeg's `-fflags +bitexact` does).
-    public var streamIdentifier: UInt32?
-    /// Where the conversion reports how far it got, for a progress display; `nil` (the default) reports nothing.
-    public var progress: ConversionProgress?
-    /// Whether the work's own threads (reading and encoding) run at a lower scheduling priority (SCHED_IDLE, nice +10 on Linux):
-    /// for recordings inside a server, whose own work, forwarding a conversation, must come first. `deltatape relay`
-    /// sets it; conversions leave it off.
-    public var runsInBackground = false
-
-    /// Creates options; the defaults are WAV, 16-bit, the source's rate, soxr at high quality, lenient.
-    public init(
-        format: OutputFormat = .wav,
-        track: TrackSelection = .assistant,
-        sampleFormat: PCMSampleFormat = .s16,
-        sampleRate: Int? = nil,
-        resampler: ResamplerEngine = .soxr,
-        quality: ResamplerQuality = .high,
-        opus: OpusSettings = OpusSettings(),
-        rawInput: AudioFormat? = nil,
-        inputKind: InputKind? = nil,
-        strict: Bool = false
-    ) {
-        self.format = format
-        self.track = track
-        self.sampleFormat = sampleFormat
-        self.sampleRate = sampleRate
-        self.resampler = resampler
-        self.quality = quality
-        self.opus = opus
-        self.rawInput = rawInput
-        self.inputKind = inputKind
-        self.strict = strict
-    }
-}
-
-/// What a conversion did.
-public struct ConversionSummary: Sendable {
-    /// The input's name.
-    public var input: String
-    /// The output's name.
-    public var output: String
-    /// Whether the input was a session log (rather than an audio file or raw PCM).
-    public var isSession: Bool = true
-    /// The container written.
-    public var format: OutputFormat = .wav
-    /// The vocabulary the session spoke, if recognized.
-    public var vocabulary: Vocabulary?
-    /// Frames per second of the output.
-    public var sampleRate: Int
-    /// Channels of the output.
-    public var channelCount: Int
-    /// Frames written.
-    public var frameCount: Int
-    /// Bytes read from the input.
-    public var inputByteCount: Int
-    /// Problems found (each was reported as it was found).
-    public var problemCount: Int
-    /// Wall-clock seconds the conversion took.
-    public var elapsedSeconds: Double
-    /// What the timeline did (sessions only): the placement rule, items, cuts.
-    public var timeline: TimelineStatistics?
-
-    /// Seconds of audio written.
-    public var durationSeconds: Double { sampleRate > 0 ? Double(frameCount) / Double(sampleRate) : 0 }
-    /// How many times faster than real time the conversion ran.
-    public var realTimeFactor: Double { elapsedSeconds > 0 ? durationSeconds / elapsedSeconds : .infinity }
-}
 
 /// Converts a session log's audio to an audio file, streaming: memory stays flat whatever the length.
 ///
@@ -244,10 +140,15 @@ public enum SessionConverter {
         problem: @escaping @Sendable (Problem) -> Void
     ) async throws(DeltaTapeError) -> ConversionSummary {
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<ConversionSummary, DeltaTapeError>, Never>) in
-            DispatchQueue(label: "deltatape.convert").async {
+            let convert = { @Sendable in
                 continuation.resume(returning: Result { () throws(DeltaTapeError) in
-                    try convert(input: input, to: destination, options: options, problem: problem)
+                    try Self.convert(input: input, to: destination, options: options, problem: problem)
                 })
+            }
+            // A thread of its own, not Dispatch's pool (DedicatedThread.swift says why); without one, an answer at once.
+            if !startDedicatedThread(named: "deltatape-conv", convert) {
+                continuation.resume(returning: .failure(.output(OutputError(path: destination.name, reason:
+                    "the system would not start a thread for the conversion (errno \(errno))"))))
             }
         }
         return try result.get()
@@ -312,18 +213,6 @@ public enum SessionConverter {
             elapsedSeconds: monotonicSeconds() - started
         )
     }
-}
-
-/// `1.234 s` or `56 ms`.
-func formatMilliseconds(_ seconds: Double) -> String {
-    seconds >= 1 ? "\((seconds * 1000).rounded() / 1000) s" : "\(Int((seconds * 1000).rounded())) ms"
-}
-
-/// Seconds on a monotonic clock.
-func monotonicSeconds() -> Double {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
-    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
 }
 
 /// Hands the problems found on a recorder's thread to a callback that is not `@Sendable` (the synchronous converter's),

@@ -3,7 +3,7 @@
 // chunks where they lie (``ByteChunk``), so reading the file on the caller's thread overlaps with parsing on this one.
 public import DeltaTapeEvents
 import DeltaTapeKernels
-public import DeltaTapeContainers
+import DeltaTapeContainers
 import Dispatch
 import Synchronization
 

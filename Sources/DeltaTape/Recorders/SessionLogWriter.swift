@@ -1,4 +1,4 @@
-public import DeltaTapeContainers
+import DeltaTapeContainers
 
 /// Keeps a recorded session's messages as a session log: JSON Lines in the `{"time", "source", "event"}` envelope
 /// that the reader recognizes, so a recording can be converted again later. A message that is a JSON object goes in

@@ -1,8 +1,8 @@
 // The recorder of messages: an archiver's or a relay's. Its queue is the engine's (Engine/IngressQueue.swift); its
 // thread reads each message and puts it through the session pipeline.
-public import DeltaTapeEvents
+import DeltaTapeEvents
 import DeltaTapeKernels
-public import DeltaTapeContainers
+import DeltaTapeContainers
 import Synchronization
 
 /// Which way a recorded message travelled.
