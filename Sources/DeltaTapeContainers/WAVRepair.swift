@@ -24,7 +24,7 @@ import DeltaTapeKernels
 ///
 /// A RIFF file whose audio has passed 4 GiB becomes RF64 when a `JUNK` chunk of at least 28 bytes comes first
 /// (reserved for exactly this, as EBU Tech 3306 describes and ``WAVWriter`` writes); without one it cannot be repaired.
-public enum WAVRepair {
+@_spi(Blocks) public enum WAVRepair {
     /// Examines the WAV at `path` and, unless `dryRun`, rewrites its size fields where they disagree with the file.
     ///
     /// - Parameters:
@@ -320,7 +320,7 @@ public enum WAVRepair {
 }
 
 /// What ``WAVRepair/repair(path:dryRun:)`` found in a WAV file and what it changed.
-public struct WAVRepairReport: Sendable, Equatable, CustomStringConvertible {
+@_spi(Blocks) public struct WAVRepairReport: Sendable, Equatable, CustomStringConvertible {
     /// The file.
     public var path: String
     /// `RIFF`, `RF64` or `BW64`: the container the file is (after the repair, when it became RF64).
@@ -376,7 +376,7 @@ public struct WAVRepairReport: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Why a WAV could not be repaired.
-public enum WAVRepairError: Error, Sendable, Equatable, CustomStringConvertible {
+@_spi(Blocks) public enum WAVRepairError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The file cannot be opened or read.
     case unreadable(path: String, reason: String, code: Int32?)
     /// The file is not a WAV whose sizes can be repaired (another format, no fmt or data chunk, a header cut short).
@@ -384,6 +384,7 @@ public enum WAVRepairError: Error, Sendable, Equatable, CustomStringConvertible 
     /// Rewriting the header failed; the fields already rewritten describe the same audio.
     case writeFailed(path: String, reason: String, code: Int32?)
 
+    /// The failure in words, naming the file.
     public var description: String {
         switch self {
         case .unreadable(let path, let reason, _): "\(path): \(reason)"

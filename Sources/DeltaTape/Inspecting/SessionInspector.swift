@@ -1,4 +1,4 @@
-import DeltaTapeEvents
+@_spi(Blocks) import DeltaTapeEvents
 import DeltaTapeTimeline
 import DeltaTapeKernels
 
@@ -153,6 +153,7 @@ public struct SessionReport: Sendable, Codable, Equatable {
             }
         }
 
+        /// Encodes the report, leaving out what is unknown.
         public func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(deltaCount, forKey: .deltaCount)
@@ -208,7 +209,7 @@ public enum SessionInspector {
     ///   - maximumMessageByteCount: The longest message read: a line, an array element, a HAR frame (`--max-message-bytes`).
     public static func inspect(
         input: String, kind: InputKind? = nil, eventField: String? = nil,
-        maximumMessageByteCount: Int = SessionLog.defaultMaximumMessageByteCount
+        maximumMessageByteCount: Int = ConversionOptions().maximumMessageByteCount
     ) throws(DeltaTapeError) -> SessionReport {
         let log = try SessionLog.openSession(path: input, kind: kind, eventField: eventField, maximumMessageByteCount: maximumMessageByteCount)
         var problems: [Problem] = []
