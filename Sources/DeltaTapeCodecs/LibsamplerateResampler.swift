@@ -5,8 +5,8 @@ import CSampleRate
 /// One converter state lives for the whole stream (never `src_simple` per chunk, which would click at every
 /// boundary); unconsumed input is offered again; `end_of_input` flushes the tail. libsamplerate's output is
 /// time-aligned with its input.
-public final class LibsamplerateResampler: Resampler {
-    public let format: ResamplingFormat
+package final class LibsamplerateResampler: Resampler {
+    package let format: ResamplingFormat
     private let state: OpaquePointer
     private let ratio: Double
     private var output: [Float]
@@ -14,7 +14,7 @@ public final class LibsamplerateResampler: Resampler {
     /// Creates a converter.
     ///
     /// - Throws: ``ResamplerError`` with libsamplerate's message when it refuses the configuration.
-    public init(inputRate: Int, outputRate: Int, channelCount: Int = 1, quality: ResamplerQuality = .high) throws(ResamplerError) {
+    package init(inputRate: Int, outputRate: Int, channelCount: Int = 1, quality: ResamplerQuality = .high) throws(ResamplerError) {
         format = try ResamplingFormat(inputRate: inputRate, outputRate: outputRate, channelCount: channelCount, engine: .libsamplerate)
         ratio = format.ratio
         guard src_is_valid_ratio(ratio) != 0 else {
@@ -37,7 +37,7 @@ public final class LibsamplerateResampler: Resampler {
         src_delete(state)
     }
 
-    public func process<Failure: Error>(
+    package func process<Failure: Error>(
         _ input: UnsafeBufferPointer<Float>,
         _ emit: (UnsafeBufferPointer<Float>) throws(Failure) -> Void
     ) throws(StageFailure<ResamplerError, Failure>) {
@@ -45,7 +45,7 @@ public final class LibsamplerateResampler: Resampler {
         try run(base, frames: input.count / channelCount, endOfInput: false, emit)
     }
 
-    public func finish<Failure: Error>(_ emit: (UnsafeBufferPointer<Float>) throws(Failure) -> Void) throws(StageFailure<ResamplerError, Failure>) {
+    package func finish<Failure: Error>(_ emit: (UnsafeBufferPointer<Float>) throws(Failure) -> Void) throws(StageFailure<ResamplerError, Failure>) {
         var nothing: Float = 0
         try run(&nothing, frames: 0, endOfInput: true, emit)
     }

@@ -29,35 +29,35 @@ public struct OpusSettings: Sendable, Hashable {
     }
 
     /// The rates libopus encodes natively; other rates are resampled to 48 kHz first.
-    public static let nativeSampleRates: Set<Int> = [8_000, 12_000, 16_000, 24_000, 48_000]
+    package static let nativeSampleRates: Set<Int> = [8_000, 12_000, 16_000, 24_000, 48_000]
 
     /// The frame durations libopus accepts, in milliseconds.
-    public static let frameDurations: [Double] = [2.5, 5, 10, 20, 40, 60]
+    package static let frameDurations: [Double] = [2.5, 5, 10, 20, 40, 60]
 }
 
 /// A failure of libopus, with its code and message.
-public struct OpusError: Error, Sendable, Equatable, CustomStringConvertible {
+package struct OpusError: Error, Sendable, Equatable, CustomStringConvertible {
     /// libopus's error code.
-    public var code: Int32
+    package var code: Int32
     /// What was being done, and libopus's message.
-    public var message: String
+    package var message: String
 
-    public init(code: Int32, while doing: String) {
+    package init(code: Int32, while doing: String) {
         self.code = code
         message = "\(doing): \(String(cString: opus_strerror(code)))"
     }
 
-    public var description: String { "libopus: \(message)" }
+    package var description: String { "libopus: \(message)" }
 }
 
 /// One encoded Opus packet, valid until the encoder's next call.
-public struct OpusPacket {
+package struct OpusPacket {
     /// The packet's bytes.
-    public var bytes: UnsafeRawBufferPointer
+    package var bytes: UnsafeRawBufferPointer
     /// Samples it decodes to, at 48 kHz (Ogg granules and WebM timestamps count in these).
-    public var sampleCount48k: Int
+    package var sampleCount48k: Int
     /// On the stream's last packet only: the input's whole length at 48 kHz, to which containers trim the end.
-    public var streamLength48k: Int?
+    package var streamLength48k: Int?
 
     /// Describes a packet, for feeding a container packets from another encoder.
     ///
@@ -65,7 +65,7 @@ public struct OpusPacket {
     ///   - bytes: The packet's bytes, valid while the container's `write` runs.
     ///   - sampleCount48k: Samples it decodes to, at 48 kHz.
     ///   - streamLength48k: On the stream's last packet only: the input's whole length at 48 kHz.
-    public init(bytes: UnsafeRawBufferPointer, sampleCount48k: Int, streamLength48k: Int? = nil) {
+    package init(bytes: UnsafeRawBufferPointer, sampleCount48k: Int, streamLength48k: Int? = nil) {
         self.bytes = bytes
         self.sampleCount48k = sampleCount48k
         self.streamLength48k = streamLength48k
@@ -76,17 +76,17 @@ public struct OpusPacket {
 ///
 /// ``finish(_:)`` pads the stream with silence so that every input sample is decodable after the encoder's
 /// lookahead (RFC 7845 §8); the container trims the padding with the exact sample count.
-public final class OpusStreamEncoder {
+package final class OpusStreamEncoder {
     /// Input frames per second (8, 12, 16, 24 or 48 kHz).
-    public let sampleRate: Int
+    package let sampleRate: Int
     /// Channels (1 or 2).
-    public let channelCount: Int
+    package let channelCount: Int
     /// Samples to discard at the start of decoding, at 48 kHz: the encoder's lookahead.
-    public let preSkip48k: Int
+    package let preSkip48k: Int
     /// Input frames per Opus frame.
-    public let frameSize: Int
+    package let frameSize: Int
     /// Input frames received so far (a frame split across calls counts once it is whole).
-    public var inputFrameCount: Int { inputSampleCount / channelCount }
+    package var inputFrameCount: Int { inputSampleCount / channelCount }
     /// Input samples (all channels) received so far: a call may end partway through a frame.
     private var inputSampleCount = 0
 
@@ -101,7 +101,7 @@ public final class OpusStreamEncoder {
     /// Creates an encoder.
     ///
     /// - Throws: ``OpusError`` when libopus refuses the rate, channel count or settings.
-    public init(sampleRate: Int, channelCount: Int, settings: OpusSettings) throws(OpusError) {
+    package init(sampleRate: Int, channelCount: Int, settings: OpusSettings) throws(OpusError) {
         self.sampleRate = sampleRate
         self.channelCount = channelCount
         guard OpusSettings.frameDurations.contains(settings.frameMilliseconds) else {
@@ -142,10 +142,10 @@ public final class OpusStreamEncoder {
     }
 
     /// libopus's version string (for example "libopus 1.3.1"), which Ogg and WebM record as the vendor.
-    public static var libraryVersion: String { String(cString: opus_get_version_string()) }
+    package static var libraryVersion: String { String(cString: opus_get_version_string()) }
 
     /// Samples `frameCount` input frames decode to at 48 kHz (exact for the native rates).
-    public func samples48k(forInputFrames frameCount: Int) -> Int {
+    package func samples48k(forInputFrames frameCount: Int) -> Int {
         frameCount * 48_000 / sampleRate
     }
 
@@ -153,7 +153,7 @@ public final class OpusStreamEncoder {
     ///
     /// - Throws: ``StageFailure/own(_:)`` with libopus's error, or ``StageFailure/downstream(_:)`` with what `emit`
     ///   threw.
-    public func encode<Failure: Error>(
+    package func encode<Failure: Error>(
         _ samples: UnsafeBufferPointer<Int16>,
         _ emit: (OpusPacket) throws(Failure) -> Void
     ) throws(StageFailure<OpusError, Failure>) {
@@ -182,7 +182,7 @@ public final class OpusStreamEncoder {
     /// and passes them to `emit`.
     ///
     /// - Throws: As ``encode(_:_:)``.
-    public func finish<Failure: Error>(_ emit: (OpusPacket) throws(Failure) -> Void) throws(StageFailure<OpusError, Failure>) {
+    package func finish<Failure: Error>(_ emit: (OpusPacket) throws(Failure) -> Void) throws(StageFailure<OpusError, Failure>) {
         // Frames encoded must cover input + lookahead (RFC 7845 §8): what is still pending and the lookahead; the
         // container trims to the input's length.
         // The lookahead is never zero, so this emits at least one packet, and it knows which one is the last.

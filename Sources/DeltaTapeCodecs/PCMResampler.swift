@@ -1,10 +1,10 @@
-import DeltaTapeKernels
+@_spi(Blocks) import DeltaTapeKernels
 
 /// The pipeline's resampling stage: 16-bit samples in, 16-bit samples out, through a float ``Resampler``.
 ///
 /// Buffers are kept between calls, so a stream of deltas costs no allocation once warmed up. Conversions use the
 /// ``PCMConversion`` kernels (exact int16 → float; rounding to nearest even, saturating, on the way back).
-public final class PCMResampler {
+@_spi(Blocks) public final class PCMResampler {
     /// The float resampler doing the work.
     public let resampler: any Resampler
     private var floats: [Float] = []

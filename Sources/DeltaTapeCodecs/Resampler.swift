@@ -17,7 +17,13 @@ public enum ResamplerEngine: String, Sendable, Hashable, CaseIterable {
 /// | high | HQ (20-bit) | SINC_BEST_QUALITY |
 /// | very-high | VHQ (28-bit) | SINC_BEST_QUALITY (its best) |
 public enum ResamplerQuality: String, Sendable, Hashable, CaseIterable {
-    case low, medium, high
+    /// The quickest (the table above gives each library's setting).
+    case low
+    /// Between low and high.
+    case medium
+    /// The default.
+    case high
+    /// Each library's best.
     case veryHigh = "very-high"
 }
 
@@ -30,12 +36,13 @@ public struct ResamplerError: Error, Sendable, Equatable, CustomStringConvertibl
     /// The library's message and what was being done.
     public var message: String
 
-    public init(engine: ResamplerEngine, code: Int32? = nil, message: String) {
+    package init(engine: ResamplerEngine, code: Int32? = nil, message: String) {
         self.engine = engine
         self.code = code
         self.message = message
     }
 
+    /// The library and its message: `soxr: …`.
     public var description: String { "\(engine.rawValue): \(message)" }
 }
 
@@ -45,7 +52,7 @@ public struct ResamplerError: Error, Sendable, Equatable, CustomStringConvertibl
 /// same frames; ``finish(_:)`` flushes what the filter holds back. Output is delay-compensated: it lines up
 /// with the input at lag 0, and a whole stream of `n` input frames gives `round(n × outputRate / inputRate)`
 /// frames (±1).
-public protocol Resampler: AnyObject {
+@_spi(Blocks) public protocol Resampler: AnyObject {
     /// The rates converted between and the channel count.
     var format: ResamplingFormat { get }
 
@@ -74,7 +81,7 @@ extension Resampler {
 }
 
 /// What a resampler converts: two rates and a channel count, checked once for every engine.
-public struct ResamplingFormat: Sendable, Hashable {
+@_spi(Blocks) public struct ResamplingFormat: Sendable, Hashable {
     /// Frames per second consumed.
     public let inputRate: Int
     /// Frames per second produced.
@@ -101,7 +108,7 @@ public struct ResamplingFormat: Sendable, Hashable {
 /// Makes a resampler.
 ///
 /// - Throws: ``ResamplerError`` when the library refuses the rates.
-public func makeResampler(
+@_spi(Blocks) public func makeResampler(
     engine: ResamplerEngine,
     quality: ResamplerQuality,
     inputRate: Int,

@@ -3,15 +3,15 @@ import CSoxr
 /// Sample-rate conversion with libsoxr, streaming, float32 interleaved.
 ///
 /// soxr compensates its filter delay itself: the first output frame lines up with the first input frame.
-public final class SoxrResampler: Resampler {
-    public let format: ResamplingFormat
+package final class SoxrResampler: Resampler {
+    package let format: ResamplingFormat
     private let handle: soxr_t
     private var output: [Float]
 
     /// Creates a converter.
     ///
     /// - Throws: ``ResamplerError`` with soxr's message when it refuses the configuration.
-    public init(inputRate: Int, outputRate: Int, channelCount: Int = 1, quality: ResamplerQuality = .high) throws(ResamplerError) {
+    package init(inputRate: Int, outputRate: Int, channelCount: Int = 1, quality: ResamplerQuality = .high) throws(ResamplerError) {
         format = try ResamplingFormat(inputRate: inputRate, outputRate: outputRate, channelCount: channelCount, engine: .soxr)
         var ioSpec = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I)
         let preset: Int32 = switch quality {
@@ -34,7 +34,7 @@ public final class SoxrResampler: Resampler {
         soxr_delete(handle)
     }
 
-    public func process<Failure: Error>(
+    package func process<Failure: Error>(
         _ input: UnsafeBufferPointer<Float>,
         _ emit: (UnsafeBufferPointer<Float>) throws(Failure) -> Void
     ) throws(StageFailure<ResamplerError, Failure>) {
@@ -60,7 +60,7 @@ public final class SoxrResampler: Resampler {
         }
     }
 
-    public func finish<Failure: Error>(_ emit: (UnsafeBufferPointer<Float>) throws(Failure) -> Void) throws(StageFailure<ResamplerError, Failure>) {
+    package func finish<Failure: Error>(_ emit: (UnsafeBufferPointer<Float>) throws(Failure) -> Void) throws(StageFailure<ResamplerError, Failure>) {
         while true {
             var produced = 0
             let error = output.withUnsafeMutableBufferPointer { out in

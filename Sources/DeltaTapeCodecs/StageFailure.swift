@@ -1,7 +1,7 @@
 /// A failure of a streaming stage that hands its output on through an `emit` closure: the stage's own (a C
 /// library's error) or the one the next stage threw from `emit`, each keeping its type, so that callers switch
 /// over two cases instead of sorting untyped errors in catch blocks.
-public enum StageFailure<Own: Error, Downstream: Error>: Error {
+@_spi(Blocks) public enum StageFailure<Own: Error, Downstream: Error>: Error {
     /// The stage itself failed.
     case own(Own)
     /// The next stage failed while taking the output (for example a write to a full disk).
@@ -21,6 +21,7 @@ public enum StageFailure<Own: Error, Downstream: Error>: Error {
 extension StageFailure: Sendable where Own: Sendable, Downstream: Sendable {}
 
 extension StageFailure: CustomStringConvertible {
+    /// The underlying error's description.
     public var description: String {
         switch self {
         case .own(let error): "\(error)"

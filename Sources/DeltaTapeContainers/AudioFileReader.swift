@@ -2,7 +2,7 @@ import CSndFile
 
 /// Reads an audio file that libsndfile understands (WAV, RF64, FLAC, AIFF, Ogg Vorbis, ...) as 16-bit frames,
 /// a block at a time.
-public final class AudioFileReader {
+@_spi(Blocks) public final class AudioFileReader {
     /// The file's path.
     public let path: String
     /// Frames per second.
@@ -49,7 +49,7 @@ public final class AudioFileReader {
 }
 
 /// A failure to read an audio file, with libsndfile's reason.
-public struct AudioFileError: Error, Sendable, Equatable, CustomStringConvertible {
+@_spi(Blocks) public struct AudioFileError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The file's path.
     public var path: String
     /// libsndfile's reason, in words.
@@ -57,11 +57,13 @@ public struct AudioFileError: Error, Sendable, Equatable, CustomStringConvertibl
     /// libsndfile's error code.
     public var code: Int32
 
+    /// Creates an error.
     public init(path: String, reason: String, code: Int32) {
         self.path = path
         self.reason = reason
         self.code = code
     }
 
+    /// `path: reason`.
     public var description: String { "\(path): \(reason)" }
 }

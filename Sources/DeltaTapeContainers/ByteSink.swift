@@ -24,7 +24,7 @@ public protocol ByteSink: AnyObject {
 extension ByteSink {
     /// Appends the bytes of an array.
     /// - Throws: ``OutputError`` naming the sink and how much was written before the failure.
-    public func write(_ bytes: [UInt8]) throws(OutputError) {
+    package func write(_ bytes: [UInt8]) throws(OutputError) {
         // Typed throws do not pass through withUnsafeBytes: carried out as a Result.
         try bytes.withUnsafeBytes { buffer in Result { () throws(OutputError) in try write(buffer) } }.get()
     }
@@ -40,9 +40,9 @@ public protocol PositionalByteSink: ByteSink {
 }
 
 /// Bytes written with `write(2)` to a file descriptor (a file it opened, or one it was given).
-public final class FileDescriptorSink: PositionalByteSink {
-    public let name: String
-    public private(set) var byteCount = 0
+package final class FileDescriptorSink: PositionalByteSink {
+    package let name: String
+    package private(set) var byteCount = 0
     private var descriptor: Int32
     private let closesDescriptor: Bool
     /// The descriptor's position when the sink started: offsets count from here, so bytes before it (a file
@@ -60,7 +60,7 @@ public final class FileDescriptorSink: PositionalByteSink {
     ///
     /// - Throws: ``OutputError`` naming the path and the system's reason, or saying that another process is writing
     ///   the file (which is then left as it was).
-    public init(path: String) throws(OutputError) {
+    package init(path: String) throws(OutputError) {
         // Not O_TRUNC: the file is emptied only once the lock is held, so a refused second writer destroys nothing.
         let opened = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
         guard opened >= 0 else {
@@ -124,7 +124,7 @@ public final class FileDescriptorSink: PositionalByteSink {
     }
 
     /// Writes to an open descriptor (1 for standard output), which it does not close.
-    public init(descriptor: Int32, name: String) {
+    package init(descriptor: Int32, name: String) {
         self.descriptor = descriptor
         self.name = name
         closesDescriptor = false
@@ -139,7 +139,7 @@ public final class FileDescriptorSink: PositionalByteSink {
     /// from its own shell; it stops the second process from writing into the first's file.
     ///
     /// - Throws: ``OutputError`` saying that another process is writing the file.
-    public convenience init(lockingDescriptor descriptor: Int32, name: String) throws(OutputError) {
+    package convenience init(lockingDescriptor descriptor: Int32, name: String) throws(OutputError) {
         var status = stat()
         if fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG, flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
             let code = errno
@@ -154,7 +154,7 @@ public final class FileDescriptorSink: PositionalByteSink {
         if closesDescriptor, descriptor >= 0 { _ = SystemCall.close(descriptor) }
     }
 
-    public func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
+    package func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
         guard let base = bytes.baseAddress else { return }
         var offset = 0
         while offset < bytes.count {
@@ -170,13 +170,13 @@ public final class FileDescriptorSink: PositionalByteSink {
 
     /// True for a regular file not opened for appending: on Linux `pwrite` to an `O_APPEND` descriptor (`>>`)
     /// appends whatever the offset, so such a file is written as a stream.
-    public var isSeekable: Bool {
+    package var isSeekable: Bool {
         var status = stat()
         return fstat(descriptor, &status) == 0 && status.st_mode & S_IFMT == S_IFREG && lseek(descriptor, 0, SEEK_CUR) >= 0
             && fcntl(descriptor, F_GETFL) & O_APPEND == 0
     }
 
-    public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(OutputError) {
+    package func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(OutputError) {
         guard let base = bytes.baseAddress else { return }
         var done = 0
         while done < bytes.count {
@@ -189,7 +189,7 @@ public final class FileDescriptorSink: PositionalByteSink {
         }
     }
 
-    public func close() throws(OutputError) {
+    package func close() throws(OutputError) {
         guard closesDescriptor, descriptor >= 0 else { return }
         let status = SystemCall.close(descriptor)
         descriptor = -1

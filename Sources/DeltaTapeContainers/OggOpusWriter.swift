@@ -1,5 +1,5 @@
 import COgg
-public import DeltaTapeCodecs
+package import DeltaTapeCodecs
 
 /// Writes an Ogg Opus stream (RFC 7845) with libogg's paging, to any ``ByteSink`` (it never seeks).
 ///
@@ -7,9 +7,9 @@ public import DeltaTapeCodecs
 /// granule positions in 48 kHz units counted from the first packet (so they include the pre-skip). A page is
 /// flushed at least every second of audio, so a killed process loses at most that. The last page carries EOS
 /// and a granule of exactly `input samples at 48 kHz + pre-skip`, which trims the encoder's padding.
-public final class OggOpusWriter {
+package final class OggOpusWriter {
     /// Where pages go.
-    public let sink: any ByteSink
+    package let sink: any ByteSink
     private var stream = ogg_stream_state()
     private var packetNumber: Int64 = 0
     private var granule: Int64 = 0
@@ -22,7 +22,7 @@ public final class OggOpusWriter {
     /// Samples at 48 kHz a reader decodes from the whole pages the sink accepted: the granule position of the last
     /// such page that ends a packet, less the pre-skip. A page cut short by a failure is not counted (readers check a
     /// page's CRC, and drop it), nor a packet continued onto a page that did not arrive.
-    public private(set) var deliveredFrameCount48k = 0
+    package private(set) var deliveredFrameCount48k = 0
 
     /// Starts a stream and writes its two header pages.
     ///
@@ -34,7 +34,7 @@ public final class OggOpusWriter {
     ///   - vendor: The encoding library, for OpusTags.
     ///   - serialNumber: The stream's serial number (random by default).
     /// - Throws: ``OutputError`` when the headers cannot be written.
-    public init(
+    package init(
         sink: any ByteSink,
         channelCount: Int,
         inputSampleRate: Int,
@@ -67,7 +67,7 @@ public final class OggOpusWriter {
 
     /// Adds one Opus packet. The stream's last packet (the one with a ``OpusPacket/streamLength48k``) gets EOS and
     /// a granule of exactly `input + pre-skip`, which trims the encoder's padding, and flushes the last page.
-    public func write(_ packet: OpusPacket) throws(OutputError) {
+    package func write(_ packet: OpusPacket) throws(OutputError) {
         if let failure { throw failure }
         granule += Int64(packet.sampleCount48k)
         let end = packet.streamLength48k.map { min(Int64($0 + preSkip48k), granule) }
@@ -84,14 +84,14 @@ public final class OggOpusWriter {
     /// file) has them; the stream goes on.
     ///
     /// - Throws: ``OutputError`` when the sink fails.
-    public func flush() throws(OutputError) {
+    package func flush() throws(OutputError) {
         if let failure { throw failure }
         try flushPages(force: true)
         granuleAtLastFlush = granule
     }
 
     /// Flushes what libogg still holds (the last page went out with the last packet).
-    public func finish() throws(OutputError) {
+    package func finish() throws(OutputError) {
         if let failure { throw failure }
         try flushPages(force: true)
     }

@@ -1,7 +1,7 @@
-public import DeltaTapeCodecs
+@_spi(Blocks) package import DeltaTapeCodecs
 
 /// A container that takes Opus packets: ``OggOpusWriter`` or ``WebMOpusWriter``.
-public protocol OpusPacketContainer: AnyObject {
+package protocol OpusPacketContainer: AnyObject {
     /// Where the container's bytes go.
     var sink: any ByteSink { get }
     /// Samples at 48 kHz, past the pre-skip, that a reader decodes from the bytes the sink accepted.
@@ -19,7 +19,7 @@ extension OggOpusWriter: OpusPacketContainer {}
 extension WebMOpusWriter: OpusPacketContainer {}
 
 /// The Opus container an ``OpusPCMWriter`` writes.
-public enum OpusContainer: Sendable {
+package enum OpusContainer: Sendable {
     /// Ogg Opus (RFC 7845).
     case ogg
     /// WebM: finalized in place on a seekable sink, the live form otherwise.
@@ -27,15 +27,15 @@ public enum OpusContainer: Sendable {
 }
 
 /// PCM in, Opus in Ogg or WebM out: an ``OpusStreamEncoder`` feeding a container.
-public final class OpusPCMWriter: PCMWriter {
-    public var path: String { container.sink.name }
-    public let sampleRate: Int
-    public let channelCount: Int
-    public var sampleFormat: PCMSampleFormat { .s16 }
-    public var frameCount: Int { encoder.inputFrameCount }
+package final class OpusPCMWriter: PCMWriter {
+    package var path: String { container.sink.name }
+    package let sampleRate: Int
+    package let channelCount: Int
+    package var sampleFormat: PCMSampleFormat { .s16 }
+    package var frameCount: Int { encoder.inputFrameCount }
     /// The container's delivered samples (whole Ogg pages, whole WebM blocks) at this writer's rate, rounded down:
     /// exact at 8 to 48 kHz whenever they end on an Opus frame.
-    public var deliveredFrameCount: Int { container.deliveredFrameCount48k * sampleRate / 48_000 }
+    package var deliveredFrameCount: Int { container.deliveredFrameCount48k * sampleRate / 48_000 }
 
     private let encoder: OpusStreamEncoder
     private let container: any OpusPacketContainer
@@ -48,7 +48,7 @@ public final class OpusPCMWriter: PCMWriter {
     ///   - streamIdentifier: The Ogg serial number or WebM track UID; random when `nil`. Fix it for
     ///     byte-reproducible files (the way ffmpeg's `-fflags +bitexact` does).
     /// - Throws: ``OutputError`` when the encoder refuses the settings or the headers cannot be written.
-    public init(
+    package init(
         _ form: OpusContainer, sink: any ByteSink, sampleRate: Int, channelCount: Int, settings: OpusSettings,
         streamIdentifier: UInt32? = nil
     ) throws(OutputError) {
@@ -74,7 +74,7 @@ public final class OpusPCMWriter: PCMWriter {
     ///
     /// - Throws: ``OutputError`` when the encoder or the sink fails; a failure of the sink says how much audio reached
     ///   it (``deliveredFrameCount``).
-    public func write(_ samples: UnsafeBufferPointer<Int16>) throws(OutputError) {
+    package func write(_ samples: UnsafeBufferPointer<Int16>) throws(OutputError) {
         do throws(StageFailure<OpusError, OutputError>) {
             try encoder.encode(samples) { (packet) throws(OutputError) in try container.write(packet) }
         } catch {
@@ -85,7 +85,7 @@ public final class OpusPCMWriter: PCMWriter {
     /// Writes the packets encoded so far (whole frames; a partial frame waits for more samples).
     ///
     /// - Throws: ``OutputError`` when the sink fails, saying how much audio reached it.
-    public func flush() throws(OutputError) {
+    package func flush() throws(OutputError) {
         do {
             try container.flush()
         } catch {
@@ -97,7 +97,7 @@ public final class OpusPCMWriter: PCMWriter {
     ///
     /// - Throws: ``OutputError`` when the encoder, the sink or closing it fails; a failure of the sink says how much
     ///   audio reached it.
-    public func close() throws(OutputError) {
+    package func close() throws(OutputError) {
         guard !closed else { return }
         closed = true
         do throws(OutputError) {

@@ -1,4 +1,4 @@
-public import DeltaTapeCodecs
+package import DeltaTapeCodecs
 
 /// The container an output is written in.
 public enum OutputFormat: String, Sendable, Hashable, CaseIterable {
@@ -10,7 +10,7 @@ public enum OutputFormat: String, Sendable, Hashable, CaseIterable {
     case webm
 
     /// The format a path's extension names, if any.
-    public init?(pathExtensionOf path: String) {
+    package init?(pathExtensionOf path: String) {
         guard let dot = path.lastIndex(of: "."), !path[dot...].contains("/") else { return nil }
         switch path[path.index(after: dot)...].lowercased() {
         case "wav", "wave": self = .wav
@@ -36,7 +36,7 @@ extension OutputFormat {
     ///   - streamIdentifier: The Ogg serial number or WebM track UID; random when `nil`.
     /// - Throws: ``OutputError`` when the writer cannot start (a rate or channel count the format cannot hold, an
     ///   encoder that refuses its settings, a sink that fails).
-    public func makeWriter(
+    package func makeWriter(
         on sink: any ByteSink,
         sampleRate: Int,
         channelCount: Int,
@@ -55,7 +55,7 @@ extension OutputFormat {
 
     /// The rate samples at `sampleRate` are written at in this format: Opus takes 8, 12, 16, 24 and 48 kHz as they
     /// are and any other rate resampled to 48 kHz; WAV takes every rate.
-    public func writtenSampleRate(for sampleRate: Int) -> Int {
+    package func writtenSampleRate(for sampleRate: Int) -> Int {
         switch self {
         case .wav: sampleRate
         case .ogg, .webm: OpusSettings.nativeSampleRates.contains(sampleRate) ? sampleRate : 48_000

@@ -42,8 +42,8 @@ public enum PCMSampleFormat: String, Sendable, Hashable, CaseIterable {
 /// A failure to write an output.
 ///
 /// An append that failed part-way (a full disk, a reader that went away) says how many bytes reached the output
-/// before it (``writtenByteCount``, set by the sink), and the writer that met it adds the audio those bytes hold
-/// (``writtenAudio``): `writing out.wav failed after 3.415 s of audio (164044 bytes): Broken pipe; the output holds
+/// before it (``writtenByteCount``, set by the sink), and the writer that met it adds the audio those bytes hold to
+/// the ``description``: `writing out.wav failed after 3.415 s of audio (164044 bytes): Broken pipe; the output holds
 /// the audio up to there`.
 public struct OutputError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The output's path.
@@ -56,10 +56,21 @@ public struct OutputError: Error, Sendable, Equatable, CustomStringConvertible {
     public var writtenByteCount: Int?
     /// The audio a reader decodes from what reached the output before the failure, as the writer that met the failure
     /// counted it (``PCMWriter/deliveredFrameCount``); `nil` when no writer had started its stream.
-    public var writtenAudio: WrittenAudio?
+    package var writtenAudio: WrittenAudio?
 
-    /// Creates an error.
-    public init(path: String, reason: String, code: Int32? = nil, writtenByteCount: Int? = nil, writtenAudio: WrittenAudio? = nil) {
+    /// Creates an error (a sink of the caller's throws one when a write fails).
+    ///
+    /// - Parameters:
+    ///   - path: The output's path or name.
+    ///   - reason: What went wrong, in words.
+    ///   - code: The C library's or the system's error code, when one is involved.
+    ///   - writtenByteCount: Bytes that had reached the output when an append failed.
+    public init(path: String, reason: String, code: Int32? = nil, writtenByteCount: Int? = nil) {
+        self.init(path: path, reason: reason, code: code, writtenByteCount: writtenByteCount, writtenAudio: nil)
+    }
+
+    /// Creates an error that says how much audio reached the output.
+    package init(path: String, reason: String, code: Int32?, writtenByteCount: Int?, writtenAudio: WrittenAudio?) {
         self.path = path
         self.reason = reason
         self.code = code
@@ -67,6 +78,7 @@ public struct OutputError: Error, Sendable, Equatable, CustomStringConvertible {
         self.writtenAudio = writtenAudio
     }
 
+    /// The failure in words: the output, the audio and bytes it holds when an append failed, and the reason.
     public var description: String {
         if let writtenAudio {
             let bytes = writtenByteCount.map { " (\($0) bytes)" } ?? ""
@@ -89,20 +101,20 @@ public struct OutputError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 /// How much audio an output holds: whole frames at the output's rate.
-public struct WrittenAudio: Sendable, Equatable {
+package struct WrittenAudio: Sendable, Equatable {
     /// Whole frames (one sample per channel).
-    public var frameCount: Int
+    package var frameCount: Int
     /// Frames per second.
-    public var sampleRate: Int
+    package var sampleRate: Int
 
     /// Creates a count.
-    public init(frameCount: Int, sampleRate: Int) {
+    package init(frameCount: Int, sampleRate: Int) {
         self.frameCount = frameCount
         self.sampleRate = sampleRate
     }
 
     /// The audio's length in seconds.
-    public var seconds: Double { sampleRate > 0 ? Double(frameCount) / Double(sampleRate) : 0 }
+    package var seconds: Double { sampleRate > 0 ? Double(frameCount) / Double(sampleRate) : 0 }
 
     /// Seconds to the millisecond, rounded down, so a message never claims audio the output lacks: `3.412`.
     var formattedSeconds: String {

@@ -24,7 +24,7 @@ import DeltaTapeKernels
 ///
 /// A RIFF file whose audio has passed 4 GiB becomes RF64 when a `JUNK` chunk of at least 28 bytes comes first
 /// (reserved for exactly this, as EBU Tech 3306 describes and ``WAVWriter`` writes); without one it cannot be repaired.
-public enum WAVRepair {
+@_spi(Blocks) public enum WAVRepair {
     /// Examines the WAV at `path` and, unless `dryRun`, rewrites its size fields where they disagree with the file.
     ///
     /// - Parameters:

@@ -1,5 +1,5 @@
 /// What ``WAVRepair/repair(path:dryRun:)`` found in a WAV file and what it changed.
-public struct WAVRepairReport: Sendable, Equatable, CustomStringConvertible {
+@_spi(Blocks) public struct WAVRepairReport: Sendable, Equatable, CustomStringConvertible {
     /// The file.
     public var path: String
     /// `RIFF`, `RF64` or `BW64`: the container the file is (after the repair, when it became RF64).
@@ -55,7 +55,7 @@ public struct WAVRepairReport: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Why a WAV could not be repaired.
-public enum WAVRepairError: Error, Sendable, Equatable, CustomStringConvertible {
+@_spi(Blocks) public enum WAVRepairError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The file cannot be opened or read.
     case unreadable(path: String, reason: String, code: Int32?)
     /// The file is not a WAV whose sizes can be repaired (another format, no fmt or data chunk, a header cut short).
@@ -63,6 +63,7 @@ public enum WAVRepairError: Error, Sendable, Equatable, CustomStringConvertible 
     /// Rewriting the header failed; the fields already rewritten describe the same audio.
     case writeFailed(path: String, reason: String, code: Int32?)
 
+    /// The failure in words, naming the file.
     public var description: String {
         switch self {
         case .unreadable(let path, let reason, _): "\(path): \(reason)"

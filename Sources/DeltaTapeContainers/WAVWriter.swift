@@ -2,7 +2,7 @@
 // WAVE_FORMAT_EXTENSIBLE + JUNK + fact, which Python 3.11's `wave` refuses ("unknown format: 65534"), and
 // libsndfile cannot write WAV to a non-seekable sink at all (SFE_NO_PIPE_WRITE; virtual I/O that cannot seek is
 // silently corrupted). One writer for both: the plain header EBU Tech 3306 describes, kept current on files.
-import DeltaTapeKernels
+@_spi(Blocks) import DeltaTapeKernels
 
 /// Writes a WAV stream to any ``ByteSink``: a file it keeps readable while writing, or a pipe.
 ///
@@ -23,25 +23,25 @@ import DeltaTapeKernels
 ///
 /// When the sink fails (a full disk, a reader gone), nothing more is written: on a file the header is brought to every
 /// whole frame that reached it, and the error says how much audio the output holds (``deliveredFrameCount``).
-public final class WAVWriter: PCMWriter {
+package final class WAVWriter: PCMWriter {
     /// The sink's name, for messages.
-    public let path: String
+    package let path: String
     /// Frames per second.
-    public let sampleRate: Int
+    package let sampleRate: Int
     /// Channels per frame.
-    public let channelCount: Int
+    package let channelCount: Int
     /// The sample format written.
-    public let sampleFormat: PCMSampleFormat
+    package let sampleFormat: PCMSampleFormat
     /// Whole frames written so far (buffered frames included).
-    public var frameCount: Int { sampleCount / channelCount }
+    package var frameCount: Int { sampleCount / channelCount }
     /// Whole frames a reader finds in the bytes the sink accepted: on a file, the frames its header counts (brought up
     /// to every whole frame that reached the file when a write fails part-way); on a pipe, every whole frame after the
     /// header.
-    public var deliveredFrameCount: Int {
+    package var deliveredFrameCount: Int {
         keepsHeaderCurrent ? headerFrameCount : max(0, sink.byteCount - dataStartByteCount) / frameByteCount
     }
     /// Whether the header is kept current (the sink can overwrite bytes); otherwise it carries unknown sizes.
-    public let keepsHeaderCurrent: Bool
+    package let keepsHeaderCurrent: Bool
 
     private let sink: any ByteSink
     private let positionalSink: (any PositionalByteSink)?
@@ -114,7 +114,7 @@ public final class WAVWriter: PCMWriter {
     ///   - sampleFormat: 16-bit integers or 32-bit floats.
     /// - Throws: ``OutputError`` when the rate or channel count does not fit a WAV header, or the header cannot be
     ///   written.
-    public init(sink: any ByteSink, sampleRate: Int, channelCount: Int = 1, sampleFormat: PCMSampleFormat = .s16) throws(OutputError) {
+    package init(sink: any ByteSink, sampleRate: Int, channelCount: Int = 1, sampleFormat: PCMSampleFormat = .s16) throws(OutputError) {
         self.sink = sink
         path = sink.name
         self.sampleRate = sampleRate
@@ -146,7 +146,7 @@ public final class WAVWriter: PCMWriter {
     /// Appends interleaved samples, converted to the sample format.
     ///
     /// - Throws: ``OutputError`` when writing fails, or after ``close()``.
-    public func write(_ samples: UnsafeBufferPointer<Int16>) throws(OutputError) {
+    package func write(_ samples: UnsafeBufferPointer<Int16>) throws(OutputError) {
         guard !closed else { throw OutputError(path: path, reason: "write after close") }
         if let failure { throw failure }
         #if _endian(little)
@@ -174,7 +174,7 @@ public final class WAVWriter: PCMWriter {
     ///
     /// - Throws: ``OutputError`` when writing fails, with the audio the output holds (``deliveredFrameCount``); the
     ///   same error again after such a failure.
-    public func flush() throws(OutputError) {
+    package func flush() throws(OutputError) {
         if let failure { throw failure }
         lastFlush = ContinuousClock.now
         guard !pending.isEmpty else { return }
@@ -206,7 +206,7 @@ public final class WAVWriter: PCMWriter {
     /// again). Called again, it does nothing.
     ///
     /// - Throws: ``OutputError`` when the last write, the header update or closing the sink fails.
-    public func close() throws(OutputError) {
+    package func close() throws(OutputError) {
         guard !closed else { return }
         closed = true
         do {

@@ -1,7 +1,7 @@
 // Hand-written rather than libwebm: libwebm is C++ (no C++ interop wanted in the library's build), its muxer
 // wants a seekable writer, and we need both forms from one streaming code path: the live form for pipes and
 // uploads (unknown sizes, blocks written as produced) and the finalized form for files (sizes, Duration, Cues).
-public import DeltaTapeCodecs
+package import DeltaTapeCodecs
 
 /// Writes WebM (Matroska) with one Opus track, streaming.
 ///
@@ -12,9 +12,9 @@ public import DeltaTapeCodecs
 /// and Cluster sizes, Duration, SeekHead, Cues); on any other sink it stays in the live form browsers'
 /// MediaRecorder writes (unknown-size Segment and Clusters). Each cluster (at most 1 s live, 5 s in a file) is
 /// written in one piece as soon as it is complete, so a killed process loses at most the open cluster.
-public final class WebMOpusWriter {
+package final class WebMOpusWriter {
     /// Where the bytes go.
-    public let sink: any ByteSink
+    package let sink: any ByteSink
     private let seekable: Bool
     private let preSkip48k: Int
     private let maximumClusterDuration48k = 5 * 48_000
@@ -25,7 +25,7 @@ public final class WebMOpusWriter {
     /// 48 kHz, the greatest common divisor of 312 and of every Opus frame size: 120, 240, 480, 960, 1920, 2880)
     /// the codec delay is 13 ticks and every block starts on a whole tick. A cluster's int16 relative block
     /// times then reach 16.38 s, well above the 5 s clusters written here.
-    public static let tickNanoseconds = 500_000
+    package static let tickNanoseconds = 500_000
     private static let samples48kPerTick = 48_000 * tickNanoseconds / 1_000_000_000
 
     private var segmentDataStart = 0  // offset of the first byte inside the Segment
@@ -47,7 +47,7 @@ public final class WebMOpusWriter {
 
     /// Samples at 48 kHz a reader decodes from the whole blocks the sink accepted: the end of the last such block, less
     /// the codec delay (the pre-skip) and the last block's DiscardPadding. A block cut short by a failure is not counted.
-    public private(set) var deliveredFrameCount48k = 0
+    package private(set) var deliveredFrameCount48k = 0
     /// Bytes of the open cluster not yet written: a cluster goes to the sink in one write when it closes.
     private var output: [UInt8] = []
     private static let seekHeadReserve = 96
@@ -65,7 +65,7 @@ public final class WebMOpusWriter {
     ///   - preSkip48k: The encoder's lookahead at 48 kHz.
     ///   - trackUID: The track's unique ID (random by default; fix it for byte-reproducible files).
     /// - Throws: ``OutputError`` when the headers cannot be written.
-    public init(
+    package init(
         sink: any ByteSink, channelCount: Int, inputSampleRate: Int, preSkip48k: Int,
         trackUID: UInt64 = UInt64.random(in: 1 ... .max)
     ) throws(OutputError) {
@@ -113,7 +113,7 @@ public final class WebMOpusWriter {
 
     /// Adds one Opus packet as a block. The stream's last packet (the one with a ``OpusPacket/streamLength48k``)
     /// carries DiscardPadding trimming the encoder's padding.
-    public func write(_ packet: OpusPacket) throws(OutputError) {
+    package func write(_ packet: OpusPacket) throws(OutputError) {
         if let failure { throw failure }
         var discardPadding48k = 0
         if let length = packet.streamLength48k {
@@ -128,13 +128,13 @@ public final class WebMOpusWriter {
     /// reader (or a killed process's file) has them; the stream goes on.
     ///
     /// - Throws: ``OutputError`` when the sink fails.
-    public func flush() throws(OutputError) {
+    package func flush() throws(OutputError) {
         if let failure { throw failure }
         try closeCluster()
     }
 
     /// Closes the last cluster and, on a seekable sink, writes Cues and fills in sizes, Duration and the SeekHead.
-    public func finish() throws(OutputError) {
+    package func finish() throws(OutputError) {
         guard !finished else { return }
         finished = true
         if let failure { throw failure }

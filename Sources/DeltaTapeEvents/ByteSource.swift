@@ -9,7 +9,7 @@ import Darwin
 import DeltaTapeKernels
 
 /// Something input bytes are read from in chunks: a file, a pipe, standard input.
-public protocol ByteSource {
+@_spi(Blocks) public protocol ByteSource {
     /// A name for messages: the path, or `stdin`.
     var name: String { get }
 
@@ -36,36 +36,37 @@ public struct InputError: Error, Sendable, Equatable, CustomStringConvertible {
         self.code = code
     }
 
+    /// `name: reason`.
     public var description: String { "\(name): \(reason)" }
 }
 
 /// What to do while a live input (a pipe, a socket) has nothing to read: a writer puts what it holds on disk, so
 /// that a process killed between two turns of a live session leaves all the audio it had received.
-public final class InputStallHandler {
+package final class InputStallHandler {
     /// How long a read waits for bytes before ``action`` runs (and again after each further wait as long).
-    public let interval: Duration
+    package let interval: Duration
     /// Runs on the reading thread, between waits.
-    public var action: () -> Void
+    package var action: () -> Void
 
     /// Creates a handler that runs `action` after each `interval` without input.
-    public init(interval: Duration = .milliseconds(250), action: @escaping () -> Void = {}) {
+    package init(interval: Duration = .milliseconds(250), action: @escaping () -> Void = {}) {
         self.interval = interval
         self.action = action
     }
 }
 
 /// Bytes read from a file descriptor with `read(2)`.
-public struct FileByteSource: ByteSource {
-    public let name: String
+package struct FileByteSource: ByteSource {
+    package let name: String
     private let descriptor: Int32
     private let closesDescriptor: Bool
     /// Runs while a pipe or socket has nothing to read (a regular file never stalls).
-    public var stallHandler: InputStallHandler?
+    package var stallHandler: InputStallHandler?
 
     /// Opens the file at `path` for reading.
     ///
     /// - Throws: ``InputError`` naming the path and the system's reason.
-    public init(path: String) throws(InputError) {
+    package init(path: String) throws(InputError) {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             throw InputError(name: path, reason: "cannot open for reading: \(SystemCall.errorMessage(errno))", code: errno)
@@ -84,23 +85,23 @@ public struct FileByteSource: ByteSource {
     ///   - descriptor: The descriptor to read from.
     ///   - name: The name used in messages.
     ///   - closesDescriptor: Whether ``close()`` closes the descriptor.
-    public init(descriptor: Int32, name: String, closesDescriptor: Bool = false) {
+    package init(descriptor: Int32, name: String, closesDescriptor: Bool = false) {
         self.descriptor = descriptor
         self.name = name
         self.closesDescriptor = closesDescriptor
     }
 
     /// Standard input.
-    public static var standardInput: FileByteSource { FileByteSource(descriptor: 0, name: "stdin") }
+    package static var standardInput: FileByteSource { FileByteSource(descriptor: 0, name: "stdin") }
 
     /// Opens the file at `path`, or standard input for `-` (the command line's convention).
     ///
     /// - Throws: ``InputError`` naming the path and the system's reason.
-    public static func forPath(_ path: String) throws(InputError) -> FileByteSource {
+    package static func forPath(_ path: String) throws(InputError) -> FileByteSource {
         path == "-" ? .standardInput : try FileByteSource(path: path)
     }
 
-    public mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
+    package mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
         if let stallHandler { waitForInput(stallHandler) }
         while true {
             let count = SystemCall.read(descriptor, buffer.baseAddress, buffer.count)
@@ -114,7 +115,7 @@ public struct FileByteSource: ByteSource {
     /// report); a regular file always has.
     ///
     /// - Returns: Whether it has; `false` when the time ran out first.
-    public func waitForInput(timeout: Duration) -> Bool {
+    package func waitForInput(timeout: Duration) -> Bool {
         let (seconds, attoseconds) = timeout.components
         let milliseconds = Int32(clamping: seconds * 1_000 + attoseconds / 1_000_000_000_000_000)
         var request = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
@@ -132,19 +133,19 @@ public struct FileByteSource: ByteSource {
     }
 
     /// Whether the input arrives over time (a pipe, a socket, a terminal) rather than being all there (a regular file).
-    public var isLive: Bool {
+    package var isLive: Bool {
         var status = stat()
         return fstat(descriptor, &status) != 0 || status.st_mode & S_IFMT != S_IFREG
     }
 
     /// Closes the descriptor if this source opened it.
-    public func close() {
+    package func close() {
         if closesDescriptor { SystemCall.close(descriptor) }
     }
 }
 
 /// Bytes from memory, for tests and for messages already in hand.
-public struct MemoryByteSource: ByteSource {
+@_spi(Blocks) public struct MemoryByteSource: ByteSource {
     public let name: String
     private let bytes: [UInt8]
     private var offset = 0
@@ -157,6 +158,7 @@ public struct MemoryByteSource: ByteSource {
         self.maximumReadSize = max(1, maximumReadSize)
     }
 
+    /// Copies the next bytes, at most `maximumReadSize` of them.
     public mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
         let count = min(buffer.count, bytes.count - offset, maximumReadSize)
         guard count > 0 else { return 0 }
@@ -174,15 +176,15 @@ public struct MemoryByteSource: ByteSource {
 ///
 /// A chunk belongs to one thread at a time: the one filling it, then (handed over through a lock) the one reading it,
 /// then (given back) the one filling it again.
-public final class ByteChunk: @unchecked Sendable {
+package final class ByteChunk: @unchecked Sendable {
     /// The bytes a chunk holds unless its creator says otherwise: 256 KiB, large enough that handing a chunk over
     /// costs nothing measurable (a lock and a signal, a few thousand times for an hour's log), small enough that the
     /// chunks in flight stay in the processor's shared cache between the thread that reads them and the one that
     /// parses them, and keep memory low.
-    public static let defaultCapacity = 256 << 10
+    package static let defaultCapacity = 256 << 10
     /// The room in front of the bytes: the end of a message cut by the previous chunk's end fits there unless it is
     /// longer (realtime messages are a few kilobytes); a longer one is copied together with the chunk instead.
-    public static let headroomByteCount = 64 << 10
+    package static let headroomByteCount = 64 << 10
 
     /// The memory: ``headroomByteCount`` bytes of room, then up to ``capacity`` bytes.
     let memory: UnsafeMutableRawBufferPointer
@@ -192,10 +194,10 @@ public final class ByteChunk: @unchecked Sendable {
     var end: Int
 
     /// The most bytes the chunk holds.
-    public let capacity: Int
+    package let capacity: Int
 
     /// Creates an empty chunk that holds up to `capacity` bytes.
-    public init(capacity: Int = ByteChunk.defaultCapacity) {
+    package init(capacity: Int = ByteChunk.defaultCapacity) {
         self.capacity = max(1, capacity)
         memory = .allocate(byteCount: Self.headroomByteCount + self.capacity, alignment: 64)
         start = Self.headroomByteCount
@@ -207,10 +209,10 @@ public final class ByteChunk: @unchecked Sendable {
     }
 
     /// The bytes not yet read.
-    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: memory[start..<end]) }
+    package var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: memory[start..<end]) }
 
     /// How many bytes are not yet read.
-    public var byteCount: Int { end - start }
+    package var byteCount: Int { end - start }
 
     /// Replaces the chunk's bytes with what `body` puts in the buffer it is given (the chunk's whole capacity), for
     /// example with `read(2)`.
@@ -219,7 +221,7 @@ public final class ByteChunk: @unchecked Sendable {
     /// - Returns: What `body` returned, limited to the capacity.
     /// - Throws: What `body` throws; the chunk is then empty.
     @discardableResult
-    public func fill<E: Error>(_ body: (UnsafeMutableRawBufferPointer) throws(E) -> Int) throws(E) -> Int {
+    package func fill<E: Error>(_ body: (UnsafeMutableRawBufferPointer) throws(E) -> Int) throws(E) -> Int {
         start = Self.headroomByteCount
         end = start
         let count = try body(UnsafeMutableRawBufferPointer(rebasing: memory[start...]))
@@ -231,7 +233,7 @@ public final class ByteChunk: @unchecked Sendable {
     ///
     /// - Returns: How many of `bytes` were taken.
     @discardableResult
-    public func fill(copying bytes: some Collection<UInt8>) -> Int {
+    package func fill(copying bytes: some Collection<UInt8>) -> Int {
         fill { buffer in
             let taken = bytes.prefix(buffer.count)
             buffer.copyBytes(from: taken)
@@ -243,7 +245,7 @@ public final class ByteChunk: @unchecked Sendable {
     ///
     /// - Returns: How many of `bytes` were taken.
     @discardableResult
-    public func append(_ bytes: some Collection<UInt8>) -> Int {
+    package func append(_ bytes: some Collection<UInt8>) -> Int {
         let room = UnsafeMutableRawBufferPointer(rebasing: memory[end..<(Self.headroomByteCount + capacity)])
         let taken = bytes.prefix(room.count)
         room.copyBytes(from: taken)
@@ -252,7 +254,7 @@ public final class ByteChunk: @unchecked Sendable {
     }
 
     /// Marks the first `count` bytes as read.
-    public func dropFirst(_ count: Int) {
+    package func dropFirst(_ count: Int) {
         start = min(end, start + count)
     }
 }
@@ -261,7 +263,7 @@ public final class ByteChunk: @unchecked Sendable {
 /// buffer: a reader on one thread parses what another thread read, without copying it again.
 ///
 /// ``ByteSource/read(into:)`` still copies, for callers that want a few bytes (detecting an input's kind).
-public protocol ChunkByteSource: ByteSource, AnyObject {
+package protocol ChunkByteSource: ByteSource, AnyObject {
     /// The next chunk of input (its bytes not yet read), which the caller owns until it gives it back with
     /// ``recycle(_:)``; `nil` at the end of the input.
     ///

@@ -4,7 +4,7 @@ import DeltaTapeKernels
 
 extension EventReadError {
     /// Whether the message ended inside a value: the text stopped, rather than went wrong.
-    public var isCutOff: Bool {
+    package var isCutOff: Bool {
         guard case .json(.syntax(let error)) = self else { return false }
         return error.message.hasPrefix("unexpected end of text")
     }
@@ -19,7 +19,7 @@ extension EventReader {
     /// - Parameter message: The message's bytes, as read (``EventReadError/isCutOff`` said it was cut off).
     /// - Returns: The event, with a ``Event/warning`` saying how much audio was kept, when the cut fell inside an
     ///   audio payload; `nil` otherwise (nothing is salvaged from a cut elsewhere).
-    public mutating func readCutOff(_ message: UnsafeRawBufferPointer) -> Event? {
+    package mutating func readCutOff(_ message: UnsafeRawBufferPointer) -> Event? {
         var closers: [UInt8] = []
         var stringStart: Int?
         var escaped = false

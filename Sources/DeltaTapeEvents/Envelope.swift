@@ -3,24 +3,24 @@ import DeltaTapeKernels
 /// The envelope a logger wrapped each message in, as the reader recognized it: `{"time": ..., "source": ...,
 /// "event": {...}}` and its common spellings (`event`/`message`/`data`/`payload`, `time`/`ts`/`timestamp`,
 /// `source`/`direction`), the event an object or a string holding its JSON (`JSON.stringify` inside a logger).
-public struct Envelope: Sendable, Hashable, CustomStringConvertible {
+package struct Envelope: Sendable, Hashable, CustomStringConvertible {
     /// The field holding the event.
-    public var eventField: String
+    package var eventField: String
     /// Whether the event is a string holding the JSON rather than an object.
-    public var eventIsString: Bool
+    package var eventIsString: Bool
     /// The field holding the time the message was logged, if any.
-    public var timeField: String?
+    package var timeField: String?
     /// The field telling the message's direction, if any.
-    public var sourceField: String?
+    package var sourceField: String?
 
     /// The envelope's shape, for example `{"ts", "direction", "message": "<event as a JSON string>"}`.
-    public var description: String {
+    package var description: String {
         let others = [timeField, sourceField].compactMap { $0.map { "\"\($0)\", " } }.joined()
         return "{\(others)\"\(eventField)\": \(eventIsString ? "\"<event as a JSON string>\"" : "{event}")}"
     }
 
     /// The names of the event's field recognized when the caller names none.
-    public static let defaultEventFields = ["event", "message", "data", "payload"]
+    package static let defaultEventFields = ["event", "message", "data", "payload"]
     static let timeFields: [[UInt8]] = ["time", "ts", "timestamp"].map { Array($0.utf8) }
     static let sourceFields: [[UInt8]] = ["source", "direction"].map { Array($0.utf8) }
 }

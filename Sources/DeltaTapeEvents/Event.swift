@@ -34,26 +34,26 @@ public enum Vocabulary: String, Sendable, Hashable, CaseIterable {
 
 /// What a message says about the turns of the conversation: where they end, how the session takes them, and an
 /// interruption that comes after the message's own audio.
-public struct TurnSignals: Sendable, Equatable {
+package struct TurnSignals: Sendable, Equatable {
     /// The user's turn ended: the client committed it (`input_audio_buffer.commit`) or sent it whole
     /// (`conversation.item.create` with audio). A client that does this takes its own turns (push-to-talk).
-    public var endsUserTurn = false
+    package var endsUserTurn = false
     /// The assistant's turn ended; its next audio is a new item: Gemini `turnComplete`, ElevenLabs `user_transcript`.
-    public var endsAssistantTurn = false
+    package var endsAssistantTurn = false
     /// The session's turn detection, when the message configures it: `true` for server VAD (continuous input),
     /// `false` for `turn_detection: null` (the client takes its turns).
-    public var turnDetection: Bool?
+    package var turnDetection: Bool?
     /// An interruption carried beside audio in the same message (Gemini `interrupted: true` beside `modelTurn` parts):
     /// it applies after that audio.
-    public var interruption: Interruption?
+    package var interruption: Interruption?
     /// The server's voice activity detection: the user started (`true`) or stopped speaking at this many milliseconds
     /// of the input audio (`input_audio_buffer.speech_started` / `.speech_stopped`).
-    public var userSpeech: (started: Bool, milliseconds: Int)?
+    package var userSpeech: (started: Bool, milliseconds: Int)?
 
     /// No signal.
-    public init() {}
+    package init() {}
 
-    public static func == (lhs: TurnSignals, rhs: TurnSignals) -> Bool {
+    package static func == (lhs: TurnSignals, rhs: TurnSignals) -> Bool {
         lhs.endsUserTurn == rhs.endsUserTurn && lhs.endsAssistantTurn == rhs.endsAssistantTurn
             && lhs.turnDetection == rhs.turnDetection && lhs.interruption == rhs.interruption
             && lhs.userSpeech?.started == rhs.userSpeech?.started && lhs.userSpeech?.milliseconds == rhs.userSpeech?.milliseconds
@@ -71,27 +71,29 @@ public enum AudioTrack: String, Sendable, Hashable, CaseIterable {
 /// One message read from a session: its type and, for audio messages, where the audio is.
 ///
 /// An event points into the message's bytes and is valid only while they are.
+///
+/// A building block, as ``EventReader`` is: public only because the recording engine names it without an SPI import.
 public struct Event {
     /// The message's bytes.
-    public let message: UnsafeRawBufferPointer
+    package let message: UnsafeRawBufferPointer
     /// Byte range of the message's `type` string, when it has one.
-    public let typeRange: Range<Int>?
+    @_spi(Blocks) public let typeRange: Range<Int>?
     /// What the message means for the recording.
-    public let content: Content
+    package let content: Content
 
     /// When the message was logged, in seconds since the Unix epoch: the envelope's `time` (`{"time": ..., "source": ...,
     /// "event": {...}}`, a number of seconds or an ISO 8601 string), or the HAR frame's `time`; `nil` when unknown.
-    public var time: Double?
+    package var time: Double?
 
     /// A note on the message for the reader's caller to pass on: an audio format it names that is not understood,
     /// audio skipped for that reason. The message was still read.
-    public var warning: String?
+    package var warning: String?
 
     /// What the message says about turns, for the timeline (applied after the message's audio).
-    public var turns = TurnSignals()
+    package var turns = TurnSignals()
 
     /// What a message means for the recording.
-    public enum Content {
+    package enum Content {
         /// A chunk of audio.
         case audio(AudioDelta)
         /// Several chunks of audio in one message, in order: Gemini's `parts`, a conversation item's
@@ -109,7 +111,7 @@ public struct Event {
     }
 
     /// Creates an event.
-    public init(message: UnsafeRawBufferPointer, typeRange: Range<Int>?, content: Content, time: Double? = nil) {
+    package init(message: UnsafeRawBufferPointer, typeRange: Range<Int>?, content: Content, time: Double? = nil) {
         self.message = message
         self.typeRange = typeRange
         self.content = content
@@ -117,7 +119,7 @@ public struct Event {
     }
 
     /// Calls `body` with each chunk of audio the message carries, in order: none, one, or several parts.
-    public func forEachAudioDelta<Failure: Error>(_ body: (AudioDelta) throws(Failure) -> Void) throws(Failure) {
+    @_spi(Blocks) public func forEachAudioDelta<Failure: Error>(_ body: (AudioDelta) throws(Failure) -> Void) throws(Failure) {
         switch content {
         case .audio(let delta):
             try body(delta)
@@ -130,13 +132,13 @@ public struct Event {
 
     /// The message's `type`, decoded and made printable (control characters escaped, at most 100 characters; it
     /// comes from the input and reaches terminals). Allocates: for reports, not for the audio path.
-    public var typeName: String? {
+    @_spi(Blocks) public var typeName: String? {
         typeRange.map { JSONString.decode(message, $0, hasEscapes: message[$0].contains(UInt8(ascii: "\\"))).escapingControlCharacters(limit: 100) }
     }
 }
 
 /// A chunk of audio inside a message: where its base64 payload is, which stream it belongs to, its format.
-public struct AudioDelta {
+@_spi(Blocks) public struct AudioDelta {
     /// The side of the conversation.
     public var track: AudioTrack
     /// The format of the decoded payload.
@@ -185,16 +187,16 @@ public struct AudioDelta {
 
 /// Where a message names an assistant audio stream, `(response_id, item_id, content_index)`: byte ranges into the
 /// message, valid only while its bytes are. The timeline's `AudioStreamKey` is the same key as owned strings.
-public struct AudioStreamReference {
+package struct AudioStreamReference {
     /// Byte range of the `response_id` string, when present.
-    public var responseID: Range<Int>?
+    package var responseID: Range<Int>?
     /// Byte range of the `item_id` string, when present.
-    public var itemID: Range<Int>?
+    package var itemID: Range<Int>?
     /// The `content_index`, 0 when absent.
-    public var contentIndex: Int
+    package var contentIndex: Int
 
     /// Creates a reference.
-    public init(responseID: Range<Int>?, itemID: Range<Int>?, contentIndex: Int) {
+    package init(responseID: Range<Int>?, itemID: Range<Int>?, contentIndex: Int) {
         self.responseID = responseID
         self.itemID = itemID
         self.contentIndex = contentIndex
@@ -203,18 +205,18 @@ public struct AudioStreamReference {
 
 /// `conversation.item.truncated` (or the client's `conversation.item.truncate`): the item's audio was heard up to
 /// `audioEndMilliseconds`.
-public struct Truncation {
+package struct Truncation {
     /// Whether this is the client's request (`conversation.item.truncate`) rather than the server's confirmation.
-    public var isRequest: Bool
+    package var isRequest: Bool
     /// Byte range of the `item_id` string.
-    public var itemID: Range<Int>?
+    package var itemID: Range<Int>?
     /// The `content_index`, 0 when absent.
-    public var contentIndex: Int
+    package var contentIndex: Int
     /// How much of the item's audio the listener heard, in milliseconds from the item's start.
-    public var audioEndMilliseconds: Int
+    package var audioEndMilliseconds: Int
 
     /// Creates a truncation.
-    public init(isRequest: Bool, itemID: Range<Int>?, contentIndex: Int, audioEndMilliseconds: Int) {
+    package init(isRequest: Bool, itemID: Range<Int>?, contentIndex: Int, audioEndMilliseconds: Int) {
         self.isRequest = isRequest
         self.itemID = itemID
         self.contentIndex = contentIndex
@@ -223,24 +225,25 @@ public struct Truncation {
 }
 
 /// An interruption that gives no position in the audio.
-public struct Interruption: Sendable, Equatable {
+package struct Interruption: Sendable, Equatable {
     /// ElevenLabs' `interruption_event.event_id`: audio events up to this id are discarded. `nil` for Gemini.
-    public var eventID: Int?
+    package var eventID: Int?
     /// The vocabulary that sent it (Gemini, ElevenLabs, a Twilio bridge's `clear`).
-    public var vocabulary: Vocabulary?
+    package var vocabulary: Vocabulary?
 
     /// Creates an interruption.
-    public init(eventID: Int? = nil, vocabulary: Vocabulary? = nil) {
+    package init(eventID: Int? = nil, vocabulary: Vocabulary? = nil) {
         self.eventID = eventID
         self.vocabulary = vocabulary
     }
 }
 
-/// Why a message could not be read.
+/// Why a message could not be read (public for the same reason as ``EventReader``).
 public enum EventReadError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The message is not valid JSON or not a JSON object.
     case json(JSONScanFailure)
 
+    /// The failure in words.
     public var description: String {
         switch self {
         case .json(let failure): failure.description

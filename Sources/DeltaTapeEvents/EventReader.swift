@@ -1,6 +1,6 @@
 // Over 400 lines on purpose: the reader of the OpenAI-family messages and the table of type names it switches on
 // (MessageType, private to it) read together; the other vocabularies are in OtherVocabularies.swift.
-public import DeltaTapeKernels
+package import DeltaTapeKernels
 
 /// Reads realtime messages one at a time: validates each, recognizes audio, and keeps the session's
 /// audio formats current as configuration messages go by.
@@ -10,12 +10,15 @@ public import DeltaTapeKernels
 /// Members are looked up in the object a vocabulary puts them in (the scan that validates a message records every
 /// value with its place), so a `delta` key inside a nested object is never mistaken for audio. Messages whose
 /// formats or audio are not understood still read, with an ``Event/warning`` saying what was skipped or assumed.
+///
+/// A building block, not part of the task-level API: public rather than `@_spi(Blocks)` only because the recording
+/// engine's `SessionRecorder.swift` names it without an SPI import; its members are `package` or SPI.
 public struct EventReader: Sendable {
     private var scanner = JSONScanner()
 
     /// The vocabulary recognized so far: the first whose own names appeared; or, while only names OpenAI's GA and
     /// beta APIs share have appeared, ``Vocabulary/openAI``.
-    public var vocabulary: Vocabulary? { confirmedVocabulary ?? provisionalVocabulary }
+    package var vocabulary: Vocabulary? { confirmedVocabulary ?? provisionalVocabulary }
     private var confirmedVocabulary: Vocabulary?
     private var provisionalVocabulary: Vocabulary?
     /// A note on the message just read that the caller should pass on (an audio format not understood, ...).
@@ -23,14 +26,14 @@ public struct EventReader: Sendable {
     /// What the message just read says about turns.
     var pendingTurns = TurnSignals()
     /// The assistant's output format from the latest session configuration.
-    public private(set) var outputFormat: AudioFormat = .openAIPCM16
+    package private(set) var outputFormat: AudioFormat = .openAIPCM16
     /// The user's input format from the latest session configuration.
-    public private(set) var inputFormat: AudioFormat = .openAIPCM16
+    package private(set) var inputFormat: AudioFormat = .openAIPCM16
     /// Every distinct format configured or used during the session, in order of first appearance.
-    public private(set) var formatsSeen: [AudioFormat] = []
+    package private(set) var formatsSeen: [AudioFormat] = []
     /// Whether a session configuration or a response asked for output without audio (`output_modalities`, beta
     /// `modalities`, lacking `"audio"`): a session that configured text only has no audio to record.
-    public private(set) var sawTextOnlyOutput = false
+    package private(set) var sawTextOnlyOutput = false
     /// Output formats that individual responses asked for, by response id.
     private var responseOutputFormats: [String: AudioFormat] = [:]
     /// ElevenLabs formats from `conversation_initiation_metadata` (PCM16 16 kHz until it says otherwise).
@@ -38,7 +41,7 @@ public struct EventReader: Sendable {
     var elevenLabsInputFormat = AudioFormat(encoding: .pcm16, sampleRate: 16_000)
 
     /// The envelope the session's messages were wrapped in, as first seen; `nil` when they were not wrapped.
-    public private(set) var envelope: Envelope?
+    package private(set) var envelope: Envelope?
     /// The envelope fields that may hold the event, in the order tried.
     private let eventFields: [[UInt8]]
     private var unwrapBuffer = UnwrapBuffer()
@@ -292,7 +295,7 @@ public struct EventReader: Sendable {
     }
 
     /// The most formats ``formatsSeen`` lists.
-    public static let maximumFormatsSeen = 32
+    package static let maximumFormatsSeen = 32
 
     /// GA format object: `{"type": "audio/pcm", "rate": 24000}`, `{"type": "audio/pcmu"}`, `{"type": "audio/pcma"}`;
     /// `nil`, with a warning, for a type or rate this version does not read.

@@ -1,4 +1,4 @@
-import DeltaTapeKernels
+@_spi(Blocks) import DeltaTapeKernels
 
 /// Reads the WebSocket messages out of a browser's HAR export, streaming, in bounded memory.
 ///
@@ -8,7 +8,7 @@ import DeltaTapeKernels
 /// frames (opcode 2) hold it base64-encoded (Gemini Live sends its JSON in binary frames). Close, ping, pong and error
 /// frames are skipped. The rest of the HAR (requests, responses, bodies) is passed over without being kept: only
 /// the structure is followed to find the frames, so a HAR cut short still yields the frames before the cut.
-public final class HARReader<Source: ByteSource>: MessageSource {
+@_spi(Blocks) public final class HARReader<Source: ByteSource>: MessageSource {
     private let input: ReadBuffer<Source>
     private var line = 1
     private var inFrames = false
@@ -17,6 +17,7 @@ public final class HARReader<Source: ByteSource>: MessageSource {
     private var storage = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
     private var scanner = JSONScanner()
 
+    /// Bytes of the HAR read so far.
     public var byteCount: Int { input.byteCount }
     /// `WebSocket frame 12 (received)`; from the second connection on, `WebSocket frame 57 (connection 2, received)`.
     /// Built when asked for (problems only), not for every frame.
@@ -26,7 +27,9 @@ public final class HARReader<Source: ByteSource>: MessageSource {
                        messageWasSent.map { $0 ? "sent" : "received" }].compactMap { $0 }
         return "WebSocket frame \(frameNumber)" + (details.isEmpty ? "" : " (\(details.joined(separator: ", ")))")
     }
+    /// What was wrong with the frame just returned (it is still returned), if anything.
     public private(set) var messageProblem: String?
+    /// The frame's time (seconds since the epoch), when the HAR gives one.
     public private(set) var messageTime: Double?
     /// Whether the last message was sent by the client (`send` / `request`) rather than received from the server;
     /// `nil` when its frame was not a valid frame object.
@@ -64,6 +67,7 @@ public final class HARReader<Source: ByteSource>: MessageSource {
         (connectionCount, nonMessageFrameCount, nonFrameElementCount, misplacedFrameArrayCount)
     }
 
+    /// The next WebSocket frame holding a message, with its line in the HAR; `nil` at the end.
     public func nextMessage() throws(InputError) -> (line: Int, bytes: UnsafeRawBufferPointer)? {
         while true {
             if !inFrames {

@@ -10,7 +10,7 @@ public enum InputKind: String, Sendable, Hashable, CaseIterable {
     case audioFile = "audio"
 
     /// The kind in words, for messages.
-    public var displayName: String {
+    package var displayName: String {
         switch self {
         case .jsonLines: "JSON Lines session log"
         case .jsonArray: "JSON array of messages"
@@ -20,10 +20,10 @@ public enum InputKind: String, Sendable, Hashable, CaseIterable {
     }
 
     /// How many bytes ``detect(_:)`` wants to see, when the input has that many.
-    public static let detectionPrefixLength = 64 * 1024
+    package static let detectionPrefixLength = 64 * 1024
 
     /// What an input of unknown kind was expected to be, for the error message.
-    public static let expectation =
+    package static let expectation =
         "expected a session log: JSON Lines (one JSON message per line, such as OpenAI Realtime events), "
         + "a JSON array of messages, or a HAR export; or an audio file (WAV, FLAC, AIFF, Ogg)"
 
@@ -31,7 +31,7 @@ public enum InputKind: String, Sendable, Hashable, CaseIterable {
     ///
     /// - Parameter prefix: The input's first bytes (up to ``detectionPrefixLength``; all of a shorter input).
     /// - Returns: The kind, or `nil` when the bytes fit none.
-    public static func detect(_ prefix: UnsafeRawBufferPointer) -> InputKind? {
+    package static func detect(_ prefix: UnsafeRawBufferPointer) -> InputKind? {
         var bytes = prefix
         if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
             bytes = UnsafeRawBufferPointer(rebasing: bytes[3...])

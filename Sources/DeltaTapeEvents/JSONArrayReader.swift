@@ -4,14 +4,16 @@
 /// ``EventReader``. Memory is one buffer the size of the largest element or the chunk size. Arrays that follow the
 /// first (a log appended to) are read too; anything else after the closing bracket is handed out with a
 /// ``messageProblem``, so that nothing is dropped unsaid.
-public final class JSONArrayReader<Source: ByteSource>: MessageSource {
+@_spi(Blocks) public final class JSONArrayReader<Source: ByteSource>: MessageSource {
     private let input: ReadBuffer<Source>
     private var line = 1
     private var openedArray = false
     private var closedArrays = 0
     private var elementCount = 0
     private var reportedEnd = false
+    /// Bytes of the input read so far.
     public var byteCount: Int { input.byteCount }
+    /// What was wrong with the element just returned, if anything.
     public private(set) var messageProblem: String?
     /// The longest element handed out; a longer one is passed over in bounded memory and reported.
     public let maximumMessageByteCount: Int
@@ -29,6 +31,7 @@ public final class JSONArrayReader<Source: ByteSource>: MessageSource {
         self.maximumMessageByteCount = max(1, maximumMessageByteCount)
     }
 
+    /// The next element of the array, with its line; `nil` at the end.
     public func nextMessage() throws(InputError) -> (line: Int, bytes: UnsafeRawBufferPointer)? {
         messageProblem = nil
         // Skip to the next element: whitespace, a byte order mark, the opening bracket, commas.

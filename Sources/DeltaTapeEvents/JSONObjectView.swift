@@ -4,14 +4,14 @@ import DeltaTapeKernels
 ///
 /// A view reads the scanner's record of every value (see ``JSONScanner``): finding a nested member walks that
 /// record, never the text, so a view costs no more for a member three objects deep than for a top-level one.
-public struct JSONObjectView {
+package struct JSONObjectView {
     /// The whole text the ranges of the members point into.
-    public let text: UnsafeRawBufferPointer
+    package let text: UnsafeRawBufferPointer
     private let values: [JSONMember]
     private let object: JSONMember
 
     /// A view of the top-level object `scanner` last scanned from `text`; `nil` when that value is not an object.
-    public init?(scanner: JSONScanner, text: UnsafeRawBufferPointer) {
+    package init?(scanner: JSONScanner, text: UnsafeRawBufferPointer) {
         guard let root = scanner.values.first, root.kind == .object else { return nil }
         self.init(text: text, values: scanner.values, object: root)
     }
@@ -23,16 +23,16 @@ public struct JSONObjectView {
     }
 
     /// The object's members in document order.
-    public var members: JSONChildren { JSONChildren(values: values, of: object) }
+    package var members: JSONChildren { JSONChildren(values: values, of: object) }
 
     /// The first member whose key is `name` (JSON permits duplicate keys; the first one wins here).
-    public func member(_ name: StaticString) -> JSONMember? {
+    package func member(_ name: StaticString) -> JSONMember? {
         for member in members where keyEquals(member, name) { return member }
         return nil
     }
 
     /// Whether `member`'s key equals `name`, unescaping the key when it holds escapes.
-    public func keyEquals(_ member: JSONMember, _ name: StaticString) -> Bool {
+    package func keyEquals(_ member: JSONMember, _ name: StaticString) -> Bool {
         if member.keyHasEscapes {
             return JSONString.unescaped(text, member.key).elementsEqual(
                 UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
@@ -41,20 +41,20 @@ public struct JSONObjectView {
     }
 
     /// The member's value if it is a string, unescaped.
-    public func string(_ name: StaticString) -> String? {
+    package func string(_ name: StaticString) -> String? {
         guard let member = member(name), member.kind == .string else { return nil }
         return JSONString.decode(text, member.value, hasEscapes: member.valueHasEscapes)
     }
 
     /// Whether the member `name` is a string equal to `value` (compared without allocating when unescaped).
-    public func stringEquals(_ name: StaticString, _ value: StaticString) -> Bool {
+    package func stringEquals(_ name: StaticString, _ value: StaticString) -> Bool {
         guard let member = member(name), member.kind == .string else { return false }
         if member.valueHasEscapes { return JSONString.decode(text, member.value, hasEscapes: true) == value.description }
         return bytesEqual(text, member.value, value)
     }
 
     /// The member's value if it is a number that is an exact integer in `Int`'s range.
-    public func integer(_ name: StaticString) -> Int? {
+    package func integer(_ name: StaticString) -> Int? {
         guard let member = member(name) else { return nil }
         switch member.kind {
         case .number: return JSONNumber.integer(text, member.value)
@@ -63,18 +63,18 @@ public struct JSONObjectView {
     }
 
     /// The member's value if it is an object, as a view.
-    public func object(_ name: StaticString) -> JSONObjectView? {
+    package func object(_ name: StaticString) -> JSONObjectView? {
         member(name).flatMap(object(in:))
     }
 
     /// The value of `member` (a member or an array element found through this view) if it is an object, as a view.
-    public func object(in member: JSONMember) -> JSONObjectView? {
+    package func object(in member: JSONMember) -> JSONObjectView? {
         guard member.kind == .object else { return nil }
         return JSONObjectView(text: text, values: values, object: member)
     }
 
     /// The member's value if it is an array: its elements in order, each with an empty key range.
-    public func array(_ name: StaticString) -> JSONChildren? {
+    package func array(_ name: StaticString) -> JSONChildren? {
         guard let member = member(name), member.kind == .array else { return nil }
         return JSONChildren(values: values, of: member)
     }
@@ -86,12 +86,12 @@ public struct JSONObjectView {
     }
 
     /// The member's value if it is `true`.
-    public func isTrue(_ name: StaticString) -> Bool {
+    package func isTrue(_ name: StaticString) -> Bool {
         member(name)?.kind == .true
     }
 
     /// The member's value if it is a number or a string holding an exact integer (Twilio writes numbers as strings).
-    public func integerOrIntegerString(_ name: StaticString) -> Int? {
+    package func integerOrIntegerString(_ name: StaticString) -> Int? {
         guard let member = member(name) else { return nil }
         switch member.kind {
         case .number: return JSONNumber.integer(text, member.value)
@@ -103,14 +103,14 @@ public struct JSONObjectView {
     }
 
     /// The member's value if it is a number, as a `Double`.
-    public func double(_ name: StaticString) -> Double? {
+    package func double(_ name: StaticString) -> Double? {
         guard let member = member(name), member.kind == .number else { return nil }
         return Double(String(decoding: UnsafeRawBufferPointer(rebasing: text[member.value]), as: UTF8.self))
     }
 }
 
 /// The members of an object, or the elements of an array, from a scanner's record of values, in document order.
-public struct JSONChildren: Sequence {
+package struct JSONChildren: Sequence {
     private let values: [JSONMember]
     private let range: Range<Int>
 
@@ -119,17 +119,17 @@ public struct JSONChildren: Sequence {
         range = (parent.index + 1)..<parent.subtreeEnd
     }
 
-    public func makeIterator() -> Iterator {
+    package func makeIterator() -> Iterator {
         Iterator(values: values, position: range.lowerBound, end: range.upperBound)
     }
 
     /// Steps from child to child, over each child's descendants.
-    public struct Iterator: IteratorProtocol {
+    package struct Iterator: IteratorProtocol {
         let values: [JSONMember]
         var position: Int
         let end: Int
 
-        public mutating func next() -> JSONMember? {
+        package mutating func next() -> JSONMember? {
             guard position < end else { return nil }
             let child = values[position]
             position = child.subtreeEnd
@@ -149,15 +149,15 @@ func bytesEqual(_ text: UnsafeRawBufferPointer, _ range: Range<Int>, _ literal: 
 }
 
 /// Decoding JSON string contents.
-public enum JSONString {
+@usableFromInline package enum JSONString {
     /// The string content in `text[range]` (between its quotes) as a Swift `String`.
-    public static func decode(_ text: UnsafeRawBufferPointer, _ range: Range<Int>, hasEscapes: Bool) -> String {
+    package static func decode(_ text: UnsafeRawBufferPointer, _ range: Range<Int>, hasEscapes: Bool) -> String {
         if !hasEscapes { return String(decoding: UnsafeRawBufferPointer(rebasing: text[range]), as: UTF8.self) }
         return String(decoding: unescaped(text, range), as: UTF8.self)
     }
 
     /// The content of an already validated JSON string with its escapes resolved, as UTF-8 bytes.
-    public static func unescaped(_ text: UnsafeRawBufferPointer, _ range: Range<Int>) -> [UInt8] {
+    package static func unescaped(_ text: UnsafeRawBufferPointer, _ range: Range<Int>) -> [UInt8] {
         var output: [UInt8] = []
         unescape(text, range, appendingTo: &output)
         return output
@@ -166,7 +166,7 @@ public enum JSONString {
     /// Resolves the escapes of an already validated JSON string's content, appending UTF-8 bytes to `output`.
     ///
     /// The content must have passed ``JSONScanner`` (escapes well formed, surrogates paired).
-    public static func unescape(_ text: UnsafeRawBufferPointer, _ range: Range<Int>, appendingTo output: inout [UInt8]) {
+    @usableFromInline package static func unescape(_ text: UnsafeRawBufferPointer, _ range: Range<Int>, appendingTo output: inout [UInt8]) {
         let start = output.count
         output.append(contentsOf: repeatElement(0, count: range.count))
         let written = output.withUnsafeMutableBytes { unescape(text, range, into: UnsafeMutableRawBufferPointer(rebasing: $0[start...])) }
@@ -177,7 +177,7 @@ public enum JSONString {
     /// `range.count` bytes (resolving never lengthens a string).
     ///
     /// - Returns: The number of bytes written.
-    public static func unescape(_ text: UnsafeRawBufferPointer, _ range: Range<Int>, into output: UnsafeMutableRawBufferPointer) -> Int {
+    @usableFromInline package static func unescape(_ text: UnsafeRawBufferPointer, _ range: Range<Int>, into output: UnsafeMutableRawBufferPointer) -> Int {
         precondition(output.count >= range.count, "the output must hold range.count bytes")
         guard let base = text.baseAddress?.assumingMemoryBound(to: UInt8.self), let target = output.baseAddress else { return 0 }
         var index = range.lowerBound
@@ -252,10 +252,10 @@ public enum JSONString {
 }
 
 /// Reading JSON numbers.
-public enum JSONNumber {
+package enum JSONNumber {
     /// The number in `text[range]` as an `Int`, when it is written as an integer (or with a zero fraction)
     /// and fits; `nil` otherwise.
-    public static func integer(_ text: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {
+    package static func integer(_ text: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {
         var index = range.lowerBound
         var negative = false
         if index < range.upperBound, text[index] == UInt8(ascii: "-") {

@@ -5,12 +5,26 @@
 import DeltaTapeKernels
 
 /// What kind of JSON value a member holds.
+/// Public, not SPI: ``EventReadError`` (public while the engine names it without an SPI import) carries it.
 public enum JSONValueKind: UInt8, Sendable {
-    case object, array, string, number, `true`, `false`, null
+    /// `{…}`.
+    case object
+    /// `[…]`.
+    case array
+    /// `"…"`.
+    case string
+    /// A number.
+    case number
+    /// `true`.
+    case `true`
+    /// `false`.
+    case `false`
+    /// `null`.
+    case null
 }
 
 /// One value of a scanned JSON text: where it is in the scanned bytes and, for an object's member, where its key is.
-public struct JSONMember: Sendable {
+@_spi(Blocks) public struct JSONMember: Sendable {
     /// Byte range of the key's content (without quotes).
     public var key: Range<Int>
     /// Byte range of the value; for strings, the content without quotes.
@@ -28,17 +42,20 @@ public struct JSONMember: Sendable {
 }
 
 /// A JSON syntax error, with the byte offset where scanning stopped.
+/// Public for the same reason as ``JSONValueKind``.
 public struct JSONSyntaxError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Offset of the offending byte within the scanned text.
-    public var offset: Int
+    @_spi(Blocks) public var offset: Int
     /// What was expected or found, in words.
-    public var message: String
+    @_spi(Blocks) public var message: String
 
-    public init(offset: Int, message: String) {
+    /// Creates an error.
+    package init(offset: Int, message: String) {
         self.offset = offset
         self.message = message
     }
 
+    /// The message and the offending byte's place (1-based).
     public var description: String { "\(message) (at byte \(offset + 1))" }
 }
 
@@ -49,7 +66,7 @@ public struct JSONSyntaxError: Error, Equatable, Sendable, CustomStringConvertib
 /// recorded in document order with its byte range (and its key, inside objects), so ``JSONObjectView``
 /// finds nested members without reading the text again. A scanner keeps its buffers between calls,
 /// so scanning allocates nothing once warmed up.
-public struct JSONScanner: Sendable {
+@_spi(Blocks) public struct JSONScanner: Sendable {
     /// Deepest nesting accepted; deeper input is rejected rather than risking the stack or time.
     public static let maximumDepth = 512
     /// Most values recorded for one text; more are rejected. Each costs a ``JSONMember`` (56 bytes), so without a bound a
@@ -388,12 +405,14 @@ public struct JSONScanner: Sendable {
 }
 
 /// Why ``JSONScanner/scanObject(_:)`` did not produce an object.
+/// Public for the same reason as ``JSONValueKind``.
 public enum JSONScanFailure: Error, Equatable, Sendable, CustomStringConvertible {
     /// The text is not valid JSON.
     case syntax(JSONSyntaxError)
     /// The text is valid JSON, but its value is not an object.
     case notAnObject(JSONValueKind)
 
+    /// The failure in words.
     public var description: String {
         switch self {
         case .syntax(let error): return "invalid JSON: \(error)"
@@ -404,7 +423,7 @@ public enum JSONScanFailure: Error, Equatable, Sendable, CustomStringConvertible
 
 extension JSONValueKind {
     /// The kind's name in words.
-    public var name: String {
+    @_spi(Blocks) public var name: String {
         switch self {
         case .object: "object"
         case .array: "array"

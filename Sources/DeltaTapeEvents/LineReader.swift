@@ -15,7 +15,7 @@ import Darwin
 /// How lines end is decided at the first line end: `\n` (or `\r\n`) as JSON Lines says, or a bare `\r`
 /// (classic Mac OS line ends, which some editors and Windows tools still write). In a log of bare `\r` ends every
 /// line is then split at `\r`, instead of the whole log being one line too long to read.
-public final class LineReader<Source: ByteSource> {
+@_spi(Blocks) public final class LineReader<Source: ByteSource> {
     private let input: ReadBuffer<Source>
     private var lineNumber = 0
     private var atStartOfInput = true
@@ -153,7 +153,7 @@ func oversizedMessageProblem(byteCount: Int, limit: Int) -> String {
 
 extension UnsafeRawBufferPointer {
     /// Whether the bytes are only JSON whitespace (space, tab, CR, LF).
-    public var isBlank: Bool {
+    @_spi(Blocks) public var isBlank: Bool {
         for byte in self where !(byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A) { return false }
         return true
     }

@@ -1,6 +1,6 @@
 /// Something that hands out one message at a time with the line it starts on: JSON Lines, a JSON array, the
 /// WebSocket frames of a HAR export.
-public protocol MessageSource: AnyObject {
+@_spi(Blocks) public protocol MessageSource: AnyObject {
     /// Total bytes read from the input so far.
     var byteCount: Int { get }
     /// The next message's bytes (valid until the next call) and the 1-based line it starts on; `nil` at the end.
@@ -18,17 +18,23 @@ public protocol MessageSource: AnyObject {
 }
 
 extension MessageSource {
+    /// No label by default.
     public var messageLabel: String? { nil }
+    /// No problem by default.
     public var messageProblem: String? { nil }
+    /// No time by default.
     public var messageTime: Double? { nil }
+    /// No WebSocket counts by default (only a HAR has them).
     public var webSocketCounts: (connections: Int, nonMessageFrames: Int, nonFrameElements: Int, misplacedFrameArrays: Int)? { nil }
 }
 
 extension LineReader: MessageSource {
+    /// The next line, as a message.
     public func nextMessage() throws(InputError) -> (line: Int, bytes: UnsafeRawBufferPointer)? {
         guard let (number, bytes) = try nextLine() else { return nil }
         return (number, bytes)
     }
 
+    /// What was wrong with the line just returned (cut off, too long), if anything.
     public var messageProblem: String? { lineProblem }
 }

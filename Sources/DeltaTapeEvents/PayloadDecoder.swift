@@ -1,4 +1,4 @@
-public import DeltaTapeKernels
+@_spi(Blocks) public import DeltaTapeKernels
 
 /// Turns an audio delta's base64 payload into the payload's bytes, in a buffer reused from call to call.
 ///
@@ -7,7 +7,7 @@ public import DeltaTapeKernels
 ///
 /// `decode` is inlinable: generic over the caller's result and error types, it would otherwise look up their runtime
 /// metadata on every call across the module boundary (measured: about 3% of a conversion's user time).
-public struct PayloadDecoder: Sendable {
+@_spi(Blocks) public struct PayloadDecoder: Sendable {
     @usableFromInline var decoded: [UInt8] = []
     @usableFromInline var unescaped: [UInt8] = []
     /// The payload with line breaks dropped, the URL-safe alphabet mapped and padding restored (the lenient path).
@@ -135,8 +135,9 @@ public struct PayloadDecoder: Sendable {
 }
 
 /// How a base64 payload strayed from strict RFC 4648 §4 and was decoded all the same.
-public struct Base64Leniency: OptionSet, Sendable, Hashable, CustomStringConvertible {
+@_spi(Blocks) public struct Base64Leniency: OptionSet, Sendable, Hashable, CustomStringConvertible {
     public let rawValue: UInt8
+    /// Creates a set from its bits.
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
     /// Spaces or line breaks inside the text (MIME base64 wraps at 76 characters).

@@ -7,7 +7,7 @@ extension String {
     ///
     /// - Parameter limit: The most characters kept.
     /// - Returns: The printable text.
-    public func escapingControlCharacters(limit: Int = 200) -> String {
+    @_spi(Blocks) public func escapingControlCharacters(limit: Int = 200) -> String {
         var result = ""
         var kept = 0
         for scalar in unicodeScalars {

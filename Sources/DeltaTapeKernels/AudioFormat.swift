@@ -8,7 +8,7 @@ public enum SampleEncoding: String, Sendable, Hashable, CaseIterable {
     case alaw
 
     /// Bytes one sample takes in a payload.
-    public var bytesPerSample: Int {
+    package var bytesPerSample: Int {
         switch self {
         case .pcm16: 2
         case .mulaw, .alaw: 1
@@ -16,7 +16,7 @@ public enum SampleEncoding: String, Sendable, Hashable, CaseIterable {
     }
 
     /// The byte that encodes a zero sample (G.711 encodes silence as 0xFF in mu-law and 0xD5 in A-law).
-    public var silenceByte: UInt8 {
+    @usableFromInline package var silenceByte: UInt8 {
         switch self {
         case .pcm16: 0x00
         case .mulaw: 0xFF
@@ -42,23 +42,24 @@ public struct AudioFormat: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Sample rates a session may name for its audio; anything outside is a mistake in the data, not a rate.
-    public static let acceptedRates = 1_000...384_000
+    package static let acceptedRates = 1_000...384_000
 
     /// OpenAI Realtime's PCM16: 24 kHz mono little-endian.
-    public static let openAIPCM16 = AudioFormat(encoding: .pcm16, sampleRate: 24_000)
+    package static let openAIPCM16 = AudioFormat(encoding: .pcm16, sampleRate: 24_000)
     /// G.711 mu-law at 8 kHz, as telephony sends it.
-    public static let mulaw8k = AudioFormat(encoding: .mulaw, sampleRate: 8_000)
+    package static let mulaw8k = AudioFormat(encoding: .mulaw, sampleRate: 8_000)
     /// G.711 A-law at 8 kHz.
-    public static let alaw8k = AudioFormat(encoding: .alaw, sampleRate: 8_000)
+    package static let alaw8k = AudioFormat(encoding: .alaw, sampleRate: 8_000)
 
     /// Bytes one frame takes in a payload.
-    public var bytesPerFrame: Int { encoding.bytesPerSample * channelCount }
+    package var bytesPerFrame: Int { encoding.bytesPerSample * channelCount }
 
     /// Duration in seconds of `byteCount` payload bytes.
-    public func durationSeconds(byteCount: Int) -> Double {
+    package func durationSeconds(byteCount: Int) -> Double {
         Double(byteCount / bytesPerFrame) / Double(sampleRate)
     }
 
+    /// The format in words: `PCM16 24000 Hz mono`.
     public var description: String {
         let name = switch encoding {
         case .pcm16: "PCM16"

@@ -4,7 +4,7 @@
 import CDeltaTapeSIMD
 
 /// Base64 (RFC 4648 §4, standard alphabet, padded) decoding and encoding into caller-owned buffers.
-public enum Base64 {
+@_spi(Blocks) public enum Base64 {
     /// Why a base64 payload could not be decoded.
     public struct DecodingError: Error, Equatable, Sendable, CustomStringConvertible {
         /// What was wrong.
@@ -28,6 +28,7 @@ public enum Base64 {
             self.offset = offset
         }
 
+        /// The failure in words.
         public var description: String {
             switch reason {
             case .invalidCharacter(let byte):

@@ -3,20 +3,20 @@
 ///
 /// Each call decodes every complete 4-character group available and carries up to 3 characters to the next.
 /// Offsets in errors count from the start of the whole stream.
-public struct Base64StreamDecoder: Sendable {
+package struct Base64StreamDecoder: Sendable {
     private var carried: [UInt8] = []
     /// Stream offset of the first `=` of the group that ended the data, once one has.
     private var paddingOffset: Int?
     /// Characters received so far.
-    public private(set) var characterCount = 0
+    package private(set) var characterCount = 0
 
     /// Creates a decoder at the start of a stream.
-    public init() {
+    package init() {
         carried.reserveCapacity(4)
     }
 
     /// The output room a call with `chunkByteCount` new characters needs at most.
-    public static func maximumDecodedByteCount(chunkByteCount: Int) -> Int {
+    package static func maximumDecodedByteCount(chunkByteCount: Int) -> Int {
         (chunkByteCount + 3) / 4 * 3
     }
 
@@ -28,7 +28,7 @@ public struct Base64StreamDecoder: Sendable {
     /// - Returns: The number of bytes written.
     /// - Throws: ``Base64/DecodingError`` with the stream offset of the first invalid byte, or of the padding
     ///   that data followed.
-    public mutating func decode(
+    package mutating func decode(
         _ chunk: UnsafeRawBufferPointer,
         into output: UnsafeMutableRawBufferPointer
     ) throws(Base64.DecodingError) -> Int {
@@ -73,7 +73,7 @@ public struct Base64StreamDecoder: Sendable {
     ///
     /// - Throws: ``Base64/DecodingError`` when the stream ended inside a group (cut short or unpadded), or with a
     ///   character outside the alphabet in that last partial group.
-    public mutating func finish() throws(Base64.DecodingError) {
+    package mutating func finish() throws(Base64.DecodingError) {
         guard !carried.isEmpty else { return }
         defer { carried.removeAll() }
         // As the whole-input decoder does: a bad character is reported before the length.

@@ -7,7 +7,7 @@ import CDeltaTapeSIMD
 /// reference; ``decode(_:law:into:)`` expands 16 codes at a time with AVX2 byte-shuffle lookups where the CPU has
 /// them (a 256-entry table elsewhere), and ``encode(_:law:into:)`` compresses 16 at a time with AVX2 (a 64 KiB table
 /// built once from the formulas elsewhere).
-public enum G711 {
+@_spi(Blocks) public enum G711 {
     // MARK: - The formulas (reference)
 
     /// The linear value of a mu-law code (ITU-T G.711 Table 2).

@@ -1,13 +1,13 @@
 import CDeltaTapeSIMD
 
 /// Finding where a JSON string's content needs attention: the kernel under the JSON scanner's string loop.
-public enum JSONStringScan {
+package enum JSONStringScan {
     /// The length of the leading run of `count` bytes at `bytes` that are neither `"`, `\`, a control character
     /// (below 0x20) nor a byte of 0x80 or above.
     ///
     /// 32 bytes at a time with AVX2 where the CPU has it, 8 at a time (SWAR) elsewhere, bytewise at the end.
     @inline(__always)
-    public static func plainPrefixLength(_ bytes: UnsafePointer<UInt8>, count: Int) -> Int {
+    package static func plainPrefixLength(_ bytes: UnsafePointer<UInt8>, count: Int) -> Int {
         var position = SIMDSupport.avx2 ? dt_json_plain_prefix_avx2(bytes, count) : 0
         while position + 8 <= count {
             if needsAttention(UnsafeRawPointer(bytes + position).loadUnaligned(as: UInt64.self)) { break }
@@ -18,7 +18,7 @@ public enum JSONStringScan {
     }
 
     /// The plain scalar reference for ``plainPrefixLength(_:count:)``.
-    public static func scalarPlainPrefixLength(_ bytes: UnsafePointer<UInt8>, count: Int) -> Int {
+    package static func scalarPlainPrefixLength(_ bytes: UnsafePointer<UInt8>, count: Int) -> Int {
         var position = 0
         while position < count, isPlain(bytes[position]) { position += 1 }
         return position

@@ -7,7 +7,7 @@ import CDeltaTapeSIMD
 /// beside each is a plain reference with the standard library's conversions, rounding and clamping, which the
 /// tests hold the fast form to on every length and alignment.
 /// Float to integer conversions round to nearest, ties to even, saturate, and turn NaN into 0.
-public enum PCMConversion {
+@_spi(Blocks) public enum PCMConversion {
     /// Copies little-endian PCM16 bytes into samples.
     ///
     /// - Parameters:

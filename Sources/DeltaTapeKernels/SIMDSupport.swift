@@ -4,7 +4,7 @@ import CDeltaTapeSIMD
 ///
 /// AVX2 kernels live in the `CDeltaTapeSIMD` C target, each compiled for AVX2 alone and called only when the
 /// CPU reports it; every other CPU runs the Swift paths, which the tests hold to the same scalar references.
-public enum SIMDSupport {
+package enum SIMDSupport {
     /// Whether the AVX2 kernels run (x86-64 CPUs that have AVX2).
-    public static let avx2 = dt_cpu_has_avx2() != 0
+    package static let avx2 = dt_cpu_has_avx2() != 0
 }

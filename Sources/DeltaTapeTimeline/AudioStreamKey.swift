@@ -1,19 +1,19 @@
-public import DeltaTapeEvents
+@_spi(Blocks) package import DeltaTapeEvents
 
 /// Identifies one stream of audio: assistant output is keyed by `(response_id, item_id, content_index)`.
 ///
 /// The one key type of the library: the reader points at these ids inside a message (``AudioDelta``'s ranges,
 /// ``AudioStreamReference``); the timeline and the inspector hold them as this key.
-public struct AudioStreamKey: Hashable, Sendable {
+package struct AudioStreamKey: Hashable, Sendable {
     /// The response the audio belongs to ("" when the message names none).
-    public var responseID: String
+    package var responseID: String
     /// The item the audio belongs to ("" when the message names none).
-    public var itemID: String
+    package var itemID: String
     /// The content part within the item.
-    public var contentIndex: Int
+    package var contentIndex: Int
 
     /// Creates a key.
-    public init(responseID: String, itemID: String, contentIndex: Int) {
+    package init(responseID: String, itemID: String, contentIndex: Int) {
         self.responseID = responseID
         self.itemID = itemID
         self.contentIndex = contentIndex
@@ -26,7 +26,7 @@ public struct AudioStreamKey: Hashable, Sendable {
     ///   - itemID: The `item_id` string's range in `message`, when present.
     ///   - contentIndex: The `content_index`.
     ///   - message: The message bytes the ranges point into.
-    public init(responseID: Range<Int>?, itemID: Range<Int>?, contentIndex: Int, in message: UnsafeRawBufferPointer) {
+    package init(responseID: Range<Int>?, itemID: Range<Int>?, contentIndex: Int, in message: UnsafeRawBufferPointer) {
         func text(_ range: Range<Int>?) -> String {
             range.map { JSONString.decode(message, $0, hasEscapes: message[$0].contains(UInt8(ascii: "\\"))) } ?? ""
         }
@@ -34,12 +34,12 @@ public struct AudioStreamKey: Hashable, Sendable {
     }
 
     /// The stream `delta` belongs to.
-    public init(_ delta: AudioDelta, in message: UnsafeRawBufferPointer) {
+    package init(_ delta: AudioDelta, in message: UnsafeRawBufferPointer) {
         self.init(responseID: delta.responseID, itemID: delta.itemID, contentIndex: delta.contentIndex, in: message)
     }
 
     /// The stream a `.done` event names.
-    public init(_ reference: AudioStreamReference, in message: UnsafeRawBufferPointer) {
+    package init(_ reference: AudioStreamReference, in message: UnsafeRawBufferPointer) {
         self.init(responseID: reference.responseID, itemID: reference.itemID, contentIndex: reference.contentIndex, in: message)
     }
 }

@@ -1,6 +1,6 @@
 // Cuts: turns that end, truncations and interruptions, which mark items done, cut them where the listener stopped
 // hearing them, or drop them.
-import DeltaTapeEvents
+@_spi(Blocks) import DeltaTapeEvents
 
 extension ConversationTimeline {
     func markDone(_ item: Item) {

@@ -1,6 +1,6 @@
 // The held-audio queue: items wait in play order until they can no longer be cut, then are written and retired
 // (their storage kept for the next items, their stream remembered for a late delta).
-import DeltaTapeEvents
+@_spi(Blocks) import DeltaTapeEvents
 
 extension ConversationTimeline {
     /// Writes every item at the head of the queue that can no longer change, then the assistant's certain silence.

@@ -1,7 +1,7 @@
 // Placement: where each chunk of audio goes on the session clock (a stream's item, a user turn, a position it
 // carries), by the rules of docs/TIMELINE.md.
-import DeltaTapeEvents
-import DeltaTapeKernels
+@_spi(Blocks) import DeltaTapeEvents
+@_spi(Blocks) import DeltaTapeKernels
 
 extension ConversationTimeline {
     /// Whether `delta`'s track takes its audio from `delta`'s vocabulary: the first that delivered audio for the track.

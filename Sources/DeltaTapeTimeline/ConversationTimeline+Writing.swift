@@ -1,5 +1,5 @@
 // Writing to the sink: audio and silence on one track, each track's position on the clock kept as it goes.
-import DeltaTapeEvents
+@_spi(Blocks) import DeltaTapeEvents
 
 extension ConversationTimeline {
     func pad(_ track: AudioTrack, to seconds: Double, rate: Int) throws(Sink.Failure) {

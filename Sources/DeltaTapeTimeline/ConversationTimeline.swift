@@ -1,5 +1,5 @@
 import DeltaTapeKernels
-public import DeltaTapeEvents
+@_spi(Blocks) package import DeltaTapeEvents
 
 /// Puts both sides of a conversation on one session clock, one message at a time: assistant audio collected per stream
 /// (concurrent streams never interleave), cut where the listener stopped hearing it, placed against the user's audio
@@ -12,7 +12,7 @@ public import DeltaTapeEvents
 /// For one track alone (``TrackSelection/assistant``, ``TrackSelection/user``) the sink receives that track's items
 /// joined without gaps. The other track is still followed where it is the clock: pass its audio to
 /// ``advance(_:of:line:)`` without decoding it.
-public final class ConversationTimeline<Sink: TimelineSink> {
+package final class ConversationTimeline<Sink: TimelineSink> {
     // The state below is the timeline's alone: touched only by its own methods, on one thread at a time (the type is
     // not Sendable), and never passed inout to a callback that reaches back into it (the dynamic checks, which proved
     // it in every test, never tripped). So it is not checked for exclusive access at run time, a check per property
@@ -21,11 +21,11 @@ public final class ConversationTimeline<Sink: TimelineSink> {
     // than private: placement (+Placement), cuts (+Cuts), the held-audio queue (+HeldAudio), writing to the sink
     // (+Writing); the items are in Item.swift, the count of queued audio in QueuedAudio.swift.
     /// The tracks written to the sink.
-    public let selection: TrackSelection
+    package let selection: TrackSelection
     /// Whether cuts are ignored: everything generated is kept.
-    public let keepsTruncated: Bool
+    package let keepsTruncated: Bool
     /// What the timeline did so far.
-    @exclusivity(unchecked) public internal(set) var statistics = TimelineStatistics()
+    @exclusivity(unchecked) package internal(set) var statistics = TimelineStatistics()
 
     let sink: Sink
     @exclusivity(unchecked) var notes: [TimelineNote] = []
@@ -75,7 +75,7 @@ public final class ConversationTimeline<Sink: TimelineSink> {
     @exclusivity(unchecked) var overlapWarned = Set<AudioTrack>()
 
     /// Creates a timeline writing `selection` to `sink`.
-    public init(selection: TrackSelection, keepsTruncated: Bool = false, sink: Sink) {
+    package init(selection: TrackSelection, keepsTruncated: Bool = false, sink: Sink) {
         self.selection = selection
         self.keepsTruncated = keepsTruncated
         self.sink = sink
@@ -83,17 +83,17 @@ public final class ConversationTimeline<Sink: TimelineSink> {
     }
 
     /// Whether the session takes turns (push-to-talk) rather than streaming the microphone.
-    public var isTurnBased: Bool { turnDetection == false || (turnDetection == nil && clientTakesTurns) }
+    package var isTurnBased: Bool { turnDetection == false || (turnDetection == nil && clientTakesTurns) }
 
     /// The session clock now, in seconds: how much user audio has arrived, or the time since the first message,
     /// whichever is later.
-    public var clock: Double { max(userTrack.endSeconds, timeClock) }
+    package var clock: Double { max(userTrack.endSeconds, timeClock) }
 
     /// Frames of audio held because they may still be cut (not yet given to the sink).
-    public var heldFrameCount: Int { queue.reduce(0) { $0 + $1.samples.count } }
+    package var heldFrameCount: Int { queue.reduce(0) { $0 + $1.samples.count } }
 
     /// Takes the notes gathered since the last call (audio that could not be placed as the log asked, half samples).
-    public func takeNotes() -> [TimelineNote] {
+    package func takeNotes() -> [TimelineNote] {
         defer { notes.removeAll() }
         return notes
     }
@@ -101,7 +101,7 @@ public final class ConversationTimeline<Sink: TimelineSink> {
     // MARK: - Messages
 
     /// Notes the time a message was logged (seconds since the epoch), before its audio and signals.
-    public func noteTime(_ time: Double?) {
+    package func noteTime(_ time: Double?) {
         guard let time else { return }
         let first = firstTime ?? time
         firstTime = first
@@ -118,7 +118,7 @@ public final class ConversationTimeline<Sink: TimelineSink> {
     ///   - delta: Where it came from: its track, stream, format, position.
     ///   - message: The bytes `delta` points into.
     ///   - line: Where the message is, for notes.
-    public func take(_ bytes: UnsafeRawBufferPointer, of delta: AudioDelta, in message: UnsafeRawBufferPointer, line: Int) throws(Sink.Failure) {
+    package func take(_ bytes: UnsafeRawBufferPointer, of delta: AudioDelta, in message: UnsafeRawBufferPointer, line: Int) throws(Sink.Failure) {
         guard acceptsSource(of: delta) else { return }
         let key = streamKey(delta, message)
         try joiner.append(bytes, format: delta.format, key: key, line: line) { (samples) throws(Sink.Failure) in
@@ -132,7 +132,7 @@ public final class ConversationTimeline<Sink: TimelineSink> {
     ///
     /// - Parameters:
     ///   - byteCount: The payload's decoded length in bytes.
-    public func advance(byteCount: Int, of delta: AudioDelta, in message: UnsafeRawBufferPointer, line: Int) throws(Sink.Failure) {
+    package func advance(byteCount: Int, of delta: AudioDelta, in message: UnsafeRawBufferPointer, line: Int) throws(Sink.Failure) {
         guard acceptsSource(of: delta) else { return }
         let frames = delta.format.encoding == .pcm16 ? byteCount / 2 : byteCount
         try place(nil, frameCount: frames, of: delta, key: streamKey(delta, message), line: line)
@@ -141,7 +141,7 @@ public final class ConversationTimeline<Sink: TimelineSink> {
 
     /// Takes what a message says besides its audio: a stream done, a truncation, an interruption, turn signals.
     /// Call it after the message's audio.
-    public func takeSignals(of event: Event, line: Int) throws(Sink.Failure) {
+    package func takeSignals(of event: Event, line: Int) throws(Sink.Failure) {
         let message = event.message
         switch event.content {
         case .audioDone(let reference):
@@ -180,7 +180,7 @@ public final class ConversationTimeline<Sink: TimelineSink> {
     /// Writes every item held, as if it could no longer be cut: for a live input that stalls, whose audio so far must
     /// reach the file. An item still taking audio goes on as a new item placed after it (as after a pause); a cut that
     /// comes later for audio written here cannot apply.
-    public func releaseHeld() throws(Sink.Failure) {
+    package func releaseHeld() throws(Sink.Failure) {
         releasingAll = true
         defer { releasingAll = false }
         if let turn = userTurn, queue.contains(where: { $0 === turn }) { userTurn = nil }
@@ -189,7 +189,7 @@ public final class ConversationTimeline<Sink: TimelineSink> {
     }
 
     /// Ends the session: every item is written, the tracks end together (both tracks), half samples are noted.
-    public func finish() throws(Sink.Failure) {
+    package func finish() throws(Sink.Failure) {
         finishing = true
         endUserTurn()
         try release()

@@ -1,4 +1,4 @@
-import DeltaTapeEvents
+@_spi(Blocks) import DeltaTapeEvents
 
 /// An item named by a truncation: `(item_id, content_index)`, without the response.
 struct ItemReference: Hashable {

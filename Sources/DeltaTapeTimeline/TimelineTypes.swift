@@ -10,17 +10,17 @@ public enum TrackSelection: String, Sendable, Hashable, CaseIterable {
     case both
 
     /// The selection of one track.
-    public init(_ track: AudioTrack) {
+    package init(_ track: AudioTrack) {
         self = track == .assistant ? .assistant : .user
     }
 
     /// Whether the selection holds `track`.
-    public func includes(_ track: AudioTrack) -> Bool {
+    package func includes(_ track: AudioTrack) -> Bool {
         self == .both || track.rawValue == rawValue
     }
 
     /// The one track selected, when one is.
-    public var single: AudioTrack? {
+    package var single: AudioTrack? {
         switch self {
         case .assistant: .assistant
         case .user: .user
@@ -51,7 +51,7 @@ public enum PlacementRule: String, Sendable, Hashable, CaseIterable {
     case positioned
 
     /// The rule in words, for reports.
-    public var explanation: String {
+    package var explanation: String {
         switch self {
         case .continuousInput:
             "continuous input: the user's audio is the clock; each assistant item starts where its first delta arrived on it, "
@@ -64,7 +64,7 @@ public enum PlacementRule: String, Sendable, Hashable, CaseIterable {
 }
 
 /// Receives the timeline's tracks in clock order: each track's audio and the silences between it.
-public protocol TimelineSink: AnyObject {
+package protocol TimelineSink: AnyObject {
     /// The error writing fails with.
     associatedtype Failure: Error
 
@@ -75,11 +75,11 @@ public protocol TimelineSink: AnyObject {
 }
 
 /// Something the timeline noticed that a person should hear about: audio it could not place as the log asked.
-public struct TimelineNote: Sendable, Equatable {
+package struct TimelineNote: Sendable, Equatable {
     /// The input line it concerns.
-    public var line: Int
+    package var line: Int
     /// What happened, in words.
-    public var message: String
+    package var message: String
 }
 
 /// What the timeline did with a session: for `inspect` and summaries.

@@ -1,11 +1,11 @@
-public import DeltaTapeKernels
-public import DeltaTapeEvents
+@_spi(Blocks) package import DeltaTapeKernels
+@_spi(Blocks) package import DeltaTapeEvents
 
 /// Joins one track's decoded payloads into 16-bit samples, in arrival order and without gaps.
 ///
 /// PCM16 payloads may hold an odd number of bytes: the leftover byte is kept per stream and joins the
 /// next payload of the same stream, so a sample split across two deltas comes out whole.
-public struct TrackAssembler: Sendable {
+package struct TrackAssembler: Sendable {
     /// A byte waiting for the next payload of its stream: the first half of a sample.
     struct Leftover: Sendable {
         var byte: UInt8
@@ -16,21 +16,21 @@ public struct TrackAssembler: Sendable {
     }
 
     /// A stream that ended (or was given up on) with half a sample.
-    public struct HalfSample: Sendable, Equatable {
+    package struct HalfSample: Sendable, Equatable {
         /// The stream.
-        public var stream: AudioStreamKey
+        package var stream: AudioStreamKey
         /// The line of the payload whose last byte was the half sample.
-        public var line: Int
+        package var line: Int
     }
 
     private var leftoverBytes: [AudioStreamKey: Leftover] = [:]
     private var leftoverOrder = 0
     /// Streams holding a leftover byte at most: beyond it the oldest is given up (reported as a half sample), so that
     /// millions of streams each ending on half a sample cannot grow memory without bound.
-    public static let maximumStreamsWithLeftover = 4_096
+    package static let maximumStreamsWithLeftover = 4_096
     /// Streams whose leftover byte was given up to keep within ``maximumStreamsWithLeftover``, for the caller to report
     /// (and empty).
-    public var givenUp: [HalfSample] = []
+    package var givenUp: [HalfSample] = []
     private var samples: [Int16] = []
     private var joined: [UInt8] = []
     // The last stream seen, to build a key only when the stream changes.
@@ -40,13 +40,13 @@ public struct TrackAssembler: Sendable {
     private var lastContentIndex = -1
 
     /// Creates an assembler for one track.
-    public init() {}
+    package init() {}
 
     /// Streams still holding a leftover byte: when the session ends, each is half a sample that never completed.
-    public var streamsWithLeftoverByte: [AudioStreamKey] { halfSamples.map(\.stream) }
+    package var streamsWithLeftoverByte: [AudioStreamKey] { halfSamples.map(\.stream) }
 
     /// Streams still holding a leftover byte, in the order they first left one, with the line of the byte.
-    public var halfSamples: [HalfSample] {
+    package var halfSamples: [HalfSample] {
         leftoverBytes.sorted { $0.value.order < $1.value.order }.map { HalfSample(stream: $0.key, line: $0.value.line) }
     }
 
@@ -57,7 +57,7 @@ public struct TrackAssembler: Sendable {
     ///   - delta: The delta the payload came from (its stream and format).
     ///   - message: The message bytes `delta` points into.
     ///   - emit: Receives the samples (valid only during the call).
-    public mutating func append<Failure: Error>(
+    package mutating func append<Failure: Error>(
         _ bytes: UnsafeRawBufferPointer,
         of delta: AudioDelta,
         in message: UnsafeRawBufferPointer,
@@ -75,7 +75,7 @@ public struct TrackAssembler: Sendable {
     ///   - key: The stream the payload belongs to (a PCM16 byte left over joins the next payload of the same stream).
     ///   - line: Where the payload is in the input, for the report of a half sample.
     ///   - emit: Receives the samples (valid only during the call).
-    public mutating func append<Failure: Error>(
+    package mutating func append<Failure: Error>(
         _ bytes: UnsafeRawBufferPointer,
         format: AudioFormat,
         key: AudioStreamKey,
@@ -95,7 +95,7 @@ public struct TrackAssembler: Sendable {
     }
 
     /// Forgets the leftover byte of `key`, if it holds one: the stream has ended. Returns it as a half sample.
-    public mutating func end(_ key: AudioStreamKey) -> HalfSample? {
+    package mutating func end(_ key: AudioStreamKey) -> HalfSample? {
         leftoverBytes.removeValue(forKey: key).map { HalfSample(stream: key, line: $0.line) }
     }
 
@@ -147,7 +147,7 @@ public struct TrackAssembler: Sendable {
     }
 
     /// The stream key of `delta`, rebuilt only when it differs from the previous delta's.
-    public mutating func streamKey(_ delta: AudioDelta, _ message: UnsafeRawBufferPointer) -> AudioStreamKey {
+    package mutating func streamKey(_ delta: AudioDelta, _ message: UnsafeRawBufferPointer) -> AudioStreamKey {
         let response = delta.responseID.map { UnsafeRawBufferPointer(rebasing: message[$0]) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
         let item = delta.itemID.map { UnsafeRawBufferPointer(rebasing: message[$0]) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
         if let lastKey, delta.contentIndex == lastContentIndex,

@@ -1,5 +1,5 @@
 public import ArgumentParser
-public import DeltaTape
+@_spi(Blocks) public import DeltaTape
 import FoundationEssentials
 import Glibc
 

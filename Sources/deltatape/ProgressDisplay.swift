@@ -1,6 +1,6 @@
 // What `convert` writes to standard error: warnings, summaries and errors, one line each, and, when standard error is
 // a terminal, one progress line redrawn in place under them. Every write goes through here so the two never mix.
-import DeltaTape
+@_spi(Blocks) import DeltaTape
 import FoundationEssentials
 import Glibc
 import Synchronization

@@ -1,5 +1,5 @@
 import ArgumentParser
-import DeltaTape
+@_spi(Blocks) import DeltaTape
 import FoundationEssentials
 import Glibc
 

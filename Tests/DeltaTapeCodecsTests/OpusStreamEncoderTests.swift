@@ -1,5 +1,5 @@
 import COpus
-import DeltaTapeCodecs
+@_spi(Blocks) import DeltaTapeCodecs
 import Testing
 import TestSupport
 

@@ -1,4 +1,4 @@
-import DeltaTapeCodecs
+@_spi(Blocks) import DeltaTapeCodecs
 import Foundation
 import TestSupport
 import Testing

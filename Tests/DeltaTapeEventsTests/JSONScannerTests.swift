@@ -1,4 +1,4 @@
-import DeltaTapeEvents
+@_spi(Blocks) import DeltaTapeEvents
 import Testing
 
 /// The scanner accepts exactly the JSON texts RFC 8259 allows (cases written from the RFC's grammar, §2–§8),

@@ -1,5 +1,5 @@
-import DeltaTapeEvents
-import DeltaTapeKernels
+@_spi(Blocks) import DeltaTapeEvents
+@_spi(Blocks) import DeltaTapeKernels
 import Foundation
 import Testing
 import TestSupport

@@ -1,6 +1,6 @@
 // The scanner's results in the reference validator's terms, for comparing the two. Shared by the conformance tests
 // and the fuzz target (Fuzz/Sources/MessageFuzzer links this file), so both compare the same way.
-import DeltaTapeEvents
+@_spi(Blocks) import DeltaTapeEvents
 #if canImport(TestSupport)
 import TestSupport  // in the fuzz target the reference is compiled into the same module
 #endif

@@ -1,4 +1,4 @@
-import DeltaTapeKernels
+@_spi(Blocks) import DeltaTapeKernels
 import Foundation
 import TestSupport
 import Testing

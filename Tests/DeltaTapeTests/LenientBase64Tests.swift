@@ -1,4 +1,4 @@
-import DeltaTape
+@_spi(Blocks) import DeltaTape
 import Foundation
 import TestSupport
 import Testing

@@ -8,7 +8,7 @@
 // Every side splits lines itself (memchr) inside the measurement; "JSONL MB/s" is input bytes / 1e6 / seconds.
 import Benchmark
 import BenchmarkSupport
-import DeltaTape
+@_spi(Blocks) import DeltaTape
 import Foundation
 
 #if canImport(Glibc)

@@ -3,7 +3,7 @@
 // beside their plain scalar references.
 import Benchmark
 import BenchmarkSupport
-import DeltaTapeKernels
+@_spi(Blocks) import DeltaTapeKernels
 import Foundation
 
 let benchmarks: @Sendable () -> Void = {

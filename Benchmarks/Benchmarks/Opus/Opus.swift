@@ -4,7 +4,7 @@
 import Benchmark
 import BenchmarkSupport
 import COpus
-import DeltaTape
+@_spi(Blocks) import DeltaTape
 import Foundation
 
 let benchmarks: @Sendable () -> Void = {

@@ -4,7 +4,7 @@
 import Benchmark
 import BenchmarkSupport
 import CSoxr
-import DeltaTapeCodecs
+@_spi(Blocks) import DeltaTapeCodecs
 import Foundation
 
 let benchmarks: @Sendable () -> Void = {

@@ -1,6 +1,6 @@
 // libFuzzer's entry point: each input goes down every path DeltaTape reads untrusted bytes on, and the JSON
 // scanner's verdict is compared with the reference validator's. Anything wrong traps, and libFuzzer keeps the input.
-import DeltaTape
+@_spi(Blocks) import DeltaTape
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,6 +1,6 @@
 // Issue 16's faults: the upstream closes with an error, the client vanishes, the relay is killed (SIGKILL) or
 // asked to stop (SIGTERM), a recording's sink stalls. Each leaves valid recordings; forwarding never waits.
-import DeltaTape
+@_spi(Blocks) import DeltaTape
 import Foundation
 import Testing
 

@@ -6,9 +6,9 @@ import Musl
 import Darwin
 #endif
 
-import DeltaTapeKernels
+@_spi(Blocks) import DeltaTapeKernels
 import DeltaTapeEvents
-import DeltaTapeContainers
+@_spi(Blocks) import DeltaTapeContainers
 
 /// Interleaved 16-bit frames read a block at a time from an audio input.
 protocol AudioFrameSource: AnyObject {

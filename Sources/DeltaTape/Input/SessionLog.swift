@@ -1,21 +1,21 @@
-public import DeltaTapeEvents
+@_spi(Blocks) public import DeltaTapeEvents
 
 /// A session log opened for reading: its kind detected from its content, its messages read one at a time.
-public final class SessionLog {
+package final class SessionLog {
     /// The input's name: its path, or `stdin` for `-`.
-    public let name: String
+    package let name: String
     /// The input's kind: as the caller forced it, or detected from its first bytes.
-    public let kind: InputKind
+    package let kind: InputKind
     /// What detection made of the first bytes (`nil`: no known kind), whether or not ``kind`` was forced.
-    public let detectedKind: InputKind?
+    package let detectedKind: InputKind?
     /// Whether ``kind`` was forced by the caller rather than detected.
-    public let isKindForced: Bool
+    package let isKindForced: Bool
     /// The reader that interprets the messages; it knows the vocabulary and formats seen so far.
-    public private(set) var reader: EventReader
+    package private(set) var reader: EventReader
     /// Lines read so far, blank ones included (for a JSON array: the line of the last message's start).
-    public private(set) var lineCount = 0
+    package private(set) var lineCount = 0
     /// Messages read so far (valid or not; blank lines excluded).
-    public private(set) var messageCount = 0
+    package private(set) var messageCount = 0
 
     private let messages: any MessageSource
     /// Closes the input, if this log opened it.
@@ -23,13 +23,13 @@ public final class SessionLog {
 
     /// What runs while a live input (a pipe, standard input) has nothing to read: set its action to put what a writer
     /// holds on disk. It runs on the reading thread, inside ``nextEvent(problem:)``.
-    public let inputStall = InputStallHandler()
+    package let inputStall = InputStallHandler()
 
     /// Whether the input arrives over time (a pipe, standard input from a live session) rather than from a file.
-    public let isLive: Bool
+    package let isLive: Bool
 
     /// An input opened by ``open(path:kind:)``.
-    public enum OpenedInput {
+    package enum OpenedInput {
         /// A session log, ready to read.
         case session(SessionLog)
         /// An audio file (closed again: libsndfile opens it by path).
@@ -48,7 +48,7 @@ public final class SessionLog {
     ///   is no kind of input DeltaTape knows, or an audio file on standard input.
     ///   - maximumMessageByteCount: The longest message read, a line, an array element or a HAR frame (`--max-message-bytes`, 64 MiB by default): a
     ///     longer one is skipped in bounded memory and reported as a problem naming its line.
-    public static func open(
+    package static func open(
         path: String, kind knownKind: InputKind? = nil, eventField: String? = nil, maximumMessageByteCount: Int = defaultMaximumMessageByteCount
     ) throws(DeltaTapeError) -> OpenedInput {
         let source: FileByteSource
@@ -123,12 +123,12 @@ public final class SessionLog {
 
     /// The longest message read unless a caller says otherwise: 64 MiB, far past any realtime message (audio deltas are
     /// kilobytes), and a bound on what a single line can cost in memory.
-    public static let defaultMaximumMessageByteCount = 64 << 20
+    package static let defaultMaximumMessageByteCount = 64 << 20
 
     /// Opens the session log at `path` (`-` for standard input), for callers that read session logs only.
     ///
     /// - Throws: As ``open(path:kind:)``, and ``DeltaTapeError/badInput(_:)`` for an audio file.
-    public static func openSession(
+    package static func openSession(
         path: String, kind: InputKind? = nil, eventField: String? = nil, maximumMessageByteCount: Int = defaultMaximumMessageByteCount
     ) throws(DeltaTapeError) -> SessionLog {
         guard case .session(let log) = try open(path: path, kind: kind, eventField: eventField, maximumMessageByteCount: maximumMessageByteCount) else {
@@ -160,13 +160,13 @@ public final class SessionLog {
     }
 
     /// Bytes read from the input so far.
-    public var byteCount: Int { messages.byteCount }
+    package var byteCount: Int { messages.byteCount }
 
     /// Whether the input is a HAR in which no WebSocket frame was found (so far).
-    public var isHARWithoutFrames: Bool { kind == .har && messageCount == 0 }
+    package var isHARWithoutFrames: Bool { kind == .har && messageCount == 0 }
 
     /// Why a HAR holds no frames and how to export one that does, for messages and notes.
-    public static let harWithoutFramesExplanation = "the HAR holds no WebSocket frames (no _webSocketMessages): it was "
+    package static let harWithoutFramesExplanation = "the HAR holds no WebSocket frames (no _webSocketMessages): it was "
         + "saved without the WebSocket connection, or by a tool that does not export frames; Chrome DevTools exports them "
         + "(Network panel, the connection listed, then Save all as HAR)"
 
@@ -176,7 +176,7 @@ public final class SessionLog {
     /// - Parameters:
     ///   - nonFrameElements: Elements of `log.entries[]._webSocketMessages` that are not frame objects.
     ///   - misplacedFrameArrays: `_webSocketMessages` arrays outside `log.entries[]`, passed over.
-    public static func harWithoutFramesExplanation(nonFrameElements: Int, misplacedFrameArrays: Int) -> String {
+    package static func harWithoutFramesExplanation(nonFrameElements: Int, misplacedFrameArrays: Int) -> String {
         if nonFrameElements > 0 {
             return "the HAR has _webSocketMessages, but \(nonFrameElements == 1 ? "its element is" : "its \(nonFrameElements) elements are") "
                 + "not frame objects ({\"type\", \"time\", \"opcode\", \"data\"}): arrays nested a level too deep, it seems "
@@ -192,7 +192,7 @@ public final class SessionLog {
     }
 
     /// Why this HAR gave no frame (see ``harWithoutFramesExplanation(nonFrameElements:misplacedFrameArrays:)``).
-    public var harWithoutFramesReason: String {
+    package var harWithoutFramesReason: String {
         Self.harWithoutFramesExplanation(nonFrameElements: webSocketCounts?.nonFrameElements ?? 0,
                                          misplacedFrameArrays: webSocketCounts?.misplacedFrameArrays ?? 0)
     }
@@ -200,7 +200,7 @@ public final class SessionLog {
     /// Warnings about the HAR's structure, once it has been read: frame arrays passed over because they are outside
     /// `log.entries[]`, and elements of frame arrays that are not frames. Empty for other inputs, and when frames were
     /// found nowhere (the no-audio message says why then).
-    public var harStructureWarnings: [String] {
+    package var harStructureWarnings: [String] {
         guard let counts = webSocketCounts, messageCount > 0 else { return [] }
         var warnings: [String] = []
         if counts.misplacedFrameArrays > 0 {
@@ -220,7 +220,7 @@ public final class SessionLog {
     /// not fit the content, and an empty report or a "no audio" would hide that.
     ///
     /// - Throws: ``DeltaTapeError/badInput(_:)`` saying what the content looks like instead.
-    public func refuseForcedKindWithoutMessages() throws(DeltaTapeError) {
+    package func refuseForcedKindWithoutMessages() throws(DeltaTapeError) {
         guard isKindForced, messageCount == 0 else { return }
         let instead = detectedKind.map { "its content looks like \($0.displayName.withArticle)" } ?? "its content is no kind of input DeltaTape knows"
         let detail = kind == .har ? " (no _webSocketMessages)" : ""
@@ -229,14 +229,14 @@ public final class SessionLog {
     }
 
     /// For a HAR: the WebSocket connections found so far, and the frames skipped because they hold no JSON message.
-    public var webSocketCounts: (connections: Int, nonMessageFrames: Int, nonFrameElements: Int, misplacedFrameArrays: Int)? { messages.webSocketCounts }
+    package var webSocketCounts: (connections: Int, nonMessageFrames: Int, nonFrameElements: Int, misplacedFrameArrays: Int)? { messages.webSocketCounts }
 
     /// Reads the next message and returns its event, valid until the next call; `nil` at the end of the input.
     ///
     /// Blank lines are skipped. A line that is not a JSON object is reported to `problem` and skipped.
     /// - Parameter problem: Receives each malformed line; throwing from it stops reading (strict mode).
     /// - Throws: ``DeltaTapeError/unreadableInput(_:)`` when reading fails, or what `problem` throws.
-    public func nextEvent(problem: (Problem) throws(DeltaTapeError) -> Void) throws(DeltaTapeError) -> (line: Int, event: Event)? {
+    package func nextEvent(problem: (Problem) throws(DeltaTapeError) -> Void) throws(DeltaTapeError) -> (line: Int, event: Event)? {
         while true {
             let next: (line: Int, bytes: UnsafeRawBufferPointer)?
             do throws(InputError) {

@@ -10,11 +10,12 @@ public struct Diagnosis: Sendable, Codable, Equatable, CustomStringConvertible {
     public var message: String
 
     /// Creates a diagnosis.
-    public init(code: String, message: String) {
+    package init(code: String, message: String) {
         self.code = code
         self.message = message
     }
 
+    /// The note in words (its ``message``).
     public var description: String { message }
 }
 

@@ -1,4 +1,4 @@
-import DeltaTapeEvents
+@_spi(Blocks) import DeltaTapeEvents
 import DeltaTapeTimeline
 import DeltaTapeKernels
 
@@ -25,7 +25,7 @@ public enum SessionInspector {
     ///   - maximumMessageByteCount: The longest message read: a line, an array element, a HAR frame (`--max-message-bytes`).
     public static func inspect(
         input: String, kind: InputKind? = nil, eventField: String? = nil,
-        maximumMessageByteCount: Int = SessionLog.defaultMaximumMessageByteCount
+        maximumMessageByteCount: Int = ConversionOptions().maximumMessageByteCount
     ) throws(DeltaTapeError) -> SessionReport {
         let log = try SessionLog.openSession(path: input, kind: kind, eventField: eventField, maximumMessageByteCount: maximumMessageByteCount)
         var problems: [Problem] = []

@@ -152,6 +152,7 @@ public struct SessionReport: Sendable, Codable, Equatable {
             }
         }
 
+        /// Encodes the report, leaving out what is unknown.
         public func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(deltaCount, forKey: .deltaCount)

@@ -1,4 +1,4 @@
-public import DeltaTapeEvents
+@_spi(Blocks) public import DeltaTapeEvents
 public import DeltaTapeCodecs
 public import DeltaTapeContainers
 
@@ -22,6 +22,7 @@ public enum DeltaTapeError: Error, Sendable, Equatable, CustomStringConvertible 
     /// ``SessionRecorder/finish()``); what was written stays a valid file once finished.
     case cancelled(String)
 
+    /// The failure as a sentence a person can act on.
     public var description: String {
         switch self {
         case .badInput(let message): message
@@ -47,7 +48,7 @@ public struct Problem: Sendable, Equatable, Codable, CustomStringConvertible {
 
     /// Creates a problem report. Both texts are made printable (control characters escaped, long ones cut): they
     /// carry text from the input, and reach terminals and logs.
-    public init(input: String, line: Int, message: String) {
+    package init(input: String, line: Int, message: String) {
         self.input = input.escapingControlCharacters(limit: 500)
         self.line = line
         self.message = message.escapingControlCharacters(limit: 1_000)

@@ -1,5 +1,5 @@
-public import DeltaTapeContainers
-public import DeltaTapeEvents
+package import DeltaTapeContainers
+package import DeltaTapeEvents
 
 /// Where a conversion writes.
 public enum OutputDestination: Sendable, Hashable {
@@ -22,7 +22,7 @@ extension OutputDestination {
     /// file is locked for the conversion (`flock`), so a second process writing it fails instead of corrupting it.
     ///
     /// - Throws: ``OutputError`` naming the path and the system's reason, or saying that another process writes the file.
-    public func makeSink() throws(OutputError) -> any PositionalByteSink {
+    package func makeSink() throws(OutputError) -> any PositionalByteSink {
         switch self {
         case .file(let path): try FileDescriptorSink(path: path)
         case .standardOutput: try FileDescriptorSink(lockingDescriptor: 1, name: "stdout")
@@ -33,7 +33,7 @@ extension OutputDestination {
 extension OutputDestination {
     /// Where one track of separate files goes: `x.wav` becomes `x.user.wav` and `x.assistant.wav` (a name without an
     /// extension gets the track's name appended). `nil` for standard output, which cannot hold two files.
-    public func destination(for track: AudioTrack) -> OutputDestination? {
+    package func destination(for track: AudioTrack) -> OutputDestination? {
         guard case .file(let path) = self else { return nil }
         let slash = path.lastIndex(of: "/").map { path.index(after: $0) } ?? path.startIndex
         if let dot = path[slash...].lastIndex(of: "."), dot > slash {
@@ -46,7 +46,7 @@ extension OutputDestination {
     ///
     /// - Throws: ``OutputError`` naming the path and the system's reason; for a track of standard output, that two
     ///   files cannot go there.
-    public func makeSink(for track: AudioTrack?) throws(OutputError) -> any PositionalByteSink {
+    package func makeSink(for track: AudioTrack?) throws(OutputError) -> any PositionalByteSink {
         guard let track else { return try makeSink() }
         guard let destination = destination(for: track) else {
             throw OutputError(path: name, reason: "separate files (one per track) cannot go to standard output; name a file with -o")

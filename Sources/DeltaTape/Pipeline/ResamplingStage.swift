@@ -1,4 +1,4 @@
-import DeltaTapeCodecs
+@_spi(Blocks) import DeltaTapeCodecs
 import DeltaTapeContainers
 
 /// Converts samples at whatever rate they come in to the writer's rate: a resampler per input rate, started when

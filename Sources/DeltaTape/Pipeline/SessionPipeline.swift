@@ -1,6 +1,7 @@
-public import DeltaTapeEvents
-public import DeltaTapeTimeline
-public import DeltaTapeContainers
+@_spi(Blocks) import DeltaTapeKernels
+@_spi(Blocks) package import DeltaTapeEvents
+package import DeltaTapeTimeline
+package import DeltaTapeContainers
 
 /// Turns a session's events into an audio file, one event at a time: each audio delta is decoded, joined into whole
 /// samples per stream, put on the conversation's timeline (docs/TIMELINE.md), resampled to the output's rate, laid out
@@ -14,18 +15,18 @@ public import DeltaTapeContainers
 /// Not thread-safe: one caller at a time. With an Opus output the encoding runs on a thread of its own behind a
 /// bounded buffer, and ``take(_:line:)`` blocks while that buffer is full, so call it from a thread of your own,
 /// not from a task of Swift's cooperative pool.
-public final class SessionPipeline {
+package final class SessionPipeline {
     /// How the output is written, which tracks, how strictly problems are taken.
-    public let options: ConversionOptions
+    package let options: ConversionOptions
     /// The input's name, for problems.
-    public let inputName: String
+    package let inputName: String
     /// Problems found so far (each was reported as it was found).
-    public private(set) var problemCount = 0
+    package private(set) var problemCount = 0
     /// Audio messages of a track not written (the user's while the assistant's is written, and the other way round):
     /// a session without audio of the chosen track may have the other's.
-    public private(set) var otherTrackDeltaCount = 0
+    package private(set) var otherTrackDeltaCount = 0
     /// Whether audio of a written track has arrived.
-    public private(set) var sawAudio = false
+    package private(set) var sawAudio = false
 
     private let report: (Problem) -> Void
     private let output: TimelineOutput
@@ -47,7 +48,7 @@ public final class SessionPipeline {
     ///   - makeSink: Opens where the bytes go; called once per output file, at the first audio: with `nil` for the one
     ///     output, with the track for ``ChannelLayout/separate`` files.
     ///   - problem: Receives each problem as it is found, unless ``ConversionOptions/strict`` makes it the failure.
-    public init(
+    package init(
         options: ConversionOptions,
         inputName: String,
         makeSink: @escaping (_ track: AudioTrack?) throws(OutputError) -> any ByteSink,
@@ -63,19 +64,19 @@ public final class SessionPipeline {
     /// Seconds of wall time between flushes while events flow, for a live session: a process killed then loses at
     /// most that of what it had received. `nil` (the default, right for a log read from a file) flushes only as the
     /// writers do on their own, so the output is the same bytes however fast the machine is.
-    public var flushInterval: Double? {
+    package var flushInterval: Double? {
         didSet { output.setFlushInterval(flushInterval) }
     }
 
     /// The writer, once audio has been written: its rate, channel count and frames written (the user's file of
     /// separate files).
-    public var writer: (any PCMWriter)? { output.writers.first }
+    package var writer: (any PCMWriter)? { output.writers.first }
 
     /// Every writer opened: one, or two for separate files.
-    public var writers: [any PCMWriter] { output.writers }
+    package var writers: [any PCMWriter] { output.writers }
 
     /// What the timeline did: the placement rule, items, cuts, where each track ends.
-    public var timelineStatistics: TimelineStatistics { timeline.statistics }
+    package var timelineStatistics: TimelineStatistics { timeline.statistics }
 
     /// Takes one event: puts the audio it carries for the chosen tracks on the timeline, then what it says about
     /// turns and interruptions.
@@ -84,7 +85,7 @@ public final class SessionPipeline {
     ///   - event: The event, valid during the call.
     ///   - line: Where the event is in the input, for problems.
     /// - Throws: ``DeltaTapeError``: a write failure, or under strict reading the first problem.
-    public func take(_ event: Event, line: Int) throws(DeltaTapeError) {
+    package func take(_ event: Event, line: Int) throws(DeltaTapeError) {
         timeline.noteTime(event.time)
         var tookAudio = false
         try event.forEachAudioDelta { (delta) throws(DeltaTapeError) in
@@ -116,7 +117,7 @@ public final class SessionPipeline {
     /// written by a flush.
     ///
     /// - Throws: ``DeltaTapeError/output(_:)`` when writing fails.
-    public func flush() throws(DeltaTapeError) {
+    package func flush() throws(DeltaTapeError) {
         try output.flush()
     }
 
@@ -124,7 +125,7 @@ public final class SessionPipeline {
     /// stalls, so that what was received reaches the file. A cut that arrives later for that audio cannot apply.
     ///
     /// - Throws: ``DeltaTapeError/output(_:)`` when writing fails.
-    public func flushReleasingHeldAudio() throws(DeltaTapeError) {
+    package func flushReleasingHeldAudio() throws(DeltaTapeError) {
         try timeline.releaseHeld()
         try reportTimelineNotes()
         try output.releasePending()
@@ -137,7 +138,7 @@ public final class SessionPipeline {
     ///
     /// The first few problems of each kind go to the `problem` callback; the rest are counted, and ``finish(line:noAudio:)``
     /// reports how many more of each kind there were.
-    public func note(_ problem: Problem) throws(DeltaTapeError) {
+    package func note(_ problem: Problem) throws(DeltaTapeError) {
         problemCount += 1
         if options.strict {
             throw .badInput("\(problem) (stopped by --strict at the first problem; the output holds the audio before this line)")
@@ -152,7 +153,7 @@ public final class SessionPipeline {
     ///   - line: The input's last line, for problems found at the end.
     ///   - noAudio: Why there was no audio, in words (the caller knows the input), when none arrived.
     /// - Throws: ``DeltaTapeError/badInput(_:)`` when no audio arrived, or all of it was cut; a write failure.
-    public func finish(line: Int, noAudio: (_ typeCountsBeforeAudio: [String: Int]) -> String) throws(DeltaTapeError) {
+    package func finish(line: Int, noAudio: (_ typeCountsBeforeAudio: [String: Int]) -> String) throws(DeltaTapeError) {
         guard sawAudio else {
             throw .badInput(noAudio(typeCountsBeforeAudio))
         }
@@ -170,7 +171,7 @@ public final class SessionPipeline {
 
     /// Closes the output on any path out of a conversion, so what was written stays readable: after a failure, the
     /// audio the timeline still held is written first (nothing received before the failure is lost).
-    public func closeQuietly() {
+    package func closeQuietly() {
         try? timeline.releaseHeld()
         try? output.releasePending()
         output.closeQuietly()
