@@ -255,28 +255,12 @@ package final class SessionLog {
             }
             if bytes.isBlank { continue }
             messageCount += 1
-            let read: Result<Event, EventReadError>
-            do throws(EventReadError) {
-                read = .success(try reader.read(bytes))
-            } catch {
-                read = .failure(error)
-            }
-            switch read {
-            case .success(var event):
-                if event.time == nil { event.time = messages.messageTime }
-                if let warning = event.warning {
-                    try problem(Problem(input: name, line: number, message: label + warning))
-                }
+            switch reader.readMessage(bytes, time: messages.messageTime, recoveringCutOff: true) {
+            case .event(let event, let warning):
+                if let warning { try problem(Problem(input: name, line: number, message: label + warning)) }
                 return (number, event)
-            case .failure(let error):
-                // A line cut off mid-payload (a writer killed mid-write) keeps the audio before the cut.
-                if error.isCutOff, var event = reader.readCutOff(bytes) {
-                    if event.time == nil { event.time = messages.messageTime }
-                    try problem(Problem(input: name, line: number, message: label + (event.warning ?? error.description)))
-                    event.warning = nil
-                    return (number, event)
-                }
-                try problem(Problem(input: name, line: number, message: label + error.description))
+            case .malformed(let reason):
+                try problem(Problem(input: name, line: number, message: label + reason))
             }
         }
     }

@@ -258,22 +258,13 @@ public final class SessionRecorder: Sendable {
         }
         // Typed throws do not pass through withUnsafeBytes: carried out as a Result.
         return try bytes.withUnsafeBytes { message in Result { () throws(DeltaTapeError) -> Bool in
-            let read: Result<Event, EventReadError>
-            do throws(EventReadError) {
-                read = .success(try reader.read(message))
-            } catch {
-                read = .failure(error)
-            }
-            switch read {
-            case .success(var event):
-                if event.time == nil { event.time = time }
-                if let warning = event.warning {
-                    try pipeline.note(Problem(input: name, line: number, message: "message \(number): \(warning)"))
-                }
+            switch reader.readMessage(message, time: time, recoveringCutOff: false) {
+            case .event(let event, let warning):
+                if let warning { try pipeline.note(Problem(input: name, line: number, message: "message \(number): \(warning)")) }
                 try pipeline.take(event, line: number)
                 return true
-            case .failure(let error):
-                try pipeline.note(Problem(input: name, line: number, message: "message \(number): \(error)"))
+            case .malformed(let reason):
+                try pipeline.note(Problem(input: name, line: number, message: "message \(number): \(reason)"))
                 return false
             }
         } }.get()
