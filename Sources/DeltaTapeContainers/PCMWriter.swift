@@ -1,7 +1,7 @@
 import DeltaTapeKernels
 
 /// Something PCM samples are written to: a WAV file, a WAV stream.
-public protocol PCMWriter: AnyObject {
+package protocol PCMWriter: AnyObject {
     /// The output's path or name, for messages.
     var path: String { get }
     /// Frames per second.

@@ -73,7 +73,7 @@ public enum AudioTrack: String, Sendable, Hashable, CaseIterable {
 /// An event points into the message's bytes and is valid only while they are.
 ///
 /// A building block, as ``EventReader`` is: public only because the recording engine names it without an SPI import.
-public struct Event {
+@_spi(Blocks) public struct Event {
     /// The message's bytes.
     package let message: UnsafeRawBufferPointer
     /// Byte range of the message's `type` string, when it has one.
@@ -239,7 +239,7 @@ package struct Interruption: Sendable, Equatable {
 }
 
 /// Why a message could not be read (public for the same reason as ``EventReader``).
-public enum EventReadError: Error, Sendable, Equatable, CustomStringConvertible {
+@_spi(Blocks) public enum EventReadError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The message is not valid JSON or not a JSON object.
     case json(JSONScanFailure)
 

@@ -13,7 +13,7 @@ package import DeltaTapeKernels
 ///
 /// A building block, not part of the task-level API: public rather than `@_spi(Blocks)` only because the recording
 /// engine's `SessionRecorder.swift` names it without an SPI import; its members are `package` or SPI.
-public struct EventReader: Sendable {
+@_spi(Blocks) public struct EventReader: Sendable {
     private var scanner = JSONScanner()
 
     /// The vocabulary recognized so far: the first whose own names appeared; or, while only names OpenAI's GA and

@@ -6,7 +6,7 @@ import DeltaTapeKernels
 
 /// What kind of JSON value a member holds.
 /// Public, not SPI: ``EventReadError`` (public while the engine names it without an SPI import) carries it.
-public enum JSONValueKind: UInt8, Sendable {
+@_spi(Blocks) public enum JSONValueKind: UInt8, Sendable {
     /// `{…}`.
     case object
     /// `[…]`.
@@ -43,7 +43,7 @@ public enum JSONValueKind: UInt8, Sendable {
 
 /// A JSON syntax error, with the byte offset where scanning stopped.
 /// Public for the same reason as ``JSONValueKind``.
-public struct JSONSyntaxError: Error, Equatable, Sendable, CustomStringConvertible {
+@_spi(Blocks) public struct JSONSyntaxError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Offset of the offending byte within the scanned text.
     @_spi(Blocks) public var offset: Int
     /// What was expected or found, in words.
@@ -406,7 +406,7 @@ public struct JSONSyntaxError: Error, Equatable, Sendable, CustomStringConvertib
 
 /// Why ``JSONScanner/scanObject(_:)`` did not produce an object.
 /// Public for the same reason as ``JSONValueKind``.
-public enum JSONScanFailure: Error, Equatable, Sendable, CustomStringConvertible {
+@_spi(Blocks) public enum JSONScanFailure: Error, Equatable, Sendable, CustomStringConvertible {
     /// The text is not valid JSON.
     case syntax(JSONSyntaxError)
     /// The text is valid JSON, but its value is not an object.

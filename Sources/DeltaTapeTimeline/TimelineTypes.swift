@@ -1,4 +1,4 @@
-public import DeltaTapeEvents
+@_spi(Blocks) public import DeltaTapeEvents
 
 /// Which tracks a recording holds.
 public enum TrackSelection: String, Sendable, Hashable, CaseIterable {

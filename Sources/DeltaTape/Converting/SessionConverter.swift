@@ -1,5 +1,5 @@
 import DeltaTapeKernels
-import DeltaTapeEvents
+@_spi(Blocks) import DeltaTapeEvents
 import DeltaTapeTimeline
 import DeltaTapeCodecs
 import DeltaTapeContainers

@@ -7,7 +7,7 @@ import Darwin
 #endif
 
 @_spi(Blocks) import DeltaTapeKernels
-import DeltaTapeEvents
+@_spi(Blocks) import DeltaTapeEvents
 @_spi(Blocks) import DeltaTapeContainers
 
 /// Interleaved 16-bit frames read a block at a time from an audio input.

@@ -1,4 +1,4 @@
-import DeltaTapeEvents
+@_spi(Blocks) import DeltaTapeEvents
 
 /// What one message (a log's line, a relayed frame) read as.
 enum MessageReading {

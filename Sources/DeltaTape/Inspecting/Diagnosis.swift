@@ -1,4 +1,4 @@
-import DeltaTapeEvents
+@_spi(Blocks) import DeltaTapeEvents
 import DeltaTapeKernels
 
 /// A plain-language note on a session: what it is, or a trap it falls into. The code is stable, for scripts; the

@@ -1,3 +1,4 @@
+@_spi(Blocks) import DeltaTapeEvents
 import DeltaTapeKernels
 import DeltaTapeTimeline
 

@@ -1,7 +1,7 @@
 // What every conversion and recording is told (the options) and tells (the summary): the pipeline reads the one and
 // fills the other, whichever way its input came.
 public import DeltaTapeKernels
-public import DeltaTapeEvents
+@_spi(Blocks) public import DeltaTapeEvents
 public import DeltaTapeCodecs
 public import DeltaTapeContainers
 public import DeltaTapeTimeline

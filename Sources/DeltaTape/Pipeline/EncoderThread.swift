@@ -1,5 +1,5 @@
 import Dispatch
-public import DeltaTapeContainers
+package import DeltaTapeContainers
 import Synchronization
 
 /// Runs a heavy writer (an Opus encoder and its container) on a thread of its own, behind a bounded buffer, so that
@@ -14,7 +14,7 @@ import Synchronization
 ///   block's worth of samples then never blocks.
 ///
 /// A failure on the encoder's thread is reported by the next ``write(_:)`` or by ``close()``.
-public final class EncoderThread: PCMWriter, Sendable {
+package final class EncoderThread: PCMWriter, Sendable {
     /// The writer. Unchecked for this one property: it is used only on `queue` (and by `close()`, `frameCount` and `deliveredFrameCount` after
     /// draining it with `queue.sync`), one call at a time.
     nonisolated(unsafe) private let inner: any PCMWriter
@@ -29,10 +29,10 @@ public final class EncoderThread: PCMWriter, Sendable {
     private let blockSampleCount: Int
     private let maximumBlocksInFlight: Int
 
-    public let path: String
-    public let sampleRate: Int
-    public let channelCount: Int
-    public let sampleFormat: PCMSampleFormat
+    package let path: String
+    package let sampleRate: Int
+    package let channelCount: Int
+    package let sampleFormat: PCMSampleFormat
 
     private struct State {
         var failure: OutputError?
@@ -47,7 +47,7 @@ public final class EncoderThread: PCMWriter, Sendable {
     ///   - blockSeconds: Seconds of audio in a block (a quarter second by default; longer blocks cost fewer hand-overs
     ///     where the writer is fast, as a WAV file's is).
     ///   - inBackground: Whether the thread runs at a lower priority (``ConversionOptions/runsInBackground``).
-    public init(_ inner: any PCMWriter, maximumBlocksInFlight: Int = 4, blockSeconds: Double = 0.25, inBackground: Bool = false) {
+    package init(_ inner: any PCMWriter, maximumBlocksInFlight: Int = 4, blockSeconds: Double = 0.25, inBackground: Bool = false) {
         path = inner.path
         sampleRate = inner.sampleRate
         channelCount = inner.channelCount
@@ -68,16 +68,16 @@ public final class EncoderThread: PCMWriter, Sendable {
     }
 
     /// Frames written by the inner writer (complete once ``close()`` has returned).
-    public var frameCount: Int { queue.sync { [self] in inner.frameCount } }
+    package var frameCount: Int { queue.sync { [self] in inner.frameCount } }
 
     /// Frames the inner writer has delivered to its sink (``PCMWriter/deliveredFrameCount``), once the blocks handed
     /// over so far are written.
-    public var deliveredFrameCount: Int { queue.sync { [self] in inner.deliveredFrameCount } }
+    package var deliveredFrameCount: Int { queue.sync { [self] in inner.deliveredFrameCount } }
 
     /// Samples one call of ``write(_:)`` may pass after ``waitForSpace()`` without blocking.
-    public var samplesPerBlock: Int { blockSampleCount }
+    package var samplesPerBlock: Int { blockSampleCount }
 
-    public func write(_ samples: UnsafeBufferPointer<Int16>) throws(OutputError) {
+    package func write(_ samples: UnsafeBufferPointer<Int16>) throws(OutputError) {
         if let error = state.withLock({ $0.failure }) { throw error }
         var remaining = samples[...]
         while !remaining.isEmpty {
@@ -93,7 +93,7 @@ public final class EncoderThread: PCMWriter, Sendable {
 
     /// Hands the samples gathered so far to the encoder's thread, which then flushes the writer: what was written
     /// before reaches the sink without waiting for a whole block.
-    public func flush() throws(OutputError) {
+    package func flush() throws(OutputError) {
         if let error = state.withLock({ $0.failure }) { throw error }
         let partial = pending.withLock { $0.isEmpty ? nil : takeBlock(&$0) }
         if let partial { submit(partial) }
@@ -108,11 +108,11 @@ public final class EncoderThread: PCMWriter, Sendable {
     }
 
     /// Returns once a block slot is free, suspending (not blocking) while the encoder is behind.
-    public func waitForSpace() async {
+    package func waitForSpace() async {
         await queue.waitForRoom()
     }
 
-    public func close() throws(OutputError) {
+    package func close() throws(OutputError) {
         let alreadyClosed = state.withLock { state in
             defer { state.closed = true }
             return state.closed

@@ -1,5 +1,5 @@
 package import DeltaTapeContainers
-package import DeltaTapeEvents
+@_spi(Blocks) package import DeltaTapeEvents
 
 /// Where a conversion writes.
 public enum OutputDestination: Sendable, Hashable {

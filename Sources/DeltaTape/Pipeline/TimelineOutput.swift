@@ -1,4 +1,4 @@
-import DeltaTapeEvents
+@_spi(Blocks) import DeltaTapeEvents
 import DeltaTapeTimeline
 import DeltaTapeContainers
 

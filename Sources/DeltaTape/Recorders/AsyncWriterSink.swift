@@ -1,4 +1,4 @@
-public import DeltaTapeContainers
+package import DeltaTapeContainers
 import Dispatch
 import Synchronization
 
@@ -9,8 +9,8 @@ import Synchronization
 /// not yet written. The bytes go through the engine's ``IngressQueue``, whose consumer here is the writer's task; a
 /// chunk counts until the writer has written it. The first error the writer throws fails the next write and
 /// ``close()``.
-public final class AsyncWriterSink: ByteSink, Sendable {
-    public let name: String
+package final class AsyncWriterSink: ByteSink, Sendable {
+    package let name: String
     private let chunks: IngressQueue<[UInt8]>
     private let shared = Shared()
     /// Signalled when the writer's task has ended.
@@ -33,7 +33,7 @@ public final class AsyncWriterSink: ByteSink, Sendable {
     ///   - name: The sink's name in messages.
     ///   - bufferedBytes: How many bytes may wait for the writer before a write waits.
     ///   - write: Receives the bytes in order.
-    public init(name: String, bufferedBytes: Int = 1 << 20, write: @escaping @Sendable (_ bytes: [UInt8]) async throws -> Void) {
+    package init(name: String, bufferedBytes: Int = 1 << 20, write: @escaping @Sendable (_ bytes: [UInt8]) async throws -> Void) {
         self.name = name
         let limit = max(1, bufferedBytes)
         // A write waits while the bytes not yet written would pass the limit, and goes on once any chunk is written.
@@ -59,9 +59,9 @@ public final class AsyncWriterSink: ByteSink, Sendable {
     }
 
     /// Bytes the writer has taken.
-    public var byteCount: Int { shared.state.withLock { $0.written } }
+    package var byteCount: Int { shared.state.withLock { $0.written } }
 
-    public func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
+    package func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
         guard !bytes.isEmpty else { return }
         try throwFailure()
         do throws(IngressRefusal) {
@@ -73,7 +73,7 @@ public final class AsyncWriterSink: ByteSink, Sendable {
     }
 
     /// Waits until the writer has taken every byte, then ends its task.
-    public func close() throws(OutputError) {
+    package func close() throws(OutputError) {
         let alreadyClosed = shared.state.withLock { state in
             defer { state.closed = true }
             return state.closed

@@ -1,7 +1,7 @@
 // The recorder of a session log's bytes: the command line's `convert` and an archiver holding a log. Its queue is the
 // engine's (Engine/IngressQueue.swift), carrying chunks of the log; its thread runs the session-log reader over the
 // chunks where they lie (``ByteChunk``), so reading the file on the caller's thread overlaps with parsing on this one.
-public import DeltaTapeEvents
+@_spi(Blocks) public import DeltaTapeEvents
 import DeltaTapeKernels
 import DeltaTapeContainers
 import Dispatch

@@ -1,6 +1,6 @@
 // The recorder of messages: an archiver's or a relay's. Its queue is the engine's (Engine/IngressQueue.swift); its
 // thread reads each message and puts it through the session pipeline.
-import DeltaTapeEvents
+@_spi(Blocks) import DeltaTapeEvents
 import DeltaTapeKernels
 import DeltaTapeContainers
 import Synchronization
