@@ -271,7 +271,7 @@ extension DeltaTapeCommand {
                     group.addTask {
                         var options = options
                         options.progress = display.begin(index)
-                        do throws(DeltaTapeError) {
+                        do throws(ConversionError) {
                             let result = try await SessionConverter.convert(input: input, to: destination, options: options) { problem in
                                 if !quiet { display.printLine("\(problem.input):\(problem.line): warning: \(problem.message)") }
                             }

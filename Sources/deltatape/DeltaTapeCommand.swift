@@ -48,7 +48,7 @@ func printError(_ text: String) {
 }
 
 /// Ends the command the way `sysexits.h` says for this kind of failure, after saying why.
-func reportFailure(_ error: DeltaTapeError) -> ExitCode {
+func reportFailure(_ error: ConversionError) -> ExitCode {
     printError("deltatape: error: \(error)")
     return ExitCode(exitStatus(of: error))
 }
@@ -56,7 +56,7 @@ func reportFailure(_ error: DeltaTapeError) -> ExitCode {
 /// The `sysexits.h` status for a failure (SPEC §6): 65 bad input data, 66 an input that does not exist or cannot be
 /// read, 74 an output failure, 64 a conversion that cannot be made as asked (an output that is the input included), 75
 /// work stopped before its end.
-func exitStatus(of error: DeltaTapeError) -> Int32 {
+func exitStatus(of error: ConversionError) -> Int32 {
     switch error {
     case .badInput: 65
     case .unreadableInput: 66

@@ -23,7 +23,7 @@ extension DeltaTapeCommand {
             var statuses: [Int32] = []
             // One after another: an inspection is quick, and the reports come out in the order given.
             for input in source.inputs {
-                do throws(DeltaTapeError) {
+                do throws(ConversionError) {
                     reports.append(try SessionInspector.inspect(input: input, kind: source.inputKind, eventField: source.eventField,
                                                                 maximumMessageByteCount: source.maxMessageBytes))
                     statuses.append(0)

@@ -67,7 +67,7 @@ import Testing
             _ = try SessionConverter.convert(input: GeneratedSessions.log("malformed"), to: .file(output.path),
                                              options: ConversionOptions(strict: true))
         } throws: { error in
-            guard let error = error as? DeltaTapeError, case .badInput(let message) = error else { return false }
+            guard let error = error as? ConversionError, case .badInput(let message) = error else { return false }
             return message.contains("malformed.jsonl:\(firstBad):")
         }
     }
@@ -76,7 +76,7 @@ import Testing
         #expect {
             _ = try convert("no-audio")
         } throws: { error in
-            guard let error = error as? DeltaTapeError, case .badInput(let message) = error else { return false }
+            guard let error = error as? ConversionError, case .badInput(let message) = error else { return false }
             return message.contains("response.output_audio.delta") && message.contains("response.audio.delta")
                 && message.contains("3 output_audio_buffer.started")
         }
@@ -89,7 +89,7 @@ import Testing
         #expect {
             _ = try SessionConverter.convert(input: input.path, to: .file(folder.appendingPathComponent("x.wav").path))
         } throws: { error in
-            guard let error = error as? DeltaTapeError, case .badInput(let message) = error else { return false }
+            guard let error = error as? ConversionError, case .badInput(let message) = error else { return false }
             return message.contains("notes.txt") && message.contains("JSON Lines")
         }
         #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("x.wav").path))
@@ -100,7 +100,7 @@ import Testing
         #expect {
             _ = try SessionConverter.convert(input: GeneratedSessions.log("ga-basic"), to: .file(path))
         } throws: { error in
-            guard let error = error as? DeltaTapeError, case .output(let failure) = error else { return false }
+            guard let error = error as? ConversionError, case .output(let failure) = error else { return false }
             return failure.path == path && error.description.contains(path)
         }
     }
@@ -109,7 +109,7 @@ import Testing
         #expect {
             _ = try SessionConverter.convert(input: "/nonexistent/session.jsonl", to: .file("/tmp/unused.wav"))
         } throws: { error in
-            guard let error = error as? DeltaTapeError, case .unreadableInput(let failure) = error else { return false }
+            guard let error = error as? ConversionError, case .unreadableInput(let failure) = error else { return false }
             return failure.name == "/nonexistent/session.jsonl" && failure.code == ENOENT && error.description.contains(failure.name)
         }
     }

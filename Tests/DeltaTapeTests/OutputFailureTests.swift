@@ -49,11 +49,11 @@ import Testing
         defer { pipeline.closeQuietly() }
         let log = try SessionLog.openSession(path: GeneratedSessions.log(session))
         do {
-            while let (line, event) = try log.nextEvent(problem: { (found) throws(DeltaTapeError) in try pipeline.note(found) }) {
+            while let (line, event) = try log.nextEvent(problem: { (found) throws(ConversionError) in try pipeline.note(found) }) {
                 try pipeline.take(event, line: line)
             }
             try pipeline.finish(line: log.lineCount) { _ in "no audio" }
-        } catch DeltaTapeError.output(let error) {
+        } catch ConversionError.output(let error) {
             return error
         }
         return nil

@@ -71,7 +71,7 @@ import Testing
             var bytes = try Data(contentsOf: output)
             if test.format == .wav { bytes = try wavDataChunk(bytes) }
             return String(format: "%016llx %d", fnv1a64(bytes), bytes.count)
-        } catch let error as DeltaTapeError {
+        } catch let error as ConversionError {
             switch error {
             case .badInput: return "fails with exit status 65"
             case .unreadableInput, .output: return "fails with exit status 74"

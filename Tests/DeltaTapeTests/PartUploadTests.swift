@@ -23,7 +23,7 @@ import Testing
         }, problem: { _ in })
         defer { pipeline.closeQuietly() }
         let log = try SessionLog.openSession(path: GeneratedSessions.log(session))
-        while let (line, event) = try log.nextEvent(problem: { (found) throws(DeltaTapeError) in try pipeline.note(found) }) {
+        while let (line, event) = try log.nextEvent(problem: { (found) throws(ConversionError) in try pipeline.note(found) }) {
             try pipeline.take(event, line: line)
         }
         try pipeline.finish(line: log.lineCount) { _ in "no audio" }

@@ -87,9 +87,9 @@ import TestSupport
         let descriptor = open(log, O_RDONLY)
         #expect(descriptor >= 0)
         defer { close(descriptor) }
-        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<(ConversionSummary, BufferStatistics), DeltaTapeError>, Never>) in
+        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<(ConversionSummary, BufferStatistics), ConversionError>, Never>) in
             Thread.detachNewThread {
-                continuation.resume(returning: Result { () throws(DeltaTapeError) in
+                continuation.resume(returning: Result { () throws(ConversionError) in
                     while try recorder.appendBlocking(filling: { buffer in read(descriptor, buffer.baseAddress, buffer.count) }) > 0 {}
                     let statistics = recorder.statistics
                     return (try recorder.finishBlocking(), statistics)
@@ -120,10 +120,10 @@ import TestSupport
                 return piece.count
             }
         }
-        #expect(throws: DeltaTapeError.unreadableInput(InputError(name: "disk", reason: "read failed: I/O error", code: 5))) {
+        #expect(throws: ConversionError.unreadableInput(InputError(name: "disk", reason: "read failed: I/O error", code: 5))) {
             _ = try recorder.appendBlocking { _ throws(InputError) in throw InputError(name: "disk", reason: "read failed: I/O error", code: 5) }
         }
-        #expect(throws: DeltaTapeError.unreadableInput(InputError(name: "disk", reason: "read failed: I/O error", code: 5))) {
+        #expect(throws: ConversionError.unreadableInput(InputError(name: "disk", reason: "read failed: I/O error", code: 5))) {
             _ = try recorder.finishBlocking()
         }
         let written = try soxDecodeToPCM16(output)

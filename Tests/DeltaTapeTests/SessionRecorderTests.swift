@@ -223,17 +223,17 @@ import TestSupport
     @Test func aFailingSinkSurfacesItsErrorToTheCaller() async throws {
         let log = try GeneratedSessions.log("ga-basic")
         let recorder = SessionRecorder(sink: .custom { _ in FailingSink(limit: 100_000) })
-        var failure: DeltaTapeError?
+        var failure: ConversionError?
         for message in try Self.messages(log) {
-            do throws(DeltaTapeError) {
+            do throws(ConversionError) {
                 try await recorder.record(message)
             } catch {
                 failure = error
                 break
             }
         }
-        var finishFailure: DeltaTapeError?
-        do throws(DeltaTapeError) {
+        var finishFailure: ConversionError?
+        do throws(ConversionError) {
             _ = try await recorder.finish()
         } catch {
             finishFailure = error
@@ -257,7 +257,7 @@ import TestSupport
             }
         }
         let outcome = await task.result
-        guard case .failure(let error) = outcome, case .cancelled? = error as? DeltaTapeError else {
+        guard case .failure(let error) = outcome, case .cancelled? = error as? ConversionError else {
             Issue.record("record did not throw .cancelled: \(outcome)")
             return
         }

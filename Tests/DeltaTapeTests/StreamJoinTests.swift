@@ -39,7 +39,7 @@ import Testing
             _ = try SessionConverter.convert(input: GeneratedSessions.log("half-sample-end"), to: .file(output.path),
                                              options: ConversionOptions(strict: true))
         } throws: { error in
-            guard let error = error as? DeltaTapeError, case .badInput(let message) = error else { return false }
+            guard let error = error as? ConversionError, case .badInput(let message) = error else { return false }
             return message.contains("half a sample")
         }
     }

@@ -15,7 +15,7 @@ import Testing
         ConversionOptions.self,
         ConversionProgress.self,
         ConversionSummary.self,
-        DeltaTapeError.self,
+        ConversionError.self,
         Diagnosis.self,
         InputError.self,
         InputKind.self,

@@ -230,7 +230,7 @@ func checkProblemReporting(_ bytes: [UInt8]) {
         var options = ConversionOptions(strict: strict)
         options.maximumMessageByteCount = 1_024
         var listed = 0
-        do throws(DeltaTapeError) {
+        do throws(ConversionError) {
             _ = try SessionConverter.convert(input: sessionPath, to: .file("/dev/null"), options: options) { problem in
                 listed += 1
                 require(isPrintable(problem.description), "convert reports raw control text: \(problem.description.debugDescription)")

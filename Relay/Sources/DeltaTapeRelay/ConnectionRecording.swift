@@ -52,7 +52,7 @@ final class ConnectionRecording: Sendable {
     func take(_ message: [UInt8], direction: MessageDirection, at time: Double) -> Bool {
         let abandoned = state.withLock { state -> Bool in
             guard !state.abandoned && !state.finishing && state.failure == nil else { return false }
-            do throws(DeltaTapeError) {
+            do throws(ConversionError) {
                 guard try recorder.offer(message, receivedAt: time, direction: direction, neverWaiting: true) == .full else { return false }
                 state.abandoned = true
                 return true
@@ -75,7 +75,7 @@ final class ConnectionRecording: Sendable {
         let line: String
         // Messages the recorder still keeps are handed over by finish(), after those before them.
         let (abandoned, earlierFailure) = state.withLock { ($0.abandoned, $0.failure) }
-        do throws(DeltaTapeError) {
+        do throws(ConversionError) {
             let summary = try await recorder.finish()
             let audio = "\(Self.seconds(summary.durationSeconds)) s of audio (\(summary.sampleRate) Hz, "
                 + "\(summary.channelCount == 1 ? "1 channel" : "\(summary.channelCount) channels"))"

@@ -34,14 +34,14 @@ public enum SessionConverter {
     ///   - options: What to write and how strictly to read.
     ///   - problem: Receives each problem as it is found (malformed lines, undecodable audio).
     /// - Returns: What was written.
-    /// - Throws: ``DeltaTapeError``: ``DeltaTapeError/outputIsInput(input:output:)`` before anything is opened for
+    /// - Throws: ``ConversionError``: ``ConversionError/outputIsInput(input:output:)`` before anything is opened for
     ///   writing when `destination` is `input` by another name. Audio written before a failure stays in a valid file.
     public static func convert(
         input: String,
         to destination: OutputDestination,
         options: ConversionOptions = ConversionOptions(),
         problem: (Problem) -> Void = { _ in }
-    ) throws(DeltaTapeError) -> ConversionSummary {
+    ) throws(ConversionError) -> ConversionSummary {
         let started = monotonicSeconds()
         if options.track == .both, options.layout == .separate {
             guard case .file = destination else {
@@ -83,7 +83,7 @@ public enum SessionConverter {
         // A session log: this thread reads it, in chunks that the recorder's thread parses where they lie (reading
         // overlaps with parsing), and the recorder says what it holds, kind and problems included.
         // The recorder holds the callback only while the conversion runs.
-        return try withoutActuallyEscaping(problem) { (report) throws(DeltaTapeError) -> ConversionSummary in
+        return try withoutActuallyEscaping(problem) { (report) throws(ConversionError) -> ConversionSummary in
             let isLive = source.isLive
             let relay = ProblemRelay(report)
             defer { relay.end() }
@@ -93,7 +93,7 @@ public enum SessionConverter {
                                               problem: relay.report)
             var source = source
             var sent = prefix[...]
-            do throws(DeltaTapeError) {
+            do throws(ConversionError) {
                 while true {
                     let count = try recorder.appendBlocking { (buffer) throws(InputError) -> Int in
                         guard sent.isEmpty else {
@@ -138,10 +138,10 @@ public enum SessionConverter {
         to destination: OutputDestination,
         options: ConversionOptions = ConversionOptions(),
         problem: @escaping @Sendable (Problem) -> Void
-    ) async throws(DeltaTapeError) -> ConversionSummary {
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<ConversionSummary, DeltaTapeError>, Never>) in
+    ) async throws(ConversionError) -> ConversionSummary {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<ConversionSummary, ConversionError>, Never>) in
             let convert = { @Sendable in
-                continuation.resume(returning: Result { () throws(DeltaTapeError) in
+                continuation.resume(returning: Result { () throws(ConversionError) in
                     try Self.convert(input: input, to: destination, options: options, problem: problem)
                 })
             }
@@ -157,7 +157,7 @@ public enum SessionConverter {
     /// Throws when `destination` already exists as the very file `input` names (compared by device and inode, so the
     /// spelling of the paths, symbolic links and hard links do not matter), standard input and output included.
     /// Only regular files are compared: a device such as `/dev/null` may be read and written at once.
-    private static func refuseOutput(_ destination: OutputDestination, overInput input: String) throws(DeltaTapeError) {
+    private static func refuseOutput(_ destination: OutputDestination, overInput input: String) throws(ConversionError) {
         var inputStatus = stat(), outputStatus = stat()
         let inputFound = input == "-" ? fstat(0, &inputStatus) == 0 : stat(input, &inputStatus) == 0
         let outputFound = switch destination {
@@ -179,7 +179,7 @@ public enum SessionConverter {
         to destination: OutputDestination,
         options: ConversionOptions,
         started: Double
-    ) throws(DeltaTapeError) -> ConversionSummary {
+    ) throws(ConversionError) -> ConversionSummary {
         let output = PCMOutput(options: options, channelCount: source.channelCount, makeSink: destination.makeSink)
         defer { output.closeQuietly() }
         if source.isLive { output.flushInterval = 0.5 }

@@ -42,7 +42,7 @@ public enum RecordingSink: Sendable {
 /// the lowest priority, which the threads it starts, the encoder's, inherit).
 ///
 /// - Returns: The failure to report when the system would not start a thread (`body` is then not run); `nil` otherwise.
-func startRecordingThread(name: String, inBackground: Bool, _ body: @escaping @Sendable () -> Void) -> DeltaTapeError? {
+func startRecordingThread(name: String, inBackground: Bool, _ body: @escaping @Sendable () -> Void) -> ConversionError? {
     let started = startDedicatedThread(named: "deltatape-rec") {
         if inBackground { lowerCurrentThreadPriority() }
         body()
@@ -51,7 +51,7 @@ func startRecordingThread(name: String, inBackground: Bool, _ body: @escaping @S
 }
 
 /// What a refusal of a recorder's queue means to its caller: the recording's failure, if it failed.
-func recordingFailure(_ refusal: IngressRefusal, failure: DeltaTapeError?, name: String) -> DeltaTapeError {
+func recordingFailure(_ refusal: IngressRefusal, failure: ConversionError?, name: String) -> ConversionError {
     if let failure { return failure }
     return switch refusal {
     case .finished: .cancelled("recording \(name): finish() was called; nothing is taken after it")

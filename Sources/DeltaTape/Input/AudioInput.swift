@@ -22,7 +22,7 @@ protocol AudioFrameSource: AnyObject {
     /// Whether the input arrives over time (a pipe) rather than from a file.
     var isLive: Bool { get }
     /// The next block of whole frames, valid until the next call; `nil` at the end.
-    func nextBlock() throws(DeltaTapeError) -> UnsafeBufferPointer<Int16>?
+    func nextBlock() throws(ConversionError) -> UnsafeBufferPointer<Int16>?
 }
 
 /// An audio file read through libsndfile.
@@ -31,7 +31,7 @@ final class AudioFileSource: AudioFrameSource {
     let isLive = false
     let reader: AudioFileReader
 
-    init(path: String) throws(DeltaTapeError) {
+    init(path: String) throws(ConversionError) {
         do throws(AudioFileError) {
             reader = try AudioFileReader(path: path)
         } catch {
@@ -44,7 +44,7 @@ final class AudioFileSource: AudioFrameSource {
     var channelCount: Int { reader.channelCount }
     var byteCount: Int { fileSize(reader.path) }
 
-    func nextBlock() throws(DeltaTapeError) -> UnsafeBufferPointer<Int16>? {
+    func nextBlock() throws(ConversionError) -> UnsafeBufferPointer<Int16>? {
         do throws(AudioFileError) {
             return try reader.nextBlock()
         } catch {
@@ -64,7 +64,7 @@ final class RawPCMSource: AudioFrameSource {
     private let samples: UnsafeMutableBufferPointer<Int16>
     private var carried = 0  // bytes of an incomplete frame kept at the start of `bytes`
 
-    init(path: String, format: AudioFormat) throws(DeltaTapeError) {
+    init(path: String, format: AudioFormat) throws(ConversionError) {
         self.format = format
         do throws(InputError) {
             source = try FileByteSource.forPath(path)
@@ -87,7 +87,7 @@ final class RawPCMSource: AudioFrameSource {
     var channelCount: Int { format.channelCount }
     private(set) var byteCount = 0
 
-    func nextBlock() throws(DeltaTapeError) -> UnsafeBufferPointer<Int16>? {
+    func nextBlock() throws(ConversionError) -> UnsafeBufferPointer<Int16>? {
         let frameBytes = format.encoding.bytesPerSample * format.channelCount
         var filled = carried
         // Read until at least one whole frame is in hand, or the input ends.
@@ -124,7 +124,7 @@ extension RawPCMSource {
     /// that ``InputKind/detect(_:)`` takes for JSON Lines, a JSON array or a HAR, all of its first bytes printable.
     /// Decoded as samples it would be noise, with no word of warning. (An audio file's header is let through: reading a
     /// WAV as raw PCM is a known trick, and the header is a few milliseconds of noise.)
-    private func refuseImplausible(_ first: UnsafeRawBufferPointer) throws(DeltaTapeError) {
+    private func refuseImplausible(_ first: UnsafeRawBufferPointer) throws(ConversionError) {
         guard let kind = InputKind.detect(first), kind != .audioFile else { return }
         let flags = "--input-format \(format.encoding.rawInputName)"
         // Raw audio whose first bytes are all printable text is vanishingly rare; JSON text always is.

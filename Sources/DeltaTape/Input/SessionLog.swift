@@ -44,13 +44,13 @@ package final class SessionLog {
     ///   - eventField: The envelope field holding each event, when a logger names it other than the common
     ///     spellings (`--event-field`; see ``EventReader/init(eventField:)``).
     /// - Returns: The session log, or word that the input is an audio file (from a path only).
-    /// - Throws: ``DeltaTapeError/unreadableInput(_:)`` when the input cannot be read; ``DeltaTapeError/badInput(_:)`` when it
+    /// - Throws: ``ConversionError/unreadableInput(_:)`` when the input cannot be read; ``ConversionError/badInput(_:)`` when it
     ///   is no kind of input DeltaTape knows, or an audio file on standard input.
     ///   - maximumMessageByteCount: The longest message read, a line, an array element or a HAR frame (`--max-message-bytes`, 64 MiB by default): a
     ///     longer one is skipped in bounded memory and reported as a problem naming its line.
     package static func open(
         path: String, kind knownKind: InputKind? = nil, eventField: String? = nil, maximumMessageByteCount: Int = defaultMaximumMessageByteCount
-    ) throws(DeltaTapeError) -> OpenedInput {
+    ) throws(ConversionError) -> OpenedInput {
         let source: FileByteSource
         do throws(InputError) {
             source = try FileByteSource.forPath(path)
@@ -69,7 +69,7 @@ package final class SessionLog {
     static func open<Source: SessionLogSource>(
         _ source: Source, path: String, kind knownKind: InputKind?, detected knownDetection: InputKind?? = nil, eventField: String?,
         maximumMessageByteCount: Int
-    ) throws(DeltaTapeError) -> OpenedInput {
+    ) throws(ConversionError) -> OpenedInput {
         var source = source
         let name = source.name
         // Read the detection prefix; it is handed to the message reader so nothing is read twice.
@@ -127,10 +127,10 @@ package final class SessionLog {
 
     /// Opens the session log at `path` (`-` for standard input), for callers that read session logs only.
     ///
-    /// - Throws: As ``open(path:kind:)``, and ``DeltaTapeError/badInput(_:)`` for an audio file.
+    /// - Throws: As ``open(path:kind:)``, and ``ConversionError/badInput(_:)`` for an audio file.
     package static func openSession(
         path: String, kind: InputKind? = nil, eventField: String? = nil, maximumMessageByteCount: Int = defaultMaximumMessageByteCount
-    ) throws(DeltaTapeError) -> SessionLog {
+    ) throws(ConversionError) -> SessionLog {
         guard case .session(let log) = try open(path: path, kind: kind, eventField: eventField, maximumMessageByteCount: maximumMessageByteCount) else {
             throw .badInput("\(path): looks like an audio file; it holds no session events to read; 'deltatape convert' converts audio files")
         }
@@ -219,8 +219,8 @@ package final class SessionLog {
     /// Throws when the input, read to its end as the kind the caller forced, gave not one message: the kind does
     /// not fit the content, and an empty report or a "no audio" would hide that.
     ///
-    /// - Throws: ``DeltaTapeError/badInput(_:)`` saying what the content looks like instead.
-    package func refuseForcedKindWithoutMessages() throws(DeltaTapeError) {
+    /// - Throws: ``ConversionError/badInput(_:)`` saying what the content looks like instead.
+    package func refuseForcedKindWithoutMessages() throws(ConversionError) {
         guard isKindForced, messageCount == 0 else { return }
         let instead = detectedKind.map { "its content looks like \($0.displayName.withArticle)" } ?? "its content is no kind of input DeltaTape knows"
         let detail = kind == .har ? " (no _webSocketMessages)" : ""
@@ -235,8 +235,8 @@ package final class SessionLog {
     ///
     /// Blank lines are skipped. A line that is not a JSON object is reported to `problem` and skipped.
     /// - Parameter problem: Receives each malformed line; throwing from it stops reading (strict mode).
-    /// - Throws: ``DeltaTapeError/unreadableInput(_:)`` when reading fails, or what `problem` throws.
-    package func nextEvent(problem: (Problem) throws(DeltaTapeError) -> Void) throws(DeltaTapeError) -> (line: Int, event: Event)? {
+    /// - Throws: ``ConversionError/unreadableInput(_:)`` when reading fails, or what `problem` throws.
+    package func nextEvent(problem: (Problem) throws(ConversionError) -> Void) throws(ConversionError) -> (line: Int, event: Event)? {
         while true {
             let next: (line: Int, bytes: UnsafeRawBufferPointer)?
             do throws(InputError) {

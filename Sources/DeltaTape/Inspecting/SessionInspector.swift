@@ -21,12 +21,12 @@ public enum SessionInspector {
     ///   - kind: The input's kind, when it should not be detected from the content.
     ///   - eventField: The envelope field holding each event, when not a common spelling (`--event-field`).
     /// - Returns: The report; malformed lines are in its ``SessionReport/problems``.
-    /// - Throws: ``DeltaTapeError`` when the input cannot be read or is no known kind, or `kind` yields no message.
+    /// - Throws: ``ConversionError`` when the input cannot be read or is no known kind, or `kind` yields no message.
     ///   - maximumMessageByteCount: The longest message read: a line, an array element, a HAR frame (`--max-message-bytes`).
     public static func inspect(
         input: String, kind: InputKind? = nil, eventField: String? = nil,
         maximumMessageByteCount: Int = ConversionOptions().maximumMessageByteCount
-    ) throws(DeltaTapeError) -> SessionReport {
+    ) throws(ConversionError) -> SessionReport {
         let log = try SessionLog.openSession(path: input, kind: kind, eventField: eventField, maximumMessageByteCount: maximumMessageByteCount)
         var problems: [Problem] = []
         var problemCount = 0
@@ -46,7 +46,7 @@ public enum SessionInspector {
         var finishedStreams = Set<AudioStreamKey>()
         // Both tracks placed as a conversion would, counted only: no audio is held or written.
         let timeline = ConversationTimeline(selection: .both, sink: CountingSink())
-        while let (line, event) = try log.nextEvent(problem: { (problem: Problem) throws(DeltaTapeError) in note(problem) }) {
+        while let (line, event) = try log.nextEvent(problem: { (problem: Problem) throws(ConversionError) in note(problem) }) {
             timeline.noteTime(event.time)
             // Bounded: type names come from the input, and a hostile log can hold millions of them.
             let type = event.typeName ?? "(no type)"

@@ -31,13 +31,13 @@ final class PCMOutput {
     }
 
     /// Writes interleaved frames sampled at `rate`.
-    func write(_ samples: UnsafeBufferPointer<Int16>, rate: Int) throws(DeltaTapeError) {
+    func write(_ samples: UnsafeBufferPointer<Int16>, rate: Int) throws(ConversionError) {
         try resampling.write(samples, rate: rate, to: opened(firstRate: rate))
     }
 
     /// Puts what the writer holds where a reader has it; the output goes on. (A resampler's few held-back samples stay
     /// until the end: flushing them would end its stream.)
-    func flush() throws(DeltaTapeError) {
+    func flush() throws(ConversionError) {
         do throws(OutputError) {
             try writer?.flush()
         } catch {
@@ -47,13 +47,13 @@ final class PCMOutput {
     }
 
     /// Flushes when ``flushInterval`` of wall time has passed since the last flush.
-    func flushIfDue() throws(DeltaTapeError) {
+    func flushIfDue() throws(ConversionError) {
         guard let flushInterval, writer != nil, monotonicSeconds() - lastFlush >= flushInterval else { return }
         try flush()
     }
 
     /// Flushes the resampler and closes the output.
-    func finish() throws(DeltaTapeError) {
+    func finish() throws(ConversionError) {
         guard let writer else { return }
         try resampling.finish(into: writer)
         do throws(OutputError) {
@@ -68,7 +68,7 @@ final class PCMOutput {
         try? writer?.close()
     }
 
-    private func opened(firstRate: Int) throws(DeltaTapeError) -> any PCMWriter {
+    private func opened(firstRate: Int) throws(ConversionError) -> any PCMWriter {
         if let writer { return writer }
         let opened: any PCMWriter
         do throws(OutputError) {

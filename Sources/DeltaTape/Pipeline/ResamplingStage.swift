@@ -19,7 +19,7 @@ final class ResamplingStage {
     }
 
     /// Writes interleaved frames sampled at `rate` to `writer`, resampled to its rate when they differ.
-    func write(_ samples: UnsafeBufferPointer<Int16>, rate: Int, to writer: any PCMWriter) throws(DeltaTapeError) {
+    func write(_ samples: UnsafeBufferPointer<Int16>, rate: Int, to writer: any PCMWriter) throws(ConversionError) {
         try write(samples, rate: rate, outputRate: writer.sampleRate) { (samples) throws(OutputError) in try writer.write(samples) }
     }
 
@@ -27,7 +27,7 @@ final class ResamplingStage {
     func write(
         _ samples: UnsafeBufferPointer<Int16>, rate: Int, outputRate: Int,
         into consume: (UnsafeBufferPointer<Int16>) throws(OutputError) -> Void
-    ) throws(DeltaTapeError) {
+    ) throws(ConversionError) {
         if rate != currentInputRate { try switchInputRate(to: rate, outputRate: outputRate, consume: consume) }
         guard let resampler else {
             do throws(OutputError) { try consume(samples) } catch { throw .output(error) }
@@ -36,30 +36,30 @@ final class ResamplingStage {
         do throws(StageFailure<ResamplerError, OutputError>) {
             try resampler.process(samples, consume)
         } catch {
-            throw DeltaTapeError(error)
+            throw ConversionError(error)
         }
     }
 
     /// Writes what the resampler still holds back; the stage can take samples again afterwards.
-    func finish(into writer: any PCMWriter) throws(DeltaTapeError) {
+    func finish(into writer: any PCMWriter) throws(ConversionError) {
         try finish { (samples) throws(OutputError) in try writer.write(samples) }
     }
 
     /// Passes what the resampler still holds back to `consume`; the stage can take samples again afterwards.
-    func finish(into consume: (UnsafeBufferPointer<Int16>) throws(OutputError) -> Void) throws(DeltaTapeError) {
+    func finish(into consume: (UnsafeBufferPointer<Int16>) throws(OutputError) -> Void) throws(ConversionError) {
         guard let finishing = resampler else { return }
         resampler = nil
         do throws(StageFailure<ResamplerError, OutputError>) {
             try finishing.finish(consume)
         } catch {
-            throw DeltaTapeError(error)
+            throw ConversionError(error)
         }
     }
 
     /// Ends the resampling of the previous input rate (its tail is written) and starts the new one's.
     private func switchInputRate(
         to rate: Int, outputRate: Int, consume: (UnsafeBufferPointer<Int16>) throws(OutputError) -> Void
-    ) throws(DeltaTapeError) {
+    ) throws(ConversionError) {
         try finish(into: consume)
         currentInputRate = rate
         guard rate != outputRate else { return }
@@ -72,7 +72,7 @@ final class ResamplingStage {
     }
 }
 
-extension DeltaTapeError {
+extension ConversionError {
     /// A resampling stage's failure: the resampler's own, or the write it fed.
     init(_ failure: StageFailure<ResamplerError, OutputError>) {
         switch failure {

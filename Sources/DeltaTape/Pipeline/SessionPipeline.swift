@@ -84,11 +84,11 @@ package final class SessionPipeline {
     /// - Parameters:
     ///   - event: The event, valid during the call.
     ///   - line: Where the event is in the input, for problems.
-    /// - Throws: ``DeltaTapeError``: a write failure, or under strict reading the first problem.
-    package func take(_ event: Event, line: Int) throws(DeltaTapeError) {
+    /// - Throws: ``ConversionError``: a write failure, or under strict reading the first problem.
+    package func take(_ event: Event, line: Int) throws(ConversionError) {
         timeline.noteTime(event.time)
         var tookAudio = false
-        try event.forEachAudioDelta { (delta) throws(DeltaTapeError) in
+        try event.forEachAudioDelta { (delta) throws(ConversionError) in
             if options.track.includes(delta.track) {
                 try take(delta, line: line, message: event.message)
                 tookAudio = true
@@ -116,16 +116,16 @@ package final class SessionPipeline {
     /// pipeline flushes every ``flushInterval``. Audio the timeline still holds (an item that may yet be cut) is not
     /// written by a flush.
     ///
-    /// - Throws: ``DeltaTapeError/output(_:)`` when writing fails.
-    package func flush() throws(DeltaTapeError) {
+    /// - Throws: ``ConversionError/output(_:)`` when writing fails.
+    package func flush() throws(ConversionError) {
         try output.flush()
     }
 
     /// Writes the audio the timeline holds (items that could still be cut), then flushes: for a live input that
     /// stalls, so that what was received reaches the file. A cut that arrives later for that audio cannot apply.
     ///
-    /// - Throws: ``DeltaTapeError/output(_:)`` when writing fails.
-    package func flushReleasingHeldAudio() throws(DeltaTapeError) {
+    /// - Throws: ``ConversionError/output(_:)`` when writing fails.
+    package func flushReleasingHeldAudio() throws(ConversionError) {
         try timeline.releaseHeld()
         try reportTimelineNotes()
         try output.releasePending()
@@ -134,11 +134,11 @@ package final class SessionPipeline {
 
     /// Reports a problem found while reading the input; under strict reading it is the failure.
     ///
-    /// - Throws: ``DeltaTapeError/badInput(_:)`` under strict reading.
+    /// - Throws: ``ConversionError/badInput(_:)`` under strict reading.
     ///
     /// The first few problems of each kind go to the `problem` callback; the rest are counted, and ``finish(line:noAudio:)``
     /// reports how many more of each kind there were.
-    package func note(_ problem: Problem) throws(DeltaTapeError) {
+    package func note(_ problem: Problem) throws(ConversionError) {
         problemCount += 1
         if options.strict {
             throw .badInput("\(problem) (stopped by --strict at the first problem; the output holds the audio before this line)")
@@ -152,8 +152,8 @@ package final class SessionPipeline {
     /// - Parameters:
     ///   - line: The input's last line, for problems found at the end.
     ///   - noAudio: Why there was no audio, in words (the caller knows the input), when none arrived.
-    /// - Throws: ``DeltaTapeError/badInput(_:)`` when no audio arrived, or all of it was cut; a write failure.
-    package func finish(line: Int, noAudio: (_ typeCountsBeforeAudio: [String: Int]) -> String) throws(DeltaTapeError) {
+    /// - Throws: ``ConversionError/badInput(_:)`` when no audio arrived, or all of it was cut; a write failure.
+    package func finish(line: Int, noAudio: (_ typeCountsBeforeAudio: [String: Int]) -> String) throws(ConversionError) {
         guard sawAudio else {
             throw .badInput(noAudio(typeCountsBeforeAudio))
         }
@@ -185,19 +185,19 @@ package final class SessionPipeline {
         return Base64.nominalDecodedByteCount(encodedByteCount: text.count, paddingCount: padding)
     }
 
-    private func reportTimelineNotes() throws(DeltaTapeError) {
+    private func reportTimelineNotes() throws(ConversionError) {
         for note in timeline.takeNotes() {
             try self.note(Problem(input: inputName, line: note.line, message: note.message))
         }
     }
 
-    private func take(_ delta: AudioDelta, line: Int, message: UnsafeRawBufferPointer) throws(DeltaTapeError) {
+    private func take(_ delta: AudioDelta, line: Int, message: UnsafeRawBufferPointer) throws(ConversionError) {
         // The closure returns nothing: a generic result (an optional tuple) would cost a runtime metadata lookup per
         // delta, since the decoder is generic across a module boundary (measured: 3% of the user time end to end).
         var decodeError: Base64.DecodingError?
         var silenceByteCount = 0
         var leniency: Base64Leniency = []
-        try payloads.decode(delta, in: message) { (result) throws(DeltaTapeError) in
+        try payloads.decode(delta, in: message) { (result) throws(ConversionError) in
             if let error = result.error {
                 decodeError = error
                 silenceByteCount = result.bytes.count

@@ -8,7 +8,7 @@ import DeltaTapeContainers
 /// With both tracks the output's rate is the higher of the two tracks' rates, so the first samples wait (bounded) until
 /// both tracks have had audio.
 final class TimelineOutput: TimelineSink {
-    typealias Failure = DeltaTapeError
+    typealias Failure = ConversionError
 
     private let options: ConversionOptions
     private let makeSink: (AudioTrack?) throws(OutputError) -> any ByteSink
@@ -46,7 +46,7 @@ final class TimelineOutput: TimelineSink {
         second?.flushInterval = interval
     }
 
-    func write(_ samples: UnsafeBufferPointer<Int16>, rate: Int, track: AudioTrack) throws(DeltaTapeError) {
+    func write(_ samples: UnsafeBufferPointer<Int16>, rate: Int, track: AudioTrack) throws(ConversionError) {
         if options.track.single != nil {
             try main?.write(samples, rate: rate)
             return
@@ -60,7 +60,7 @@ final class TimelineOutput: TimelineSink {
         }
     }
 
-    func writeSilence(frameCount: Int, rate: Int, track: AudioTrack) throws(DeltaTapeError) {
+    func writeSilence(frameCount: Int, rate: Int, track: AudioTrack) throws(ConversionError) {
         if options.track.single == nil, outputRate == nil {
             pending.appendSilence(frameCount, rate: rate, track: track)
             return try decideRateWhenReady()
@@ -68,7 +68,7 @@ final class TimelineOutput: TimelineSink {
         var left = frameCount
         while left > 0 {
             let count = min(left, silence.count)
-            try silence.withUnsafeBufferPointer { (zeros) throws(DeltaTapeError) in
+            try silence.withUnsafeBufferPointer { (zeros) throws(ConversionError) in
                 try write(UnsafeBufferPointer(rebasing: zeros[..<count]), rate: rate, track: track)
             }
             left -= count
@@ -76,22 +76,22 @@ final class TimelineOutput: TimelineSink {
     }
 
     /// Decides the output's rate now if it waits for the second track's audio, so that what is held reaches the file.
-    func releasePending() throws(DeltaTapeError) {
+    func releasePending() throws(ConversionError) {
         if options.track.single == nil, outputRate == nil, !pending.chunks.isEmpty { try decideRate() }
     }
 
-    func flush() throws(DeltaTapeError) {
+    func flush() throws(ConversionError) {
         try main?.flush()
         try second?.flush()
     }
 
-    func flushIfDue() throws(DeltaTapeError) {
+    func flushIfDue() throws(ConversionError) {
         try main?.flushIfDue()
         try second?.flushIfDue()
     }
 
     /// Flushes the resamplers, levels the tracks and closes the outputs.
-    func finish() throws(DeltaTapeError) {
+    func finish() throws(ConversionError) {
         if options.track.single == nil {
             if outputRate == nil { try decideRate() }
             if let outputRate {
@@ -124,12 +124,12 @@ final class TimelineOutput: TimelineSink {
     }
 
     /// Decides the output's rate once both tracks have had audio, or once a minute of one track waits.
-    private func decideRateWhenReady() throws(DeltaTapeError) {
+    private func decideRateWhenReady() throws(ConversionError) {
         guard pending.audioRates.count == 2 || pending.heldSeconds > 60 else { return }
         try decideRate()
     }
 
-    private func decideRate() throws(DeltaTapeError) {
+    private func decideRate() throws(ConversionError) {
         let source = options.sampleRate ?? pending.audioRates.values.max() ?? pending.silenceRate ?? 24_000
         let rate = options.format.writtenSampleRate(for: source)
         outputRate = rate
@@ -150,7 +150,7 @@ final class TimelineOutput: TimelineSink {
         for chunk in held.chunks {
             switch chunk.content {
             case .samples(let samples):
-                try samples.withUnsafeBufferPointer { (samples) throws(DeltaTapeError) in
+                try samples.withUnsafeBufferPointer { (samples) throws(ConversionError) in
                     try write(samples, rate: chunk.rate, track: chunk.track)
                 }
             case .silence(let count):
@@ -161,7 +161,7 @@ final class TimelineOutput: TimelineSink {
 
     /// Writes frames both tracks have reached, laid out.
     fileprivate func emit(user: UnsafeBufferPointer<Int16>, assistant: UnsafeBufferPointer<Int16>) throws(OutputError) {
-        do throws(DeltaTapeError) {
+        do throws(ConversionError) {
             let rate = outputRate ?? 0
             switch options.layout {
             case .separate:
@@ -172,7 +172,7 @@ final class TimelineOutput: TimelineSink {
                 let count = user.count * channels
                 if laidOut.count < count { laidOut = [Int16](repeating: 0, count: count) }
                 // A plain loop over raw pointers: appending sample by sample took a third of a stereo conversion.
-                try laidOut.withUnsafeMutableBufferPointer { (frames) throws(DeltaTapeError) in
+                try laidOut.withUnsafeMutableBufferPointer { (frames) throws(ConversionError) in
                     guard let out = frames.baseAddress, let left = user.baseAddress, let right = assistant.baseAddress else { return }
                     if channels == 2 {
                         for index in 0..<user.count {
@@ -196,7 +196,7 @@ final class TimelineOutput: TimelineSink {
 /// Carries a pipeline error through a resampler's `emit`, which throws ``OutputError``.
 enum LevelFailure {
     /// The write failure itself, or (rarely) another pipeline error described as one.
-    static func wrap(_ error: DeltaTapeError) -> OutputError {
+    static func wrap(_ error: ConversionError) -> OutputError {
         if case .output(let output) = error { return output }
         return OutputError(path: "output", reason: "\(error)")
     }
@@ -228,7 +228,7 @@ private struct LevelledTracks {
     }
 
     /// Pads the shorter track with silence (the resamplers' last frames may differ by one) and writes the rest.
-    mutating func finish(into output: TimelineOutput) throws(DeltaTapeError) {
+    mutating func finish(into output: TimelineOutput) throws(ConversionError) {
         let length = max(user.count, assistant.count)
         user.appendSilence(length - user.count)
         assistant.appendSilence(length - assistant.count)

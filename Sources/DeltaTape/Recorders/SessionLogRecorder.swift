@@ -48,7 +48,7 @@ public final class SessionLogRecorder: Sendable {
         case chunk(ByteChunk)
         /// Reading the log failed: the recording ends there.
         case readFailure(InputError)
-        case finish(@Sendable (Result<ConversionSummary, DeltaTapeError>) -> Void)
+        case finish(@Sendable (Result<ConversionSummary, ConversionError>) -> Void)
 
         var byteCount: Int {
             if case .chunk(let chunk) = self { chunk.capacity } else { 0 }
@@ -56,7 +56,7 @@ public final class SessionLogRecorder: Sendable {
     }
 
     fileprivate let queue: IngressQueue<Entry>
-    private let failure = Mutex<DeltaTapeError?>(nil)
+    private let failure = Mutex<ConversionError?>(nil)
     /// Chunks the recording thread gave back, to be filled again.
     private let freeChunks = Mutex<[ByteChunk]>([])
     private let threadless = Atomic<Bool>(false)
@@ -119,10 +119,10 @@ public final class SessionLogRecorder: Sendable {
     /// the recording holds ``BufferWatermarks/high`` bytes of the log not yet read.
     ///
     /// - Parameter bytes: The bytes, in the log's order.
-    /// - Throws: ``DeltaTapeError``: the recording's failure, if it failed (an input of no known kind, the sink's
-    ///   failure, a problem under strict reading); ``DeltaTapeError/cancelled`` at once when the calling task is
+    /// - Throws: ``ConversionError``: the recording's failure, if it failed (an input of no known kind, the sink's
+    ///   failure, a problem under strict reading); ``ConversionError/cancelled`` at once when the calling task is
     ///   cancelled, or after ``finish()``.
-    public func append(_ bytes: some Collection<UInt8>) async throws(DeltaTapeError) {
+    public func append(_ bytes: some Collection<UInt8>) async throws(ConversionError) {
         var remaining = bytes[...]
         do throws(IngressRefusal) {
             while !remaining.isEmpty {
@@ -155,11 +155,11 @@ public final class SessionLogRecorder: Sendable {
     ///
     /// - Parameter filling: Puts the next bytes at the start of the buffer it is given and returns how many; 0 at the
     ///   end of the log (nothing is taken then: call ``finishBlocking()``). A failure it throws ends the recording
-    ///   after the bytes before it (``finishBlocking()`` throws it as ``DeltaTapeError/unreadableInput(_:)``).
+    ///   after the bytes before it (``finishBlocking()`` throws it as ``ConversionError/unreadableInput(_:)``).
     /// - Returns: What `filling` returned.
-    /// - Throws: ``DeltaTapeError``: what `filling` threw, as ``DeltaTapeError/unreadableInput(_:)``; otherwise as
+    /// - Throws: ``ConversionError``: what `filling` threw, as ``ConversionError/unreadableInput(_:)``; otherwise as
     ///   ``append(_:)``.
-    public func appendBlocking(filling: (UnsafeMutableRawBufferPointer) throws(InputError) -> Int) throws(DeltaTapeError) -> Int {
+    public func appendBlocking(filling: (UnsafeMutableRawBufferPointer) throws(InputError) -> Int) throws(ConversionError) -> Int {
         let chunk = takeFreeChunk()
         do throws(IngressRefusal) {
             try queue.reserveBlocking(chunk.capacity)
@@ -194,10 +194,10 @@ public final class SessionLogRecorder: Sendable {
     /// finalized.
     ///
     /// - Returns: What was written.
-    /// - Throws: ``DeltaTapeError``: the recording's failure (the file then holds the audio recorded before it), or,
-    ///   when no audio arrived, ``DeltaTapeError/badInput(_:)`` saying so (and what the log held instead).
-    public func finish() async throws(DeltaTapeError) -> ConversionSummary {
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<ConversionSummary, DeltaTapeError>, Never>) in
+    /// - Throws: ``ConversionError``: the recording's failure (the file then holds the audio recorded before it), or,
+    ///   when no audio arrived, ``ConversionError/badInput(_:)`` saying so (and what the log held instead).
+    public func finish() async throws(ConversionError) -> ConversionSummary {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<ConversionSummary, ConversionError>, Never>) in
             requestFinish { continuation.resume(returning: $0) }
         }
         return try result.get()
@@ -209,9 +209,9 @@ public final class SessionLogRecorder: Sendable {
     ///
     /// - Returns: What was written.
     /// - Throws: As ``finish()``.
-    public func finishBlocking() throws(DeltaTapeError) -> ConversionSummary {
+    public func finishBlocking() throws(ConversionError) -> ConversionSummary {
         let done = DispatchSemaphore(value: 0)
-        let outcome = Mutex<Result<ConversionSummary, DeltaTapeError>?>(nil)
+        let outcome = Mutex<Result<ConversionSummary, ConversionError>?>(nil)
         requestFinish { result in
             outcome.withLock { $0 = result }
             done.signal()
@@ -221,18 +221,18 @@ public final class SessionLogRecorder: Sendable {
     }
 
     /// Queues the end of the recording; `deliver` gets its result on the recording thread (at once when it cannot end).
-    private func requestFinish(_ deliver: @escaping @Sendable (Result<ConversionSummary, DeltaTapeError>) -> Void) {
+    private func requestFinish(_ deliver: @escaping @Sendable (Result<ConversionSummary, ConversionError>) -> Void) {
         guard !threadless.load(ordering: .relaxed), queue.finish(with: .finish(deliver)) else {
             return deliver(.failure(failure.withLock { $0 } ?? .cancelled("recording \(name): finish() was already called")))
         }
     }
 
-    private func recordingError(_ refusal: IngressRefusal) -> DeltaTapeError {
+    private func recordingError(_ refusal: IngressRefusal) -> ConversionError {
         recordingFailure(refusal, failure: failure.withLock { $0 }, name: name)
     }
 
     /// Records the recording's failure; callers waiting for room learn of it now.
-    private func fail(_ error: DeltaTapeError) {
+    private func fail(_ error: ConversionError) {
         failure.withLock { if $0 == nil { $0 = error } }
         queue.refuse()
     }
@@ -263,7 +263,7 @@ public final class SessionLogRecorder: Sendable {
     private func runRecording(makeSink: @escaping (AudioTrack?) throws(OutputError) -> any ByteSink, problem: @escaping @Sendable (Problem) -> Void) {
         let started = monotonicSeconds()
         let source = QueuedLogBytes(recorder: self, isLive: arrival == .live)
-        let outcome = Result { () throws(DeltaTapeError) -> ConversionSummary in
+        let outcome = Result { () throws(ConversionError) -> ConversionSummary in
             // The first bytes tell the log's kind; nothing is opened for writing before.
             guard case .session(let log) = try SessionLog.open(source, path: name, kind: options.inputKind, detected: detected,
                                                                eventField: options.eventField,
@@ -292,11 +292,11 @@ public final class SessionLogRecorder: Sendable {
     }
 
     /// Feeds every event of `log` to `pipeline`, then finishes it.
-    private static func run(_ log: SessionLog, through pipeline: SessionPipeline) throws(DeltaTapeError) {
+    private static func run(_ log: SessionLog, through pipeline: SessionPipeline) throws(ConversionError) {
         var reportedByteCount = 0
         while true {
             // Noted as they come: a million bad lines in a row are a million calls, not a million problems held.
-            let next = try log.nextEvent { (found: Problem) throws(DeltaTapeError) in try pipeline.note(found) }
+            let next = try log.nextEvent { (found: Problem) throws(ConversionError) in try pipeline.note(found) }
             guard let (line, event) = next else { break }
             try pipeline.take(event, line: line)
             if let progress = pipeline.options.progress, log.byteCount - reportedByteCount >= ConversionProgress.updateByteInterval {
@@ -353,7 +353,7 @@ private final class QueuedLogBytes: ChunkByteSource, SessionLogSource {
     private var current: ByteChunk?
     private var failure: InputError?
     /// The caller's request to finish, once it came: the end of the log.
-    private var finish: (@Sendable (Result<ConversionSummary, DeltaTapeError>) -> Void)?
+    private var finish: (@Sendable (Result<ConversionSummary, ConversionError>) -> Void)?
 
     init(recorder: SessionLogRecorder, isLive: Bool) {
         self.recorder = recorder
@@ -409,7 +409,7 @@ private final class QueuedLogBytes: ChunkByteSource, SessionLogSource {
     func close() {}
 
     /// Lets go of the log's bytes up to the caller's request to finish, and returns it.
-    func finishRequest() -> @Sendable (Result<ConversionSummary, DeltaTapeError>) -> Void {
+    func finishRequest() -> @Sendable (Result<ConversionSummary, ConversionError>) -> Void {
         if let current {
             self.current = nil
             recorder.recycle(current)

@@ -53,7 +53,7 @@ public final class SessionRecorder: Sendable {
 
     private enum Entry: Sendable {
         case message([UInt8], time: Double?, direction: MessageDirection?)
-        case finish(@Sendable (Result<ConversionSummary, DeltaTapeError>) -> Void)
+        case finish(@Sendable (Result<ConversionSummary, ConversionError>) -> Void)
 
         var byteCount: Int {
             if case .message(let bytes, _, _) = self { bytes.count } else { 0 }
@@ -62,7 +62,7 @@ public final class SessionRecorder: Sendable {
 
     private let queue: IngressQueue<Entry>
     /// The recording's failure, once it failed; every later call throws it.
-    private let failure = Mutex<DeltaTapeError?>(nil)
+    private let failure = Mutex<ConversionError?>(nil)
     /// No recording thread could be started: ``finish()`` answers at once.
     private let threadless = Atomic<Bool>(false)
 
@@ -115,10 +115,10 @@ public final class SessionRecorder: Sendable {
     ///   - receivedAt: When it arrived, in seconds since the Unix epoch: refines the timeline's placement. A time the
     ///     message carries itself (an envelope's) comes first.
     ///   - direction: Which way it travelled (the audio's track comes from the message itself).
-    /// - Throws: ``DeltaTapeError``: the recording's failure, if it failed (the sink's, or a problem under strict
-    ///   reading); ``DeltaTapeError/cancelled`` at once when the calling task is cancelled (the message is not
+    /// - Throws: ``ConversionError``: the recording's failure, if it failed (the sink's, or a problem under strict
+    ///   reading); ``ConversionError/cancelled`` at once when the calling task is cancelled (the message is not
     ///   recorded), or after ``finish()``.
-    public func record(_ message: some Sequence<UInt8>, receivedAt: Double? = nil, direction: MessageDirection? = nil) async throws(DeltaTapeError) {
+    public func record(_ message: some Sequence<UInt8>, receivedAt: Double? = nil, direction: MessageDirection? = nil) async throws(ConversionError) {
         let bytes = Array(message)
         do throws(IngressRefusal) {
             try await queue.push(.message(bytes, time: receivedAt, direction: direction), byteCount: bytes.count)
@@ -128,7 +128,7 @@ public final class SessionRecorder: Sendable {
     }
 
     /// Takes one text message (a WebSocket text frame).
-    public func record(_ message: String, receivedAt: Double? = nil, direction: MessageDirection? = nil) async throws(DeltaTapeError) {
+    public func record(_ message: String, receivedAt: Double? = nil, direction: MessageDirection? = nil) async throws(ConversionError) {
         try await record(message.utf8, receivedAt: receivedAt, direction: direction)
     }
 
@@ -144,10 +144,10 @@ public final class SessionRecorder: Sendable {
     ///     load). The message is then kept, in order, and handed over by the next offer or by ``finish()``; kept
     ///     messages count against the high watermark.
     ///   - others: as for ``record(_:receivedAt:direction:)``.
-    /// - Throws: ``DeltaTapeError``: the recording's failure, if it failed; ``DeltaTapeError/cancelled`` after
+    /// - Throws: ``ConversionError``: the recording's failure, if it failed; ``ConversionError/cancelled`` after
     ///   ``finish()``.
     public func offer(_ message: some Sequence<UInt8>, receivedAt: Double? = nil, direction: MessageDirection? = nil,
-                      neverWaiting: Bool = false) throws(DeltaTapeError) -> Offer {
+                      neverWaiting: Bool = false) throws(ConversionError) -> Offer {
         let bytes = Array(message)  // an array passed in is not copied
         let entry = Entry.message(bytes, time: receivedAt, direction: direction)
         do throws(IngressRefusal) {
@@ -163,11 +163,11 @@ public final class SessionRecorder: Sendable {
     /// file is finalized.
     ///
     /// - Returns: What was written.
-    /// - Throws: ``DeltaTapeError``: the recording's failure (the file then holds the audio recorded before it), or,
-    ///   when no audio arrived, ``DeltaTapeError/badInput(_:)`` saying so.
-    public func finish() async throws(DeltaTapeError) -> ConversionSummary {
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<ConversionSummary, DeltaTapeError>, Never>) in
-            let deliver: @Sendable (Result<ConversionSummary, DeltaTapeError>) -> Void = { continuation.resume(returning: $0) }
+    /// - Throws: ``ConversionError``: the recording's failure (the file then holds the audio recorded before it), or,
+    ///   when no audio arrived, ``ConversionError/badInput(_:)`` saying so.
+    public func finish() async throws(ConversionError) -> ConversionSummary {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<ConversionSummary, ConversionError>, Never>) in
+            let deliver: @Sendable (Result<ConversionSummary, ConversionError>) -> Void = { continuation.resume(returning: $0) }
             guard !threadless.load(ordering: .relaxed), queue.finish(with: .finish(deliver)) else {
                 return deliver(.failure(failure.withLock { $0 } ?? .cancelled("recording \(name): finish() was already called")))
             }
@@ -175,12 +175,12 @@ public final class SessionRecorder: Sendable {
         return try result.get()
     }
 
-    private func recordingError(_ refusal: IngressRefusal) -> DeltaTapeError {
+    private func recordingError(_ refusal: IngressRefusal) -> ConversionError {
         recordingFailure(refusal, failure: failure.withLock { $0 }, name: name)
     }
 
     /// Records the recording's failure; callers waiting for room learn of it now.
-    private func fail(_ error: DeltaTapeError) {
+    private func fail(_ error: ConversionError) {
         failure.withLock { if $0 == nil { $0 = error } }
         queue.refuse()
     }
@@ -194,7 +194,7 @@ public final class SessionRecorder: Sendable {
         let started = monotonicSeconds()
         var reader = EventReader(eventField: options.eventField)
         let pipeline = SessionPipeline(options: options, inputName: name, makeSink: makeSink, problem: problem)
-        var failure: DeltaTapeError?
+        var failure: ConversionError?
         var log: SessionLogWriter?
         if let sessionLog {
             do throws(OutputError) {
@@ -212,7 +212,7 @@ public final class SessionRecorder: Sendable {
                 messageNumber += 1
                 byteCount += bytes.count
                 guard failure == nil else { continue }
-                do throws(DeltaTapeError) {
+                do throws(ConversionError) {
                     let isObject = try record(bytes, time: time, number: messageNumber, reader: &reader, pipeline: pipeline)
                     do throws(OutputError) {
                         try log?.append(bytes, isJSONObject: isObject, time: time, direction: direction)
@@ -224,7 +224,7 @@ public final class SessionRecorder: Sendable {
                     fail(error)
                 }
             case .finish(let deliver):
-                let result = Result { () throws(DeltaTapeError) -> ConversionSummary in
+                let result = Result { () throws(ConversionError) -> ConversionSummary in
                     defer { pipeline.closeQuietly() }
                     do throws(OutputError) {
                         try log?.close()
@@ -250,14 +250,14 @@ public final class SessionRecorder: Sendable {
     }
 
     /// Reads one message and puts it through the pipeline. Returns whether it was a valid JSON object.
-    private func record(_ bytes: [UInt8], time: Double?, number: Int, reader: inout EventReader, pipeline: SessionPipeline) throws(DeltaTapeError) -> Bool {
+    private func record(_ bytes: [UInt8], time: Double?, number: Int, reader: inout EventReader, pipeline: SessionPipeline) throws(ConversionError) -> Bool {
         guard bytes.count <= options.maximumMessageByteCount else {
             try pipeline.note(Problem(input: name, line: number, message: "message \(number) is \(bytes.count) bytes, more than the "
                 + "limit of \(options.maximumMessageByteCount); it was skipped"))
             return false
         }
         // Typed throws do not pass through withUnsafeBytes: carried out as a Result.
-        return try bytes.withUnsafeBytes { message in Result { () throws(DeltaTapeError) -> Bool in
+        return try bytes.withUnsafeBytes { message in Result { () throws(ConversionError) -> Bool in
             switch reader.readMessage(message, time: time, recoveringCutOff: false) {
             case .event(let event, let warning):
                 if let warning { try pipeline.note(Problem(input: name, line: number, message: "message \(number): \(warning)")) }
