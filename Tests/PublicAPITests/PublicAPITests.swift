@@ -40,7 +40,6 @@ import Testing
         SessionRecorder.Offer.self,
         SessionLogRecorder.self,
         SessionLogRecorder.Arrival.self,
-        RecordingSink.self,
         BufferWatermarks.self,
         BufferStatistics.self,
         SessionReport.self,

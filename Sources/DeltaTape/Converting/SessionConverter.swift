@@ -44,7 +44,7 @@ public enum SessionConverter {
     ) throws(ConversionError) -> ConversionSummary {
         let started = monotonicSeconds()
         if options.track == .both, options.layout == .separate {
-            guard case .file = destination else {
+            if case .standardOutput = destination {
                 throw .output(OutputError(path: destination.name, reason:
                     "separate files (one per track) cannot go to standard output; name a file with -o"))
             }
@@ -88,7 +88,7 @@ public enum SessionConverter {
             let relay = ProblemRelay(report)
             defer { relay.end() }
             let recorder = SessionLogRecorder(options: options, name: source.name,
-                                              sink: .custom { (track) throws(OutputError) in try destination.makeSink(for: track) },
+                                              sink: destination,
                                               arrival: isLive ? .live : .stored, watermarks: Self.logWatermarks, detected: detected,
                                               problem: relay.report)
             var source = source
@@ -163,6 +163,7 @@ public enum SessionConverter {
         let outputFound = switch destination {
         case .file(let path): stat(path, &outputStatus) == 0
         case .standardOutput: fstat(1, &outputStatus) == 0
+        case .custom, .writer: false  // the caller's own: nothing on disk to compare
         }
         guard inputFound, outputFound, isRegularFile(inputStatus), isRegularFile(outputStatus),
               inputStatus.st_dev == outputStatus.st_dev, inputStatus.st_ino == outputStatus.st_ino else { return }
@@ -180,7 +181,7 @@ public enum SessionConverter {
         options: ConversionOptions,
         started: Double
     ) throws(ConversionError) -> ConversionSummary {
-        let output = PCMOutput(options: options, channelCount: source.channelCount, makeSink: destination.makeSink)
+        let output = PCMOutput(options: options, channelCount: source.channelCount, makeSink: { () throws(OutputError) in try destination.makeSink(for: nil) })
         defer { output.closeQuietly() }
         if source.isLive { output.flushInterval = 0.5 }
         source.inputStall?.action = { try? output.flush() }

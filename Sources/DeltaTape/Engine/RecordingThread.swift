@@ -1,42 +1,11 @@
-// What the two recorders share besides their queue: where a recording goes, and the thread that records it.
+// What the two recorders share besides their queue: the thread that records, and what a refusal means.
 import DeltaTapeKernels
-public import DeltaTapeContainers
+import DeltaTapeContainers
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-
-/// Where a recording goes.
-public enum RecordingSink: Sendable {
-    /// A file (created or replaced): the finalized forms (WAV and WebM sizes written back).
-    case file(String)
-    /// Standard output: the streaming forms when it is a pipe.
-    case standardOutput
-    /// A sink of the caller's, opened at the first audio: for example a ``PositionalByteSink`` of its own, or one
-    /// that hands out parts for a multipart upload. `track` is `nil` for the one output, the track for
-    /// ``ChannelLayout/separate`` files.
-    case custom(@Sendable (_ track: AudioTrack?) throws(OutputError) -> any ByteSink)
-    /// An async writer of the caller's (an upload stream, a network connection): it receives the bytes in order,
-    /// in chunks; the recording waits while it is busy (at most `bufferedBytes` are held for it), never seeks, so
-    /// the streaming forms are written.
-    case writer(bufferedBytes: Int = 1 << 20, @Sendable (_ bytes: [UInt8]) async throws -> Void)
-
-    /// Opens the sink for the pipeline (once per output file).
-    func opener() -> @Sendable (AudioTrack?) throws(OutputError) -> any ByteSink {
-        switch self {
-        case .file(let path):
-            return { (track) throws(OutputError) in try OutputDestination.file(path).makeSink(for: track) }
-        case .standardOutput:
-            return { (track) throws(OutputError) in try OutputDestination.standardOutput.makeSink(for: track) }
-        case .custom(let open):
-            return { (track) throws(OutputError) in try open(track) }
-        case .writer(let bufferedBytes, let write):
-            return { (track) throws(OutputError) in AsyncWriterSink(name: track.map { "writer (\($0.rawValue))" } ?? "writer",
-                                                                     bufferedBytes: bufferedBytes, write: write) }
-        }
-    }
-}
 
 /// Starts the thread of the recording `name` (named `deltatape-rec`; under ``ConversionOptions/runsInBackground`` at
 /// the lowest priority, which the threads it starts, the encoder's, inherit).

@@ -77,7 +77,7 @@ public final class SessionLogRecorder: Sendable {
     public convenience init(
         options: ConversionOptions = ConversionOptions(),
         name: String = "session",
-        sink: RecordingSink,
+        sink: OutputDestination,
         arrival: Arrival,
         watermarks: BufferWatermarks = BufferWatermarks(),
         problem: @escaping @Sendable (Problem) -> Void = { _ in }
@@ -87,7 +87,7 @@ public final class SessionLogRecorder: Sendable {
 
     /// A recorder of a log whose first bytes the caller has already looked at: `detected` is what
     /// ``InputKind/detect(_:)`` made of them (`.some(nil)`: no known kind).
-    init(options: ConversionOptions, name: String, sink: RecordingSink, arrival: Arrival, watermarks: BufferWatermarks,
+    init(options: ConversionOptions, name: String, sink: OutputDestination, arrival: Arrival, watermarks: BufferWatermarks,
          detected: InputKind??, problem: @escaping @Sendable (Problem) -> Void) {
         self.options = options
         self.name = name
@@ -95,7 +95,7 @@ public final class SessionLogRecorder: Sendable {
         self.arrival = arrival
         self.detected = detected
         queue = IngressQueue(watermarks: watermarks) { $0.byteCount }
-        let makeSink = sink.opener()
+        let makeSink: @Sendable (AudioTrack?) throws(OutputError) -> any ByteSink = { (track) throws(OutputError) in try sink.makeSink(for: track) }
         let refusal = startRecordingThread(name: name, inBackground: options.runsInBackground) { [self] in
             runRecording(makeSink: makeSink, problem: problem)
         }

@@ -81,7 +81,7 @@ public final class SessionRecorder: Sendable {
     public init(
         options: ConversionOptions = ConversionOptions(),
         name: String = "session",
-        sink: RecordingSink,
+        sink: OutputDestination,
         watermarks: BufferWatermarks = BufferWatermarks(),
         sessionLog: OutputDestination? = nil,
         problem: @escaping @Sendable (Problem) -> Void = { _ in }
@@ -90,7 +90,7 @@ public final class SessionRecorder: Sendable {
         self.name = name
         self.watermarks = watermarks
         queue = IngressQueue(watermarks: watermarks) { $0.byteCount }
-        let makeSink = sink.opener()
+        let makeSink: @Sendable (AudioTrack?) throws(OutputError) -> any ByteSink = { (track) throws(OutputError) in try sink.makeSink(for: track) }
         let refusal = startRecordingThread(name: name, inBackground: options.runsInBackground) { [self] in
             runRecording(makeSink: makeSink, sessionLog: sessionLog, problem: problem)
         }
@@ -198,7 +198,7 @@ public final class SessionRecorder: Sendable {
         var log: SessionLogWriter?
         if let sessionLog {
             do throws(OutputError) {
-                log = try SessionLogWriter(sessionLog.makeSink())
+                log = try SessionLogWriter(sessionLog.makeSink(for: nil))
             } catch {
                 failure = .output(error)
                 fail(.output(error))
