@@ -72,7 +72,7 @@ public enum AudioTrack: String, Sendable, Hashable, CaseIterable {
 ///
 /// An event points into the message's bytes and is valid only while they are.
 ///
-/// A building block, as ``EventReader`` is: public only because the recording engine names it without an SPI import.
+/// A building block, as ``EventReader`` is (`@_spi(Blocks)`).
 @_spi(Blocks) public struct Event {
     /// The message's bytes.
     package let message: UnsafeRawBufferPointer

@@ -11,8 +11,7 @@ package import DeltaTapeKernels
 /// value with its place), so a `delta` key inside a nested object is never mistaken for audio. Messages whose
 /// formats or audio are not understood still read, with an ``Event/warning`` saying what was skipped or assumed.
 ///
-/// A building block, not part of the task-level API: public rather than `@_spi(Blocks)` only because the recording
-/// engine's `SessionRecorder.swift` names it without an SPI import; its members are `package` or SPI.
+/// A building block, not part of the task-level API (`@_spi(Blocks)`: the benchmarks and the fuzzer read with it).
 @_spi(Blocks) public struct EventReader: Sendable {
     private var scanner = JSONScanner()
 

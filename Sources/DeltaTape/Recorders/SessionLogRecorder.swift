@@ -42,7 +42,7 @@ public final class SessionLogRecorder: Sendable {
     /// How the log's bytes arrive.
     public let arrival: Arrival
 
-    fileprivate enum Entry: Sendable {
+    enum Entry: Sendable {
         /// Bytes of the log; counted as the memory they hold (the chunk's capacity), as a pipe's reads fill chunks only
         /// in part.
         case chunk(ByteChunk)
@@ -55,7 +55,7 @@ public final class SessionLogRecorder: Sendable {
         }
     }
 
-    fileprivate let queue: IngressQueue<Entry>
+    let queue: IngressQueue<Entry>
     private let failure = Mutex<ConversionError?>(nil)
     /// Chunks the recording thread gave back, to be filled again.
     private let freeChunks = Mutex<[ByteChunk]>([])
@@ -242,7 +242,7 @@ public final class SessionLogRecorder: Sendable {
     }
 
     /// Waits for the next entry, at most `timeout`; `nil` when none came.
-    fileprivate func nextEntry(timeout: Duration?) -> Entry? {
+    func nextEntry(timeout: Duration?) -> Entry? {
         guard let timeout else {
             return queue.take() ?? .finish { _ in }  // the end comes only after the request to finish
         }
@@ -254,7 +254,7 @@ public final class SessionLogRecorder: Sendable {
     }
 
     /// Gives back a chunk the log reader is done with.
-    fileprivate func recycle(_ chunk: ByteChunk) {
+    func recycle(_ chunk: ByteChunk) {
         freeChunks.withLock { $0.append(chunk) }
     }
 
@@ -339,88 +339,5 @@ public final class SessionLogRecorder: Sendable {
                                                   reader: log.reader, otherTrackDeltaCount: otherTrackDeltaCount)
         return "\(log.name): no \(what) found; looked for \(lookedFor) and found \(foundInstead). "
             + diagnoses.map(\.message).joined(separator: " ") + " ('deltatape inspect \(log.name)' shows all the session holds.)"
-    }
-}
-
-/// The recorder's buffer as the byte source of the session-log reader on the recording thread: chunks are handed over
-/// where they lie, and while a live log's bytes do not come the stall handler runs (on this thread, between waits).
-private final class QueuedLogBytes: ChunkByteSource, SessionLogSource {
-    let name: String
-    let isLive: Bool
-    var stallHandler: InputStallHandler?
-    private let recorder: SessionLogRecorder
-    /// A chunk partly read by ``read(into:)``.
-    private var current: ByteChunk?
-    private var failure: InputError?
-    /// The caller's request to finish, once it came: the end of the log.
-    private var finish: (@Sendable (Result<ConversionSummary, ConversionError>) -> Void)?
-
-    init(recorder: SessionLogRecorder, isLive: Bool) {
-        self.recorder = recorder
-        name = recorder.name
-        self.isLive = isLive
-    }
-
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
-        while true {
-            if let current, current.byteCount > 0 {
-                let count = min(buffer.count, current.byteCount)
-                guard count > 0, let target = buffer.baseAddress, let bytes = current.bytes.baseAddress else { return 0 }
-                target.copyMemory(from: bytes, byteCount: count)
-                current.dropFirst(count)
-                return count
-            }
-            guard let next = try nextChunk() else { return 0 }
-            current = next
-        }
-    }
-
-    func nextChunk() throws(InputError) -> ByteChunk? {
-        if let current {
-            self.current = nil
-            if current.byteCount > 0 { return current }
-            recorder.recycle(current)
-        }
-        if let failure { throw failure }
-        while finish == nil {
-            // A stored log's bytes are waited for as long as they take; a live one's stall is reported.
-            guard let entry = recorder.nextEntry(timeout: isLive ? stallHandler?.interval : nil) else {
-                stallHandler?.action()
-                continue
-            }
-            switch entry {
-            case .chunk(let chunk):
-                if chunk.byteCount > 0 { return chunk }
-                recorder.recycle(chunk)
-            case .readFailure(let error):
-                failure = error
-                throw error
-            case .finish(let deliver):
-                finish = deliver
-            }
-        }
-        return nil
-    }
-
-    func recycle(_ chunk: ByteChunk) {
-        recorder.recycle(chunk)
-    }
-
-    func close() {}
-
-    /// Lets go of the log's bytes up to the caller's request to finish, and returns it.
-    func finishRequest() -> @Sendable (Result<ConversionSummary, ConversionError>) -> Void {
-        if let current {
-            self.current = nil
-            recorder.recycle(current)
-        }
-        while true {
-            if let finish { return finish }
-            switch recorder.nextEntry(timeout: nil) {
-            case .chunk(let chunk)?: recorder.recycle(chunk)
-            case .finish(let deliver)?: finish = deliver
-            case .readFailure?, nil: break
-            }
-        }
     }
 }
