@@ -50,7 +50,8 @@ let package = Package(
         .testTarget(name: "DeltaTapeTimelineTests", dependencies: ["DeltaTapeTimeline", "DeltaTapeEvents", "DeltaTapeKernels", "TestSupport"]),
         .testTarget(name: "DeltaTapeCodecsTests", dependencies: ["DeltaTapeCodecs", "TestSupport"]),
         .testTarget(name: "DeltaTapeContainersTests", dependencies: ["DeltaTapeContainers", "DeltaTapeCodecs", "TestSupport"]),
-        .testTarget(name: "DeltaTapeTests", dependencies: ["DeltaTape", "TestSupport"], exclude: ["OutputChecksums.txt"]),
+        // Runs the `deltatape` binary too (its command-line tests): declared, so that it is built before them.
+        .testTarget(name: "DeltaTapeTests", dependencies: ["DeltaTape", "deltatape", "TestSupport"], exclude: ["OutputChecksums.txt"]),
         // Names every public type through `import DeltaTape` alone: two modules exporting one name fail to compile here.
         .testTarget(name: "PublicAPITests", dependencies: ["DeltaTape"]),
     ]
