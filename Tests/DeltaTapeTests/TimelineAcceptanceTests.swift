@@ -1,5 +1,5 @@
-// Acceptance tests of the conversation timeline (issue 11): sessions written for the purpose, converted by the
-// deltatape binary, read back by an independent reader, and compared to the sample with what docs/TIMELINE.md says.
+// Acceptance tests of the conversation timeline (issue 11): sessions written for the purpose, converted in process by
+// the library (the timeline's layer; the command line has tests of its own), read back by an independent reader, and compared to the sample with what docs/TIMELINE.md says.
 // Each expectation is computed here from the rules, step by step, with the rule named beside the arithmetic.
 //
 // Readings chosen where docs/TIMELINE.md leaves a detail open are marked "Reading:" and listed in the report.

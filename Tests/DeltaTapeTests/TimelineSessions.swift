@@ -1,5 +1,6 @@
 // Sessions written for the timeline's acceptance tests, and the expectations computed beside them from the rules in
 // docs/TIMELINE.md (never from DeltaTape's code): JSON lines in arrival order, audio that is distinctive per item.
+import DeltaTape
 import Foundation
 import TestSupport
 import Testing
@@ -486,14 +487,31 @@ func readWAV(_ path: String) throws -> DecodedWAV {
     return DecodedWAV(sampleRate: header[0], channelCount: header[1], samples: pcm16Samples(Data(output[(newline + 1)...])))
 }
 
-// MARK: - Running deltatape
+// MARK: - Converting
 
-/// Runs `deltatape convert LOG -o OUTPUT` with `arguments` and requires it to succeed.
-@discardableResult
-func convertSession(_ log: String, to output: String, _ arguments: [String]) throws -> ProcessResult {
-    let result = try run(TestEnvironment.deltatapeExecutable.path, ["convert", log, "-o", output] + arguments)
-    try #require(result.status == 0, "deltatape convert \(arguments.joined(separator: " ")) exited \(result.status): \(result.standardError)")
-    return result
+/// Converts `log` to `output` in this process, through the library (the timeline's layer: no binary runs), with the
+/// few command-line flags these tests use read as the options the command line would set.
+func convertSession(_ log: String, to output: String, _ arguments: [String]) throws {
+    var options = ConversionOptions(format: OutputFormat(pathExtensionOf: output) ?? .wav)
+    var remaining = arguments[...]
+    while let flag = remaining.popFirst() {
+        switch flag {
+        case "--keep-truncated":
+            options.keepsTruncated = true
+        case "--track", "--layout", "--rate", "--bitrate":
+            let next = remaining.popFirst()
+            let value = try #require(next, "\(flag) needs a value")
+            switch flag {
+            case "--track": options.track = try #require(TrackSelection(rawValue: value), "--track \(value)")
+            case "--layout": options.layout = try #require(ChannelLayout(rawValue: value), "--layout \(value)")
+            case "--rate": options.sampleRate = try #require(Int(value), "--rate \(value)")
+            default: options.opus.bitrate = try #require(Int(value.replacingOccurrences(of: "k", with: "000")), "--bitrate \(value)")
+            }
+        default:
+            Issue.record("convertSession does not read \(flag); add it here")
+        }
+    }
+    _ = try SessionConverter.convert(input: log, to: .file(output), options: options)
 }
 
 /// Where interleaved `actual` first differs from `expected`, in frames and channels, with both lengths; nil if equal.
