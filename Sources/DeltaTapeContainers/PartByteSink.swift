@@ -14,30 +14,30 @@
 /// Memory: one part (the one being gathered, or the full one held until the next byte arrives), allocated once per
 /// part and handed over without a copy. What has not been handed out when a process dies is lost, up to one part; pick
 /// the part size with that in mind.
-package final class PartByteSink: ByteSink {
+public final class PartByteSink: ByteSink {
     /// One part of the stream.
-    package struct Part: Sendable {
+    public struct Part: Sendable {
         /// 1 for the first part, then 2, 3 … (S3's part numbers count from 1 too).
-        package var number: Int
+        public var number: Int
         /// Where the part starts in the stream.
-        package var offset: Int
+        public var offset: Int
         /// The part's bytes: ``PartByteSink/partByteCount`` of them, fewer only in the last part.
-        package var bytes: [UInt8]
+        public var bytes: [UInt8]
         /// Whether this is the stream's last part (handed out by ``PartByteSink/close()``).
-        package var isLast: Bool
+        public var isLast: Bool
     }
 
     /// 5 MiB: the smallest part S3 takes (all but the last).
-    package static let defaultPartByteCount = 5 << 20
+    public static let defaultPartByteCount = 5 << 20
 
     /// A name for messages.
-    package let name: String
+    public let name: String
     /// Bytes in every part but the last.
-    package let partByteCount: Int
+    public let partByteCount: Int
     /// Bytes written so far (handed out or not).
-    package private(set) var byteCount = 0
+    public private(set) var byteCount = 0
     /// Parts handed out so far.
-    package private(set) var partCount = 0
+    public private(set) var partCount = 0
 
     private let handOut: (Part) throws -> Void
     private var gathering: [UInt8] = []
@@ -52,7 +52,7 @@ package final class PartByteSink: ByteSink {
     ///   - partByteCount: Bytes in every part but the last; at least 1 (default 5 MiB, S3's minimum).
     ///   - handOut: Receives each part, in order, on the thread that writes; an error it throws becomes the write's
     ///     ``OutputError`` (and the conversion's), naming the part and how much was handed out before.
-    package init(name: String, partByteCount: Int = PartByteSink.defaultPartByteCount, handOut: @escaping (Part) throws -> Void) {
+    public init(name: String, partByteCount: Int = PartByteSink.defaultPartByteCount, handOut: @escaping (Part) throws -> Void) {
         precondition(partByteCount > 0, "a part holds at least one byte")
         self.name = name
         self.partByteCount = partByteCount
@@ -63,7 +63,7 @@ package final class PartByteSink: ByteSink {
     /// Appends bytes, handing out every part they complete (each once a byte after it has arrived).
     ///
     /// - Throws: ``OutputError`` when the closure fails, or after ``close()``.
-    package func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
         guard !closed else { throw OutputError(path: name, reason: "write after close") }
         var remaining = bytes[...]
         while !remaining.isEmpty {
@@ -87,7 +87,7 @@ package final class PartByteSink: ByteSink {
     /// Hands out the last part (what is held or gathered). Called again, it does nothing.
     ///
     /// - Throws: ``OutputError`` when the closure fails.
-    package func close() throws(OutputError) {
+    public func close() throws(OutputError) {
         guard !closed else { return }
         closed = true
         // Either a full part is held or some bytes are gathered: a byte after a held part hands it out first.

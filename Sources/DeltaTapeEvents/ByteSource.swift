@@ -175,7 +175,7 @@ package struct FileByteSource: ByteSource {
 /// cut by the chunk's end) in the room kept free in front of them.
 ///
 /// A chunk belongs to one thread at a time: the one filling it, then (handed over through a lock) the one reading it,
-/// then (given back) the one filling it again.
+/// then (given back) the one filling it again: hence unchecked, as the compiler cannot see that hand-over.
 package final class ByteChunk: @unchecked Sendable {
     /// The bytes a chunk holds unless its creator says otherwise: 256 KiB, large enough that handing a chunk over
     /// costs nothing measurable (a lock and a signal, a few thousand times for an hour's log), small enough that the

@@ -29,6 +29,8 @@ import Testing
         (any PCMWriter).self,
         PlacementRule.self,
         (any PositionalByteSink).self,
+        PartByteSink.self,
+        PartByteSink.Part.self,
         Problem.self,
         ResamplerEngine.self,
         ResamplerError.self,
