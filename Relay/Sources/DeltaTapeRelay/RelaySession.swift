@@ -59,7 +59,8 @@ final class RelaySession: Sendable {
     }
 
     /// The upstream's upgrade is done (on ``eventLoop``): its frames go to its glue, held until the client's joins.
-    private func attachUpstream(_ channel: any Channel) throws {
+    /// (Internal, not private, so that RelayGlueTests attach an EmbeddedChannel as the upstream the way the relay does.)
+    func attachUpstream(_ channel: any Channel) throws {
         let glue = RelayGlue(side: .upstream, session: self)
         try channel.pipeline.syncOperations.addHandler(glue)
         upstreamGlue.value = glue
