@@ -64,6 +64,10 @@ package final class IngressQueue<Element: Sendable>: Sendable {
     private let roomForThreads = DispatchSemaphore(value: 0)
     /// A consumer task waiting in ``next()``.
     private let waitingConsumer = Mutex<CheckedContinuation<Void, Never>?>(nil)
+    /// Whether the consumer is a task (it called ``next()``): only then does a producer look for a waiting one, so
+    /// that a consumer thread's producers (a relay's event loop) take no lock for it.
+    private let consumerIsTask = Atomic<Bool>(false)
+    private let accounting: IngressQueueState<Element>.Accounting
     /// Elements held by ``offerNeverWaiting(_:byteCount:)`` while the queue's lock was busy, in order, with their bytes.
     private let held = Mutex<(elements: [(Element, Int)], byteCount: Int)>(([], 0))
     private let byteCount: @Sendable (Element) -> Int
@@ -78,6 +82,7 @@ package final class IngressQueue<Element: Sendable>: Sendable {
     package init(watermarks: BufferWatermarks, accounting: IngressQueueState<Element>.Accounting = .untilTaken,
                  byteCount: @escaping @Sendable (Element) -> Int) {
         state = Mutex(IngressQueueState(watermarks: watermarks, accounting: accounting))
+        self.accounting = accounting
         self.watermarks = watermarks
         self.byteCount = byteCount
     }
@@ -302,6 +307,7 @@ package final class IngressQueue<Element: Sendable>: Sendable {
 
     /// The next element for a consumer task, suspending until one comes; `nil` at the end.
     package func next() async -> Element? {
+        consumerIsTask.store(true, ordering: .releasing)
         releaseTaken()
         while true {
             switch takeQueued() {
@@ -324,7 +330,7 @@ package final class IngressQueue<Element: Sendable>: Sendable {
 
     /// Lets go of the bytes of the element the consumer took last, before it waits for the next.
     private func releaseTaken() {
-        guard state.withLock({ $0.accounting == .untilNextTake }) else { return }
+        guard accounting == .untilNextTake else { return }
         wake(state.withLock { $0.releaseTaken() })
     }
 
@@ -338,7 +344,7 @@ package final class IngressQueue<Element: Sendable>: Sendable {
     }
 
     private func signalConsumer() {
-        if let consumer = waitingConsumer.withLock({ (waiting) -> CheckedContinuation<Void, Never>? in
+        if consumerIsTask.load(ordering: .acquiring), let consumer = waitingConsumer.withLock({ (waiting) -> CheckedContinuation<Void, Never>? in
             defer { waiting = nil }
             return waiting
         }) {
