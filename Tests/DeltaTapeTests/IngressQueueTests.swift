@@ -205,6 +205,26 @@ import Testing
         #expect(consumed.withLock { $0 } == Array(0..<20_000) + [-1])
     }
 
+    /// The held path itself, made certain: an offer made while the queue's lock is held (from inside `withLastQueued`,
+    /// which holds it) is kept, counted, and queued before the next offer's element; one that would pass the high
+    /// watermark while held is refused.
+    @Test func anOfferThatFindsTheLockBusyIsKeptInOrder() throws {
+        let queue = IngressQueue<Int>(watermarks: BufferWatermarks(low: 0, high: 10)) { _ in 4 }
+        #expect(try queue.offer(1, byteCount: 4) == .accepted)
+        let whileBusy = try queue.withLastQueued { _ in
+            [(try? queue.offerNeverWaiting(2, byteCount: 4)), (try? queue.offerNeverWaiting(3, byteCount: 8))]
+        }
+        #expect(whileBusy == [.accepted, .full], "2 is kept (4 bytes held), 3 would hold 12 > 10")
+        #expect(queue.heldByteCount == 4)
+        #expect(queue.statistics.queuedCount == 1, "nothing reached the queue while its lock was busy")
+        #expect(try queue.offerNeverWaiting(4, byteCount: 2) == .accepted)
+        #expect(queue.heldByteCount == 0)
+        queue.finish(with: -1)
+        var taken: [Int] = []
+        while let value = queue.take() { taken.append(value) }
+        #expect(taken == [1, 2, 4, -1])
+    }
+
     /// A consumer task (the async writer's) sees the elements in order and then the end.
     @Test func aConsumerTaskSeesEveryElementThenTheEnd() async throws {
         let queue = IngressQueue<Int>(watermarks: BufferWatermarks(low: 16, high: 64), accounting: .untilNextTake) { _ in 8 }
