@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds and runs Examples/ArticleClient: a client package whose code is the DocC articles' own (every ```swift block
 # of Sources/DeltaTape/DeltaTape.docc/*.md, extracted here) and a main that calls it on a bundled sample log. It fails
-# when an article's code no longer compiles against the library, or writes no audio.
+# when an article's code no longer compiles against the library, or when what it writes is not what readers that did
+# not write it read: Python's `wave` (the log recorded in pieces: the script's samples, bit for bit), ffprobe and
+# ffmpeg (both WebM files: stereo Opus that decodes without an error to the length the summary states).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 client=Examples/ArticleClient
@@ -20,4 +22,25 @@ python3 TestAudio/make-sessions.py TestAudio/generated >/dev/null
 swift build --package-path "$client"
 folder=$(mktemp -d)
 trap 'rm -rf "$folder"' EXIT
-"$(swift build --package-path "$client" --show-bin-path)/ArticleClient" TestAudio/generated/ga-basic.jsonl "$folder"
+"$(swift build --package-path "$client" --show-bin-path)/ArticleClient" TestAudio/generated/ga-basic.jsonl "$folder" \
+    | tee "$folder/summary.txt"
+python3 - "$folder" TestAudio/generated/ga-basic.assistant.raw <<'PY'
+import re, subprocess, sys, wave
+folder, expected = sys.argv[1], open(sys.argv[2], "rb").read()
+with wave.open(f"{folder}/pieces.wav") as w:
+    assert (w.getnchannels(), w.getframerate(), w.getsampwidth()) == (1, 24000, 2), "pieces.wav: not mono 24 kHz s16"
+    assert w.readframes(w.getnframes()) == expected, "pieces.wav: not the samples the script encoded"
+durations = [float(d) for d in re.findall(r"([0-9.]+) s", open(f"{folder}/summary.txt").read())]
+for name, stated in (("converted.webm", durations[0]), ("call.webm", durations[2])):
+    path = f"{folder}/{name}"
+    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name,channels", "-of",
+                            "default=nw=1", path], capture_output=True, text=True)
+    assert probe.returncode == 0 and not probe.stderr, f"{name}: ffprobe: {probe.stderr}"
+    assert "codec_name=opus" in probe.stdout and "channels=2" in probe.stdout, f"{name}: {probe.stdout}"
+    decoded = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-f", "s16le", "-ac", "2", "-ar", "48000", "-"],
+                             capture_output=True)
+    assert decoded.returncode == 0 and not decoded.stderr, f"{name}: ffmpeg: {decoded.stderr.decode()}"
+    seconds = len(decoded.stdout) / 4 / 48000
+    assert abs(seconds - stated) < 0.03, f"{name}: decodes to {seconds:.3f} s, the summary says {stated:.3f} s"
+print("article client: the outputs read back with Python's wave, ffprobe and ffmpeg")
+PY

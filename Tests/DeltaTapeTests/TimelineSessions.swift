@@ -480,11 +480,8 @@ func readWAV(_ path: String) throws -> DecodedWAV {
         sys.stdout.flush()
         sys.stdout.buffer.write(pcm)
         """
-    let output = try python(script, [path])
-    guard let newline = output.firstIndex(of: 0x0A) else { throw TestSupportError("no header from the WAV reader") }
-    let header = String(decoding: output[..<newline], as: UTF8.self).split(separator: " ").compactMap { Int($0) }
-    guard header.count == 2 else { throw TestSupportError("WAV reader header: \(header)") }
-    return DecodedWAV(sampleRate: header[0], channelCount: header[1], samples: pcm16Samples(Data(output[(newline + 1)...])))
+    let (header, pcm) = try pythonNumbersAndBytes(script, [path], count: 2)
+    return DecodedWAV(sampleRate: header[0], channelCount: header[1], samples: pcm16Samples(pcm))
 }
 
 // MARK: - Converting

@@ -101,6 +101,16 @@ public func python(_ script: String, _ arguments: [String] = [], input: Data? = 
     return result.standardOutput
 }
 
+/// Runs a Python 3 script that prints one line of `count` integers and then raw bytes (a reader's header fields, then
+/// the samples it read); returns both.
+public func pythonNumbersAndBytes(_ script: String, _ arguments: [String], count: Int) throws -> (numbers: [Int], bytes: Data) {
+    let output = try python(script, arguments)
+    guard let newline = output.firstIndex(of: 0x0A) else { throw TestSupportError("the script printed no header line") }
+    let numbers = String(decoding: output[..<newline], as: UTF8.self).split(separator: " ").compactMap { Int($0) }
+    guard numbers.count == count else { throw TestSupportError("the script's header line: \(numbers)") }
+    return (numbers, Data(output[output.index(after: newline)...]))
+}
+
 /// A failure of the test machinery itself.
 public struct TestSupportError: Error, CustomStringConvertible {
     public var description: String

@@ -137,7 +137,7 @@ public enum SessionConverter {
         input: String,
         to destination: OutputDestination,
         options: ConversionOptions = ConversionOptions(),
-        problem: @escaping @Sendable (Problem) -> Void
+        problem: @escaping @Sendable (Problem) -> Void = { _ in }
     ) async throws(ConversionError) -> ConversionSummary {
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<ConversionSummary, ConversionError>, Never>) in
             let convert = { @Sendable in

@@ -8,7 +8,9 @@ import Synchronization
 /// waits — blocking that thread, never a task of the cooperative pool — while the async writer holds `bufferedBytes`
 /// not yet written. The bytes go through the engine's ``IngressQueue``, whose consumer here is the writer's task; a
 /// chunk counts until the writer has written it. The first error the writer throws fails the next write and
-/// ``close()``.
+/// ``close()``. The writer's task runs on a thread of its own (``ThreadTaskExecutor``), so it runs even when the
+/// blocking calls that wait for it were made from every thread of the cooperative pool; what the writer awaits on
+/// other executors (an actor's) still needs those.
 package final class AsyncWriterSink: ByteSink, Sendable {
     package let name: String
     private let chunks: IngressQueue<[UInt8]>
@@ -42,7 +44,9 @@ package final class AsyncWriterSink: ByteSink, Sendable {
         let shared = shared
         let endedSignal = DispatchSemaphore(value: 0)
         self.endedSignal = endedSignal
-        Task {
+        let executor = ThreadTaskExecutor(name: "deltatape-wrt")
+        Task(executorPreference: executor) {
+            defer { executor?.stop() }
             while let chunk = await chunks.next() {
                 // After a failure the rest is only let go, so that waiting writes return (and throw).
                 guard shared.state.withLock({ $0.failure == nil }) else { continue }
