@@ -12,6 +12,8 @@ final class PCMOutput {
     let channelCount: Int
     private let makeSink: () throws(OutputError) -> any ByteSink
     private(set) var writer: (any PCMWriter)?
+    /// Every rate samples came in at: those other than the writer's were resampled (the summary says so).
+    private(set) var sourceRates: Set<Int> = []
     private let resampling: ResamplingStage
     private var lastFlush = monotonicSeconds()
     /// Seconds of wall time between flushes, for a live input: a process killed while it flows loses at most that
@@ -32,6 +34,7 @@ final class PCMOutput {
 
     /// Writes interleaved frames sampled at `rate`.
     func write(_ samples: UnsafeBufferPointer<Int16>, rate: Int) throws(ConversionError) {
+        sourceRates.insert(rate)
         try resampling.write(samples, rate: rate, to: opened(firstRate: rate))
     }
 

@@ -74,6 +74,8 @@ package final class SessionPipeline {
 
     /// Every writer opened: one, or two for separate files.
     package var writers: [any PCMWriter] { output.writers }
+    /// Every rate the session's audio came in at, in increasing order (for ``ConversionSummary/sourceSampleRates``).
+    package var sourceSampleRates: [Int] { output.sourceRates.sorted() }
 
     /// What the timeline did: the placement rule, items, cuts, where each track ends.
     package var timelineStatistics: TimelineStatistics { timeline.statistics }

@@ -283,7 +283,8 @@ public final class SessionLogRecorder: Sendable {
                 vocabulary: log.reader.vocabulary, sampleRate: pipeline.writer?.sampleRate ?? 0,
                 channelCount: pipeline.writer?.channelCount ?? 0, frameCount: pipeline.writer?.frameCount ?? 0,
                 inputByteCount: log.byteCount, problemCount: pipeline.problemCount,
-                elapsedSeconds: monotonicSeconds() - started, timeline: pipeline.timelineStatistics)
+                elapsedSeconds: monotonicSeconds() - started, timeline: pipeline.timelineStatistics,
+                sourceSampleRates: pipeline.sourceSampleRates)
         }
         if case .failure(let error) = outcome { fail(error) }
         // The rest of the log (after a failure) is let go, up to the end the caller asks for.
