@@ -93,7 +93,7 @@ private let flagRows: [FlagRow] = [
 ]
 
 /// Issue 26: every flag against every input kind, honoured or refused with a sentence (exit 64), never dropped. The
-/// expectations are the README's rule (a session log's options mean nothing to one stream of samples), not the code's.
+/// expectations are docs/CLI.md's rule (a session log's options mean nothing to one stream of samples), not the code's.
 let inputKindFlagCases: [CommandLineCase] = {
     var cases: [CommandLineCase] = []
     for kind in inputKindRows {
