@@ -303,9 +303,12 @@ public final class SessionLogRecorder: Sendable {
             if let progress = pipeline.options.progress, log.byteCount - reportedByteCount >= ConversionProgress.updateByteInterval {
                 reportedByteCount = log.byteCount
                 progress.update(inputByteCount: reportedByteCount, frameCount: pipeline.writer?.frameCount ?? 0,
-                                sampleRate: pipeline.writer?.sampleRate ?? 0)
+                                sampleRate: pipeline.writer?.sampleRate ?? 0, queuedSeconds: pipeline.queuedSeconds)
             }
         }
+        // The input is read; what was read and not yet written is the work left (the output side reports it as it goes).
+        pipeline.options.progress?.update(inputByteCount: log.byteCount, frameCount: pipeline.writer?.frameCount ?? 0,
+                                          sampleRate: pipeline.writer?.sampleRate ?? 0, queuedSeconds: pipeline.queuedSeconds)
         try log.refuseForcedKindWithoutMessages()
         for warning in log.harStructureWarnings {
             try pipeline.note(Problem(input: log.name, line: log.lineCount, message: warning))
