@@ -15,7 +15,9 @@ extension DeltaTapeCommand {
 
                 Several inputs go into a folder (-o DIR/, made if missing), each to DIR/NAME.EXT (NAME is the input's \
                 file name without its extension, EXT the --format, wav by default), -j N of them at once; each gets its \
-                summary line, and the exit status is the most severe of theirs (74, then 66, 64, 65). On a terminal, a \
+                summary line, the run ends with a tally ("29 of 30 converted; 1 failed: …"), and the exit status is the \
+                most severe of theirs (74, then 66, 64, 65). Options of session logs (--track, --layout, \
+                --keep-truncated, --event-field, --max-message-bytes, --strict) are refused for audio files and raw PCM. On a terminal, a \
                 progress line shows the share of the input read, the speed and the time left.
 
                 Examples:
