@@ -33,6 +33,20 @@ public struct OpusSettings: Sendable, Hashable {
 
     /// The frame durations libopus accepts, in milliseconds.
     package static let frameDurations: [Double] = [2.5, 5, 10, 20, 40, 60]
+
+    /// The bitrates libopus accepts, in bits per second (`OPUS_SET_BITRATE`: 500 to 512000).
+    @_spi(Blocks) public static let bitrates: ClosedRange<Int> = 500...512_000
+
+    /// A bitrate as `deltatape convert` and `deltatape relay` take it: bits per second, `32000`, or thousands of them,
+    /// `32k` (`0.5k` included); `nil` for anything else. The range is not checked (``bitrates``).
+    @_spi(Blocks) public static func bitrate(parsing text: String) -> Int? {
+        let text = text.lowercased()
+        if text.hasSuffix("k") {
+            guard let thousands = Double(text.dropLast()), thousands.isFinite, abs(thousands) < 1e9 else { return nil }
+            return Int((thousands * 1000).rounded())
+        }
+        return Int(text)
+    }
 }
 
 /// A failure of libopus, with its code and message.

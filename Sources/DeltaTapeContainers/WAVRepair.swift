@@ -122,7 +122,7 @@ final class ReadOnlyFile {
         }
         guard status.st_mode & S_IFMT == S_IFREG else {
             SystemCall.close(opened)
-            throw .unreadable(path: path, reason: status.st_mode & S_IFMT == S_IFDIR ? "is a folder, not a file" : "is not a regular file", code: nil)
+            throw .unreadable(path: path, reason: status.st_mode & S_IFMT == S_IFDIR ? "is a folder, not a file; expected a WAV file" : "is not a regular file; expected a WAV file", code: nil)
         }
         self.path = path
         descriptor = opened

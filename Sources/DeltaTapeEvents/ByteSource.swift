@@ -74,7 +74,7 @@ package struct FileByteSource: ByteSource {
         var status = stat()
         if fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFDIR {
             SystemCall.close(descriptor)
-            throw InputError(name: path, reason: "is a directory, expected a session log or audio file")
+            throw InputError(name: path, reason: "is a folder, not a file; expected a session log or an audio file")
         }
         self.init(descriptor: descriptor, name: path, closesDescriptor: true)
     }

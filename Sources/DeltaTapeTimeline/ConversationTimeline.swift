@@ -90,6 +90,9 @@ package final class ConversationTimeline<Sink: TimelineSink> {
     package var clock: Double { max(userTrack.endSeconds, timeClock) }
 
     /// Frames of audio held because they may still be cut (not yet given to the sink).
+    /// Seconds of assistant audio queued to play, not yet written.
+    package var queuedSeconds: Double { queuedAudio.seconds }
+
     package var heldFrameCount: Int { queue.reduce(0) { $0 + $1.samples.count } }
 
     /// Takes the notes gathered since the last call (audio that could not be placed as the log asked, half samples).

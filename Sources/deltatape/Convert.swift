@@ -1,5 +1,5 @@
 import ArgumentParser
-import DeltaTape
+@_spi(Blocks) import DeltaTape
 import FoundationEssentials
 import Glibc
 
@@ -15,7 +15,9 @@ extension DeltaTapeCommand {
 
                 Several inputs go into a folder (-o DIR/, made if missing), each to DIR/NAME.EXT (NAME is the input's \
                 file name without its extension, EXT the --format, wav by default), -j N of them at once; each gets its \
-                summary line, and the exit status is the most severe of theirs (74, then 66, 64, 65). On a terminal, a \
+                summary line, the run ends with a tally ("29 of 30 converted; 1 failed: …"), and the exit status is the \
+                most severe of theirs (74, then 66, 64, 65). Options of session logs (--track, --layout, \
+                --keep-truncated, --event-field, --max-message-bytes, --strict) are refused for audio files and raw PCM. On a terminal, a \
                 progress line shows the share of the input read, the speed and the time left.
 
                 Examples:
@@ -31,7 +33,14 @@ extension DeltaTapeCommand {
                 """
         )
 
-        @OptionGroup var source: InputOptions
+        @Argument(help: "The session logs (JSON Lines, a JSON array, a HAR export), audio files (WAV, FLAC, AIFF, anything libsndfile reads) or headerless PCM (with --input-format) to convert; '-' reads standard input. Several are written into a folder (-o DIR/).",
+                  completion: .file())
+        var inputs: [String]
+
+        @Option(help: "The input's kind, when detection from its content should be overridden: jsonl, json-array, har or audio.")
+        var inputKind: InputKind?
+
+        @OptionGroup var log: SessionLogOptions
 
         @Option(name: .shortAndLong, help: "The output file ('-' writes to standard output; then --format is required), or a folder (an existing one, or a path ending in '/', made if missing) to write each input into as NAME.EXT.")
         var output: String
@@ -40,13 +49,16 @@ extension DeltaTapeCommand {
                 help: ArgumentHelp("How many inputs to convert at once (default 1).", valueName: "n"))
         var jobs: Int = 1
 
-        @Option(help: "Which side to write: assistant (the model's output, the default), user (the input the client sent), or both on one session clock.")
-        var track: TrackSelection = .assistant
+        @Option(help: "Which side to write: assistant (the model's output, the default), user (the input the client sent), or both on one session clock (session logs only).")
+        var track: TrackSelection?
 
-        @Option(help: "How --track both is laid out: stereo (user left, assistant right; the default), mono (a mix) or separate (x.user.wav and x.assistant.wav).")
+        /// `--track`, or its default.
+        private var selectedTrack: TrackSelection { track ?? .assistant }
+
+        @Option(help: "How --track both is laid out: stereo (user left, assistant right; the default), mono (a mix) or separate (x.user.wav and x.assistant.wav); session logs only.")
         var layout: ChannelLayout?
 
-        @Flag(help: "Keep the audio the listener never heard (cut by truncations and interruptions): everything generated.")
+        @Flag(help: "Keep the audio the listener never heard (cut by truncations and interruptions): everything generated (session logs only).")
         var keepTruncated = false
 
         @Option(help: "The output container when it does not follow from the output's extension: wav, ogg (alias opus) or webm; it must agree with an extension that names a format.")
@@ -86,7 +98,7 @@ extension DeltaTapeCommand {
         @Option(parsing: .unconditional, help: "The channel count of headerless PCM input (default 1).")
         var inputChannels: Int?
 
-        @Flag(help: "Stop at the first malformed line or undecodable payload (exit 65) instead of warning.")
+        @Flag(help: "Stop at the first malformed line or undecodable payload (exit 65) instead of warning (session logs only).")
         var strict = false
 
         @Flag(name: .shortAndLong, help: "Print no warnings and no summary.")
@@ -96,6 +108,8 @@ extension DeltaTapeCommand {
             if jobs < 1 {
                 throw ValidationError("-j must be at least 1 (the number of inputs converted at once).")
             }
+            try refuseURLPath(output, role: "the output")
+            for input in inputs { try refuseURLPath(input, role: "the input") }
             try validateInputsAndFolder()
             if let complexity, !(0...10).contains(complexity) {
                 throw ValidationError("--complexity must be 0...10.")
@@ -103,7 +117,7 @@ extension DeltaTapeCommand {
             if let frameMs, !OpusSettings.frameDurations.contains(frameMs) {
                 throw ValidationError("--frame-ms must be one of 2.5, 5, 10, 20, 40, 60.")
             }
-            if let bitrate, !(500...512_000).contains(bitrate.bitsPerSecond) {
+            if let bitrate, !OpusSettings.bitrates.contains(bitrate.bitsPerSecond) {
                 throw ValidationError("--bitrate must be 500...512000 bits per second (or 0.5k...512k).")
             }
             let rates = AudioFormat.acceptedRates  // the rates the reader accepts in a session, and the writers take
@@ -122,10 +136,10 @@ extension DeltaTapeCommand {
             } else if inputChannels != nil {
                 throw ValidationError("--input-channels applies to headerless PCM input; add --input-format s16le, mulaw or alaw and --input-rate.")
             }
-            if inputFormat != nil, source.inputKind != nil {
+            if inputFormat != nil, inputKind != nil {
                 throw ValidationError("--input-format already says the input is headerless PCM; leave out --input-kind.")
             }
-            if source.inputKind == .audioFile, source.inputs.contains("-") {
+            if inputKind == .audioFile, inputs.contains("-") {
                 throw ValidationError("Audio files are read from a path, not from standard input; for a stream, send raw PCM with --input-format.")
             }
             if writesIntoFolder {
@@ -143,7 +157,7 @@ extension DeltaTapeCommand {
                 throw ValidationError("Cannot tell the format of '\(output)' from its extension; name the file .wav, .ogg, .opus or .webm, or pass --format.")
             }
             try validateAgainstFormat(outputFormat)
-            if let layout, track != .both {
+            if let layout, selectedTrack != .both {
                 throw ValidationError("--layout \(layout.rawValue) lays out both tracks; add --track both, or leave out --layout.")
             }
             if layout == .separate, output == "-" {
@@ -167,12 +181,12 @@ extension DeltaTapeCommand {
         private var plannedDestinations: [OutputDestination] {
             guard writesIntoFolder else { return [output == "-" ? .standardOutput : .file(output)] }
             let folder = output.hasSuffix("/") ? output : output + "/"
-            return source.inputs.map { .file(folder + fileNameWithoutExtension($0) + "." + outputFormat.rawValue) }
+            return inputs.map { .file(folder + fileNameWithoutExtension($0) + "." + outputFormat.rawValue) }
         }
 
         /// Refuses what several inputs cannot do: share standard input or one output, or write to anything but a folder.
         private func validateInputsAndFolder() throws {
-            let inputs = source.inputs
+            let inputs = inputs
             if inputs.count > 1 {
                 if inputs.contains("-") {
                     throw ValidationError("Standard input ('-') is converted alone, not among several inputs; convert it in a run of its own.")
@@ -190,7 +204,7 @@ extension DeltaTapeCommand {
                 throw ValidationError("Standard input has no file name to write into '\(output)' by; name the output file, -o NAME.EXT.")
             }
             // Two inputs whose names differ only in folder or extension (a/x.jsonl, b/x.har) would write one file.
-            let separate = track == .both && layout == .separate
+            let separate = selectedTrack == .both && layout == .separate
             var writer: [String: String] = [:]
             for (input, destination) in zip(inputs, plannedDestinations) {
                 let files = separate ? [AudioTrack.user, .assistant].compactMap { destination.destination(for: $0)?.name } : [destination.name]
@@ -237,7 +251,7 @@ extension DeltaTapeCommand {
             }
             var options = ConversionOptions(
                 format: outputFormat,
-                track: track,
+                track: selectedTrack,
                 sampleFormat: sampleFormat ?? .s16,
                 sampleRate: rate,
                 resampler: resampler,
@@ -245,25 +259,28 @@ extension DeltaTapeCommand {
                 opus: OpusSettings(bitrate: bitrate?.bitsPerSecond, complexity: complexity, application: application ?? .audio,
                                    frameMilliseconds: frameMs ?? 20),
                 rawInput: inputFormat.map { AudioFormat(encoding: $0.encoding, sampleRate: inputRate ?? 0, channelCount: inputChannels ?? 1) },
-                inputKind: source.inputKind,
+                inputKind: inputKind,
                 strict: strict
             )
             options.layout = layout ?? .stereo
             options.keepsTruncated = keepTruncated
-            options.eventField = source.eventField
-            options.maximumMessageByteCount = source.maxMessageBytes
-            let display = ProgressDisplay(inputs: source.inputs, showsProgress: !quiet && ProgressDisplay.standardErrorIsTerminal)
-            let status = await Self.convert(Array(zip(source.inputs, plannedDestinations)), options: options, atOnce: jobs,
+            options.eventField = log.eventField
+            options.maximumMessageByteCount = log.maximumMessageByteCount
+            // Given at their default value they change nothing for a session log, and an audio input still refuses them.
+            options.givenSessionFlags = [("--track", track != nil), ("--max-message-bytes", log.maxMessageBytes != nil)].filter(\.1).map(\.0)
+            let display = ProgressDisplay(inputs: inputs, showsProgress: !quiet && ProgressDisplay.standardErrorIsTerminal)
+            let status = await Self.convert(Array(zip(inputs, plannedDestinations)), options: options, atOnce: jobs,
                                             display: display, quiet: quiet, summary: summaryText)
             if status != 0 { throw ExitCode(status) }
         }
 
         /// Converts each input to its destination, at most `atOnce` at a time, each on a thread of its own (the library's async
-        /// conversion), reporting each as it ends. Returns the most severe exit status (``worstExitStatus(_:)``).
+        /// conversion), reporting each as it ends, and several inputs' tally at the end (``BatchTally``). Returns the most
+        /// severe exit status (``worstExitStatus(_:)``).
         private static func convert(_ conversions: [(String, OutputDestination)], options: ConversionOptions, atOnce: Int,
                                     display: ProgressDisplay, quiet: Bool, summary: SummaryText) async -> Int32 {
             let redrawing = Task { await display.run() }
-            let worst = await withTaskGroup(of: Int32.self) { group in
+            let outcomes = await withTaskGroup(of: BatchTally.Outcome.self) { group in
                 var started = 0
                 func startNext() {
                     let index = started, (input, destination) = conversions[index]
@@ -277,30 +294,31 @@ extension DeltaTapeCommand {
                             }
                             display.end(index, writtenSeconds: result.durationSeconds)
                             if !quiet { display.printLine(summary.describe(result)) }
-                            return 0
+                            return BatchTally.Outcome(index: index, input: input, status: 0, failure: nil)
                         } catch {
                             display.end(index, writtenSeconds: nil)
                             display.printLine("deltatape: error: \(error)")
-                            return exitStatus(of: error)
+                            return BatchTally.Outcome(index: index, input: input, status: exitStatus(of: error), failure: error.description)
                         }
                     }
                 }
                 while started < min(atOnce, conversions.count) { startNext() }
-                var statuses: [Int32] = []
-                for await status in group {
-                    statuses.append(status)
+                var outcomes: [BatchTally.Outcome] = []
+                for await outcome in group {
+                    outcomes.append(outcome)
                     if started < conversions.count { startNext() }
                 }
-                return worstExitStatus(statuses)
+                return outcomes
             }
             redrawing.cancel()
             await redrawing.value  // the progress line is cleared before the command ends
-            return worst
+            if conversions.count > 1, !quiet { printError(BatchTally(outcomes).line) }
+            return worstExitStatus(outcomes.map(\.status))
         }
 
         /// How summaries read with these options.
         private var summaryText: SummaryText {
-            SummaryText(track: track, layout: layout, keepTruncated: keepTruncated, sampleFormat: sampleFormat)
+            SummaryText(track: selectedTrack, layout: layout, keepTruncated: keepTruncated, sampleFormat: sampleFormat)
         }
     }
 }
@@ -323,7 +341,10 @@ struct SummaryText: Sendable {
         case .wav: (sampleFormat ?? .s16).rawValue
         }
         let what = !summary.isSession ? "audio" : track == .both ? "both tracks (\(layout ?? .stereo))" : track.rawValue
-        return "wrote \(summary.output): \(what) \(seconds) s, \(summary.sampleRate) Hz \(channels) \(encoding), "
+        // A source rate the output does not keep (a 44.1 kHz file to Opus, which takes 48 kHz) is said.
+        let resampled = summary.sourceSampleRates.filter { $0 != summary.sampleRate }.map(String.init)
+        let from = resampled.isEmpty ? "" : " (resampled from \(resampled.joined(separator: " and ")) Hz)"
+        return "wrote \(summary.output): \(what) \(seconds) s, \(summary.sampleRate) Hz \(channels) \(encoding)\(from), "
             + "from \(groupingThousands(summary.inputByteCount)) bytes of \(summary.input) at \(speed)\(cuts(summary.timeline)), \(warnings)"
     }
 
@@ -346,6 +367,50 @@ struct SummaryText: Sendable {
         guard unheard > 0 else { return "" }
         let items = timeline.cutItemCount + timeline.droppedItemCount
         return ", \(items) item\(items == 1 ? "" : "s") cut where the listener interrupted (\((unheard * 1000).rounded() / 1000) s not heard)"
+    }
+}
+
+/// The line that ends a run of several conversions: `27 of 30 converted; 3 failed: a.jsonl (line 7: …), …`, the
+/// failures in the order the inputs were given, each with the start of its error (the whole error was said as it
+/// happened).
+struct BatchTally {
+    struct Outcome: Sendable {
+        var index: Int
+        var input: String
+        var status: Int32
+        /// The error's description, for a failed conversion.
+        var failure: String?
+    }
+
+    var outcomes: [Outcome]
+
+    init(_ outcomes: [Outcome]) {
+        self.outcomes = outcomes.sorted { $0.index < $1.index }
+    }
+
+    var line: String {
+        let failed = outcomes.filter { $0.status != 0 }
+        let tally = "\(outcomes.count - failed.count) of \(outcomes.count) converted"
+        guard !failed.isEmpty else { return tally }
+        return tally + "; \(failed.count) failed: " + failed.map { "\($0.input) (\(Self.gist(of: $0.failure ?? "", input: $0.input)))" }.joined(separator: ", ")
+    }
+
+    /// The start of an error, without the input's name it begins with (`a.jsonl:7: …` becomes `line 7: …`), cut at its
+    /// first clause and at 80 characters.
+    static func gist(of failure: String, input: String) -> String {
+        var text = Substring(failure)
+        if text.hasPrefix(input) {
+            text = text.dropFirst(input.count)
+            if text.hasPrefix(":"), let colon = text.dropFirst().firstIndex(of: ":"),
+               let line = Int(text[text.index(after: text.startIndex)..<colon]) {
+                text = "line \(line):" + text[text.index(after: colon)...]
+            } else {
+                text = text.drop { $0 == ":" || $0 == " " }
+            }
+        }
+        if let clause = text.firstIndex(of: ";") { text = text[..<clause] }
+        let trimmed = String(text.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+        return trimmed.count > 80 ? String(trimmed.prefix(79)) + "…" : trimmed
     }
 }
 

@@ -5,6 +5,9 @@ import Glibc
 
 @main
 struct DeltaTapeCommand: AsyncParsableCommand {
+    /// Every message the argument parser prints starts as the command's own do (`deltatape: error: …`, as git's do).
+    static var _errorPrefix: String { "deltatape: error: " }
+
     static let configuration = CommandConfiguration(
         commandName: "deltatape",
         abstract: "Turn the audio of realtime voice-AI sessions into archival audio files.",
@@ -13,32 +16,51 @@ struct DeltaTapeCommand: AsyncParsableCommand {
     )
 }
 
-/// The input every subcommand reads, and how to read it.
-struct InputOptions: ParsableArguments {
-    @Argument(help: "The session log (JSONL, JSON array, HAR) or, for convert, the audio file ('-' reads standard input); convert takes several, written into a folder (-o DIR/).", completion: .file())
-    var inputs: [String]
-
-    /// The first input: the only one, for commands that read one.
-    var input: String { inputs[0] }
-
-    @Option(help: "The input's kind, when detection from its content should be overridden: jsonl, json-array, har or (for convert) audio.")
-    var inputKind: InputKind?
-
-    @Option(help: ArgumentHelp("The field of a logger's envelope that holds each event, when it is not event, message, data or payload.", valueName: "name"))
+/// How a session log is read, for every command that reads one (the inputs themselves are each command's own: convert
+/// takes audio files too, inspect session logs only).
+struct SessionLogOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The field of a logger's envelope that holds each event, when it is not event, message, data or payload (session logs only).", valueName: "name"))
     var eventField: String?
 
-    @Option(help: ArgumentHelp("The longest message read (a line, an array element, a HAR frame), in bytes (default 64 MiB); a longer one is skipped and reported.",
+    @Option(help: ArgumentHelp("The longest message read (a line, an array element, a HAR frame), in bytes (default 64 MiB); a longer one is skipped and reported (session logs only).",
                                valueName: "bytes"))
-    var maxMessageBytes: Int = SessionLog.defaultMaximumMessageByteCount
+    var maxMessageBytes: Int?
+
+    /// ``maxMessageBytes``, or the default.
+    var maximumMessageByteCount: Int { maxMessageBytes ?? SessionLog.defaultMaximumMessageByteCount }
 
     func validate() throws {
         if let eventField, eventField.isEmpty {
             throw ValidationError("--event-field needs a field name.")
         }
-        if maxMessageBytes < 1_024 {
+        if let maxMessageBytes, maxMessageBytes < 1_024 {
             throw ValidationError("--max-message-bytes must be at least 1024.")
         }
     }
+}
+
+/// The kinds of session log `inspect` reads (`convert` takes an audio file too: ``InputKind``).
+enum LogKind: String, CaseIterable, ExpressibleByArgument {
+    case jsonl, jsonArray = "json-array", har
+
+    var inputKind: InputKind {
+        switch self {
+        case .jsonl: .jsonLines
+        case .jsonArray: .jsonArray
+        case .har: .har
+        }
+    }
+}
+
+/// Refuses a path that names a URL (`s3://bucket/key`, `https://…`): until object storage is supported, such a path
+/// would be taken as a local one (`-o s3://b/k.wav` made a folder named `s3:`). `role` is `the input` or `the output`.
+func refuseURLPath(_ path: String, role: String) throws {
+    guard let colon = path.firstIndex(of: ":"), colon > path.startIndex, path[colon...].hasPrefix("://"),
+          path[..<colon].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+-.".contains($0)) }) else { return }
+    let scheme = path[..<colon].lowercased()
+    let what = scheme == "s3" ? "object storage (s3://), which deltatape does not support yet" : "a URL (\(scheme)://), which deltatape does not read or write"
+    let remedy = role == "the output" ? "write a local file or folder and upload it" : "download it and name the local copy"
+    throw ValidationError("\(role) '\(path)' names \(what); \(remedy).")
 }
 
 /// Prints one line to standard error, control characters escaped: messages carry text from the input (names, types,
@@ -61,7 +83,7 @@ func exitStatus(of error: ConversionError) -> Int32 {
     case .badInput: 65
     case .unreadableInput: 66
     case .output: 74
-    case .resampling, .outputIsInput: 64
+    case .resampling, .outputIsInput, .inapplicableOption: 64
     case .cancelled: 75
     }
 }
@@ -101,19 +123,13 @@ extension PCMSampleFormat: ExpressibleByArgument {}
 extension ResamplerEngine: ExpressibleByArgument {}
 extension OpusApplication: ExpressibleByArgument {}
 
-/// A bitrate given as `32000` or `32k`.
+/// A bitrate given as `32000` or `32k` (``OpusSettings/bitrate(parsing:)``, which `deltatape relay` reads too).
 struct Bitrate: ExpressibleByArgument {
     var bitsPerSecond: Int
 
     init?(argument: String) {
-        let text = argument.lowercased()
-        if text.hasSuffix("k"), let thousands = Double(text.dropLast()) {
-            bitsPerSecond = Int((thousands * 1000).rounded())
-        } else if let value = Int(text) {
-            bitsPerSecond = value
-        } else {
-            return nil
-        }
+        guard let value = OpusSettings.bitrate(parsing: argument) else { return nil }
+        bitsPerSecond = value
     }
 }
 

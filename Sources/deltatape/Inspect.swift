@@ -13,7 +13,18 @@ extension DeltaTapeCommand {
                 """
         )
 
-        @OptionGroup var source: InputOptions
+        @Argument(help: "The session logs to inspect: JSON Lines, a JSON array of messages or a HAR export ('-' reads standard input).",
+                  completion: .file())
+        var inputs: [String]
+
+        @Option(help: "The log's kind, when detection from its content should be overridden: jsonl, json-array or har.")
+        var inputKind: LogKind?
+
+        @OptionGroup var log: SessionLogOptions
+
+        func validate() throws {
+            for input in inputs { try refuseURLPath(input, role: "the input") }
+        }
 
         @Flag(help: "Print the report as one JSON object (several inputs: a JSON array of them, in the order given).")
         var json = false
@@ -22,14 +33,14 @@ extension DeltaTapeCommand {
             var reports: [SessionReport] = []
             var statuses: [Int32] = []
             // One after another: an inspection is quick, and the reports come out in the order given.
-            for input in source.inputs {
+            for input in inputs {
                 do throws(ConversionError) {
-                    reports.append(try SessionInspector.inspect(input: input, kind: source.inputKind, eventField: source.eventField,
-                                                                maximumMessageByteCount: source.maxMessageBytes))
+                    reports.append(try SessionInspector.inspect(input: input, kind: inputKind?.inputKind, eventField: log.eventField,
+                                                                maximumMessageByteCount: log.maximumMessageByteCount))
                     statuses.append(0)
                 } catch {
                     // Several inputs: each failure is said, and the others are still reported.
-                    guard source.inputs.count > 1 else { throw reportFailure(error) }
+                    guard inputs.count > 1 else { throw reportFailure(error) }
                     printError("deltatape: error: \(error)")
                     statuses.append(exitStatus(of: error))
                 }
@@ -37,7 +48,7 @@ extension DeltaTapeCommand {
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                let data = source.inputs.count == 1 ? try encoder.encode(reports[0]) : try encoder.encode(reports)
+                let data = inputs.count == 1 ? try encoder.encode(reports[0]) : try encoder.encode(reports)
                 print(String(decoding: data, as: UTF8.self))
             } else if !reports.isEmpty {
                 print(reports.map(ReportText.render).joined(separator: "\n\n"))

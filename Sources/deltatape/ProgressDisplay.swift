@@ -109,9 +109,9 @@ final class ProgressDisplay: Sendable {
     private static let clearLine = "\r\u{1B}[K"
 
     /// `2/8 done · 42% of 1.2 GB · 1:02:05 of audio · 350× real time · ETA 0:03`; without known sizes,
-    /// `12.6 MB read` and no percent or ETA.
+    /// `12.6 MB read` and no percent or ETA. The ETA counts the input left and the audio read but not yet written.
     private static func describe(_ jobs: [Job], elapsedSeconds: Double) -> String {
-        var readByteCount = 0, audioSeconds = 0.0
+        var readByteCount = 0, audioSeconds = 0.0, pendingSeconds = 0.0
         for job in jobs {
             if job.isDone {
                 readByteCount += job.totalByteCount ?? 0
@@ -119,6 +119,7 @@ final class ProgressDisplay: Sendable {
             } else if let progress = job.progress {
                 readByteCount += progress.inputByteCount ?? 0
                 audioSeconds += progress.writtenSeconds
+                pendingSeconds += progress.pendingSeconds
             }
         }
         var parts: [String] = []
@@ -136,8 +137,11 @@ final class ProgressDisplay: Sendable {
         }
         parts.append("\(formatClock(audioSeconds)) of audio")
         if elapsedSeconds > 0 { parts.append("\(Int((audioSeconds / elapsedSeconds).rounded()))× real time") }
-        if let fraction, fraction > 0, fraction < 1 {
-            parts.append("ETA \(formatClock(elapsedSeconds * (1 - fraction) / fraction))")
+        // The time left counts both sides: the input still to read, and the audio read but not yet written (a session's
+        // last answers are written after its last byte is read), at the speed audio has been written so far.
+        if let fraction, fraction > 0, fraction < 1 || pendingSeconds > 0 {
+            let writing = audioSeconds > 0 && elapsedSeconds > 0 ? pendingSeconds / (audioSeconds / elapsedSeconds) : 0
+            parts.append("ETA \(formatClock(elapsedSeconds * (1 - fraction) / fraction + writing))")
         }
         return parts.joined(separator: " · ")
     }

@@ -10,10 +10,12 @@ extension DeltaTapeCommand {
             abstract: "Relay realtime WebSocket sessions to their API and record each one (runs deltatape-relay).",
             discussion: """
                 deltatape relay --listen HOST:PORT --upstream URL --output-dir DIR [--format wav|ogg|webm] \
-                [--track …] [--layout …] [--save-log] [--complexity N]; `deltatape-relay --help` shows all of the relay's options. \
+                [--track …] [--layout …] [--save-log] [--complexity N] [--bitrate 32k]; `deltatape relay --help` shows all of the relay's options. \
                 deltatape-relay is looked for beside deltatape, then on PATH; build it with \
-                `swift build --package-path Relay -c release`.
-                """)
+                `scripts/install.sh` (or `swift build --package-path Relay -c release`).
+                """,
+            // `deltatape relay --help` is the relay's own help: the flag goes to deltatape-relay with the rest.
+            helpNames: [])
 
         @Argument(parsing: .allUnrecognized, help: "The relay's arguments.")
         var arguments: [String] = []
@@ -21,7 +23,7 @@ extension DeltaTapeCommand {
         func run() throws {
             guard let relay = Self.locate() else {
                 printError("deltatape: error: deltatape relay runs deltatape-relay, which is neither beside deltatape nor on PATH; "
-                    + "build it with `swift build --package-path Relay -c release` and copy Relay/.build/release/deltatape-relay beside deltatape (or put that folder on PATH)")
+                    + "scripts/install.sh builds and installs both (or build it with `swift build --package-path Relay -c release` and copy Relay/.build/release/deltatape-relay beside deltatape)")
                 throw ExitCode(69)
             }
             let argv = [relay] + arguments

@@ -31,6 +31,10 @@ extension DeltaTapeCommand {
         @Flag(help: "Only report what would be changed; the files are not opened for writing.")
         var dryRun = false
 
+        func validate() throws {
+            for file in files { try refuseURLPath(file, role: "the input") }
+        }
+
         func run() async throws {
             var worst: Int32 = 0
             for file in files {

@@ -59,7 +59,12 @@ enum ReportText {
             cuts.append("\(counted(timeline.droppedItems, "item")) dropped (\(timeline.droppedSeconds) s)")
         }
         if timeline.interruptionsWithoutEffect > 0 { cuts.append("\(counted(timeline.interruptionsWithoutEffect, "interruption")) cut nothing") }
-        if timeline.overlapSeconds > 0 { cuts.append("\(timeline.overlapSeconds) s of the assistant over the user") }
+        if timeline.overlapSeconds > 0 {
+            // What the figure counts, in the line itself: it is the server's word (its voice detection), not a measurement
+            // of the audio, and a speech_started that no speech_stopped follows counts on to the end of the session.
+            cuts.append("\(timeline.overlapSeconds) s of assistant audio played while the server's voice detection heard the user "
+                + "speaking (from each speech_started to its speech_stopped, or to the end without one)")
+        }
         if timeline.otherSourceMessages > 0 { cuts.append("\(counted(timeline.otherSourceMessages, "audio message")) of the other vocabulary left out") }
         if !cuts.isEmpty { lines.append("  " + cuts.joined(separator: "; ")) }
         return lines

@@ -21,8 +21,9 @@ let batchCases: [CommandLineCase] = [
         for name in ["ga-basic", "har-openai", "json-array"] {
             #expect(try soxDecodeToPCM16(run.path("out/\(name).wav")) == GeneratedSessions.expectedAssistant(name), "\(name)")
         }
-        // One summary line per input, in the order they ended.
-        let written = lines(run)
+        // One summary line per input, in the order they ended, then the tally.
+        #expect(lines(run).last == "3 of 3 converted", "\(lines(run))")
+        let written = Array(lines(run).dropLast())
         #expect(written.count == 3, "\(written)")
         #expect(Set(written.compactMap { $0.split(separator: ":").first.map(String.init) })
             == Set(["ga-basic", "har-openai", "json-array"].map { "wrote " + run.path("out/\($0).wav") }), "\(written)")

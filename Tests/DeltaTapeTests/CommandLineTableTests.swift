@@ -11,7 +11,7 @@ struct CommandLineCase: Sendable, CustomTestStringConvertible {
     var status: Int32 = 0
     /// Text standard error must contain.
     var message: String?
-    /// Standard input: a generated session's log (`@NAME`), or nothing.
+    /// Standard input: a generated session's log (`@NAME`), a file the case made (`$/FILE`), or nothing.
     var input: String?
     /// Makes input files in the case's folder before the run.
     var prepare: (@Sendable (URL) throws -> Void)?
@@ -72,12 +72,15 @@ struct CommandLineRun {
         try run("sh", ["-c", script, TestEnvironment.deltatapeExecutable.path, argument])
     }
 
-    @Test(arguments: flagCases + validationCases + failureCases + sameFileCases + flagConflictCases + versionAndAliasCases + plausibilityCases + wrapperCases + noAudioCases + cutOffCases + messageLimitCases + hostileInputCases + repairCases + batchCases)
+    @Test(arguments: flagCases + validationCases + failureCases + sameFileCases + flagConflictCases + versionAndAliasCases + plausibilityCases + wrapperCases + noAudioCases + cutOffCases + messageLimitCases + hostileInputCases + repairCases + batchCases + inputKindFlagCases + voiceCases)
     func deltatapeRun(_ testCase: CommandLineCase) throws {
         let folder = try TestEnvironment.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         try testCase.prepare?(folder)
-        let input = try testCase.input.map { try Data(contentsOf: URL(fileURLWithPath: GeneratedSessions.log(String($0.dropFirst())))) }
+        let input = try testCase.input.map { name in
+            try Data(contentsOf: name.hasPrefix("$/") ? folder.appendingPathComponent(String(name.dropFirst(2)))
+                : URL(fileURLWithPath: GeneratedSessions.log(String(name.dropFirst()))))
+        }
         let result = try run(TestEnvironment.deltatapeExecutable.path, Self.expand(testCase.arguments, folder: folder), input: input)
         #expect(result.status == testCase.status, "\(result.standardError)")
         if let message = testCase.message {

@@ -88,7 +88,7 @@ private let outputs: [(format: String, arguments: [String])] = [
 ]
 
 /// Issue 13, defect 2: every pair of flags that contradict each other, refused with exit 64 and a sentence, and the
-/// pairs that agree, honoured. Built from the README's rules, not from the command's code.
+/// pairs that agree, honoured. Built from docs/CLI.md's rules, not from the command's code.
 let flagConflictCases: [CommandLineCase] = {
     var cases: [CommandLineCase] = []
     let convert = ["convert", "@ga-basic"]

@@ -1,3 +1,4 @@
+import DeltaTape
 import Foundation
 import TestSupport
 import Testing
@@ -99,8 +100,11 @@ import Testing
         // Both inputs' bytes in one figure.
         let frame = try Regex(#"^[012]/2 done · \d{1,3}% of "# + Self.megabytes(2 * Self.sixMinuteLogByteCount()) + #" · \d+:\d\d of audio · \d+× real time( · ETA \d+:\d\d)?$"#)
         #expect(frames.count >= 2 && frames.allSatisfy { $0.wholeMatch(of: frame) != nil }, "\(frames)")
-        let written = rest.split(separator: "\r\n").map(String.init)
-        #expect(Set(written) .count == 2 && written.allSatisfy { $0.hasPrefix("wrote \(folder.path)/out/") && $0.hasSuffix("no warnings") },
+        // Each input's summary, then the run's tally.
+        let lines = rest.split(separator: "\r\n").map(String.init)
+        #expect(lines.last == "2 of 2 converted", "\(rest.debugDescription)")
+        let written = lines.dropLast()
+        #expect(Set(written).count == 2 && written.allSatisfy { $0.hasPrefix("wrote \(folder.path)/out/") && $0.hasSuffix("no warnings") },
                 "\(rest.debugDescription)")
     }
 
@@ -164,5 +168,26 @@ import Testing
         for name in ["first", "second"] {
             #expect(try soxDecodeToPCM16(folder.appendingPathComponent("out/\(name).wav").path) == GeneratedSessions.expectedAssistant("ga-basic"))
         }
+    }
+}
+
+/// Issue 26: the progress record counts the output side. A session's last answers are written after its last byte is
+/// read (queued to play after the audio before them); the record goes on showing the audio written meanwhile, and the
+/// audio read but not written as work left, instead of stopping at the last input update.
+@Suite struct ProgressOutputSideTests {
+    @Test func theWrittenAudioIsCountedUntilTheEnd() throws {
+        let progress = ConversionProgress()
+        var options = ConversionOptions(format: .wav)
+        options.progress = progress
+        let folder = try TestEnvironment.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let summary = try SessionConverter.convert(input: GeneratedSessions.sixMinuteLog(),
+                                                   to: .file(folder.appendingPathComponent("a.wav").path), options: options)
+        // The output reports its count every 10 s of audio: at the end the record is within that of the whole, and
+        // what it holds as not yet written is at most that too.
+        #expect(progress.writtenSeconds > summary.durationSeconds - 10.5, "\(progress.writtenSeconds) of \(summary.durationSeconds)")
+        #expect(progress.writtenSeconds <= summary.durationSeconds + 0.001)
+        #expect(progress.pendingSeconds <= 10.5, "\(progress.pendingSeconds)")
+        #expect(progress.inputByteCount == summary.inputByteCount, "the input's last byte is counted")
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 
-/// `deltatape inspect --json` as the README documents it: scripts may decode every report into this type.
+/// `deltatape inspect --json` as docs/CLI.md documents it: scripts may decode every report into this type.
 struct InspectJSON: Decodable {
     struct Track: Decodable {
         var deltaCount: Int
@@ -54,7 +54,7 @@ struct InspectJSON: Decodable {
     var diagnoses: [Diagnosis]
 }
 
-/// The diagnosis codes the README lists.
+/// The diagnosis codes docs/CLI.md lists.
 let documentedDiagnosisCodes: Set<String> = [
     "openai-ga-names", "openai-beta-names", "openai-shared-names", "vocabulary", "no-vocabulary", "har-without-frames", "webrtc-data-channel",
     "text-only-output", "transcripts-without-audio", "wrapper-not-recognized", "no-assistant-audio", "no-user-audio", "other-track-has-audio",

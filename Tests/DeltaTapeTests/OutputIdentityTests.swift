@@ -75,7 +75,7 @@ import Testing
             switch error {
             case .badInput: return "fails with exit status 65"
             case .unreadableInput, .output: return "fails with exit status 74"
-            case .resampling, .outputIsInput: return "fails with exit status 64"
+            case .resampling, .outputIsInput, .inapplicableOption: return "fails with exit status 64"
             case .cancelled: return "cancelled"
             }
         } catch {

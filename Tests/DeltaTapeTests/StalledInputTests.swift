@@ -77,7 +77,9 @@ import Testing
         first.arguments = ["convert", "-", "-o", "-", "--format", "wav"]
         let input = Pipe()
         first.standardInput = input
-        first.standardOutput = try #require(FileHandle(forWritingAtPath: output))
+        // Unwrapped first: required straight into `standardOutput` (an `Any?`), the check would never fail.
+        let outputHandle: FileHandle = try #require(FileHandle(forWritingAtPath: output))
+        first.standardOutput = outputHandle
         first.standardError = FileHandle.nullDevice
         try first.run()
         try input.fileHandleForWriting.write(contentsOf: lines)

@@ -501,8 +501,13 @@ func convertSession(_ log: String, to output: String, _ arguments: [String]) thr
             switch flag {
             case "--track": options.track = try #require(TrackSelection(rawValue: value), "--track \(value)")
             case "--layout": options.layout = try #require(ChannelLayout(rawValue: value), "--layout \(value)")
-            case "--rate": options.sampleRate = try #require(Int(value), "--rate \(value)")
-            default: options.opus.bitrate = try #require(Int(value.replacingOccurrences(of: "k", with: "000")), "--bitrate \(value)")
+            // Unwrapped as Int first: required straight into an optional property, the check could never fail.
+            case "--rate":
+                let rate: Int = try #require(Int(value), "--rate \(value)")
+                options.sampleRate = rate
+            default:
+                let bitrate: Int = try #require(Int(value.replacingOccurrences(of: "k", with: "000")), "--bitrate \(value)")
+                options.opus.bitrate = bitrate
             }
         default:
             Issue.record("convertSession does not read \(flag); add it here")

@@ -1,7 +1,7 @@
 // Chromium as a reference decoder: headless Chromium's Web Audio `decodeAudioData`, what a browser does with a file.
 // Driven through the DevTools protocol on a pipe (descriptors 3 and 4), so the test waits for the decode itself
 // rather than for a page load or a timer.
-public import Foundation
+import Foundation
 
 /// What Chromium's `decodeAudioData` made of a file.
 public struct ChromiumDecoding: Sendable {

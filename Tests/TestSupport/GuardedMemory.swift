@@ -1,6 +1,6 @@
 // Buffers that end flush against an inaccessible page, so a kernel that reads or writes one byte past the end of
 // its buffer crashes the test at the faulty access instead of touching the slack a Swift array may have.
-public import Foundation
+import Foundation
 
 /// Calls `body` with `count` bytes that end exactly where a `PROT_NONE` page begins.
 ///
@@ -24,7 +24,7 @@ public func withPageEndBytes<R>(count: Int, fill: UInt8 = 0, _ body: (UnsafeMuta
 /// Copies `bytes` to the end of a page-end buffer (see ``withPageEndBytes(count:fill:_:)``) and calls `body` with it.
 public func withPageEndCopy<R>(of bytes: [UInt8], _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
     try withPageEndBytes(count: bytes.count) { buffer in
-        if !bytes.isEmpty { buffer.copyMemory(from: UnsafeRawBufferPointer(start: bytes, count: bytes.count)) }
+        bytes.withUnsafeBytes { buffer.copyMemory(from: $0) }
         return try body(UnsafeRawBufferPointer(buffer))
     }
 }

@@ -1,6 +1,6 @@
 // Randomized tests draw from a seeded generator so that a failure can be replayed: the seed is in every failure's
 // message, and DELTATAPE_TEST_SEED=N makes every randomized test draw what it drew when it failed.
-public import Foundation
+import Foundation
 
 /// The seed of this test run: `DELTATAPE_TEST_SEED` (decimal or 0x-hex) when set, else a fresh random one.
 public enum TestSeed {

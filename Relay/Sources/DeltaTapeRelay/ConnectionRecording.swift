@@ -24,7 +24,10 @@ final class ConnectionRecording: Sendable {
 
     /// Starts the recording of connection `number`, begun at `start` (seconds since the epoch).
     init(number: Int, start: Double, configuration: RelayConfiguration, problem: @escaping @Sendable (Problem) -> Void) {
-        let stem = configuration.outputDirectory + "/" + Self.timestamp(start) + "-\(number)"
+        // `--output-dir recordings/` names recordings/x.webm, not recordings//x.webm.
+        var folder = Substring(configuration.outputDirectory)
+        while folder.count > 1, folder.hasSuffix("/") { folder = folder.dropLast() }
+        let stem = (folder == "/" ? "" : folder) + "/" + Self.timestamp(start) + "-\(number)"
         let fileExtension = switch configuration.options.format {
         case .wav: "wav"
         case .ogg: "ogg"

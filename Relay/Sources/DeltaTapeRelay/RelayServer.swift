@@ -1,5 +1,5 @@
 import CoreMetrics
-public import DeltaTape
+import DeltaTape
 import Foundation
 import HTTPTypes
 import Hummingbird

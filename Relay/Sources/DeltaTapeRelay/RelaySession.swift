@@ -53,7 +53,7 @@ final class RelaySession: Sendable {
                     upstream.set(.connected(subprotocol: subprotocol))
                 }
             } catch {
-                upstream.set(.failed("\(error)", answer: .badGateway))
+                upstream.set(.failed(ConnectionFailureText.describe(error), answer: .badGateway))
             }
         }
     }

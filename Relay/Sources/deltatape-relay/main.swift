@@ -1,12 +1,15 @@
 // `deltatape-relay` (what `deltatape relay` runs): the recording WebSocket relay of SPEC §9.
 import ArgumentParser
-import DeltaTape
+@_spi(Blocks) import DeltaTape
 import DeltaTapeRelay
 import Dispatch
 import Foundation
 
 @main
 struct RelayCommand: AsyncParsableCommand {
+    /// Every error, the argument parser's included, starts as deltatape's do.
+    static var _errorPrefix: String { "deltatape: error: " }
+
     static let configuration = CommandConfiguration(
         commandName: "deltatape relay",
         abstract: "Relay realtime WebSocket sessions to their API and record each one.",
@@ -34,16 +37,17 @@ struct RelayCommand: AsyncParsableCommand {
     @Option(name: .long, help: "assistant, user or both (default assistant).")
     var track = "assistant"
     @Option(name: .long, help: "With --track both: stereo, mono or separate (default stereo).")
-    var layout = "stereo"
-    @Option(name: .long, help: "Opus complexity 0-10 for ogg and webm (libopus' default when not given; 5 costs about a fifth).")
+    var layout: String?
+    // Numbers are read as numbers even when they start with '-' (`--grace-period -1` is out of range, not a flag), as convert's are.
+    @Option(name: .long, parsing: .unconditional, help: "Opus complexity 0-10 for ogg and webm (libopus' default when not given; 5 costs about a fifth).")
     var complexity: Int?
-    @Option(name: .long, help: "Opus bitrate in bits per second for ogg and webm (libopus' default when not given).")
-    var bitrate: Int?
+    @Option(name: .long, parsing: .unconditional, help: "Opus bitrate for ogg and webm in bits per second, for example 32000 or 32k (libopus' default when not given).")
+    var bitrate: String?
     @Flag(name: .customLong("save-log"), help: "Also keep each session's messages as DIR/<name>.jsonl, which converts again later.")
     var savesLog = false
-    @Option(name: .customLong("recording-buffer"), help: "Bytes a recording may fall behind before it is abandoned (default 16 MiB).")
+    @Option(name: .customLong("recording-buffer"), parsing: .unconditional, help: "Bytes a recording may fall behind before it is abandoned (default 16 MiB).")
     var recordingBuffer = 16 << 20
-    @Option(name: .customLong("grace-period"), help: "Seconds open sessions may go on after SIGTERM (default 10).")
+    @Option(name: .customLong("grace-period"), parsing: .unconditional, help: "Seconds open sessions may go on after SIGTERM (default 10).")
     var gracePeriod = 10.0
 
     func run() async throws {
@@ -99,10 +103,15 @@ struct RelayCommand: AsyncParsableCommand {
             throw ValidationError("--format \(format): expected wav, ogg or webm")
         }
         guard let track = TrackSelection(rawValue: track) else { throw ValidationError("--track \(track): expected assistant, user or both") }
-        guard let layout = ChannelLayout(rawValue: layout) else { throw ValidationError("--layout \(layout): expected stereo, mono or separate") }
         configuration.options.format = format
         configuration.options.track = track
-        configuration.options.layout = layout
+        if let layout {
+            guard let chosen = ChannelLayout(rawValue: layout) else { throw ValidationError("--layout \(layout): expected stereo, mono or separate") }
+            guard track == .both else {
+                throw ValidationError("--layout \(layout) lays out both tracks; add --track both, or leave out --layout")
+            }
+            configuration.options.layout = chosen
+        }
         if complexity != nil || bitrate != nil {
             guard format != .wav else { throw ValidationError("--complexity and --bitrate are for ogg and webm: WAV is not encoded") }
         }
@@ -111,8 +120,11 @@ struct RelayCommand: AsyncParsableCommand {
             configuration.options.opus.complexity = complexity
         }
         if let bitrate {
-            guard (6_000...510_000).contains(bitrate) else { throw ValidationError("--bitrate \(bitrate): expected 6000...510000 bits per second") }
-            configuration.options.opus.bitrate = bitrate
+            let range = OpusSettings.bitrates
+            guard let bitsPerSecond = OpusSettings.bitrate(parsing: bitrate), range.contains(bitsPerSecond) else {
+                throw ValidationError("--bitrate \(bitrate): expected \(range.lowerBound)...\(range.upperBound) bits per second (or 0.5k...512k)")
+            }
+            configuration.options.opus.bitrate = bitsPerSecond
         }
         configuration.savesLog = savesLog
         guard recordingBuffer >= 1 else { throw ValidationError("--recording-buffer \(recordingBuffer): expected a number of bytes, at least 1") }
@@ -128,7 +140,8 @@ func say(_ line: String) {
     FileHandle.standardError.write(Data(("deltatape relay: " + line + "\n").utf8))
 }
 
+/// Says why the relay cannot go on, in deltatape's voice (`deltatape: error: …`), and exits with `status`.
 func fail(_ message: String, status: Int32) -> Never {
-    say(message)
+    FileHandle.standardError.write(Data(("deltatape: error: " + message + "\n").utf8))
     exit(status)
 }

@@ -156,6 +156,11 @@ struct RelayForwardingTests {
         #expect(outcome.error != nil || outcome.closeCode != 1000)
         #expect(relay.process.isRunning)
         #expect(try await httpGet(port: relay.port, path: "/healthz").status == 200)
+        // Said in words with its errno (ECONNREFUSED is 111 on Linux, and strerror's words for it), not as SwiftNIO's
+        // structures (issue 26).
+        let line = await relay.waitForLine { $0.contains("did not accept the connection") } ?? "no line"
+        #expect(line.contains("cannot connect to 127.0.0.1:\(deadPort): Connection refused, errno 111"), "\(line)")
+        #expect(!line.contains("SingleConnectionFailure") && !line.contains("NIOConnectionError"), "\(line)")
     }
 
     /// An upstream in Python's standard library that accepts one WebSocket connection, reads frames until the close

@@ -10,6 +10,12 @@ public final class ConversionProgress: Sendable {
         var inputByteCount: Int?
         var frameCount = 0
         var sampleRate = 0
+        /// Audio read but not yet written (answers queued to play after the audio before them), as of when the output
+        /// had written `queuedAtWrittenSeconds`.
+        var queuedSeconds = 0.0
+        var queuedAtWrittenSeconds = 0.0
+
+        var writtenSeconds: Double { sampleRate > 0 ? Double(frameCount) / Double(sampleRate) : 0 }
     }
 
     private let state = Mutex(State())
@@ -23,12 +29,29 @@ public final class ConversionProgress: Sendable {
 
     /// Seconds of audio written so far (of the first output, for separate files).
     public var writtenSeconds: Double {
-        state.withLock { $0.sampleRate > 0 ? Double($0.frameCount) / Double($0.sampleRate) : 0 }
+        state.withLock { $0.writtenSeconds }
     }
 
-    /// Records what the conversion has read and written.
-    func update(inputByteCount: Int?, frameCount: Int, sampleRate: Int) {
-        state.withLock { $0 = State(inputByteCount: inputByteCount, frameCount: frameCount, sampleRate: sampleRate) }
+    /// Seconds of audio already read but not yet written: the output side's work left beyond the input's (a session's
+    /// last answers, queued to play after the audio before them, are written after the input's last byte is read).
+    public var pendingSeconds: Double {
+        state.withLock { max(0, $0.queuedSeconds - ($0.writtenSeconds - $0.queuedAtWrittenSeconds)) }
+    }
+
+    /// Records what the conversion has read and written, and the audio read but not yet written.
+    func update(inputByteCount: Int?, frameCount: Int, sampleRate: Int, queuedSeconds: Double = 0) {
+        state.withLock {
+            $0 = State(inputByteCount: inputByteCount, frameCount: frameCount, sampleRate: sampleRate, queuedSeconds: queuedSeconds)
+            $0.queuedAtWrittenSeconds = $0.writtenSeconds
+        }
+    }
+
+    /// Records what the output has written, the input's figures left as they were (while queued audio is written).
+    func updateWritten(frameCount: Int, sampleRate: Int) {
+        state.withLock {
+            $0.frameCount = max($0.frameCount, frameCount)
+            $0.sampleRate = sampleRate
+        }
     }
 
     /// How many input bytes pass between two updates.

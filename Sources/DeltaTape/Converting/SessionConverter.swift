@@ -55,6 +55,7 @@ public enum SessionConverter {
             try refuseOutput(destination, overInput: input)
         }
         if let raw = options.rawInput {
+            try refuseSessionOptions(options, input: input, kind: "headerless PCM (--input-format)")
             return try convertAudio(RawPCMSource(path: input, format: raw), to: destination, options: options, started: started)
         }
         let source: FileByteSource
@@ -78,6 +79,7 @@ public enum SessionConverter {
                 throw .badInput("\(source.name): looks like an audio file; audio files are read from a path, not from standard input; "
                     + "for a stream, send raw PCM with --input-format")
             }
+            try refuseSessionOptions(options, input: input, kind: "an audio file")
             return try convertAudio(AudioFileSource(path: input), to: destination, options: options, started: started)
         }
         // A session log: this thread reads it, in chunks that the recorder's thread parses where they lie (reading
@@ -154,6 +156,18 @@ public enum SessionConverter {
         return try result.get()
     }
 
+    /// Throws ``ConversionError/inapplicableOption(_:)`` when `options` set what only a session log has a use for
+    /// (tracks, cuts, envelopes, strict reading): an audio file or headerless PCM has one stream of samples, and an
+    /// option it cannot honour is refused rather than dropped.
+    private static func refuseSessionOptions(_ options: ConversionOptions, input: String, kind: String) throws(ConversionError) {
+        let names = options.sessionOptionsSet
+        guard let first = names.first else { return }
+        let list = names.count == 1 ? first : names.dropLast().joined(separator: ", ") + " and " + (names.last ?? "")
+        throw .inapplicableOption("\(input == "-" ? "stdin" : input) is \(kind), not a session log, so \(list) "
+            + "(\(names.count == 1 ? "an option" : "options") of session logs) cannot apply; leave \(names.count == 1 ? "it" : "them") out "
+            + "to convert its audio as it is")
+    }
+
     /// Throws when `destination` already exists as the very file `input` names (compared by device and inode, so the
     /// spelling of the paths, symbolic links and hard links do not matter), standard input and output included.
     /// Only regular files are compared: a device such as `/dev/null` may be read and written at once.
@@ -211,7 +225,8 @@ public enum SessionConverter {
             frameCount: writer.frameCount,
             inputByteCount: source.byteCount,
             problemCount: 0,
-            elapsedSeconds: monotonicSeconds() - started
+            elapsedSeconds: monotonicSeconds() - started,
+            sourceSampleRates: output.sourceRates.sorted()
         )
     }
 }

@@ -21,6 +21,9 @@ public enum ConversionError: Error, Sendable, Equatable, CustomStringConvertible
     /// The work was stopped before it ended (a recording's task was cancelled, or a message came after
     /// ``SessionRecorder/finish()``); what was written stays a valid file once finished.
     case cancelled(String)
+    /// An option was given that the input has no use for (a session log's option, such as the track or strict
+    /// reading, for an audio file or headerless PCM): refused rather than ignored, before anything is written.
+    case inapplicableOption(String)
 
     /// The failure as a sentence a person can act on.
     public var description: String {
@@ -33,6 +36,7 @@ public enum ConversionError: Error, Sendable, Equatable, CustomStringConvertible
             "the output \(output) is the input \(input) (the same file); writing it would destroy the input, so nothing was written; "
                 + "choose another output path"
         case .cancelled(let message): message
+        case .inapplicableOption(let message): message
         }
     }
 }

@@ -50,6 +50,27 @@ public struct ConversionOptions: Sendable {
     /// for recordings inside a server, whose own work, forwarding a conversation, must come first. `deltatape relay`
     /// sets it; conversions leave it off.
     public var runsInBackground = false
+    /// Command-line flags given that only a session log has a use for, by name (`--track`), beyond the options set away
+    /// from their defaults: an audio file or headerless PCM refuses them too (``ConversionError/inapplicableOption(_:)``).
+    /// The command line sets it, so that `--track assistant` on a FLAC file is refused as `--track user` is.
+    @_spi(Blocks) public var givenSessionFlags: [String] = []
+
+    /// The session log's options that are set (away from their defaults, or named in ``givenSessionFlags``), by their
+    /// command-line names, in the order `deltatape convert --help` lists them: what an audio input refuses.
+    var sessionOptionsSet: [String] {
+        var names: [String] = []
+        func add(_ name: String, _ isSet: Bool) {
+            if isSet || givenSessionFlags.contains(name), !names.contains(name) { names.append(name) }
+        }
+        add("--track", track != .assistant)
+        add("--layout", track == .both && layout != .stereo)
+        add("--keep-truncated", keepsTruncated)
+        add("--event-field", eventField != nil)
+        add("--max-message-bytes", maximumMessageByteCount != SessionLog.defaultMaximumMessageByteCount)
+        add("--strict", strict)
+        for name in givenSessionFlags where !names.contains(name) { names.append(name) }
+        return names
+    }
 
     /// Creates options; the defaults are WAV, 16-bit, the source's rate, soxr at high quality, lenient.
     public init(
@@ -103,6 +124,9 @@ public struct ConversionSummary: Sendable {
     public var elapsedSeconds: Double
     /// What the timeline did (sessions only): the placement rule, items, cuts.
     public var timeline: TimelineStatistics?
+    /// The sample rates of the audio read, in increasing order: those other than ``sampleRate`` were resampled to it
+    /// (a 44.1 kHz file to Opus, at 48 kHz; Gemini's 16 kHz user track beside its 24 kHz answers).
+    public var sourceSampleRates: [Int] = []
 
     /// Seconds of audio written.
     public var durationSeconds: Double { sampleRate > 0 ? Double(frameCount) / Double(sampleRate) : 0 }

@@ -12,7 +12,11 @@ final class PCMOutput {
     let channelCount: Int
     private let makeSink: () throws(OutputError) -> any ByteSink
     private(set) var writer: (any PCMWriter)?
+    /// Every rate samples came in at: those other than the writer's were resampled (the summary says so).
+    private(set) var sourceRates: Set<Int> = []
     private let resampling: ResamplingStage
+    /// Source frames written since the output's count was last reported to ``ConversionOptions/progress``.
+    private var framesSinceProgress = 0
     private var lastFlush = monotonicSeconds()
     /// Seconds of wall time between flushes, for a live input: a process killed while it flows loses at most that
     /// of what it had received. `nil` for an input read from a file, whose output is then the same bytes whatever
@@ -32,7 +36,17 @@ final class PCMOutput {
 
     /// Writes interleaved frames sampled at `rate`.
     func write(_ samples: UnsafeBufferPointer<Int16>, rate: Int) throws(ConversionError) {
-        try resampling.write(samples, rate: rate, to: opened(firstRate: rate))
+        sourceRates.insert(rate)
+        let writer = try opened(firstRate: rate)
+        try resampling.write(samples, rate: rate, to: writer)
+        guard let progress = options.progress else { return }
+        // The output's own count, every 10 s of audio or so: what a progress display shows while a session's queued
+        // answers are written after its input has been read. (An Opus writer's count waits for its encoder.)
+        framesSinceProgress += samples.count / max(1, channelCount)
+        if framesSinceProgress >= 10 * rate {
+            framesSinceProgress = 0
+            progress.updateWritten(frameCount: writer.frameCount, sampleRate: writer.sampleRate)
+        }
     }
 
     /// Puts what the writer holds where a reader has it; the output goes on. (A resampler's few held-back samples stay

@@ -74,6 +74,10 @@ package final class SessionPipeline {
 
     /// Every writer opened: one, or two for separate files.
     package var writers: [any PCMWriter] { output.writers }
+    /// Seconds of audio read but not yet written (assistant answers queued to play), for the progress display.
+    package var queuedSeconds: Double { timeline.queuedSeconds }
+    /// Every rate the session's audio came in at, in increasing order (for ``ConversionSummary/sourceSampleRates``).
+    package var sourceSampleRates: [Int] { output.sourceRates.sorted() }
 
     /// What the timeline did: the placement rule, items, cuts, where each track ends.
     package var timelineStatistics: TimelineStatistics { timeline.statistics }

@@ -38,6 +38,8 @@ final class TimelineOutput: TimelineSink {
 
     /// The writers opened so far (two for separate files).
     var writers: [any PCMWriter] { [main?.writer, second?.writer].compactMap { $0 } }
+    /// Every rate the tracks' samples came in at (those other than the output's were resampled).
+    private(set) var sourceRates: Set<Int> = []
 
     /// Seconds of wall time between flushes (see ``SessionPipeline/flushInterval``).
     func setFlushInterval(_ interval: Double?) {
@@ -47,6 +49,7 @@ final class TimelineOutput: TimelineSink {
     }
 
     func write(_ samples: UnsafeBufferPointer<Int16>, rate: Int, track: AudioTrack) throws(ConversionError) {
+        sourceRates.insert(rate)
         if options.track.single != nil {
             try main?.write(samples, rate: rate)
             return

@@ -283,7 +283,8 @@ public final class SessionLogRecorder: Sendable {
                 vocabulary: log.reader.vocabulary, sampleRate: pipeline.writer?.sampleRate ?? 0,
                 channelCount: pipeline.writer?.channelCount ?? 0, frameCount: pipeline.writer?.frameCount ?? 0,
                 inputByteCount: log.byteCount, problemCount: pipeline.problemCount,
-                elapsedSeconds: monotonicSeconds() - started, timeline: pipeline.timelineStatistics)
+                elapsedSeconds: monotonicSeconds() - started, timeline: pipeline.timelineStatistics,
+                sourceSampleRates: pipeline.sourceSampleRates)
         }
         if case .failure(let error) = outcome { fail(error) }
         // The rest of the log (after a failure) is let go, up to the end the caller asks for.
@@ -302,9 +303,12 @@ public final class SessionLogRecorder: Sendable {
             if let progress = pipeline.options.progress, log.byteCount - reportedByteCount >= ConversionProgress.updateByteInterval {
                 reportedByteCount = log.byteCount
                 progress.update(inputByteCount: reportedByteCount, frameCount: pipeline.writer?.frameCount ?? 0,
-                                sampleRate: pipeline.writer?.sampleRate ?? 0)
+                                sampleRate: pipeline.writer?.sampleRate ?? 0, queuedSeconds: pipeline.queuedSeconds)
             }
         }
+        // The input is read; what was read and not yet written is the work left (the output side reports it as it goes).
+        pipeline.options.progress?.update(inputByteCount: log.byteCount, frameCount: pipeline.writer?.frameCount ?? 0,
+                                          sampleRate: pipeline.writer?.sampleRate ?? 0, queuedSeconds: pipeline.queuedSeconds)
         try log.refuseForcedKindWithoutMessages()
         for warning in log.harStructureWarnings {
             try pipeline.note(Problem(input: log.name, line: log.lineCount, message: warning))

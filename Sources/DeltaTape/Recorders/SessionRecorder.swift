@@ -241,7 +241,8 @@ public final class SessionRecorder: Sendable {
                         vocabulary: reader.vocabulary, sampleRate: pipeline.writer?.sampleRate ?? 0,
                         channelCount: pipeline.writer?.channelCount ?? 0, frameCount: pipeline.writer?.frameCount ?? 0,
                         inputByteCount: byteCount, problemCount: pipeline.problemCount,
-                        elapsedSeconds: monotonicSeconds() - started, timeline: pipeline.timelineStatistics)
+                        elapsedSeconds: monotonicSeconds() - started, timeline: pipeline.timelineStatistics,
+                sourceSampleRates: pipeline.sourceSampleRates)
                 }
                 deliver(result)
                 return
