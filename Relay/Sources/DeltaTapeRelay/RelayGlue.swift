@@ -46,7 +46,7 @@ final class RelayGlue: ChannelDuplexHandler {
     init(side: Side, session: RelaySession) {
         self.side = side
         self.session = session
-        message = MessageAssembler(limit: session.recording.messageByteLimit)
+        message = MessageAssembler(limit: session.messageByteLimit)
     }
 
     /// Pairs the two handlers (before either is added to its pipeline, or the client's before it is).

@@ -35,7 +35,8 @@ public final class RelayServer: Sendable {
     }()
 
     private struct State {
-        var sessions: [Int: RelaySession] = [:]
+        /// The recordings of the sessions open or finalizing, by connection number.
+        var recordings: [Int: ConnectionRecording] = [:]
         var group: ServiceGroup?
         /// Each connection's end (its recording being finalized), by connection number, until it is done.
         var endings: [Int: Task<Void, Never>] = [:]
@@ -59,7 +60,7 @@ public final class RelayServer: Sendable {
         let router = Router(context: BasicRequestContext.self)
         router.get("healthz") { _, _ in "ok\n" }
         router.get("metrics") { [self] _, _ in
-            let lag = state.withLock { $0.sessions.values.reduce(0) { $0 + $1.recording.lagBytes } }
+            let lag = state.withLock { $0.recordings.values.reduce(0) { $0 + $1.lagBytes } }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: metrics.exposition(recordingLagBytes: lag))))
         }
@@ -114,9 +115,9 @@ public final class RelayServer: Sendable {
             return .refuse(.shuttingDown)
         }
         let number = connectionCount.add(1, ordering: .relaxed).newValue
-        let recording = ConnectionRecording(
-            number: number, start: Date().timeIntervalSince1970, configuration: configuration) { _ in }
-        let session = RelaySession(number: number, recording: recording, metrics: metrics, eventLoop: eventLoop, report: report)
+        let start = Date().timeIntervalSince1970
+        let session = RelaySession(number: number, messageByteLimit: configuration.options.maximumMessageByteCount,
+                                   metrics: metrics, eventLoop: eventLoop, report: report)
         let (path, query) = Self.pathAndQuery(request.uri)
         session.connectUpstream(
             configuration.upstream, target: configuration.upstream.requestTarget(path: path, query: query),
@@ -131,9 +132,14 @@ public final class RelayServer: Sendable {
         case .connected(let chosen):
             subprotocol = chosen
         }
+        // Only now, with the upstream's acceptance: a refused upgrade leaves no thread, descriptor or file behind.
+        let recording = ConnectionRecording(number: number, start: start, configuration: configuration) { _ in }
+        await session.startRecording(recording)
         metrics.connectionOpened()
-        state.withLock { $0.sessions[number] = session }
-        state.withLock { $0.endings[number] = Task { await end(session) } }
+        state.withLock {
+            $0.recordings[number] = recording
+            $0.endings[number] = Task { await end(session, recording: recording) }
+        }
         return .accept(session, subprotocol: subprotocol)
     }
 
@@ -144,18 +150,18 @@ public final class RelayServer: Sendable {
     }
 
     /// Waits for a connection's end, then finalizes its recording and says how it went.
-    private func end(_ session: RelaySession) async {
+    private func end(_ session: RelaySession, recording: ConnectionRecording) async {
         await session.finished()
         // An abandoned recording may be stuck behind its sink, so it is finalized without holding the connection's end.
         let number = session.number
         let ending = Task { [self] in
-            let line = await session.recording.end()
-            if !session.recording.isAbandoned { metrics.recordingsFinished.increment() }
+            let line = await recording.end()
+            if !recording.isAbandoned { metrics.recordingsFinished.increment() }
             report(line)
-            state.withLock { _ = $0.sessions.removeValue(forKey: number) }
+            state.withLock { _ = $0.recordings.removeValue(forKey: number) }
         }
         metrics.connectionClosed()
-        if session.recording.isAbandoned {
+        if recording.isAbandoned {
             state.withLock { $0.endings[number] = ending }
         } else {
             await ending.value

@@ -9,7 +9,8 @@ import NIOCore
 /// and the recording beside them.
 ///
 /// Forwarding never waits for the recording: whole messages are offered to it, and a recording that falls behind is
-/// abandoned.
+/// abandoned. The recording is made only once the upstream has accepted (``startRecording(_:)``): a refused or failed
+/// upgrade starts no recorder's thread and opens no file.
 final class RelaySession: Sendable {
     enum Upstream: Sendable {
         /// Connected, with the subprotocol the upstream chose.
@@ -19,7 +20,10 @@ final class RelaySession: Sendable {
     }
 
     let number: Int
-    let recording: ConnectionRecording
+    /// The largest message recorded (larger ones are forwarded, not recorded).
+    let messageByteLimit: Int
+    /// The recording, from the upstream's acceptance on; read and set on ``eventLoop`` only.
+    private let recording: NIOLoopBoundBox<ConnectionRecording?>
     /// The loop both connections run on: the client's.
     let eventLoop: any EventLoop
     private let metrics: RelayMetrics
@@ -30,15 +34,27 @@ final class RelaySession: Sendable {
     private let upstreamClosed = OneShot<Bool>()
     private let clientClosed = OneShot<Bool>()
 
-    init(number: Int, recording: ConnectionRecording, metrics: RelayMetrics, eventLoop: any EventLoop,
+    init(number: Int, messageByteLimit: Int, metrics: RelayMetrics, eventLoop: any EventLoop,
          report: @escaping @Sendable (String) -> Void) {
         self.number = number
-        self.recording = recording
+        self.messageByteLimit = messageByteLimit
+        recording = .makeEmptyBox(eventLoop: eventLoop)
         self.metrics = metrics
         self.eventLoop = eventLoop
         self.report = report
         upstreamGlue = .makeEmptyBox(eventLoop: eventLoop)
         clientGlue = .makeEmptyBox(eventLoop: eventLoop)
+    }
+
+    /// The upstream accepted: from here on the session's messages go to `recording` (set on ``eventLoop``, before the
+    /// client's glue exists, so no message is missed).
+    func startRecording(_ recording: ConnectionRecording) async {
+        try? await eventLoop.submit { self.setRecording(recording) }.get()
+    }
+
+    /// Sets the recording, on ``eventLoop``. (Internal, so that RelayGlueTests set it on their EmbeddedEventLoop.)
+    func setRecording(_ recording: ConnectionRecording) {
+        self.recording.value = recording
     }
 
     /// Opens the upstream connection (`target`: path and query) with `headers`; ``upstream`` says how that went.
@@ -112,7 +128,7 @@ final class RelaySession: Sendable {
 
     /// Offers a whole message from `side` to the recording (never waits); says so when that abandoned it.
     func record(_ message: [UInt8], from side: RelayGlue.Side) {
-        guard recording.take(message, direction: side == .client ? .sent : .received, at: Date().timeIntervalSince1970) else { return }
+        guard let recording = recording.value, recording.take(message, direction: side == .client ? .sent : .received, at: Date().timeIntervalSince1970) else { return }
         metrics.recordingsAbandoned.increment()
         report("connection \(number): recording \(recording.path) abandoned: it fell \(recording.bufferBytes) bytes of "
             + "messages behind (the disk or the encoder too slow); the file keeps the audio up to there; forwarding goes on")

@@ -236,7 +236,7 @@ private func withGluedSession(savesLog: Bool = false, folder: URL? = nil, attach
     defer { session.close() }
     if attachingClient { try session.attachClient() }
     try body(session)
-    return session.relaySession.recording
+    return session.recording
 }
 
 /// A session's client and upstream connections: EmbeddedChannels on one loop, each with a ``ReadCounter`` at the
@@ -248,6 +248,7 @@ private final class GluedSession {
     let clientReads: ReadCounter
     let upstreamReads: ReadCounter
     let relaySession: RelaySession
+    let recording: ConnectionRecording
     private var startingReads: [Side: Int] = [:]
 
     init(savesLog: Bool, folder: URL) throws {
@@ -263,9 +264,11 @@ private final class GluedSession {
         upstream.connect(to: address, promise: nil)
         var configuration = RelayConfiguration(upstream: try UpstreamURL(parsing: "ws://127.0.0.1:9"), outputDirectory: folder.path)
         configuration.savesLog = savesLog
-        let recording = ConnectionRecording(number: 1, start: Date().timeIntervalSince1970, configuration: configuration) { _ in }
-        relaySession = RelaySession(number: 1, recording: recording, metrics: RelayMetrics(), eventLoop: loop, report: { _ in })
+        recording = ConnectionRecording(number: 1, start: Date().timeIntervalSince1970, configuration: configuration) { _ in }
+        relaySession = RelaySession(number: 1, messageByteLimit: recording.messageByteLimit,
+                                    metrics: RelayMetrics(), eventLoop: loop, report: { _ in })
         try relaySession.attachUpstream(upstream)
+        relaySession.setRecording(recording)
         relaySession.clientAccepted(client)
     }
 

@@ -1,0 +1,48 @@
+// Issue 27: the relay under attack. Each test drives a release or debug relay process on loopback with raw sockets
+// and counts what the process holds from /proc (threads, descriptors) and what its folder holds.
+import Foundation
+import Testing
+
+@Suite("Relay: attacks")
+struct RelayAttackTests {
+    /// The threads and open descriptors of a process, from /proc.
+    private static func holdings(of pid: Int32) throws -> (threads: Int, descriptors: Int) {
+        let manager = FileManager.default
+        return (try manager.contentsOfDirectory(atPath: "/proc/\(pid)/task").count,
+                try manager.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count)
+    }
+
+    /// Upgrades the upstream refuses (401) start no recording: hundreds of them leave the relay's threads and
+    /// descriptors where they were and no file in its folder, even with `--save-log` (each used to leave a recorder's
+    /// thread for good, and with --save-log an open, empty `.jsonl`).
+    @Test func refusedUpgradesLeaveNoThreadDescriptorOrFile() async throws {
+        let upstream = try RefusingUpstream(status: 401, reason: "Unauthorized")
+        defer { upstream.stop() }
+        let folder = try RelayTestEnvironment.temporaryDirectory("relay-output")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let relay = try await RelayProcess(upstream: "ws://127.0.0.1:\(upstream.port)", outputDirectory: folder,
+                                           arguments: ["--save-log"])
+        defer { relay.stop() }
+        let pid = relay.process.processIdentifier
+        // A few first, so that the event loops and pools the first requests start are counted in the baseline.
+        for _ in 0..<10 { #expect(try await httpRequest(port: relay.port, upgradeRequestHead("/v1/realtime")).status == 401) }
+        let before = try Self.holdings(of: pid)
+        let refusals = 300
+        for _ in 0..<refusals {
+            let answer = try await httpRequest(port: relay.port, upgradeRequestHead("/v1/realtime?model=m"))
+            #expect(answer.status == 401)
+        }
+        // Descriptors of connections just closed may take a moment to go.
+        var after = try Self.holdings(of: pid)
+        for _ in 0..<50 where after.descriptors > before.descriptors + 4 {
+            try await Task.sleep(for: .milliseconds(100))
+            after = try Self.holdings(of: pid)
+        }
+        #expect(upstream.requestHeads.count == refusals + 10)
+        #expect(after.threads <= before.threads + 4, "threads \(before.threads) → \(after.threads) after \(refusals) refusals")
+        #expect(after.descriptors <= before.descriptors + 4,
+                "descriptors \(before.descriptors) → \(after.descriptors) after \(refusals) refusals")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).isEmpty)
+        #expect(relay.process.isRunning)
+    }
+}
