@@ -226,6 +226,11 @@ final class RelayGlue: ChannelDuplexHandler {
         resumeReading()
     }
 
+    /// Closes this side's connection at once (its partner never joined).
+    func closeConnection() {
+        context?.close(promise: nil)
+    }
+
     /// The relay shuts down: this side is sent a close frame (1001, going away) unless it was sent one already.
     func shutDown() {
         guard !isGone, sentClose == nil, context != nil else { return }

@@ -114,11 +114,15 @@ public final class RelayServer: Sendable {
             report("a connection was refused: the relay is shutting down")
             return .refuse(.shuttingDown)
         }
+        let (path, query) = Self.pathAndQuery(request.uri)
+        if Self.hasDotSegment(path) {
+            report("a connection was refused: its path has a . or .. segment, which the relay does not pass on")
+            return .refuse(.badRequest("the path may not hold . or .. segments (they would reach the upstream as they are)"))
+        }
         let number = connectionCount.add(1, ordering: .relaxed).newValue
         let start = Date().timeIntervalSince1970
         let session = RelaySession(number: number, messageByteLimit: configuration.options.maximumMessageByteCount,
                                    metrics: metrics, eventLoop: eventLoop, report: report)
-        let (path, query) = Self.pathAndQuery(request.uri)
         session.connectUpstream(
             configuration.upstream, target: configuration.upstream.requestTarget(path: path, query: query),
             headers: Self.forwardedHeaders(HTTPFields(request.headers, splitCookie: false)),
@@ -130,6 +134,13 @@ public final class RelayServer: Sendable {
                 + "the client's upgrade was refused with \(answer.status) and nothing was recorded")
             return .refuse(answer)
         case .connected(let chosen):
+            // RFC 6455 §4.1: a subprotocol the client did not offer fails the connection.
+            if let chosen, !Self.offeredSubprotocols(request.headers).contains(chosen) {
+                session.closeUpstream()
+                report("connection \(number): \(configuration.upstream) chose a subprotocol the client did not offer; "
+                    + "the client's upgrade was refused with 502 and nothing was recorded")
+                return .refuse(.badGateway)
+            }
             subprotocol = chosen
         }
         // Only now, with the upstream's acceptance: a refused upgrade leaves no thread, descriptor or file behind.
@@ -141,6 +152,19 @@ public final class RelayServer: Sendable {
             $0.endings[number] = Task { await end(session, recording: recording) }
         }
         return .accept(session, subprotocol: subprotocol)
+    }
+
+    /// Whether a path has a `.` or `..` segment, spelled plainly or percent-encoded (`%2e`).
+    static func hasDotSegment(_ path: String) -> Bool {
+        path.split(separator: "/", omittingEmptySubsequences: false).contains { segment in
+            let decoded = segment.replacingOccurrences(of: "%2e", with: ".", options: .caseInsensitive)
+            return decoded == "." || decoded == ".."
+        }
+    }
+
+    /// The subprotocols a client offered, from every `Sec-WebSocket-Protocol` header's list.
+    static func offeredSubprotocols(_ headers: HTTPHeaders) -> [String] {
+        headers["Sec-WebSocket-Protocol"].flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
     }
 
     /// The path and query of a request target (`/v1/realtime?model=…`).

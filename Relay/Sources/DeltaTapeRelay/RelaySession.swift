@@ -107,6 +107,11 @@ final class RelaySession: Sendable {
         _ = await clientClosed.value
     }
 
+    /// The upstream's connection is dropped before the client's upgrade is answered (the client is refused).
+    func closeUpstream() {
+        eventLoop.execute { self.upstreamGlue.value?.closeConnection() }
+    }
+
     /// The relay shuts down: each side is sent a close frame (1001) and closed once it answers, or 10 s later.
     func shutDown() {
         eventLoop.execute {

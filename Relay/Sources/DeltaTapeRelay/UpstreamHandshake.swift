@@ -120,6 +120,12 @@ struct RefusalAnswer: Sendable {
     static let badGateway = RefusalAnswer(status: 502, reasonPhrase: "Bad Gateway", contentType: "text/plain; charset=utf-8",
                                           body: ByteBuffer(string: "deltatape relay: the upstream could not be reached\n"))
 
+    /// The relay's answer to a request it will not pass on (`reason`: why, for the client to read).
+    static func badRequest(_ reason: String) -> RefusalAnswer {
+        RefusalAnswer(status: 400, reasonPhrase: "Bad Request", contentType: "text/plain; charset=utf-8",
+                      body: ByteBuffer(string: "deltatape relay: \(reason)\n"))
+    }
+
     /// The relay's answer while it shuts down.
     static let shuttingDown = RefusalAnswer(status: 503, reasonPhrase: "Service Unavailable", contentType: "text/plain; charset=utf-8",
                                             body: ByteBuffer(string: "deltatape relay: shutting down\n"))

@@ -45,4 +45,39 @@ struct RelayAttackTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).isEmpty)
         #expect(relay.process.isRunning)
     }
+
+    /// A path with `.` or `..` segments (plain or percent-encoded) is refused with 400 and never reaches the upstream,
+    /// which would see `/v1/../../../admin` as it is (RFC 3986 §5.2.4 leaves removing them to the receiver).
+    @Test(arguments: ["/v1/../../../admin", "/v1/%2E%2e/admin", "/./v1/realtime", "/v1/realtime/..", "/v1/.%2e/x?model=m"])
+    func dotSegmentsAreRefused(_ target: String) async throws {
+        let upstream = try RefusingUpstream(status: 401, reason: "Unauthorized")
+        defer { upstream.stop() }
+        let folder = try RelayTestEnvironment.temporaryDirectory("relay-output")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let relay = try await RelayProcess(upstream: "ws://127.0.0.1:\(upstream.port)", outputDirectory: folder)
+        defer { relay.stop() }
+        let answer = try await httpRequest(port: relay.port, upgradeRequestHead(target))
+        #expect(answer.status == 400)
+        #expect(answer.body.contains(". or .. segments"), "\(answer.body)")
+        #expect(upstream.requestHeads.isEmpty, "\(upstream.requestHeads)")
+        // A dot inside a segment is a name like any other.
+        #expect(try await httpRequest(port: relay.port, upgradeRequestHead("/v1/real.time..x")).status == 401)
+        #expect(upstream.requestHeads.count == 1)
+    }
+
+    /// An upstream that answers with a subprotocol the client never offered fails the client's upgrade (502; RFC 6455
+    /// §4.1 has a client fail such a connection), instead of passing the choice on.
+    @Test(arguments: ["\r\nSec-WebSocket-Protocol: realtime", ""])
+    func aSubprotocolTheClientDidNotOfferIsRefused(_ offer: String) async throws {
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic")).prefix(serverMessages: 1)
+        var behaviour = FakeUpstream.Behaviour(script: script)
+        behaviour.subprotocolAnswer = "chosen-by-the-upstream"
+        try await withRelay(upstream: behaviour) { scenario in
+            let answer = try await upgradeResponseHead(port: scenario.relay.port, upgradeRequestHead("/v1/realtime?model=m") + offer)
+            #expect(answer.status == 502)
+            #expect(!answer.headers.contains { $0.name == "sec-websocket-protocol" })
+            let line = await scenario.relay.waitForLine(within: 10) { $0.contains("did not offer") }
+            #expect(line != nil, "\(scenario.relay.standardErrorLines)")
+        }
+    }
 }

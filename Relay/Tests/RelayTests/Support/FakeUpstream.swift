@@ -98,6 +98,8 @@ final class FakeUpstream: Sendable {
         /// Which of the subprotocols the client offered the upgrade answers with (by position; nil for none): the
         /// first by default, as a realtime API picks "realtime".
         var subprotocolChoice: Int? = 0
+        /// A subprotocol the upgrade answers with whatever the client offered (a misbehaving upstream), if any.
+        var subprotocolAnswer: String?
     }
 
     let behaviour: Behaviour
@@ -127,7 +129,9 @@ final class FakeUpstream: Sendable {
             var headers = HTTPFields()
             let offered = request.headers[values: .secWebSocketProtocol]
                 .flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
-            if let choice = behaviour.subprotocolChoice, offered.indices.contains(choice) {
+            if let answer = behaviour.subprotocolAnswer {
+                headers[.secWebSocketProtocol] = answer
+            } else if let choice = behaviour.subprotocolChoice, offered.indices.contains(choice) {
                 headers[.secWebSocketProtocol] = offered[choice]
             }
             return .upgrade(headers)
