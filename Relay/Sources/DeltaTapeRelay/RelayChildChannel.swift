@@ -45,6 +45,9 @@ struct RelayChildChannel: ServerChildChannel, HTTPChannelHandler {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
+            // A peer that vanished (a machine gone, a cable pulled) sends nothing, not even a FIN: TCP's keepalive
+            // finds it where the kernel's settings say.
+            try channel.syncOptions?.setOption(ChannelOptions.socketOption(.so_keepalive), value: 1)
             let slot = DecisionSlot()
             let upgrader = NIOTypedWebSocketServerUpgrader<Outcome>(
                 maxFrameSize: maximumFrameBytes,

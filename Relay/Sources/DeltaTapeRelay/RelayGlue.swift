@@ -91,6 +91,17 @@ final class RelayGlue: ChannelDuplexHandler {
         context.fireChannelInactive()
     }
 
+    /// A peer that closed its sending side (a FIN, as when its process was killed, or `shutdown(SHUT_WR)`) will send
+    /// nothing more, not even a close frame: the server allows half-closed connections, so without this the session
+    /// stayed open while the other side was silent. The connection is closed, which ends the session as if it had
+    /// gone: the partner is sent a close frame, and the recording is finalized.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .inputClosed = event as? ChannelEvent {
+            context.close(promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // NIO's protocol error handler (before this one) has answered a bad frame with a close frame and closes the
         // connection; any other error (a reset) ends it too.

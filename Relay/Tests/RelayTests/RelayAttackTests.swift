@@ -80,4 +80,32 @@ struct RelayAttackTests {
             #expect(line != nil, "\(scenario.relay.standardErrorLines)")
         }
     }
+
+    /// A client that closes its sending side after the upgrade (a FIN without a close frame, as when its process is
+    /// killed) ends its session although the upstream is silent: the upstream's connection ends, and the relay counts
+    /// no open connection. (The relay used to keep such sessions, threads and descriptors for good.)
+    @Test func aClientThatHalfClosesEndsItsSession() async throws {
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic")).prefix(serverMessages: 1)
+        try await withRelay(upstream: .init(script: script)) { scenario in
+            let port = scenario.relay.port
+            let descriptor = try await upgradeAndHalfClose(port: port, upgradeRequestHead("/v1/realtime?model=m"))
+            defer { close(descriptor) }
+            #expect(try await eventually(within: 20) { scenario.upstream.connections.count == 1 })
+            var metrics = ""
+            let ended = try await eventually(within: 20) {
+                metrics = try await httpGet(port: port, path: "/metrics").body
+                return metricValue(metrics, RelayContract.Metric.connectionsActive) == 0
+                    && scenario.upstream.connections.first?.inboundEnded == true
+            }
+            #expect(ended, "the session is still open: \(metrics)")
+        }
+    }
+}
+
+/// Sends an upgrade request, reads the 101 answer's head, then closes the sending side only (`shutdown(SHUT_WR)`);
+/// returns the descriptor, still open for reading, for the caller to close.
+private func upgradeAndHalfClose(port: Int, _ head: String) async throws -> Int32 {
+    let descriptor = try await openUpgradedConnection(port: port, head)
+    shutdown(descriptor, Int32(SHUT_WR))
+    return descriptor
 }

@@ -160,6 +160,25 @@ private func sendRequest(port: Int, _ head: String) throws -> Int32 {
     return descriptor
 }
 
+/// Sends an upgrade request `head` to 127.0.0.1:`port`, reads the response's head, and returns the connection's
+/// descriptor, open, once it was answered 101 (the caller closes it).
+func openUpgradedConnection(port: Int, _ head: String) async throws -> Int32 {
+    try await onThread {
+        let descriptor = try sendRequest(port: port, head)
+        var response: [UInt8] = []
+        var byte: UInt8 = 0
+        while read(descriptor, &byte, 1) == 1 {
+            response.append(byte)
+            if response.count >= 4, Array(response.suffix(4)) == [13, 10, 13, 10] { break }
+        }
+        guard String(decoding: response, as: UTF8.self).hasPrefix("HTTP/1.1 101") else {
+            close(descriptor)
+            throw HarnessError("the upgrade was not accepted: \(String(decoding: response, as: UTF8.self))")
+        }
+        return descriptor
+    }
+}
+
 /// Sends an upgrade request `head` to 127.0.0.1:`port` and returns the response's status and headers (names
 /// lowercased), closing the connection as soon as the head is read (an accepted upgrade stays open otherwise).
 func upgradeResponseHead(port: Int, _ head: String) async throws -> (status: Int, headers: [(name: String, value: String)]) {
