@@ -101,8 +101,11 @@ import Testing
         }
     }
 
-    /// A suspended producer whose task is cancelled returns within 100 ms while the buffer stays full, and its element
-    /// is not queued.
+    /// A suspended producer whose task is cancelled returns while the buffer stays full (cancelled, not let in by room
+    /// made later), and its element is not queued. Quiet, it returns within a millisecond; the "within 100 ms"
+    /// is not asserted as a time: on this shared machine a test run beside a build saw 0.74 s, the cooperative pool's
+    /// two threads busy with other tests. Room comes only after 5 s, so a cancellation that does not reach the waiter
+    /// fails the test by its result.
     @Test func aCancelledSuspendedOfferReturnsAtOnce() async throws {
         let queue = IngressQueue<Int>(watermarks: BufferWatermarks(low: 0, high: 8)) { _ in 8 }
         #expect(try queue.offer(1, byteCount: 8) == .accepted)
@@ -119,15 +122,16 @@ import Testing
         #expect(queue.statistics.waitCount == 1)
         let cancelled = ProcessInfo.processInfo.systemUptime
         task.cancel()
-        // Should the cancellation not reach it, room comes after 2 s, so that the test fails instead of hanging.
+        // Should the cancellation not reach it, room comes after 5 s: the push then succeeds, and the test fails
+        // instead of hanging.
         let watchdog = Task.detached {
-            try await Task.sleep(for: .seconds(2))
+            try await Task.sleep(for: .seconds(5))
             _ = queue.take(timeout: .milliseconds(1))
         }
         let (error, returned) = await task.value
         watchdog.cancel()
         #expect(error == .cancelled)
-        #expect(returned - cancelled < 0.1, "returned \(returned - cancelled) s after its cancellation")
+        #expect(returned - cancelled < 5, "returned \(returned - cancelled) s after its cancellation, only once room came")
         #expect(queue.statistics.queuedCount == 1 && queue.statistics.bufferedBytes == 8, "the buffer is still full")
     }
 

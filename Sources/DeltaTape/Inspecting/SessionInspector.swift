@@ -27,7 +27,9 @@ public enum SessionInspector {
         input: String, kind: InputKind? = nil, eventField: String? = nil,
         maximumMessageByteCount: Int = ConversionOptions().maximumMessageByteCount
     ) throws(ConversionError) -> SessionReport {
-        let log = try SessionLog.openSession(path: input, kind: kind, eventField: eventField, maximumMessageByteCount: maximumMessageByteCount)
+        let log = try ConversionError.carrying { () throws(SessionLogError) in
+            try SessionLog.openSession(path: input, kind: kind, eventField: eventField, maximumMessageByteCount: maximumMessageByteCount)
+        }
         var problems: [Problem] = []
         var problemCount = 0
         var sampler = ProblemSampler()
@@ -87,7 +89,7 @@ public enum SessionInspector {
             }
             timeline.takeSignals(of: event, line: line)
         }
-        try log.refuseForcedKindWithoutMessages()
+        try ConversionError.carrying { () throws(SessionLogError) in try log.refuseForcedKindWithoutMessages() }
         timeline.finish()
         var report = SessionReport(
             input: log.name,

@@ -265,9 +265,11 @@ public final class SessionLogRecorder: Sendable {
         let source = QueuedLogBytes(recorder: self, isLive: arrival == .live)
         let outcome = Result { () throws(ConversionError) -> ConversionSummary in
             // The first bytes tell the log's kind; nothing is opened for writing before.
-            guard case .session(let log) = try SessionLog.open(source, path: name, kind: options.inputKind, detected: detected,
-                                                               eventField: options.eventField,
-                                                               maximumMessageByteCount: options.maximumMessageByteCount) else {
+            let opened = try ConversionError.carrying { () throws(SessionLogError) in
+                try SessionLog.open(source, path: name, kind: options.inputKind, detected: detected, eventField: options.eventField,
+                                    maximumMessageByteCount: options.maximumMessageByteCount)
+            }
+            guard case .session(let log) = opened else {
                 throw .badInput("\(name): looks like an audio file; a recording reads session logs (audio files convert with "
                     + "SessionConverter, from a path)")
             }
@@ -309,7 +311,7 @@ public final class SessionLogRecorder: Sendable {
         // The input is read; what was read and not yet written is the work left (the output side reports it as it goes).
         pipeline.options.progress?.update(inputByteCount: log.byteCount, frameCount: pipeline.writer?.frameCount ?? 0,
                                           sampleRate: pipeline.writer?.sampleRate ?? 0, queuedSeconds: pipeline.queuedSeconds)
-        try log.refuseForcedKindWithoutMessages()
+        try ConversionError.carrying { () throws(SessionLogError) in try log.refuseForcedKindWithoutMessages() }
         for warning in log.harStructureWarnings {
             try pipeline.note(Problem(input: log.name, line: log.lineCount, message: warning))
         }

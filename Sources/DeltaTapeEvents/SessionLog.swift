@@ -1,4 +1,29 @@
-@_spi(Blocks) public import DeltaTapeEvents
+/// Why a session log could not be opened or read as one: Events' own error, which the converter and the inspector
+/// carry as `ConversionError` (unreadable → `unreadableInput`, the rest → `badInput`).
+package enum SessionLogError: Error, CustomStringConvertible {
+    /// Reading the input failed (it does not exist, a read error).
+    case unreadable(InputError)
+    /// The input is no session log DeltaTape can read, or not as the kind it was forced to: what it is instead, and
+    /// what to do, in words.
+    case notASessionLog(String)
+
+    package var description: String {
+        switch self {
+        case .unreadable(let error): error.description
+        case .notASessionLog(let message): message
+        }
+    }
+}
+
+/// What the next message of a session log held: an event, or a problem (the message is skipped, or, with a warning,
+/// an event follows it).
+package enum SessionLogItem {
+    /// An event, valid until the next read, and the line (or frame) it is on.
+    case event(line: Int, Event)
+    /// A message that is not an event, or a warning about the event that comes next.
+    case problem(Problem)
+}
+
 
 /// A session log opened for reading: its kind detected from its content, its messages read one at a time.
 package final class SessionLog {
@@ -22,7 +47,7 @@ package final class SessionLog {
     private let closeSource: () -> Void
 
     /// What runs while a live input (a pipe, standard input) has nothing to read: set its action to put what a writer
-    /// holds on disk. It runs on the reading thread, inside ``nextEvent(problem:)``.
+    /// holds on disk. It runs on the reading thread, inside ``next()``.
     package let inputStall = InputStallHandler()
 
     /// Whether the input arrives over time (a pipe, standard input from a live session) rather than from a file.
@@ -44,18 +69,18 @@ package final class SessionLog {
     ///   - eventField: The envelope field holding each event, when a logger names it other than the common
     ///     spellings (`--event-field`; see ``EventReader/init(eventField:)``).
     /// - Returns: The session log, or word that the input is an audio file (from a path only).
-    /// - Throws: ``ConversionError/unreadableInput(_:)`` when the input cannot be read; ``ConversionError/badInput(_:)`` when it
+    /// - Throws: ``SessionLogError/unreadable(_:)`` when the input cannot be read; ``SessionLogError/notASessionLog(_:)`` when it
     ///   is no kind of input DeltaTape knows, or an audio file on standard input.
     ///   - maximumMessageByteCount: The longest message read, a line, an array element or a HAR frame (`--max-message-bytes`, 64 MiB by default): a
     ///     longer one is skipped in bounded memory and reported as a problem naming its line.
     package static func open(
         path: String, kind knownKind: InputKind? = nil, eventField: String? = nil, maximumMessageByteCount: Int = defaultMaximumMessageByteCount
-    ) throws(ConversionError) -> OpenedInput {
+    ) throws(SessionLogError) -> OpenedInput {
         let source: FileByteSource
         do throws(InputError) {
             source = try FileByteSource.forPath(path)
         } catch {
-            throw .unreadableInput(error)
+            throw .unreadable(error)
         }
         return try open(source, path: path, kind: knownKind, eventField: eventField, maximumMessageByteCount: maximumMessageByteCount)
     }
@@ -66,10 +91,10 @@ package final class SessionLog {
     ///   - path: The path the source was opened from (`-` for standard input), for messages.
     ///   - detected: What ``InputKind/detect(_:)`` made of the first bytes, when the caller looked at them already
     ///     (`.some(nil)`: no known kind); `nil` to detect here.
-    static func open<Source: SessionLogSource>(
+    package static func open<Source: SessionLogSource>(
         _ source: Source, path: String, kind knownKind: InputKind?, detected knownDetection: InputKind?? = nil, eventField: String?,
         maximumMessageByteCount: Int
-    ) throws(ConversionError) -> OpenedInput {
+    ) throws(SessionLogError) -> OpenedInput {
         var source = source
         let name = source.name
         // Read the detection prefix; it is handed to the message reader so nothing is read twice.
@@ -78,25 +103,25 @@ package final class SessionLog {
             prefix = try readDetectionPrefix(&source)
         } catch {
             source.close()
-            throw .unreadableInput(error)
+            throw .unreadable(error)
         }
         guard !prefix.isEmpty else {
             source.close()
-            throw .badInput("\(name): the input is empty; \(InputKind.expectation)")
+            throw .notASessionLog("\(name): the input is empty; \(InputKind.expectation)")
         }
         let detected = knownDetection ?? prefix.withUnsafeBytes { InputKind.detect($0) }
         guard let kind = knownKind ?? detected else {
             source.close()
             if let encoding = prefix.withUnsafeBytes(utf16Encoding) {
-                throw .badInput("\(name): the input is UTF-16 text (\(encoding)), and session logs are read as UTF-8, as JSON requires "
+                throw .notASessionLog("\(name): the input is UTF-16 text (\(encoding)), and session logs are read as UTF-8, as JSON requires "
                     + "(RFC 8259 §8.1); convert it first: iconv -f UTF-16 -t UTF-8 \(path) > converted.jsonl")
             }
-            throw .badInput("\(name): not a recognized input; \(InputKind.expectation)")
+            throw .notASessionLog("\(name): not a recognized input; \(InputKind.expectation)")
         }
         guard kind != .audioFile else {
             source.close()
             guard path != "-" else {
-                throw .badInput("\(name): looks like an audio file; audio files are read from a path, not from standard input; "
+                throw .notASessionLog("\(name): looks like an audio file; audio files are read from a path, not from standard input; "
                     + "for a stream, send raw PCM with --input-format")
             }
             return .audioFile
@@ -107,7 +132,7 @@ package final class SessionLog {
 
     /// The input's first bytes, from which its kind is detected: ``InputKind/detectionPrefixLength`` of them, fewer only
     /// at the input's end.
-    static func readDetectionPrefix(_ source: inout some ByteSource) throws(InputError) -> [UInt8] {
+    package static func readDetectionPrefix(_ source: inout some ByteSource) throws(InputError) -> [UInt8] {
         var prefix = [UInt8](repeating: 0, count: InputKind.detectionPrefixLength)
         var filled = 0
         while filled < prefix.count {
@@ -127,12 +152,12 @@ package final class SessionLog {
 
     /// Opens the session log at `path` (`-` for standard input), for callers that read session logs only.
     ///
-    /// - Throws: As ``open(path:kind:)``, and ``ConversionError/badInput(_:)`` for an audio file.
+    /// - Throws: As ``open(path:kind:)``, and ``SessionLogError/notASessionLog(_:)`` for an audio file.
     package static func openSession(
         path: String, kind: InputKind? = nil, eventField: String? = nil, maximumMessageByteCount: Int = defaultMaximumMessageByteCount
-    ) throws(ConversionError) -> SessionLog {
+    ) throws(SessionLogError) -> SessionLog {
         guard case .session(let log) = try open(path: path, kind: kind, eventField: eventField, maximumMessageByteCount: maximumMessageByteCount) else {
-            throw .badInput("\(path): looks like an audio file; it holds no session events to read; 'deltatape convert' converts audio files")
+            throw .notASessionLog("\(path): looks like an audio file; it holds no session events to read; 'deltatape convert' converts audio files")
         }
         return log
     }
@@ -219,55 +244,58 @@ package final class SessionLog {
     /// Throws when the input, read to its end as the kind the caller forced, gave not one message: the kind does
     /// not fit the content, and an empty report or a "no audio" would hide that.
     ///
-    /// - Throws: ``ConversionError/badInput(_:)`` saying what the content looks like instead.
-    package func refuseForcedKindWithoutMessages() throws(ConversionError) {
+    /// - Throws: ``SessionLogError/notASessionLog(_:)`` saying what the content looks like instead.
+    package func refuseForcedKindWithoutMessages() throws(SessionLogError) {
         guard isKindForced, messageCount == 0 else { return }
         let instead = detectedKind.map { "its content looks like \($0.displayName.withArticle)" } ?? "its content is no kind of input DeltaTape knows"
         let detail = kind == .har ? " (no _webSocketMessages)" : ""
-        throw .badInput("\(name): read as \(kind.displayName.withArticle) (--input-kind \(kind.rawValue)), it yields no message\(detail); "
+        throw .notASessionLog("\(name): read as \(kind.displayName.withArticle) (--input-kind \(kind.rawValue)), it yields no message\(detail); "
             + "\(instead); leave out --input-kind to read it as what it is")
     }
 
     /// For a HAR: the WebSocket connections found so far, and the frames skipped because they hold no JSON message.
     package var webSocketCounts: (connections: Int, nonMessageFrames: Int, nonFrameElements: Int, misplacedFrameArrays: Int)? { messages.webSocketCounts }
 
-    /// Reads the next message and returns its event, valid until the next call; `nil` at the end of the input.
+    /// An event read with a warning, handed out on the call after the warning's (``next()`` returns one item at a time).
+    private var pendingEvent: (line: Int, event: Event)?
+
+    /// Reads the next message: its event, valid until the next call, or the problem it has; `nil` at the end of the input.
     ///
-    /// Blank lines are skipped. A line that is not a JSON object is reported to `problem` and skipped.
-    /// - Parameter problem: Receives each malformed line; throwing from it stops reading (strict mode).
-    /// - Throws: ``ConversionError/unreadableInput(_:)`` when reading fails, or what `problem` throws.
-    package func nextEvent(problem: (Problem) throws(ConversionError) -> Void) throws(ConversionError) -> (line: Int, event: Event)? {
+    /// Blank lines are skipped. A line that is not a JSON object is returned as a problem and skipped. An event read
+    /// with a warning (a message cut off mid-payload) comes as the warning first, then the event.
+    /// - Throws: ``InputError`` when reading fails.
+    package func next() throws(InputError) -> SessionLogItem? {
+        if let pending = pendingEvent {
+            pendingEvent = nil
+            return .event(line: pending.line, pending.event)
+        }
         while true {
-            let next: (line: Int, bytes: UnsafeRawBufferPointer)?
-            do throws(InputError) {
-                next = try messages.nextMessage()
-            } catch {
-                throw .unreadableInput(error)
-            }
-            guard let (number, bytes) = next else { return nil }
+            guard let (number, bytes) = try messages.nextMessage() else { return nil }
             lineCount = number
             // A HAR names the frame as well as the line.
             let label = messages.messageLabel.map { "\($0): " } ?? ""
             if let trouble = messages.messageProblem {
                 messageCount += 1
-                try problem(Problem(input: name, line: number, message: label + trouble))
-                continue
+                return .problem(Problem(input: name, line: number, message: label + trouble))
             }
             if bytes.isBlank { continue }
             messageCount += 1
             switch reader.readMessage(bytes, time: messages.messageTime, recoveringCutOff: true) {
             case .event(let event, let warning):
-                if let warning { try problem(Problem(input: name, line: number, message: label + warning)) }
-                return (number, event)
+                if let warning {
+                    pendingEvent = (number, event)
+                    return .problem(Problem(input: name, line: number, message: label + warning))
+                }
+                return .event(line: number, event)
             case .malformed(let reason):
-                try problem(Problem(input: name, line: number, message: label + reason))
+                return .problem(Problem(input: name, line: number, message: label + reason))
             }
         }
     }
 }
 
 /// What a session log is read from: a file or standard input (``FileByteSource``), or the chunks a recorder is given.
-protocol SessionLogSource: ByteSource {
+package protocol SessionLogSource: ByteSource {
     /// Runs while a live input has nothing to read.
     var stallHandler: InputStallHandler? { get set }
     /// Whether the input arrives over time (a pipe, a live session) rather than being all there (a regular file).

@@ -1,7 +1,5 @@
-@_spi(Blocks) import DeltaTapeEvents
-
 /// What one message (a log's line, a relayed frame) read as.
-enum MessageReading {
+package enum MessageReading {
     /// An event, with the warning to report about it, if any.
     case event(Event, warning: String?)
     /// No event: why, in words.
@@ -16,7 +14,7 @@ extension EventReader {
     ///   - time: When it arrived, given to an event that carries no time of its own.
     ///   - recoveringCutOff: Whether a message cut off mid-payload (a log's last line, its writer killed mid-write)
     ///     keeps the audio before the cut, reported with the cut's warning.
-    mutating func readMessage(_ bytes: UnsafeRawBufferPointer, time: Double?, recoveringCutOff: Bool) -> MessageReading {
+    package mutating func readMessage(_ bytes: UnsafeRawBufferPointer, time: Double?, recoveringCutOff: Bool) -> MessageReading {
         let read: Result<Event, EventReadError>
         do throws(EventReadError) {
             read = .success(try self.read(bytes))
