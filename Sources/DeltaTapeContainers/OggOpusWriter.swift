@@ -7,6 +7,11 @@ package import DeltaTapeCodecs
 /// granule positions in 48 kHz units counted from the first packet (so they include the pre-skip). A page is
 /// flushed at least every second of audio, so a killed process loses at most that. The last page carries EOS
 /// and a granule of exactly `input samples at 48 kHz + pre-skip`, which trims the encoder's padding.
+///
+/// Pages reach the sink whole, in one write per flush (never a page header in one write and its body in another).
+/// The two header pages wait for the first audio page and go out in its write (or at ``finish()``, for a stream
+/// without audio): a stream of headers alone is one ffmpeg refuses ("End of file"), and a process killed before its
+/// first audio page so left a file no reader opened. Killed at any moment, it leaves nothing or a readable stream.
 package final class OggOpusWriter {
     /// Where pages go.
     package let sink: any ByteSink
@@ -18,6 +23,12 @@ package final class OggOpusWriter {
     private let preSkip48k: Int
     /// The first failure of the sink: nothing more is written after it (a page cut short would hide the pages after it).
     private var failure: OutputError?
+    /// The pages of one flush, gathered for a single write (kept between flushes: its storage is reused).
+    private var pageBytes: [UInt8] = []
+    /// Where each page in ``pageBytes`` ends, and its granule position.
+    private var pageEnds: [(end: Int, granule: Int64)] = []
+    /// The header pages held in ``pageBytes`` until the first audio page is ready (0 once they are written).
+    private var heldHeaderPageCount = 0
 
     /// Samples at 48 kHz a reader decodes from the whole pages the sink accepted: the granule position of the last
     /// such page that ends a packet, less the pre-skip. A page cut short by a failure is not counted (readers check a
@@ -48,7 +59,7 @@ package final class OggOpusWriter {
         // OpusHead alone on the first page.
         try opusHead(channelCount: channelCount, inputSampleRate: inputSampleRate, preSkip48k: preSkip48k)
             .withUnsafeBytes { submit($0, granule: 0, beginning: true, end: false) }.get()
-        try flushPages(force: true)
+        gatherPages(force: true)
         // OpusTags (§5.2): on its own page(s); no framing bit.
         var tags: [UInt8] = Array("OpusTags".utf8)
         appendLittleEndian(UInt32(vendor.utf8.count), to: &tags)
@@ -58,7 +69,8 @@ package final class OggOpusWriter {
         appendLittleEndian(UInt32(comment.count), to: &tags)
         tags.append(contentsOf: comment)
         try tags.withUnsafeBytes { submit($0, granule: 0, beginning: false, end: false) }.get()
-        try flushPages(force: true)
+        gatherPages(force: true)
+        heldHeaderPageCount = pageEnds.count
     }
 
     deinit {
@@ -90,9 +102,11 @@ package final class OggOpusWriter {
         granuleAtLastFlush = granule
     }
 
-    /// Flushes what libogg still holds (the last page went out with the last packet).
+    /// Flushes what libogg still holds (the last page went out with the last packet), and the header pages when no
+    /// audio came.
     package func finish() throws(OutputError) {
         if let failure { throw failure }
+        heldHeaderPageCount = 0
         try flushPages(force: true)
     }
 
@@ -113,20 +127,39 @@ package final class OggOpusWriter {
         return .success(())
     }
 
-    /// Writes the pages libogg has ready (all of them, even partial, when `force`).
+    /// Writes the pages libogg has ready (all of them, even partial, when `force`), with those gathered before, in one
+    /// write.
     private func flushPages(force: Bool) throws(OutputError) {
+        gatherPages(force: force)
+        // Only the held header pages: they wait for audio.
+        guard !pageBytes.isEmpty, pageEnds.count > heldHeaderPageCount else { return }
+        heldHeaderPageCount = 0
+        let byteCountBefore = sink.byteCount
+        defer {
+            // The pages the sink took whole count, even when the write failed part of the way.
+            let accepted = sink.byteCount - byteCountBefore
+            if let delivered = pageEnds.last(where: { $0.end <= accepted && $0.granule > 0 }) {
+                deliveredFrameCount48k = max(0, Int(delivered.granule) - preSkip48k)
+            }
+            pageBytes.removeAll(keepingCapacity: true)
+            pageEnds.removeAll(keepingCapacity: true)
+        }
+        do {
+            try sink.write(pageBytes)
+        } catch {
+            failure = error
+            throw error
+        }
+    }
+
+    /// Moves the pages libogg has ready (all of them, even partial, when `force`) into ``pageBytes``, noting where
+    /// each ends and its granule position (-1: no packet ends on it; the header pages carry 0).
+    private func gatherPages(force: Bool) {
         var page = ogg_page()
         while (force ? ogg_stream_flush(&stream, &page) : ogg_stream_pageout(&stream, &page)) != 0 {
-            do {
-                try sink.write(UnsafeRawBufferPointer(start: page.header, count: page.header_len))
-                try sink.write(UnsafeRawBufferPointer(start: page.body, count: page.body_len))
-            } catch {
-                failure = error
-                throw error
-            }
-            // -1: no packet ends on this page. The header pages carry 0.
-            let pageGranule = ogg_page_granulepos(&page)
-            if pageGranule > 0 { deliveredFrameCount48k = max(0, Int(pageGranule) - preSkip48k) }
+            pageBytes.append(contentsOf: UnsafeRawBufferPointer(start: page.header, count: page.header_len))
+            pageBytes.append(contentsOf: UnsafeRawBufferPointer(start: page.body, count: page.body_len))
+            pageEnds.append((pageBytes.count, ogg_page_granulepos(&page)))
         }
     }
 }

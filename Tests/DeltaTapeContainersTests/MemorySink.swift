@@ -12,6 +12,8 @@ final class MemorySink: PositionalByteSink {
     let isSeekable: Bool
     private(set) var bytes: [UInt8] = []
     private(set) var writeCount = 0
+    /// Where each append ended, in order: what a reader of a pipe had after each write.
+    private(set) var appendEnds: [Int] = []
     private(set) var closeCount = 0
     private let failingWrite: Int?
 
@@ -31,6 +33,7 @@ final class MemorySink: PositionalByteSink {
     func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
         try count()
         self.bytes.append(contentsOf: bytes)
+        appendEnds.append(self.bytes.count)
     }
 
     func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(OutputError) {
