@@ -17,6 +17,12 @@ extension DeltaTapeCommand {
                 It never destroys data: it rewrites header size fields in place and nothing else. The file is never \
                 shortened; a partial frame at the end stays in the file, outside the data chunk.
 
+                A recording that 'deltatape convert' was making from a live input (a pipe, standard input) has a \
+                journal beside it while it runs (FILE.journal: the input as received). Killed, it is rebuilt from \
+                the journal instead, in any format: converted again to the journal's end, so that it holds every \
+                sample received, the answer that was playing included, with the cuts that had arrived. The journal \
+                is removed then.
+
                 Exit status: 0 repaired or nothing to fix; 65 not a WAV it can repair; 66 unreadable; 74 writing failed.
 
                 Examples:
@@ -38,6 +44,11 @@ extension DeltaTapeCommand {
         func run() async throws {
             var worst: Int32 = 0
             for file in files {
+                // A killed conversion's journal: the whole recording is made again from it.
+                if FileManager.default.fileExists(atPath: SessionConverter.journalPath(forOutput: file)) {
+                    worst = max(worst, rebuild(file))
+                    continue
+                }
                 do throws(WAVRepairError) {
                     let report = try WAVRepair.repair(path: file, dryRun: dryRun)
                     // Paths come from the user and may hold anything: each line is made printable.
@@ -48,6 +59,34 @@ extension DeltaTapeCommand {
                 }
             }
             if worst != 0 { throw ExitCode(worst) }
+        }
+
+        /// Rebuilds `file` from its journal (or says it would); returns the exit status.
+        private func rebuild(_ file: String) -> Int32 {
+            let journal = SessionConverter.journalPath(forOutput: file).escapingControlCharacters(limit: 4_000)
+            let name = file.escapingControlCharacters(limit: 4_000)
+            guard !dryRun else {
+                print("\(name): would be rebuilt from \(journal), the input its conversion had received when it stopped")
+                return 0
+            }
+            do throws(ConversionError) {
+                var problems = 0
+                guard let summary = try SessionConverter.rebuild(fromJournalOf: file, problem: { _ in problems += 1 }) else { return 0 }
+                let seconds = summary.sampleRate > 0 ? Double(summary.frameCount) / Double(summary.sampleRate) : 0
+                let duration = (seconds * 1000).rounded() / 1000
+                let problemText = problems == 0 ? "" : problems == 1 ? ", 1 problem in the input (as when converted)"
+                    : ", \(problems) problems in the input (as when converted)"
+                print("\(name): rebuilt from \(journal), the input its conversion had received when it stopped: \(duration) s of audio "
+                    + "(\(summary.frameCount) frames)\(problemText); the journal is removed")
+                return 0
+            } catch {
+                printError("deltatape: error: \(error)")
+                switch error {
+                case .unreadableInput: return 66
+                case .output: return 74
+                default: return 65
+                }
+            }
         }
 
         /// 65 not a WAV it can repair, 66 unreadable, 74 writing failed (sysexits.h).

@@ -82,10 +82,31 @@ public enum SessionConverter {
             try refuseSessionOptions(options, input: input, kind: "an audio file")
             return try convertAudio(AudioFileSource(path: input), to: destination, options: options, started: started)
         }
-        // A session log: this thread reads it, in chunks that the recorder's thread parses where they lie (reading
-        // overlaps with parsing), and the recorder says what it holds, kind and problems included.
+        // A live input to one file keeps a journal of what it reads, so that a kill loses nothing received.
+        var journal: InputJournal?
+        if source.isLive, case .file(let path) = destination, options.track != .both || options.layout != .separate {
+            do throws(OutputError) {
+                journal = try InputJournal.create(forOutput: path, options: options)
+            } catch {
+                problem(Problem(input: source.name, line: 0, message: "\(error.description); converting without it: a kill loses "
+                    + "the audio not yet on disk"))
+            }
+        }
+        prefix.withUnsafeBytes { journal?.append($0) }
+        return try convertSessionLog(source, prefix: prefix, detected: detected, to: destination, options: options, journal: journal,
+                                     started: started, problem: problem)
+    }
+
+    /// Converts the session log `source` holds, whose first bytes (`prefix`) were read already: this thread reads it,
+    /// in chunks that the recorder's thread parses where they lie (reading overlaps with parsing), and the recorder
+    /// says what it holds, kind and problems included. What is read goes to `journal` too; it is removed once the
+    /// output is whole, kept when writing the output failed.
+    private static func convertSessionLog(
+        _ source: FileByteSource, prefix: [UInt8], detected: InputKind?, to destination: OutputDestination, options: ConversionOptions,
+        journal: InputJournal?, started: Double, problem: (Problem) -> Void
+    ) throws(ConversionError) -> ConversionSummary {
         // The recorder holds the callback only while the conversion runs.
-        return try withoutActuallyEscaping(problem) { (report) throws(ConversionError) -> ConversionSummary in
+        try withoutActuallyEscaping(problem) { (report) throws(ConversionError) -> ConversionSummary in
             let isLive = source.isLive
             let relay = ProblemRelay(report)
             defer { relay.end() }
@@ -109,18 +130,107 @@ public enum SessionConverter {
                         while isLive, !source.waitForInput(timeout: .milliseconds(250)) {
                             if recorder.hasFailed { throw InputError(name: source.name, reason: "not read further: the recording failed") }
                         }
-                        return try source.read(into: buffer)
+                        let count = try source.read(into: buffer)
+                        journal?.append(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
+                        return count
                     }
                     if count == 0 { break }
                 }
             } catch {
                 // The recording's own failure, or reading's: finishing tells it, with the output finalized.
             }
-            var summary = try recorder.finishBlocking()
+            let finished = Result { () throws(ConversionError) in try recorder.finishBlocking() }
+            if let journal {
+                // A failed output keeps the journal (repair rebuilds the file from it); the rest end with the output whole,
+                // or with an input a second conversion would refuse the same way.
+                if case .failure(.output) = finished, journal.failure == nil { journal.keep() } else { journal.discard() }
+                if let failure = journal.failure { report(Problem(input: source.name, line: 0, message: failure.description)) }
+            }
+            var summary = try finished.get()
             summary.output = outputNames(destination, options).joined(separator: " and ")
             summary.elapsedSeconds = monotonicSeconds() - started
             return summary
         }
+    }
+
+    /// Where a live conversion to `output` keeps its input's journal while it runs (see ``rebuild(fromJournalOf:problem:)``).
+    package static func journalPath(forOutput output: String) -> String { InputJournal.path(forOutput: output) }
+
+    /// Converts the journal of the output at `output` again, to its end, and puts the result in the output's place:
+    /// the recording as the conversion would have finished it, had its input ended where the kill came. The journal is
+    /// removed once the output is whole.
+    ///
+    /// - Returns: What was written; `nil` when `output` has no journal.
+    /// - Throws: ``ConversionError``: ``ConversionError/badInput(_:)`` when the journal's header is not one this version
+    ///   reads; what converting it throws (the output is then left as it was).
+    package static func rebuild(fromJournalOf output: String, problem: (Problem) -> Void = { _ in }) throws(ConversionError) -> ConversionSummary? {
+        let path = InputJournal.path(forOutput: output)
+        var status = stat()
+        guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
+        let started = monotonicSeconds()
+        var source: FileByteSource
+        do throws(InputError) {
+            source = try FileByteSource.forPath(path)
+        } catch {
+            throw .unreadableInput(error)
+        }
+        defer { source.close() }
+        // The header line, then the input as it was read: at most 64 KiB of header.
+        var header: [UInt8] = []
+        var rest: [UInt8] = []
+        do throws(InputError) {
+            var chunk = [UInt8](repeating: 0, count: 4_096)
+            while rest.isEmpty, header.count < 65_536 {
+                let count = try chunk.withUnsafeMutableBytes { buffer in Result { () throws(InputError) in try source.read(into: buffer) } }.get()
+                guard count > 0 else { break }
+                if let newline = chunk[..<count].firstIndex(of: 0x0A) {
+                    header += chunk[..<newline]
+                    rest = Array(chunk[(newline + 1)..<count])
+                    break
+                }
+                header += chunk[..<count]
+            }
+            // Topped up to the detection prefix, as a conversion reads it.
+            while rest.count < InputKind.detectionPrefixLength {
+                var more = [UInt8](repeating: 0, count: InputKind.detectionPrefixLength - rest.count)
+                let count = try more.withUnsafeMutableBytes { buffer in Result { () throws(InputError) in try source.read(into: buffer) } }.get()
+                guard count > 0 else { break }
+                rest += more[..<count]
+            }
+        } catch {
+            throw .unreadableInput(error)
+        }
+        guard var options = InputJournal.decode(String(decoding: header, as: UTF8.self)) else {
+            throw .badInput("\(path): not a journal this version of deltatape reads (its first line names the conversion's options); "
+                + "convert it by hand: tail -n +2 \(path) | deltatape convert - -o \(output)")
+        }
+        guard !rest.isEmpty else {
+            throw .badInput("\(path): the journal holds no input: the conversion was killed before anything arrived; remove it")
+        }
+        // A conversion still running holds its output's lock: its journal is not a killed one's.
+        let locked = open(output, O_RDONLY | O_CLOEXEC)
+        if locked >= 0 {
+            defer { _ = SystemCall.close(locked) }
+            guard flock(locked, LOCK_EX | LOCK_NB) == 0 else {
+                throw .output(OutputError(path: output, reason: "a conversion is still writing this file (it holds its lock); its journal "
+                    + "is removed when it ends, and repair is for one that was killed", code: errno))
+            }
+        }
+        options.progress = nil
+        let rebuilt = output + ".rebuilding"
+        unlink(rebuilt)
+        let detected = rest.withUnsafeBytes { InputKind.detect($0) }
+        var summary = try convertSessionLog(source, prefix: rest, detected: detected, to: .file(rebuilt), options: options, journal: nil,
+                                            started: started, problem: problem)
+        guard rename(rebuilt, output) == 0 else {
+            let code = errno
+            unlink(rebuilt)
+            throw .output(OutputError(path: output, reason: "the rebuilt recording could not take the file's place: \(SystemCall.errorMessage(code))",
+                                      code: code))
+        }
+        unlink(path)
+        summary.output = output
+        return summary
     }
 
     /// How far the reading thread may run ahead of the parsing: four chunks, woken again at two (reading is some
