@@ -31,7 +31,8 @@ extension DeltaTapeCommand {
                 """
         )
 
-        @Argument(help: "The WAV file(s) to repair.", completion: .file(extensions: ["wav"]))
+        @Argument(help: "The WAV file(s) to repair, or recordings (or their .journal) to rebuild from a journal.",
+                  completion: .file(extensions: ["wav", "ogg", "opus", "webm", "journal"]))
         var files: [String]
 
         @Flag(help: "Only report what would be changed; the files are not opened for writing.")
@@ -44,9 +45,11 @@ extension DeltaTapeCommand {
         func run() async throws {
             var worst: Int32 = 0
             for file in files {
-                // A killed conversion's journal: the whole recording is made again from it.
-                if FileManager.default.fileExists(atPath: SessionConverter.journalPath(forOutput: file)) {
-                    worst = max(worst, rebuild(file))
+                // A killed conversion's journal: the whole recording is made again from it. The journal may be named
+                // itself (a kill before the first audio leaves no output file to name).
+                let output = file.hasSuffix(".journal") ? String(file.dropLast(".journal".count)) : file
+                if FileManager.default.fileExists(atPath: SessionConverter.journalPath(forOutput: output)) {
+                    worst = max(worst, rebuild(output))
                     continue
                 }
                 do throws(WAVRepairError) {

@@ -82,6 +82,58 @@ import Testing
         #expect(gainedAudio, "no rebuild held more than the killed file")
     }
 
+    /// A recorder fed messages (a relay's, an archiver's) to a file journals each one as it takes it: a copy of the
+    /// journal taken mid-session, as a kill would leave it, rebuilds to what a conversion of the messages so far gives
+    /// (a stored log of the same lines, read without envelopes: another path), the answer still held included. The
+    /// journal is gone after ``SessionRecorder/finish()``, and none is kept when the caller says so.
+    @Test func aRecorderJournalsEveryMessageItTakes() async throws {
+        let folder = try TestEnvironment.temporaryDirectory()
+        let output = folder.appendingPathComponent("live.wav").path
+        var options = ConversionOptions()
+        options.track = .both
+        let recorder = SessionRecorder(options: options, sink: .file(output))
+        let lines = try SessionRecorderTests.messages(try GeneratedSessions.log("ga-basic"))
+        let taken = lines.count * 6 / 10
+        for line in lines.prefix(taken) { try await recorder.record(line) }
+        // Until the recording thread has journaled them all (polled, at most 20 s: no timed assertion).
+        let journalPath = output + ".journal"
+        var journal = Data()
+        for _ in 0..<2_000 {
+            journal = (try? Data(contentsOf: URL(fileURLWithPath: journalPath))) ?? Data()
+            if journal.filter({ $0 == 0x0A }).count == taken + 1 { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(journal.filter { $0 == 0x0A }.count == taken + 1, "the journal holds \(journal.filter { $0 == 0x0A }.count - 1) of \(taken) messages")
+        // A repair while the recording runs leaves its journal be: the recorder holds the journal's lock.
+        do {
+            _ = try SessionConverter.rebuild(fromJournalOf: output)
+            Issue.record("a live recording's journal was rebuilt")
+        } catch {
+            #expect("\(error)".contains("still writing"), "\(error)")
+        }
+        #expect(FileManager.default.fileExists(atPath: journalPath))
+        // The journal as a kill would leave it, beside a file of its own.
+        let killed = try TestEnvironment.temporaryDirectory().appendingPathComponent("killed.wav").path
+        try journal.write(to: URL(fileURLWithPath: killed + ".journal"))
+        let summary = try #require(try SessionConverter.rebuild(fromJournalOf: killed))
+        #expect(summary.channelCount == 2)
+        let stored = folder.appendingPathComponent("so-far.jsonl").path
+        try Data(lines.prefix(taken).joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: stored))
+        let expected = folder.appendingPathComponent("expected.wav").path
+        _ = try await SessionConverter.convert(input: stored, to: .file(expected), options: options)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: killed)) == Data(contentsOf: URL(fileURLWithPath: expected)))
+        #expect(!FileManager.default.fileExists(atPath: killed + ".journal"))
+
+        for line in lines.dropFirst(taken) { try await recorder.record(line) }
+        _ = try await recorder.finish()
+        #expect(!FileManager.default.fileExists(atPath: journalPath), "the journal outlived the recording")
+        let unjournaled = folder.appendingPathComponent("unjournaled.wav").path
+        let plain = SessionRecorder(sink: .file(unjournaled), keepsJournal: false)
+        for line in lines.prefix(20) { try await plain.record(line) }
+        #expect(!FileManager.default.fileExists(atPath: unjournaled + ".journal"))
+        _ = try? await plain.finish()
+    }
+
     /// The header carries every option a rebuild needs, values with tabs, newlines, `%` and UTF-8 included.
     @Test func theHeaderCarriesTheOptions() throws {
         var options = ConversionOptions()

@@ -64,6 +64,8 @@ package final class InputJournal {
                 ? "a file of another kind (a link, a folder) has the journal's name; move it away"
                 : "cannot make the input's journal: \(SystemCall.errorMessage(code))", code: code)
         }
+        // Held while the conversion runs: a repair (from this host or another sharing the folder) leaves a live journal be.
+        _ = flock(made, LOCK_EX | LOCK_NB)
         let journal = InputJournal(path: path, descriptor: made)
         let header = Array((magic + "\t" + encode(options) + "\n").utf8)
         header.withUnsafeBytes { journal.append($0) }

@@ -207,13 +207,15 @@ public enum SessionConverter {
         guard !rest.isEmpty else {
             throw .badInput("\(path): the journal holds no input: the conversion was killed before anything arrived; remove it")
         }
-        // A conversion still running holds its output's lock: its journal is not a killed one's.
-        let locked = open(output, O_RDONLY | O_CLOEXEC)
-        if locked >= 0 {
+        // A conversion or recording still running holds its journal's lock (and its output's): the journal is not a
+        // killed one's.
+        for held in [path, output] {
+            let locked = open(held, O_RDONLY | O_CLOEXEC)
+            guard locked >= 0 else { continue }
             defer { _ = SystemCall.close(locked) }
             guard flock(locked, LOCK_EX | LOCK_NB) == 0 else {
-                throw .output(OutputError(path: output, reason: "a conversion is still writing this file (it holds its lock); its journal "
-                    + "is removed when it ends, and repair is for one that was killed", code: errno))
+                throw .output(OutputError(path: output, reason: "a conversion is still writing this file (it holds its journal's lock); "
+                    + "the journal is removed when it ends, and repair is for one that was killed", code: errno))
             }
         }
         options.progress = nil

@@ -16,6 +16,12 @@ struct SessionLogWriter {
     private static let blockByteCount = 1 << 16
 
     mutating func append(_ message: [UInt8], isJSONObject: Bool, time: Double?, direction: MessageDirection?) throws(OutputError) {
+        Self.appendLine(message, isJSONObject: isJSONObject, time: time, direction: direction, to: &buffer)
+        if buffer.count >= Self.blockByteCount { try flush() }
+    }
+
+    /// Appends the log's line for one message to `buffer`: the envelope, the message, a line end.
+    static func appendLine(_ message: [UInt8], isJSONObject: Bool, time: Double?, direction: MessageDirection?, to buffer: inout [UInt8]) {
         buffer.append(contentsOf: "{".utf8)
         if let time { buffer.append(contentsOf: "\"time\":\(time),".utf8) }
         if let direction { buffer.append(contentsOf: "\"source\":\"\(direction == .sent ? "client" : "server")\",".utf8) }
@@ -25,10 +31,9 @@ struct SessionLogWriter {
             // and which never occur raw inside its strings.
             buffer.append(contentsOf: message.map { $0 == 0x0A || $0 == 0x0D ? 0x20 : $0 })
         } else {
-            appendJSONString(message)
+            appendJSONString(message, to: &buffer)
         }
         buffer.append(contentsOf: "}\n".utf8)
-        if buffer.count >= Self.blockByteCount { try flush() }
     }
 
     mutating func close() throws(OutputError) {
@@ -43,7 +48,7 @@ struct SessionLogWriter {
     }
 
     /// `bytes` as a JSON string: quotes, backslashes and control characters escaped; invalid UTF-8 replaced.
-    private mutating func appendJSONString(_ bytes: [UInt8]) {
+    private static func appendJSONString(_ bytes: [UInt8], to buffer: inout [UInt8]) {
         buffer.append(UInt8(ascii: "\""))
         for scalar in String(decoding: bytes, as: UTF8.self).unicodeScalars {
             switch scalar {

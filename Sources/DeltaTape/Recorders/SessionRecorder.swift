@@ -76,6 +76,10 @@ public final class SessionRecorder: Sendable {
     ///   - sessionLog: Where to keep the messages themselves as a session log (JSON Lines in the `{"time", "source",
     ///     "event"}` envelope, `source` being `client` or `server` from each message's direction), so that the session
     ///     can be converted again later; `nil` keeps none.
+    ///   - keepsJournal: Whether a recording to one file (``OutputDestination/file(_:)``) keeps the messages in a
+    ///     journal beside it while it runs (`FILE.journal`, removed at ``finish()``), so that a process killed at any
+    ///     moment loses nothing received: `deltatape repair FILE` rebuilds the recording from it, the answer that was
+    ///     still playing included. Each message is written to it as it is taken (one `write(2)`).
     ///   - problem: Receives each problem as it is found (a malformed message, undecodable audio), on the recorder's
     ///     thread.
     public init(
@@ -84,6 +88,7 @@ public final class SessionRecorder: Sendable {
         sink: OutputDestination,
         watermarks: BufferWatermarks = BufferWatermarks(),
         sessionLog: OutputDestination? = nil,
+        keepsJournal: Bool = true,
         problem: @escaping @Sendable (Problem) -> Void = { _ in }
     ) {
         self.options = options
@@ -91,8 +96,10 @@ public final class SessionRecorder: Sendable {
         self.watermarks = watermarks
         queue = IngressQueue(watermarks: watermarks) { $0.byteCount }
         let makeSink: @Sendable (AudioTrack?) throws(OutputError) -> any ByteSink = { (track) throws(OutputError) in try sink.makeSink(for: track) }
-        let refusal = startRecordingThread(name: name, inBackground: options.runsInBackground) { [self] in
-            runRecording(makeSink: makeSink, sessionLog: sessionLog, problem: problem)
+        var journalOutput: String?
+        if keepsJournal, case .file(let path) = sink, options.track != .both || options.layout != .separate { journalOutput = path }
+        let refusal = startRecordingThread(name: name, inBackground: options.runsInBackground) { [self, journalOutput] in
+            runRecording(makeSink: makeSink, sessionLog: sessionLog, journalOutput: journalOutput, problem: problem)
         }
         if let refusal {
             threadless.store(true, ordering: .relaxed)
@@ -188,10 +195,19 @@ public final class SessionRecorder: Sendable {
     // MARK: - The recording thread
 
     private func runRecording(
-        makeSink: @escaping (AudioTrack?) throws(OutputError) -> any ByteSink, sessionLog: OutputDestination?,
+        makeSink: @escaping (AudioTrack?) throws(OutputError) -> any ByteSink, sessionLog: OutputDestination?, journalOutput: String?,
         problem: @escaping @Sendable (Problem) -> Void
     ) {
         let started = monotonicSeconds()
+        var journal: InputJournal?
+        if let journalOutput {
+            do throws(OutputError) {
+                journal = try InputJournal.create(forOutput: journalOutput, options: options)
+            } catch {
+                problem(Problem(input: name, line: 0, message: "\(error.description); recording without it: a kill loses the audio not yet on disk"))
+            }
+        }
+        var journalLine: [UInt8] = []
         var reader = EventReader(eventField: options.eventField)
         let pipeline = SessionPipeline(options: options, inputName: name, makeSink: makeSink, problem: problem)
         var failure: ConversionError?
@@ -212,6 +228,13 @@ public final class SessionRecorder: Sendable {
                 messageNumber += 1
                 byteCount += bytes.count
                 guard failure == nil else { continue }
+                // Journaled before it is recorded: a kill while it is read loses nothing.
+                if let journal {
+                    journalLine.removeAll(keepingCapacity: true)
+                    SessionLogWriter.appendLine(bytes, isJSONObject: Self.looksLikeJSONObject(bytes), time: time, direction: direction,
+                                                to: &journalLine)
+                    journalLine.withUnsafeBytes { journal.append($0) }
+                }
                 do throws(ConversionError) {
                     let isObject = try record(bytes, time: time, number: messageNumber, reader: &reader, pipeline: pipeline)
                     do throws(OutputError) {
@@ -244,10 +267,21 @@ public final class SessionRecorder: Sendable {
                         elapsedSeconds: monotonicSeconds() - started, timeline: pipeline.timelineStatistics,
                 sourceSampleRates: pipeline.sourceSampleRates)
                 }
+                if let journal {
+                    // A failed output keeps the journal, for repair; otherwise the recording is whole (or had nothing).
+                    if case .failure(.output) = result, journal.failure == nil { journal.keep() } else { journal.discard() }
+                    if let failure = journal.failure { problem(Problem(input: name, line: messageNumber, message: failure.description)) }
+                }
                 deliver(result)
                 return
             }
         }
+    }
+
+    /// Whether a message's first byte past whitespace opens an object: the journal keeps it as it is then, and any
+    /// other message as a JSON string (its problem is found again when the journal is converted).
+    private static func looksLikeJSONObject(_ bytes: [UInt8]) -> Bool {
+        bytes.first { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D } == UInt8(ascii: "{")
     }
 
     /// Reads one message and puts it through the pipeline. Returns whether it was a valid JSON object.
