@@ -10,10 +10,11 @@ import Darwin
 /// Starts the thread of the recording `name` (named `deltatape-rec`; under ``ConversionOptions/runsInBackground`` at
 /// the lowest priority, which the threads it starts, the encoder's, inherit).
 ///
+/// - Parameter priority: The thread's handle, for ``PriorityHandle/raise()`` when the recording finishes.
 /// - Returns: The failure to report when the system would not start a thread (`body` is then not run); `nil` otherwise.
-func startRecordingThread(name: String, inBackground: Bool, _ body: @escaping @Sendable () -> Void) -> ConversionError? {
+func startRecordingThread(name: String, inBackground: Bool, priority: PriorityHandle, _ body: @escaping @Sendable () -> Void) -> ConversionError? {
     let started = startDedicatedThread(named: "deltatape-rec") {
-        if inBackground { lowerCurrentThreadPriority() }
+        priority.start(inBackground: inBackground)
         body()
     }
     return started ? nil : .output(OutputError(path: name, reason: "the system would not start a thread for the recording (errno \(errno))"))

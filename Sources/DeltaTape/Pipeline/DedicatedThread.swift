@@ -27,9 +27,56 @@ func lowerCurrentThreadPriority() {
     #endif
 }
 
+/// Takes `thread` (the calling thread when `nil`) out of `SCHED_IDLE` into the ordinary policy, keeping its nice 10:
+/// for a recording that finishes, whose last blocks and finalization must not wait for a saturated host to go idle
+/// (`SCHED_IDLE` is CFS weight 3, against 1024 for a busy ordinary thread at nice 0 and 110 at nice 10: beside a build
+/// it gets a few thousandths of a core, and a relay on a loaded host did not finish its recordings within a minute of
+/// SIGTERM). Linux lets a thread leave
+/// `SCHED_IDLE` only with CAP_SYS_NICE or an RLIMIT_NICE of 10 or more; without them the thread stays where it is.
+///
+/// - Returns: Whether the thread now runs under the ordinary policy.
+@discardableResult
+func raiseThreadFromIdlePriority(_ thread: pthread_t? = nil) -> Bool {
+    #if os(Linux)
+    var parameters = sched_param()
+    return pthread_setschedparam(thread ?? pthread_self(), SCHED_OTHER_POLICY, &parameters) == 0
+    #else
+    return true
+    #endif
+}
+
+/// A thread of a recording as other threads see it, to take it out of `SCHED_IDLE` when its recording finishes: the
+/// thread cannot do it itself while it gets no core.
+final class PriorityHandle: Sendable {
+    private struct State {
+        var thread: pthread_t?
+        var raised = false
+    }
+
+    private let state = Mutex(State())
+
+    /// Called first on the thread: lowers it when `inBackground`, unless it was raised before it even ran.
+    func start(inBackground: Bool) {
+        state.withLock { state in
+            if inBackground, !state.raised { lowerCurrentThreadPriority() }
+            state.thread = pthread_self()
+        }
+    }
+
+    /// Takes the thread out of `SCHED_IDLE` now, or keeps it from going there if it has not started.
+    func raise() {
+        state.withLock { state in
+            state.raised = true
+            if let thread = state.thread { raiseThreadFromIdlePriority(thread) }
+        }
+    }
+}
+
 #if os(Linux)
 /// `SCHED_IDLE` from <sched.h>, which Glibc's Swift overlay does not carry.
 private let SCHED_IDLE_POLICY: Int32 = 5
+/// `SCHED_OTHER`, likewise.
+private let SCHED_OTHER_POLICY: Int32 = 0
 #endif
 
 /// Jobs run one after the other on a thread of its own (in place of a serial Dispatch queue, whose threads come from
@@ -44,6 +91,7 @@ final class SerialThread: Sendable {
     }
 
     private let jobs: IngressQueue<Job>
+    private let thread = PriorityHandle()
 
     /// Starts the thread `name`, at a lower priority when `inBackground`; without a thread (the system refused one),
     /// jobs run on the caller's thread.
@@ -52,8 +100,9 @@ final class SerialThread: Sendable {
     init(name: String, inBackground: Bool, watermarks: BufferWatermarks = BufferWatermarks(low: .max, high: .max)) {
         let jobs = IngressQueue<Job>(watermarks: watermarks, accounting: .untilNextTake) { $0.byteCount }
         self.jobs = jobs
+        let thread = self.thread
         let started = startDedicatedThread(named: name) {
-            if inBackground { lowerCurrentThreadPriority() }
+            thread.start(inBackground: inBackground)
             while let job = jobs.take() { job.run() }
         }
         if !started { jobs.refuse() }
@@ -80,6 +129,11 @@ final class SerialThread: Sendable {
         } catch {
             job()  // no thread
         }
+    }
+
+    /// Takes the thread out of `SCHED_IDLE` (see ``raiseThreadFromIdlePriority(_:)``): its jobs' end is awaited.
+    func raiseFromIdlePriority() {
+        thread.raise()
     }
 
     /// Returns once the jobs not yet done are down to the low watermark, suspending (not blocking) meanwhile.

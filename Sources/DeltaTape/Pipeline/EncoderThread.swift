@@ -119,6 +119,8 @@ package final class EncoderThread: PCMWriter, Sendable {
         }
         guard !alreadyClosed else { return }
         let last = pending.withLock { $0.isEmpty ? nil : takeBlock(&$0) }
+        // The recording ends: its last blocks must not wait for an idle core.
+        queue.raiseFromIdlePriority()
         if let last { submit(last) }
         queue.sync {}  // every submitted block has been written
         if let error = state.withLock({ $0.failure }) {

@@ -60,6 +60,8 @@ public final class SessionLogRecorder: Sendable {
     /// Chunks the recording thread gave back, to be filled again.
     private let freeChunks = Mutex<[ByteChunk]>([])
     private let threadless = Atomic<Bool>(false)
+    /// The recording thread, raised out of `SCHED_IDLE` when the recording is asked to finish.
+    private let priority = PriorityHandle()
     /// The input's kind as detected by the caller (a converter that looked at the first bytes), so that the reader
     /// does not detect it again; `nil`: detected here.
     private let detected: InputKind??
@@ -96,7 +98,7 @@ public final class SessionLogRecorder: Sendable {
         self.detected = detected
         queue = IngressQueue(watermarks: watermarks) { $0.byteCount }
         let makeSink: @Sendable (AudioTrack?) throws(OutputError) -> any ByteSink = { (track) throws(OutputError) in try sink.makeSink(for: track) }
-        let refusal = startRecordingThread(name: name, inBackground: options.runsInBackground) { [self] in
+        let refusal = startRecordingThread(name: name, inBackground: options.runsInBackground, priority: priority) { [self] in
             runRecording(makeSink: makeSink, problem: problem)
         }
         if let refusal {
@@ -222,6 +224,8 @@ public final class SessionLogRecorder: Sendable {
 
     /// Queues the end of the recording; `deliver` gets its result on the recording thread (at once when it cannot end).
     private func requestFinish(_ deliver: @escaping @Sendable (Result<ConversionSummary, ConversionError>) -> Void) {
+        // The end must not wait for a saturated host to go idle (a background recording's thread is under SCHED_IDLE).
+        priority.raise()
         guard !threadless.load(ordering: .relaxed), queue.finish(with: .finish(deliver)) else {
             return deliver(.failure(failure.withLock { $0 } ?? .cancelled("recording \(name): finish() was already called")))
         }

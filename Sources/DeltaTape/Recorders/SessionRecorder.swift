@@ -65,6 +65,8 @@ public final class SessionRecorder: Sendable {
     private let failure = Mutex<ConversionError?>(nil)
     /// No recording thread could be started: ``finish()`` answers at once.
     private let threadless = Atomic<Bool>(false)
+    /// The recording thread, raised out of `SCHED_IDLE` when the recording is asked to finish.
+    private let priority = PriorityHandle()
 
     /// Starts a recorder; nothing is written until the first audio.
     ///
@@ -98,7 +100,7 @@ public final class SessionRecorder: Sendable {
         let makeSink: @Sendable (AudioTrack?) throws(OutputError) -> any ByteSink = { (track) throws(OutputError) in try sink.makeSink(for: track) }
         var journalOutput: String?
         if keepsJournal, case .file(let path) = sink, options.track != .both || options.layout != .separate { journalOutput = path }
-        let refusal = startRecordingThread(name: name, inBackground: options.runsInBackground) { [self, journalOutput] in
+        let refusal = startRecordingThread(name: name, inBackground: options.runsInBackground, priority: priority) { [self, journalOutput] in
             runRecording(makeSink: makeSink, sessionLog: sessionLog, journalOutput: journalOutput, problem: problem)
         }
         if let refusal {
@@ -173,6 +175,8 @@ public final class SessionRecorder: Sendable {
     /// - Throws: ``ConversionError``: the recording's failure (the file then holds the audio recorded before it), or,
     ///   when no audio arrived, ``ConversionError/badInput(_:)`` saying so.
     public func finish() async throws(ConversionError) -> ConversionSummary {
+        // The end must not wait for a saturated host to go idle (a background recording's thread is under SCHED_IDLE).
+        priority.raise()
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<ConversionSummary, ConversionError>, Never>) in
             let deliver: @Sendable (Result<ConversionSummary, ConversionError>) -> Void = { continuation.resume(returning: $0) }
             guard !threadless.load(ordering: .relaxed), queue.finish(with: .finish(deliver)) else {
