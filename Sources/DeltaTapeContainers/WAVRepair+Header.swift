@@ -30,6 +30,10 @@ extension WAVRepair {
             edits.fixRIFFSizes(layout: layout, extent: extent, declared: declared, fileByteCount: file.byteCount)
         }
         try edits.fixFactCount(file, layout: layout, extent: extent)
+        if let trailer = extent.trailingChunks {
+            edits.findings.append("the \(trailer.ids.joined(separator: ", ")) chunk\(trailer.ids.count == 1 ? "" : "s") from byte "
+                + "\(trailer.offset) to the end follow\(trailer.ids.count == 1 ? "s" : "") the audio: kept, outside the data chunk")
+        }
         if extent.partialFrameByteCount > 0 {
             edits.findings.append("the last \(extent.partialFrameByteCount) bytes are part of a frame (\(layout.format.blockAlign) bytes "
                 + "each): left in the file, outside the data chunk")
@@ -107,8 +111,11 @@ extension WAVRepair {
                 return ChunkLayout(format: format, ds64Offset: ds64Offset, junkOffset: junkOffset, factOffset: factOffset,
                                    dataOffset: body, dataSize32: UInt32(size))
             case "fmt ":
-                guard size >= 16, body + 16 <= fileByteCount else {
-                    throw refusal(path, "its fmt chunk is \(size) bytes, shorter than the 16 a WAV needs")
+                guard size >= 16 else { throw refusal(path, "its fmt chunk is \(size) bytes, shorter than the 16 a WAV needs") }
+                guard body + 16 <= fileByteCount else {
+                    // A header cut short: the chunk's size is fine, the file ends before its fields (issue 27, item 8).
+                    throw refusal(path, "the file is \(fileByteCount) bytes long and ends inside its fmt chunk (16 bytes of format "
+                        + "from byte \(body)): it was cut off before its format and any audio were written, so there is nothing to keep")
                 }
                 let fields = try file.bytes(at: body, count: 16)
                 format = FormatChunk(tag: Int(littleEndian16(fields, 0)), channelCount: Int(littleEndian16(fields, 2)),
@@ -164,6 +171,8 @@ extension WAVRepair {
         var frameCount: UInt64
         /// The audio in words, for the findings: `N bytes (S s of audio)`.
         var description: String
+        /// Chunks found after the audio (a LIST written at the end) when the declared size could not say where it ends.
+        var trailingChunks: (offset: Int, ids: [String])?
     }
 
     /// What the file holds: the declared data when it fits and what follows is chunks to the end; otherwise every
@@ -175,10 +184,18 @@ extension WAVRepair {
         let format = layout.format
         let block = format.blockAlign
         var dataByteCount: Int, partial = 0, riffEnd: Int
+        var trailingChunks: (offset: Int, ids: [String])?
         if declaredData <= UInt64(available), case let declared = Int(declaredData),
            try chunksReachEnd(file, from: layout.dataOffset + declared + (declared & 1), fileByteCount: fileByteCount) {
             dataByteCount = declared
             riffEnd = fileByteCount
+        } else if let trailer = try findTrailingChunks(file, layout: layout) {
+            // The declared size is no help (0xFFFFFFFF, 0, stale), but chunks after the audio reach the end: the audio
+            // stops where they start (issue 27, item 8: a streaming header's LIST chunk was counted as audio).
+            dataByteCount = trailer.offset - layout.dataOffset
+            dataByteCount -= dataByteCount % block
+            riffEnd = fileByteCount
+            trailingChunks = trailer
         } else {
             dataByteCount = available / block * block
             partial = available - dataByteCount
@@ -188,7 +205,8 @@ extension WAVRepair {
         let seconds = format.bytesPerSecond > 0 ? Double(dataByteCount) / Double(format.bytesPerSecond)
             : Double(frames) / Double(max(1, format.sampleRate))
         return AudioExtent(dataByteCount: dataByteCount, partialFrameByteCount: partial, riffSize: UInt64(riffEnd - 8),
-                           frameCount: frames, description: "\(dataByteCount) bytes (\(formatSeconds(seconds)) of audio)")
+                           frameCount: frames, description: "\(dataByteCount) bytes (\(formatSeconds(seconds)) of audio)",
+                           trailingChunks: trailingChunks)
     }
 
     /// The findings and the field changes of a plan, as its steps add them.
@@ -276,6 +294,36 @@ extension WAVRepair {
                 set32("fact sample count", at: factOffset, to: UInt32(wanted))
             }
         }
+    }
+
+    /// The chunks the bytes after the audio hold up to the end of the file, when the header cannot say where the audio
+    /// ends: the first place in the file's last 256 KiB, a whole number of frames (and a pad byte) after the audio's
+    /// start, where a chunk that WAV writers put after the audio (`LIST`, `id3 `, `cue `, ...) starts a chain of
+    /// whole chunks ending exactly at the end of the file. Audio that happened to hold such a chain (an ID, then sizes
+    /// adding up to the end to the byte) is not told apart; nothing else is taken for it.
+    private static func findTrailingChunks(_ file: ReadOnlyFile, layout: ChunkLayout) throws(WAVRepairError) -> (offset: Int, ids: [String])? {
+        let trailerIDs: Set<String> = ["LIST", "id3 ", "ID3 ", "cue ", "smpl", "inst", "bext", "iXML", "axml", "PAD ", "JUNK", "_PMX"]
+        let fileByteCount = file.byteCount, block = layout.format.blockAlign
+        let windowStart = max(layout.dataOffset, fileByteCount - 256 * 1024)
+        let window = try file.bytes(at: windowStart, count: fileByteCount - windowStart)
+        var offset = windowStart
+        while offset + 8 <= fileByteCount {
+            let audio = offset - layout.dataOffset
+            let aligned = audio % block == 0 || (audio % block == 1 && (audio - 1) & 1 == 1)
+            if aligned, trailerIDs.contains(String(decoding: window[(offset - windowStart)..<(offset - windowStart + 4)], as: UTF8.self)),
+               try chunksReachEnd(file, from: offset, fileByteCount: fileByteCount) {
+                var ids: [String] = [], at = offset
+                while at + 8 <= fileByteCount, ids.count < 8 {
+                    let header = try file.bytes(at: at, count: 8)
+                    ids.append(printable(header[0..<4]))
+                    let size = Int(littleEndian32(header, 4))
+                    at += 8 + size + (size & 1)
+                }
+                return (offset - (audio % block), ids)
+            }
+            offset += 1
+        }
+        return nil
     }
 
     /// Whether the bytes from `offset` to the end of the file are whole chunks with printable IDs (or nothing).

@@ -21,6 +21,15 @@ let repairCases: [CommandLineCase] = [
                         bytes += Data([0xC0, 0x5D, 0, 0, 0x80, 0xBB, 0, 0, 2, 0, 16, 0])
                         try bytes.write(to: folder.appendingPathComponent("header.wav"))
                     }),
+    // Issue 27, item 8: a 20-byte file (RIFF, WAVE, the fmt chunk's ID and size) was "16 bytes, shorter than the 16 a WAV needs".
+    CommandLineCase(name: "repair refuses a WAV cut off inside its fmt chunk", arguments: ["repair", "$/cut.wav"], status: 65,
+                    message: "is 20 bytes long and ends inside its fmt chunk",
+                    prepare: { folder in
+                        try (Data("RIFF".utf8) + Data([0xFF, 0xFF, 0xFF, 0xFF]) + Data("WAVEfmt ".utf8) + Data([16, 0, 0, 0]))
+                            .write(to: folder.appendingPathComponent("cut.wav"))
+                    }) { run throws in
+        #expect(!run.result.standardError.contains("shorter than the 16"))
+    },
     CommandLineCase(name: "repair of a file that does not exist", arguments: ["repair", "$/missing.wav"], status: 66, message: "No such file"),
     CommandLineCase(name: "repair of a folder", arguments: ["repair", "$/"], status: 66, message: "is a folder"),
     CommandLineCase(name: "repair needs a file", arguments: ["repair"], status: 64, message: "Missing expected argument"),
