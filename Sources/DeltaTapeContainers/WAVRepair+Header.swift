@@ -6,7 +6,7 @@ extension WAVRepair {
     private static let ds64PayloadByteCount = 28
 
     /// Reads the header and works out which fields to rewrite.
-    static func plan(_ file: ReadOnlyFile, path: String) throws(WAVRepairError) -> Plan {
+    static func plan(_ file: ReadOnlyFile, path: String) throws(RepairError) -> Plan {
         let riff = try readRIFFHeader(file, path: path)
         let magic = String(decoding: riff.prefix(4), as: UTF8.self)
         let isRF64 = magic != "RIFF"
@@ -46,12 +46,12 @@ extension WAVRepair {
     }
 
     /// The refusal of `path`, which is not a WAV repair can fix, for `reason`.
-    private static func refusal(_ path: String, _ reason: String) -> WAVRepairError {
+    private static func refusal(_ path: String, _ reason: String) -> RepairError {
         .notRepairable(path: path, reason: reason)
     }
 
     /// The first 12 bytes, `RIFF`/`RF64`/`BW64`, a size, `WAVE`; refused when they are not.
-    private static func readRIFFHeader(_ file: ReadOnlyFile, path: String) throws(WAVRepairError) -> [UInt8] {
+    private static func readRIFFHeader(_ file: ReadOnlyFile, path: String) throws(RepairError) -> [UInt8] {
         let fileByteCount = file.byteCount
         guard fileByteCount > 0 else { throw refusal(path, "the file is empty") }
         let riff = try file.bytes(at: 0, count: min(12, fileByteCount))
@@ -90,7 +90,7 @@ extension WAVRepair {
     }
 
     /// Walks the chunks up to data: ds64 (RF64), JUNK (room for ds64), fmt, fact.
-    private static func walkChunksToData(_ file: ReadOnlyFile, path: String) throws(WAVRepairError) -> ChunkLayout {
+    private static func walkChunksToData(_ file: ReadOnlyFile, path: String) throws(RepairError) -> ChunkLayout {
         let fileByteCount = file.byteCount
         var offset = 12
         var format: FormatChunk?
@@ -153,7 +153,7 @@ extension WAVRepair {
 
     /// What the header says: the 32-bit RIFF and data sizes or, in RF64, the ds64 chunk's.
     private static func readDeclaredSizes(_ file: ReadOnlyFile, riff: [UInt8], layout: ChunkLayout,
-                                          isRF64: Bool) throws(WAVRepairError) -> DeclaredSizes {
+                                          isRF64: Bool) throws(RepairError) -> DeclaredSizes {
         guard isRF64, let ds64Offset = layout.ds64Offset else {
             return DeclaredSizes(riff: UInt64(littleEndian32(riff, 4)), data: UInt64(layout.dataSize32), frames: nil)
         }
@@ -178,7 +178,7 @@ extension WAVRepair {
     /// What the file holds: the declared data when it fits and what follows is chunks to the end; otherwise every
     /// whole block from the data's start to the end of the file.
     private static func measureAudio(_ file: ReadOnlyFile, layout: ChunkLayout,
-                                     declaredDataByteCount declaredData: UInt64) throws(WAVRepairError) -> AudioExtent {
+                                     declaredDataByteCount declaredData: UInt64) throws(RepairError) -> AudioExtent {
         let fileByteCount = file.byteCount
         let available = fileByteCount - layout.dataOffset
         let format = layout.format
@@ -285,7 +285,7 @@ extension WAVRepair {
         }
 
         /// A compressed format's fact chunk: its sample count (capped at the 32-bit marker).
-        mutating func fixFactCount(_ file: ReadOnlyFile, layout: ChunkLayout, extent: AudioExtent) throws(WAVRepairError) {
+        mutating func fixFactCount(_ file: ReadOnlyFile, layout: ChunkLayout, extent: AudioExtent) throws(RepairError) {
             guard let factOffset = layout.factOffset, layout.format.tag != 1 else { return }
             let fact = UInt64(littleEndian32(try file.bytes(at: factOffset, count: 4), 0))
             let wanted = extent.frameCount < UInt64(unknownSize) ? extent.frameCount : UInt64(unknownSize)
@@ -301,7 +301,7 @@ extension WAVRepair {
     /// start, where a chunk that WAV writers put after the audio (`LIST`, `id3 `, `cue `, ...) starts a chain of
     /// whole chunks ending exactly at the end of the file. Audio that happened to hold such a chain (an ID, then sizes
     /// adding up to the end to the byte) is not told apart; nothing else is taken for it.
-    private static func findTrailingChunks(_ file: ReadOnlyFile, layout: ChunkLayout) throws(WAVRepairError) -> (offset: Int, ids: [String])? {
+    private static func findTrailingChunks(_ file: ReadOnlyFile, layout: ChunkLayout) throws(RepairError) -> (offset: Int, ids: [String])? {
         let trailerIDs: Set<String> = ["LIST", "id3 ", "ID3 ", "cue ", "smpl", "inst", "bext", "iXML", "axml", "PAD ", "JUNK", "_PMX"]
         let fileByteCount = file.byteCount, block = layout.format.blockAlign
         let windowStart = max(layout.dataOffset, fileByteCount - 256 * 1024)
@@ -327,7 +327,7 @@ extension WAVRepair {
     }
 
     /// Whether the bytes from `offset` to the end of the file are whole chunks with printable IDs (or nothing).
-    private static func chunksReachEnd(_ file: ReadOnlyFile, from start: Int, fileByteCount: Int) throws(WAVRepairError) -> Bool {
+    private static func chunksReachEnd(_ file: ReadOnlyFile, from start: Int, fileByteCount: Int) throws(RepairError) -> Bool {
         var offset = start
         // A lone pad byte after an odd-sized data chunk written without one is fine too.
         if offset == fileByteCount || offset == fileByteCount + 1 { return true }
@@ -342,7 +342,7 @@ extension WAVRepair {
     }
 
     /// A four-byte ID as text, bytes outside printable ASCII as `?`.
-    private static func printable(_ id: ArraySlice<UInt8>) -> String {
+    static func printable(_ id: ArraySlice<UInt8>) -> String {
         String(decoding: id.map { (0x20...0x7E).contains($0) ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
     }
 
@@ -351,7 +351,7 @@ extension WAVRepair {
     }
 
     /// Says what a file that is not a WAV starts with, for the refusal.
-    private static func describeStart(_ bytes: [UInt8]) -> String {
+    static func describeStart(_ bytes: [UInt8]) -> String {
         if bytes.starts(with: Array("OggS".utf8)) { return "it is an Ogg file (it starts with OggS)" }
         if bytes.starts(with: [0x1A, 0x45, 0xDF, 0xA3]) { return "it is a Matroska or WebM file (it starts with an EBML header)" }
         if bytes.starts(with: Array("fLaC".utf8)) { return "it is a FLAC file" }

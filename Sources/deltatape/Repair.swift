@@ -38,8 +38,8 @@ extension DeltaTapeCommand {
         func run() async throws {
             var worst: Int32 = 0
             for file in files {
-                do throws(WAVRepairError) {
-                    let report = try WAVRepair.repair(path: file, dryRun: dryRun)
+                do throws(RepairError) {
+                    let report = try DeltaTape.Repair.repair(path: file, dryRun: dryRun)
                     // Paths come from the user and may hold anything: each line is made printable.
                     for line in report.description.split(separator: "\n") { print(String(line).escapingControlCharacters(limit: 4_000)) }
                 } catch {
@@ -51,7 +51,7 @@ extension DeltaTapeCommand {
         }
 
         /// 65 not a WAV it can repair, 66 unreadable, 74 writing failed (sysexits.h).
-        static func exitStatus(of error: WAVRepairError) -> Int32 {
+        static func exitStatus(of error: RepairError) -> Int32 {
             switch error {
             case .notRepairable: 65
             case .unreadable: 66
