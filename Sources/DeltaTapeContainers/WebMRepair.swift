@@ -225,10 +225,15 @@ enum WebMRepair {
         var cluster = Cluster(offset: offset, sizeFieldOffset: bodyStart - header.sizeByteCount, sizeByteCount: header.sizeByteCount,
                               declaredSize: header.size, timestampTicks: -1, end: bodyStart, blockCount: 0, lastBlock: nil)
         var at = bodyStart
+        var endedByNextElement = false
         while at < limit {
-            guard let child = try Self.header(file, at: at), let size = child.size, at + child.byteCount + size <= limit else { break }
+            guard let child = try Self.header(file, at: at) else { break }
             // An unknown-size cluster ends where the next top-level element starts (IDs of 4 bytes: Cluster, Cues, ...).
-            if declaredEnd == nil, child.byteCount - child.sizeByteCount == 4 { break }
+            if declaredEnd == nil, child.byteCount - child.sizeByteCount == 4 {
+                endedByNextElement = true
+                break
+            }
+            guard let size = child.size, at + child.byteCount + size <= limit else { break }
             let body = try file.bytes(at: at + child.byteCount, count: size)
             switch child.id {
             case EBML.ID.timestamp: cluster.timestampTicks = Int(clamping: EBML.unsignedValue(body[...]))
@@ -242,7 +247,7 @@ enum WebMRepair {
             at += child.byteCount + size
             cluster.end = at
         }
-        let cutShort = declaredEnd.map { cluster.end < $0 } ?? (cluster.end < limit)
+        let cutShort = declaredEnd.map { cluster.end < $0 } ?? (cluster.end < limit && !endedByNextElement)
         guard cutShort else { return (cluster.blockCount > 0 ? cluster : nil, nil) }
         let dropped = file.byteCount - cluster.end
         return (cluster.blockCount > 0 ? cluster : nil, "the \(dropped) bytes after \(cluster.blockCount > 0 ? "them" : "its start") dropped")
