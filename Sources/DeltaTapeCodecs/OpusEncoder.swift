@@ -84,6 +84,14 @@ package struct OpusPacket {
         self.sampleCount48k = sampleCount48k
         self.streamLength48k = streamLength48k
     }
+
+    /// The samples at 48 kHz a packet read back from a file decodes to, from its TOC byte and frame count (libopus's
+    /// `opus_packet_get_nb_samples`, RFC 6716 §3.1); `nil` for bytes that are no valid Opus packet.
+    package static func sampleCount48k(ofPacket bytes: ArraySlice<UInt8>) -> Int? {
+        guard !bytes.isEmpty, bytes.count <= Int(Int32.max) else { return nil }
+        let count = bytes.withUnsafeBufferPointer { opus_packet_get_nb_samples($0.baseAddress!, Int32($0.count), 48_000) }
+        return count > 0 ? Int(count) : nil
+    }
 }
 
 /// Encodes 16-bit PCM into Opus packets of fixed duration, buffering samples until a frame is whole.

@@ -1,4 +1,5 @@
-/// Building EBML (RFC 8794) elements into byte arrays: the encoding under Matroska and WebM.
+/// Building EBML (RFC 8794) elements into byte arrays, and reading their headers back: the encoding under Matroska
+/// and WebM.
 enum EBML {
     /// Element IDs used by the WebM writer (Matroska specification, `ebml_matroska.xml`).
     enum ID {
@@ -109,5 +110,36 @@ enum EBML {
 
     static func string(_ elementID: UInt32, _ value: String) -> [UInt8] {
         element(elementID, Array(value.utf8))
+    }
+
+    /// An element's header read back: its ID, its size (`nil`: unknown, all ones), and the header's length.
+    struct Header {
+        var id: UInt32
+        var size: Int?
+        var byteCount: Int
+        /// Bytes of the size field (8 for the sizes ``WebMOpusWriter`` patches in place).
+        var sizeByteCount: Int
+    }
+
+    /// The element header at `offset` in `bytes`: `nil` when the bytes end first, or are no header (a first byte 0, an
+    /// ID longer than 4 bytes, a size that does not fit an `Int`).
+    static func header(in bytes: ArraySlice<UInt8>, at offset: Int) -> Header? {
+        guard offset < bytes.endIndex, bytes[offset] != 0 else { return nil }
+        let idLength = bytes[offset].leadingZeroBitCount + 1
+        guard idLength <= 4, offset + idLength < bytes.endIndex, bytes[offset + idLength] != 0 else { return nil }
+        let id = bytes[offset..<(offset + idLength)].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        let sizeAt = offset + idLength
+        let sizeLength = bytes[sizeAt].leadingZeroBitCount + 1
+        guard sizeAt + sizeLength <= bytes.endIndex else { return nil }
+        var value = UInt64(bytes[sizeAt] & (0xFF >> sizeLength))
+        for index in 1..<sizeLength { value = value << 8 | UInt64(bytes[sizeAt + index]) }
+        let unknown = value == (UInt64(1) << (7 * UInt64(sizeLength))) - 1
+        guard unknown || value <= UInt64(Int.max / 2) else { return nil }
+        return Header(id: id, size: unknown ? nil : Int(value), byteCount: idLength + sizeLength, sizeByteCount: sizeLength)
+    }
+
+    /// An unsigned integer element's value (big-endian, up to 8 bytes).
+    static func unsignedValue(_ payload: ArraySlice<UInt8>) -> UInt64 {
+        payload.suffix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
     }
 }

@@ -6,7 +6,7 @@ extension WAVRepair {
     private static let ds64PayloadByteCount = 28
 
     /// Reads the header and works out which fields to rewrite.
-    static func plan(_ file: ReadOnlyFile, path: String) throws(WAVRepairError) -> Plan {
+    static func plan(_ file: ReadOnlyFile, path: String) throws(RepairError) -> Plan {
         let riff = try readRIFFHeader(file, path: path)
         let magic = String(decoding: riff.prefix(4), as: UTF8.self)
         let isRF64 = magic != "RIFF"
@@ -30,6 +30,10 @@ extension WAVRepair {
             edits.fixRIFFSizes(layout: layout, extent: extent, declared: declared, fileByteCount: file.byteCount)
         }
         try edits.fixFactCount(file, layout: layout, extent: extent)
+        if let trailer = extent.trailingChunks {
+            edits.findings.append("the \(trailer.ids.joined(separator: ", ")) chunk\(trailer.ids.count == 1 ? "" : "s") from byte "
+                + "\(trailer.offset) to the end follow\(trailer.ids.count == 1 ? "s" : "") the audio: kept, outside the data chunk")
+        }
         if extent.partialFrameByteCount > 0 {
             edits.findings.append("the last \(extent.partialFrameByteCount) bytes are part of a frame (\(layout.format.blockAlign) bytes "
                 + "each): left in the file, outside the data chunk")
@@ -42,12 +46,12 @@ extension WAVRepair {
     }
 
     /// The refusal of `path`, which is not a WAV repair can fix, for `reason`.
-    private static func refusal(_ path: String, _ reason: String) -> WAVRepairError {
+    private static func refusal(_ path: String, _ reason: String) -> RepairError {
         .notRepairable(path: path, reason: reason)
     }
 
     /// The first 12 bytes, `RIFF`/`RF64`/`BW64`, a size, `WAVE`; refused when they are not.
-    private static func readRIFFHeader(_ file: ReadOnlyFile, path: String) throws(WAVRepairError) -> [UInt8] {
+    private static func readRIFFHeader(_ file: ReadOnlyFile, path: String) throws(RepairError) -> [UInt8] {
         let fileByteCount = file.byteCount
         guard fileByteCount > 0 else { throw refusal(path, "the file is empty") }
         let riff = try file.bytes(at: 0, count: min(12, fileByteCount))
@@ -86,7 +90,7 @@ extension WAVRepair {
     }
 
     /// Walks the chunks up to data: ds64 (RF64), JUNK (room for ds64), fmt, fact.
-    private static func walkChunksToData(_ file: ReadOnlyFile, path: String) throws(WAVRepairError) -> ChunkLayout {
+    private static func walkChunksToData(_ file: ReadOnlyFile, path: String) throws(RepairError) -> ChunkLayout {
         let fileByteCount = file.byteCount
         var offset = 12
         var format: FormatChunk?
@@ -107,8 +111,11 @@ extension WAVRepair {
                 return ChunkLayout(format: format, ds64Offset: ds64Offset, junkOffset: junkOffset, factOffset: factOffset,
                                    dataOffset: body, dataSize32: UInt32(size))
             case "fmt ":
-                guard size >= 16, body + 16 <= fileByteCount else {
-                    throw refusal(path, "its fmt chunk is \(size) bytes, shorter than the 16 a WAV needs")
+                guard size >= 16 else { throw refusal(path, "its fmt chunk is \(size) bytes, shorter than the 16 a WAV needs") }
+                guard body + 16 <= fileByteCount else {
+                    // A header cut short: the chunk's size is fine, the file ends before its fields (issue 27, item 8).
+                    throw refusal(path, "the file is \(fileByteCount) bytes long and ends inside its fmt chunk (16 bytes of format "
+                        + "from byte \(body)): it was cut off before its format and any audio were written, so there is nothing to keep")
                 }
                 let fields = try file.bytes(at: body, count: 16)
                 format = FormatChunk(tag: Int(littleEndian16(fields, 0)), channelCount: Int(littleEndian16(fields, 2)),
@@ -146,7 +153,7 @@ extension WAVRepair {
 
     /// What the header says: the 32-bit RIFF and data sizes or, in RF64, the ds64 chunk's.
     private static func readDeclaredSizes(_ file: ReadOnlyFile, riff: [UInt8], layout: ChunkLayout,
-                                          isRF64: Bool) throws(WAVRepairError) -> DeclaredSizes {
+                                          isRF64: Bool) throws(RepairError) -> DeclaredSizes {
         guard isRF64, let ds64Offset = layout.ds64Offset else {
             return DeclaredSizes(riff: UInt64(littleEndian32(riff, 4)), data: UInt64(layout.dataSize32), frames: nil)
         }
@@ -164,21 +171,31 @@ extension WAVRepair {
         var frameCount: UInt64
         /// The audio in words, for the findings: `N bytes (S s of audio)`.
         var description: String
+        /// Chunks found after the audio (a LIST written at the end) when the declared size could not say where it ends.
+        var trailingChunks: (offset: Int, ids: [String])?
     }
 
     /// What the file holds: the declared data when it fits and what follows is chunks to the end; otherwise every
     /// whole block from the data's start to the end of the file.
     private static func measureAudio(_ file: ReadOnlyFile, layout: ChunkLayout,
-                                     declaredDataByteCount declaredData: UInt64) throws(WAVRepairError) -> AudioExtent {
+                                     declaredDataByteCount declaredData: UInt64) throws(RepairError) -> AudioExtent {
         let fileByteCount = file.byteCount
         let available = fileByteCount - layout.dataOffset
         let format = layout.format
         let block = format.blockAlign
         var dataByteCount: Int, partial = 0, riffEnd: Int
+        var trailingChunks: (offset: Int, ids: [String])?
         if declaredData <= UInt64(available), case let declared = Int(declaredData),
            try chunksReachEnd(file, from: layout.dataOffset + declared + (declared & 1), fileByteCount: fileByteCount) {
             dataByteCount = declared
             riffEnd = fileByteCount
+        } else if let trailer = try findTrailingChunks(file, layout: layout) {
+            // The declared size is no help (0xFFFFFFFF, 0, stale), but chunks after the audio reach the end: the audio
+            // stops where they start (issue 27, item 8: a streaming header's LIST chunk was counted as audio).
+            dataByteCount = trailer.offset - layout.dataOffset
+            dataByteCount -= dataByteCount % block
+            riffEnd = fileByteCount
+            trailingChunks = trailer
         } else {
             dataByteCount = available / block * block
             partial = available - dataByteCount
@@ -188,7 +205,8 @@ extension WAVRepair {
         let seconds = format.bytesPerSecond > 0 ? Double(dataByteCount) / Double(format.bytesPerSecond)
             : Double(frames) / Double(max(1, format.sampleRate))
         return AudioExtent(dataByteCount: dataByteCount, partialFrameByteCount: partial, riffSize: UInt64(riffEnd - 8),
-                           frameCount: frames, description: "\(dataByteCount) bytes (\(formatSeconds(seconds)) of audio)")
+                           frameCount: frames, description: "\(dataByteCount) bytes (\(formatSeconds(seconds)) of audio)",
+                           trailingChunks: trailingChunks)
     }
 
     /// The findings and the field changes of a plan, as its steps add them.
@@ -267,7 +285,7 @@ extension WAVRepair {
         }
 
         /// A compressed format's fact chunk: its sample count (capped at the 32-bit marker).
-        mutating func fixFactCount(_ file: ReadOnlyFile, layout: ChunkLayout, extent: AudioExtent) throws(WAVRepairError) {
+        mutating func fixFactCount(_ file: ReadOnlyFile, layout: ChunkLayout, extent: AudioExtent) throws(RepairError) {
             guard let factOffset = layout.factOffset, layout.format.tag != 1 else { return }
             let fact = UInt64(littleEndian32(try file.bytes(at: factOffset, count: 4), 0))
             let wanted = extent.frameCount < UInt64(unknownSize) ? extent.frameCount : UInt64(unknownSize)
@@ -278,8 +296,38 @@ extension WAVRepair {
         }
     }
 
+    /// The chunks the bytes after the audio hold up to the end of the file, when the header cannot say where the audio
+    /// ends: the first place in the file's last 256 KiB, a whole number of frames (and a pad byte) after the audio's
+    /// start, where a chunk that WAV writers put after the audio (`LIST`, `id3 `, `cue `, ...) starts a chain of
+    /// whole chunks ending exactly at the end of the file. Audio that happened to hold such a chain (an ID, then sizes
+    /// adding up to the end to the byte) is not told apart; nothing else is taken for it.
+    private static func findTrailingChunks(_ file: ReadOnlyFile, layout: ChunkLayout) throws(RepairError) -> (offset: Int, ids: [String])? {
+        let trailerIDs: Set<String> = ["LIST", "id3 ", "ID3 ", "cue ", "smpl", "inst", "bext", "iXML", "axml", "PAD ", "JUNK", "_PMX"]
+        let fileByteCount = file.byteCount, block = layout.format.blockAlign
+        let windowStart = max(layout.dataOffset, fileByteCount - 256 * 1024)
+        let window = try file.bytes(at: windowStart, count: fileByteCount - windowStart)
+        var offset = windowStart
+        while offset + 8 <= fileByteCount {
+            let audio = offset - layout.dataOffset
+            let aligned = audio % block == 0 || (audio % block == 1 && (audio - 1) & 1 == 1)
+            if aligned, trailerIDs.contains(String(decoding: window[(offset - windowStart)..<(offset - windowStart + 4)], as: UTF8.self)),
+               try chunksReachEnd(file, from: offset, fileByteCount: fileByteCount) {
+                var ids: [String] = [], at = offset
+                while at + 8 <= fileByteCount, ids.count < 8 {
+                    let header = try file.bytes(at: at, count: 8)
+                    ids.append(printable(header[0..<4]))
+                    let size = Int(littleEndian32(header, 4))
+                    at += 8 + size + (size & 1)
+                }
+                return (offset - (audio % block), ids)
+            }
+            offset += 1
+        }
+        return nil
+    }
+
     /// Whether the bytes from `offset` to the end of the file are whole chunks with printable IDs (or nothing).
-    private static func chunksReachEnd(_ file: ReadOnlyFile, from start: Int, fileByteCount: Int) throws(WAVRepairError) -> Bool {
+    private static func chunksReachEnd(_ file: ReadOnlyFile, from start: Int, fileByteCount: Int) throws(RepairError) -> Bool {
         var offset = start
         // A lone pad byte after an odd-sized data chunk written without one is fine too.
         if offset == fileByteCount || offset == fileByteCount + 1 { return true }
@@ -294,7 +342,7 @@ extension WAVRepair {
     }
 
     /// A four-byte ID as text, bytes outside printable ASCII as `?`.
-    private static func printable(_ id: ArraySlice<UInt8>) -> String {
+    static func printable(_ id: ArraySlice<UInt8>) -> String {
         String(decoding: id.map { (0x20...0x7E).contains($0) ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
     }
 
@@ -303,7 +351,7 @@ extension WAVRepair {
     }
 
     /// Says what a file that is not a WAV starts with, for the refusal.
-    private static func describeStart(_ bytes: [UInt8]) -> String {
+    static func describeStart(_ bytes: [UInt8]) -> String {
         if bytes.starts(with: Array("OggS".utf8)) { return "it is an Ogg file (it starts with OggS)" }
         if bytes.starts(with: [0x1A, 0x45, 0xDF, 0xA3]) { return "it is a Matroska or WebM file (it starts with an EBML header)" }
         if bytes.starts(with: Array("fLaC".utf8)) { return "it is a FLAC file" }

@@ -31,8 +31,8 @@ import DeltaTapeKernels
     ///   - path: The file.
     ///   - dryRun: Only report what would be changed; the file is opened for reading alone.
     /// - Returns: What was found and what was (or, on a dry run, would be) changed.
-    /// - Throws: ``WAVRepairError``: the file cannot be read, is not a WAV that can be repaired, or writing fails.
-    public static func repair(path: String, dryRun: Bool = false) throws(WAVRepairError) -> WAVRepairReport {
+    /// - Throws: ``RepairError``: the file cannot be read, is not a WAV that can be repaired, or writing fails.
+    public static func repair(path: String, dryRun: Bool = false) throws(RepairError) -> WAVRepairReport {
         let reader = try ReadOnlyFile(path: path)
         defer { reader.close() }
         let plan = try plan(reader, path: path)
@@ -57,7 +57,7 @@ import DeltaTapeKernels
     }
 
     /// Writes `bytes` at `offset` with `pwrite`; returns `errno` on failure.
-    private static func writeAll(_ bytes: [UInt8], to descriptor: Int32, at offset: Int) -> Int32? {
+    static func writeAll(_ bytes: [UInt8], to descriptor: Int32, at offset: Int) -> Int32? {
         bytes.withUnsafeBytes { buffer in
             var done = 0
             while done < buffer.count {
@@ -111,7 +111,7 @@ final class ReadOnlyFile {
     let byteCount: Int
     private var descriptor: Int32
 
-    init(path: String) throws(WAVRepairError) {
+    init(path: String) throws(RepairError) {
         let opened = open(path, O_RDONLY | O_CLOEXEC)
         guard opened >= 0 else { throw .unreadable(path: path, reason: "cannot open: \(SystemCall.errorMessage(errno))", code: errno) }
         var status = stat()
@@ -122,7 +122,7 @@ final class ReadOnlyFile {
         }
         guard status.st_mode & S_IFMT == S_IFREG else {
             SystemCall.close(opened)
-            throw .unreadable(path: path, reason: status.st_mode & S_IFMT == S_IFDIR ? "is a folder, not a file; expected a WAV file" : "is not a regular file; expected a WAV file", code: nil)
+            throw .unreadable(path: path, reason: status.st_mode & S_IFMT == S_IFDIR ? "is a folder, not a file; expected a WAV, Ogg Opus or WebM file" : "is not a regular file; expected a WAV, Ogg Opus or WebM file", code: nil)
         }
         self.path = path
         descriptor = opened
@@ -130,7 +130,7 @@ final class ReadOnlyFile {
     }
 
     /// Up to `count` bytes at `offset` (fewer at the end of the file).
-    func bytes(at offset: Int, count: Int) throws(WAVRepairError) -> [UInt8] {
+    func bytes(at offset: Int, count: Int) throws(RepairError) -> [UInt8] {
         var result = [UInt8](repeating: 0, count: count)
         var done = 0
         while done < count {

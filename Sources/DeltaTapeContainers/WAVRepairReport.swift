@@ -1,5 +1,5 @@
 /// What ``WAVRepair/repair(path:dryRun:)`` found in a WAV file and what it changed.
-@_spi(Blocks) public struct WAVRepairReport: Sendable, Equatable, CustomStringConvertible {
+@_spi(Blocks) public struct WAVRepairReport: RepairReport, Equatable {
     /// The file.
     public var path: String
     /// `RIFF`, `RF64` or `BW64`: the container the file is (after the repair, when it became RF64).
@@ -54,11 +54,12 @@
     }
 }
 
-/// Why a WAV could not be repaired.
-@_spi(Blocks) public enum WAVRepairError: Error, Sendable, Equatable, CustomStringConvertible {
+/// Why a file could not be repaired (a WAV, an Ogg Opus or a WebM file).
+@_spi(Blocks) public enum RepairError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The file cannot be opened or read.
     case unreadable(path: String, reason: String, code: Int32?)
-    /// The file is not a WAV whose sizes can be repaired (another format, no fmt or data chunk, a header cut short).
+    /// The file is not one repair can fix: another format, a WAV without fmt or data chunk, an Ogg or WebM file cut
+    /// short before any audio, a header cut short.
     case notRepairable(path: String, reason: String)
     /// Rewriting the header failed; the fields already rewritten describe the same audio.
     case writeFailed(path: String, reason: String, code: Int32?)

@@ -26,7 +26,7 @@ package final class WebMOpusWriter {
     /// the codec delay is 13 ticks and every block starts on a whole tick. A cluster's int16 relative block
     /// times then reach 16.38 s, well above the 5 s clusters written here.
     package static let tickNanoseconds = 500_000
-    private static let samples48kPerTick = 48_000 * tickNanoseconds / 1_000_000_000
+    package static let samples48kPerTick = 48_000 * tickNanoseconds / 1_000_000_000
 
     private var segmentDataStart = 0  // offset of the first byte inside the Segment
     private var seekHeadOffset = 0  // the reserved Void that becomes the SeekHead
@@ -50,8 +50,8 @@ package final class WebMOpusWriter {
     package private(set) var deliveredFrameCount48k = 0
     /// Bytes of the open cluster not yet written: a cluster goes to the sink in one write when it closes.
     private var output: [UInt8] = []
-    private static let seekHeadReserve = 96
-    private static let durationByteCount = EBML.float(EBML.ID.duration, 0).count
+    package static let seekHeadReserve = 96
+    package static let durationByteCount = EBML.float(EBML.ID.duration, 0).count
 
     /// Where the next byte will land in the file.
     private var position: Int { sink.byteCount + output.count }
@@ -141,26 +141,46 @@ package final class WebMOpusWriter {
         try closeCluster()
         guard seekable, let positional = sink as? any PositionalByteSink else { return }
         let cuesOffset = position
+        output += Self.cues(cuePoints, segmentDataStart: segmentDataStart)
+        try writeBuffered()
+        // Segment size, Duration (without a last packet marking the input's length, what the blocks decode to), SeekHead.
+        try patch(positional, EBML.size(sink.byteCount - segmentDataStart, length: 8), at: segmentDataStart - 8)
+        try patch(positional, Self.duration(decodedFrameCount48k: streamLength48k ?? max(0, position48k - preSkip48k)), at: durationOffset)
+        guard let seekHead = Self.seekHead(infoOffset: infoOffset, tracksOffset: tracksOffset, cuesOffset: cuesOffset,
+                                           segmentDataStart: segmentDataStart, reserve: Self.seekHeadReserve) else {
+            throw OutputError(path: sink.name, reason: "the SeekHead outgrew the \(Self.seekHeadReserve) bytes reserved for it")
+        }
+        try patch(positional, seekHead, at: seekHeadOffset)
+    }
+
+    // MARK: - What finishing writes (also ``WebMRepair``'s, for a file whose writer was killed)
+
+    /// The Duration element: `decodedFrameCount48k` (the input's length, or the blocks' end less the codec delay and
+    /// the last block's DiscardPadding) in ticks, as the timestamp scale says; a fraction where it ends between ticks.
+    package static func duration(decodedFrameCount48k: Int) -> [UInt8] {
+        EBML.float(EBML.ID.duration, Double(decodedFrameCount48k) / Double(samples48kPerTick))
+    }
+
+    /// The Cues element: one CuePoint per cluster (its time in ticks and its offset in the file).
+    package static func cues(_ points: [(timeTicks: Int, clusterOffset: Int)], segmentDataStart: Int) -> [UInt8] {
         var cues: [UInt8] = []
-        for point in cuePoints {
+        for point in points {
             cues += EBML.element(EBML.ID.cuePoint, EBML.unsigned(EBML.ID.cueTime, UInt64(point.timeTicks))
                 + EBML.element(EBML.ID.cueTrackPositions, EBML.unsigned(EBML.ID.cueTrack, 1)
                     + EBML.unsigned(EBML.ID.cueClusterPosition, UInt64(point.clusterOffset - segmentDataStart))))
         }
-        output += EBML.element(EBML.ID.cues, cues)
-        try writeBuffered()
-        // Segment size, Duration (in ticks, as the timestamp scale says; a fraction where the input ends between
-        // ticks), SeekHead.
-        try patch(positional, EBML.size(sink.byteCount - segmentDataStart, length: 8), at: segmentDataStart - 8)
-        let durationTicks = Double(streamLength48k ?? position48k) / Double(Self.samples48kPerTick)
-        try patch(positional, EBML.float(EBML.ID.duration, durationTicks), at: durationOffset)
+        return EBML.element(EBML.ID.cues, cues)
+    }
+
+    /// The SeekHead (Info, Tracks, Cues) followed by a Void filling `reserve` bytes in all; `nil` when it does not fit.
+    package static func seekHead(infoOffset: Int, tracksOffset: Int, cuesOffset: Int, segmentDataStart: Int, reserve: Int) -> [UInt8]? {
         func seek(_ id: UInt32, _ offset: Int) -> [UInt8] {
             EBML.element(EBML.ID.seek, EBML.element(EBML.ID.seekID, EBML.id(id)) + EBML.unsigned(EBML.ID.seekPosition, UInt64(offset - segmentDataStart)))
         }
         let seekHead = EBML.element(EBML.ID.seekHead, seek(EBML.ID.info, infoOffset) + seek(EBML.ID.tracks, tracksOffset) + seek(EBML.ID.cues, cuesOffset))
-        let filler = Self.seekHeadReserve - seekHead.count
-        precondition(filler >= 2, "SeekHead outgrew its reserve")
-        try patch(positional, seekHead + EBML.id(EBML.ID.void) + EBML.size(filler - 2, length: 1) + [UInt8](repeating: 0, count: filler - 2), at: seekHeadOffset)
+        let filler = reserve - seekHead.count
+        guard filler >= 2, filler - 2 < 0x7F else { return nil }
+        return seekHead + EBML.id(EBML.ID.void) + EBML.size(filler - 2, length: 1) + [UInt8](repeating: 0, count: filler - 2)
     }
 
     // MARK: - Blocks and clusters

@@ -6,32 +6,39 @@ import Glibc
 extension DeltaTapeCommand {
     struct Repair: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Fix the sizes in the header of a WAV left unfinished by any writer (a killed process, a stream).",
+            abstract: "Finish a WAV, Ogg Opus or WebM recording whose writer never finished (a killed process, a stream).",
             discussion: """
-                A WAV whose writer never finished carries sizes that disagree with the file: zero (a killed \
-                libsndfile), 0xFFFFFFFF (ffmpeg's and deltatape's output to a pipe), or a count older than the \
-                audio on disk (a killed process). Repair sets the data size to every whole frame from the start of \
-                the audio to the end of the file, and the RIFF size, fact count and RF64 ds64 sizes to match, then \
-                says what it found and did.
+                The format is picked by the file's content, not its name.
 
-                It never destroys data: it rewrites header size fields in place and nothing else. The file is never \
-                shortened; a partial frame at the end stays in the file, outside the data chunk.
+                WAV: the sizes in the header disagree with the file: zero (a killed libsndfile), 0xFFFFFFFF \
+                (ffmpeg's and deltatape's output to a pipe), or a count older than the audio on disk. Repair sets \
+                the data size to every whole frame from the start of the audio to the end of the file (a LIST \
+                chunk after the audio stays outside it), and the RIFF size, fact count and RF64 ds64 sizes to \
+                match. It never destroys data: it rewrites header size fields in place and nothing else.
 
-                A recording that 'deltatape convert' was making from a live input (a pipe, standard input) has a \
-                journal beside it while it runs (FILE.journal: the input as received). Killed, it is rebuilt from \
-                the journal instead, in any format: converted again to the journal's end, so that it holds every \
-                sample received, the answer that was playing included, with the cuts that had arrived. The journal \
-                is removed then.
+                Ogg Opus (a kill costs at most the last second): every whole page with a valid CRC is kept, a \
+                torn or garbage tail is cut off, and the last page is marked as the end of the stream.
 
-                Exit status: 0 repaired or nothing to fix; 65 not a WAV it can repair; 66 unreadable; 74 writing failed.
+                WebM (a kill costs at most the cluster being gathered, 5 s): every whole cluster and the whole \
+                blocks of one cut short are kept, and the Segment size, Duration, Cues and SeekHead a finish \
+                writes are written. A file in the live form (written to a pipe) only loses a block cut short.
+
+                A recording that 'deltatape convert' (or a SessionRecorder, the relay's) was making to a file has \
+                a journal beside it while it runs (FILE.journal: the input as received). Killed, it is rebuilt \
+                from the journal instead, in any format: converted again to the journal's end, so that it holds \
+                every sample received, the answer that was playing included, with the cuts that had arrived. The \
+                journal is removed then.
+
+                Exit status: 0 repaired or nothing to fix; 65 not a file it can repair (or nothing to keep); 66 \
+                unreadable; 74 writing failed.
 
                 Examples:
                   deltatape repair session.wav
-                  deltatape repair --dry-run recordings/*.wav
+                  deltatape repair --dry-run recordings/*
                 """
         )
 
-        @Argument(help: "The WAV file(s) to repair, or recordings (or their .journal) to rebuild from a journal.",
+        @Argument(help: "The WAV, Ogg Opus or WebM file(s) to repair, or recordings (or their .journal) to rebuild from a journal.",
                   completion: .file(extensions: ["wav", "ogg", "opus", "webm", "journal"]))
         var files: [String]
 
@@ -52,8 +59,8 @@ extension DeltaTapeCommand {
                     worst = max(worst, rebuild(output))
                     continue
                 }
-                do throws(WAVRepairError) {
-                    let report = try WAVRepair.repair(path: file, dryRun: dryRun)
+                do throws(RepairError) {
+                    let report = try DeltaTape.Repair.repair(path: file, dryRun: dryRun)
                     // Paths come from the user and may hold anything: each line is made printable.
                     for line in report.description.split(separator: "\n") { print(String(line).escapingControlCharacters(limit: 4_000)) }
                 } catch {
@@ -92,8 +99,8 @@ extension DeltaTapeCommand {
             }
         }
 
-        /// 65 not a WAV it can repair, 66 unreadable, 74 writing failed (sysexits.h).
-        static func exitStatus(of error: WAVRepairError) -> Int32 {
+        /// 65 not a file it can repair, 66 unreadable, 74 writing failed (sysexits.h).
+        static func exitStatus(of error: RepairError) -> Int32 {
             switch error {
             case .notRepairable: 65
             case .unreadable: 66

@@ -92,12 +92,24 @@ struct EncodedStream {
 
     /// Passes each packet to `write`.
     func forEachPacket(_ write: (OpusPacket) throws(OutputError) -> Void) throws(OutputError) {
-        for packet in packets {
-            try packet.bytes.withUnsafeBytes { bytes in
-                Result { () throws(OutputError) in
-                    try write(OpusPacket(bytes: bytes, sampleCount48k: packet.sampleCount48k, streamLength48k: packet.streamLength48k))
-                }
-            }.get()
+        try Packets(packets).forEachPacket(write)
+    }
+
+    /// Some packets, as a writer is fed them (a killed writer's: fewer, none marked last).
+    struct Packets {
+        let packets: [Packet]
+
+        init(_ packets: [Packet]) { self.packets = packets }
+
+        /// Passes each packet to `write`.
+        func forEachPacket(_ write: (OpusPacket) throws(OutputError) -> Void) throws(OutputError) {
+            for packet in packets {
+                try packet.bytes.withUnsafeBytes { bytes in
+                    Result { () throws(OutputError) in
+                        try write(OpusPacket(bytes: bytes, sampleCount48k: packet.sampleCount48k, streamLength48k: packet.streamLength48k))
+                    }
+                }.get()
+            }
         }
     }
 }

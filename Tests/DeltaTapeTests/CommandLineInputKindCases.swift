@@ -166,7 +166,7 @@ let voiceCases: [CommandLineCase] = {
         CommandLineCase(name: "a folder as convert's input", arguments: ["convert", "$/", "-o", "$/a.wav"], status: 66,
                         message: "is a folder, not a file; expected a session log or an audio file") { expectOneVoice($0) },
         CommandLineCase(name: "a folder as repair's input", arguments: ["repair", "$/"], status: 66,
-                        message: "is a folder, not a file; expected a WAV file") { expectOneVoice($0) },
+                        message: "is a folder, not a file; expected a WAV, Ogg Opus or WebM file") { expectOneVoice($0) },
         CommandLineCase(name: "an input URL", arguments: ["inspect", "https://example.org/session.jsonl"], status: 64,
                         message: "deltatape: error: the input 'https://example.org/session.jsonl' names a URL (https://)") { expectOneVoice($0) },
         CommandLineCase(name: "inspect --help describes inspect's inputs", arguments: ["inspect", "--help"]) { run throws in

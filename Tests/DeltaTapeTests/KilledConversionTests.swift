@@ -186,9 +186,49 @@ import Testing
                     #expect(correlationPeakLag(samples, Array(expected48k.prefix(samples.count))) == 0, "\(context)")
                 }
                 heldAudio += flushed48k > 0 ? 1 : 0
+                try Self.checkRepair(file, format: format, target: target, flushed48k: flushed48k, expected48k: expected48k, context: context)
             }
         }
         // The plan kills late enough that some kills leave audio: otherwise the test checked nothing.
         #expect(heldAudio > 0, "no kill left any audio, \(generator)")
+    }
+
+    /// `deltatape repair` on what the kill left (issue 27, item 3): the audio flushed stays, and the file ends cleanly:
+    /// ffmpeg says nothing (no "File ended prematurely") and decodes exactly what the pages' granule or the blocks
+    /// hold; opusinfo warns of nothing (EOS set); a WebM file has its Duration; a second repair changes nothing.
+    static func checkRepair(_ file: String, format: String, target: Target, flushed48k: Int, expected48k: [Int16], context: String) throws {
+        // The repair of what is on disk: the journal a kill to a file leaves (InputJournalTests rebuilds from it) is
+        // put away first.
+        try? FileManager.default.removeItem(atPath: file + ".journal")
+        let repair = try run(TestEnvironment.deltatapeExecutable.path, ["repair", file])
+        guard flushed48k > 0 else {
+            #expect(repair.status == 65, "\(repair.standardError) \(context)")
+            return
+        }
+        #expect(repair.status == 0, "repair: \(repair.standardError) \(context)")
+        let parsed = String(decoding: try python(format == "ogg" ? oggPages : webmBlocks, [file]), as: UTF8.self)
+        let numbers = parsed.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+        try #require(numbers.count == 3, "\(parsed) \(context)")
+        let kept48k = max(0, numbers[0] - numbers[1])
+        #expect(numbers[2] == 0 && kept48k == flushed48k, "repaired: \(parsed), \(flushed48k) flushed, \(context)")
+        let decoded = try run("ffmpeg", ["-v", "error", "-i", file, "-f", "s16le", "-ar", "48000", "-ac", "1", "-"])
+        #expect(decoded.status == 0 && decoded.standardError.isEmpty, "repaired: \(decoded.standardError) \(context)")
+        let samples = pcm16Samples(decoded.standardOutput)
+        #expect(samples.count == kept48k, "repaired: decoded \(samples.count) of \(kept48k), \(context)")
+        if samples.count >= 48_000 {
+            #expect(correlationPeakLag(samples, Array(expected48k.prefix(samples.count))) == 0, "repaired, \(context)")
+        }
+        if format == "ogg" {
+            let info = try run("opusinfo", [file])
+            #expect(info.status == 0 && !String(decoding: info.standardOutput, as: UTF8.self).contains("WARNING"), "opusinfo, \(context)")
+        } else if target == .file {
+            let duration = try run("ffprobe", ["-v", "error", "-show_entries", "format=duration", "-of", "default=nw=1:nk=1", file])
+            let seconds = Double(String(decoding: duration.standardOutput, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+            #expect(seconds.map { abs($0 - Double(kept48k) / 48_000) < 0.0006 } == true, "ffprobe duration \(seconds ?? -1), \(context)")
+        }
+        let before = try Data(contentsOf: URL(fileURLWithPath: file))
+        let again = try run(TestEnvironment.deltatapeExecutable.path, ["repair", file])
+        #expect(again.status == 0 && String(decoding: again.standardOutput, as: UTF8.self).contains("nothing to fix"), "\(context)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == before, "a second repair changed the file, \(context)")
     }
 }

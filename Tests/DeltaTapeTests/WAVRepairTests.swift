@@ -54,6 +54,8 @@ import Testing
         var rf64 = false
         /// Bytes cut from the end of the PCM (before any trailer): a write cut short.
         var cutPCMBytes = 0
+        /// A LIST chunk after the audio (written at the end, as a finishing writer puts one).
+        var trailer = false
         /// What the report must say.
         var finding: String
         var testDescription: String { name }
@@ -72,6 +74,11 @@ import Testing
         Damage(name: "RF64 killed (ds64 data 0, libsndfile's form)", riff: "0", data: "0", rf64: true, finding: "data size was 0; set to"),
         Damage(name: "RF64 with sizes 0xFFFFFFFF in ds64", channels: 2, riff: "0xFFFFFFFF", data: "0xFFFFFFFF", rf64: true,
                finding: "data size was 0xFFFFFFFF; set to"),
+        // Issue 27, item 8: the LIST chunk was counted as audio (its 18 bytes decoded as 9 frames of noise).
+        Damage(name: "sizes 0xFFFFFFFF and a LIST chunk after the audio", riff: "0xFFFFFFFF", data: "0xFFFFFFFF", trailer: true,
+               finding: "the LIST chunk from byte"),
+        Damage(name: "stereo, sizes zero and a LIST chunk after the audio", channels: 2, riff: "0", data: "0", trailer: true,
+               finding: "the LIST chunk from byte"),
     ]
 
     /// The damaged file is repaired (exit 0, the finding said), its audio bytes untouched, and every reader gives the
@@ -91,7 +98,8 @@ import Testing
         let headerText = try python(Self.makeWAV, [wav, pcmPath, "\(damage.channels)", "24000", "auto", "auto", "none", damage.rf64 ? "1" : "0", "0", "0"])
         let headerByteCount = try #require(Int(String(decoding: headerText, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
         _ = try python(Self.makeWAV, [wav, pcmPath, "\(damage.channels)", "24000", damage.riff, damage.data,
-                                      damage.cutPCMBytes > 0 ? "\(headerByteCount + keptPCM)" : "none", damage.rf64 ? "1" : "0", "0", "0"])
+                                      damage.cutPCMBytes > 0 ? "\(headerByteCount + keptPCM)" : "none", damage.rf64 ? "1" : "0", "0",
+                                      damage.trailer ? "1" : "0"])
         let before = try Data(contentsOf: URL(fileURLWithPath: wav))
 
         let result = try run(TestEnvironment.deltatapeExecutable.path, ["repair", wav])
