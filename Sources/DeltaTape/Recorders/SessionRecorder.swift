@@ -238,6 +238,9 @@ public final class SessionRecorder: Sendable {
                     SessionLogWriter.appendLine(bytes, isJSONObject: Self.looksLikeJSONObject(bytes), time: time, direction: direction,
                                                 to: &journalLine)
                     journalLine.withUnsafeBytes { journal.append($0) }
+                    // Its storage is kept for the next message, unless a large one grew it: a relay's sessions each
+                    // holding the capacity of their largest message would add up.
+                    if journalLine.capacity > Self.keptJournalLineCapacity { journalLine = [] }
                 }
                 do throws(ConversionError) {
                     let isObject = try record(bytes, time: time, number: messageNumber, reader: &reader, pipeline: pipeline)
@@ -281,6 +284,9 @@ public final class SessionRecorder: Sendable {
             }
         }
     }
+
+    /// The most storage the journal's line buffer keeps between messages (realtime messages are kilobytes).
+    private static let keptJournalLineCapacity = 256 << 10
 
     /// Whether a message's first byte past whitespace opens an object: the journal keeps it as it is then, and any
     /// other message as a JSON string (its problem is found again when the journal is converted).
