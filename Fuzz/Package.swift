@@ -1,5 +1,5 @@
 // swift-tools-version: 5.4
-// DeltaTape's fuzz target, a package of its own so that the library's users never build it.
+// DeltaTape's fuzz targets, a package of its own so that the library's users never build it.
 // Build and run: scripts/fuzz.sh [SECONDS]   (libFuzzer with AddressSanitizer; see docs/FUZZING.md)
 //
 // Tools version 5.4 on purpose: from 5.5 on, SwiftPM renames an executable's entry point to `<Module>_main` and
@@ -19,6 +19,11 @@ let package = Package(
         // ReferenceJSONValidator.swift is a symbolic link to Tests/TestSupport's, so both compare against one copy.
         .executableTarget(
             name: "MessageFuzzer",
+            dependencies: [.product(name: "DeltaTape", package: "DeltaTape")]
+        ),
+        // `deltatape repair` over files of any bytes (FUZZ_TARGET=RepairFuzzer scripts/fuzz.sh).
+        .executableTarget(
+            name: "RepairFuzzer",
             dependencies: [.product(name: "DeltaTape", package: "DeltaTape")]
         ),
     ],

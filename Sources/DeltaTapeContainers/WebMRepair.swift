@@ -63,9 +63,11 @@ enum WebMRepair {
         guard ebmlPayload.count == ebmlSize else {
             throw refusal(path, "the file ends inside its EBML header (\(fileByteCount) bytes): there is nothing to keep")
         }
-        let docType = children(ebmlPayload).first { $0.id == EBML.ID.docType }.map { String(decoding: ebmlPayload[$0.body], as: UTF8.self) }
-        guard docType == "webm" || docType == "matroska" else {
-            throw refusal(path, "it is an EBML file of type \(docType.map { "'\($0)'" } ?? "unknown"), not WebM or Matroska")
+        let docType = children(ebmlPayload).first { $0.id == EBML.ID.docType }.map { Array(ebmlPayload[$0.body]) }
+        guard docType == Array("webm".utf8) || docType == Array("matroska".utf8) else {
+            // The type comes from the file: shown printable and short (it reaches a terminal).
+            let shown = docType.map { "'\(WAVRepair.printable($0.prefix(40)[...]))'" } ?? "unknown"
+            throw refusal(path, "it is an EBML file of type \(shown), not WebM or Matroska")
         }
         let segmentOffset = ebml.byteCount + ebmlSize
         guard let segment = try header(file, at: segmentOffset), segment.id == EBML.ID.segment else {
@@ -160,6 +162,13 @@ enum WebMRepair {
 
         // The live form: no room for what a finish writes to a file, and a finished live form has none of it.
         guard let reserve, let durationOffset, segment.size == nil || segment.sizeByteCount == 8 else {
+            // A cluster that says its size (not the live form's unknown one) and was cut short gets the size it holds:
+            // left past the end, a second repair would find it cut short again.
+            for cluster in clusters where cluster.declaredSize.map({ $0 != cluster.end - cluster.sizeFieldOffset - cluster.sizeByteCount }) == true
+                && UInt64(cluster.end - cluster.sizeFieldOffset - cluster.sizeByteCount) < (UInt64(1) << (7 * cluster.sizeByteCount)) - 1 {
+                steps.append(.write(field: "size of the cluster at byte \(cluster.offset)", offset: cluster.sizeFieldOffset,
+                                    bytes: EBML.size(cluster.end - cluster.sizeFieldOffset - cluster.sizeByteCount, length: cluster.sizeByteCount)))
+            }
             if audioEnd < fileByteCount {
                 findings.append("the file is in the live form (unknown sizes, no room for Duration, Cues and SeekHead, as written to a "
                     + "pipe): finished as the writer finishes it, without them; `mkvmerge -o out.webm \(path)` remuxes it with them")

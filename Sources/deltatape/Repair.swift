@@ -64,7 +64,7 @@ extension DeltaTapeCommand {
                     // Paths come from the user and may hold anything: each line is made printable.
                     for line in report.description.split(separator: "\n") { print(String(line).escapingControlCharacters(limit: 4_000)) }
                 } catch {
-                    printError("deltatape: error: \(error)")
+                    printError("deltatape: error: " + "\(error)".escapingControlCharacters(limit: 4_000))
                     worst = max(worst, Self.exitStatus(of: error))
                 }
             }
@@ -90,7 +90,7 @@ extension DeltaTapeCommand {
                     + "(\(summary.frameCount) frames)\(problemText); the journal is removed")
                 return 0
             } catch {
-                printError("deltatape: error: \(error)")
+                printError("deltatape: error: " + "\(error)".escapingControlCharacters(limit: 4_000))
                 switch error {
                 case .unreadableInput: return 66
                 case .output: return 74

@@ -31,6 +31,17 @@ let repairCases: [CommandLineCase] = [
                     prepare: { folder in
                         try Data([0x1A, 0x45, 0xDF, 0xA3, 0x9F, 0x42, 0x86]).write(to: folder.appendingPathComponent("cut.webm"))
                     }),
+    // Found by the repair fuzzer: an EBML type taken from the file went into the message raw (a DEL there; an escape
+    // sequence here would have reached the terminal).
+    CommandLineCase(name: "repair refuses an EBML file of another type, its name made printable", arguments: ["repair", "$/other.webm"],
+                    status: 65, message: "it is an EBML file of type '?[31mevil', not WebM or Matroska",
+                    prepare: { folder in
+                        let docType = [0x1B] + Array("[31mevil".utf8)
+                        let payload = [0x42, 0x82, 0x80 | UInt8(docType.count)] + docType
+                        try Data([0x1A, 0x45, 0xDF, 0xA3, 0x80 | UInt8(payload.count)] + payload).write(to: folder.appendingPathComponent("other.webm"))
+                    }) { run throws in
+        #expect(!run.result.standardError.contains("\u{1B}"))
+    },
     CommandLineCase(name: "repair refuses a WAV without a data chunk", arguments: ["repair", "$/header.wav"], status: 65, message: "no data chunk",
                     prepare: { folder in
                         var bytes = Data("RIFF".utf8) + Data([28, 0, 0, 0]) + Data("WAVEfmt ".utf8) + Data([16, 0, 0, 0, 1, 0, 1, 0])
