@@ -129,8 +129,13 @@ final class ReadOnlyFile {
         byteCount = Int(status.st_size)
     }
 
-    /// Up to `count` bytes at `offset` (fewer at the end of the file).
-    func bytes(at offset: Int, count: Int) throws(RepairError) -> [UInt8] {
+    /// Up to `count` bytes at `offset` (fewer at the end of the file, none past it).
+    ///
+    /// Counts come from the file (an element's size): never more is allocated than the file holds there (the repair
+    /// fuzzer's 0x42819f8642f7a1-byte EBML size asked for 18 PB).
+    func bytes(at offset: Int, count requested: Int) throws(RepairError) -> [UInt8] {
+        guard offset >= 0, offset < byteCount, requested > 0 else { return [] }
+        let count = min(requested, byteCount - offset)
         var result = [UInt8](repeating: 0, count: count)
         var done = 0
         while done < count {

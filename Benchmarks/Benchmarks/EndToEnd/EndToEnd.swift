@@ -45,6 +45,28 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // A relay's or an archiver's path: the messages of a session handed to a SessionRecorder one by one, to a WAV file,
+    // with the journal a kill is rebuilt from (one write(2) of each message's log line) and without it, in one run:
+    // what the journal costs (issue 27, item 3).
+    for keepsJournal in [true, false] {
+        Benchmark("Recorder: 15 min session message by message to WAV, \(keepsJournal ? "with" : "without") its journal",
+                  configuration: .init(setup: { _ = try SessionLogFixture.log(hours: 0.25) })) { benchmark in
+            let log = try SessionLogFixture.log(hours: 0.25)
+            let lines = try Data(contentsOf: URL(fileURLWithPath: log)).split(separator: 0x0A).map { Array($0) }
+            let output = SessionLogFixture.folder.appendingPathComponent("recorder-\(keepsJournal).wav").path
+            let bytes = lines.reduce(0) { $0 + $1.count + 1 }
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                let started = ContinuousClock.now
+                let recorder = SessionRecorder(sink: .file(output), keepsJournal: keepsJournal)
+                for line in lines { try await recorder.record(line) }
+                _ = try await recorder.finish()
+                reportSpeed(benchmark, bytes: bytes, audioSeconds: SessionLogFixture.assistantSecondsPerHour / 4,
+                            seconds: (ContinuousClock.now - started).seconds)
+            }
+        }
+    }
+
     // The whole process, as a user runs it: starting, reading the file, writing a real file (issue 15's measure
     // against the Python anchor, which is a whole process too).
     for (name, arguments) in [("to WAV", [String]()), ("to stereo WAV (--track both)", ["--track", "both"])] {

@@ -1,4 +1,11 @@
 import DeltaTapeContainers
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Keeps a recorded session's messages as a session log: JSON Lines in the `{"time", "source", "event"}` envelope
 /// that the reader recognizes, so a recording can be converted again later. A message that is a JSON object goes in
@@ -29,10 +36,17 @@ struct SessionLogWriter {
         if isJSONObject {
             // A JSON object may span lines (whitespace between tokens): line ends become spaces, which JSON allows there
             // and which never occur raw inside its strings.
-            // In place, without a copy of the message (a 60 MiB message was three of them).
+            // In place, without a copy of the message (a 60 MiB message was three of them), and only when it has a line
+            // end (memchr: a byte loop over every message cost more than the journal's writes).
             let start = buffer.count
             buffer.append(contentsOf: message)
-            for index in start..<buffer.count where buffer[index] == 0x0A || buffer[index] == 0x0D { buffer[index] = 0x20 }
+            let hasLineEnd = message.withUnsafeBytes { bytes in
+                guard let base = bytes.baseAddress else { return false }
+                return memchr(base, 0x0A, bytes.count) != nil || memchr(base, 0x0D, bytes.count) != nil
+            }
+            if hasLineEnd {
+                for index in start..<buffer.count where buffer[index] == 0x0A || buffer[index] == 0x0D { buffer[index] = 0x20 }
+            }
         } else {
             appendJSONString(message, to: &buffer)
         }
