@@ -11,7 +11,11 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 swift build "$@" 2>&1 | tee "$log"
 # file:line:column: warning: …, from a file of the project's own.
-own=$(grep -E '^/[^ ]+:[0-9]+:[0-9]+: warning: ' "$log" | grep -F "$root/" | grep -vF '/.build' | sort -u || true)
+# A warning inside a macro's expansion (`#expect(try ...)`) is printed as "macro expansion #expect:1:22: warning: …"
+# with the project's file on the note line after it: that file is taken instead.
+own=$( { grep -E '^/[^ ]+:[0-9]+:[0-9]+: warning: ' "$log" || true
+         grep -A1 -E '^macro expansion [^ ]+: warning: ' "$log" | grep -oE '/[^ ]+:[0-9]+:[0-9]+: note: expanded code originates here' || true
+       } | grep -F "$root/" | grep -vF '/.build' | sort -u || true)
 if [[ -n "$own" ]]; then
     echo "build-checked: the compiler warned about the project's own code ($(wc -l <<<"$own") warnings); fix them, a warning fails CI:" >&2
     echo "$own" >&2

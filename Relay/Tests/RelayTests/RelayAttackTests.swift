@@ -90,7 +90,7 @@ struct RelayAttackTests {
             let port = scenario.relay.port
             let descriptor = try await upgradeAndHalfClose(port: port, upgradeRequestHead("/v1/realtime?model=m"))
             defer { close(descriptor) }
-            #expect(try await eventually(within: 20) { scenario.upstream.connections.count == 1 })
+            #expect(await eventually(within: 20) { scenario.upstream.connections.count == 1 })
             var metrics = ""
             let ended = try await eventually(within: 20) {
                 metrics = try await httpGet(port: port, path: "/metrics").body

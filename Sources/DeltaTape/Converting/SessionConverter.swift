@@ -154,7 +154,7 @@ public enum SessionConverter {
     }
 
     /// Where a live conversion to `output` keeps its input's journal while it runs (see ``rebuild(fromJournalOf:problem:)``).
-    package static func journalPath(forOutput output: String) -> String { InputJournal.path(forOutput: output) }
+    public static func journalPath(forOutput output: String) -> String { InputJournal.path(forOutput: output) }
 
     /// Converts the journal of the output at `output` again, to its end, and puts the result in the output's place:
     /// the recording as the conversion would have finished it, had its input ended where the kill came. The journal is
@@ -163,7 +163,7 @@ public enum SessionConverter {
     /// - Returns: What was written; `nil` when `output` has no journal.
     /// - Throws: ``ConversionError``: ``ConversionError/badInput(_:)`` when the journal's header is not one this version
     ///   reads; what converting it throws (the output is then left as it was).
-    package static func rebuild(fromJournalOf output: String, problem: (Problem) -> Void = { _ in }) throws(ConversionError) -> ConversionSummary? {
+    public static func rebuild(fromJournalOf output: String, problem: (Problem) -> Void = { _ in }) throws(ConversionError) -> ConversionSummary? {
         let path = InputJournal.path(forOutput: output)
         var status = stat()
         guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
