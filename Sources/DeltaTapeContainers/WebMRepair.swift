@@ -246,7 +246,9 @@ enum WebMRepair {
             guard let size = child.size, at + child.byteCount + size <= limit else { break }
             let body = try file.bytes(at: at + child.byteCount, count: size)
             switch child.id {
-            case EBML.ID.timestamp: cluster.timestampTicks = Int(clamping: EBML.unsignedValue(body[...]))
+            // Bounded (2^40 ticks of 0.5 ms: 17 years), so that the block times and durations made from it cannot
+            // overflow (the repair fuzzer's 2^63 - 1 trapped adding a block's relative time).
+            case EBML.ID.timestamp: cluster.timestampTicks = Int(min(EBML.unsignedValue(body[...]), 1 << 40))
             case EBML.ID.simpleBlock, EBML.ID.blockGroup:
                 guard cluster.timestampTicks >= 0, let block = readBlock(body, group: child.id == EBML.ID.blockGroup, clusterTicks: cluster.timestampTicks)
                 else { break }
