@@ -26,6 +26,13 @@ public struct RelayConfiguration: Sendable {
     public var gracePeriodSeconds = 10.0
     /// The largest WebSocket frame either side may send (realtime APIs send audio in messages of hundreds of KB).
     public var maximumFrameBytes = 16 << 20
+    /// How long a connection may take to send its request head (the slowest client sends it in milliseconds; a
+    /// slowloris or an idle socket is answered 408 and closed then).
+    public var requestTimeoutSeconds = 10.0
+    /// The most connections open at once. A connection beyond it first makes room by closing the oldest one that has
+    /// not yet sent its request head or is a plain HTTP request (answered 503); when every one is a session, it is
+    /// answered 503 and closed itself.
+    public var maximumConnections = 1_000
 
     /// Creates a configuration.
     public init(upstream: UpstreamURL, outputDirectory: String) {

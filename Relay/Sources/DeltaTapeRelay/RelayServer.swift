@@ -71,11 +71,15 @@ public final class RelayServer: Sendable {
         router.get("/", use: answer)
         router.get("**", use: answer)
 
-        let maximumFrameBytes = configuration.maximumFrameBytes
+        let maximumFrameBytes = configuration.maximumFrameBytes, requestTimeout = configuration.requestTimeoutSeconds
+        let admission = ConnectionAdmission(limit: configuration.maximumConnections)
         let application = Application(
             router: router,
             server: HTTPServerBuilder { [self] responder in
-                RelayChildChannel(responder: responder, maximumFrameBytes: maximumFrameBytes) { [self] in await prepare($0, on: $1) }
+                RelayChildChannel(responder: responder, maximumFrameBytes: maximumFrameBytes, admission: admission,
+                                  requestTimeoutSeconds: requestTimeout, refused: { [metrics] in metrics.refused($0) }) { [self] in
+                    await prepare($0, on: $1)
+                }
             },
             configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
             onServerRunning: { channel in listening(channel.localAddress?.port ?? 0) },

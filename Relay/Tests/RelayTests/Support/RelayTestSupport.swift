@@ -46,6 +46,8 @@ enum RelayContract {
         static let recordingsFinished = "deltatape_relay_recordings_finished_total"
         static let recordingsAbandoned = "deltatape_relay_recordings_abandoned_total"
         static let recordingLag = "deltatape_relay_recording_lag_bytes"
+        static let requestsRefused = "deltatape_relay_requests_refused_total"
+        static let recordingsFailed = "deltatape_relay_recordings_failed_total"
         static let clientToUpstream = "direction=\"client_to_upstream\""
         static let upstreamToClient = "direction=\"upstream_to_client\""
     }
