@@ -9,6 +9,7 @@ final class ConnectionRecording: Sendable {
     /// The recording's file (the first of them, for separate tracks).
     let path: String
     private let recorder: SessionRecorder
+    private let files: RecordingFiles
     /// Bytes of messages the recording may fall behind before it is abandoned.
     let bufferBytes: Int
     /// The largest message recorded (larger ones are forwarded, not recorded).
@@ -22,24 +23,23 @@ final class ConnectionRecording: Sendable {
         var failure: String?
     }
 
-    /// Starts the recording of connection `number`, begun at `start` (seconds since the epoch).
-    init(number: Int, start: Double, configuration: RelayConfiguration, problem: @escaping @Sendable (Problem) -> Void) {
-        // `--output-dir recordings/` names recordings/x.webm, not recordings//x.webm.
-        var folder = Substring(configuration.outputDirectory)
-        while folder.count > 1, folder.hasSuffix("/") { folder = folder.dropLast() }
-        let stem = (folder == "/" ? "" : folder) + "/" + Self.timestamp(start) + "-\(number)"
-        let fileExtension = switch configuration.options.format {
-        case .wav: "wav"
-        case .ogg: "ogg"
-        case .webm: "webm"
-        }
-        path = stem + "." + fileExtension
+    /// Starts the recording of connection `number`, begun at `start` (seconds since the epoch): its files are made
+    /// at once, under a name of its own (``RecordingFiles``).
+    ///
+    /// - Throws: Why no file could be made, in words (the session goes on unrecorded).
+    init(number: Int, start: Double, configuration: RelayConfiguration, names: RecordingNames = RecordingNames(),
+         problem: @escaping @Sendable (Problem) -> Void) throws(RecordingFailure) {
+        let files = try RecordingFiles(number: number, start: start, configuration: configuration, names: names)
+        self.files = files
+        path = files.audioPath
         bufferBytes = configuration.recordingBufferBytes
         messageByteLimit = configuration.options.maximumMessageByteCount
+        let audio: OutputDestination = configuration.recordingSinkForTests.map { .file($0) }
+            ?? .custom { track throws(OutputError) in try files.takeAudio(for: track) }
         recorder = SessionRecorder(
-            options: configuration.options, name: "connection \(number)", sink: .file(path),
+            options: configuration.options, name: "connection \(number)", sink: audio,
             watermarks: BufferWatermarks(low: configuration.recordingBufferBytes / 2, high: configuration.recordingBufferBytes),
-            sessionLog: configuration.savesLog ? .file(stem + ".jsonl") : nil, problem: problem)
+            sessionLog: files.hasLog ? .custom { _ throws(OutputError) in try files.takeLog() } : nil, problem: problem)
     }
 
     /// Bytes of messages waiting for the recording.
@@ -96,6 +96,7 @@ final class ConnectionRecording: Sendable {
                 line = "\(path): recording failed: \(earlierFailure ?? error.description); the file holds the audio up to there"
             }
         }
+        files.removeUnused()
         ended.set(line)
         return line
     }

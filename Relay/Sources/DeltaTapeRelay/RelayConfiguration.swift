@@ -34,6 +34,15 @@ public struct RelayConfiguration: Sendable {
     /// answered 503 and closed itself.
     public var maximumConnections = 1_000
 
+    /// For the relay's own tests only: a path (a FIFO nobody reads) the recordings' audio is written to instead of
+    /// files of their own, opened as it is, so that a test can hold a recording's sink stuck for good. Files made
+    /// under the relay's own names can never be one (they are made new, ``RecordingFiles``).
+    public var recordingSinkForTests: String?
+
+    /// For the relay's own tests only: the random parts of the first recordings' names, in order (the system's
+    /// generator gives the rest), so that a test can plant a file or a link at the name the relay will try first.
+    public var namesForTests: [String] = []
+
     /// Creates a configuration.
     public init(upstream: UpstreamURL, outputDirectory: String) {
         self.upstream = upstream

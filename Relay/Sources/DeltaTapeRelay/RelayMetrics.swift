@@ -42,6 +42,11 @@ final class RelayMetrics: Sendable {
                             factory: factory).increment()
     }
 
+    /// A recording failed (`reason`: `cannot_create`, `folder_missing`, `disk_full`, `names_taken`, `write_failed`).
+    func recordingFailed(reason: String) {
+        CoreMetrics.Counter(label: "deltatape_relay_recordings_failed_total", dimensions: [("reason", reason)], factory: factory).increment()
+    }
+
     /// A connection began.
     func connectionOpened() {
         connectionsTotal.increment()

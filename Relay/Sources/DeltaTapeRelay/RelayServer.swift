@@ -22,6 +22,7 @@ import Synchronization
 public final class RelayServer: Sendable {
     public let configuration: RelayConfiguration
     let metrics = RelayMetrics()
+    private let names: RecordingNames
     private let report: @Sendable (String) -> Void
     private let connectionCount = Atomic<Int>(0)
     private let draining = Atomic<Bool>(false)
@@ -51,6 +52,7 @@ public final class RelayServer: Sendable {
     public init(configuration: RelayConfiguration, report: @escaping @Sendable (String) -> Void) {
         self.configuration = configuration
         self.report = report
+        names = RecordingNames(first: configuration.namesForTests)
     }
 
     /// Serves until ``shutDown()`` finishes, then waits for every recording to be finalized.
@@ -148,11 +150,19 @@ public final class RelayServer: Sendable {
             subprotocol = chosen
         }
         // Only now, with the upstream's acceptance: a refused upgrade leaves no thread, descriptor or file behind.
-        let recording = ConnectionRecording(number: number, start: start, configuration: configuration) { _ in }
-        await session.startRecording(recording)
+        let recording: ConnectionRecording?
+        do throws(RecordingFailure) {
+            recording = try ConnectionRecording(number: number, start: start, configuration: configuration, names: names) { _ in }
+        } catch {
+            // Said now, not at the session's end: the conversation goes on, unrecorded.
+            metrics.recordingFailed(reason: error.reason)
+            report("connection \(number): nothing is recorded: \(error.message); the session goes on unrecorded")
+            recording = nil
+        }
+        if let recording { await session.startRecording(recording) }
         metrics.connectionOpened()
         state.withLock {
-            $0.recordings[number] = recording
+            if let recording { $0.recordings[number] = recording }
             $0.endings[number] = Task { await end(session, recording: recording) }
         }
         return .accept(session, subprotocol: subprotocol)
@@ -178,8 +188,13 @@ public final class RelayServer: Sendable {
     }
 
     /// Waits for a connection's end, then finalizes its recording and says how it went.
-    private func end(_ session: RelaySession, recording: ConnectionRecording) async {
+    private func end(_ session: RelaySession, recording: ConnectionRecording?) async {
         await session.finished()
+        guard let recording else {
+            metrics.connectionClosed()
+            state.withLock { $0.endings[session.number] = nil }
+            return
+        }
         // An abandoned recording may be stuck behind its sink, so it is finalized without holding the connection's end.
         let number = session.number
         let ending = Task { [self] in

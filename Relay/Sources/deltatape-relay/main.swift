@@ -17,7 +17,7 @@ struct RelayCommand: AsyncParsableCommand {
             Point a client's base URL at the relay (ws://127.0.0.1:8765) instead of the API: it opens the upstream \
             connection with the client's path, query and credentials (Authorization, OpenAI-Beta, api-key, \
             Sec-WebSocket-Protocol), forwards every frame both ways unchanged, and records each connection into \
-            DIR/<UTC start, YYYYMMDDTHHMMSSZ>-<n>.<ext>, saying on stderr which file when it ends. Headers and \
+            DIR/<UTC start, YYYYMMDDTHHMMSSZ>-<n>-<random>.<ext> (made new: never through a link or over a file), saying on stderr which file when it ends. Headers and \
             queries (API keys) are never logged or saved. GET /healthz and /metrics (Prometheus) are answered. \
             SIGTERM stops taking connections, lets open ones go on for the grace period, then finalizes every \
             recording. A connection must send its request head within --request-timeout (408), of at most 16 KiB of \
@@ -134,6 +134,10 @@ struct RelayCommand: AsyncParsableCommand {
             configuration.options.opus.bitrate = bitsPerSecond
         }
         configuration.savesLog = savesLog
+        // The relay's own tests' hooks (RecordingFiles and RelayConfiguration say what for).
+        let environment = ProcessInfo.processInfo.environment
+        configuration.recordingSinkForTests = environment["DELTATAPE_RELAY_TEST_RECORDING_SINK"]
+        configuration.namesForTests = environment["DELTATAPE_RELAY_TEST_NAMES"].map { $0.split(separator: ",").map(String.init) } ?? []
         guard recordingBuffer >= 1 else { throw ValidationError("--recording-buffer \(recordingBuffer): expected a number of bytes, at least 1") }
         configuration.recordingBufferBytes = recordingBuffer
         guard gracePeriod >= 0, gracePeriod.isFinite else { throw ValidationError("--grace-period \(gracePeriod): expected seconds, 0 or more") }

@@ -27,16 +27,9 @@ enum Frame: Equatable, Sendable, CustomStringConvertible {
 enum RelayContract {
     static let listeningPrefix = "deltatape relay: listening on "
     static let linePrefix = "deltatape relay: "
-    /// `DIR/<YYYYMMDDTHHMMSSZ>-<n>.<ext>`.
+    /// `DIR/<YYYYMMDDTHHMMSSZ>-<n>-<10 random base32 characters>.<ext>`.
     static func isRecordingName(_ name: String, connection: Int, extension ext: String) -> Bool {
-        name.wholeMatch(of: try! Regex("[0-9]{8}T[0-9]{6}Z-\(connection)\\.\(ext)")) != nil
-    }
-    static func recordingName(start: Date, connection: Int, extension ext: String) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return "\(formatter.string(from: start))-\(connection).\(ext)"
+        name.wholeMatch(of: try! Regex("[0-9]{8}T[0-9]{6}Z-\(connection)-[a-z2-7]{10}\\.\(ext)")) != nil
     }
 
     enum Metric {
