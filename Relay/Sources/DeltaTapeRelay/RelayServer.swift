@@ -198,8 +198,12 @@ public final class RelayServer: Sendable {
         // An abandoned recording may be stuck behind its sink, so it is finalized without holding the connection's end.
         let number = session.number
         let ending = Task { [self] in
-            let line = await recording.end()
-            if !recording.isAbandoned { metrics.recordingsFinished.increment() }
+            let (line, outcome) = await recording.end()
+            switch outcome {
+            case .finished: metrics.recordingsFinished.increment()
+            case .failed(let reason, counted: false): metrics.recordingFailed(reason: reason)
+            case .abandoned, .nothingRecorded, .failed: break
+            }
             report(line)
             state.withLock { _ = $0.recordings.removeValue(forKey: number) }
         }

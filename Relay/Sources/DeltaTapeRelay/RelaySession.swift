@@ -131,11 +131,20 @@ final class RelaySession: Sendable {
         }
     }
 
-    /// Offers a whole message from `side` to the recording (never waits); says so when that abandoned it.
+    /// Offers a whole message from `side` to the recording (never waits); says so when that abandoned it or it failed.
     func record(_ message: [UInt8], from side: RelayGlue.Side) {
-        guard let recording = recording.value, recording.take(message, direction: side == .client ? .sent : .received, at: Date().timeIntervalSince1970) else { return }
-        metrics.recordingsAbandoned.increment()
-        report("connection \(number): recording \(recording.path) abandoned: it fell \(recording.bufferBytes) bytes of "
-            + "messages behind (the disk or the encoder too slow); the file keeps the audio up to there; forwarding goes on")
+        guard let recording = recording.value else { return }
+        switch recording.take(message, direction: side == .client ? .sent : .received, at: Date().timeIntervalSince1970) {
+        case .taken:
+            return
+        case .abandoned:
+            metrics.recordingsAbandoned.increment()
+            report("connection \(number): recording \(recording.path) abandoned: it fell \(recording.bufferBytes) bytes of "
+                + "messages behind (the disk or the encoder too slow); the file keeps the audio up to there; forwarding goes on")
+        case .failed(let failure, let reason):
+            // Said when it happens, not at the session's end.
+            metrics.recordingFailed(reason: reason)
+            report("connection \(number): recording \(recording.path) failed: \(failure); forwarding goes on, unrecorded")
+        }
     }
 }
