@@ -29,6 +29,9 @@ public struct RelayConfiguration: Sendable {
     /// How long a connection may take to send its request head (the slowest client sends it in milliseconds; a
     /// slowloris or an idle socket is answered 408 and closed then).
     public var requestTimeoutSeconds = 10.0
+    /// How long a session's side may send nothing before it is pinged; one that answers nothing within that time
+    /// again is closed, ending the session (0: never pinged).
+    public var idleTimeoutSeconds = 30.0
     /// The most connections open at once. A connection beyond it first makes room by closing the oldest one that has
     /// not yet sent its request head or is a plain HTTP request (answered 503); when every one is a session, it is
     /// answered 503 and closed itself.

@@ -34,9 +34,14 @@ final class RelaySession: Sendable {
     private let upstreamClosed = OneShot<Bool>()
     private let clientClosed = OneShot<Bool>()
 
-    init(number: Int, messageByteLimit: Int, metrics: RelayMetrics, eventLoop: any EventLoop,
+    /// How long a side may send nothing before the relay pings it (and closes it when the next period passes
+    /// without an answer); nil: never.
+    let idleTimeout: TimeAmount?
+
+    init(number: Int, messageByteLimit: Int, metrics: RelayMetrics, eventLoop: any EventLoop, idleTimeout: TimeAmount? = nil,
          report: @escaping @Sendable (String) -> Void) {
         self.number = number
+        self.idleTimeout = idleTimeout
         self.messageByteLimit = messageByteLimit
         recording = .makeEmptyBox(eventLoop: eventLoop)
         self.metrics = metrics
@@ -118,6 +123,14 @@ final class RelaySession: Sendable {
             self.clientGlue.value?.shutDown()
             self.upstreamGlue.value?.shutDown()
         }
+    }
+
+    /// `side` answered nothing to the relay's ping: its connection is closed (on ``eventLoop``).
+    func idleEnded(_ side: RelayGlue.Side) {
+        guard let seconds = idleTimeout.map({ Double($0.nanoseconds) / 1e9 }) else { return }
+        report("connection \(number): the \(side == .client ? "client" : "upstream") sent nothing for \(seconds) s and did not answer "
+            + "a ping within \(seconds) s more (--idle-timeout); its connection is closed, the \(side == .client ? "upstream" : "client") "
+            + "is sent \(side == .client ? "1001" : "1011"), and the recording is finalized")
     }
 
     /// Counts a data frame forwarded from `side`.

@@ -53,6 +53,8 @@ struct RelayCommand: AsyncParsableCommand {
     var gracePeriod = 10.0
     @Option(name: .customLong("request-timeout"), parsing: .unconditional, help: "Seconds a connection may take to send its request head before it is answered 408 and closed (default 10; 0: no deadline).")
     var requestTimeout = 10.0
+    @Option(name: .customLong("idle-timeout"), parsing: .unconditional, help: "Seconds a session's client or upstream may send nothing before it is pinged; one that answers nothing within as long again is closed and the session ends, its recording finalized (default 30; 0: no pings).")
+    var idleTimeout = 30.0
     @Option(name: .customLong("max-connections"), parsing: .unconditional, help: "The most connections open at once (default 1000). Beyond it the oldest connection without a session is answered 503 and closed to make room; when all are sessions, the new one is answered 503.")
     var maxConnections = 1_000
 
@@ -146,6 +148,8 @@ struct RelayCommand: AsyncParsableCommand {
             throw ValidationError("--request-timeout \(requestTimeout): expected seconds, 0 or more (0: no deadline)")
         }
         configuration.requestTimeoutSeconds = requestTimeout
+        guard idleTimeout >= 0, idleTimeout.isFinite else { throw ValidationError("--idle-timeout \(idleTimeout): expected seconds, 0 or more (0: no pings)") }
+        configuration.idleTimeoutSeconds = idleTimeout
         guard maxConnections >= 1 else { throw ValidationError("--max-connections \(maxConnections): expected a number of connections, at least 1") }
         configuration.maximumConnections = maxConnections
         return configuration

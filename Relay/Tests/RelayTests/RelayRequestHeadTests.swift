@@ -184,8 +184,9 @@ enum MalformedHead: String, CaseIterable, Sendable, CustomTestStringConvertible 
 
 /// What a raw socket read: its text (bytes as UTF-8), and whether the peer closed (as opposed to the read timing out).
 struct RawAnswer: Sendable, CustomStringConvertible {
-    var text: String
+    var bytes: [UInt8]
     var closed: Bool
+    var text: String { String(decoding: bytes, as: UTF8.self) }
     var description: String { "\(closed ? "closed" : "still open") after \(text.utf8.count) bytes: \(text.prefix(200))" }
 }
 
@@ -203,7 +204,7 @@ func readToEnd(_ socket: Int32, until deadline: Date) -> RawAnswer {
             continue
         }
         let closed = count == 0 || errno == ECONNRESET
-        return RawAnswer(text: String(decoding: bytes, as: UTF8.self), closed: closed)
+        return RawAnswer(bytes: bytes, closed: closed)
     }
 }
 
