@@ -90,14 +90,7 @@ struct RelayAttackTests {
             let port = scenario.relay.port
             let descriptor = try await upgradeAndHalfClose(port: port, upgradeRequestHead("/v1/realtime?model=m"))
             defer { close(descriptor) }
-            #expect(try await eventually(within: 20) { scenario.upstream.connections.count == 1 })
-            var metrics = ""
-            let ended = try await eventually(within: 20) {
-                metrics = try await httpGet(port: port, path: "/metrics").body
-                return metricValue(metrics, RelayContract.Metric.connectionsActive) == 0
-                    && scenario.upstream.connections.first?.inboundEnded == true
-            }
-            #expect(ended, "the session is still open: \(metrics)")
+            try await expectTheSessionEnds(scenario, within: 20)
         }
     }
 }
@@ -113,14 +106,7 @@ extension RelayAttackTests {
             let port = scenario.relay.port
             let descriptor = try await openUpgradedConnection(port: port, upgradeRequestHead("/v1/realtime?model=m"))
             defer { close(descriptor) }
-            #expect(try await eventually(within: 20) { scenario.upstream.connections.count == 1 })
-            var metrics = ""
-            let ended = try await eventually(within: 30) {
-                metrics = try await httpGet(port: port, path: "/metrics").body
-                return metricValue(metrics, RelayContract.Metric.connectionsActive) == 0
-                    && scenario.upstream.connections.first?.inboundEnded == true
-            }
-            #expect(ended, "the session is still open: \(metrics)")
+            try await expectTheSessionEnds(scenario, within: 30)
             let line = await scenario.relay.waitForLine(within: 10) { $0.contains("did not answer a ping") }
             #expect(line?.contains("1001") == true, "\(scenario.relay.standardErrorLines)")
             // What the client was sent: the relay's ping (0x89, FIN and ping), then the end of the connection.
@@ -132,6 +118,19 @@ extension RelayAttackTests {
                     "\(scenario.relay.standardErrorLines)")
         }
     }
+}
+
+/// Expects the scenario's one session to end within `seconds`: the upstream had its connection, which then ended, and
+/// the relay counts no open connection.
+private func expectTheSessionEnds(_ scenario: RelayScenario, within seconds: Double) async throws {
+    #expect(await eventually(within: 20) { scenario.upstream.connections.count == 1 })
+    var metrics = ""
+    let ended = try await eventually(within: seconds) {
+        metrics = try await httpGet(port: scenario.relay.port, path: "/metrics").body
+        return metricValue(metrics, RelayContract.Metric.connectionsActive) == 0
+            && scenario.upstream.connections.first?.inboundEnded == true
+    }
+    #expect(ended, "the session is still open: \(metrics)")
 }
 
 /// Sends an upgrade request, reads the 101 answer's head, then closes the sending side only (`shutdown(SHUT_WR)`);
