@@ -102,9 +102,9 @@ package final class FileDescriptorSink: PositionalByteSink {
         guard status.st_nlink == 1, lstat(path, &named) == 0, named.st_dev == status.st_dev, named.st_ino == status.st_ino,
               unlink(path) == 0 else { return nil }
         let permissions = status.st_mode & 0o7777
-        let made = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, permissions)
+        let made = Self.createExclusively(path, permissions: permissions)
         guard made >= 0 else {
-            let code = errno
+            let code = -made
             SystemCall.close(opened)
             throw OutputError(path: path, reason: code == EEXIST
                 ? "another process made this file while it was being replaced; wait for it to finish or write elsewhere"
@@ -121,6 +121,32 @@ package final class FileDescriptorSink: PositionalByteSink {
         // Its pages are freed when its last descriptor closes: not on the conversion's path.
         if !startDedicatedThread(named: "deltatape-close", { SystemCall.close(opened) }) { SystemCall.close(opened) }
         return made
+    }
+
+    /// Makes a file that did not exist, `O_CREAT | O_EXCL | O_NOFOLLOW`: never one already there, whatever it is (a file,
+    /// a symbolic link even to nowhere, a FIFO); returns the descriptor, or minus the errno.
+    private static func createExclusively(_ path: String, permissions: mode_t) -> Int32 {
+        let made = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, permissions)
+        return made >= 0 ? made : -errno
+    }
+
+    /// Makes the file at `path`, which must not exist (a name taken by anything, a link included, is never written
+    /// through), mode 0644 less the umask, locked as ``init(path:)`` locks: for writers that pick their own names, such as the relay, whose
+    /// folder others may write into.
+    ///
+    /// - Throws: ``OutputError`` naming the path and the system's reason; its `code` is `EEXIST` when the name is taken.
+    package init(creatingNew path: String) throws(OutputError) {
+        let made = Self.createExclusively(path, permissions: 0o644)
+        guard made >= 0 else {
+            throw OutputError(path: path, reason: -made == EEXIST
+                ? "the name is taken (by a file, a link or anything else); it is never written through"
+                : "cannot make the file: \(SystemCall.errorMessage(-made))", code: -made)
+        }
+        _ = flock(made, LOCK_EX | LOCK_NB)  // new, so nobody else holds it; taken so that a second writer is refused
+        name = path
+        descriptor = made
+        closesDescriptor = true
+        startOffset = 0
     }
 
     /// Writes to an open descriptor (1 for standard output), which it does not close.
@@ -196,5 +222,16 @@ package final class FileDescriptorSink: PositionalByteSink {
         if status != 0 {
             throw OutputError(path: name, reason: "closing failed after \(byteCount) bytes: \(SystemCall.errorMessage(errno))", code: errno)
         }
+    }
+}
+
+/// Files made new, for the project's writers that choose their own names (the relay, whose folder others may write
+/// into): a name already taken, by a file, a link or anything else, is never opened.
+@_spi(Blocks) public enum NewFile {
+    /// Makes the file at `path` (`O_CREAT | O_EXCL | O_NOFOLLOW`, mode 0644 less the umask), locked while written.
+    ///
+    /// - Throws: ``OutputError`` naming the path and the system's reason; its `code` is `EEXIST` when the name is taken.
+    public static func sink(creating path: String) throws(OutputError) -> any PositionalByteSink {
+        try FileDescriptorSink(creatingNew: path)
     }
 }

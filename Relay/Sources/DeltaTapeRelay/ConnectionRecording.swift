@@ -9,37 +9,39 @@ final class ConnectionRecording: Sendable {
     /// The recording's file (the first of them, for separate tracks).
     let path: String
     private let recorder: SessionRecorder
+    private let files: RecordingFiles
     /// Bytes of messages the recording may fall behind before it is abandoned.
     let bufferBytes: Int
     /// The largest message recorded (larger ones are forwarded, not recorded).
     let messageByteLimit: Int
     private let state = Mutex(State())
-    private let ended = OneShot<String>()
+    private let ended = OneShot<(line: String, outcome: Outcome)>()
 
     private struct State {
         var abandoned = false
         var finishing = false
         var failure: String?
+        /// The failure was reported when it happened (``take(_:direction:at:)``).
+        var failureCounted = false
     }
 
-    /// Starts the recording of connection `number`, begun at `start` (seconds since the epoch).
-    init(number: Int, start: Double, configuration: RelayConfiguration, problem: @escaping @Sendable (Problem) -> Void) {
-        // `--output-dir recordings/` names recordings/x.webm, not recordings//x.webm.
-        var folder = Substring(configuration.outputDirectory)
-        while folder.count > 1, folder.hasSuffix("/") { folder = folder.dropLast() }
-        let stem = (folder == "/" ? "" : folder) + "/" + Self.timestamp(start) + "-\(number)"
-        let fileExtension = switch configuration.options.format {
-        case .wav: "wav"
-        case .ogg: "ogg"
-        case .webm: "webm"
-        }
-        path = stem + "." + fileExtension
+    /// Starts the recording of connection `number`, begun at `start` (seconds since the epoch): its files are made
+    /// at once, under a name of its own (``RecordingFiles``).
+    ///
+    /// - Throws: Why no file could be made, in words (the session goes on unrecorded).
+    init(number: Int, start: Double, configuration: RelayConfiguration, names: RecordingNames = RecordingNames(),
+         problem: @escaping @Sendable (Problem) -> Void) throws(RecordingFailure) {
+        let files = try RecordingFiles(number: number, start: start, configuration: configuration, names: names)
+        self.files = files
+        path = files.audioPath
         bufferBytes = configuration.recordingBufferBytes
         messageByteLimit = configuration.options.maximumMessageByteCount
+        let audio: OutputDestination = configuration.recordingSinkForTests.map { .file($0) }
+            ?? .custom { track throws(OutputError) in try files.takeAudio(for: track) }
         recorder = SessionRecorder(
-            options: configuration.options, name: "connection \(number)", sink: .file(path),
+            options: configuration.options, name: "connection \(number)", sink: audio,
             watermarks: BufferWatermarks(low: configuration.recordingBufferBytes / 2, high: configuration.recordingBufferBytes),
-            sessionLog: configuration.savesLog ? .file(stem + ".jsonl") : nil, problem: problem)
+            sessionLog: files.hasLog ? .custom { _ throws(OutputError) in try files.takeLog() } : nil, problem: problem)
     }
 
     /// Bytes of messages waiting for the recording.
@@ -48,56 +50,92 @@ final class ConnectionRecording: Sendable {
     /// Whether the recording was abandoned.
     var isAbandoned: Bool { state.withLock { $0.abandoned } }
 
-    /// Hands one whole message over, if the recording is still going; never waits, not even for the recorder's lock
-    /// (its thread runs at the lowest priority: the recorder keeps what it cannot take at once, in order).
-    ///
-    /// - Returns: `true` when this message made the recording fall too far behind: it was abandoned just now.
-    func take(_ message: [UInt8], direction: MessageDirection, at time: Double) -> Bool {
-        let abandoned = state.withLock { state -> Bool in
-            guard !state.abandoned && !state.finishing && state.failure == nil else { return false }
-            do throws(ConversionError) {
-                guard try recorder.offer(message, receivedAt: time, direction: direction, neverWaiting: true) == .full else { return false }
-                state.abandoned = true
-                return true
-            } catch {
-                state.failure = error.description
-                return false
-            }
-        }
-        if abandoned { Task { await end() } }
-        return abandoned
+    /// What became of a message handed over.
+    enum Taking: Equatable {
+        case taken
+        /// This message made the recording fall too far behind: it was abandoned just now.
+        case abandoned
+        /// The recording failed just now (its sink's write, or a problem under strict reading): the failure in words,
+        /// and the `reason` label of `deltatape_relay_recordings_failed_total`.
+        case failed(String, reason: String)
     }
 
-    /// Finalizes the recording (once; later calls wait for the first) and returns its summary line.
-    func end() async -> String {
+    /// How a recording ended, for the relay's counters.
+    enum Outcome: Equatable {
+        case finished, abandoned, nothingRecorded
+        /// Failed; `counted` when ``take(_:direction:at:)`` reported the failure already.
+        case failed(reason: String, counted: Bool)
+    }
+
+    /// Hands one whole message over, if the recording is still going; never waits, not even for the recorder's lock
+    /// (its thread runs at the lowest priority: the recorder keeps what it cannot take at once, in order).
+    func take(_ message: [UInt8], direction: MessageDirection, at time: Double) -> Taking {
+        let taking = state.withLock { state -> Taking in
+            guard !state.abandoned && !state.finishing && state.failure == nil else { return .taken }
+            do throws(ConversionError) {
+                guard try recorder.offer(message, receivedAt: time, direction: direction, neverWaiting: true) == .full else { return .taken }
+                state.abandoned = true
+                return .abandoned
+            } catch {
+                state.failure = error.description
+                state.failureCounted = true
+                return .failed(error.description, reason: Self.reason(error))
+            }
+        }
+        if taking == .abandoned { Task { _ = await end() } }
+        return taking
+    }
+
+    /// The `reason` label of a recording's failure.
+    static func reason(_ error: ConversionError) -> String {
+        if case .output(let output) = error { return output.code == ENOSPC ? "disk_full" : "write_failed" }
+        return "bad_input"
+    }
+
+    /// Whether the recording's file is still on disk under its name (a folder removed while it was written takes it).
+    private var fileIsOnDisk: Bool { FileManager.default.fileExists(atPath: path) }
+
+    /// Finalizes the recording (once; later calls wait for the first) and returns its summary line and outcome.
+    func end() async -> (line: String, outcome: Outcome) {
         let first = state.withLock { state -> Bool in
             defer { state.finishing = true }
             return !state.finishing
         }
         guard first else { return await ended.value }
         let line: String
+        let outcome: Outcome
         // Messages the recorder still keeps are handed over by finish(), after those before them.
-        let (abandoned, earlierFailure) = state.withLock { ($0.abandoned, $0.failure) }
+        let (abandoned, earlierFailure, counted) = state.withLock { ($0.abandoned, $0.failure, $0.failureCounted) }
+        let gone = "the file was deleted while it was written (was its folder removed?), so nothing of it is on disk"
         do throws(ConversionError) {
             let summary = try await recorder.finish()
             let audio = "\(Self.seconds(summary.durationSeconds)) s of audio (\(summary.sampleRate) Hz, "
                 + "\(summary.channelCount == 1 ? "1 channel" : "\(summary.channelCount) channels"))"
-            if abandoned {
+            if !fileIsOnDisk {
+                line = "\(summary.output): recording failed: \(audio) were written, but \(gone)"
+                outcome = .failed(reason: "file_deleted", counted: false)
+            } else if abandoned {
                 line = "\(summary.output): recording abandoned after \(audio): it fell \(bufferBytes) bytes of messages behind "
                     + "(the disk or the encoder too slow); the file holds the audio up to there; the conversation went on unrecorded"
+                outcome = .abandoned
             } else {
                 line = "\(summary.output): \(audio), \(summary.inputByteCount) bytes of messages"
                     + (summary.problemCount > 0 ? ", \(summary.problemCount) problems" : "")
+                outcome = .finished
             }
         } catch {
             if case .badInput = error, earlierFailure == nil {
                 line = "\(path): nothing recorded: \(error)"
+                outcome = .nothingRecorded
             } else {
-                line = "\(path): recording failed: \(earlierFailure ?? error.description); the file holds the audio up to there"
+                let failure = earlierFailure ?? error.description
+                line = "\(path): recording failed: \(failure); " + (fileIsOnDisk ? "the file holds the audio up to there" : gone)
+                outcome = .failed(reason: fileIsOnDisk ? Self.reason(error) : "file_deleted", counted: counted)
             }
         }
-        ended.set(line)
-        return line
+        files.removeUnused()
+        ended.set((line, outcome))
+        return (line, outcome)
     }
 
     /// `YYYYMMDDTHHMMSSZ` of a time in UTC.

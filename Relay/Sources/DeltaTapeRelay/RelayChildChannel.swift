@@ -40,18 +40,47 @@ struct RelayChildChannel: ServerChildChannel, HTTPChannelHandler {
 
     let responder: HTTPChannelHandler.Responder
     let maximumFrameBytes: Int
+    /// The connection limit every accepted connection goes through.
+    let admission: ConnectionAdmission
+    /// How long a connection may take to send its request head (0: no deadline).
+    let requestTimeoutSeconds: Double
+    /// Told of each connection answered before its head was taken (for the metrics).
+    let refused: @Sendable (HeadRefusal) -> Void
     /// Decides an upgrade request; the upstream is to be opened on the given loop (the client's).
     let decide: @Sendable (HTTPRequestHead, any EventLoop) async -> UpgradeDecision
+
+    /// The longest request target read (NIO's decoder counts it as a field of the head; longer ones get 414).
+    static let requestTargetLimit = 16 << 10
+    /// The largest request head read, target and header fields (larger ones get 431); realtime clients send 1-2 KB.
+    static let requestHeadLimit = 32 << 10
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             // A peer that vanished (a machine gone, a cable pulled) sends nothing, not even a FIN: TCP's keepalive
             // finds it where the kernel's settings say.
             try channel.syncOptions?.setOption(ChannelOptions.socketOption(.so_keepalive), value: 1)
+            let headGuard = RequestHeadGuard(timeoutSeconds: requestTimeoutSeconds, refused: refused)
+            try channel.pipeline.syncOperations.addHandler(headGuard)
+            let boundGuard = NIOLoopBound(headGuard, eventLoop: channel.eventLoop)
+            let limit = admission.limit
+            guard let ticket = admission.admit(evict: {
+                channel.eventLoop.execute { if !boundGuard.value.refuse(.evicted(limit)) { channel.close(promise: nil) } }
+            }) else {
+                headGuard.refuse(.connectionLimit(limit))
+                return Value(outcome: channel.eventLoop.makeFailedFuture(ChannelError.inappropriateOperationForState), channel: channel)
+            }
+            channel.closeFuture.whenComplete { [admission] _ in admission.release(ticket) }
             let slot = DecisionSlot()
             let upgrader = NIOTypedWebSocketServerUpgrader<Outcome>(
                 maxFrameSize: maximumFrameBytes,
-                shouldUpgrade: { channel, head in
+                shouldUpgrade: { [admission] channel, head in
+                    boundGuard.value.headArrived()
+                    if let refusal = HeadRefusal.malformation(ofTarget: head.uri) {
+                        refused(refusal)
+                        slot.decision.withLock { $0 = .refuse(refusal.answer) }
+                        return channel.eventLoop.makeSucceededFuture(nil)
+                    }
+                    admission.markSession(ticket)
                     let promise = channel.eventLoop.makePromise(of: UpgradeDecision.self)
                     promise.completeWithTask { await decide(head, channel.eventLoop) }
                     return promise.futureResult.map { decision in
@@ -68,23 +97,31 @@ struct RelayChildChannel: ServerChildChannel, HTTPChannelHandler {
                         return .webSocket(session)
                     }
                 })
+            // A plain request (`/healthz`, `/metrics`) is Hummingbird's; a connection kept alive after it is closed
+            // once idle for the request deadline (Hummingbird counts whole requests, so a slow second head is too).
+            let idleTimeout: Duration? = requestTimeoutSeconds > 0 ? .milliseconds(Int64(requestTimeoutSeconds * 1_000)) : nil
             let upgrade = NIOTypedHTTPServerUpgradeConfiguration<Outcome>(upgraders: [upgrader]) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
-                    try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
+                    try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
                     let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                         wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
                     if case .refuse(let answer) = slot.decision.withLock({ $0 }) { return .refused(http, answer) }
                     return .http(http)
                 }
             }
-            // As Hummingbird's own channel: no pipelining (NIOAsyncChannel reads one request at a time), errors and
-            // header validation left to Hummingbird and swift-http-types.
+            // As Hummingbird's own channel: no pipelining (NIOAsyncChannel reads one request at a time), header
+            // validation left to Hummingbird and swift-http-types. The decoder's errors are answered by the head guard
+            // (NIO's own handler answers every one 400, and closes with the client's bytes unread).
             var configuration = NIOUpgradableHTTPServerPipelineConfiguration(upgradeConfiguration: upgrade)
             configuration.enablePipelining = false
             configuration.enableErrorHandling = false
             configuration.enableResponseHeaderValidation = false
+            configuration.decoderConfiguration.maxHeaderFieldSize = Self.requestTargetLimit
+            configuration.decoderConfiguration.maxHeaderListSize = Self.requestHeadLimit
             let outcome = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            try channel.pipeline.syncOperations.addHandler(
+                headGuard.makeErrorCatcher(uriLimit: Self.requestTargetLimit, headerLimit: Self.requestHeadLimit))
             return Value(outcome: outcome, channel: channel)
         }
     }

@@ -26,6 +26,25 @@ public struct RelayConfiguration: Sendable {
     public var gracePeriodSeconds = 10.0
     /// The largest WebSocket frame either side may send (realtime APIs send audio in messages of hundreds of KB).
     public var maximumFrameBytes = 16 << 20
+    /// How long a connection may take to send its request head (the slowest client sends it in milliseconds; a
+    /// slowloris or an idle socket is answered 408 and closed then).
+    public var requestTimeoutSeconds = 10.0
+    /// How long a session's side may send nothing before it is pinged; one that answers nothing within that time
+    /// again is closed, ending the session (0: never pinged).
+    public var idleTimeoutSeconds = 30.0
+    /// The most connections open at once. A connection beyond it first makes room by closing the oldest one that has
+    /// not yet sent its request head or is a plain HTTP request (answered 503); when every one is a session, it is
+    /// answered 503 and closed itself.
+    public var maximumConnections = 1_000
+
+    /// For the relay's own tests only: a path (a FIFO nobody reads) the recordings' audio is written to instead of
+    /// files of their own, opened as it is, so that a test can hold a recording's sink stuck for good. Files made
+    /// under the relay's own names can never be one (they are made new, ``RecordingFiles``).
+    public var recordingSinkForTests: String?
+
+    /// For the relay's own tests only: the random parts of the first recordings' names, in order (the system's
+    /// generator gives the rest), so that a test can plant a file or a link at the name the relay will try first.
+    public var namesForTests: [String] = []
 
     /// Creates a configuration.
     public init(upstream: UpstreamURL, outputDirectory: String) {

@@ -39,6 +39,14 @@ final class RelayGlue: ChannelDuplexHandler {
     /// A close frame was written to this side: its write.
     private var sentClose: EventLoopFuture<Void>?
     private var closeTimer: Scheduled<Void>?
+    /// The idle check (``RelaySession/idleTimeout``): a side silent for one period is pinged, and closed when it is
+    /// silent for the next one too.
+    private var idleCheck: Scheduled<Void>?
+    private var readSinceCheck = false
+    private var pingOutstanding = false
+
+    /// The payload of the relay's own pings: their pongs are the relay's, not forwarded.
+    static let pingPayload = ByteBuffer(string: "deltatape-relay")
 
     /// How long a side may take to answer the close frame it was sent.
     static let closeTimeout = TimeAmount.seconds(10)
@@ -61,15 +69,21 @@ final class RelayGlue: ChannelDuplexHandler {
         self.context = context
         if !context.channel.isActive { ended() }
         partner?.partnerReady()
+        scheduleIdleCheck()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        idleCheck?.cancel()
         closeTimer?.cancel()
         self.context = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
+        readSinceCheck = true
+        pingOutstanding = false
+        // The answer to the relay's own ping stops here.
+        if frame.opcode == .pong, frame.unmaskedPayload == Self.pingPayload { return }
         guard let partner, partner.context != nil || partner.isGone else {
             early.append(frame)
             return
@@ -156,6 +170,36 @@ final class RelayGlue: ChannelDuplexHandler {
         }
     }
 
+    /// Called once each idle period: a side that sent nothing in it is pinged; one that answered nothing to the ping
+    /// by the next check is taken for gone (a peer that stopped reading, a process frozen, a network that drops
+    /// everything) and its connection closed, which ends the session as a dropped connection does: the partner is sent
+    /// a close frame (1011 to a client, 1001 to an upstream) and the recording is finalized.
+    private func scheduleIdleCheck() {
+        guard let period = session.idleTimeout, let context, !isGone else { return }
+        idleCheck = context.eventLoop.assumeIsolated().scheduleTask(in: period) { [self] in
+            checkIdle()
+            scheduleIdleCheck()
+        }
+    }
+
+    private func checkIdle() {
+        guard let context, !isGone, sentClose == nil, receivedClose == nil else { return }
+        // While the relay holds this side's reads back (its partner cannot take more), its silence proves nothing.
+        if readSinceCheck || holdsReads {
+            pingOutstanding = false
+            readSinceCheck = false
+            return
+        }
+        if pingOutstanding {
+            session.idleEnded(side)
+            context.close(promise: nil)
+            return
+        }
+        pingOutstanding = true
+        send(WebSocketFrame(fin: true, opcode: .ping, data: Self.pingPayload))
+        flushIfNeeded()
+    }
+
     /// The partner is in its pipeline: the frames read meanwhile go on, and reading resumes.
     private func partnerReady() {
         guard let partner else { return }
@@ -220,6 +264,7 @@ final class RelayGlue: ChannelDuplexHandler {
         guard !isGone else { return }
         isGone = true
         closeTimer?.cancel()
+        idleCheck?.cancel()
         guard let partner, partner.context != nil else { return }
         partner.partnerEnded()
     }

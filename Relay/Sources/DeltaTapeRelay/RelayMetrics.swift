@@ -16,10 +16,12 @@ final class RelayMetrics: Sendable {
     let recordingsFinished: CoreMetrics.Counter
     let recordingsAbandoned: CoreMetrics.Counter
     let recordingLag: CoreMetrics.Gauge
+    private let factory: PrometheusMetricsFactory
     private let active = Atomic<Int>(0)
 
     init() {
         let factory = PrometheusMetricsFactory(registry: registry)
+        self.factory = factory
         connectionsActive = CoreMetrics.Gauge(label: "deltatape_relay_connections_active", factory: factory)
         connectionsTotal = CoreMetrics.Counter(label: "deltatape_relay_connections_total", factory: factory)
         framesToUpstream = CoreMetrics.Counter(label: "deltatape_relay_frames_total", dimensions: [("direction", "client_to_upstream")], factory: factory)
@@ -31,6 +33,18 @@ final class RelayMetrics: Sendable {
         recordingLag = CoreMetrics.Gauge(label: "deltatape_relay_recording_lag_bytes", factory: factory)
         connectionsActive.record(0)
         recordingLag.record(0)
+    }
+
+    /// A connection was answered and closed before its request head was taken (`reason`: the answer's
+    /// ``HeadRefusal/metricReason``).
+    func refused(_ refusal: HeadRefusal) {
+        CoreMetrics.Counter(label: "deltatape_relay_requests_refused_total", dimensions: [("reason", refusal.metricReason)],
+                            factory: factory).increment()
+    }
+
+    /// A recording failed (`reason`: `cannot_create`, `folder_missing`, `disk_full`, `names_taken`, `write_failed`).
+    func recordingFailed(reason: String) {
+        CoreMetrics.Counter(label: "deltatape_relay_recordings_failed_total", dimensions: [("reason", reason)], factory: factory).increment()
     }
 
     /// A connection began.

@@ -22,6 +22,7 @@ import Synchronization
 public final class RelayServer: Sendable {
     public let configuration: RelayConfiguration
     let metrics = RelayMetrics()
+    private let names: RecordingNames
     private let report: @Sendable (String) -> Void
     private let connectionCount = Atomic<Int>(0)
     private let draining = Atomic<Bool>(false)
@@ -51,6 +52,7 @@ public final class RelayServer: Sendable {
     public init(configuration: RelayConfiguration, report: @escaping @Sendable (String) -> Void) {
         self.configuration = configuration
         self.report = report
+        names = RecordingNames(first: configuration.namesForTests)
     }
 
     /// Serves until ``shutDown()`` finishes, then waits for every recording to be finalized.
@@ -71,11 +73,15 @@ public final class RelayServer: Sendable {
         router.get("/", use: answer)
         router.get("**", use: answer)
 
-        let maximumFrameBytes = configuration.maximumFrameBytes
+        let maximumFrameBytes = configuration.maximumFrameBytes, requestTimeout = configuration.requestTimeoutSeconds
+        let admission = ConnectionAdmission(limit: configuration.maximumConnections)
         let application = Application(
             router: router,
             server: HTTPServerBuilder { [self] responder in
-                RelayChildChannel(responder: responder, maximumFrameBytes: maximumFrameBytes) { [self] in await prepare($0, on: $1) }
+                RelayChildChannel(responder: responder, maximumFrameBytes: maximumFrameBytes, admission: admission,
+                                  requestTimeoutSeconds: requestTimeout, refused: { [metrics] in metrics.refused($0) }) { [self] in
+                    await prepare($0, on: $1)
+                }
             },
             configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
             onServerRunning: { channel in listening(channel.localAddress?.port ?? 0) },
@@ -121,8 +127,9 @@ public final class RelayServer: Sendable {
         }
         let number = connectionCount.add(1, ordering: .relaxed).newValue
         let start = Date().timeIntervalSince1970
+        let idle = configuration.idleTimeoutSeconds > 0 ? TimeAmount.nanoseconds(Int64(configuration.idleTimeoutSeconds * 1e9)) : nil
         let session = RelaySession(number: number, messageByteLimit: configuration.options.maximumMessageByteCount,
-                                   metrics: metrics, eventLoop: eventLoop, report: report)
+                                   metrics: metrics, eventLoop: eventLoop, idleTimeout: idle, report: report)
         session.connectUpstream(
             configuration.upstream, target: configuration.upstream.requestTarget(path: path, query: query),
             headers: Self.forwardedHeaders(HTTPFields(request.headers, splitCookie: false)),
@@ -144,11 +151,19 @@ public final class RelayServer: Sendable {
             subprotocol = chosen
         }
         // Only now, with the upstream's acceptance: a refused upgrade leaves no thread, descriptor or file behind.
-        let recording = ConnectionRecording(number: number, start: start, configuration: configuration) { _ in }
-        await session.startRecording(recording)
+        let recording: ConnectionRecording?
+        do throws(RecordingFailure) {
+            recording = try ConnectionRecording(number: number, start: start, configuration: configuration, names: names) { _ in }
+        } catch {
+            // Said now, not at the session's end: the conversation goes on, unrecorded.
+            metrics.recordingFailed(reason: error.reason)
+            report("connection \(number): nothing is recorded: \(error.message); the session goes on unrecorded")
+            recording = nil
+        }
+        if let recording { await session.startRecording(recording) }
         metrics.connectionOpened()
         state.withLock {
-            $0.recordings[number] = recording
+            if let recording { $0.recordings[number] = recording }
             $0.endings[number] = Task { await end(session, recording: recording) }
         }
         return .accept(session, subprotocol: subprotocol)
@@ -174,13 +189,22 @@ public final class RelayServer: Sendable {
     }
 
     /// Waits for a connection's end, then finalizes its recording and says how it went.
-    private func end(_ session: RelaySession, recording: ConnectionRecording) async {
+    private func end(_ session: RelaySession, recording: ConnectionRecording?) async {
         await session.finished()
+        guard let recording else {
+            metrics.connectionClosed()
+            state.withLock { $0.endings[session.number] = nil }
+            return
+        }
         // An abandoned recording may be stuck behind its sink, so it is finalized without holding the connection's end.
         let number = session.number
         let ending = Task { [self] in
-            let line = await recording.end()
-            if !recording.isAbandoned { metrics.recordingsFinished.increment() }
+            let (line, outcome) = await recording.end()
+            switch outcome {
+            case .finished: metrics.recordingsFinished.increment()
+            case .failed(let reason, counted: false): metrics.recordingFailed(reason: reason)
+            case .abandoned, .nothingRecorded, .failed: break
+            }
             report(line)
             state.withLock { _ = $0.recordings.removeValue(forKey: number) }
         }

@@ -34,9 +34,14 @@ final class RelaySession: Sendable {
     private let upstreamClosed = OneShot<Bool>()
     private let clientClosed = OneShot<Bool>()
 
-    init(number: Int, messageByteLimit: Int, metrics: RelayMetrics, eventLoop: any EventLoop,
+    /// How long a side may send nothing before the relay pings it (and closes it when the next period passes
+    /// without an answer); nil: never.
+    let idleTimeout: TimeAmount?
+
+    init(number: Int, messageByteLimit: Int, metrics: RelayMetrics, eventLoop: any EventLoop, idleTimeout: TimeAmount? = nil,
          report: @escaping @Sendable (String) -> Void) {
         self.number = number
+        self.idleTimeout = idleTimeout
         self.messageByteLimit = messageByteLimit
         recording = .makeEmptyBox(eventLoop: eventLoop)
         self.metrics = metrics
@@ -120,6 +125,14 @@ final class RelaySession: Sendable {
         }
     }
 
+    /// `side` answered nothing to the relay's ping: its connection is closed (on ``eventLoop``).
+    func idleEnded(_ side: RelayGlue.Side) {
+        guard let seconds = idleTimeout.map({ Double($0.nanoseconds) / 1e9 }) else { return }
+        report("connection \(number): the \(side == .client ? "client" : "upstream") sent nothing for \(seconds) s and did not answer "
+            + "a ping within \(seconds) s more (--idle-timeout); its connection is closed, the \(side == .client ? "upstream" : "client") "
+            + "is sent \(side == .client ? "1001" : "1011"), and the recording is finalized")
+    }
+
     /// Counts a data frame forwarded from `side`.
     func counted(frameOf byteCount: Int, from side: RelayGlue.Side) {
         if side == .client {
@@ -131,11 +144,20 @@ final class RelaySession: Sendable {
         }
     }
 
-    /// Offers a whole message from `side` to the recording (never waits); says so when that abandoned it.
+    /// Offers a whole message from `side` to the recording (never waits); says so when that abandoned it or it failed.
     func record(_ message: [UInt8], from side: RelayGlue.Side) {
-        guard let recording = recording.value, recording.take(message, direction: side == .client ? .sent : .received, at: Date().timeIntervalSince1970) else { return }
-        metrics.recordingsAbandoned.increment()
-        report("connection \(number): recording \(recording.path) abandoned: it fell \(recording.bufferBytes) bytes of "
-            + "messages behind (the disk or the encoder too slow); the file keeps the audio up to there; forwarding goes on")
+        guard let recording = recording.value else { return }
+        switch recording.take(message, direction: side == .client ? .sent : .received, at: Date().timeIntervalSince1970) {
+        case .taken:
+            return
+        case .abandoned:
+            metrics.recordingsAbandoned.increment()
+            report("connection \(number): recording \(recording.path) abandoned: it fell \(recording.bufferBytes) bytes of "
+                + "messages behind (the disk or the encoder too slow); the file keeps the audio up to there; forwarding goes on")
+        case .failed(let failure, let reason):
+            // Said when it happens, not at the session's end.
+            metrics.recordingFailed(reason: reason)
+            report("connection \(number): recording \(recording.path) failed: \(failure); forwarding goes on, unrecorded")
+        }
     }
 }

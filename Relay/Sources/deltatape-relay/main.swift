@@ -17,10 +17,12 @@ struct RelayCommand: AsyncParsableCommand {
             Point a client's base URL at the relay (ws://127.0.0.1:8765) instead of the API: it opens the upstream \
             connection with the client's path, query and credentials (Authorization, OpenAI-Beta, api-key, \
             Sec-WebSocket-Protocol), forwards every frame both ways unchanged, and records each connection into \
-            DIR/<UTC start, YYYYMMDDTHHMMSSZ>-<n>.<ext>, saying on stderr which file when it ends. Headers and \
+            DIR/<UTC start, YYYYMMDDTHHMMSSZ>-<n>-<random>.<ext> (made new: never through a link or over a file), saying on stderr which file when it ends. Headers and \
             queries (API keys) are never logged or saved. GET /healthz and /metrics (Prometheus) are answered. \
             SIGTERM stops taking connections, lets open ones go on for the grace period, then finalizes every \
-            recording.
+            recording. A connection must send its request head within --request-timeout (408), of at most 16 KiB of \
+            target and 32 KiB in all (414, 431; a malformed one gets 400); --max-connections bounds the connections \
+            open at once (503).
 
             Exit status: 0 after SIGTERM or SIGINT; 64 a wrong argument; 73 the output folder cannot be made; \
             69 the address cannot be listened on.
@@ -49,6 +51,12 @@ struct RelayCommand: AsyncParsableCommand {
     var recordingBuffer = 16 << 20
     @Option(name: .customLong("grace-period"), parsing: .unconditional, help: "Seconds open sessions may go on after SIGTERM (default 10).")
     var gracePeriod = 10.0
+    @Option(name: .customLong("request-timeout"), parsing: .unconditional, help: "Seconds a connection may take to send its request head before it is answered 408 and closed (default 10; 0: no deadline).")
+    var requestTimeout = 10.0
+    @Option(name: .customLong("idle-timeout"), parsing: .unconditional, help: "Seconds a session's client or upstream may send nothing before it is pinged; one that answers nothing within as long again is closed and the session ends, its recording finalized (default 30; 0: no pings).")
+    var idleTimeout = 30.0
+    @Option(name: .customLong("max-connections"), parsing: .unconditional, help: "The most connections open at once (default 1000). Beyond it the oldest connection without a session is answered 503 and closed to make room; when all are sessions, the new one is answered 503.")
+    var maxConnections = 1_000
 
     func run() async throws {
         let configuration: RelayConfiguration
@@ -63,6 +71,7 @@ struct RelayCommand: AsyncParsableCommand {
             fail("cannot make the output folder \(configuration.outputDirectory): \(error.localizedDescription)", status: 73)
         }
         signal(SIGPIPE, SIG_IGN)
+        checkDescriptorLimit(for: configuration.maximumConnections)
         let relay = RelayServer(configuration: configuration) { line in say(line) }
         let signals = [SIGTERM, SIGINT].map { number in
             signal(number, SIG_IGN)
@@ -127,11 +136,42 @@ struct RelayCommand: AsyncParsableCommand {
             configuration.options.opus.bitrate = bitsPerSecond
         }
         configuration.savesLog = savesLog
+        // The relay's own tests' hooks (RecordingFiles and RelayConfiguration say what for).
+        let environment = ProcessInfo.processInfo.environment
+        configuration.recordingSinkForTests = environment["DELTATAPE_RELAY_TEST_RECORDING_SINK"]
+        configuration.namesForTests = environment["DELTATAPE_RELAY_TEST_NAMES"].map { $0.split(separator: ",").map(String.init) } ?? []
         guard recordingBuffer >= 1 else { throw ValidationError("--recording-buffer \(recordingBuffer): expected a number of bytes, at least 1") }
         configuration.recordingBufferBytes = recordingBuffer
         guard gracePeriod >= 0, gracePeriod.isFinite else { throw ValidationError("--grace-period \(gracePeriod): expected seconds, 0 or more") }
         configuration.gracePeriodSeconds = gracePeriod
+        guard requestTimeout >= 0, requestTimeout.isFinite else {
+            throw ValidationError("--request-timeout \(requestTimeout): expected seconds, 0 or more (0: no deadline)")
+        }
+        configuration.requestTimeoutSeconds = requestTimeout
+        guard idleTimeout >= 0, idleTimeout.isFinite else { throw ValidationError("--idle-timeout \(idleTimeout): expected seconds, 0 or more (0: no pings)") }
+        configuration.idleTimeoutSeconds = idleTimeout
+        guard maxConnections >= 1 else { throw ValidationError("--max-connections \(maxConnections): expected a number of connections, at least 1") }
+        configuration.maximumConnections = maxConnections
         return configuration
+    }
+}
+
+/// Raises the soft limit on open descriptors to the hard one, and says so when even that cannot hold
+/// `connections` sessions (a client's and an upstream's socket, a recording and its log each, and a few for the
+/// relay): beyond it accepting fails with EMFILE and every later client is turned away unanswered.
+func checkDescriptorLimit(for connections: Int) {
+    var limit = rlimit()
+    let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+    guard getrlimit(resource, &limit) == 0 else { return }
+    if limit.rlim_cur < limit.rlim_max {
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(resource, &limit)
+        _ = getrlimit(resource, &limit)
+    }
+    let needed = connections * 4 + 64
+    if limit.rlim_cur < rlim_t(needed) {
+        say("warning: --max-connections \(connections) may need \(needed) open descriptors and the limit is \(limit.rlim_cur) "
+            + "(ulimit -n); raise the limit or lower --max-connections")
     }
 }
 

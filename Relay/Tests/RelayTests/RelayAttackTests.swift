@@ -90,16 +90,47 @@ struct RelayAttackTests {
             let port = scenario.relay.port
             let descriptor = try await upgradeAndHalfClose(port: port, upgradeRequestHead("/v1/realtime?model=m"))
             defer { close(descriptor) }
-            #expect(await eventually(within: 20) { scenario.upstream.connections.count == 1 })
-            var metrics = ""
-            let ended = try await eventually(within: 20) {
-                metrics = try await httpGet(port: port, path: "/metrics").body
-                return metricValue(metrics, RelayContract.Metric.connectionsActive) == 0
-                    && scenario.upstream.connections.first?.inboundEnded == true
-            }
-            #expect(ended, "the session is still open: \(metrics)")
+            try await expectTheSessionEnds(scenario, within: 20)
         }
     }
+}
+
+extension RelayAttackTests {
+    /// A client that upgrades and then neither reads nor answers (a frozen process, a peer whose network drops
+    /// everything) while the upstream is silent: with --idle-timeout 1 the relay pings it, and when no pong comes its
+    /// connection is closed, the upstream's connection ends (sent 1001), the recording is finalized and said, and
+    /// the relay counts no open connection. Without the pings the session stayed open for good.
+    @Test func aClientThatStopsAnsweringPingsEndsItsSession() async throws {
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic")).prefix(serverMessages: 1)
+        try await withRelay(upstream: .init(script: script), arguments: ["--idle-timeout", "1", "--save-log"]) { scenario in
+            let port = scenario.relay.port
+            let descriptor = try await openUpgradedConnection(port: port, upgradeRequestHead("/v1/realtime?model=m"))
+            defer { close(descriptor) }
+            try await expectTheSessionEnds(scenario, within: 30)
+            let line = await scenario.relay.waitForLine(within: 10) { $0.contains("did not answer a ping") }
+            #expect(line?.contains("1001") == true, "\(scenario.relay.standardErrorLines)")
+            // What the client was sent: the relay's ping (0x89, FIN and ping), then the end of the connection.
+            let answer = try await onThread { readToEnd(descriptor, until: Date().addingTimeInterval(10)) }
+            #expect(answer.closed, "\(answer)")
+            #expect(answer.bytes.contains(0x89), "no ping frame in \(answer.bytes.prefix(40))")
+            // The recording's end was said: its log holds the upstream's message.
+            #expect(await scenario.relay.waitForLine(within: 20) { $0.contains(".wav") && !$0.contains("listening on") } != nil,
+                    "\(scenario.relay.standardErrorLines)")
+        }
+    }
+}
+
+/// Expects the scenario's one session to end within `seconds`: the upstream had its connection, which then ended, and
+/// the relay counts no open connection.
+private func expectTheSessionEnds(_ scenario: RelayScenario, within seconds: Double) async throws {
+    #expect(await eventually(within: 20) { scenario.upstream.connections.count == 1 })
+    var metrics = ""
+    let ended = try await eventually(within: seconds) {
+        metrics = try await httpGet(port: scenario.relay.port, path: "/metrics").body
+        return metricValue(metrics, RelayContract.Metric.connectionsActive) == 0
+            && scenario.upstream.connections.first?.inboundEnded == true
+    }
+    #expect(ended, "the session is still open: \(metrics)")
 }
 
 /// Sends an upgrade request, reads the 101 answer's head, then closes the sending side only (`shutdown(SHUT_WR)`);

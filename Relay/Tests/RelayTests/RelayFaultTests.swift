@@ -153,9 +153,9 @@ struct RelayFaultTests {
         // The microphone session: its continuous input clock lets the recorder write (and so open its stuck file)
         // once the first answer has played, well before the session ends; what follows is far more than 64 KiB.
         let script = try await SessionScript.load(RelaySessions.microphoneLog())
-        let fifos = StalledRecordingFIFOs(extension: "wav")
+        let fifos = StalledRecordingFIFOs()
         try await withRelay(upstream: .init(script: script), arguments: ["--format", "wav", "--track", "both", "--recording-buffer", "65536"],
-                            prepareOutput: fifos.create(in:)) { scenario in
+                            environment: fifos.environment(in:), prepareOutput: fifos.create(in:)) { scenario in
             let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count)
             let outcome = await client.run()
             #expect(outcome.error == nil)

@@ -21,6 +21,7 @@ struct RelayFlagCase: Sendable, CustomTestStringConvertible {
         RelayFlagCase(arguments: ["--track", "both", "--layout", "separate"]),
         RelayFlagCase(arguments: ["--track", "both", "--layout", "mono", "--save-log"]),
         RelayFlagCase(arguments: ["--recording-buffer", "65536", "--grace-period", "0"]),
+        RelayFlagCase(arguments: ["--request-timeout", "0", "--max-connections", "1", "--idle-timeout", "0"]),
         // Refused, each with a sentence that names the flag.
         RelayFlagCase(arguments: ["--bitrate", "32k"], message: "--complexity and --bitrate are for ogg and webm: WAV is not encoded"),
         RelayFlagCase(arguments: ["--complexity", "5"], message: "--complexity and --bitrate are for ogg and webm: WAV is not encoded"),
@@ -33,6 +34,9 @@ struct RelayFlagCase: Sendable, CustomTestStringConvertible {
         RelayFlagCase(arguments: ["--track", "both", "--layout", "wide"], message: "--layout wide: expected stereo, mono or separate"),
         RelayFlagCase(arguments: ["--recording-buffer", "0"], message: "--recording-buffer 0: expected a number of bytes"),
         RelayFlagCase(arguments: ["--grace-period", "-1"], message: "--grace-period -1.0: expected seconds, 0 or more"),
+        RelayFlagCase(arguments: ["--request-timeout", "-1"], message: "--request-timeout -1.0: expected seconds, 0 or more"),
+        RelayFlagCase(arguments: ["--idle-timeout", "-1"], message: "--idle-timeout -1.0: expected seconds, 0 or more"),
+        RelayFlagCase(arguments: ["--max-connections", "0"], message: "--max-connections 0: expected a number of connections, at least 1"),
         RelayFlagCase(arguments: ["--listen", "8765"], message: "--listen 8765: expected HOST:PORT"),
         // The argument parser's own errors, in the same voice.
         RelayFlagCase(arguments: ["--frobnicate"], message: "Unknown option '--frobnicate'"),

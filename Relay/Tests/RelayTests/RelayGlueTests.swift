@@ -264,7 +264,7 @@ private final class GluedSession {
         upstream.connect(to: address, promise: nil)
         var configuration = RelayConfiguration(upstream: try UpstreamURL(parsing: "ws://127.0.0.1:9"), outputDirectory: folder.path)
         configuration.savesLog = savesLog
-        recording = ConnectionRecording(number: 1, start: Date().timeIntervalSince1970, configuration: configuration) { _ in }
+        recording = try ConnectionRecording(number: 1, start: Date().timeIntervalSince1970, configuration: configuration) { _ in }
         relaySession = RelaySession(number: 1, messageByteLimit: recording.messageByteLimit,
                                     metrics: RelayMetrics(), eventLoop: loop, report: { _ in })
         try relaySession.attachUpstream(upstream)

@@ -59,9 +59,9 @@ struct RelayOperationsTests {
     @Test func metricsCountAnAbandonedRecording() async throws {
         typealias Metric = RelayContract.Metric
         let script = try await SessionScript.load(RelaySessions.microphoneLog())
-        let fifos = StalledRecordingFIFOs(extension: "wav")
+        let fifos = StalledRecordingFIFOs()
         try await withRelay(upstream: .init(script: script), arguments: ["--format", "wav", "--recording-buffer", "65536"],
-                            prepareOutput: fifos.create(in:)) { scenario in
+                            environment: fifos.environment(in:), prepareOutput: fifos.create(in:)) { scenario in
             let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count)
             #expect(await client.run().error == nil)
             #expect(await scenario.relay.waitForLine(within: 20) { $0.contains("abandoned") } != nil)

@@ -51,10 +51,12 @@ struct RelayScenario: Sendable {
     }
 }
 
-/// Runs `body` with a fake upstream behaving as `behaviour` and a relay started with `arguments` in front of it.
+/// Runs `body` with a fake upstream behaving as `behaviour` and a relay started with `arguments` (and `environment`, given
+/// the output folder) in front of it.
 func withRelay<Value: Sendable>(
     upstream behaviour: FakeUpstream.Behaviour,
     arguments: [String] = [],
+    environment: @Sendable (URL) -> [String: String] = { _ in [:] },
     prepareOutput: @Sendable (URL) throws -> Void = { _ in },
     _ body: @Sendable (RelayScenario) async throws -> Value
 ) async throws -> Value {
@@ -63,22 +65,25 @@ func withRelay<Value: Sendable>(
     try prepareOutput(folder)
     let upstream = FakeUpstream(behaviour)
     return try await upstream.run { port in
-        let relay = try await RelayProcess(upstream: "ws://127.0.0.1:\(port)", outputDirectory: folder, arguments: arguments)
+        let relay = try await RelayProcess(upstream: "ws://127.0.0.1:\(port)", outputDirectory: folder, arguments: arguments,
+                                       environment: environment(folder))
         defer { relay.stop() }
         return try await body(RelayScenario(relay: relay, upstream: upstream, outputDirectory: folder))
     }
 }
 
-// A recording whose sink stalls for good: the relay names its file from the connection's UTC start, so FIFOs that
-// nobody reads wait under every name connection 1 may take in the next minute and a half. Opening one for writing
+// A recording whose sink stalls for good. The relay makes its files new under names with a random part, so nothing a
+// test plants can stand where a recording is written (RelayLinkTests hold that); instead the relay's test hook,
+// DELTATAPE_RELAY_TEST_RECORDING_SINK, sends the recordings' audio to a FIFO that nobody reads. Opening it for writing
 // blocks the recorder's thread: a genuinely stuck sink, not a slow one.
 
-/// FIFOs in the output folder standing where connection 1's recording will be written.
+/// A FIFO in the output folder that the relay's recordings write their audio to.
 struct StalledRecordingFIFOs: Sendable {
-    let names: [String]
+    let names = ["stalled-recording.wav"]
 
-    init(extension ext: String, from start: Date = Date()) {
-        names = (-2..<90).map { RelayContract.recordingName(start: start.addingTimeInterval(Double($0)), connection: 1, extension: ext) }
+    /// The relay's environment that points its recordings at the FIFO in `folder`.
+    func environment(in folder: URL) -> [String: String] {
+        ["DELTATAPE_RELAY_TEST_RECORDING_SINK": folder.appendingPathComponent(names[0]).path]
     }
 
     func create(in folder: URL) {

@@ -27,16 +27,9 @@ enum Frame: Equatable, Sendable, CustomStringConvertible {
 enum RelayContract {
     static let listeningPrefix = "deltatape relay: listening on "
     static let linePrefix = "deltatape relay: "
-    /// `DIR/<YYYYMMDDTHHMMSSZ>-<n>.<ext>`.
+    /// `DIR/<YYYYMMDDTHHMMSSZ>-<n>-<10 random base32 characters>.<ext>`.
     static func isRecordingName(_ name: String, connection: Int, extension ext: String) -> Bool {
-        name.wholeMatch(of: try! Regex("[0-9]{8}T[0-9]{6}Z-\(connection)\\.\(ext)")) != nil
-    }
-    static func recordingName(start: Date, connection: Int, extension ext: String) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return "\(formatter.string(from: start))-\(connection).\(ext)"
+        name.wholeMatch(of: try! Regex("[0-9]{8}T[0-9]{6}Z-\(connection)-[a-z2-7]{10}\\.\(ext)")) != nil
     }
 
     enum Metric {
@@ -46,6 +39,8 @@ enum RelayContract {
         static let recordingsFinished = "deltatape_relay_recordings_finished_total"
         static let recordingsAbandoned = "deltatape_relay_recordings_abandoned_total"
         static let recordingLag = "deltatape_relay_recording_lag_bytes"
+        static let requestsRefused = "deltatape_relay_requests_refused_total"
+        static let recordingsFailed = "deltatape_relay_recordings_failed_total"
         static let clientToUpstream = "direction=\"client_to_upstream\""
         static let upstreamToClient = "direction=\"upstream_to_client\""
     }

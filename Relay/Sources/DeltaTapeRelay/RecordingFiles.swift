@@ -1,0 +1,167 @@
+@_spi(Blocks) import DeltaTape
+import Foundation
+import Synchronization
+
+/// Why a connection's recording could not be made: a sentence for the relay's line, and the `reason` label of
+/// `deltatape_relay_recordings_failed_total`.
+struct RecordingFailure: Error, Sendable {
+    var message: String
+    var reason: String
+}
+
+/// The files of one connection's recording, made when the session starts under a name no one else can take:
+/// `<UTC start>-<connection>-<10 random base32 characters>` (50 bits from the system's generator; the connection number
+/// ties the file to the relay's lines), each file created with `O_CREAT | O_EXCL | O_NOFOLLOW` (``NewFile``), so a file or
+/// link already standing at the name is never written through. When any name of the set is taken, the files made so
+/// far are removed and the whole set is made again under a fresh random part: a taken name is never reused, and the
+/// recording and its log keep one stem. A folder deleted while the relay runs is made again.
+///
+/// The recorder opens its sinks at the first audio; they are handed over from here (a session without audio leaves
+/// no empty file: ``removeUnused()``).
+final class RecordingFiles: Sendable {
+    /// The recording's file (the first of them, for separate tracks).
+    let audioPath: String
+    let hasLog: Bool
+    private let made = Mutex<[Made]>([])
+
+    /// A file made and not yet handed over: its track (nil for the one output), whether it is the log, its identity.
+    private struct Made: @unchecked Sendable {
+        // The sink is handed to the recorder's thread once and used there only.
+        let sink: any PositionalByteSink
+        let track: AudioTrack?
+        let isLog: Bool
+        let device: UInt64
+        let inode: UInt64
+    }
+
+    /// How many fresh names are tried before giving up (each taken name is a collision of 50 random bits, or a file
+    /// someone planted: more than a few in a row means something else is wrong).
+    static let attempts = 8
+
+    /// Makes the files of connection `number`'s recording.
+    ///
+    /// - Throws: Why they cannot be made (a folder that cannot be written or made again, names taken again and again).
+    init(number: Int, start: Double, configuration: RelayConfiguration, names: RecordingNames) throws(RecordingFailure) {
+        var folder = Substring(configuration.outputDirectory)
+        while folder.count > 1, folder.hasSuffix("/") { folder = folder.dropLast() }
+        let prefix = (folder == "/" ? "" : folder) + "/" + ConnectionRecording.timestamp(start) + "-\(number)-"
+        let fileExtension = switch configuration.options.format {
+        case .wav: "wav"
+        case .ogg: "ogg"
+        case .webm: "webm"
+        }
+        let separate = configuration.options.track == .both && configuration.options.layout == .separate
+        hasLog = configuration.savesLog
+        var takenNames: [String] = []
+        var remadeFolder = false
+        for _ in 0..<Self.attempts {
+            let stem = prefix + names.next()
+            let audio: OutputDestination = .file(stem + "." + fileExtension)
+            var wanted: [(path: String, track: AudioTrack?, isLog: Bool)] = []
+            if configuration.recordingSinkForTests == nil {
+                if separate {
+                    for track in [AudioTrack.user, .assistant] { wanted.append((audio.destination(for: track)?.name ?? audio.name, track, false)) }
+                } else {
+                    wanted.append((audio.name, nil, false))
+                }
+            }
+            if hasLog { wanted.append((stem + ".jsonl", nil, true)) }
+            var files: [Made] = []
+            var failure: OutputError?
+            for file in wanted {
+                do throws(OutputError) {
+                    let sink = try NewFile.sink(creating: file.path)
+                    let identity = Self.identity(of: file.path)
+                    files.append(Made(sink: sink, track: file.track, isLog: file.isLog, device: identity?.device ?? 0, inode: identity?.inode ?? 0))
+                } catch {
+                    failure = error
+                    break
+                }
+            }
+            guard let failure else {
+                audioPath = configuration.recordingSinkForTests ?? audio.name
+                made.withLock { $0 = files }
+                return
+            }
+            Self.remove(files)
+            switch failure.code {
+            case EEXIST:
+                takenNames.append(failure.path)
+            case ENOENT where !remadeFolder:
+                // The folder was deleted while the relay ran: made again (with its parents), once per recording.
+                remadeFolder = true
+                do {
+                    try FileManager.default.createDirectory(atPath: configuration.outputDirectory, withIntermediateDirectories: true)
+                } catch {
+                    throw RecordingFailure(message: "the output folder \(configuration.outputDirectory) is gone and cannot be made "
+                        + "again (\(error.localizedDescription)); no file was made", reason: "folder_missing")
+                }
+            default:
+                throw RecordingFailure(message: "cannot make \(failure.path): \(failure.reason); no file was made",
+                                       reason: failure.code == ENOSPC ? "disk_full" : "cannot_create")
+            }
+        }
+        throw RecordingFailure(message: "every name tried was taken (\(takenNames.prefix(3).joined(separator: ", "))…); no file was "
+            + "made: something is making files in \(configuration.outputDirectory) under the relay's names", reason: "names_taken")
+    }
+
+    /// Hands the recorder the audio file made for `track`.
+    func takeAudio(for track: AudioTrack?) throws(OutputError) -> any ByteSink {
+        try take { !$0.isLog && $0.track == track }
+    }
+
+    /// Hands the recorder the log's file.
+    func takeLog() throws(OutputError) -> any ByteSink {
+        try take { $0.isLog }
+    }
+
+    private func take(_ matches: (Made) -> Bool) throws(OutputError) -> any ByteSink {
+        let found = made.withLock { files -> Made? in
+            guard let index = files.firstIndex(where: matches) else { return nil }
+            return files.remove(at: index)
+        }
+        guard let found else { throw OutputError(path: audioPath, reason: "the relay made no file for this output (a bug: report it)") }
+        return found.sink
+    }
+
+    /// Closes and removes the files never handed over (a session without audio): empty files the relay made.
+    func removeUnused() {
+        Self.remove(made.withLock { files in defer { files = [] }; return files })
+    }
+
+    /// The device and inode of what stands at `path` (a link itself, not what it points at).
+    private static func identity(of path: String) -> (device: UInt64, inode: UInt64)? {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+              let device = (attributes[.systemNumber] as? NSNumber)?.uint64Value,
+              let inode = (attributes[.systemFileNumber] as? NSNumber)?.uint64Value else { return nil }
+        return (device, inode)
+    }
+
+    /// Closes the files and removes each one still standing at its name (the same file, never another one made there since).
+    private static func remove(_ files: [Made]) {
+        for file in files {
+            try? file.sink.close()
+            if let identity = identity(of: file.sink.name), identity.device == file.device, identity.inode == file.inode {
+                try? FileManager.default.removeItem(atPath: file.sink.name)
+            }
+        }
+    }
+}
+
+/// Where the random parts of a relay's recording names come from: the system's generator, after any parts its tests
+/// ask for (``RelayConfiguration/namesForTests``), so that a test can plant a file at the very name the relay will try.
+final class RecordingNames: Sendable {
+    private let queued: Mutex<[String]>
+
+    init(first: [String] = []) {
+        queued = Mutex(first)
+    }
+
+    /// The next random part: ten characters of RFC 4648 base32 (lowercase), 50 random bits.
+    func next() -> String {
+        if let given = queued.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) { return given }
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567")
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<10).map { _ in alphabet[Int(generator.next(upperBound: UInt32(32)))] })
+    }
+}
