@@ -41,7 +41,9 @@ final class ConnectionRecording: Sendable {
         recorder = SessionRecorder(
             options: configuration.options, name: "connection \(number)", sink: audio,
             watermarks: BufferWatermarks(low: configuration.recordingBufferBytes / 2, high: configuration.recordingBufferBytes),
-            sessionLog: files.hasLog ? .custom { _ throws(OutputError) in try files.takeLog() } : nil, problem: problem)
+            sessionLog: files.hasLog ? .custom { _ throws(OutputError) in try files.takeLog() } : nil,
+            // Beside the recording, so that a relay killed mid-session loses nothing it had taken (deltatape repair).
+            journalBeside: configuration.recordingSinkForTests == nil ? files.audioPath : nil, problem: problem)
     }
 
     /// Bytes of messages waiting for the recording.

@@ -82,6 +82,9 @@ public final class SessionRecorder: Sendable {
     ///     journal beside it while it runs (`FILE.journal`, removed at ``finish()``), so that a process killed at any
     ///     moment loses nothing received: `deltatape repair FILE` rebuilds the recording from it, the answer that was
     ///     still playing included. Each message is written to it as it is taken (one `write(2)`).
+    ///   - journalBeside: The path of the recording's file when `sink` writes one of the caller's own making (a
+    ///     ``OutputDestination/custom(_:)`` sink over a file, as the relay's): the journal is kept beside it
+    ///     (`PATH.journal`). `nil`: only a ``OutputDestination/file(_:)`` sink has one.
     ///   - problem: Receives each problem as it is found (a malformed message, undecodable audio), on the recorder's
     ///     thread.
     public init(
@@ -91,6 +94,7 @@ public final class SessionRecorder: Sendable {
         watermarks: BufferWatermarks = BufferWatermarks(),
         sessionLog: OutputDestination? = nil,
         keepsJournal: Bool = true,
+        journalBeside: String? = nil,
         problem: @escaping @Sendable (Problem) -> Void = { _ in }
     ) {
         self.options = options
@@ -99,7 +103,13 @@ public final class SessionRecorder: Sendable {
         queue = IngressQueue(watermarks: watermarks) { $0.byteCount }
         let makeSink: @Sendable (AudioTrack?) throws(OutputError) -> any ByteSink = { (track) throws(OutputError) in try sink.makeSink(for: track) }
         var journalOutput: String?
-        if keepsJournal, case .file(let path) = sink, options.track != .both || options.layout != .separate { journalOutput = path }
+        if keepsJournal, options.track != .both || options.layout != .separate {
+            if let journalBeside {
+                journalOutput = journalBeside
+            } else if case .file(let path) = sink {
+                journalOutput = path
+            }
+        }
         let refusal = startRecordingThread(name: name, inBackground: options.runsInBackground, priority: priority) { [self, journalOutput] in
             runRecording(makeSink: makeSink, sessionLog: sessionLog, journalOutput: journalOutput, problem: problem)
         }
