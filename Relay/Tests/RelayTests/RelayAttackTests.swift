@@ -99,10 +99,12 @@ extension RelayAttackTests {
     /// A client that upgrades and then neither reads nor answers (a frozen process, a peer whose network drops
     /// everything) while the upstream is silent: with --idle-timeout 1 the relay pings it, and when no pong comes its
     /// connection is closed, the upstream's connection ends (sent 1001), the recording is finalized and said, and
-    /// the relay counts no open connection. Without the pings the session stayed open for good.
+    /// the relay counts no open connection. Without the pings the session stayed open for good. (3 s, not 1: the fake
+    /// upstream, idle too, answers its pings from this busy test process, and under a full parallel run it once took
+    /// longer than 1 s, so the upstream's side was closed first.)
     @Test func aClientThatStopsAnsweringPingsEndsItsSession() async throws {
         let script = try await SessionScript.load(RelaySessions.log("ga-basic")).prefix(serverMessages: 1)
-        try await withRelay(upstream: .init(script: script), arguments: ["--idle-timeout", "1", "--save-log"]) { scenario in
+        try await withRelay(upstream: .init(script: script), arguments: ["--idle-timeout", "3", "--save-log"]) { scenario in
             let port = scenario.relay.port
             let descriptor = try await openUpgradedConnection(port: port, upgradeRequestHead("/v1/realtime?model=m"))
             defer { close(descriptor) }
