@@ -199,7 +199,7 @@ private let sessionPath: String = {
     let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
     require(descriptor >= 0, "mkstemp failed")
     close(descriptor)
-    return String(cString: template)
+    return String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }()
 
 /// Whether `text` may reach a terminal: no C0 or C1 control character, no DEL, no bidirectional override or isolate and
