@@ -131,89 +131,6 @@ import TestSupport
                 "recorded \(recordedSamples.count) bytes, converted \(convertedSamples.count), first difference at \(firstDifference ?? -1)")
     }
 
-    /// A recording in the background runs its threads (the recorder's and the encoder's) at nice 10 under SCHED_IDLE,
-    /// read back from /proc, each named for what it does (a thread otherwise carries its starter's name: `top -H` showed
-    /// a relay's recorders as its event loops); the caller's thread keeps its own priority.
-    @Test func aBackgroundRecordingRunsItsThreadsAtALowerPriority() async throws {
-        /// The names of this process's threads at nice 10 under SCHED_IDLE.
-        func nicedThreads() throws -> [String] {
-            try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").compactMap { task in
-                let stat = (try? String(contentsOfFile: "/proc/self/task/\(task)/stat", encoding: .utf8)) ?? ""
-                // Fields after the command's closing parenthesis (proc(5) numbers them from 1 with pid): state is
-                // the first (field 3), nice the 17th (field 19), the scheduling policy the 39th (field 41; 5 is SCHED_IDLE).
-                let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
-                guard fields.count > 38 && fields[16] == "10" && fields[38] == "5" else { return nil }
-                return stat.firstIndex(of: "(").flatMap { open in stat.lastIndex(of: ")").map { String(stat[stat.index(after: open)..<$0]) } }
-            }
-        }
-        let before = try nicedThreads()
-        var options = ConversionOptions()
-        options.format = .webm
-        options.runsInBackground = true
-        let stuck = DispatchSemaphore(value: 0)
-        let recorder = SessionRecorder(options: options, sink: .custom { _ in StuckSink(collected: Collected(), until: stuck) })
-        // offer, not record: the stuck sink holds the recording back, and record would wait for it.
-        for line in try Self.messages(try GeneratedSessions.sixMinuteLog()) { _ = try recorder.offer(line.utf8) }
-        // The encoder's thread starts at the first audio the timeline writes; the recorder's at once.
-        // Other tests' recordings come and go beside this one: each name is counted against what was there before.
-        var niced: [String] = []
-        func seesBoth() -> Bool {
-            ["deltatape-rec", "deltatape-enc"].allSatisfy { name in niced.filter { $0 == name }.count > before.filter { $0 == name }.count }
-        }
-        for _ in 0..<1_000 where !seesBoth() {  // at most 10 s: a SCHED_IDLE thread starts late on a busy host
-            niced = try nicedThreads()
-            if !seesBoth() { try await Task.sleep(for: .milliseconds(10)) }
-        }
-        stuck.signal()
-        _ = try await recorder.finish()
-        #expect(niced.filter { $0 == "deltatape-rec" }.count > before.filter { $0 == "deltatape-rec" }.count, "\(niced)")
-        #expect(niced.filter { $0 == "deltatape-enc" }.count > before.filter { $0 == "deltatape-enc" }.count, "\(niced)")
-    }
-
-    /// The scheduling policy (proc(5) field 41: 0 ordinary, 5 `SCHED_IDLE`) of each of this process's threads named
-    /// `name`.
-    static func policies(ofThreadsNamed name: String) throws -> [Int] {
-        try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").compactMap { task in
-            let stat = (try? String(contentsOfFile: "/proc/self/task/\(task)/stat", encoding: .utf8)) ?? ""
-            guard let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")"),
-                  stat[stat.index(after: open)..<close] == name else { return nil }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            return fields.count > 38 ? Int(fields[38]) : nil
-        }
-    }
-
-    /// A background recording's threads leave `SCHED_IDLE` as soon as it is asked to finish: beside busy ordinary
-    /// threads (a build's) a `SCHED_IDLE` thread has CFS weight 3 against their 1024, and a relay on a loaded host did
-    /// not finish its recordings within a minute of SIGTERM. The recording is held by a stuck sink, so its thread is
-    /// seen under `SCHED_IDLE`, then, once `finish()` was called and before the sink lets go, under the ordinary policy.
-    /// Planted (no raise in finish): the thread stayed at policy 5.
-    @Test func finishingABackgroundRecordingRaisesItsThread() async throws {
-        var options = ConversionOptions()
-        options.runsInBackground = true
-        let stuck = DispatchSemaphore(value: 0)
-        let before = try Self.policies(ofThreadsNamed: "deltatape-rec")
-        let recorder = SessionRecorder(options: options, sink: .custom { _ in StuckSink(collected: Collected(), until: stuck) })
-        for line in try Self.messages(try GeneratedSessions.log("ga-basic")) { _ = try recorder.offer(line.utf8) }
-        // Other tests' recordings run beside this one: counted against what was there before (polled, at most 10 s).
-        var idle = 0
-        for _ in 0..<1_000 {
-            idle = try Self.policies(ofThreadsNamed: "deltatape-rec").filter { $0 == 5 }.count
-            if idle > before.filter({ $0 == 5 }).count { break }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        #expect(idle > before.filter { $0 == 5 }.count, "no recording thread under SCHED_IDLE")
-        let finishing = Task { try await recorder.finish() }
-        var raised = false
-        for _ in 0..<1_000 where !raised {
-            // The stuck sink holds this recording's thread: it is the one whose policy changes.
-            raised = try Self.policies(ofThreadsNamed: "deltatape-rec").filter { $0 == 5 }.count < idle
-            if !raised { try await Task.sleep(for: .milliseconds(10)) }
-        }
-        stuck.signal()
-        _ = try await finishing.value
-        #expect(raised, "the recording thread stayed under SCHED_IDLE while finishing")
-    }
-
     /// The bytes after the first `data` chunk header of a WAV.
     static func samplesOfWAV(_ bytes: [UInt8]) -> [UInt8] {
         let tag = Array("data".utf8)
@@ -394,4 +311,92 @@ final class FailingSink: ByteSink {
         byteCount += bytes.count
     }
     func close() throws(OutputError) {}
+}
+
+/// The priority of a background recording's threads, read from /proc by thread name: serialized, since these are the
+/// only tests that make background recordings, and run beside each other each saw the other's threads (a fresh-clone
+/// CI run failed both).
+@Suite(.serialized) struct BackgroundRecordingPriorityTests {
+    /// A recording in the background runs its threads (the recorder's and the encoder's) at nice 10 under SCHED_IDLE,
+    /// read back from /proc, each named for what it does (a thread otherwise carries its starter's name: `top -H` showed
+    /// a relay's recorders as its event loops); the caller's thread keeps its own priority.
+    @Test func aBackgroundRecordingRunsItsThreadsAtALowerPriority() async throws {
+        /// The names of this process's threads at nice 10 under SCHED_IDLE.
+        func nicedThreads() throws -> [String] {
+            try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").compactMap { task in
+                let stat = (try? String(contentsOfFile: "/proc/self/task/\(task)/stat", encoding: .utf8)) ?? ""
+                // Fields after the command's closing parenthesis (proc(5) numbers them from 1 with pid): state is
+                // the first (field 3), nice the 17th (field 19), the scheduling policy the 39th (field 41; 5 is SCHED_IDLE).
+                let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+                guard fields.count > 38 && fields[16] == "10" && fields[38] == "5" else { return nil }
+                return stat.firstIndex(of: "(").flatMap { open in stat.lastIndex(of: ")").map { String(stat[stat.index(after: open)..<$0]) } }
+            }
+        }
+        let before = try nicedThreads()
+        var options = ConversionOptions()
+        options.format = .webm
+        options.runsInBackground = true
+        let stuck = DispatchSemaphore(value: 0)
+        let recorder = SessionRecorder(options: options, sink: .custom { _ in StuckSink(collected: Collected(), until: stuck) })
+        // offer, not record: the stuck sink holds the recording back, and record would wait for it.
+        for line in try SessionRecorderTests.messages(try GeneratedSessions.sixMinuteLog()) { _ = try recorder.offer(line.utf8) }
+        // The encoder's thread starts at the first audio the timeline writes; the recorder's at once.
+        // Other tests' recordings come and go beside this one: each name is counted against what was there before.
+        var niced: [String] = []
+        func seesBoth() -> Bool {
+            ["deltatape-rec", "deltatape-enc"].allSatisfy { name in niced.filter { $0 == name }.count > before.filter { $0 == name }.count }
+        }
+        for _ in 0..<1_000 where !seesBoth() {  // at most 10 s: a SCHED_IDLE thread starts late on a busy host
+            niced = try nicedThreads()
+            if !seesBoth() { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        stuck.signal()
+        _ = try await recorder.finish()
+        #expect(niced.filter { $0 == "deltatape-rec" }.count > before.filter { $0 == "deltatape-rec" }.count, "\(niced)")
+        #expect(niced.filter { $0 == "deltatape-enc" }.count > before.filter { $0 == "deltatape-enc" }.count, "\(niced)")
+    }
+
+    /// The scheduling policy (proc(5) field 41: 0 ordinary, 5 `SCHED_IDLE`) of each of this process's threads named
+    /// `name`.
+    static func policies(ofThreadsNamed name: String) throws -> [Int] {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").compactMap { task in
+            let stat = (try? String(contentsOfFile: "/proc/self/task/\(task)/stat", encoding: .utf8)) ?? ""
+            guard let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")"),
+                  stat[stat.index(after: open)..<close] == name else { return nil }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 38 ? Int(fields[38]) : nil
+        }
+    }
+
+    /// A background recording's threads leave `SCHED_IDLE` as soon as it is asked to finish: beside busy ordinary
+    /// threads (a build's) a `SCHED_IDLE` thread has CFS weight 3 against their 1024, and a relay on a loaded host did
+    /// not finish its recordings within a minute of SIGTERM. The recording is held by a stuck sink, so its thread is
+    /// seen under `SCHED_IDLE`, then, once `finish()` was called and before the sink lets go, under the ordinary policy.
+    /// Planted (no raise in finish): the thread stayed at policy 5.
+    @Test func finishingABackgroundRecordingRaisesItsThread() async throws {
+        var options = ConversionOptions()
+        options.runsInBackground = true
+        let stuck = DispatchSemaphore(value: 0)
+        let before = try Self.policies(ofThreadsNamed: "deltatape-rec")
+        let recorder = SessionRecorder(options: options, sink: .custom { _ in StuckSink(collected: Collected(), until: stuck) })
+        for line in try SessionRecorderTests.messages(try GeneratedSessions.log("ga-basic")) { _ = try recorder.offer(line.utf8) }
+        // Other tests' recordings run beside this one: counted against what was there before (polled, at most 10 s).
+        var idle = 0
+        for _ in 0..<1_000 {
+            idle = try Self.policies(ofThreadsNamed: "deltatape-rec").filter { $0 == 5 }.count
+            if idle > before.filter({ $0 == 5 }).count { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(idle > before.filter { $0 == 5 }.count, "no recording thread under SCHED_IDLE")
+        let finishing = Task { try await recorder.finish() }
+        var raised = false
+        for _ in 0..<1_000 where !raised {
+            // The stuck sink holds this recording's thread: it is the one whose policy changes.
+            raised = try Self.policies(ofThreadsNamed: "deltatape-rec").filter { $0 == 5 }.count < idle
+            if !raised { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        stuck.signal()
+        _ = try await finishing.value
+        #expect(raised, "the recording thread stayed under SCHED_IDLE while finishing")
+    }
 }
