@@ -102,7 +102,7 @@ package final class FileDescriptorSink: PositionalByteSink {
         guard status.st_nlink == 1, lstat(path, &named) == 0, named.st_dev == status.st_dev, named.st_ino == status.st_ino,
               unlink(path) == 0 else { return nil }
         let permissions = status.st_mode & 0o7777
-        let made = Self.createExclusively(path, permissions: permissions)
+        let made = Self.createExclusively(path, permissions: mode_t(permissions))
         guard made >= 0 else {
             let code = -made
             SystemCall.close(opened)
@@ -135,8 +135,9 @@ package final class FileDescriptorSink: PositionalByteSink {
     /// folder others may write into.
     ///
     /// - Throws: ``OutputError`` naming the path and the system's reason; its `code` is `EEXIST` when the name is taken.
-    package init(creatingNew path: String) throws(OutputError) {
-        let made = Self.createExclusively(path, permissions: 0o644)
+    /// - Parameter permissions: The file's mode (0644 by default; a journal of what was said is its owner's alone).
+    package init(creatingNew path: String, permissions: Int = 0o644) throws(OutputError) {
+        let made = Self.createExclusively(path, permissions: mode_t(permissions))
         guard made >= 0 else {
             throw OutputError(path: path, reason: -made == EEXIST
                 ? "the name is taken (by a file, a link or anything else); it is never written through"

@@ -28,7 +28,8 @@ import Darwin
 package final class InputJournal {
     /// The journal's path.
     package let path: String
-    private var descriptor: Int32
+    /// The file, until the journal is closed (`FileDescriptorSink(creatingNew:)`: O_EXCL, never through a link, locked).
+    private var file: FileDescriptorSink?
     /// Whether appending failed (a full disk): the conversion goes on without its journal, which is then removed.
     package private(set) var failure: OutputError?
 
@@ -37,36 +38,32 @@ package final class InputJournal {
 
     private static let magic = "deltatape-journal 1"
 
-    private init(path: String, descriptor: Int32) {
+    private init(path: String, file: FileDescriptorSink) {
         self.path = path
-        self.descriptor = descriptor
+        self.file = file
     }
 
-    /// Makes the journal of `output` and writes its header: created anew (`O_EXCL`, never through a link), readable by
-    /// its owner only (a session's input holds what was said). A journal left by an earlier conversion of the same
-    /// output, killed, is replaced: this conversion replaces that output too.
+    /// Makes the journal of `output` and writes its header: created anew (never through a link), readable by its owner
+    /// only (a session's input holds what was said), locked while it is written, so that a repair leaves it be. A
+    /// journal left by an earlier conversion of the same output, killed, is replaced: this conversion replaces that
+    /// output too.
     ///
     /// - Throws: ``OutputError`` when the file cannot be made or written.
     package static func create(forOutput output: String, options: ConversionOptions) throws(OutputError) -> InputJournal {
         let path = path(forOutput: output)
-        var made = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        if made < 0, errno == EEXIST {
+        let file: FileDescriptorSink
+        do throws(OutputError) {
+            file = try FileDescriptorSink(creatingNew: path, permissions: 0o600)
+        } catch where error.code == EEXIST {
+            // Only a regular file is replaced: a link or a folder at the name is left, and refused.
             var status = stat()
-            if lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG, unlink(path) == 0 {
-                made = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            } else {
-                errno = EEXIST
+            guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG, unlink(path) == 0 else {
+                throw OutputError(path: path, reason: "a file of another kind (a link, a folder) has the journal's name; move it away",
+                                  code: EEXIST)
             }
+            file = try FileDescriptorSink(creatingNew: path, permissions: 0o600)
         }
-        guard made >= 0 else {
-            let code = errno
-            throw OutputError(path: path, reason: code == EEXIST
-                ? "a file of another kind (a link, a folder) has the journal's name; move it away"
-                : "cannot make the input's journal: \(SystemCall.errorMessage(code))", code: code)
-        }
-        // Held while the conversion runs: a repair (from this host or another sharing the folder) leaves a live journal be.
-        _ = flock(made, LOCK_EX | LOCK_NB)
-        let journal = InputJournal(path: path, descriptor: made)
+        let journal = InputJournal(path: path, file: file)
         let header = Array((magic + "\t" + encode(options) + "\n").utf8)
         header.withUnsafeBytes { journal.append($0) }
         if let failure = journal.failure {
@@ -78,19 +75,12 @@ package final class InputJournal {
 
     /// Appends input bytes. A failure is kept in ``failure`` and ends the journal (the conversion goes on).
     package func append(_ bytes: UnsafeRawBufferPointer) {
-        guard failure == nil, descriptor >= 0, var next = bytes.baseAddress else { return }
-        var left = bytes.count
-        while left > 0 {
-            let written = SystemCall.write(descriptor, next, left)
-            if written < 0, errno == EINTR { continue }
-            guard written > 0 else {
-                let code = errno
-                failure = OutputError(path: path, reason: "the input's journal could not be written (\(SystemCall.errorMessage(code))); "
-                    + "a kill from here on loses the audio not yet on disk", code: code)
-                return
-            }
-            left -= written
-            next += written
+        guard failure == nil, let file else { return }
+        do throws(OutputError) {
+            try file.write(bytes)
+        } catch {
+            failure = OutputError(path: path, reason: "the input's journal could not be written (\(error.reason)); a kill from here on "
+                + "loses the audio not yet on disk", code: error.code)
         }
     }
 
@@ -106,12 +96,8 @@ package final class InputJournal {
     }
 
     private func close() {
-        if descriptor >= 0 { _ = SystemCall.close(descriptor) }
-        descriptor = -1
-    }
-
-    deinit {
-        close()
+        try? file?.close()
+        file = nil
     }
 
     // MARK: - The header

@@ -190,13 +190,8 @@ public enum SessionConverter {
                 }
                 header += chunk[..<count]
             }
-            // Topped up to the detection prefix, as a conversion reads it.
-            while rest.count < InputKind.detectionPrefixLength {
-                var more = [UInt8](repeating: 0, count: InputKind.detectionPrefixLength - rest.count)
-                let count = try more.withUnsafeMutableBytes { buffer in Result { () throws(InputError) in try source.read(into: buffer) } }.get()
-                guard count > 0 else { break }
-                rest += more[..<count]
-            }
+            // Topped up with a detection prefix, as a conversion reads one.
+            rest += try SessionLog.readDetectionPrefix(&source)
         } catch {
             throw .unreadableInput(error)
         }
