@@ -51,8 +51,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "deltatape-relay",
-            dependencies: ["DeltaTapeRelay", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["DeltaTapeRelay", "CMallocTuning", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // glibc's mallopt for the relay's executable (a process-wide policy: never set by the library).
+        .target(name: "CMallocTuning"),
         // What the relay adds to a frame's latency, and its CPU and memory per session (see the file's first lines).
         .executableTarget(
             name: "relay-benchmark",
@@ -84,7 +86,7 @@ let package = Package(
     ]
 )
 
-for target in package.targets {
+for target in package.targets where target.name != "CMallocTuning" {
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("ExistentialAny"))
     settings.append(.enableUpcomingFeature("MemberImportVisibility"))

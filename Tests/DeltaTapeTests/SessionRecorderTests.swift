@@ -81,6 +81,39 @@ import TestSupport
         #expect(collected.byteCount > summary.frameCount * 2)
     }
 
+    /// Recorders sharing a memory budget (a relay's sessions) together hold no more than it: with both sinks stuck,
+    /// offers are taken until the budget is spent (each recorder's own watermark far off), then answered `.overBudget`;
+    /// once the messages are recorded the budget is whole again.
+    @Test func recordersSharingABudgetHoldNoMoreThanIt() async throws {
+        let lines = try Self.messages(try GeneratedSessions.sixMinuteLog())
+        let budget = RecordingMemoryBudget(bytes: 256 << 10)
+        let stuck = DispatchSemaphore(value: 0)
+        let recorders = (0..<2).map { _ in
+            SessionRecorder(sink: .custom { _ in StuckSink(collected: Collected(), until: stuck) },
+                            watermarks: BufferWatermarks(low: 4 << 20, high: 8 << 20), memoryBudget: budget)
+        }
+        var acceptedBytes = 0, largest = 0, overBudget = 0
+        for (index, line) in lines.prefix(2_000).enumerated() where overBudget < 20 {
+            switch try recorders[index % 2].offer(line.utf8) {
+            case .accepted:
+                acceptedBytes += line.utf8.count
+                largest = max(largest, line.utf8.count)
+            case .full: Issue.record("a recorder's own watermark (8 MiB) was reached")
+            case .overBudget: overBudget += 1
+            }
+            #expect(budget.heldBytes <= budget.limit)
+        }
+        #expect(overBudget == 20)
+        // The sinks are stuck at their first write: the budget is spent but for less than a message or two (one refused
+        // for want of room, one the recording thread may have finished with since).
+        #expect(acceptedBytes > budget.limit)
+        #expect(budget.heldBytes > budget.limit - 2 * largest, "held \(budget.heldBytes) of \(budget.limit)")
+        stuck.signal()
+        stuck.signal()
+        for recorder in recorders { _ = try await recorder.finish() }
+        #expect(budget.heldBytes == 0, "every message recorded gave its charge back")
+    }
+
     /// `offer` never waits: while the sink is stuck it answers `.full` once the buffer holds the high watermark, and
     /// never holds more; what it accepted is recorded in order (the accepted messages, converted as a log by the
     /// converter, give the same samples).
@@ -102,6 +135,7 @@ import TestSupport
             switch try recorder.offer(line.utf8, neverWaiting: neverWaiting) {
             case .accepted: accepted.append(line)
             case .full: refused += 1
+            case .overBudget: Issue.record("the recorder has no memory budget, yet it answered overBudget")
             }
             remaining = remaining.dropFirst()
         }

@@ -23,6 +23,8 @@ final class ConnectionRecording: Sendable {
         var failure: String?
         /// The failure was reported when it happened (``take(_:direction:at:)``).
         var failureCounted = false
+        /// Messages forwarded but not recorded, by reason.
+        var unrecorded: [UnrecordedMessage: Int] = [:]
     }
 
     /// Starts the recording of connection `number`, begun at `start` (seconds since the epoch): its files are made
@@ -30,7 +32,7 @@ final class ConnectionRecording: Sendable {
     ///
     /// - Throws: Why no file could be made, in words (the session goes on unrecorded).
     init(number: Int, start: Double, configuration: RelayConfiguration, names: RecordingNames = RecordingNames(),
-         problem: @escaping @Sendable (Problem) -> Void) throws(RecordingFailure) {
+         memoryBudget: RecordingMemoryBudget? = nil, problem: @escaping @Sendable (Problem) -> Void) throws(RecordingFailure) {
         let files = try RecordingFiles(number: number, start: start, configuration: configuration, names: names)
         self.files = files
         path = files.audioPath
@@ -41,6 +43,7 @@ final class ConnectionRecording: Sendable {
         recorder = SessionRecorder(
             options: configuration.options, name: "connection \(number)", sink: audio,
             watermarks: BufferWatermarks(low: configuration.recordingBufferBytes / 2, high: configuration.recordingBufferBytes),
+            memoryBudget: memoryBudget,
             sessionLog: files.hasLog ? .custom { _ throws(OutputError) in try files.takeLog() } : nil,
             // Beside the recording, so that a relay killed mid-session loses nothing it had taken (deltatape repair).
             journalBeside: configuration.recordingSinkForTests == nil ? files.audioPath : nil, problem: problem)
@@ -55,6 +58,8 @@ final class ConnectionRecording: Sendable {
     /// What became of a message handed over.
     enum Taking: Equatable {
         case taken
+        /// The relay's recordings hold all of their memory budget: this message is not recorded (the recording goes on).
+        case overBudget
         /// This message made the recording fall too far behind: it was abandoned just now.
         case abandoned
         /// The recording failed just now (its sink's write, or a problem under strict reading): the failure in words,
@@ -75,9 +80,13 @@ final class ConnectionRecording: Sendable {
         let taking = state.withLock { state -> Taking in
             guard !state.abandoned && !state.finishing && state.failure == nil else { return .taken }
             do throws(ConversionError) {
-                guard try recorder.offer(message, receivedAt: time, direction: direction, neverWaiting: true) == .full else { return .taken }
-                state.abandoned = true
-                return .abandoned
+                switch try recorder.offer(message, receivedAt: time, direction: direction, neverWaiting: true) {
+                case .accepted: return .taken
+                case .overBudget: return .overBudget
+                case .full:
+                    state.abandoned = true
+                    return .abandoned
+                }
             } catch {
                 state.failure = error.description
                 state.failureCounted = true
@@ -86,6 +95,24 @@ final class ConnectionRecording: Sendable {
         }
         if taking == .abandoned { Task { _ = await end() } }
         return taking
+    }
+
+    /// Counts a message forwarded but not recorded; returns how many there were for `reason`, this one included.
+    func countUnrecorded(_ reason: UnrecordedMessage) -> Int {
+        state.withLock { state in
+            let count = state.unrecorded[reason, default: 0] + 1
+            state.unrecorded[reason] = count
+            return count
+        }
+    }
+
+    /// `, N messages not recorded (…)` for the summary line, or "" when every message was offered to the recording.
+    private var unrecordedText: String {
+        let counts = state.withLock { $0.unrecorded }
+        let total = counts.values.reduce(0, +)
+        guard total > 0 else { return "" }
+        let parts = UnrecordedMessage.allCases.compactMap { reason in counts[reason].map { "\($0) \(reason.phrase)" } }
+        return ", \(total) \(total == 1 ? "message" : "messages") forwarded but not recorded (\(parts.joined(separator: ", ")))"
     }
 
     /// The `reason` label of a recording's failure.
@@ -122,7 +149,7 @@ final class ConnectionRecording: Sendable {
                 outcome = .abandoned
             } else {
                 line = "\(summary.output): \(audio), \(summary.inputByteCount) bytes of messages"
-                    + (summary.problemCount > 0 ? ", \(summary.problemCount) problems" : "")
+                    + (summary.problemCount > 0 ? ", \(summary.problemCount) problems" : "") + unrecordedText
                 outcome = .finished
             }
         } catch {

@@ -16,12 +16,18 @@ public struct RelayConfiguration: Sendable {
     public var options: ConversionOptions = {
         var options = ConversionOptions()
         options.runsInBackground = true
+        // The largest message recorded (`--max-message-bytes`): as large as a frame may be. Continuation frames make
+        // messages of any size, which are forwarded as they come but not joined for the recording.
+        options.maximumMessageByteCount = 16 << 20
         return options
     }()
     /// Whether the messages are also kept, as a session log beside each recording.
     public var savesLog = false
     /// Bytes of messages a recording may fall behind before it is abandoned (forwarding never waits for it).
     public var recordingBufferBytes = 16 << 20
+    /// The most bytes of messages all the relay's recordings may hold at once, being joined from frames or waiting to
+    /// be recorded (`--recording-memory`); a message that finds no room is forwarded but not recorded, and said so.
+    public var recordingMemoryBytes = 256 << 20
     /// After SIGTERM, how long open sessions may go on before they are closed.
     public var gracePeriodSeconds = 10.0
     /// The largest WebSocket frame either side may send (realtime APIs send audio in messages of hundreds of KB).

@@ -26,7 +26,7 @@ final class RelayGlue: ChannelDuplexHandler {
     private let session: RelaySession
     private var partner: RelayGlue?
     private var context: ChannelHandlerContext?
-    private var message: MessageAssembler
+    private let message: MessageAssembler
     /// Frames read before the partner was in its pipeline (the upstream's first ones, while the client's upgrade is
     /// answered): at most one read's worth, since reads are held until then.
     private var early: [WebSocketFrame] = []
@@ -54,7 +54,7 @@ final class RelayGlue: ChannelDuplexHandler {
     init(side: Side, session: RelaySession) {
         self.side = side
         self.session = session
-        message = MessageAssembler(limit: session.messageByteLimit)
+        message = MessageAssembler(limit: session.messageByteLimit, budget: session.memoryBudget)
     }
 
     /// Pairs the two handlers (before either is added to its pipeline, or the client's before it is).
@@ -148,8 +148,13 @@ final class RelayGlue: ChannelDuplexHandler {
             let data = frame.unmaskedPayload
             partner.send(WebSocketFrame(fin: frame.fin, opcode: frame.opcode, data: data))
             session.counted(frameOf: data.readableBytes, from: side)
-            if let whole = message.add(data, continues: frame.opcode == .continuation, isFinal: frame.fin) {
-                session.record(whole, from: side)
+            // Joined only while there is a recording to take it (none when it could not be made).
+            guard session.isRecording else { return }
+            switch message.add(data, continues: frame.opcode == .continuation, isFinal: frame.fin) {
+            case .incomplete: return
+            case .whole(let whole): session.record(whole, from: side)
+            case .tooLarge(let byteCount): session.unrecorded(byteCount, from: side, reason: .tooLarge)
+            case .overBudget(let byteCount): session.unrecorded(byteCount, from: side, reason: .memoryBudget)
             }
         case .ping, .pong:
             guard receivedClose == nil, partner.canBeSent else { return }

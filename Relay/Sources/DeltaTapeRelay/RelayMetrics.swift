@@ -16,6 +16,7 @@ final class RelayMetrics: Sendable {
     let recordingsFinished: CoreMetrics.Counter
     let recordingsAbandoned: CoreMetrics.Counter
     let recordingLag: CoreMetrics.Gauge
+    let recordingMemory: CoreMetrics.Gauge
     private let factory: PrometheusMetricsFactory
     private let active = Atomic<Int>(0)
 
@@ -31,6 +32,7 @@ final class RelayMetrics: Sendable {
         recordingsFinished = CoreMetrics.Counter(label: "deltatape_relay_recordings_finished_total", factory: factory)
         recordingsAbandoned = CoreMetrics.Counter(label: "deltatape_relay_recordings_abandoned_total", factory: factory)
         recordingLag = CoreMetrics.Gauge(label: "deltatape_relay_recording_lag_bytes", factory: factory)
+        recordingMemory = CoreMetrics.Gauge(label: "deltatape_relay_recording_memory_bytes", factory: factory)
         connectionsActive.record(0)
         recordingLag.record(0)
     }
@@ -47,6 +49,12 @@ final class RelayMetrics: Sendable {
         CoreMetrics.Counter(label: "deltatape_relay_recordings_failed_total", dimensions: [("reason", reason)], factory: factory).increment()
     }
 
+    /// A message was forwarded but not recorded.
+    func messageUnrecorded(reason: UnrecordedMessage) {
+        CoreMetrics.Counter(label: "deltatape_relay_messages_unrecorded_total", dimensions: [("reason", reason.metricReason)],
+                            factory: factory).increment()
+    }
+
     /// A connection began.
     func connectionOpened() {
         connectionsTotal.increment()
@@ -61,9 +69,34 @@ final class RelayMetrics: Sendable {
     /// Connections open now.
     var openConnections: Int { active.load(ordering: .relaxed) }
 
-    /// The Prometheus text exposition.
-    func exposition(recordingLagBytes: Int) -> String {
+    /// The Prometheus text exposition, with the recordings' lag and the bytes they hold of their memory budget now.
+    func exposition(recordingLagBytes: Int, recordingMemoryBytes: Int) -> String {
         recordingLag.record(recordingLagBytes)
+        recordingMemory.record(recordingMemoryBytes)
         return registry.emitToString()
+    }
+}
+
+/// Why a message was forwarded but not recorded.
+enum UnrecordedMessage: CaseIterable, Hashable, Sendable {
+    /// Larger than `--max-message-bytes`.
+    case tooLarge
+    /// The relay's recordings held all of `--recording-memory`.
+    case memoryBudget
+
+    /// The `reason` label of `deltatape_relay_messages_unrecorded_total`.
+    var metricReason: String {
+        switch self {
+        case .tooLarge: "too_large"
+        case .memoryBudget: "memory_budget"
+        }
+    }
+
+    /// How the summary line says it.
+    var phrase: String {
+        switch self {
+        case .tooLarge: "larger than --max-message-bytes"
+        case .memoryBudget: "over --recording-memory"
+        }
     }
 }

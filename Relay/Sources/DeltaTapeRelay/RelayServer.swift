@@ -23,6 +23,8 @@ public final class RelayServer: Sendable {
     public let configuration: RelayConfiguration
     let metrics = RelayMetrics()
     private let names: RecordingNames
+    /// The memory every session's recording shares (``RelayConfiguration/recordingMemoryBytes``).
+    private let memoryBudget: RecordingMemoryBudget
     private let report: @Sendable (String) -> Void
     private let connectionCount = Atomic<Int>(0)
     private let draining = Atomic<Bool>(false)
@@ -53,6 +55,7 @@ public final class RelayServer: Sendable {
         self.configuration = configuration
         self.report = report
         names = RecordingNames(first: configuration.namesForTests)
+        memoryBudget = RecordingMemoryBudget(bytes: configuration.recordingMemoryBytes)
     }
 
     /// Serves until ``shutDown()`` finishes, then waits for every recording to be finalized.
@@ -64,7 +67,8 @@ public final class RelayServer: Sendable {
         router.get("metrics") { [self] _, _ in
             let lag = state.withLock { $0.recordings.values.reduce(0) { $0 + $1.lagBytes } }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                            body: .init(byteBuffer: ByteBuffer(string: metrics.exposition(recordingLagBytes: lag))))
+                            body: .init(byteBuffer: ByteBuffer(string: metrics.exposition(recordingLagBytes: lag,
+                                                                                          recordingMemoryBytes: memoryBudget.heldBytes))))
         }
         let answer: @Sendable (Request, BasicRequestContext) async throws -> Response = { _, _ in
             Response(status: .notFound, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(
@@ -129,7 +133,7 @@ public final class RelayServer: Sendable {
         let start = Date().timeIntervalSince1970
         let idle = configuration.idleTimeoutSeconds > 0 ? TimeAmount.nanoseconds(Int64(configuration.idleTimeoutSeconds * 1e9)) : nil
         let session = RelaySession(number: number, messageByteLimit: configuration.options.maximumMessageByteCount,
-                                   metrics: metrics, eventLoop: eventLoop, idleTimeout: idle, report: report)
+                                   memoryBudget: memoryBudget, metrics: metrics, eventLoop: eventLoop, idleTimeout: idle, report: report)
         session.connectUpstream(
             configuration.upstream, target: configuration.upstream.requestTarget(path: path, query: query),
             headers: Self.forwardedHeaders(HTTPFields(request.headers, splitCookie: false)),
@@ -153,7 +157,8 @@ public final class RelayServer: Sendable {
         // Only now, with the upstream's acceptance: a refused upgrade leaves no thread, descriptor or file behind.
         let recording: ConnectionRecording?
         do throws(RecordingFailure) {
-            recording = try ConnectionRecording(number: number, start: start, configuration: configuration, names: names) { _ in }
+            recording = try ConnectionRecording(number: number, start: start, configuration: configuration, names: names,
+                                                memoryBudget: memoryBudget) { _ in }
         } catch {
             // Said now, not at the session's end: the conversation goes on, unrecorded.
             metrics.recordingFailed(reason: error.reason)

@@ -22,6 +22,8 @@ final class RelaySession: Sendable {
     let number: Int
     /// The largest message recorded (larger ones are forwarded, not recorded).
     let messageByteLimit: Int
+    /// The memory all the relay's recordings share (messages being joined and waiting to be recorded); nil: unbounded.
+    let memoryBudget: RecordingMemoryBudget?
     /// The recording, from the upstream's acceptance on; read and set on ``eventLoop`` only.
     private let recording: NIOLoopBoundBox<ConnectionRecording?>
     /// The loop both connections run on: the client's.
@@ -38,9 +40,10 @@ final class RelaySession: Sendable {
     /// without an answer); nil: never.
     let idleTimeout: TimeAmount?
 
-    init(number: Int, messageByteLimit: Int, metrics: RelayMetrics, eventLoop: any EventLoop, idleTimeout: TimeAmount? = nil,
-         report: @escaping @Sendable (String) -> Void) {
+    init(number: Int, messageByteLimit: Int, memoryBudget: RecordingMemoryBudget? = nil, metrics: RelayMetrics, eventLoop: any EventLoop,
+         idleTimeout: TimeAmount? = nil, report: @escaping @Sendable (String) -> Void) {
         self.number = number
+        self.memoryBudget = memoryBudget
         self.idleTimeout = idleTimeout
         self.messageByteLimit = messageByteLimit
         recording = .makeEmptyBox(eventLoop: eventLoop)
@@ -133,6 +136,24 @@ final class RelaySession: Sendable {
             + "is sent \(side == .client ? "1001" : "1011"), and the recording is finalized")
     }
 
+    /// A message of `byteCount` bytes from `side` was forwarded but not recorded: counted, and said on the session's
+    /// first such message for each reason (a flood of them would flood the relay's output); the recording's summary
+    /// line gives the count.
+    func unrecorded(_ byteCount: Int, from side: RelayGlue.Side, reason: UnrecordedMessage) {
+        guard let recording = recording.value else { return }
+        metrics.messageUnrecorded(reason: reason)
+        guard recording.countUnrecorded(reason) == 1 else { return }
+        let who = side == .client ? "the client" : "the upstream"
+        switch reason {
+        case .tooLarge:
+            report("connection \(number): a message of \(byteCount) bytes from \(who) was forwarded but not recorded: it is larger than "
+                + "--max-message-bytes (\(messageByteLimit)); the recording goes on without it")
+        case .memoryBudget:
+            report("connection \(number): a message of \(byteCount) bytes from \(who) was forwarded but not recorded: the relay's "
+                + "recordings hold all of --recording-memory (\(memoryBudget?.limit ?? 0) bytes); the recording goes on without it")
+        }
+    }
+
     /// Counts a data frame forwarded from `side`.
     func counted(frameOf byteCount: Int, from side: RelayGlue.Side) {
         if side == .client {
@@ -144,12 +165,17 @@ final class RelaySession: Sendable {
         }
     }
 
+    /// Whether the session's messages are recorded (on ``eventLoop``): false when its recording could not be made.
+    var isRecording: Bool { recording.value != nil }
+
     /// Offers a whole message from `side` to the recording (never waits); says so when that abandoned it or it failed.
     func record(_ message: [UInt8], from side: RelayGlue.Side) {
         guard let recording = recording.value else { return }
         switch recording.take(message, direction: side == .client ? .sent : .received, at: Date().timeIntervalSince1970) {
         case .taken:
             return
+        case .overBudget:
+            unrecorded(message.count, from: side, reason: .memoryBudget)
         case .abandoned:
             metrics.recordingsAbandoned.increment()
             report("connection \(number): recording \(recording.path) abandoned: it fell \(recording.bufferBytes) bytes of "

@@ -1,3 +1,4 @@
+import DeltaTape
 import Foundation
 import HTTPTypes
 import NIOCore
@@ -62,41 +63,76 @@ import Testing
         #expect(forwarded.count == 4, "\(forwarded)")
     }
 
-    /// A text frame and its continuations make one message; a message past the limit is not kept at all.
+    /// A text frame and its continuations make one message; a message past the limit is not kept at all, and is said
+    /// to be too large with its whole size once its last frame came.
     @Test func fragmentsAreJoinedIntoOneMessage() {
-        var assembler = MessageAssembler(limit: 10)
-        func add(_ text: String, continues: Bool, fin: Bool) -> [UInt8]? {
+        let assembler = MessageAssembler(limit: 10)
+        func add(_ text: String, continues: Bool, fin: Bool) -> MessageAssembler.Outcome {
             assembler.add(ByteBuffer(string: text), continues: continues, isFinal: fin)
         }
-        #expect(add("ab", continues: false, fin: false) == nil)
-        #expect(add("cd", continues: true, fin: false) == nil)
-        #expect(add("e", continues: true, fin: true) == Array("abcde".utf8))
-        #expect(add("xyz", continues: false, fin: true) == Array("xyz".utf8))
-        #expect(add("123456", continues: false, fin: false) == nil)
-        #expect(add("789012", continues: true, fin: true) == nil, "past the limit")
-        #expect(add("ok", continues: false, fin: true) == Array("ok".utf8), "the next message is whole again")
-        #expect(add("12345678901", continues: false, fin: true) == nil, "one frame past the limit")
+        #expect(add("ab", continues: false, fin: false) == .incomplete)
+        #expect(add("cd", continues: true, fin: false) == .incomplete)
+        #expect(add("e", continues: true, fin: true) == .whole(Array("abcde".utf8)))
+        #expect(add("xyz", continues: false, fin: true) == .whole(Array("xyz".utf8)))
+        #expect(add("123456", continues: false, fin: false) == .incomplete)
+        #expect(add("789012", continues: true, fin: false) == .incomplete, "past the limit, not yet complete")
+        #expect(add("345", continues: true, fin: true) == .tooLarge(byteCount: 15), "past the limit")
+        #expect(add("ok", continues: false, fin: true) == .whole(Array("ok".utf8)), "the next message is whole again")
+        #expect(add("12345678901", continues: false, fin: true) == .tooLarge(byteCount: 11), "one frame past the limit")
     }
 
     /// Each message comes in an array of about its own size, whatever came before: the recording holds every message
     /// until it is recorded, and an array that kept the capacity of an earlier large message (a long instruction) held
     /// that much for each small delta after it.
     @Test func aMessageTakesTheMemoryOfItsOwnSize() {
-        var assembler = MessageAssembler(limit: 1 << 20)
+        let assembler = MessageAssembler(limit: 1 << 20)
+        func bytes(_ outcome: MessageAssembler.Outcome) -> [UInt8]? {
+            if case .whole(let bytes) = outcome { bytes } else { nil }
+        }
         let large = ByteBuffer(repeating: UInt8(ascii: "a"), count: 600_000)
         let small = ByteBuffer(repeating: UInt8(ascii: "b"), count: 1_300)
         for (firstLarge, fragmented) in [(true, false), (true, true), (false, true)] {
             if firstLarge {
-                #expect(assembler.add(large, continues: false, isFinal: false) == nil)
-                #expect(assembler.add(large.getSlice(at: 0, length: 10)!, continues: true, isFinal: true)?.count == 600_010)
+                #expect(assembler.add(large, continues: false, isFinal: false) == .incomplete)
+                #expect(bytes(assembler.add(large.getSlice(at: 0, length: 10)!, continues: true, isFinal: true))?.count == 600_010)
             }
             let message = fragmented
-                ? [assembler.add(small, continues: false, isFinal: false), assembler.add(small, continues: true, isFinal: true)].last!
-                : assembler.add(small, continues: false, isFinal: true)
+                ? [assembler.add(small, continues: false, isFinal: false), assembler.add(small, continues: true, isFinal: true)].last.flatMap(bytes)
+                : bytes(assembler.add(small, continues: false, isFinal: true))
             let expected = fragmented ? 2_600 : 1_300
             #expect(message?.count == expected)
             #expect((message?.capacity ?? .max) < 2 * expected + 64, "capacity \(message?.capacity ?? -1) for \(expected) bytes")
         }
+    }
+
+    /// Messages joined from frames are charged to the relay's memory budget while they are joined: one that would take
+    /// it past its limit is dropped (said over budget, with its size), the budget is whole again after each message,
+    /// and a connection that ends in the middle of a message gives its charge back.
+    @Test func joiningIsChargedToTheMemoryBudget() {
+        let budget = RecordingMemoryBudget(bytes: 1_000)
+        let first = MessageAssembler(limit: 10_000, budget: budget)
+        let second = MessageAssembler(limit: 10_000, budget: budget)
+        let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: 300)
+        #expect(first.add(chunk, continues: false, isFinal: false) == .incomplete)
+        #expect(first.add(chunk, continues: true, isFinal: false) == .incomplete)
+        #expect(budget.heldBytes >= 600 && budget.heldBytes <= 1_000, "held \(budget.heldBytes)")
+        // The second message cannot be joined beside the first's 600 bytes (or more, as its storage grows).
+        #expect(second.add(chunk, continues: false, isFinal: false) == .incomplete)
+        #expect(second.add(chunk, continues: true, isFinal: false) == .incomplete)
+        #expect(second.add(chunk, continues: true, isFinal: true) == .overBudget(byteCount: 900))
+        guard case .whole(let whole) = first.add(chunk, continues: true, isFinal: true) else {
+            Issue.record("the first message, within the budget, was not whole")
+            return
+        }
+        #expect(whole.count == 900)
+        #expect(budget.heldBytes == 0, "a message handed over is no longer charged here (the recorder charges it)")
+        // A message in one frame is not charged here at all (the recorder charges it when offered).
+        #expect(second.add(ByteBuffer(repeating: 0x41, count: 5_000), continues: false, isFinal: true) == .whole([UInt8](repeating: 0x41, count: 5_000)))
+        var ending: MessageAssembler? = MessageAssembler(limit: 10_000, budget: budget)
+        #expect(ending?.add(chunk, continues: false, isFinal: false) == .incomplete)
+        #expect(budget.heldBytes > 0)
+        ending = nil
+        #expect(budget.heldBytes == 0, "the connection ended in the middle of a message: its charge is given back")
     }
 
     /// Recording names are the connection's start in UTC, as `date -u` writes it.

@@ -42,6 +42,9 @@ public final class SessionRecorder: Sendable {
         case accepted
         /// The recording holds ``BufferWatermarks/high`` bytes of messages: this one was not taken.
         case full
+        /// The recorders sharing the recorder's ``RecordingMemoryBudget`` hold all it allows: this one was not taken
+        /// (the recording goes on; the message is missing from it).
+        case overBudget
     }
 
     /// The recording's name in problems and the summary.
@@ -50,13 +53,16 @@ public final class SessionRecorder: Sendable {
     public let options: ConversionOptions
     /// How many bytes may wait for the recording.
     public let watermarks: BufferWatermarks
+    /// The budget the messages offered are charged to, shared with other recorders; nil: none.
+    public let memoryBudget: RecordingMemoryBudget?
 
     private enum Entry: Sendable {
-        case message([UInt8], time: Double?, direction: MessageDirection?)
+        /// A message; its charge against the memory budget is given back when the entry goes (it was recorded).
+        case message([UInt8], time: Double?, direction: MessageDirection?, charge: BudgetCharge? = nil)
         case finish(@Sendable (Result<ConversionSummary, ConversionError>) -> Void)
 
         var byteCount: Int {
-            if case .message(let bytes, _, _) = self { bytes.count } else { 0 }
+            if case .message(let bytes, _, _, _) = self { bytes.count } else { 0 }
         }
     }
 
@@ -75,6 +81,8 @@ public final class SessionRecorder: Sendable {
     ///   - name: The recording's name in problems and the summary.
     ///   - sink: Where the bytes go.
     ///   - watermarks: How many bytes of messages may wait for the recording.
+    ///   - memoryBudget: A budget shared with other recorders that each message offered
+    ///     (``offer(_:receivedAt:direction:neverWaiting:)``) is charged to until it is recorded; nil: none.
     ///   - sessionLog: Where to keep the messages themselves as a session log (JSON Lines in the `{"time", "source",
     ///     "event"}` envelope, `source` being `client` or `server` from each message's direction), so that the session
     ///     can be converted again later; `nil` keeps none.
@@ -92,6 +100,7 @@ public final class SessionRecorder: Sendable {
         name: String = "session",
         sink: OutputDestination,
         watermarks: BufferWatermarks = BufferWatermarks(),
+        memoryBudget: RecordingMemoryBudget? = nil,
         sessionLog: OutputDestination? = nil,
         keepsJournal: Bool = true,
         journalBeside: String? = nil,
@@ -100,6 +109,7 @@ public final class SessionRecorder: Sendable {
         self.options = options
         self.name = name
         self.watermarks = watermarks
+        self.memoryBudget = memoryBudget
         queue = IngressQueue(watermarks: watermarks) { $0.byteCount }
         let makeSink: @Sendable (AudioTrack?) throws(OutputError) -> any ByteSink = { (track) throws(OutputError) in try sink.makeSink(for: track) }
         var journalOutput: String?
@@ -154,7 +164,8 @@ public final class SessionRecorder: Sendable {
     /// Takes one message if the recording has room for it, never suspending: for a caller that must not be held back
     /// (a relay forwards first and records if it can). A recording that returns ``Offer/full`` has fallen behind by
     /// ``BufferWatermarks/high`` bytes; what to do then (drop the message, abandon the recording with ``finish()``) is
-    /// the caller's choice.
+    /// the caller's choice. With a ``memoryBudget`` the message is charged to it until recorded, and refused
+    /// (``Offer/overBudget``) when the budget has no room for it.
     ///
     /// - Parameters:
     ///   - neverWaiting: Whether the call must not wait even for the recorder's lock, which its thread holds now and
@@ -168,7 +179,12 @@ public final class SessionRecorder: Sendable {
     public func offer(_ message: some Sequence<UInt8>, receivedAt: Double? = nil, direction: MessageDirection? = nil,
                       neverWaiting: Bool = false) throws(ConversionError) -> Offer {
         let bytes = Array(message)  // an array passed in is not copied
-        let entry = Entry.message(bytes, time: receivedAt, direction: direction)
+        var charge: BudgetCharge?
+        if let memoryBudget {
+            guard let charged = BudgetCharge(bytes.count, to: memoryBudget) else { return .overBudget }
+            charge = charged
+        }
+        let entry = Entry.message(bytes, time: receivedAt, direction: direction, charge: charge)
         do throws(IngressRefusal) {
             let offered = neverWaiting ? try queue.offerNeverWaiting(entry, byteCount: bytes.count)
                 : try queue.offer(entry, byteCount: bytes.count)
@@ -238,7 +254,7 @@ public final class SessionRecorder: Sendable {
         var byteCount = 0
         while let entry = queue.take() {
             switch entry {
-            case .message(let bytes, let time, let direction):
+            case .message(let bytes, let time, let direction, _):
                 messageNumber += 1
                 byteCount += bytes.count
                 guard failure == nil else { continue }

@@ -196,19 +196,30 @@ final class VanishingClient: @unchecked Sendable {
     /// Sends one masked text frame.
     func sendText(_ text: String) throws {
         let payload = Array(text.utf8)
-        var frame: [UInt8] = [0x81]
-        if payload.count < 126 {
-            frame.append(0x80 | UInt8(payload.count))
-        } else if payload.count < 65536 {
-            frame += [0x80 | 126, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)]
-        } else {
-            frame.append(0x80 | 127)
-            frame += (0..<8).reversed().map { UInt8((payload.count >> ($0 * 8)) & 0xFF) }
-        }
         let mask: [UInt8] = (0..<4).map { _ in UInt8.random(in: 0...255) }
-        frame += mask
-        frame += payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
-        try Self.writeAll(descriptor, frame)
+        try Self.writeAll(descriptor, Self.frameHead(opcode: 1, final: true, length: payload.count, mask: mask)
+            + payload.enumerated().map { $0.element ^ mask[$0.offset % 4] })
+    }
+
+    /// Sends one frame of `payload` (`opcode` 1 text, 2 binary, 0 a continuation; FIN when `final`), masked with a
+    /// zero key (a valid key, and a 60 MiB payload needs no masking pass then).
+    func sendFrame(opcode: UInt8, final: Bool, payload: [UInt8]) throws {
+        try Self.writeAll(descriptor, Self.frameHead(opcode: opcode, final: final, length: payload.count, mask: [0, 0, 0, 0]))
+        try Self.writeAll(descriptor, payload)
+    }
+
+    /// A masked frame's head (RFC 6455 §5.2): FIN and opcode, the length in 7, 16 or 64 bits, the masking key.
+    private static func frameHead(opcode: UInt8, final: Bool, length: Int, mask: [UInt8]) -> [UInt8] {
+        var head: [UInt8] = [(final ? 0x80 : 0) | opcode]
+        if length < 126 {
+            head.append(0x80 | UInt8(length))
+        } else if length < 65536 {
+            head += [0x80 | 126, UInt8(length >> 8), UInt8(length & 0xFF)]
+        } else {
+            head.append(0x80 | 127)
+            head += (0..<8).reversed().map { UInt8((length >> ($0 * 8)) & 0xFF) }
+        }
+        return head + mask
     }
 
     /// Drops the connection without a close frame.
