@@ -22,6 +22,7 @@ struct RelayFlagCase: Sendable, CustomTestStringConvertible {
         RelayFlagCase(arguments: ["--track", "both", "--layout", "mono", "--save-log"]),
         RelayFlagCase(arguments: ["--recording-buffer", "65536", "--grace-period", "0"]),
         RelayFlagCase(arguments: ["--request-timeout", "0", "--max-connections", "1", "--idle-timeout", "0"]),
+        RelayFlagCase(arguments: ["--max-message-bytes", "1024", "--recording-memory", "1048576"]),
         // Refused, each with a sentence that names the flag.
         RelayFlagCase(arguments: ["--bitrate", "32k"], message: "--complexity and --bitrate are for ogg and webm: WAV is not encoded"),
         RelayFlagCase(arguments: ["--complexity", "5"], message: "--complexity and --bitrate are for ogg and webm: WAV is not encoded"),
@@ -37,6 +38,8 @@ struct RelayFlagCase: Sendable, CustomTestStringConvertible {
         RelayFlagCase(arguments: ["--request-timeout", "-1"], message: "--request-timeout -1.0: expected seconds, 0 or more"),
         RelayFlagCase(arguments: ["--idle-timeout", "-1"], message: "--idle-timeout -1.0: expected seconds, 0 or more"),
         RelayFlagCase(arguments: ["--max-connections", "0"], message: "--max-connections 0: expected a number of connections, at least 1"),
+        RelayFlagCase(arguments: ["--max-message-bytes", "1023"], message: "--max-message-bytes 1023: expected a number of bytes, at least 1024"),
+        RelayFlagCase(arguments: ["--recording-memory", "-1"], message: "--recording-memory -1: expected a number of bytes, at least 1 MiB"),
         RelayFlagCase(arguments: ["--listen", "8765"], message: "--listen 8765: expected HOST:PORT"),
         // The argument parser's own errors, in the same voice.
         RelayFlagCase(arguments: ["--frobnicate"], message: "Unknown option '--frobnicate'"),
