@@ -1,4 +1,4 @@
-import DeltaTapeKernels
+@_spi(Blocks) import DeltaTapeKernels
 
 /// The envelope a logger wrapped each message in, as the reader recognized it: `{"time": ..., "source": ...,
 /// "event": {...}}` and its common spellings (`event`/`message`/`data`/`payload`, `time`/`ts`/`timestamp`,
@@ -8,6 +8,8 @@ package struct Envelope: Sendable, Hashable, CustomStringConvertible {
     package var eventField: String
     /// Whether the event is a string holding the JSON rather than an object.
     package var eventIsString: Bool
+    /// Whether the event is in base64 (``base64EventField``: a message a JSON string cannot hold as it is).
+    package var eventIsBase64 = false
     /// The field holding the time the message was logged, if any.
     package var timeField: String?
     /// The field telling the message's direction, if any.
@@ -16,11 +18,16 @@ package struct Envelope: Sendable, Hashable, CustomStringConvertible {
     /// The envelope's shape, for example `{"ts", "direction", "message": "<event as a JSON string>"}`.
     package var description: String {
         let others = [timeField, sourceField].compactMap { $0.map { "\"\($0)\", " } }.joined()
-        return "{\(others)\"\(eventField)\": \(eventIsString ? "\"<event as a JSON string>\"" : "{event}")}"
+        let event = eventIsBase64 ? "\"<event in base64>\"" : eventIsString ? "\"<event as a JSON string>\"" : "{event}"
+        return "{\(others)\"\(eventField)\": \(event)}"
     }
 
     /// The names of the event's field recognized when the caller names none.
     package static let defaultEventFields = ["event", "message", "data", "payload"]
+    /// The field a recorder's session log keeps a message in when a JSON string cannot hold it as it is (a binary
+    /// frame that is no JSON object, text that is not UTF-8): its bytes, in base64.
+    package static let base64EventField = "event_base64"
+    static let base64EventFieldBytes = Array(base64EventField.utf8)
     static let timeFields: [[UInt8]] = ["time", "ts", "timestamp"].map { Array($0.utf8) }
     static let sourceFields: [[UInt8]] = ["source", "direction"].map { Array($0.utf8) }
 }
@@ -39,6 +46,13 @@ struct UnwrapBuffer: Sendable {
         let target = writableBytes(count: bytes.count)
         bytes.withUnsafeBytes { target.copyMemory(from: $0) }
         return UnsafeRawBufferPointer(rebasing: target[..<bytes.count])
+    }
+
+    /// The base64 string content `text[range]` decoded, in the buffer; nil when it is not valid base64.
+    mutating func decodeBase64(_ text: UnsafeRawBufferPointer, _ range: Range<Int>) -> UnsafeRawBufferPointer? {
+        let target = writableBytes(count: Base64.maximumDecodedByteCount(encodedByteCount: range.count))
+        guard let count = try? Base64.decode(UnsafeRawBufferPointer(rebasing: text[range]), into: target) else { return nil }
+        return UnsafeRawBufferPointer(rebasing: target[..<count])
     }
 
     /// The string content `text[range]` with its escapes resolved, in the buffer.

@@ -242,11 +242,15 @@ package struct Interruption: Sendable, Equatable {
 @_spi(Blocks) public enum EventReadError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The message is not valid JSON or not a JSON object.
     case json(JSONScanFailure)
+    /// The envelope holds the message in base64 (`event_base64`), and that is not valid base64 or its bytes are not
+    /// a JSON object: why.
+    case base64Event(String)
 
     /// The failure in words.
     public var description: String {
         switch self {
         case .json(let failure): failure.description
+        case .base64Event(let reason): reason
         }
     }
 }

@@ -100,6 +100,27 @@ package import DeltaTapeKernels
                 }
             }
             typeMember = object.member("type")
+        } else if typeMember == nil, let member = object.member("event_base64"), member.kind == .string {
+            // A recorder's session log keeps a message a JSON string cannot hold as it is in base64 (a binary frame
+            // that is no JSON object, text that is not UTF-8): its bytes are read as the message.
+            let timed = object.firstMember(among: Envelope.timeFields)
+            time = timed.flatMap { object.envelopeTime($0.member) }
+            if envelope == nil {
+                envelope = Envelope(eventField: Envelope.base64EventField, eventIsString: true, eventIsBase64: true,
+                                    timeField: timed.map { String(decoding: $0.name, as: UTF8.self) },
+                                    sourceField: object.firstMember(among: Envelope.sourceFields).map { String(decoding: $0.name, as: UTF8.self) })
+            }
+            guard let bytes = unwrapBuffer.decodeBase64(message, member.value) else {
+                throw .base64Event("its \(Envelope.base64EventField) string is not valid base64")
+            }
+            do {
+                try scanner.scanObject(bytes)
+            } catch {
+                throw .base64Event("its \(Envelope.base64EventField) bytes are not a JSON object (\(error))")
+            }
+            guard let wrapped = JSONObjectView(scanner: scanner, text: bytes) else { throw .json(.notAnObject(.null)) }
+            object = wrapped
+            typeMember = object.member("type")
         }
         pendingWarning = nil
         var event: Event

@@ -112,6 +112,27 @@ import Testing
         }
     }
 
+    /// A recorder's session log keeps a message a JSON string cannot hold in base64 (`event_base64`): its bytes,
+    /// decoded, are the message, with the envelope's time; bytes that are no JSON object, or base64 that is not valid,
+    /// are refused in words.
+    @Test func anEventInBase64IsReadFromItsBytes() throws {
+        let delta = #"{"type":"response.output_audio.delta","response_id":"r7","delta":"AAECAw=="}"#
+        let wrapped = #"{"time":1795000000.5,"source":"server","frame":"binary","event_base64":"\#(Data(delta.utf8).base64EncodedString())"}"#
+        try read([wrapped]) { _, event, _ in
+            #expect(event.time == 1795000000.5)
+            let found = deltas(event).first
+            #expect(found.map { string(event.message, $0.payload) } == "AAECAw==")
+            #expect(found.map { string(event.message, $0.responseID) } == "r7")
+        }
+        var reader = EventReader()
+        for (bytes, reason) in [(Data([0x00, 0xFF, 0x80]).base64EncodedString(), "bytes are not a JSON object"),
+                                ("not*base64", "string is not valid base64")] {
+            let message = Array(#"{"source":"client","event_base64":"\#(bytes)"}"#.utf8)
+            let error = #expect(throws: EventReadError.self) { try message.withUnsafeBytes { _ = try reader.read($0) } }
+            #expect(error?.description.contains("event_base64 " + reason) == true, "\(String(describing: error))")
+        }
+    }
+
     @Test func envelopeTimesAreReadAsFoundationReadsThem() throws {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]

@@ -46,6 +46,7 @@ final class ConnectionRecording: Sendable {
             memoryBudget: memoryBudget,
             sessionLog: files.hasLog ? .custom { _ throws(OutputError) in try files.takeLog() } : nil,
             // Beside the recording, so that a relay killed mid-session loses nothing it had taken (deltatape repair).
+            keepsJournal: configuration.keepsJournal,
             journalBeside: configuration.recordingSinkForTests == nil ? files.audioPath : nil, problem: problem)
     }
 
@@ -76,11 +77,11 @@ final class ConnectionRecording: Sendable {
 
     /// Hands one whole message over, if the recording is still going; never waits, not even for the recorder's lock
     /// (its thread runs at the lowest priority: the recorder keeps what it cannot take at once, in order).
-    func take(_ message: [UInt8], direction: MessageDirection, at time: Double) -> Taking {
+    func take(_ message: [UInt8], direction: MessageDirection, isBinary: Bool = false, at time: Double) -> Taking {
         let taking = state.withLock { state -> Taking in
             guard !state.abandoned && !state.finishing && state.failure == nil else { return .taken }
             do throws(ConversionError) {
-                switch try recorder.offer(message, receivedAt: time, direction: direction, neverWaiting: true) {
+                switch try recorder.offer(message, receivedAt: time, direction: direction, isBinary: isBinary, neverWaiting: true) {
                 case .accepted: return .taken
                 case .overBudget: return .overBudget
                 case .full:

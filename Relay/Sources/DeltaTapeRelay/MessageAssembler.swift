@@ -10,8 +10,8 @@ final class MessageAssembler {
     enum Outcome: Equatable {
         /// The message goes on in later frames.
         case incomplete
-        /// The frame completed this message, within the limits.
-        case whole([UInt8])
+        /// The frame completed this message, within the limits (`isBinary`: it began with a binary frame).
+        case whole([UInt8], isBinary: Bool)
         /// The message grew past the size limit (its size in all, once complete): it is not recorded.
         case tooLarge(byteCount: Int)
         /// The relay's recordings held all the memory budget allows while the message was joined: it is not recorded.
@@ -25,6 +25,7 @@ final class MessageAssembler {
     private var charged = 0
     private var byteCount = 0
     private var refusal: Refusal?
+    private var isBinary = false
 
     private enum Refusal { case tooLarge, overBudget }
 
@@ -35,20 +36,23 @@ final class MessageAssembler {
 
     deinit { drop() }
 
-    /// Takes a frame's payload (`continues` for a continuation frame, `isFinal` for one with FIN) and says what became
-    /// of its message. A message past the limit or the budget is dropped as soon as it is: holding it would take
+    /// Takes a frame's payload (`continues` for a continuation frame, `isFinal` for one with FIN, `isBinary` for a
+    /// binary frame) and says what became of its message. A message past the limit or the budget is dropped as soon as it is: holding it would take
     /// memory without bound.
     ///
     /// A message is handed over in an array of its own (a message in one frame, the usual case, at its size): the
     /// recording holds it until recorded, and an array that kept the capacity of the largest message before it (a 1 MiB
     /// instruction, then thousands of 1-KiB deltas) would hold that much memory for each one.
-    func add(_ data: ByteBuffer, continues: Bool, isFinal: Bool) -> Outcome {
+    func add(_ data: ByteBuffer, continues: Bool, isFinal: Bool, isBinary: Bool = false) -> Outcome {
         if !continues {
             drop()
             byteCount = 0
             refusal = nil
+            self.isBinary = isBinary
             // A message in one frame, the usual case: copied once, at its size (the recorder charges it to the budget).
-            if isFinal { return data.readableBytes > limit ? .tooLarge(byteCount: data.readableBytes) : .whole(Array(data.readableBytesView)) }
+            if isFinal {
+                return data.readableBytes > limit ? .tooLarge(byteCount: data.readableBytes) : .whole(Array(data.readableBytesView), isBinary: isBinary)
+            }
         }
         byteCount += data.readableBytes
         if refusal == nil {
@@ -64,7 +68,7 @@ final class MessageAssembler {
         switch refusal {
         case .tooLarge: return .tooLarge(byteCount: byteCount)
         case .overBudget: return .overBudget(byteCount: byteCount)
-        case nil: return .whole(bytes)
+        case nil: return .whole(bytes, isBinary: self.isBinary)
         }
     }
 

@@ -23,6 +23,9 @@ public struct RelayConfiguration: Sendable {
     }()
     /// Whether the messages are also kept, as a session log beside each recording.
     public var savesLog = false
+    /// Whether each recording keeps a journal of its messages beside it while it runs (`NAME.journal`), so that a
+    /// killed relay loses nothing it had taken (`--no-journal` keeps none: a kill then loses what was not yet on disk).
+    public var keepsJournal = true
     /// Bytes of messages a recording may fall behind before it is abandoned (forwarding never waits for it).
     public var recordingBufferBytes = 16 << 20
     /// The most bytes of messages all the relay's recordings may hold at once, being joined from frames or waiting to

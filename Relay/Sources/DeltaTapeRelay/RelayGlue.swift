@@ -150,9 +150,9 @@ final class RelayGlue: ChannelDuplexHandler {
             session.counted(frameOf: data.readableBytes, from: side)
             // Joined only while there is a recording to take it (none when it could not be made).
             guard session.isRecording else { return }
-            switch message.add(data, continues: frame.opcode == .continuation, isFinal: frame.fin) {
+            switch message.add(data, continues: frame.opcode == .continuation, isFinal: frame.fin, isBinary: frame.opcode == .binary) {
             case .incomplete: return
-            case .whole(let whole): session.record(whole, from: side)
+            case .whole(let whole, let isBinary): session.record(whole, isBinary: isBinary, from: side)
             case .tooLarge(let byteCount): session.unrecorded(byteCount, from: side, reason: .tooLarge)
             case .overBudget(let byteCount): session.unrecorded(byteCount, from: side, reason: .memoryBudget)
             }

@@ -169,9 +169,9 @@ final class RelaySession: Sendable {
     var isRecording: Bool { recording.value != nil }
 
     /// Offers a whole message from `side` to the recording (never waits); says so when that abandoned it or it failed.
-    func record(_ message: [UInt8], from side: RelayGlue.Side) {
+    func record(_ message: [UInt8], isBinary: Bool = false, from side: RelayGlue.Side) {
         guard let recording = recording.value else { return }
-        switch recording.take(message, direction: side == .client ? .sent : .received, at: Date().timeIntervalSince1970) {
+        switch recording.take(message, direction: side == .client ? .sent : .received, isBinary: isBinary, at: Date().timeIntervalSince1970) {
         case .taken:
             return
         case .overBudget:

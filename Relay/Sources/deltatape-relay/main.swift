@@ -48,6 +48,8 @@ struct RelayCommand: AsyncParsableCommand {
     var bitrate: String?
     @Flag(name: .customLong("save-log"), help: "Also keep each session's messages as DIR/<name>.jsonl, which converts again later.")
     var savesLog = false
+    @Flag(name: .customLong("no-journal"), help: "Keep no journal beside each recording while it runs (by default one is kept, so that a killed relay loses nothing it had taken: a relay started on the folder again rebuilds those recordings).")
+    var noJournal = false
     @Option(name: .customLong("recording-buffer"), parsing: .unconditional, help: "Bytes a recording may fall behind before it is abandoned (default 16 MiB).")
     var recordingBuffer = 16 << 20
     @Option(name: .customLong("max-message-bytes"), parsing: .unconditional, help: "The largest message recorded, in bytes (default 16 MiB, the largest frame). A larger one (continuation frames) is forwarded but not recorded, and said so.")
@@ -142,6 +144,7 @@ struct RelayCommand: AsyncParsableCommand {
             configuration.options.opus.bitrate = bitsPerSecond
         }
         configuration.savesLog = savesLog
+        configuration.keepsJournal = !noJournal
         // The relay's own tests' hooks (RecordingFiles and RelayConfiguration say what for).
         let environment = ProcessInfo.processInfo.environment
         configuration.recordingSinkForTests = environment["DELTATAPE_RELAY_TEST_RECORDING_SINK"]

@@ -1,6 +1,7 @@
 // SPEC §9: every frame forwarded unchanged, whatever its kind: fragments of a message, ping and pong, close frames with
 // their code and reason. Both ends are raw sockets in Python's standard library, so that each frame on the wire shows
 // (WSClient and Hummingbird's server join fragments and answer pings and closes themselves).
+import DeltaTape
 import Foundation
 import Testing
 
@@ -144,6 +145,59 @@ struct RelayFrameKindsTests {
         let (lines, relayLines, peakGrowth) = try await Self.run(Self.manyLargeMessages)
         #expect(lines.last == "client read 1500", "\(lines); relay: \(relayLines)")
         #expect(peakGrowth < 32 << 20, "the relay's peak resident memory grew \(peakGrowth >> 20) MiB; relay: \(relayLines)")
+    }
+
+    /// The upstream answers in text frames and in a binary one holding JSON (as Gemini Live sends); the client sends a
+    /// binary frame that is no JSON (bytes a JSON string cannot hold) and one of JSON; then the client closes.
+    static let binaryFrames = bothEnds + "\n" + #"""
+    delta = b'{"type":"response.output_audio.delta","response_id":"r1","item_id":"i1","output_index":0,"content_index":0,"delta":"' + base64.b64encode(bytes(9600)) + b'"}'
+    upstream.sendall(frame(1, b'{"type":"session.created","session":{"id":"s1"}}') + frame(1, delta)
+                     + frame(2, b'{"type":"response.output_audio.done","response_id":"r1","item_id":"i1"}'))
+    for _ in range(3): read(client, "client")
+    client.sendall(frame(2, b"\x00\xff\xfe\x80 not json\n", mask=True) + frame(2, b'{"type":"input_audio_buffer.commit"}', mask=True))
+    for _ in range(2): read(upstream, "upstream")
+    client.sendall(frame(8, struct.pack(">H", 1000), mask=True))
+    read(upstream, "upstream")
+    upstream.sendall(frame(8, struct.pack(">H", 1000)))
+    read(client, "client")
+    upstream.close()
+    """#
+
+    /// The saved log keeps every message as it came (SPEC §9, issue 27 item 8): a binary frame's line says so, one
+    /// that is JSON keeps its object, and one that is not keeps its bytes exactly, in base64 (it was written as a JSON
+    /// string with U+FFFD in place of its bytes); Python's json and base64 read them back. The log converts again to
+    /// the recording's samples.
+    @Test func theSavedLogKeepsBinaryFramesExactly() async throws {
+        let both = try await PythonEnd(Self.binaryFrames)
+        defer { both.stop() }
+        let folder = try RelayTestEnvironment.temporaryDirectory("relay-output")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let relay = try await RelayProcess(upstream: "ws://127.0.0.1:\(both.port)", outputDirectory: folder, arguments: ["--save-log"])
+        defer { relay.stop() }
+        both.send("\(relay.port)")
+        _ = try await both.remainingLines()
+        let scenario = RelayScenario(relay: relay, upstream: FakeUpstream(.init(script: SessionScript(clientSteps: [], serverSteps: []))),
+                                     outputDirectory: folder)
+        let (recording, _) = try await scenario.finishedRecording(extension: "wav")
+        let log = try scenario.savedLog(of: recording)
+        let described = String(decoding: try await python(#"""
+        import base64, json, sys
+        for line in open(sys.argv[1], "rb"):
+            entry = json.loads(line)
+            if "event_base64" in entry:
+                print(entry["source"], entry.get("frame", "text"), "bytes", base64.b64decode(entry["event_base64"], validate=True).hex())
+            else:
+                print(entry["source"], entry.get("frame", "text"), "event", entry["event"]["type"])
+        """#, [log.path]), as: UTF8.self).trimmingCharacters(in: .newlines)
+        let notJSON: [UInt8] = [0x00, 0xFF, 0xFE, 0x80] + Array(" not json\n".utf8)
+        let notJSONHex = notJSON.map { String(format: "%02x", $0) }.joined()
+        let expected = ["server text event session.created", "server text event response.output_audio.delta",
+                        "server binary event response.output_audio.done", "client binary bytes \(notJSONHex)",
+                        "client binary event input_audio_buffer.commit"]
+        #expect(described.split(separator: "\n").map(String.init) == expected, "relay: \(relay.standardErrorLines)")
+        let converted = folder.appendingPathComponent("again.wav")
+        _ = try await SessionConverter.convert(input: log.path, to: .file(converted.path), problem: { _ in })
+        #expect(try await readWAVWithPython(converted.path) == readWAVWithPython(recording.path))
     }
 
     /// Runs one of the two-ended scripts against a relay; returns the lines it printed after its port, the relay's, and

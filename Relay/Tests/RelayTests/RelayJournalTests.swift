@@ -35,15 +35,32 @@ import Testing
             // What a reader gets from the killed file as it lies (nothing, if the kill came before a whole block).
             let onDisk = (try? await decodeWithFFmpeg(file.path, requireClean: false).count) ?? 0
 
-            let rebuilt = try #require(try SessionConverter.rebuild(fromJournalOf: file.path), "no journal to rebuild from")
+            // A relay started again on the folder rebuilds what the killed one left, on its own.
+            let again = try await RelayProcess(upstream: "ws://127.0.0.1:9", outputDirectory: scenario.outputDirectory)
+            defer { again.stop() }
+            let line = await again.waitForLine(within: 120) { $0.contains(file.lastPathComponent) }
+            #expect(line?.contains("rebuilt from the journal a killed relay left") == true, "\(String(describing: line))")
             #expect(!FileManager.default.fileExists(atPath: file.path + ".journal"))
-            #expect(rebuilt.frameCount >= logged.frameCount, "rebuilt \(rebuilt.frameCount) frames, the saved log holds \(logged.frameCount)")
             // ffmpeg decodes to 16-bit stereo, four bytes a frame, at the WAV's rate or Opus's 48 kHz.
-            let onDiskSeconds = Double(onDisk / 4) / Double(format == "wav" ? rebuilt.sampleRate : 48_000)
-            let rebuiltSeconds = Double(rebuilt.frameCount) / Double(rebuilt.sampleRate)
-            #expect(rebuiltSeconds >= onDiskSeconds, "rebuilt \(rebuiltSeconds) s, the killed file held \(onDiskSeconds) s")
-            let decoded = try await decodeWithFFmpeg(file.path)
-            #expect(decoded.count > 0)
+            let rate = Double(format == "wav" ? logged.sampleRate : 48_000)
+            let rebuiltSeconds = Double(try await decodeWithFFmpeg(file.path).count / 4) / rate
+            let loggedSeconds = Double(logged.frameCount) / Double(logged.sampleRate)
+            #expect(rebuiltSeconds >= loggedSeconds - 0.1, "rebuilt \(rebuiltSeconds) s, the saved log holds \(loggedSeconds) s")
+            #expect(rebuiltSeconds >= Double(onDisk / 4) / rate, "rebuilt \(rebuiltSeconds) s, the killed file held \(onDisk / 4) frames")
+        }
+    }
+
+    /// With `--no-journal` a live recording keeps none (what a kill then costs is what was not on disk).
+    @Test func noJournalKeepsNone() async throws {
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic"))
+        try await withRelay(upstream: .init(script: script), arguments: ["--no-journal"]) { scenario in
+            let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count)
+            let running = Task { await client.run() }
+            #expect(await eventually(within: 30) { client.receivedCount >= 1 })
+            let file = try #require(try scenario.recordings(extension: "wav").first)
+            #expect(!FileManager.default.fileExists(atPath: file.path + ".journal"))
+            #expect(await running.value.error == nil)
+            _ = try await scenario.finishedRecording(extension: "wav")
         }
     }
 }

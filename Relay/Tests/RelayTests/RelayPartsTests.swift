@@ -72,12 +72,12 @@ import Testing
         }
         #expect(add("ab", continues: false, fin: false) == .incomplete)
         #expect(add("cd", continues: true, fin: false) == .incomplete)
-        #expect(add("e", continues: true, fin: true) == .whole(Array("abcde".utf8)))
-        #expect(add("xyz", continues: false, fin: true) == .whole(Array("xyz".utf8)))
+        #expect(add("e", continues: true, fin: true) == .whole(Array("abcde".utf8), isBinary: false))
+        #expect(add("xyz", continues: false, fin: true) == .whole(Array("xyz".utf8), isBinary: false))
         #expect(add("123456", continues: false, fin: false) == .incomplete)
         #expect(add("789012", continues: true, fin: false) == .incomplete, "past the limit, not yet complete")
         #expect(add("345", continues: true, fin: true) == .tooLarge(byteCount: 15), "past the limit")
-        #expect(add("ok", continues: false, fin: true) == .whole(Array("ok".utf8)), "the next message is whole again")
+        #expect(add("ok", continues: false, fin: true) == .whole(Array("ok".utf8), isBinary: false), "the next message is whole again")
         #expect(add("12345678901", continues: false, fin: true) == .tooLarge(byteCount: 11), "one frame past the limit")
     }
 
@@ -87,7 +87,7 @@ import Testing
     @Test func aMessageTakesTheMemoryOfItsOwnSize() {
         let assembler = MessageAssembler(limit: 1 << 20)
         func bytes(_ outcome: MessageAssembler.Outcome) -> [UInt8]? {
-            if case .whole(let bytes) = outcome { bytes } else { nil }
+            if case .whole(let bytes, _) = outcome { bytes } else { nil }
         }
         let large = ByteBuffer(repeating: UInt8(ascii: "a"), count: 600_000)
         let small = ByteBuffer(repeating: UInt8(ascii: "b"), count: 1_300)
@@ -120,14 +120,14 @@ import Testing
         #expect(second.add(chunk, continues: false, isFinal: false) == .incomplete)
         #expect(second.add(chunk, continues: true, isFinal: false) == .incomplete)
         #expect(second.add(chunk, continues: true, isFinal: true) == .overBudget(byteCount: 900))
-        guard case .whole(let whole) = first.add(chunk, continues: true, isFinal: true) else {
+        guard case .whole(let whole, _) = first.add(chunk, continues: true, isFinal: true) else {
             Issue.record("the first message, within the budget, was not whole")
             return
         }
         #expect(whole.count == 900)
         #expect(budget.heldBytes == 0, "a message handed over is no longer charged here (the recorder charges it)")
         // A message in one frame is not charged here at all (the recorder charges it when offered).
-        #expect(second.add(ByteBuffer(repeating: 0x41, count: 5_000), continues: false, isFinal: true) == .whole([UInt8](repeating: 0x41, count: 5_000)))
+        #expect(second.add(ByteBuffer(repeating: 0x41, count: 5_000), continues: false, isFinal: true) == .whole([UInt8](repeating: 0x41, count: 5_000), isBinary: false))
         var ending: MessageAssembler? = MessageAssembler(limit: 10_000, budget: budget)
         #expect(ending?.add(chunk, continues: false, isFinal: false) == .incomplete)
         #expect(budget.heldBytes > 0)

@@ -1,4 +1,6 @@
 import DeltaTapeContainers
+import DeltaTapeEvents
+@_spi(Blocks) import DeltaTapeKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -9,7 +11,9 @@ import Darwin
 
 /// Keeps a recorded session's messages as a session log: JSON Lines in the `{"time", "source", "event"}` envelope
 /// that the reader recognizes, so a recording can be converted again later. A message that is a JSON object goes in
-/// as it is; anything else as a JSON string (it still reads, and its problem is reported again).
+/// as it is; other text as a JSON string (it still reads, and its problem is reported again); anything a JSON string
+/// cannot hold as it is (a binary frame that is no JSON object, text that is not UTF-8) as `"event_base64"`, its
+/// bytes exactly. A binary frame's line says so (`"frame":"binary"`): Gemini Live sends its JSON in binary frames.
 struct SessionLogWriter {
     private let sink: any ByteSink
     private var buffer: [UInt8] = []
@@ -22,16 +26,29 @@ struct SessionLogWriter {
     /// Lines gathered before a write.
     private static let blockByteCount = 1 << 16
 
-    mutating func append(_ message: [UInt8], isJSONObject: Bool, time: Double?, direction: MessageDirection?) throws(OutputError) {
-        Self.appendLine(message, isJSONObject: isJSONObject, time: time, direction: direction, to: &buffer)
+    mutating func append(_ message: [UInt8], isJSONObject: Bool, isBinary: Bool = false, time: Double?,
+                         direction: MessageDirection?) throws(OutputError) {
+        Self.appendLine(message, isJSONObject: isJSONObject, isBinary: isBinary, time: time, direction: direction, to: &buffer)
         if buffer.count >= Self.blockByteCount { try flush() }
     }
 
     /// Appends the log's line for one message to `buffer`: the envelope, the message, a line end.
-    static func appendLine(_ message: [UInt8], isJSONObject: Bool, time: Double?, direction: MessageDirection?, to buffer: inout [UInt8]) {
+    static func appendLine(_ message: [UInt8], isJSONObject: Bool, isBinary: Bool = false, time: Double?, direction: MessageDirection?,
+                           to buffer: inout [UInt8]) {
         buffer.append(contentsOf: "{".utf8)
         if let time { buffer.append(contentsOf: "\"time\":\(time),".utf8) }
         if let direction { buffer.append(contentsOf: "\"source\":\"\(direction == .sent ? "client" : "server")\",".utf8) }
+        if isBinary { buffer.append(contentsOf: "\"frame\":\"binary\",".utf8) }
+        if !isJSONObject, isBinary || String(validating: message, as: UTF8.self) == nil {
+            buffer.append(contentsOf: "\"\(Envelope.base64EventField)\":\"".utf8)
+            let start = buffer.count
+            buffer.append(contentsOf: repeatElement(0, count: Base64.encodedByteCount(byteCount: message.count)))
+            buffer.withUnsafeMutableBytes { output in
+                message.withUnsafeBytes { _ = Base64.encode($0, into: UnsafeMutableRawBufferPointer(rebasing: output[start...])) }
+            }
+            buffer.append(contentsOf: "\"}\n".utf8)
+            return
+        }
         buffer.append(contentsOf: "\"event\":".utf8)
         if isJSONObject {
             // A JSON object may span lines (whitespace between tokens): line ends become spaces, which JSON allows there

@@ -16,12 +16,12 @@ public enum MessageDirection: String, Sendable, Hashable, CaseIterable {
 /// Records a live session, message by message, into an audio file: for an archiver that relays a realtime session and
 /// hands each WebSocket message over as it passes.
 ///
-/// ``record(_:receivedAt:direction:)`` suspends its caller while the recording falls behind (the encoder, the sink):
+/// ``record(_:receivedAt:direction:isBinary:)`` suspends its caller while the recording falls behind (the encoder, the sink):
 /// messages wait in a buffer counted in bytes, and a caller waits only while it holds ``BufferWatermarks/high`` bytes,
 /// until it is back under ``BufferWatermarks/low``. Reading, the timeline and writing run on a thread of the recorder's
 /// own (and Opus encoding on another), so no task of Swift's cooperative pool ever blocks, and on two cores the reading
 /// of one message overlaps with the encoding of the last. A caller that must never wait (a relay) uses
-/// ``offer(_:receivedAt:direction:neverWaiting:)`` instead.
+/// ``offer(_:receivedAt:direction:isBinary:neverWaiting:)`` instead.
 ///
 /// ``finish()`` writes what the timeline still holds and finalizes the file. After a failure (the sink's, or a
 /// problem under ``ConversionOptions/strict``) every later call throws it, and ``finish()`` still leaves a playable
@@ -36,7 +36,7 @@ public enum MessageDirection: String, Sendable, Hashable, CaseIterable {
 /// let summary = try await recorder.finish()
 /// ```
 public final class SessionRecorder: Sendable {
-    /// What ``offer(_:receivedAt:direction:neverWaiting:)`` did with a message.
+    /// What ``offer(_:receivedAt:direction:isBinary:neverWaiting:)`` did with a message.
     public enum Offer: Sendable, Equatable {
         /// The message waits for the recording.
         case accepted
@@ -58,11 +58,11 @@ public final class SessionRecorder: Sendable {
 
     private enum Entry: Sendable {
         /// A message; its charge against the memory budget is given back when the entry goes (it was recorded).
-        case message([UInt8], time: Double?, direction: MessageDirection?, charge: BudgetCharge? = nil)
+        case message([UInt8], time: Double?, direction: MessageDirection?, isBinary: Bool = false, charge: BudgetCharge? = nil)
         case finish(@Sendable (Result<ConversionSummary, ConversionError>) -> Void)
 
         var byteCount: Int {
-            if case .message(let bytes, _, _, _) = self { bytes.count } else { 0 }
+            if case .message(let bytes, _, _, _, _) = self { bytes.count } else { 0 }
         }
     }
 
@@ -82,7 +82,7 @@ public final class SessionRecorder: Sendable {
     ///   - sink: Where the bytes go.
     ///   - watermarks: How many bytes of messages may wait for the recording.
     ///   - memoryBudget: A budget shared with other recorders that each message offered
-    ///     (``offer(_:receivedAt:direction:neverWaiting:)``) is charged to until it is recorded; nil: none.
+    ///     (``offer(_:receivedAt:direction:isBinary:neverWaiting:)``) is charged to until it is recorded; nil: none.
     ///   - sessionLog: Where to keep the messages themselves as a session log (JSON Lines in the `{"time", "source",
     ///     "event"}` envelope, `source` being `client` or `server` from each message's direction), so that the session
     ///     can be converted again later; `nil` keeps none.
@@ -144,13 +144,16 @@ public final class SessionRecorder: Sendable {
     ///   - receivedAt: When it arrived, in seconds since the Unix epoch: refines the timeline's placement. A time the
     ///     message carries itself (an envelope's) comes first.
     ///   - direction: Which way it travelled (the audio's track comes from the message itself).
+    ///   - isBinary: Whether it came in a binary frame (a session log keeps it as such: in base64 when it is no JSON
+    ///     object).
     /// - Throws: ``ConversionError``: the recording's failure, if it failed (the sink's, or a problem under strict
     ///   reading); ``ConversionError/cancelled`` at once when the calling task is cancelled (the message is not
     ///   recorded), or after ``finish()``.
-    public func record(_ message: some Sequence<UInt8>, receivedAt: Double? = nil, direction: MessageDirection? = nil) async throws(ConversionError) {
+    public func record(_ message: some Sequence<UInt8>, receivedAt: Double? = nil, direction: MessageDirection? = nil,
+                       isBinary: Bool = false) async throws(ConversionError) {
         let bytes = Array(message)
         do throws(IngressRefusal) {
-            try await queue.push(.message(bytes, time: receivedAt, direction: direction), byteCount: bytes.count)
+            try await queue.push(.message(bytes, time: receivedAt, direction: direction, isBinary: isBinary), byteCount: bytes.count)
         } catch {
             throw recordingError(error)
         }
@@ -173,18 +176,18 @@ public final class SessionRecorder: Sendable {
     ///     a caller such as a relay's event loop would wait until it is scheduled again (measured at up to 10 ms under
     ///     load). The message is then kept, in order, and handed over by the next offer or by ``finish()``; kept
     ///     messages count against the high watermark.
-    ///   - others: as for ``record(_:receivedAt:direction:)``.
+    ///   - others: as for ``record(_:receivedAt:direction:isBinary:)``.
     /// - Throws: ``ConversionError``: the recording's failure, if it failed; ``ConversionError/cancelled`` after
     ///   ``finish()``.
     public func offer(_ message: some Sequence<UInt8>, receivedAt: Double? = nil, direction: MessageDirection? = nil,
-                      neverWaiting: Bool = false) throws(ConversionError) -> Offer {
+                      isBinary: Bool = false, neverWaiting: Bool = false) throws(ConversionError) -> Offer {
         let bytes = Array(message)  // an array passed in is not copied
         var charge: BudgetCharge?
         if let memoryBudget {
             guard let charged = BudgetCharge(bytes.count, to: memoryBudget) else { return .overBudget }
             charge = charged
         }
-        let entry = Entry.message(bytes, time: receivedAt, direction: direction, charge: charge)
+        let entry = Entry.message(bytes, time: receivedAt, direction: direction, isBinary: isBinary, charge: charge)
         do throws(IngressRefusal) {
             let offered = neverWaiting ? try queue.offerNeverWaiting(entry, byteCount: bytes.count)
                 : try queue.offer(entry, byteCount: bytes.count)
@@ -254,15 +257,15 @@ public final class SessionRecorder: Sendable {
         var byteCount = 0
         while let entry = queue.take() {
             switch entry {
-            case .message(let bytes, let time, let direction, _):
+            case .message(let bytes, let time, let direction, let isBinary, _):
                 messageNumber += 1
                 byteCount += bytes.count
                 guard failure == nil else { continue }
                 // Journaled before it is recorded: a kill while it is read loses nothing.
                 if let journal {
                     journalLine.removeAll(keepingCapacity: true)
-                    SessionLogWriter.appendLine(bytes, isJSONObject: Self.looksLikeJSONObject(bytes), time: time, direction: direction,
-                                                to: &journalLine)
+                    SessionLogWriter.appendLine(bytes, isJSONObject: Self.looksLikeJSONObject(bytes), isBinary: isBinary, time: time,
+                                                direction: direction, to: &journalLine)
                     journalLine.withUnsafeBytes { journal.append($0) }
                     // Its storage is kept for the next message, unless a large one grew it: a relay's sessions each
                     // holding the capacity of their largest message would add up.
@@ -271,7 +274,7 @@ public final class SessionRecorder: Sendable {
                 do throws(ConversionError) {
                     let isObject = try record(bytes, time: time, number: messageNumber, reader: &reader, pipeline: pipeline)
                     do throws(OutputError) {
-                        try log?.append(bytes, isJSONObject: isObject, time: time, direction: direction)
+                        try log?.append(bytes, isJSONObject: isObject, isBinary: isBinary, time: time, direction: direction)
                     } catch {
                         throw .output(error)
                     }
