@@ -39,7 +39,5 @@ static inline CURLcode dt_curl_get_offset(CURL *handle, CURLINFO info, curl_off_
 
 /// What a read callback returns to abort the transfer (CURL_READFUNC_ABORT is a macro Swift does not import).
 static inline size_t dt_curl_read_abort(void) { return CURL_READFUNC_ABORT; }
-/// What a write callback returns to pause (CURL_WRITEFUNC_PAUSE).
-static inline size_t dt_curl_write_pause(void) { return CURL_WRITEFUNC_PAUSE; }
 static inline int dt_curl_seek_ok(void) { return CURL_SEEKFUNC_OK; }
 static inline int dt_curl_seek_fail(void) { return CURL_SEEKFUNC_FAIL; }
