@@ -39,12 +39,19 @@ public struct S3Error: Error, Sendable, Equatable, CustomStringConvertible {
     /// Whether the object (or its bucket) does not exist: 404, whatever the code.
     public var isNotFound: Bool { httpStatus == 404 }
 
-    /// Whether sending the request again may succeed: a 5xx answer, 429, `SlowDown`, or no answer (a connection refused
+    /// Whether sending the request again may succeed: a 5xx answer, 429, a 200 whose body is an `<Error>` with a code
+    /// of the server's trouble (`InternalError`, `SlowDown`, `ServiceUnavailable`), or no answer (a connection refused
     /// or reset, a timeout). Never a 4xx other than 429: those stay refused.
     public var isRetryable: Bool {
-        if let httpStatus { return httpStatus >= 500 || httpStatus == 429 || code == "SlowDown" }
+        if let httpStatus {
+            if (400..<500).contains(httpStatus) { return httpStatus == 429 }
+            return httpStatus >= 500 || S3Error.retryableCodes.contains(code)
+        }
         return curlCode.map(S3Error.retryableCurlCodes.contains) ?? false
     }
+
+    /// S3's codes for its own trouble, retried whatever the status they come with.
+    static let retryableCodes: Set<String> = ["InternalError", "SlowDown", "ServiceUnavailable"]
 
     /// libcurl codes worth another try: couldn't connect (7), timeout (28), send and receive failures (55, 56), empty
     /// reply (52), a transfer cut short (18), and HTTP/2 stream errors (16, 92).
