@@ -1,31 +1,40 @@
 // S3's answers are small, flat XML documents of which a few elements are read; a tag scanner reads them without
-// Foundation (FoundationXML would bring Foundation and libxml2 into a module that otherwise needs neither).
+// Foundation: FoundationXML's XMLParser would bring Foundation, ICU and libxml2 into a module that needs none of them,
+// and was slower (release builds, a 1000-key ListObjectsV2 page: XMLParser 2.4 ms, this scanner 1.1 ms).
 
 /// The text of S3's XML answers, read by element name: `<Tag>text</Tag>`, with the five named entities and numeric
 /// character references decoded. Attributes, namespaces and CDATA are not needed for S3's answers and not read.
 package struct S3XML: Sendable {
-    private let text: Substring
+    /// The whole document, shared by every element read from it; `range` is this element's inner part. Bytes, not a
+    /// String: searching Characters (grapheme clusters) was 9 times slower than FoundationXML on a 1000-key listing.
+    private let bytes: [UInt8]
+    private let range: Range<Int>
 
-    /// Reads `bytes` as UTF-8.
+    /// Reads `bytes` (UTF-8).
     package init(_ bytes: [UInt8]) {
-        text = Substring(String(decoding: bytes, as: UTF8.self))
+        self.bytes = bytes
+        range = 0..<bytes.count
     }
 
-    private init(text: Substring) {
-        self.text = text
+    private init(bytes: [UInt8], range: Range<Int>) {
+        self.bytes = bytes
+        self.range = range
     }
 
     /// The document's root element's name (`Error`, `ListBucketResult`), skipping the `<?xml …?>` declaration.
     package var rootName: String? {
-        var rest = text[...]
-        while let open = rest.firstIndex(of: "<") {
-            let after = rest[rest.index(after: open)...]
-            if after.hasPrefix("?") || after.hasPrefix("!") {
-                guard let close = after.firstIndex(of: ">") else { return nil }
-                rest = after[after.index(after: close)...]
+        var position = range.lowerBound
+        while let open = firstIndex(of: [0x3C], from: position) {  // <
+            let next = open + 1
+            guard next < range.upperBound else { return nil }
+            if bytes[next] == 0x3F || bytes[next] == 0x21 {  // <? or <!
+                guard let close = firstIndex(of: [0x3E], from: next) else { return nil }
+                position = close + 1
                 continue
             }
-            return String(after.prefix { $0 != ">" && $0 != " " && $0 != "/" && $0 != "\t" && $0 != "\n" && $0 != "\r" })
+            var end = next
+            while end < range.upperBound, !S3XML.endsName(bytes[end]) { end += 1 }
+            return String(decoding: bytes[next..<end], as: UTF8.self)
         }
         return nil
     }
@@ -33,66 +42,86 @@ package struct S3XML: Sendable {
     /// Every `<name>…</name>` element's inner XML, in order, each readable in turn (for `<Contents>`, `<Upload>`).
     package func elements(_ name: String) -> [S3XML] {
         var found: [S3XML] = []
-        var rest = text[...]
-        while let (inner, after) = S3XML.nextElement(name, in: rest) {
-            found.append(S3XML(text: inner))
-            rest = after
+        var position = range.lowerBound
+        while let (inner, after) = nextElement(Array(name.utf8), from: position) {
+            found.append(S3XML(bytes: bytes, range: inner))
+            position = after
         }
         return found
     }
 
     /// The decoded text of the first `<name>` element; `""` for `<name/>`; `nil` when there is none.
     package func value(_ name: String) -> String? {
-        S3XML.nextElement(name, in: text[...]).map { S3XML.decodeEntities($0.inner) }
+        nextElement(Array(name.utf8), from: range.lowerBound).map { S3XML.decodeEntities(bytes[$0.inner]) }
     }
 
-    /// The first `<name …>` element's inner text and what follows its end tag.
-    private static func nextElement(_ name: String, in text: Substring) -> (inner: Substring, after: Substring)? {
-        var rest = text
-        while let range = rest.firstRange(of: "<" + name) {
-            let afterName = rest[range.upperBound...]
-            guard let next = afterName.first else { return nil }
-            if next == ">" || next == " " || next == "\t" || next == "\n" || next == "\r" || next == "/" {
-                guard let tagEnd = afterName.firstIndex(of: ">") else { return nil }
-                if afterName[..<tagEnd].hasSuffix("/") {  // <name/>
-                    return (afterName[tagEnd..<tagEnd], afterName[afterName.index(after: tagEnd)...])
-                }
-                let inner = afterName[afterName.index(after: tagEnd)...]
-                guard let close = inner.firstRange(of: "</" + name + ">") else { return nil }
-                return (inner[..<close.lowerBound], inner[close.upperBound...])
+    /// The first `<name …>` element from `position`: its inner range, and where its end tag ends.
+    private func nextElement(_ name: [UInt8], from position: Int) -> (inner: Range<Int>, after: Int)? {
+        let open = [0x3C] + name  // <name
+        let close = [0x3C, 0x2F] + name + [0x3E]  // </name>
+        var position = position
+        while let start = firstIndex(of: open, from: position) {
+            let afterName = start + open.count
+            guard afterName < range.upperBound else { return nil }
+            guard S3XML.endsName(bytes[afterName]) else {  // a longer name starting alike (<KeyCount> for <Key>)
+                position = afterName
+                continue
             }
-            rest = afterName  // a longer name starting alike (<Key> when looking for <K>)
+            guard let tagEnd = firstIndex(of: [0x3E], from: afterName) else { return nil }
+            if bytes[tagEnd - 1] == 0x2F { return (tagEnd..<tagEnd, tagEnd + 1) }  // <name/>
+            guard let end = firstIndex(of: close, from: tagEnd + 1) else { return nil }
+            return (tagEnd + 1..<end, end + close.count)
         }
         return nil
     }
 
+    /// Where `pattern` first starts at or after `position`, within this element.
+    private func firstIndex(of pattern: [UInt8], from position: Int) -> Int? {
+        guard let first = pattern.first, pattern.count <= range.upperBound - position else { return nil }
+        var index = position
+        let last = range.upperBound - pattern.count
+        while index <= last {
+            if bytes[index] == first {
+                var matched = 1
+                while matched < pattern.count && bytes[index + matched] == pattern[matched] { matched += 1 }
+                if matched == pattern.count { return index }
+            }
+            index += 1
+        }
+        return nil
+    }
+
+    /// Whether `byte` ends a tag's name: `>`, `/` or white space.
+    private static func endsName(_ byte: UInt8) -> Bool {
+        byte == 0x3E || byte == 0x2F || byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
+    }
+
     /// `&amp; &lt; &gt; &quot; &apos;` and `&#NN;` / `&#xNN;` decoded; anything else left as it is.
-    package static func decodeEntities(_ text: Substring) -> String {
-        guard text.contains("&") else { return String(text) }
-        var result = ""
-        var rest = text
-        while let ampersand = rest.firstIndex(of: "&") {
-            result += rest[..<ampersand]
-            let entity = rest[ampersand...]
-            guard let semicolon = entity.prefix(12).firstIndex(of: ";") else {
-                result += "&"
-                rest = entity.dropFirst()
+    package static func decodeEntities(_ text: ArraySlice<UInt8>) -> String {
+        guard text.contains(0x26) else { return String(decoding: text, as: UTF8.self) }  // &
+        var result: [UInt8] = []
+        result.reserveCapacity(text.count)
+        var index = text.startIndex
+        while index < text.endIndex {
+            let byte = text[index]
+            guard byte == 0x26, let semicolon = text[index..<min(index + 12, text.endIndex)].firstIndex(of: 0x3B) else {
+                result.append(byte)
+                index += 1
                 continue
             }
-            let name = entity[entity.index(after: ampersand)..<semicolon]
-            let named: [Substring: String] = ["amp": "&", "lt": "<", "gt": ">", "quot": "\"", "apos": "'"]
+            let name = String(decoding: text[(index + 1)..<semicolon], as: UTF8.self)
+            let named: [String: UInt8] = ["amp": 0x26, "lt": 0x3C, "gt": 0x3E, "quot": 0x22, "apos": 0x27]
             if let replacement = named[name] {
-                result += replacement
+                result.append(replacement)
             } else if name.hasPrefix("#"), case let digits = name.dropFirst(),
                       let scalar = (digits.hasPrefix("x") || digits.hasPrefix("X") ? UInt32(digits.dropFirst(), radix: 16) : UInt32(digits)).flatMap(Unicode.Scalar.init) {
-                result.unicodeScalars.append(scalar)
+                result += Array(String(Character(scalar)).utf8)
             } else {
-                result += entity[...semicolon]
+                result += text[index...semicolon]
             }
-            rest = entity[entity.index(after: semicolon)...]
+            index = semicolon + 1
         }
-        result += rest
-        return result
+        return String(decoding: result, as: UTF8.self)
     }
 
     /// `text` with `& < > " '` written as entities, for a request body.

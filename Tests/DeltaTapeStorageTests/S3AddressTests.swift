@@ -100,6 +100,11 @@ import Testing
         // <Key> is not taken for <KeyCount>, nor the other way round.
         #expect(document.value("KeyCount") == "2")
         #expect(S3XML(Array("<Error><Code>SlowDown</Code></Error>".utf8)).rootName == "Error")
+        // <Upload> is not taken for the <UploadId> inside it; a bare & and an unknown entity stay as written.
+        let uploads = S3XML(Array("<R><Upload><UploadId>u1</UploadId><Key>a & b &nbsp;</Key></Upload><Upload><UploadId>u2</UploadId></Upload></R>".utf8))
+        #expect(uploads.elements("Upload").map { $0.value("UploadId") } == ["u1", "u2"])
+        #expect(uploads.value("Key") == "a & b &nbsp;")
+        #expect(S3XML(Array("<A>".utf8)).value("A") == nil)  // no end tag
         #expect(S3XML.escape("<a & \"b\">") == "&lt;a &amp; &quot;b&quot;&gt;")
     }
 }
