@@ -233,6 +233,29 @@ import TestSupport
         #expect(folders.commonPrefixes == [prefix.key + "sub/"] && folders.objects.count == 7)
     }
 
+    /// One client from many threads at once: each call gets a handle of its own from the pool.
+    @Test func oneClientManyThreads() throws {
+        let s3 = try client()
+        let prefix = self.prefix
+        let failures = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { thread in
+            for index in 0..<10 {
+                do {
+                    let address = try prefix.appending("thread\(thread)/\(index).bin")
+                    let bytes = Array(repeating: UInt8(thread * 10 + index), count: 1000 + index)
+                    try s3.putObject(address, bytes: bytes)
+                    var read: [UInt8] = []
+                    try s3.getObject(address) { read += $0 }
+                    if read != bytes { failures.withLock { $0.append("\(address) read back wrong") } }
+                } catch {
+                    failures.withLock { $0.append("\(error)") }
+                }
+            }
+        }
+        #expect(failures.withLock { $0 } == [])
+        #expect(try s3.listAllObjects(prefix).count == 80)
+    }
+
     /// `If-None-Match: *`: AWS refuses to overwrite with it since 2024; this checks what the test server does.
     @Test func conditionalWrites() throws {
         let s3 = try client()
