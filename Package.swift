@@ -23,6 +23,7 @@ let package = Package(
         .systemLibrary(name: "COgg", pkgConfig: "ogg", providers: [.apt(["libogg-dev"])]),
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
         .systemLibrary(name: "CSampleRate", pkgConfig: "samplerate", providers: [.apt(["libsamplerate0-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Byte kernels Swift cannot express fast (base64 shuffles), per-function AVX2 with run-time dispatch.
         .target(name: "CDeltaTapeSIMD"),
@@ -42,6 +43,9 @@ let package = Package(
             dependencies: ["DeltaTapeKernels", "DeltaTapeEvents", "DeltaTapeTimeline", "DeltaTapeCodecs", "DeltaTapeContainers"]
         ),
         .executableTarget(name: "deltatape", dependencies: ["DeltaTape", argumentParser]),
+        // Object storage: an S3 client whose requests libcurl signs (SigV4). A target of its own, beside the pipeline,
+        // so that building the core library never waits for it.
+        .target(name: "DeltaTapeStorage", dependencies: ["CCurl"]),
 
         // Test-only helpers: reference tools, the deltatape binary, generated session fixtures.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -51,6 +55,8 @@ let package = Package(
         .testTarget(name: "DeltaTapeCodecsTests", dependencies: ["DeltaTapeCodecs", "TestSupport"]),
         .testTarget(name: "DeltaTapeContainersTests", dependencies: ["DeltaTapeContainers", "DeltaTapeCodecs", "TestSupport"]),
         // Runs the `deltatape` binary too (its command-line tests): declared, so that it is built before them.
+        // Against a real S3 server that checks signatures (SeaweedFS, started by TestSupport's S3TestServer).
+        .testTarget(name: "DeltaTapeStorageTests", dependencies: ["DeltaTapeStorage", "TestSupport"]),
         .testTarget(name: "DeltaTapeTests", dependencies: ["DeltaTape", "deltatape", "TestSupport"], exclude: ["OutputChecksums.txt"]),
         // Names every public type through `import DeltaTape` alone: two modules exporting one name fail to compile here.
         .testTarget(name: "PublicAPITests", dependencies: ["DeltaTape"]),
