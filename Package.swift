@@ -54,9 +54,9 @@ let package = Package(
         .testTarget(name: "DeltaTapeTimelineTests", dependencies: ["DeltaTapeTimeline", "DeltaTapeEvents", "DeltaTapeKernels", "TestSupport"]),
         .testTarget(name: "DeltaTapeCodecsTests", dependencies: ["DeltaTapeCodecs", "TestSupport"]),
         .testTarget(name: "DeltaTapeContainersTests", dependencies: ["DeltaTapeContainers", "DeltaTapeCodecs", "TestSupport"]),
-        // Runs the `deltatape` binary too (its command-line tests): declared, so that it is built before them.
         // Against a real S3 server that checks signatures (SeaweedFS, started by TestSupport's S3TestServer).
         .testTarget(name: "DeltaTapeStorageTests", dependencies: ["DeltaTapeStorage", "TestSupport"]),
+        // Runs the `deltatape` binary too (its command-line tests): declared, so that it is built before them.
         .testTarget(name: "DeltaTapeTests", dependencies: ["DeltaTape", "deltatape", "TestSupport"], exclude: ["OutputChecksums.txt"]),
         // Names every public type through `import DeltaTape` alone: two modules exporting one name fail to compile here.
         .testTarget(name: "PublicAPITests", dependencies: ["DeltaTape"]),
