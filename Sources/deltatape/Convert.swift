@@ -42,8 +42,11 @@ extension DeltaTapeCommand {
 
         @OptionGroup var log: SessionLogOptions
 
-        @Option(name: .shortAndLong, help: "The output file ('-' writes to standard output; then --format is required), or a folder (an existing one, or a path ending in '/', made if missing) to write each input into as NAME.EXT.")
+        @Option(name: .shortAndLong, help: "The output file ('-' writes to standard output; then --format is required), or a folder (an existing one, or a path ending in '/', made if missing) to write each input into as NAME.EXT; or s3://BUCKET/KEY, s3://BUCKET/PREFIX/ (uploaded as it is written).")
         var output: String
+
+        @Option(help: ArgumentHelp("With -o s3://…: the folder outputs are spooled in while they upload (default ~/.cache/deltatape/spool).", valueName: "dir"))
+        var spool: String?
 
         @Option(name: [.customShort("j"), .customLong("jobs")], parsing: .unconditional,
                 help: ArgumentHelp("How many inputs to convert at once (default 1).", valueName: "n"))
@@ -108,7 +111,7 @@ extension DeltaTapeCommand {
             if jobs < 1 {
                 throw ValidationError("-j must be at least 1 (the number of inputs converted at once).")
             }
-            try refuseURLPath(output, role: "the output")
+            try refuseURLPath(output, role: "the output", allowsS3: true)
             for input in inputs { try refuseURLPath(input, role: "the input") }
             try validateInputsAndFolder()
             if let complexity, !(0...10).contains(complexity) {
@@ -246,7 +249,13 @@ extension DeltaTapeCommand {
             // whose SIGXFSZ would kill the process too (the write fails with EFBIG instead).
             signal(SIGPIPE, SIG_IGN)
             signal(SIGXFSZ, SIG_IGN)
-            if writesIntoFolder, let reason = makeFolder(output) {
+            let s3: S3Output?
+            do throws(OutputError) {
+                s3 = try S3Output.prepare(output, spool: spool)
+            } catch {
+                throw reportFailure(.output(error))
+            }
+            if s3 == nil, writesIntoFolder, let reason = makeFolder(output) {
                 throw reportFailure(.output(OutputError(path: output, reason: reason)))
             }
             var options = ConversionOptions(
@@ -269,7 +278,9 @@ extension DeltaTapeCommand {
             // Given at their default value they change nothing for a session log, and an audio input still refuses them.
             options.givenSessionFlags = [("--track", track != nil), ("--max-message-bytes", log.maxMessageBytes != nil)].filter(\.1).map(\.0)
             let display = ProgressDisplay(inputs: inputs, showsProgress: !quiet && ProgressDisplay.standardErrorIsTerminal)
-            let status = await Self.convert(Array(zip(inputs, plannedDestinations)), options: options, atOnce: jobs,
+            let destinations = s3.map { s3 in inputs.map { s3.destination(for: $0, intoPrefix: writesIntoFolder, format: outputFormat) } }
+                ?? plannedDestinations
+            let status = await Self.convert(Array(zip(inputs, destinations)), options: options, atOnce: jobs,
                                             display: display, quiet: quiet, summary: summaryText)
             if status != 0 { throw ExitCode(status) }
         }

@@ -52,12 +52,14 @@ enum LogKind: String, CaseIterable, ExpressibleByArgument {
     }
 }
 
-/// Refuses a path that names a URL (`s3://bucket/key`, `https://…`): until object storage is supported, such a path
-/// would be taken as a local one (`-o s3://b/k.wav` made a folder named `s3:`). `role` is `the input` or `the output`.
-func refuseURLPath(_ path: String, role: String) throws {
+/// Refuses a path that names a URL (`s3://bucket/key`, `https://…`) where it is not supported: such a path would be
+/// taken as a local one (`-o s3://b/k.wav` made a folder named `s3:`). `role` is `the input` or `the output`; `allowsS3`
+/// lets `s3://` through (convert's outputs).
+func refuseURLPath(_ path: String, role: String, allowsS3: Bool = false) throws {
     guard let colon = path.firstIndex(of: ":"), colon > path.startIndex, path[colon...].hasPrefix("://"),
           path[..<colon].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+-.".contains($0)) }) else { return }
     let scheme = path[..<colon].lowercased()
+    if allowsS3, scheme == "s3" { return }
     let what = scheme == "s3" ? "object storage (s3://), which deltatape does not support yet" : "a URL (\(scheme)://), which deltatape does not read or write"
     let remedy = role == "the output" ? "write a local file or folder and upload it" : "download it and name the local copy"
     throw ValidationError("\(role) '\(path)' names \(what); \(remedy).")

@@ -1,0 +1,243 @@
+// A recording written to S3 as it is made (issue 28): a multipart upload fed from a spool file on local disk, so that
+// memory stays flat however long the recording, and the object appears under its key only once it is complete.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+public import DeltaTapeContainers
+import Dispatch
+import Synchronization
+
+/// Writes an object to S3 the way a file is written: bytes are appended to a spool file (never held in memory), each
+/// part is uploaded (`UploadPart`, from the spool file) as soon as it is whole, on a thread of the sink's own, and
+/// ``close()`` uploads the rest and completes the upload. Writers that finalize headers in place (a WAV's sizes, a
+/// WebM's duration and cues) overwrite the spool; a part changed after it was uploaded is uploaded again at the end
+/// (an `UploadPart` with the same number replaces it), which for headers is the first part. An object smaller than
+/// one part goes up in one `PutObject`.
+///
+/// Failure: an upload that cannot be completed (access denied, a missing bucket, retries exhausted) is aborted, so no
+/// upload is left open to be billed, and the error names the key and S3's code; the spool file is kept, and named.
+/// The spool keeps the whole recording until it is complete (disk, not memory), and a manifest beside it (`.manifest`:
+/// bucket, key, upload id, the parts and their ETags) for repair after a kill.
+// Unchecked: `byteCount` is read and written on the writer's thread alone (a sink has one writer); the upload thread
+// touches only `state`, behind its lock, and the immutable properties.
+public final class S3UploadSink: PositionalByteSink, @unchecked Sendable {
+    /// `s3://bucket/key`.
+    public let name: String
+    public private(set) var byteCount = 0
+    public let isSeekable = true
+    /// The spool file's path.
+    public let spoolPath: String
+
+    private let address: S3Address
+    private let client: S3Client
+    private let contentType: String?
+    private let descriptor: Int32
+    private let uploads = DispatchQueue(label: "deltatape-s3-upload")
+    private let state = Mutex(State())
+    private let basePartByteCount: Int
+
+    private struct State {
+        var upload: S3MultipartUpload?
+        /// Parts handed to the upload thread, in order: number, offset, byte count.
+        var planned: [(number: Int, offset: Int, byteCount: Int)] = []
+        var uploaded: [Int: S3UploadedPart] = [:]
+        /// Parts overwritten after they were handed to the upload thread: uploaded again by ``close()``.
+        var changed: Set<Int> = []
+        var failure: S3Error?
+    }
+
+    /// Starts an upload to `address`: its spool file is made in `spoolDirectory` (created if missing), nothing is sent
+    /// until the first part is whole.
+    ///
+    /// - Parameters:
+    ///   - partByteCount: Bytes of each part (at least S3's 5 MiB); doubled every 1 000 parts, so that 10 000 parts
+    ///     hold objects far past any recording.
+    /// - Throws: ``OutputError`` when the spool file cannot be made.
+    public init(address: S3Address, client: S3Client, spoolDirectory: String, contentType: String? = nil,
+                partByteCount: Int = 8 << 20) throws(OutputError) {
+        self.address = address
+        self.client = client
+        self.contentType = contentType
+        name = address.description
+        basePartByteCount = max(5 << 20, partByteCount)
+        if mkdir(spoolDirectory, 0o700) != 0, errno != EEXIST {
+            throw OutputError(path: name, reason: "cannot make the spool folder \(spoolDirectory): \(String(cString: strerror(errno)))", code: errno)
+        }
+        var made: Int32 = -1
+        var path = ""
+        for _ in 0..<8 where made < 0 {
+            path = spoolDirectory + "/" + Self.randomName() + ".spool"
+            made = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            if made < 0, errno != EEXIST { break }
+        }
+        guard made >= 0 else {
+            throw OutputError(path: name, reason: "cannot make a spool file in \(spoolDirectory): \(String(cString: strerror(errno)))", code: errno)
+        }
+        descriptor = made
+        spoolPath = path
+    }
+
+    deinit { _ = Glibc.close(descriptor) }
+
+    /// Bytes of part `number` (1-based).
+    private func partByteCount(_ number: Int) -> Int {
+        basePartByteCount << min(20, (number - 1) / 1_000)
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
+        if let failure = state.withLock({ $0.failure }) { throw outputError(failure) }
+        try writeSpool(bytes, at: byteCount)
+        byteCount += bytes.count
+        // Whole parts go to the upload thread as they fill (the last part is sent by close()).
+        while true {
+            let next = state.withLock { state -> (number: Int, offset: Int, byteCount: Int)? in
+                let number = state.planned.count + 1
+                let offset = state.planned.last.map { $0.offset + $0.byteCount } ?? 0
+                let size = partByteCount(number)
+                guard byteCount - offset > size, number < 10_000 else { return nil }
+                state.planned.append((number, offset, size))
+                return (number, offset, size)
+            }
+            guard let next else { break }
+            uploads.async { [self] in uploadPart(next.number, offset: next.offset, byteCount: next.byteCount) }
+        }
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(OutputError) {
+        guard offset >= 0, offset + bytes.count <= byteCount else {
+            throw OutputError(path: name, reason: "an overwrite at \(offset) of \(bytes.count) bytes goes past the \(byteCount) written")
+        }
+        try writeSpool(bytes, at: offset)
+        state.withLock { state in
+            for part in state.planned where part.offset < offset + bytes.count && offset < part.offset + part.byteCount {
+                state.changed.insert(part.number)
+            }
+        }
+    }
+
+    public func close() throws(OutputError) {
+        uploads.sync {}
+        let (upload, planned, failure) = state.withLock { ($0.upload, $0.planned, $0.failure) }
+        if let failure { throw abort(failure) }
+        do throws(S3Error) {
+            guard let upload else {
+                // Smaller than one part, so no upload was begun: one PutObject of the whole spool.
+                _ = try client.putObject(address, from: range(0, byteCount), contentType: contentType)
+                removeSpool()
+                return
+            }
+            let end = planned.last.map { $0.offset + $0.byteCount } ?? 0
+            var parts = state.withLock { $0.uploaded }
+            if byteCount > end {
+                let number = planned.count + 1
+                parts[number] = try client.uploadPart(upload, partNumber: number, from: range(end, byteCount - end))
+            }
+            for number in state.withLock({ $0.changed }).sorted() {
+                guard let part = planned.first(where: { $0.number == number }) else { continue }
+                parts[number] = try client.uploadPart(upload, partNumber: number, from: range(part.offset, part.byteCount))
+            }
+            _ = try client.completeMultipartUpload(upload, parts: parts.keys.sorted().compactMap { parts[$0] })
+            removeSpool()
+        } catch {
+            throw abort(error)
+        }
+    }
+
+    // MARK: - The upload thread
+
+    private func uploadPart(_ number: Int, offset: Int, byteCount: Int) {
+        guard state.withLock({ $0.failure == nil }) else { return }
+        do throws(S3Error) {
+            let upload: S3MultipartUpload
+            if let started = state.withLock({ $0.upload }) {
+                upload = started
+            } else {
+                upload = try client.createMultipartUpload(address, contentType: contentType)
+                state.withLock { $0.upload = upload }
+            }
+            let part = try client.uploadPart(upload, partNumber: number, from: range(offset, byteCount))
+            state.withLock { $0.uploaded[number] = part }
+            writeManifest()
+        } catch {
+            state.withLock { $0.failure = error }
+        }
+    }
+
+    // MARK: - Spool and manifest
+
+    private func range(_ offset: Int, _ count: Int) -> S3FileRange {
+        S3FileRange(descriptor: descriptor, offset: Int64(offset), byteCount: Int64(count))
+    }
+
+    private func writeSpool(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(OutputError) {
+        var done = 0
+        while done < bytes.count {
+            let written = pwrite(descriptor, bytes.baseAddress.map { $0 + done }, bytes.count - done, off_t(offset + done))
+            if written < 0, errno == EINTR { continue }
+            guard written > 0 else {
+                throw OutputError(path: name, reason: "cannot write the spool file \(spoolPath): \(String(cString: strerror(errno)))",
+                                  code: errno, writtenByteCount: byteCount)
+            }
+            done += written
+        }
+    }
+
+    /// The manifest beside the spool file: what a repair needs to finish the upload (no secret is in it).
+    private func writeManifest() {
+        let (upload, parts) = state.withLock { ($0.upload, $0.uploaded) }
+        guard let upload else { return }
+        let entries = parts.keys.sorted().compactMap { parts[$0] }.map { "{\"number\":\($0.partNumber),\"etag\":\(Self.json($0.etag))}" }
+        let text = "{\"bucket\":\(Self.json(address.bucket)),\"key\":\(Self.json(address.key)),\"uploadId\":\(Self.json(upload.uploadID)),"
+            + "\"partByteCount\":\(basePartByteCount),\"parts\":[\(entries.joined(separator: ","))]}\n"
+        let temporary = manifestPath + ".new"
+        let made = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard made >= 0 else { return }
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBytes { Glibc.write(made, $0.baseAddress, $0.count) }
+        _ = Glibc.close(made)
+        if written == bytes.count { _ = rename(temporary, manifestPath) } else { unlink(temporary) }
+    }
+
+    private var manifestPath: String { String(spoolPath.dropLast(".spool".count)) + ".manifest" }
+
+    private func removeSpool() {
+        unlink(spoolPath)
+        unlink(manifestPath)
+    }
+
+    /// Aborts the multipart upload, if one was made (no upload left open to be billed), and says what failed.
+    private func abort(_ failure: S3Error) -> OutputError {
+        if let upload = state.withLock({ $0.upload }) { try? client.abortMultipartUpload(upload) }
+        return outputError(failure)
+    }
+
+    private func outputError(_ failure: S3Error) -> OutputError {
+        OutputError(path: name, reason: "\(failure.description) The upload was aborted; the \(byteCount) bytes written are kept in \(spoolPath)",
+                    writtenByteCount: byteCount)
+    }
+
+    private static func json(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    private static func randomName() -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567")
+        return String((0..<16).map { _ in alphabet[Int.random(in: 0..<alphabet.count)] })
+    }
+}

@@ -1,0 +1,66 @@
+// `-o s3://BUCKET/KEY` and `-o s3://BUCKET/PREFIX/` (issue 28): each output goes up as it is written, through an
+// S3UploadSink (a multipart upload fed from a spool file), and appears under its key only when complete.
+import DeltaTape
+import DeltaTapeStorage
+import Foundation
+
+/// Where `-o` sends outputs when it names S3: the bucket and key (or prefix), the client, the spool folder.
+struct S3Output: Sendable {
+    let address: S3Address
+    let client: S3Client
+    let spoolDirectory: String
+
+    /// The S3 output `output` names, or nil when it names none (a file, a folder, `-`).
+    ///
+    /// - Throws: ``OutputError`` naming the address: not a valid `s3://` address, no credentials or region found, a
+    ///   spool folder that cannot be made.
+    static func prepare(_ output: String, spool: String?) throws(OutputError) -> S3Output? {
+        guard output.hasPrefix(S3Address.scheme) else { return nil }
+        let address: S3Address
+        do throws(S3AddressError) {
+            address = try S3Address(parsing: output)
+        } catch {
+            throw OutputError(path: output, reason: error.description)
+        }
+        let configuration: S3Configuration
+        do throws(S3ConfigurationError) {
+            configuration = try S3Configuration.resolve(environment: ProcessInfo.processInfo.environment)
+        } catch {
+            throw OutputError(path: output, reason: error.description)
+        }
+        let folder = spool ?? defaultSpoolDirectory
+        if let reason = makeFolder(folder) { throw OutputError(path: output, reason: "the spool folder \(folder): \(reason) (--spool DIR)") }
+        return S3Output(address: address, client: S3Client(configuration: configuration), spoolDirectory: folder)
+    }
+
+    /// `$XDG_CACHE_HOME/deltatape/spool`, or `~/.cache/deltatape/spool`.
+    static var defaultSpoolDirectory: String {
+        let environment = ProcessInfo.processInfo.environment
+        let cache = environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? (NSHomeDirectory() + "/.cache")
+        return cache + "/deltatape/spool"
+    }
+
+    /// Where `input` goes: the key `-o` names, or `PREFIX/NAME.EXT` when it names a prefix; a track of separate files
+    /// under `NAME.user.EXT` and `NAME.assistant.EXT`, as for files.
+    func destination(for input: String, intoPrefix: Bool, format: OutputFormat) -> OutputDestination {
+        let key = intoPrefix ? address.key + fileNameWithoutExtension(input) + "." + format.rawValue : address.key
+        let bucket = address.bucket, client = client, spool = spoolDirectory
+        let contentType = switch format {
+        case .wav: "audio/wav"
+        case .ogg: "audio/ogg"
+        case .webm: "audio/webm"
+        }
+        return .custom { track throws(OutputError) in
+            let name = track.map { track in
+                OutputDestination.file(key).destination(for: track)?.name ?? key
+            } ?? key
+            let target: S3Address
+            do throws(S3AddressError) {
+                target = try S3Address(bucket: bucket, key: name)
+            } catch {
+                throw OutputError(path: "\(S3Address.scheme)\(bucket)/\(name)", reason: error.description)
+            }
+            return try S3UploadSink(address: target, client: client, spoolDirectory: spool, contentType: contentType)
+        }
+    }
+}

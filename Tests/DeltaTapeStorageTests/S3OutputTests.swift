@@ -1,0 +1,85 @@
+import DeltaTapeStorage
+import Foundation
+import Testing
+import TestSupport
+
+/// `deltatape convert … -o s3://…` against a real S3 server that checks signatures (SeaweedFS): each object, read back
+/// by `curl --aws-sigv4` (a client independent of ours), is what converting to a local file gives; a failure exits 74
+/// with the key and S3's code, and leaves neither an object nor an open upload.
+@Suite(.timeLimit(.minutes(4))) struct S3OutputTests {
+    let server: S3TestServer
+    let prefix: String
+    let folder: URL
+
+    init() throws {
+        server = try S3TestServer.shared()
+        prefix = "out-\(UUID().uuidString.prefix(8))/"
+        folder = try TestEnvironment.temporaryDirectory()
+    }
+
+    /// Runs the CLI with the server's endpoint and `secret` (the server's own unless given) in its environment.
+    func deltatape(_ arguments: [String], secret: String? = nil) throws -> ProcessResult {
+        let environment = ["AWS_ACCESS_KEY_ID=\(server.accessKeyID)", "AWS_SECRET_ACCESS_KEY=\(secret ?? server.secretAccessKey)",
+                           "AWS_REGION=\(server.region)", "AWS_ENDPOINT_URL=\(server.endpoint)", "AWS_CONFIG_FILE=/dev/null",
+                           "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "XDG_CACHE_HOME=\(folder.path)"]
+        return try run("/usr/bin/env", environment + [TestEnvironment.deltatapeExecutable.path] + arguments)
+    }
+
+    /// The object at `key` as curl reads it.
+    func object(_ key: String) throws -> (status: Int, body: Data) {
+        try server.curl("GET", "/\(server.bucket)/\(key)")
+    }
+
+    /// A six-minute session to stereo WAV (34 MB: several parts, the header's part uploaded again at the end) and the
+    /// short one to each format: WAV bit-identical to the local file's, Ogg and WebM decoding (ffmpeg) to the same PCM.
+    @Test(arguments: [("long", "wav"), ("short", "wav"), ("short", "ogg"), ("long", "webm")])
+    func anObjectIsWhatTheFileWouldBe(session: String, format: String) throws {
+        let log = session == "long" ? try GeneratedSessions.sixMinuteLog() : try GeneratedSessions.log("ga-basic")
+        let local = folder.appendingPathComponent("local.\(format)").path
+        let key = prefix + "\(session).\(format)"
+        let converted = try deltatape(["convert", log, "--track", "both", "-o", "s3://\(server.bucket)/\(key)", "--quiet"])
+        #expect(converted.status == 0, "\(converted.standardError)")
+        #expect(try deltatape(["convert", log, "--track", "both", "-o", local, "--quiet"]).status == 0)
+        let (status, body) = try object(key)
+        #expect(status == 200)
+        let expected = try Data(contentsOf: URL(fileURLWithPath: local))
+        if format == "wav" {
+            // Compared first: Swift Testing describes the difference of two unequal 34 MB values for minutes.
+            let same = body == expected
+            #expect(same, "\(body.count) bytes in S3, \(expected.count) in the file")
+        } else {
+            let downloaded = folder.appendingPathComponent("downloaded.\(format)")
+            try body.write(to: downloaded)
+            let (fromS3, fromFile) = (try ffmpegDecodeToPCM16(downloaded.path), try ffmpegDecodeToPCM16(local))
+            let same = fromS3 == fromFile
+            #expect(same, "\(fromS3.count) bytes of PCM from S3, \(fromFile.count) from the file")
+        }
+        // Nothing left behind: no open upload, an empty spool.
+        #expect(try server.curl("GET", "/\(server.bucket)/?uploads=&prefix=\(prefix)").body.range(of: Data("<UploadId>".utf8)) == nil)
+        let spool = folder.appendingPathComponent("deltatape/spool").path
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spool).isEmpty)
+    }
+
+    /// A wrong secret is refused by the server: exit 74, a sentence naming the key and SignatureDoesNotMatch (never the
+    /// secret), no object under the key and no upload left open; the bytes written stay in the spool.
+    @Test(arguments: ["long", "short"])
+    func aWrongSecretLeavesNoObjectAndNoUpload(session: String) throws {
+        let log = session == "long" ? try GeneratedSessions.sixMinuteLog() : try GeneratedSessions.log("ga-basic")
+        let key = prefix + "refused-\(session).wav"
+        let secret = "wrong-" + server.secretAccessKey
+        let converted = try deltatape(["convert", log, "-o", "s3://\(server.bucket)/\(key)", "--quiet"], secret: secret)
+        #expect(converted.status == 74)
+        #expect(converted.standardError.contains("s3://\(server.bucket)/\(key)"), "\(converted.standardError)")
+        #expect(converted.standardError.contains("SignatureDoesNotMatch"), "\(converted.standardError)")
+        #expect(!converted.standardError.contains(secret) && !converted.standardError.contains(server.secretAccessKey))
+        #expect(try object(key).status == 404)
+        #expect(try server.curl("GET", "/\(server.bucket)/?uploads=&prefix=\(prefix)").body.range(of: Data("<UploadId>".utf8)) == nil)
+    }
+
+    /// A bucket that does not exist: exit 74 with NoSuchBucket.
+    @Test func aMissingBucketIsSaid() throws {
+        let converted = try deltatape(["convert", try GeneratedSessions.log("ga-basic"), "-o", "s3://no-such-bucket-dt/x.wav", "--quiet"])
+        #expect(converted.status == 74)
+        #expect(converted.standardError.contains("NoSuchBucket"), "\(converted.standardError)")
+    }
+}
