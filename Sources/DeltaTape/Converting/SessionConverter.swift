@@ -67,13 +67,7 @@ public enum SessionConverter {
         defer { source.close() }
         // One look at the input's first bytes tells a session log from an audio file.
         var prefixSource = source
-        let prefix: [UInt8]
-        do throws(InputError) {
-            prefix = try SessionLog.readDetectionPrefix(&prefixSource)
-        } catch {
-            throw .unreadableInput(error)
-        }
-        let detected = prefix.withUnsafeBytes { InputKind.detect($0) }
+        let (prefix, detected) = try detectionPrefix(&prefixSource)
         if (options.inputKind ?? detected) == .audioFile {
             guard input != "-" else {
                 throw .badInput("\(source.name): looks like an audio file; audio files are read from a path, not from standard input; "
@@ -113,19 +107,23 @@ public enum SessionConverter {
             throw .inapplicableOption("\(source.name): headerless PCM (--input-format) is read from a local file or standard input only; "
                 + "download the object and convert the local copy")
         }
-        let prefix: [UInt8]
-        do throws(InputError) {
-            prefix = try SessionLog.readDetectionPrefix(&source)
-        } catch {
-            throw .unreadableInput(error)
-        }
-        let detected = prefix.withUnsafeBytes { InputKind.detect($0) }
+        let (prefix, detected) = try detectionPrefix(&source)
         if (options.inputKind ?? detected) == .audioFile {
             throw .badInput("\(source.name): looks like an audio file; audio files are not read from object storage yet, only session "
                 + "logs; download it and convert the local copy")
         }
         return try convertSessionLog(source, prefix: prefix, detected: detected, to: destination, options: options, journal: nil,
                                      started: started, waitForInput: nil, problem: problem)
+    }
+
+    /// The input's first bytes and the kind they show (`nil`: no known kind).
+    private static func detectionPrefix(_ source: inout some SessionLogSource) throws(ConversionError) -> (prefix: [UInt8], detected: InputKind?) {
+        do throws(InputError) {
+            let prefix = try SessionLog.readDetectionPrefix(&source)
+            return (prefix, prefix.withUnsafeBytes { InputKind.detect($0) })
+        } catch {
+            throw .unreadableInput(error)
+        }
     }
 
     /// Converts as ``convert(_:to:options:problem:)`` does, on a thread of its own, so that no thread of Swift's
