@@ -42,10 +42,11 @@ let package = Package(
             name: "DeltaTape",
             dependencies: ["DeltaTapeKernels", "DeltaTapeEvents", "DeltaTapeTimeline", "DeltaTapeCodecs", "DeltaTapeContainers"]
         ),
+        // The CLI reads and writes s3:// through DeltaTapeStorage; the library DeltaTape never depends on it.
         .executableTarget(name: "deltatape", dependencies: ["DeltaTape", "DeltaTapeStorage", argumentParser]),
-        // Object storage: an S3 client whose requests libcurl signs (SigV4). A target of its own, beside the pipeline,
-        // so that building the core library never waits for it.
-        .target(name: "DeltaTapeStorage", dependencies: ["CCurl", "DeltaTapeContainers"]),
+        // Object storage: an S3 client whose requests libcurl signs (SigV4), and an object read as a session log's bytes
+        // (hence Events), an upload written as a file is (hence Containers). A target of its own, beside the pipeline, so that building the core library never waits for it.
+        .target(name: "DeltaTapeStorage", dependencies: ["CCurl", "DeltaTapeKernels", "DeltaTapeEvents", "DeltaTapeContainers"]),
 
         // Test-only helpers: reference tools, the deltatape binary, generated session fixtures.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -55,7 +56,8 @@ let package = Package(
         .testTarget(name: "DeltaTapeCodecsTests", dependencies: ["DeltaTapeCodecs", "TestSupport"]),
         .testTarget(name: "DeltaTapeContainersTests", dependencies: ["DeltaTapeContainers", "DeltaTapeCodecs", "TestSupport"]),
         // Against a real S3 server that checks signatures (SeaweedFS, started by TestSupport's S3TestServer).
-        .testTarget(name: "DeltaTapeStorageTests", dependencies: ["DeltaTapeStorage", "deltatape", "TestSupport"]),
+        // Runs the `deltatape` binary on s3:// inputs and outputs too: declared, so that it is built before them.
+        .testTarget(name: "DeltaTapeStorageTests", dependencies: ["DeltaTapeStorage", "DeltaTapeEvents", "deltatape", "TestSupport"]),
         // Runs the `deltatape` binary too (its command-line tests): declared, so that it is built before them.
         .testTarget(name: "DeltaTapeTests", dependencies: ["DeltaTape", "deltatape", "TestSupport"], exclude: ["OutputChecksums.txt"]),
         // Names every public type through `import DeltaTape` alone: two modules exporting one name fail to compile here.

@@ -1,5 +1,6 @@
 import ArgumentParser
 @_spi(Blocks) import DeltaTape
+import DeltaTapeStorage
 import FoundationEssentials
 import Glibc
 
@@ -112,7 +113,9 @@ extension DeltaTapeCommand {
                 throw ValidationError("-j must be at least 1 (the number of inputs converted at once).")
             }
             try refuseURLPath(output, role: "the output", allowsS3: true)
-            for input in inputs { try refuseURLPath(input, role: "the input") }
+            for input in inputs {
+                if S3Address.isAddress(input) { try S3Input.validate(input) } else { try refuseURLPath(input, role: "the input") }
+            }
             try validateInputsAndFolder()
             if let complexity, !(0...10).contains(complexity) {
                 throw ValidationError("--complexity must be 0...10.")
@@ -300,8 +303,13 @@ extension DeltaTapeCommand {
                         var options = options
                         options.progress = display.begin(index)
                         do throws(ConversionError) {
-                            let result = try await SessionConverter.convert(input: input, to: destination, options: options) { problem in
+                            let warn: @Sendable (Problem) -> Void = { problem in
                                 if !quiet { display.printLine("\(problem.input):\(problem.line): warning: \(problem.message)") }
+                            }
+                            let result = if S3Address.isAddress(input) {
+                                try await SessionConverter.convert(try S3Input.open(input), to: destination, options: options, problem: warn)
+                            } else {
+                                try await SessionConverter.convert(input: input, to: destination, options: options, problem: warn)
                             }
                             display.end(index, writtenSeconds: result.durationSeconds)
                             if !quiet { display.printLine(summary.describe(result)) }

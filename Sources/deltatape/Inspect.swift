@@ -1,5 +1,6 @@
 import ArgumentParser
 import DeltaTape
+import DeltaTapeStorage
 import FoundationEssentials
 import Glibc
 
@@ -23,7 +24,9 @@ extension DeltaTapeCommand {
         @OptionGroup var log: SessionLogOptions
 
         func validate() throws {
-            for input in inputs { try refuseURLPath(input, role: "the input") }
+            for input in inputs {
+                if S3Address.isAddress(input) { try S3Input.validate(input) } else { try refuseURLPath(input, role: "the input") }
+            }
         }
 
         @Flag(help: "Print the report as one JSON object (several inputs: a JSON array of them, in the order given).")
@@ -35,8 +38,13 @@ extension DeltaTapeCommand {
             // One after another: an inspection is quick, and the reports come out in the order given.
             for input in inputs {
                 do throws(ConversionError) {
-                    reports.append(try SessionInspector.inspect(input: input, kind: inputKind?.inputKind, eventField: log.eventField,
-                                                                maximumMessageByteCount: log.maximumMessageByteCount))
+                    if S3Address.isAddress(input) {
+                        reports.append(try await SessionInspector.inspect(try S3Input.open(input), kind: inputKind?.inputKind,
+                                                                          eventField: log.eventField, maximumMessageByteCount: log.maximumMessageByteCount))
+                    } else {
+                        reports.append(try SessionInspector.inspect(input: input, kind: inputKind?.inputKind, eventField: log.eventField,
+                                                                    maximumMessageByteCount: log.maximumMessageByteCount))
+                    }
                     statuses.append(0)
                 } catch {
                     // Several inputs: each failure is said, and the others are still reported.

@@ -67,13 +67,7 @@ public enum SessionConverter {
         defer { source.close() }
         // One look at the input's first bytes tells a session log from an audio file.
         var prefixSource = source
-        let prefix: [UInt8]
-        do throws(InputError) {
-            prefix = try SessionLog.readDetectionPrefix(&prefixSource)
-        } catch {
-            throw .unreadableInput(error)
-        }
-        let detected = prefix.withUnsafeBytes { InputKind.detect($0) }
+        let (prefix, detected) = try detectionPrefix(&prefixSource)
         if (options.inputKind ?? detected) == .audioFile {
             guard input != "-" else {
                 throw .badInput("\(source.name): looks like an audio file; audio files are read from a path, not from standard input; "
@@ -94,16 +88,65 @@ public enum SessionConverter {
         }
         prefix.withUnsafeBytes { journal?.append($0) }
         return try convertSessionLog(source, prefix: prefix, detected: detected, to: destination, options: options, journal: journal,
-                                     started: started, problem: problem)
+                                     started: started, waitForInput: source.waitForInput(timeout:), problem: problem)
+    }
+
+    /// Converts the session log an input the caller opened holds (an object in storage, read by `DeltaTapeStorage`):
+    /// as ``convert(input:to:options:problem:)-(_,_,_,(Problem)->Void)`` does a file's, this thread reading it. The
+    /// source is closed at the end. An audio file or headerless PCM is refused: libsndfile reads those by path.
+    ///
+    /// - Throws: ``ConversionError``; ``ConversionError/badInput(_:)`` for an audio file.
+    package static func convert(
+        _ source: some SessionLogSource, to destination: OutputDestination, options: ConversionOptions = ConversionOptions(),
+        problem: (Problem) -> Void = { _ in }
+    ) throws(ConversionError) -> ConversionSummary {
+        let started = monotonicSeconds()
+        var source = source
+        defer { source.close() }
+        if options.rawInput != nil {
+            throw .inapplicableOption("\(source.name): headerless PCM (--input-format) is read from a local file or standard input only; "
+                + "download the object and convert the local copy")
+        }
+        let (prefix, detected) = try detectionPrefix(&source)
+        if (options.inputKind ?? detected) == .audioFile {
+            throw .badInput("\(source.name): looks like an audio file; audio files are not read from object storage yet, only session "
+                + "logs; download it and convert the local copy")
+        }
+        return try convertSessionLog(source, prefix: prefix, detected: detected, to: destination, options: options, journal: nil,
+                                     started: started, waitForInput: nil, problem: problem)
+    }
+
+    /// The input's first bytes and the kind they show (`nil`: no known kind).
+    private static func detectionPrefix(_ source: inout some SessionLogSource) throws(ConversionError) -> (prefix: [UInt8], detected: InputKind?) {
+        do throws(InputError) {
+            let prefix = try SessionLog.readDetectionPrefix(&source)
+            return (prefix, prefix.withUnsafeBytes { InputKind.detect($0) })
+        } catch {
+            throw .unreadableInput(error)
+        }
+    }
+
+    /// Converts as ``convert(_:to:options:problem:)`` does, on a thread of its own, so that no thread of Swift's
+    /// cooperative pool blocks while the input's bytes come.
+    package static func convert<Source: SessionLogSource & Sendable>(
+        _ source: Source, to destination: OutputDestination, options: ConversionOptions = ConversionOptions(),
+        problem: @escaping @Sendable (Problem) -> Void = { _ in }
+    ) async throws(ConversionError) -> ConversionSummary {
+        try await onThreadOfItsOwn(destination) { () throws(ConversionError) in
+            try Self.convert(source, to: destination, options: options, problem: problem)
+        }
     }
 
     /// Converts the session log `source` holds, whose first bytes (`prefix`) were read already: this thread reads it,
     /// in chunks that the recorder's thread parses where they lie (reading overlaps with parsing), and the recorder
     /// says what it holds, kind and problems included. What is read goes to `journal` too; it is removed once the
     /// output is whole, kept when writing the output failed.
+    ///
+    /// `waitForInput` waits at most the time given for a live input's next bytes (`false`: none came); `nil` for an
+    /// input that is never live.
     private static func convertSessionLog(
-        _ source: FileByteSource, prefix: [UInt8], detected: InputKind?, to destination: OutputDestination, options: ConversionOptions,
-        journal: InputJournal?, started: Double, problem: (Problem) -> Void
+        _ source: some SessionLogSource, prefix: [UInt8], detected: InputKind?, to destination: OutputDestination, options: ConversionOptions,
+        journal: InputJournal?, started: Double, waitForInput: ((Duration) -> Bool)?, problem: (Problem) -> Void
     ) throws(ConversionError) -> ConversionSummary {
         // The recorder holds the callback only while the conversion runs.
         try withoutActuallyEscaping(problem) { (report) throws(ConversionError) -> ConversionSummary in
@@ -127,7 +170,7 @@ public enum SessionConverter {
                         }
                         // A live input may pause for long: a recording that failed meanwhile (a closed output, strict
                         // reading) ends the conversion without waiting for more.
-                        while isLive, !source.waitForInput(timeout: .milliseconds(250)) {
+                        while isLive, let waitForInput, !waitForInput(.milliseconds(250)) {
                             if recorder.hasFailed { throw InputError(name: source.name, reason: "not read further: the recording failed") }
                         }
                         let count = try source.read(into: buffer)
@@ -218,7 +261,7 @@ public enum SessionConverter {
         unlink(rebuilt)
         let detected = rest.withUnsafeBytes { InputKind.detect($0) }
         var summary = try convertSessionLog(source, prefix: rest, detected: detected, to: .file(rebuilt), options: options, journal: nil,
-                                            started: started, problem: problem)
+                                            started: started, waitForInput: source.waitForInput(timeout:), problem: problem)
         guard rename(rebuilt, output) == 0 else {
             let code = errno
             unlink(rebuilt)
@@ -248,14 +291,21 @@ public enum SessionConverter {
         options: ConversionOptions = ConversionOptions(),
         problem: @escaping @Sendable (Problem) -> Void = { _ in }
     ) async throws(ConversionError) -> ConversionSummary {
+        try await onThreadOfItsOwn(destination) { () throws(ConversionError) in
+            try Self.convert(input: input, to: destination, options: options, problem: problem)
+        }
+    }
+
+    /// Runs a conversion on a thread of its own, not Dispatch's pool (DedicatedThread.swift says why), and returns its
+    /// result; without a thread, a failure at once.
+    private static func onThreadOfItsOwn(
+        _ destination: OutputDestination, _ convert: @escaping @Sendable () throws(ConversionError) -> ConversionSummary
+    ) async throws(ConversionError) -> ConversionSummary {
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<ConversionSummary, ConversionError>, Never>) in
-            let convert = { @Sendable in
-                continuation.resume(returning: Result { () throws(ConversionError) in
-                    try Self.convert(input: input, to: destination, options: options, problem: problem)
-                })
+            let run = { @Sendable in
+                continuation.resume(returning: Result { () throws(ConversionError) in try convert() })
             }
-            // A thread of its own, not Dispatch's pool (DedicatedThread.swift says why); without one, an answer at once.
-            if !startDedicatedThread(named: "deltatape-conv", convert) {
+            if !startDedicatedThread(named: "deltatape-conv", run) {
                 continuation.resume(returning: .failure(.output(OutputError(path: destination.name, reason:
                     "the system would not start a thread for the conversion (errno \(errno))"))))
             }

@@ -30,6 +30,40 @@ public enum SessionInspector {
         let log = try ConversionError.carrying { () throws(SessionLogError) in
             try SessionLog.openSession(path: input, kind: kind, eventField: eventField, maximumMessageByteCount: maximumMessageByteCount)
         }
+        return try inspect(log)
+    }
+
+    /// Inspects the session log an input the caller opened holds (an object in storage), on a thread of its own: the
+    /// source's reads block while its bytes come, and no thread of Swift's cooperative pool may wait on them.
+    ///
+    /// - Throws: As ``inspect(input:kind:eventField:maximumMessageByteCount:)``, and ``ConversionError/badInput(_:)``
+    ///   for an audio file.
+    package static func inspect<Source: SessionLogSource & Sendable>(
+        _ source: Source, kind: InputKind? = nil, eventField: String? = nil,
+        maximumMessageByteCount: Int = ConversionOptions().maximumMessageByteCount
+    ) async throws(ConversionError) -> SessionReport {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<SessionReport, ConversionError>, Never>) in
+            let run = { @Sendable in
+                continuation.resume(returning: Result { () throws(ConversionError) -> SessionReport in
+                    let opened = try ConversionError.carrying { () throws(SessionLogError) in
+                        try SessionLog.open(source, path: source.name, kind: kind, eventField: eventField, maximumMessageByteCount: maximumMessageByteCount)
+                    }
+                    guard case .session(let log) = opened else {
+                        throw .badInput("\(source.name): looks like an audio file; it holds no session events to read")
+                    }
+                    return try inspect(log)
+                })
+            }
+            if !startDedicatedThread(named: "deltatape-insp", run) {
+                continuation.resume(returning: .failure(.unreadableInput(InputError(name: source.name, reason:
+                    "the system would not start a thread to read it"))))
+            }
+        }
+        return try result.get()
+    }
+
+    /// Reads `log` through and reports what it holds.
+    private static func inspect(_ log: SessionLog) throws(ConversionError) -> SessionReport {
         var problems: [Problem] = []
         var problemCount = 0
         var sampler = ProblemSampler()

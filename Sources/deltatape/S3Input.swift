@@ -1,0 +1,44 @@
+// `s3://BUCKET/KEY` inputs of `convert` and `inspect`: the object read by DeltaTapeStorage's S3ObjectSource (ranged
+// GETs on a thread of its own, memory bounded), converted or inspected as a file's bytes would be.
+import ArgumentParser
+@_spi(Blocks) import DeltaTape
+import DeltaTapeStorage
+import FoundationEssentials
+
+/// What the command line does with an `s3://` input.
+enum S3Input {
+    /// Refuses an `s3://` input that cannot be read: an invalid address, or a prefix (not supported yet). Other inputs
+    /// pass.
+    static func validate(_ input: String) throws {
+        guard S3Address.isAddress(input) else { return }
+        let address: S3Address
+        do throws(S3AddressError) {
+            address = try S3Address(parsing: input)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        if address.isPrefix {
+            throw ValidationError("'\(input)' names a prefix (every object under it); reading a prefix as input is not supported yet: "
+                + "name each object (s3://\(address.bucket)/\(address.key)NAME.jsonl), or download the prefix and convert the folder's files.")
+        }
+    }
+
+    /// The client every `s3://` input of the run shares, configured from the environment and the AWS shared files.
+    private static let client = Result { () throws(S3ConfigurationError) -> S3Client in
+        S3Client(configuration: try S3Configuration.resolve(environment: ProcessInfo.processInfo.environment))
+    }
+
+    /// The object at `input` (an `s3://` address that ``validate(_:)`` let pass), opened for reading.
+    ///
+    /// - Throws: ``ConversionError/unreadableInput(_:)`` naming the object, when no credentials are configured.
+    static func open(_ input: String) throws(ConversionError) -> S3ObjectSource {
+        do {
+            let address = try S3Address(parsing: input)
+            return try S3ObjectSource(address: address, client: try client.get())
+        } catch let error as InputError {
+            throw .unreadableInput(error)
+        } catch {
+            throw .unreadableInput(InputError(name: input, reason: "cannot be read: \(error)"))
+        }
+    }
+}
