@@ -97,6 +97,9 @@ struct MessageChecker {
             case .json(.syntax): require(verdict == nil, "event reader rejected valid JSON: \(error)")
             case .json(.notAnObject(let kind)):
                 require(verdict?.kind == ReferenceJSONValidator.Kind(kind) && kind != .object, "event reader: \(error)")
+            case .base64Event:
+                // A valid object whose event_base64 is not base64 or holds no JSON object: refused, as it should be.
+                require(verdict?.kind == .object, "event reader refused an event_base64 of what is not a JSON object: \(error)")
             }
             return
         }
