@@ -4,7 +4,8 @@ Upgrades need `Authorization: Bearer <key>` (401 with a JSON error otherwise, as
 upgrade it sends `session.created` (its id names the soak's session, so a saved log names its client), then answers each
 `response.create` with one response of `ms` milliseconds of 24 kHz PCM16 speech in 100-ms `response.output_audio.delta`
 events, `pace` times faster than real time. `soak.report` is answered with what it received; `soak.close` makes it
-close (1000). `?soak=badproto` answers the upgrade with a subprotocol nobody offered. Relayed pings are answered.
+close (1000). `?soak=badproto` answers the upgrade with a subprotocol nobody offered, `?soak=badaccept` with a wrong
+Sec-WebSocket-Accept. Relayed pings are answered.
 
 One JSON line on stdout per connection when it ends (what it sent and received, how it ended, CLOCK_MONOTONIC times),
 and one `totals` line at SIGTERM.
@@ -15,6 +16,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import os
 import signal
 import sys
 import time
@@ -24,7 +26,7 @@ import wave
 import wire
 
 CHUNK_SAMPLES = 2400  # 100 ms at 24 kHz
-totals = {"event": "totals", "upgrades": 0, "refused": 0, "badproto": 0, "dot_paths": 0, "plain_requests": 0,
+totals = {"event": "totals", "upgrades": 0, "refused": 0, "badproto": 0, "badaccept": 0, "dot_paths": 0, "plain_requests": 0,
           "heads_unreadable": 0}
 
 
@@ -182,8 +184,12 @@ async def handle(reader, writer, key, speech):
             pass
         writer.close()
         return
-    lines = ["HTTP/1.1 101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade",
-             "Sec-WebSocket-Accept: " + wire.accept_key(head.header("sec-websocket-key") or "")]
+    misbehaving = query.get("soak") in (["badproto"], ["badaccept"])
+    accept = wire.accept_key(head.header("sec-websocket-key") or "")
+    if query.get("soak") == ["badaccept"]:
+        totals["badaccept"] += 1
+        accept = wire.accept_key("not the key the relay sent")
+    lines = ["HTTP/1.1 101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Accept: " + accept]
     if query.get("soak") == ["badproto"]:
         totals["badproto"] += 1
         lines.append("Sec-WebSocket-Protocol: soak-unoffered")
@@ -191,14 +197,20 @@ async def handle(reader, writer, key, speech):
         lines.append("Sec-WebSocket-Protocol: " + head.header("sec-websocket-protocol").split(",")[0].strip())
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
     totals["upgrades"] += 1
-    if query.get("soak") == ["badproto"]:
-        # The relay must fail the client's upgrade and drop this connection; wait for that.
+    if misbehaving:
+        # The relay must fail the client's upgrade and close this connection: held open until it does (10 minutes at
+        # most), and said when.
+        answered, closed_by = time.monotonic(), "relay"
         try:
-            while await asyncio.wait_for(reader.read(65536), 30):
+            while await asyncio.wait_for(reader.read(65536), 600):
                 pass
-        except (asyncio.TimeoutError, ConnectionError, OSError):
+        except asyncio.TimeoutError:
+            closed_by = "nobody within 600 s"
+        except (ConnectionError, OSError):
             pass
         writer.close()
+        emit({"event": "misbehaving", "sid": query.get("sid", ["-"])[0], "soak": query["soak"][0],
+              "answered_at": answered, "closed_at": time.monotonic(), "closed_by": closed_by})
         return
     await Session(reader, writer, query.get("sid", ["-"])[0], query, speech).run()
 
@@ -219,6 +231,8 @@ async def main():
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
     emit(totals)
+    # Without cancelling the connections' tasks (asyncio.run would, and print each cancellation).
+    os._exit(0)
 
 
 if __name__ == "__main__":

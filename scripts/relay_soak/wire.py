@@ -10,7 +10,7 @@ import hashlib
 import os
 import struct
 
-GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 TEXT, BINARY, CONTINUATION, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA
 # Payloads up to this size are unmasked and kept; larger ones are read and counted only (a 60 MiB message is counted,
 # never held: the load generator must cost little beside the relay).
