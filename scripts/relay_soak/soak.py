@@ -28,7 +28,7 @@ AUTH = [("Authorization", f"Bearer {KEY}"), ("OpenAI-Beta", "realtime=v1")]
 PLANTED_NAMES = ["PLANTAAAAA", "PLANTBBBBB", "PLANTCCCCC"]
 FORMATS = ["wav", "ogg", "webm"]
 ATTACKS = ["fin", "rst", "idle", "killed", "refused", "slow", "malformed", "flood", "continuation", "oversized", "dot",
-           "badproto", "badaccept", "binary"]
+           "badproto", "badhandshake", "binary"]
 
 
 def now():
@@ -481,9 +481,11 @@ class Soak:
         self.count("dot-segment path", str(status), status == 400, target)
 
     async def misbehaving_upstream(self, relay, how, offer=False):
-        """The upstream accepts with a subprotocol the client did not offer (`badproto`) or a wrong
-        Sec-WebSocket-Accept (`badaccept`): the client gets 502, and the relay closes the upstream's connection."""
-        kind = {"badproto": "unoffered subprotocol", "badaccept": "wrong Sec-WebSocket-Accept"}[how]
+        """The upstream accepts with a subprotocol the client did not offer (`badproto`), a wrong Sec-WebSocket-Accept
+        (`badaccept`), a switch to another protocol (`h2c`) or answers what is not HTTP (`nothttp`): the client gets
+        502, and the relay closes the upstream's connection."""
+        kind = {"badproto": "unoffered subprotocol", "badaccept": "upstream handshake: wrong Sec-WebSocket-Accept",
+                "h2c": "upstream handshake: 101 to h2c", "nothttp": "upstream handshake: not HTTP"}[how]
         sid = self.sid(how)
         headers = AUTH + ([("Sec-WebSocket-Protocol", "realtime")] if offer else [])
         raw = wire.upgrade_request(f"/v1/realtime?model=soak&soak={how}&sid={sid}", "127.0.0.1", headers=headers)
@@ -644,8 +646,8 @@ class Soak:
                     jobs.append(self.later(pick.uniform(0, 25), self.dot_segment(relay, path)))
             for offer in (True, False) if on("badproto") else ():
                 jobs.append(self.later(pick.uniform(0, 25), self.misbehaving_upstream(relay, "badproto", offer)))
-            if on("badaccept"):
-                jobs.append(self.later(pick.uniform(0, 25), self.misbehaving_upstream(relay, "badaccept")))
+            for how in ("badaccept", "h2c", "nothttp") if on("badhandshake") else ():
+                jobs.append(self.later(pick.uniform(0, 25), self.misbehaving_upstream(relay, how)))
         if on("refused"):
             jobs.append(self.later(1, self.refused(target, self.arguments.refusals_per_wave)))
         for _ in range(self.arguments.slow_per_wave if on("slow") else 0):

@@ -4,8 +4,8 @@ Upgrades need `Authorization: Bearer <key>` (401 with a JSON error otherwise, as
 upgrade it sends `session.created` (its id names the soak's session, so a saved log names its client), then answers each
 `response.create` with one response of `ms` milliseconds of 24 kHz PCM16 speech in 100-ms `response.output_audio.delta`
 events, `pace` times faster than real time. `soak.report` is answered with what it received; `soak.close` makes it
-close (1000). `?soak=badproto` answers the upgrade with a subprotocol nobody offered, `?soak=badaccept` with a wrong
-Sec-WebSocket-Accept. Relayed pings are answered.
+close (1000). `?soak=badproto` answers the upgrade with a subprotocol nobody offered, `badaccept` with a wrong
+Sec-WebSocket-Accept, `h2c` switches to another protocol, `nothttp` answers what is not HTTP. Relayed pings are answered.
 
 One JSON line on stdout per connection when it ends (what it sent and received, how it ended, CLOCK_MONOTONIC times),
 and one `totals` line at SIGTERM.
@@ -26,7 +26,10 @@ import wave
 import wire
 
 CHUNK_SAMPLES = 2400  # 100 ms at 24 kHz
-totals = {"event": "totals", "upgrades": 0, "refused": 0, "badproto": 0, "badaccept": 0, "dot_paths": 0, "plain_requests": 0,
+# How a misbehaving upstream answers the upgrade (`?soak=`): a subprotocol nobody offered, a wrong Sec-WebSocket-Accept,
+# a switch to another protocol, bytes that are not HTTP.
+MISBEHAVIOURS = ["badproto", "badaccept", "h2c", "nothttp"]
+totals = {"event": "totals", "upgrades": 0, "refused": 0, **{how: 0 for how in MISBEHAVIOURS}, "dot_paths": 0, "plain_requests": 0,
           "heads_unreadable": 0}
 
 
@@ -184,14 +187,19 @@ async def handle(reader, writer, key, speech):
             pass
         writer.close()
         return
-    misbehaving = query.get("soak") in (["badproto"], ["badaccept"])
+    how = query.get("soak", [""])[0]
+    misbehaving = how in MISBEHAVIOURS
+    if misbehaving:
+        totals[how] += 1
     accept = wire.accept_key(head.header("sec-websocket-key") or "")
-    if query.get("soak") == ["badaccept"]:
-        totals["badaccept"] += 1
+    if how == "badaccept":
         accept = wire.accept_key("not the key the relay sent")
     lines = ["HTTP/1.1 101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Accept: " + accept]
-    if query.get("soak") == ["badproto"]:
-        totals["badproto"] += 1
+    if how == "h2c":
+        lines = ["HTTP/1.1 101 Switching Protocols", "Upgrade: h2c", "Connection: Upgrade"]
+    elif how == "nothttp":
+        lines = ["SSH-2.0-OpenSSH_9.6"]
+    if how == "badproto":
         lines.append("Sec-WebSocket-Protocol: soak-unoffered")
     elif head.header("sec-websocket-protocol"):
         lines.append("Sec-WebSocket-Protocol: " + head.header("sec-websocket-protocol").split(",")[0].strip())
