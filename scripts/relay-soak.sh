@@ -45,6 +45,7 @@ bin=$(swift build --package-path Relay -c release --show-bin-path)
 export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ beside the scripts
 run="$PWD/.build-soak/run-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$run"
+: >"$run/report.txt"  # before tail follows it
 soak=""
 follow=""
 # Everything the soak starts (relays, the fake upstream, killed clients) is in timeout's process group. (Called by the

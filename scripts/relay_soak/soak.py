@@ -62,7 +62,8 @@ class Relay:
         self.process = await asyncio.create_subprocess_exec(
             *command, stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
             env={**os.environ, **environment})
-        self.log = open(os.path.join(self.soak.folder, f"relay-{self.format}.stderr"), "w")
+        # Line by line: a soak stopped by a signal keeps what its relays said.
+        self.log = open(os.path.join(self.soak.folder, f"relay-{self.format}.stderr"), "w", buffering=1)
         listening = asyncio.get_running_loop().create_future()
 
         async def read_lines():
@@ -744,6 +745,8 @@ class Soak:
         stop.set()
         await sampling
         # Every client is gone: let the relays settle, then wait (bounded) for their holdings to come back.
+        await asyncio.sleep(1)
+        settling = {relay.format: relay.sample("settling") for relay in self.relays}
         await asyncio.sleep(arguments.settle_seconds)
         after = {}
         deadline = now() + arguments.return_seconds
@@ -761,7 +764,7 @@ class Soak:
         self.upstream.send_signal(signal.SIGTERM)
         await asyncio.wait_for(self.upstream.wait(), 10)
         await reading_upstream
-        return self.report(before, after, metrics, statuses, terminated_at)
+        return self.report(before, after, settling, metrics, statuses, terminated_at)
 
     async def warm_up(self, relay):
         for _ in range(3):
@@ -902,7 +905,7 @@ class Soak:
                 late.append(f"{sid} on {info['relay']}: {outcome}")
         return dict(outcomes), late
 
-    def report(self, before, after, metrics, statuses, terminated_at):
+    def report(self, before, after, settling, metrics, statuses, terminated_at):
         arguments = self.arguments
         recordings = self.check_recordings(terminated_at)
         endings, late = self.check_endings()
@@ -920,6 +923,8 @@ class Soak:
                 "before": strip(before[relay.format]), "after": strip(after[relay.format]),
                 "max_during": {key: max((s[key] for s in during), default=None) for key in ("threads", "fds", "rss_kib")},
                 "peak_rss_kib": max((s["hwm_kib"] for s in relay.samples), default=None),
+                # A relay left busy by what it went through (a loop spinning on a dead connection) shows here.
+                "idle_cpu_share": idle_cpu(settling[relay.format], after[relay.format]),
                 "cpu_s": relay.samples[-1]["cpu_s"] if relay.samples else None,
                 "exit_status": statuses[relay.format], "died_during_run": relay.died_during_run,
                 "metrics": {key: value for key, value in metrics[relay.format].items()
@@ -934,6 +939,7 @@ class Soak:
             relay["upstream_connections_held_after"] = held
             checks[f"{fmt}: threads back"] = bool(a and b and a["threads"] <= b["threads"] + arguments.thread_tolerance)
             checks[f"{fmt}: fds back"] = bool(a and b and a["fds"] - held <= b["fds"] + arguments.fd_tolerance)
+            checks[f"{fmt}: idle once the clients are gone (under 5 % of a core)"] = (relay["idle_cpu_share"] or 0) < 0.05
             checks[f"{fmt}: peak RSS within --max-rss-mb"] = (relay["peak_rss_kib"] or 0) <= arguments.max_rss_mb * 1024
             checks[f"{fmt}: ran throughout, exit 0 after SIGTERM"] = relay["exit_status"] == 0 and not relay["died_during_run"]
         checks["every legitimate session completed"] = not legit_failed and len(legit) > 0
@@ -968,6 +974,13 @@ class Soak:
         with open(os.path.join(self.folder, "samples.json"), "w") as samples:
             json.dump({relay.format: relay.samples for relay in self.relays}, samples)
         return summary
+
+
+def idle_cpu(first, last):
+    """The share of a core a relay used between two samples."""
+    if not first or not last or last["t"] <= first["t"]:
+        return None
+    return round((last["cpu_s"] - first["cpu_s"]) / (last["t"] - first["t"]), 4)
 
 
 def strip(sample):
@@ -1011,7 +1024,7 @@ def print_summary(summary):
         out(f"  {fmt:5}  {b.get('threads')}/{m['threads']}/{a.get('threads')}"
             f"{'':18}{b.get('fds')}/{m['fds']}/{a.get('fds')}"
             f"{'':14}{mib(b.get('rss_kib'))}/{mib(m['rss_kib'])}/{mib(a.get('rss_kib'))} ({mib(relay['peak_rss_kib'])})"
-            f"{'':10}{relay['cpu_s']}"
+            f"{'':10}{relay['cpu_s']} (idle after: {relay['idle_cpu_share']})"
             + (f"  ({relay['upstream_connections_held_after']} fds after: upstream connections never closed)"
                if relay["upstream_connections_held_after"] else "") + "\n")
     sessions = summary["sessions"]
