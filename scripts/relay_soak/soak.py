@@ -615,9 +615,22 @@ class Soak:
                         self.planted.append(path)
 
     def check_planted(self):
+        """The links and their target untouched; and a recording made beside a link at its journal's name (its audio
+        and log names were free) says it has no journal: otherwise a kill would lose it, silently."""
         intact = all(os.path.islink(path) and os.readlink(path) == self.victim for path in self.planted)
         unchanged = hashlib.sha256(open(self.victim, "rb").read()).hexdigest() == self.victim_hash
-        return {"links": len(self.planted), "links_intact": intact, "victim_unchanged": unchanged}
+        silent = []
+        for relay in self.relays:
+            for name in os.listdir(relay.folder):
+                path = os.path.join(relay.folder, name)
+                if PLANTED_NAMES[0] in name and name.endswith("." + relay.format) and not os.path.islink(path):
+                    number = name.split("-")[1]
+                    said = any("journal" in line and (path in line or f"connection {number}:" in line)
+                               for _, line in relay.lines)
+                    if not said:
+                        silent.append(name)
+        return {"links": len(self.planted), "links_intact": intact, "victim_unchanged": unchanged,
+                "recorded_without_journal_unsaid": silent}
 
     # MARK: waves
 
@@ -958,6 +971,7 @@ class Soak:
         checks["a misbehaving upstream's connections closed by the relay"] = not misbehaving_late
         checks["no dot-segment path reached the upstream"] = self.upstream_totals.get("dot_paths", 1) == 0
         checks["planted links intact, victim unchanged"] = planted["links_intact"] and planted["victim_unchanged"]
+        checks["a recording whose journal name was taken says so"] = not planted["recorded_without_journal_unsaid"]
         summary = {
             "minutes": arguments.minutes, "waves": self.waves, "seed": arguments.seed, "skipped": sorted(arguments.skip),
             "elapsed_s": round(now() - self.started), "relays": relays,
