@@ -17,6 +17,7 @@ import re
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import time
 import wave
@@ -224,6 +225,8 @@ def healthz_request():
 
 
 class Soak:
+    """The run: the relays, the waves and what every client, the upstream and /proc said, and the checks of it all."""
+
     def __init__(self, arguments):
         self.arguments = arguments
         self.folder = arguments.folder
@@ -256,9 +259,6 @@ class Soak:
             self.unexpected_count[kind] += 1
             if len(self.unexpected[kind]) < 8:
                 self.unexpected[kind].append(f"{outcome} {detail}".strip())
-
-    def relay_of(self, fmt):
-        return next(relay for relay in self.relays if relay.format == fmt)
 
     # MARK: normal sessions
 
@@ -783,7 +783,7 @@ class Soak:
 
     async def warm_up(self, relay):
         for _ in range(3):
-            await self.legit(relay, kind="legit (planted links)", answers=1, ms=1000, end_by="client")
+            await self.legit(relay, kind="legit (warm-up)", answers=1, ms=1000, end_by="client")
         await self.refused(relay, 10)
         await self.probe_healthz(relay)
 
@@ -1006,7 +1006,6 @@ def strip(sample):
 
 def ffmpeg_decode(path):
     """Seconds ffmpeg decodes from a file (mono, 48 kHz for Opus), and its complaint, if any."""
-    import subprocess
     rate = "24000" if path.endswith(".wav") else "48000"
     result = subprocess.run(["nice", "-n", "19", "ffmpeg", "-nostdin", "-v", "error", "-i", path, "-f", "s16le", "-ac", "1",
                              "-ar", rate, "-"], capture_output=True)
