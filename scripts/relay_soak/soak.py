@@ -17,6 +17,7 @@ import re
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import time
 import wave
@@ -28,7 +29,7 @@ AUTH = [("Authorization", f"Bearer {KEY}"), ("OpenAI-Beta", "realtime=v1")]
 PLANTED_NAMES = ["PLANTAAAAA", "PLANTBBBBB", "PLANTCCCCC"]
 FORMATS = ["wav", "ogg", "webm"]
 ATTACKS = ["fin", "rst", "idle", "killed", "refused", "slow", "malformed", "flood", "continuation", "oversized", "dot",
-           "badproto", "badhandshake", "binary"]
+           "badproto", "badhandshake", "binary", "planted"]
 
 
 def now():
@@ -224,6 +225,8 @@ def healthz_request():
 
 
 class Soak:
+    """The run: the relays, the waves and what every client, the upstream and /proc said, and the checks of it all."""
+
     def __init__(self, arguments):
         self.arguments = arguments
         self.folder = arguments.folder
@@ -256,9 +259,6 @@ class Soak:
             self.unexpected_count[kind] += 1
             if len(self.unexpected[kind]) < 8:
                 self.unexpected[kind].append(f"{outcome} {detail}".strip())
-
-    def relay_of(self, fmt):
-        return next(relay for relay in self.relays if relay.format == fmt)
 
     # MARK: normal sessions
 
@@ -615,9 +615,22 @@ class Soak:
                         self.planted.append(path)
 
     def check_planted(self):
+        """The links and their target untouched; and a recording made beside a link at its journal's name (its audio
+        and log names were free) says it has no journal: otherwise a kill would lose it, silently."""
         intact = all(os.path.islink(path) and os.readlink(path) == self.victim for path in self.planted)
         unchanged = hashlib.sha256(open(self.victim, "rb").read()).hexdigest() == self.victim_hash
-        return {"links": len(self.planted), "links_intact": intact, "victim_unchanged": unchanged}
+        silent = []
+        for relay in self.relays:
+            for name in os.listdir(relay.folder):
+                path = os.path.join(relay.folder, name)
+                if PLANTED_NAMES[0] in name and name.endswith("." + relay.format) and not os.path.islink(path):
+                    number = name.split("-")[1]
+                    said = any("journal" in line and (path in line or f"connection {number}:" in line)
+                               for _, line in relay.lines)
+                    if not said:
+                        silent.append(name)
+        return {"links": len(self.planted), "links_intact": intact, "victim_unchanged": unchanged,
+                "recorded_without_journal_unsaid": silent}
 
     # MARK: waves
 
@@ -717,9 +730,11 @@ class Soak:
         upstream_port = int(open(upstream_port_file).read())
         for relay in self.relays:
             os.makedirs(relay.folder, exist_ok=True)
-        self.plant()
+        planting = "planted" not in arguments.skip
+        if planting:
+            self.plant()
         for relay in self.relays:
-            await relay.start(upstream_port, {"DELTATAPE_RELAY_TEST_NAMES": ",".join(PLANTED_NAMES)})
+            await relay.start(upstream_port, {"DELTATAPE_RELAY_TEST_NAMES": ",".join(PLANTED_NAMES)} if planting else {})
         print(f"relay-soak: relays on ports {', '.join(f'{r.format} {r.port}' for r in self.relays)}, fake upstream on "
               f"{upstream_port}; {arguments.minutes:g} min of waves; run folder {self.folder}", flush=True)
 
@@ -768,7 +783,7 @@ class Soak:
 
     async def warm_up(self, relay):
         for _ in range(3):
-            await self.legit(relay, kind="legit (planted links)", answers=1, ms=1000, end_by="client")
+            await self.legit(relay, kind="legit (warm-up)", answers=1, ms=1000, end_by="client")
         await self.refused(relay, 10)
         await self.probe_healthz(relay)
 
@@ -910,7 +925,7 @@ class Soak:
         recordings = self.check_recordings(terminated_at)
         endings, late = self.check_endings()
         misbehaving, misbehaving_late = self.check_misbehaving()
-        planted = self.check_planted()
+        planted = self.check_planted() if "planted" not in arguments.skip else {}
         legit = [info for info in self.sessions.values() if info["legit"]]
         legit_failed = [f"{sid}: {info['why']}" for sid, info in self.sessions.items() if info["legit"] and not info["ok"]]
         upstream_close = collections.Counter(
@@ -957,7 +972,9 @@ class Soak:
         checks["every attack answered as expected"] = not self.unexpected_count
         checks["a misbehaving upstream's connections closed by the relay"] = not misbehaving_late
         checks["no dot-segment path reached the upstream"] = self.upstream_totals.get("dot_paths", 1) == 0
-        checks["planted links intact, victim unchanged"] = planted["links_intact"] and planted["victim_unchanged"]
+        if planted:
+            checks["planted links intact, victim unchanged"] = planted["links_intact"] and planted["victim_unchanged"]
+            checks["a recording whose journal name was taken says so"] = not planted["recorded_without_journal_unsaid"]
         summary = {
             "minutes": arguments.minutes, "waves": self.waves, "seed": arguments.seed, "skipped": sorted(arguments.skip),
             "elapsed_s": round(now() - self.started), "relays": relays,
@@ -989,7 +1006,6 @@ def strip(sample):
 
 def ffmpeg_decode(path):
     """Seconds ffmpeg decodes from a file (mono, 48 kHz for Opus), and its complaint, if any."""
-    import subprocess
     rate = "24000" if path.endswith(".wav") else "48000"
     result = subprocess.run(["nice", "-n", "19", "ffmpeg", "-nostdin", "-v", "error", "-i", path, "-f", "s16le", "-ac", "1",
                              "-ar", rate, "-"], capture_output=True)
