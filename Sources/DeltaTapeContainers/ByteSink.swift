@@ -125,8 +125,8 @@ package final class FileDescriptorSink: PositionalByteSink {
 
     /// Makes a file that did not exist, `O_CREAT | O_EXCL | O_NOFOLLOW`: never one already there, whatever it is (a file,
     /// a symbolic link even to nowhere, a FIFO); returns the descriptor, or minus the errno.
-    private static func createExclusively(_ path: String, permissions: mode_t) -> Int32 {
-        let made = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, permissions)
+    private static func createExclusively(_ path: String, permissions: mode_t, readable: Bool = false) -> Int32 {
+        let made = open(path, (readable ? O_RDWR : O_WRONLY) | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, permissions)
         return made >= 0 ? made : -errno
     }
 
@@ -135,9 +135,12 @@ package final class FileDescriptorSink: PositionalByteSink {
     /// folder others may write into.
     ///
     /// - Throws: ``OutputError`` naming the path and the system's reason; its `code` is `EEXIST` when the name is taken.
-    /// - Parameter permissions: The file's mode (0644 by default; a journal of what was said is its owner's alone).
-    package init(creatingNew path: String, permissions: Int = 0o644) throws(OutputError) {
-        let made = Self.createExclusively(path, permissions: mode_t(permissions))
+    /// - Parameters:
+    ///   - permissions: The file's mode (0644 by default; a journal of what was said is its owner's alone).
+    ///   - readable: Whether the descriptor also reads (``fileDescriptor``, for a reader beside the writer: an upload's
+    ///     spool file).
+    package init(creatingNew path: String, permissions: Int = 0o644, readable: Bool = false) throws(OutputError) {
+        let made = Self.createExclusively(path, permissions: mode_t(permissions), readable: readable)
         guard made >= 0 else {
             throw OutputError(path: path, reason: -made == EEXIST
                 ? "the name is taken (by a file, a link or anything else); it is never written through"
@@ -194,6 +197,10 @@ package final class FileDescriptorSink: PositionalByteSink {
             byteCount += count
         }
     }
+
+    /// The descriptor written to (-1 once closed): for a reader of the same file beside the writer (an upload of the
+    /// parts already written, by `pread`).
+    package var fileDescriptor: Int32 { descriptor }
 
     /// True for a regular file not opened for appending: on Linux `pwrite` to an `O_APPEND` descriptor (`>>`)
     /// appends whatever the offset, so such a file is written as a stream.

@@ -9,6 +9,7 @@ import Darwin
 #endif
 
 public import DeltaTapeContainers
+import DeltaTapeKernels
 import Dispatch
 import Synchronization
 
@@ -23,12 +24,13 @@ import Synchronization
 /// upload is left open to be billed, and the error names the key and S3's code; the spool file is kept, and named.
 /// The spool keeps the whole recording until it is complete (disk, not memory), and a manifest beside it (`.manifest`:
 /// bucket, key, upload id, the parts and their ETags) for repair after a kill.
-// Unchecked: `byteCount` is read and written on the writer's thread alone (a sink has one writer); the upload thread
-// touches only `state`, behind its lock, and the immutable properties.
+// Unchecked: the spool sink is written on the writer's thread alone (a sink has one writer); the upload thread only
+// reads the spool file through its descriptor (pread) and touches `state` behind its lock.
 public final class S3UploadSink: PositionalByteSink, @unchecked Sendable {
     /// `s3://bucket/key`.
     public let name: String
-    public private(set) var byteCount = 0
+    /// Bytes written so far: the spool file's.
+    public var byteCount: Int { spool.byteCount }
     public let isSeekable = true
     /// The spool file's path.
     public let spoolPath: String
@@ -36,7 +38,8 @@ public final class S3UploadSink: PositionalByteSink, @unchecked Sendable {
     private let address: S3Address
     private let client: S3Client
     private let contentType: String?
-    private let descriptor: Int32
+    /// The spool file, made new (never through a link) and locked, written as a file is.
+    private let spool: FileDescriptorSink
     private let uploads = DispatchQueue(label: "deltatape-s3-upload")
     private let state = Mutex(State())
     private let basePartByteCount: Int
@@ -66,23 +69,26 @@ public final class S3UploadSink: PositionalByteSink, @unchecked Sendable {
         name = address.description
         basePartByteCount = max(5 << 20, partByteCount)
         if mkdir(spoolDirectory, 0o700) != 0, errno != EEXIST {
-            throw OutputError(path: name, reason: "cannot make the spool folder \(spoolDirectory): \(String(cString: strerror(errno)))", code: errno)
+            throw OutputError(path: name, reason: "cannot make the spool folder \(spoolDirectory): \(SystemCall.errorMessage(errno))", code: errno)
         }
-        var made: Int32 = -1
-        var path = ""
-        for _ in 0..<8 where made < 0 {
-            path = spoolDirectory + "/" + Self.randomName() + ".spool"
-            made = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            if made < 0, errno != EEXIST { break }
-        }
-        guard made >= 0 else {
-            throw OutputError(path: name, reason: "cannot make a spool file in \(spoolDirectory): \(String(cString: strerror(errno)))", code: errno)
-        }
-        descriptor = made
-        spoolPath = path
+        spool = try Self.makeSpool(in: spoolDirectory, for: address.description)
+        spoolPath = spool.name
     }
 
-    deinit { _ = Glibc.close(descriptor) }
+    /// A new spool file under a random name in `folder` (another name when one is taken).
+    private static func makeSpool(in folder: String, for name: String) throws(OutputError) -> FileDescriptorSink {
+        var attempt = 1
+        while true {
+            do throws(OutputError) {
+                return try FileDescriptorSink(creatingNew: folder + "/" + randomName() + ".spool", permissions: 0o600, readable: true)
+            } catch {
+                guard error.code == EEXIST, attempt < 8 else {
+                    throw OutputError(path: name, reason: "cannot make a spool file: \(error.description)", code: error.code)
+                }
+                attempt += 1
+            }
+        }
+    }
 
     /// Bytes of part `number` (1-based).
     private func partByteCount(_ number: Int) -> Int {
@@ -91,8 +97,7 @@ public final class S3UploadSink: PositionalByteSink, @unchecked Sendable {
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
         if let failure = state.withLock({ $0.failure }) { throw outputError(failure) }
-        try writeSpool(bytes, at: byteCount)
-        byteCount += bytes.count
+        try spool.write(bytes)
         // Whole parts go to the upload thread as they fill (the last part is sent by close()).
         while true {
             let next = state.withLock { state -> (number: Int, offset: Int, byteCount: Int)? in
@@ -112,7 +117,7 @@ public final class S3UploadSink: PositionalByteSink, @unchecked Sendable {
         guard offset >= 0, offset + bytes.count <= byteCount else {
             throw OutputError(path: name, reason: "an overwrite at \(offset) of \(bytes.count) bytes goes past the \(byteCount) written")
         }
-        try writeSpool(bytes, at: offset)
+        try spool.write(bytes, at: offset)
         state.withLock { state in
             for part in state.planned where part.offset < offset + bytes.count && offset < part.offset + part.byteCount {
                 state.changed.insert(part.number)
@@ -171,36 +176,41 @@ public final class S3UploadSink: PositionalByteSink, @unchecked Sendable {
     // MARK: - Spool and manifest
 
     private func range(_ offset: Int, _ count: Int) -> S3FileRange {
-        S3FileRange(descriptor: descriptor, offset: Int64(offset), byteCount: Int64(count))
-    }
-
-    private func writeSpool(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(OutputError) {
-        var done = 0
-        while done < bytes.count {
-            let written = pwrite(descriptor, bytes.baseAddress.map { $0 + done }, bytes.count - done, off_t(offset + done))
-            if written < 0, errno == EINTR { continue }
-            guard written > 0 else {
-                throw OutputError(path: name, reason: "cannot write the spool file \(spoolPath): \(String(cString: strerror(errno)))",
-                                  code: errno, writtenByteCount: byteCount)
-            }
-            done += written
-        }
+        S3FileRange(descriptor: spool.fileDescriptor, offset: Int64(offset), byteCount: Int64(count))
     }
 
     /// The manifest beside the spool file: what a repair needs to finish the upload (no secret is in it).
     private func writeManifest() {
         let (upload, parts) = state.withLock { ($0.upload, $0.uploaded) }
         guard let upload else { return }
-        let entries = parts.keys.sorted().compactMap { parts[$0] }.map { "{\"number\":\($0.partNumber),\"etag\":\(Self.json($0.etag))}" }
-        let text = "{\"bucket\":\(Self.json(address.bucket)),\"key\":\(Self.json(address.key)),\"uploadId\":\(Self.json(upload.uploadID)),"
-            + "\"partByteCount\":\(basePartByteCount),\"parts\":[\(entries.joined(separator: ","))]}\n"
+        var text: [UInt8] = []
+        func field(_ name: String, _ value: String) {
+            text += Array("\"\(name)\":".utf8)
+            JSONStringWriter.append(value.utf8, to: &text)
+            text.append(UInt8(ascii: ","))
+        }
+        text.append(UInt8(ascii: "{"))
+        field("bucket", address.bucket)
+        field("key", address.key)
+        field("uploadId", upload.uploadID)
+        text += Array("\"partByteCount\":\(basePartByteCount),\"parts\":[".utf8)
+        for (index, number) in parts.keys.sorted().enumerated() {
+            text += Array("\(index == 0 ? "" : ","){\"number\":\(number),\"etag\":".utf8)
+            JSONStringWriter.append((parts[number]?.etag ?? "").utf8, to: &text)
+            text.append(UInt8(ascii: "}"))
+        }
+        text += Array("]}\n".utf8)
+        // Whole or not at all: written beside it, then renamed over it.
         let temporary = manifestPath + ".new"
-        let made = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard made >= 0 else { return }
-        let bytes = Array(text.utf8)
-        let written = bytes.withUnsafeBytes { Glibc.write(made, $0.baseAddress, $0.count) }
-        _ = Glibc.close(made)
-        if written == bytes.count { _ = rename(temporary, manifestPath) } else { unlink(temporary) }
+        unlink(temporary)
+        do throws(OutputError) {
+            let sink = try FileDescriptorSink(creatingNew: temporary, permissions: 0o600)
+            try sink.write(text)
+            try sink.close()
+            _ = rename(temporary, manifestPath)
+        } catch {
+            unlink(temporary)
+        }
     }
 
     private var manifestPath: String { String(spoolPath.dropLast(".spool".count)) + ".manifest" }
@@ -219,21 +229,6 @@ public final class S3UploadSink: PositionalByteSink, @unchecked Sendable {
     private func outputError(_ failure: S3Error) -> OutputError {
         OutputError(path: name, reason: "\(failure.description) The upload was aborted; the \(byteCount) bytes written are kept in \(spoolPath)",
                     writtenByteCount: byteCount)
-    }
-
-    private static func json(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 
     private static func randomName() -> String {

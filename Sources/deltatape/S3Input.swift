@@ -23,22 +23,23 @@ enum S3Input {
         }
     }
 
-    /// The client every `s3://` input of the run shares, configured from the environment and the AWS shared files.
-    private static let client = Result { () throws(S3ConfigurationError) -> S3Client in
-        S3Client(configuration: try S3Configuration.resolve(environment: ProcessInfo.processInfo.environment))
-    }
-
     /// The object at `input` (an `s3://` address that ``validate(_:)`` let pass), opened for reading.
     ///
     /// - Throws: ``ConversionError/unreadableInput(_:)`` naming the object, when no credentials are configured.
     static func open(_ input: String) throws(ConversionError) -> S3ObjectSource {
         do {
             let address = try S3Address(parsing: input)
-            return try S3ObjectSource(address: address, client: try client.get())
+            return try S3ObjectSource(address: address, client: try sharedS3Client.get())
         } catch let error as InputError {
             throw .unreadableInput(error)
         } catch {
             throw .unreadableInput(InputError(name: input, reason: "cannot be read: \(error)"))
         }
     }
+}
+
+/// The client every `s3://` input and output of the run shares (one pool of connections), configured from the
+/// environment and the AWS shared files.
+let sharedS3Client = Result { () throws(S3ConfigurationError) -> S3Client in
+    S3Client(configuration: try S3Configuration.resolve(environment: ProcessInfo.processInfo.environment))
 }

@@ -22,15 +22,15 @@ struct S3Output: Sendable {
         } catch {
             throw OutputError(path: output, reason: error.description)
         }
-        let configuration: S3Configuration
+        let client: S3Client
         do throws(S3ConfigurationError) {
-            configuration = try S3Configuration.resolve(environment: ProcessInfo.processInfo.environment)
+            client = try sharedS3Client.get()
         } catch {
             throw OutputError(path: output, reason: error.description)
         }
         let folder = spool ?? defaultSpoolDirectory
         if let reason = makeFolder(folder) { throw OutputError(path: output, reason: "the spool folder \(folder): \(reason) (--spool DIR)") }
-        return S3Output(address: address, client: S3Client(configuration: configuration), spoolDirectory: folder)
+        return S3Output(address: address, client: client, spoolDirectory: folder)
     }
 
     /// `$XDG_CACHE_HOME/deltatape/spool`, or `~/.cache/deltatape/spool`.

@@ -65,7 +65,7 @@ struct SessionLogWriter {
                 for index in start..<buffer.count where buffer[index] == 0x0A || buffer[index] == 0x0D { buffer[index] = 0x20 }
             }
         } else {
-            appendJSONString(message, to: &buffer)
+            JSONStringWriter.append(message, to: &buffer)
         }
         buffer.append(contentsOf: "}\n".utf8)
     }
@@ -87,21 +87,5 @@ struct SessionLogWriter {
         } else {
             buffer.removeAll(keepingCapacity: true)
         }
-    }
-
-    /// `bytes` as a JSON string: quotes, backslashes and control characters escaped; invalid UTF-8 replaced.
-    private static func appendJSONString(_ bytes: [UInt8], to buffer: inout [UInt8]) {
-        buffer.append(UInt8(ascii: "\""))
-        for scalar in String(decoding: bytes, as: UTF8.self).unicodeScalars {
-            switch scalar {
-            case "\"": buffer.append(contentsOf: "\\\"".utf8)
-            case "\\": buffer.append(contentsOf: "\\\\".utf8)
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                buffer.append(contentsOf: ("\\u" + String(repeating: "0", count: 4 - hex.count) + hex).utf8)
-            default: buffer.append(contentsOf: String(scalar).utf8)
-            }
-        }
-        buffer.append(UInt8(ascii: "\""))
     }
 }
