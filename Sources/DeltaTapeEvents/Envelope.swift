@@ -27,7 +27,6 @@ package struct Envelope: Sendable, Hashable, CustomStringConvertible {
     /// The field a recorder's session log keeps a message in when a JSON string cannot hold it as it is (a binary
     /// frame that is no JSON object, text that is not UTF-8): its bytes, in base64.
     package static let base64EventField = "event_base64"
-    static let base64EventFieldBytes = Array(base64EventField.utf8)
     static let timeFields: [[UInt8]] = ["time", "ts", "timestamp"].map { Array($0.utf8) }
     static let sourceFields: [[UInt8]] = ["source", "direction"].map { Array($0.utf8) }
 }

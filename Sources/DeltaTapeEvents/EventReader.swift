@@ -75,13 +75,7 @@ package import DeltaTapeKernels
         // wraps the message; the event may be a string holding its JSON. (Twilio's own `event` is a word, not JSON.)
         if typeMember == nil, let (field, member) = object.firstMember(among: eventFields),
            member.kind == .object || object.stringHoldsObject(member) {
-            let timed = object.firstMember(among: Envelope.timeFields)
-            time = timed.flatMap { object.envelopeTime($0.member) }
-            if envelope == nil {
-                envelope = Envelope(eventField: String(decoding: field, as: UTF8.self), eventIsString: member.kind == .string,
-                                    timeField: timed.map { String(decoding: $0.name, as: UTF8.self) },
-                                    sourceField: object.firstMember(among: Envelope.sourceFields).map { String(decoding: $0.name, as: UTF8.self) })
-            }
+            time = readEnvelope(object, eventField: String(decoding: field, as: UTF8.self), eventIsString: member.kind == .string)
             if let wrapped = object.object(in: member) {
                 object = wrapped
             } else {
@@ -103,13 +97,7 @@ package import DeltaTapeKernels
         } else if typeMember == nil, let member = object.member("event_base64"), member.kind == .string {
             // A recorder's session log keeps a message a JSON string cannot hold as it is in base64 (a binary frame
             // that is no JSON object, text that is not UTF-8): its bytes are read as the message.
-            let timed = object.firstMember(among: Envelope.timeFields)
-            time = timed.flatMap { object.envelopeTime($0.member) }
-            if envelope == nil {
-                envelope = Envelope(eventField: Envelope.base64EventField, eventIsString: true, eventIsBase64: true,
-                                    timeField: timed.map { String(decoding: $0.name, as: UTF8.self) },
-                                    sourceField: object.firstMember(among: Envelope.sourceFields).map { String(decoding: $0.name, as: UTF8.self) })
-            }
+            time = readEnvelope(object, eventField: Envelope.base64EventField, eventIsString: true, eventIsBase64: true)
             guard let bytes = unwrapBuffer.decodeBase64(message, member.value) else {
                 throw .base64Event("its \(Envelope.base64EventField) string is not valid base64")
             }
@@ -134,6 +122,18 @@ package import DeltaTapeKernels
         event.turns = pendingTurns
         pendingTurns = TurnSignals()
         return event
+    }
+
+    /// The time of an envelope `object` whose event is in `eventField`; the first envelope seen is kept as the session's.
+    private mutating func readEnvelope(_ object: JSONObjectView, eventField: String, eventIsString: Bool,
+                                       eventIsBase64: Bool = false) -> Double? {
+        let timed = object.firstMember(among: Envelope.timeFields)
+        if envelope == nil {
+            envelope = Envelope(eventField: eventField, eventIsString: eventIsString, eventIsBase64: eventIsBase64,
+                                timeField: timed.map { String(decoding: $0.name, as: UTF8.self) },
+                                sourceField: object.firstMember(among: Envelope.sourceFields).map { String(decoding: $0.name, as: UTF8.self) })
+        }
+        return timed.flatMap { object.envelopeTime($0.member) }
     }
 
     /// Messages with a string `type`: OpenAI Realtime, GPT-Live, ElevenLabs' server messages.

@@ -178,7 +178,7 @@ final class ConnectionRecording: Sendable {
     }
 
     /// Seconds with three decimals, rounded down.
-    private static func seconds(_ value: Double) -> String {
+    static func seconds(_ value: Double) -> String {
         let milliseconds = Int((value * 1_000).rounded(.down))
         let fraction = String(milliseconds % 1_000)
         return "\(milliseconds / 1_000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"

@@ -8,6 +8,7 @@ enum LeftJournals {
     /// The recordings in `folder` that have a journal beside them: regular files only, never a link.
     static func recordings(in folder: String) -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        let journalSuffix = SessionConverter.journalPath(forOutput: "")
         return names.filter { $0.hasSuffix(journalSuffix) && $0.count > journalSuffix.count }.sorted().compactMap { name in
             let path = folder + "/" + name
             // The item itself, not what a link points to.
@@ -17,15 +18,12 @@ enum LeftJournals {
     }
 
     /// Rebuilds each recording of `folder` that a killed relay left a journal for, on a thread of its own (a rebuild
-    /// converts the whole session), saying how each went; `done` is called at the end.
-    static func rebuild(in folder: String, report: @escaping @Sendable (String) -> Void, done: @escaping @Sendable () -> Void = {}) {
+    /// converts the whole session), saying how each went.
+    static func rebuild(in folder: String, report: @escaping @Sendable (String) -> Void) {
         let recordings = recordings(in: folder)
-        guard !recordings.isEmpty else { return done() }
+        guard !recordings.isEmpty else { return }
         let thread = Thread {
-            for recording in recordings {
-                report(line(rebuilding: recording))
-            }
-            done()
+            for recording in recordings { report(line(rebuilding: recording)) }
         }
         thread.name = "deltatape-relay-repair"
         thread.start()
@@ -37,12 +35,9 @@ enum LeftJournals {
             guard let summary = try SessionConverter.rebuild(fromJournalOf: recording) else {
                 return "\(recording): its journal went before it could be read (another relay rebuilt it?)"
             }
-            let seconds = Double(summary.frameCount) / Double(max(summary.sampleRate, 1))
-            return "\(recording): rebuilt from the journal a killed relay left: \(String(format: "%.3f", seconds)) s of audio"
+            return "\(recording): rebuilt from the journal a killed relay left: \(ConnectionRecording.seconds(summary.durationSeconds)) s of audio"
         } catch {
             return "\(recording): the journal a killed relay left was not rebuilt: \(error)"
         }
     }
-
-    private static let journalSuffix = ".journal"
 }

@@ -209,16 +209,10 @@ struct RelayFrameKindsTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let relay = try await RelayProcess(upstream: "ws://127.0.0.1:\(both.port)", outputDirectory: folder)
         defer { relay.stop() }
-        let before = Self.residentKiB(of: relay.process.processIdentifier, "VmRSS:")
+        let before = residentKiB(of: relay.process.processIdentifier, "VmRSS:")
         both.send("\(relay.port)")
         let lines = try await both.remainingLines()
-        let peak = Self.residentKiB(of: relay.process.processIdentifier, "VmHWM:")
+        let peak = residentKiB(of: relay.process.processIdentifier, "VmHWM:")
         return (lines, relay.standardErrorLines, (peak - before) << 10)
-    }
-
-    /// A memory figure of a process in KiB, from /proc/PID/status (VmRSS: now; VmHWM: its peak).
-    static func residentKiB(of pid: Int32, _ key: String) -> Int {
-        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-        return status.split(separator: "\n").first { $0.hasPrefix(key) }.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
     }
 }

@@ -8,13 +8,8 @@ import Testing
 @Suite("Relay: memory under hostile clients", .serialized)
 struct RelayMemoryTests {
     /// Resident memory of a process now and at its peak (VmRSS, VmHWM), in bytes.
-    private static func memory(of pid: Int32) throws -> (resident: Int, peak: Int) {
-        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
-        func kilobytes(_ field: String) -> Int {
-            let line = status.split(separator: "\n").first { $0.hasPrefix(field + ":") } ?? ""
-            return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
-        }
-        return (kilobytes("VmRSS"), kilobytes("VmHWM"))
+    private static func memory(of pid: Int32) -> (resident: Int, peak: Int) {
+        (residentKiB(of: pid, "VmRSS:") << 10, residentKiB(of: pid, "VmHWM:") << 10)
     }
 
     /// An upstream that opens the session and sends one short answer (so that every recording holds audio), then
@@ -55,7 +50,7 @@ struct RelayMemoryTests {
                               frameBytes: Int) async throws -> (clients: [VanishingClient], before: (resident: Int, peak: Int)) {
         let connected = try (0..<clients).map { _ in try VanishingClient(port: scenario.relay.port, pathAndQuery: "/v1/realtime?model=m") }
         #expect(await eventually(within: 30) { scenario.upstream.connections.count == clients })
-        let before = try memory(of: scenario.relay.process.processIdentifier)
+        let before = memory(of: scenario.relay.process.processIdentifier)
         try await send(connected, messages: messages, messageBytes: messageBytes, frameBytes: frameBytes)
         #expect(await eventually(within: 120) { scenario.upstream.connections.allSatisfy { $0.received.count == messages } },
                 "every message reached the upstream")
@@ -77,7 +72,7 @@ struct RelayMemoryTests {
                     #expect(text.utf8.count == messageBytes)
                 }
             }
-            let during = try Self.memory(of: pid)
+            let during = Self.memory(of: pid)
             let metrics = try await httpGet(port: scenario.relay.port, path: "/metrics").body
             #expect(metricValue(metrics, "deltatape_relay_messages_unrecorded_total", labels: ["reason=\"too_large\""]) == Double(clients * messages))
             for client in connected { client.vanish() }
@@ -115,7 +110,7 @@ struct RelayMemoryTests {
                 let wav = try await readWAVWithPython(file.path)
                 recordedSeconds += Double(wav.frameCount) / Double(wav.sampleRate)
             }
-            let during = try Self.memory(of: pid)
+            let during = Self.memory(of: pid)
             // Each message recorded is 10 MiB of base64 silence: (10 MiB - 47) × 3/4 bytes of PCM16 at 24 kHz, about
             // 164 s, on the user's track; the upstream's one answer is 0.2 s.
             let messageSeconds = Double((messageBytes - 47) / 4 * 3) / 48_000

@@ -245,3 +245,9 @@ func connectToLoopback(port: Int) throws -> Int32 {
     }
     return descriptor
 }
+
+/// A memory figure of a process in KiB, from /proc/PID/status (VmRSS: now; VmHWM: its peak).
+func residentKiB(of pid: Int32, _ key: String) -> Int {
+    let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+    return status.split(separator: "\n").first { $0.hasPrefix(key) }.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
+}
