@@ -37,6 +37,10 @@ enum LeftJournals {
             }
             return "\(recording): rebuilt from the journal a killed relay left: \(ConnectionRecording.seconds(summary.durationSeconds)) s of audio"
         } catch {
+            // A journal whose lock is held is a live recording's (another relay on this folder), not a killed one's.
+            if case .output(let failure) = error, failure.code == EWOULDBLOCK {
+                return "\(recording): its journal is still being written (by another relay on this folder?); left alone"
+            }
             return "\(recording): the journal a killed relay left was not rebuilt: \(error)"
         }
     }

@@ -77,4 +77,23 @@ import Testing
             _ = try await scenario.finishedRecording(extension: "wav")
         }
     }
+
+    /// A relay started on a folder where another relay is recording leaves that recording's live journal alone (its
+    /// lock is held), and says so rather than calling it a killed relay's.
+    @Test func aLiveJournalIsLeftAlone() async throws {
+        let script = try await SessionScript.load(RelaySessions.microphoneLog())
+        try await withRelay(upstream: .init(script: script), arguments: ["--track", "both"]) { scenario in
+            let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count)
+            let running = Task { await client.run() }
+            let file = try await Self.audioOnDisk(scenario, extension: "wav")
+            let second = try await RelayProcess(upstream: "ws://127.0.0.1:9", outputDirectory: scenario.outputDirectory)
+            defer { second.stop() }
+            let line = await second.waitForLine(within: 60) { $0.contains(file.lastPathComponent) }
+            #expect(line?.contains("still being written") == true, "\(String(describing: line))")
+            #expect(await running.value.error == nil)
+            let (finished, summary) = try await scenario.finishedRecording(extension: "wav")
+            #expect(finished == file && !summary.contains("failed"), "\(summary)")
+            #expect(try await readWAVWithPython(file.path).frameCount > 0)
+        }
+    }
 }
