@@ -77,7 +77,12 @@ enum UpstreamHandshake: Sendable {
         let stage = try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(configuration: configuration)
         // An upstream that takes the connection but never answers the upgrade would hold the client for good.
         let deadline = channel.eventLoop.scheduleTask(in: handshakeTimeout) { channel.close(promise: nil) }
-        stage.whenComplete { _ in deadline.cancel() }
+        stage.whenComplete { result in
+            deadline.cancel()
+            // A failed upgrade (an Accept for another key, a switch to another protocol, an answer that is not HTTP)
+            // leaves nobody to close the connection: the caller only sees the error.
+            if case .failure = result { channel.close(promise: nil) }
+        }
         return stage
     }
 

@@ -134,10 +134,10 @@ final class PythonEnd: @unchecked Sendable {
     /// The port from its first line.
     private(set) var port = 0
 
-    /// Starts `script` and waits for its port.
-    init(_ script: String) async throws {
+    /// Starts `script` with `arguments` (its `sys.argv[1...]`) and waits for its port.
+    init(_ script: String, arguments: [String] = []) async throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script]
+        process.arguments = ["python3", "-c", script] + arguments
         process.standardInput = input
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
