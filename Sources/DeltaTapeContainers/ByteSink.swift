@@ -236,10 +236,11 @@ package final class FileDescriptorSink: PositionalByteSink {
 /// Files made new, for the project's writers that choose their own names (the relay, whose folder others may write
 /// into): a name already taken, by a file, a link or anything else, is never opened.
 @_spi(Blocks) public enum NewFile {
-    /// Makes the file at `path` (`O_CREAT | O_EXCL | O_NOFOLLOW`, mode 0644 less the umask), locked while written.
+    /// Makes the file at `path` (`O_CREAT | O_EXCL | O_NOFOLLOW`, mode `permissions` less the umask), locked while
+    /// written.
     ///
     /// - Throws: ``OutputError`` naming the path and the system's reason; its `code` is `EEXIST` when the name is taken.
-    public static func sink(creating path: String) throws(OutputError) -> any PositionalByteSink {
-        try FileDescriptorSink(creatingNew: path)
+    public static func sink(creating path: String, permissions: Int = 0o644) throws(OutputError) -> any PositionalByteSink {
+        try FileDescriptorSink(creatingNew: path, permissions: permissions)
     }
 }

@@ -1,4 +1,4 @@
-import DeltaTape
+@_spi(Blocks) import DeltaTape
 import Foundation
 import Synchronization
 
@@ -37,7 +37,7 @@ final class ConnectionRecording: Sendable {
         self.files = files
         path = files.audioPath
         bufferBytes = configuration.recordingBufferBytes
-        messageByteLimit = configuration.options.maximumMessageByteCount
+        messageByteLimit = configuration.recordedMessageByteLimit
         let audio: OutputDestination = configuration.recordingSinkForTests.map { .file($0) }
             ?? .custom { track throws(OutputError) in try files.takeAudio(for: track) }
         recorder = SessionRecorder(
@@ -46,8 +46,8 @@ final class ConnectionRecording: Sendable {
             memoryBudget: memoryBudget,
             sessionLog: files.hasLog ? .custom { _ throws(OutputError) in try files.takeLog() } : nil,
             // Beside the recording, so that a relay killed mid-session loses nothing it had taken (deltatape repair).
-            keepsJournal: configuration.keepsJournal,
-            journalBeside: configuration.recordingSinkForTests == nil ? files.audioPath : nil, problem: problem)
+            journal: files.journalPath.map { .made(path: $0, take: { () throws(OutputError) in try files.takeJournal() }) },
+            problem: problem)
     }
 
     /// Bytes of messages waiting for the recording.
@@ -145,8 +145,9 @@ final class ConnectionRecording: Sendable {
                 line = "\(summary.output): recording failed: \(audio) were written, but \(gone)"
                 outcome = .failed(reason: "file_deleted", counted: false)
             } else if abandoned {
+                let kept = files.audioWasTaken ? "the file holds the audio up to there" : "no audio had been written, so no file is kept"
                 line = "\(summary.output): recording abandoned after \(audio): it fell \(bufferBytes) bytes of messages behind "
-                    + "(the disk or the encoder too slow); the file holds the audio up to there; the conversation went on unrecorded"
+                    + "(the disk or the encoder too slow); \(kept); the conversation went on unrecorded"
                 outcome = .abandoned
             } else {
                 line = "\(summary.output): \(audio), \(summary.inputByteCount) bytes of messages"
@@ -159,7 +160,9 @@ final class ConnectionRecording: Sendable {
                 outcome = .nothingRecorded
             } else {
                 let failure = earlierFailure ?? error.description
-                line = "\(path): recording failed: \(failure); " + (fileIsOnDisk ? "the file holds the audio up to there" : gone)
+                let kept = !fileIsOnDisk ? gone
+                    : files.audioWasTaken ? "the file holds the audio up to there" : "no audio had been written, so no file is kept"
+                line = "\(path): recording failed: \(failure); \(kept)"
                 outcome = .failed(reason: fileIsOnDisk ? Self.reason(error) : "file_deleted", counted: counted)
             }
         }

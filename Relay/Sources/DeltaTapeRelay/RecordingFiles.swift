@@ -9,12 +9,14 @@ struct RecordingFailure: Error, Sendable {
     var reason: String
 }
 
-/// The files of one connection's recording, made when the session starts under a name no one else can take:
+/// The files of one connection's recording (its audio, its log, its journal), made when the session starts under a
+/// name no one else can take:
 /// `<UTC start>-<connection>-<10 random base32 characters>` (50 bits from the system's generator; the connection number
 /// ties the file to the relay's lines), each file created with `O_CREAT | O_EXCL | O_NOFOLLOW` (``NewFile``), so a file or
 /// link already standing at the name is never written through. When any name of the set is taken, the files made so
 /// far are removed and the whole set is made again under a fresh random part: a taken name is never reused, and the
-/// recording and its log keep one stem. A folder deleted while the relay runs is made again.
+/// recording, its log and its journal keep one stem (a recording whose journal name was taken would otherwise run
+/// without one, and a kill would lose it). A folder deleted while the relay runs is made again.
 ///
 /// The recorder opens its sinks at the first audio; they are handed over from here (a session without audio leaves
 /// no empty file: ``removeUnused()``).
@@ -22,14 +24,22 @@ final class RecordingFiles: Sendable {
     /// The recording's file (the first of them, for separate tracks).
     let audioPath: String
     let hasLog: Bool
+    /// The journal's path, when the recording keeps one.
+    let journalPath: String?
     private let made = Mutex<[Made]>([])
 
-    /// A file made and not yet handed over: its track (nil for the one output), whether it is the log, its identity.
+    /// What a file of the set holds.
+    private enum Kind: Equatable {
+        /// Audio: the track (nil for the one output).
+        case audio(AudioTrack?)
+        case log, journal
+    }
+
+    /// A file made and not yet handed over: what it holds, its identity.
     private struct Made: @unchecked Sendable {
         // The sink is handed to the recorder's thread once and used there only.
         let sink: any PositionalByteSink
-        let track: AudioTrack?
-        let isLog: Bool
+        let kind: Kind
         let device: UInt64
         let inode: UInt64
     }
@@ -52,27 +62,31 @@ final class RecordingFiles: Sendable {
         }
         let separate = configuration.options.track == .both && configuration.options.layout == .separate
         hasLog = configuration.savesLog
+        // As SessionRecorder keeps one: for a recording to one file.
+        let journaled = configuration.keepsJournal && configuration.recordingSinkForTests == nil && !separate
         var takenNames: [String] = []
         var remadeFolder = false
         for _ in 0..<Self.attempts {
             let stem = prefix + names.next()
             let audio: OutputDestination = .file(stem + "." + fileExtension)
-            var wanted: [(path: String, track: AudioTrack?, isLog: Bool)] = []
+            var wanted: [(path: String, kind: Kind)] = []
             if configuration.recordingSinkForTests == nil {
                 if separate {
-                    for track in [AudioTrack.user, .assistant] { wanted.append((audio.destination(for: track)?.name ?? audio.name, track, false)) }
+                    for track in [AudioTrack.user, .assistant] { wanted.append((audio.destination(for: track)?.name ?? audio.name, .audio(track))) }
                 } else {
-                    wanted.append((audio.name, nil, false))
+                    wanted.append((audio.name, .audio(nil)))
                 }
             }
-            if hasLog { wanted.append((stem + ".jsonl", nil, true)) }
+            if hasLog { wanted.append((stem + ".jsonl", .log)) }
+            if journaled { wanted.append((SessionConverter.journalPath(forOutput: audio.name), .journal)) }
             var files: [Made] = []
             var failure: OutputError?
             for file in wanted {
                 do throws(OutputError) {
-                    let sink = try NewFile.sink(creating: file.path)
+                    // A journal holds what was said: its owner's only, as the recorder's own journals are.
+                    let sink = try NewFile.sink(creating: file.path, permissions: file.kind == .journal ? 0o600 : 0o644)
                     let identity = Self.identity(of: file.path)
-                    files.append(Made(sink: sink, track: file.track, isLog: file.isLog, device: identity?.device ?? 0, inode: identity?.inode ?? 0))
+                    files.append(Made(sink: sink, kind: file.kind, device: identity?.device ?? 0, inode: identity?.inode ?? 0))
                 } catch {
                     failure = error
                     break
@@ -80,6 +94,7 @@ final class RecordingFiles: Sendable {
             }
             guard let failure else {
                 audioPath = configuration.recordingSinkForTests ?? audio.name
+                journalPath = journaled ? SessionConverter.journalPath(forOutput: audio.name) : nil
                 made.withLock { $0 = files }
                 return
             }
@@ -107,21 +122,32 @@ final class RecordingFiles: Sendable {
 
     /// Hands the recorder the audio file made for `track`.
     func takeAudio(for track: AudioTrack?) throws(OutputError) -> any ByteSink {
-        try take { !$0.isLog && $0.track == track }
+        try take(.audio(track))
     }
 
     /// Hands the recorder the log's file.
     func takeLog() throws(OutputError) -> any ByteSink {
-        try take { $0.isLog }
+        try take(.log)
     }
 
-    private func take(_ matches: (Made) -> Bool) throws(OutputError) -> any ByteSink {
+    /// Hands the recorder the journal's file.
+    func takeJournal() throws(OutputError) -> any ByteSink {
+        try take(.journal)
+    }
+
+    private func take(_ kind: Kind) throws(OutputError) -> any ByteSink {
         let found = made.withLock { files -> Made? in
-            guard let index = files.firstIndex(where: matches) else { return nil }
+            guard let index = files.firstIndex(where: { $0.kind == kind }) else { return nil }
             return files.remove(at: index)
         }
         guard let found else { throw OutputError(path: audioPath, reason: "the relay made no file for this output (a bug: report it)") }
         return found.sink
+    }
+
+    /// Whether the recorder took an audio file (it opens them at the first audio): otherwise ``removeUnused()`` removes
+    /// them, and the recording keeps no file.
+    var audioWasTaken: Bool {
+        made.withLock { files in !files.contains { if case .audio = $0.kind { true } else { false } } }
     }
 
     /// Closes and removes the files never handed over (a session without audio): empty files the relay made.

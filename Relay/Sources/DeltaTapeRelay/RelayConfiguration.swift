@@ -28,6 +28,10 @@ public struct RelayConfiguration: Sendable {
     public var keepsJournal = true
     /// Bytes of messages a recording may fall behind before it is abandoned (forwarding never waits for it).
     public var recordingBufferBytes = 16 << 20
+    /// The largest message recorded: `options.maximumMessageByteCount`, or ``recordingBufferBytes`` when that is
+    /// smaller (a message the recording's buffer cannot hold would abandon the recording as if it had fallen behind;
+    /// it is forwarded, not recorded, and said so, as one over the limit is).
+    public var recordedMessageByteLimit: Int { min(options.maximumMessageByteCount, recordingBufferBytes) }
     /// The most bytes of messages all the relay's recordings may hold at once, being joined from frames or waiting to
     /// be recorded (`--recording-memory`); a message that finds no room is forwarded but not recorded, and said so.
     public var recordingMemoryBytes = 256 << 20

@@ -134,7 +134,7 @@ public final class RelayServer: Sendable {
         let number = connectionCount.add(1, ordering: .relaxed).newValue
         let start = Date().timeIntervalSince1970
         let idle = configuration.idleTimeoutSeconds > 0 ? TimeAmount.nanoseconds(Int64(configuration.idleTimeoutSeconds * 1e9)) : nil
-        let session = RelaySession(number: number, messageByteLimit: configuration.options.maximumMessageByteCount,
+        let session = RelaySession(number: number, messageByteLimit: configuration.recordedMessageByteLimit,
                                    memoryBudget: memoryBudget, metrics: metrics, eventLoop: eventLoop, idleTimeout: idle, report: report)
         session.connectUpstream(
             configuration.upstream, target: configuration.upstream.requestTarget(path: path, query: query),

@@ -179,7 +179,7 @@ final class RelaySession: Sendable {
         case .abandoned:
             metrics.recordingsAbandoned.increment()
             report("connection \(number): recording \(recording.path) abandoned: it fell \(recording.bufferBytes) bytes of "
-                + "messages behind (the disk or the encoder too slow); the file keeps the audio up to there; forwarding goes on")
+                + "messages behind (the disk or the encoder too slow); what it took is finalized (its summary says what is kept); forwarding goes on")
         case .failed(let failure, let reason):
             // Said when it happens, not at the session's end.
             metrics.recordingFailed(reason: reason)

@@ -80,6 +80,10 @@ struct RelayCommand: AsyncParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         keepLargeBuffersOutOfTheHeap()
         checkDescriptorLimit(for: configuration.maximumConnections)
+        if configuration.recordedMessageByteLimit < configuration.options.maximumMessageByteCount {
+            say("note: messages larger than --recording-buffer (\(configuration.recordingBufferBytes) bytes) are forwarded but not "
+                + "recorded, as if --max-message-bytes were \(configuration.recordedMessageByteLimit): one would abandon the recording")
+        }
         let relay = RelayServer(configuration: configuration) { line in say(line) }
         let signals = [SIGTERM, SIGINT].map { number in
             signal(number, SIG_IGN)
@@ -181,8 +185,8 @@ func keepLargeBuffersOutOfTheHeap() {
 }
 
 /// Raises the soft limit on open descriptors to the hard one, and says so when even that cannot hold
-/// `connections` sessions (a client's and an upstream's socket, a recording and its log each, and a few for the
-/// relay): beyond it accepting fails with EMFILE and every later client is turned away unanswered.
+/// `connections` sessions (a client's and an upstream's socket, a recording, its log and its journal each, and a few
+/// for the relay): beyond it accepting fails with EMFILE and every later client is turned away unanswered.
 func checkDescriptorLimit(for connections: Int) {
     var limit = rlimit()
     let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
@@ -192,7 +196,7 @@ func checkDescriptorLimit(for connections: Int) {
         _ = setrlimit(resource, &limit)
         _ = getrlimit(resource, &limit)
     }
-    let needed = connections * 4 + 64
+    let needed = connections * 5 + 64
     if limit.rlim_cur < rlim_t(needed) {
         say("warning: --max-connections \(connections) may need \(needed) open descriptors and the limit is \(limit.rlim_cur) "
             + "(ulimit -n); raise the limit or lower --max-connections")

@@ -8,8 +8,10 @@ import Testing
 struct RelayLinkTests {
     /// Symbolic links planted at the names the recording and its log will try first, pointing at a victim file, are
     /// never followed: the victim is unchanged, the links are still links, and the recording and its log are made
-    /// under a fresh random part.
-    @Test func aPlantedLinkIsNeverFollowed() async throws {
+    /// under a fresh random part. A link at the journal's name alone does the same: the recording does not run
+    /// without a journal under the planted name (the soak found it did, silently).
+    @Test(arguments: [["wav", "jsonl"], ["wav.journal"]])
+    func aPlantedLinkIsNeverFollowed(_ plantedExtensions: [String]) async throws {
         let script = try await SessionScript.load(RelaySessions.log("ga-basic"))
         let victim = try RelayTestEnvironment.temporaryDirectory("victim").appendingPathComponent("victim.txt")
         defer { try? FileManager.default.removeItem(at: victim.deletingLastPathComponent()) }
@@ -22,14 +24,19 @@ struct RelayLinkTests {
             var links: [URL] = []
             for offset in -2...60 {
                 let stem = recordingStem(start: start.addingTimeInterval(Double(offset)), connection: 1, random: planted)
-                for ext in ["wav", "jsonl"] {
+                for ext in plantedExtensions {
                     let link = scenario.outputDirectory.appendingPathComponent("\(stem).\(ext)")
                     try FileManager.default.createSymbolicLink(at: link, withDestinationURL: victim)
                     links.append(link)
                 }
             }
             let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count)
-            #expect(await client.run().error == nil)
+            let running = Task { await client.run() }
+            // While it runs, the recording has its journal (under the fresh name).
+            #expect(try await eventually(within: 30) {
+                try scenario.recordings(extension: "wav").first.map { FileManager.default.fileExists(atPath: $0.path + ".journal") } ?? false
+            })
+            #expect(await running.value.error == nil)
             let (file, summary) = try await scenario.finishedRecording(extension: "wav")
             #expect(!file.lastPathComponent.contains(planted), "\(file.lastPathComponent)")
             #expect(!summary.contains(planted), "\(summary)")

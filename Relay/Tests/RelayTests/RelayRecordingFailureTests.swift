@@ -65,3 +65,39 @@ struct RelayRecordingFailureTests {
         }
     }
 }
+
+@Suite("Relay: a message larger than the recording buffer")
+struct RelayRecordingBufferTests {
+    /// A message larger than `--recording-buffer` (and within `--max-message-bytes`) is forwarded, not recorded, and
+    /// said so; the recording goes on and finishes. It used to abandon the recording as if the disk were too slow, and
+    /// a session whose first audio was that message was then said to keep a file it did not have.
+    @Test func isForwardedNotRecordedAndTheRecordingGoesOn() async throws {
+        var steps = try await SessionScript.load(RelaySessions.log("ga-basic"))
+        let index = try #require(steps.serverSteps.firstIndex { step in
+            if case .text(let text) = step.frame { text.contains("audio.delta") } else { false }
+        })
+        guard case .text(let text) = steps.serverSteps[index].frame,
+              var delta = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+            Issue.record("no delta to copy"); return
+        }
+        // 2.25 MiB of PCM16: 3 MiB of base64, past the 2 MiB buffer, which the rest of the session (1.1 MB) cannot fill
+        // however slow the recorder is (it runs at the lowest priority: under load, a 64 KiB buffer was abandoned).
+        delta["delta"] = Data(repeating: 0x11, count: 9 << 18).base64EncodedString()
+        let large = String(decoding: try JSONSerialization.data(withJSONObject: delta), as: UTF8.self)
+        steps.serverSteps.insert(.init(frame: .text(large), audioSeconds: 1, clientMessagesBefore: steps.serverSteps[index].clientMessagesBefore),
+                                 at: index)
+        let script = steps
+        try await withRelay(upstream: .init(script: script), arguments: ["--format", "wav", "--recording-buffer", "2097152"]) { scenario in
+            #expect(scenario.relay.standardErrorLines.contains { $0.contains("note: messages larger than --recording-buffer (2097152 bytes)") },
+                    "\(scenario.relay.standardErrorLines)")
+            let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count)
+            #expect(await client.run().error == nil)
+            #expect(client.received.contains(.text(large)), "the large message was forwarded")
+            let (file, summary) = try await scenario.finishedRecording(extension: "wav")
+            #expect(!summary.contains("abandoned"), "\(summary)")
+            #expect(summary.contains("1 message forwarded but not recorded (1 larger than --max-message-bytes)"), "\(summary)")
+            #expect(scenario.relay.standardErrorLines.contains { $0.contains("it is larger than --max-message-bytes (2097152)") })
+            #expect(try await readWAVWithPython(file.path).frameCount > 0)
+        }
+    }
+}

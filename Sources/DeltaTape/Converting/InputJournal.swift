@@ -28,8 +28,9 @@ import Darwin
 package final class InputJournal {
     /// The journal's path.
     package let path: String
-    /// The file, until the journal is closed (`FileDescriptorSink(creatingNew:)`: O_EXCL, never through a link, locked).
-    private var file: FileDescriptorSink?
+    /// The file, until the journal is closed (`FileDescriptorSink(creatingNew:)`, or the caller's made the same way:
+    /// O_EXCL, never through a link, locked).
+    private var file: (any ByteSink)?
     /// Whether appending failed (a full disk): the conversion goes on without its journal, which is then removed.
     package private(set) var failure: OutputError?
 
@@ -38,7 +39,7 @@ package final class InputJournal {
 
     private static let magic = "deltatape-journal 1"
 
-    private init(path: String, file: FileDescriptorSink) {
+    private init(path: String, file: any ByteSink) {
         self.path = path
         self.file = file
     }
@@ -63,6 +64,14 @@ package final class InputJournal {
             }
             file = try FileDescriptorSink(creatingNew: path, permissions: 0o600)
         }
+        return try start(in: file, path: path, options: options)
+    }
+
+    /// Starts the journal at `path` in `file`, a new empty file the caller made there (a relay makes a recording's
+    /// files, its journal among them, under one name no one else can take), by writing its header.
+    ///
+    /// - Throws: ``OutputError`` when the header cannot be written (the file is closed and removed).
+    package static func start(in file: any ByteSink, path: String, options: ConversionOptions) throws(OutputError) -> InputJournal {
         let journal = InputJournal(path: path, file: file)
         let header = Array((magic + "\t" + encode(options) + "\n").utf8)
         header.withUnsafeBytes { journal.append($0) }

@@ -95,7 +95,7 @@ public final class SessionRecorder: Sendable {
     ///     (`PATH.journal`). `nil`: only a ``OutputDestination/file(_:)`` sink has one.
     ///   - problem: Receives each problem as it is found (a malformed message, undecodable audio), on the recorder's
     ///     thread.
-    public init(
+    public convenience init(
         options: ConversionOptions = ConversionOptions(),
         name: String = "session",
         sink: OutputDestination,
@@ -106,22 +106,42 @@ public final class SessionRecorder: Sendable {
         journalBeside: String? = nil,
         problem: @escaping @Sendable (Problem) -> Void = { _ in }
     ) {
+        var journal: Journal?
+        if keepsJournal, options.track != .both || options.layout != .separate {
+            if let journalBeside {
+                journal = .beside(journalBeside)
+            } else if case .file(let path) = sink {
+                journal = .beside(path)
+            }
+        }
+        self.init(options: options, name: name, sink: sink, watermarks: watermarks, memoryBudget: memoryBudget, sessionLog: sessionLog,
+                  journal: journal, problem: problem)
+    }
+
+    /// Where a recording's journal is kept.
+    @_spi(Blocks) public enum Journal: Sendable {
+        /// Beside the recording's file at this path (`PATH.journal`), made by the recorder.
+        case beside(String)
+        /// In a file the caller made at `path` (new and empty, as `NewFile` makes them), handed over by `take` on
+        /// the recorder's thread: a caller that makes all of a recording's files under one name no one else can take
+        /// (a relay) makes the journal's too, so that a taken journal name is a taken name like the others.
+        case made(path: String, take: @Sendable () throws(OutputError) -> any ByteSink)
+    }
+
+    /// Starts a recording as the public initializer does, its journal where `journal` says (nil: none).
+    @_spi(Blocks) public init(
+        options: ConversionOptions, name: String, sink: OutputDestination, watermarks: BufferWatermarks,
+        memoryBudget: RecordingMemoryBudget?, sessionLog: OutputDestination?, journal: Journal?,
+        problem: @escaping @Sendable (Problem) -> Void
+    ) {
         self.options = options
         self.name = name
         self.watermarks = watermarks
         self.memoryBudget = memoryBudget
         queue = IngressQueue(watermarks: watermarks) { $0.byteCount }
         let makeSink: @Sendable (AudioTrack?) throws(OutputError) -> any ByteSink = { (track) throws(OutputError) in try sink.makeSink(for: track) }
-        var journalOutput: String?
-        if keepsJournal, options.track != .both || options.layout != .separate {
-            if let journalBeside {
-                journalOutput = journalBeside
-            } else if case .file(let path) = sink {
-                journalOutput = path
-            }
-        }
-        let refusal = startRecordingThread(name: name, inBackground: options.runsInBackground, priority: priority) { [self, journalOutput] in
-            runRecording(makeSink: makeSink, sessionLog: sessionLog, journalOutput: journalOutput, problem: problem)
+        let refusal = startRecordingThread(name: name, inBackground: options.runsInBackground, priority: priority) { [self] in
+            runRecording(makeSink: makeSink, sessionLog: sessionLog, journal: journal, problem: problem)
         }
         if let refusal {
             threadless.store(true, ordering: .relaxed)
@@ -228,14 +248,17 @@ public final class SessionRecorder: Sendable {
     // MARK: - The recording thread
 
     private func runRecording(
-        makeSink: @escaping (AudioTrack?) throws(OutputError) -> any ByteSink, sessionLog: OutputDestination?, journalOutput: String?,
+        makeSink: @escaping (AudioTrack?) throws(OutputError) -> any ByteSink, sessionLog: OutputDestination?, journal placement: Journal?,
         problem: @escaping @Sendable (Problem) -> Void
     ) {
         let started = monotonicSeconds()
         var journal: InputJournal?
-        if let journalOutput {
+        if let placement {
             do throws(OutputError) {
-                journal = try InputJournal.create(forOutput: journalOutput, options: options)
+                switch placement {
+                case .beside(let output): journal = try InputJournal.create(forOutput: output, options: options)
+                case .made(let path, let take): journal = try InputJournal.start(in: take(), path: path, options: options)
+                }
             } catch {
                 problem(Problem(input: name, line: 0, message: "\(error.description); recording without it: a kill loses the audio not yet on disk"))
             }
