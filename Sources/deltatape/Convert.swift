@@ -34,7 +34,7 @@ extension DeltaTapeCommand {
                 """
         )
 
-        @Argument(help: "The session logs (JSON Lines, a JSON array, a HAR export), audio files (WAV, FLAC, AIFF, anything libsndfile reads) or headerless PCM (with --input-format) to convert; '-' reads standard input. Several are written into a folder (-o DIR/).",
+        @Argument(help: "The session logs (JSON Lines, a JSON array, a HAR export), audio files (WAV, FLAC, AIFF, anything libsndfile reads) or headerless PCM (with --input-format) to convert; '-' reads standard input; s3://BUCKET/KEY reads an object, s3://BUCKET/PREFIX/ every object under it. Several are written into a folder (-o DIR/).",
                   completion: .file())
         var inputs: [String]
 
@@ -183,36 +183,43 @@ extension DeltaTapeCommand {
             return output.hasSuffix("/") || (stat(output, &status) == 0 && status.st_mode & S_IFMT == S_IFDIR)
         }
 
-        /// Where each input goes: the one `-o` names, or `DIR/NAME.EXT` for each input in a folder.
-        private var plannedDestinations: [OutputDestination] {
+        /// Where each of `inputs` goes: the one `-o` names, or `DIR/NAME.EXT` for each input in a folder.
+        private func plannedDestinations(for inputs: [String]) -> [OutputDestination] {
             guard writesIntoFolder else { return [output == "-" ? .standardOutput : .file(output)] }
             let folder = output.hasSuffix("/") ? output : output + "/"
             return inputs.map { .file(folder + fileNameWithoutExtension($0) + "." + outputFormat.rawValue) }
         }
 
         /// Refuses what several inputs cannot do: share standard input or one output, or write to anything but a folder.
+        /// An `s3://` prefix counts as several: the objects under it are listed when the run starts.
         private func validateInputsAndFolder() throws {
             let inputs = inputs
-            if inputs.count > 1 {
+            if inputs.count > 1 || inputs.contains(where: S3Input.isPrefix) {
+                let several = inputs.count > 1 ? "\(inputs.count) inputs" : "The objects under '\(inputs[0])'"
                 if inputs.contains("-") {
                     throw ValidationError("Standard input ('-') is converted alone, not among several inputs; convert it in a run of its own.")
                 }
                 if output == "-" {
-                    throw ValidationError("\(inputs.count) inputs cannot share standard output; name a folder, -o DIR/, to write each to DIR/NAME.EXT.")
+                    throw ValidationError("\(several) cannot share standard output; name a folder, -o DIR/, to write each to DIR/NAME.EXT.")
                 }
                 if !writesIntoFolder {
-                    throw ValidationError("\(inputs.count) inputs are written into a folder, and '\(output)' is not one; "
-                        + "-o DIR/ (made if missing) writes each to DIR/NAME.EXT.")
+                    throw ValidationError("\(several) are written into a folder, and '\(output)' is not one; "
+                        + "-o DIR/ (made if missing) or -o s3://BUCKET/PREFIX/ writes each to NAME.EXT there.")
                 }
             }
             guard writesIntoFolder else { return }
             if inputs == ["-"] {
                 throw ValidationError("Standard input has no file name to write into '\(output)' by; name the output file, -o NAME.EXT.")
             }
-            // Two inputs whose names differ only in folder or extension (a/x.jsonl, b/x.har) would write one file.
+            try refuseSharedOutputs(inputs.filter { !S3Input.isPrefix($0) })
+        }
+
+        /// Refuses two inputs whose names differ only in folder or extension (a/x.jsonl, b/x.har): they would write one
+        /// file.
+        private func refuseSharedOutputs(_ inputs: [String]) throws {
             let separate = selectedTrack == .both && layout == .separate
             var writer: [String: String] = [:]
-            for (input, destination) in zip(inputs, plannedDestinations) {
+            for (input, destination) in zip(inputs, plannedDestinations(for: inputs)) {
                 let files = separate ? [AudioTrack.user, .assistant].compactMap { destination.destination(for: $0)?.name } : [destination.name]
                 for file in files {
                     if let earlier = writer[file] {
@@ -258,6 +265,13 @@ extension DeltaTapeCommand {
             } catch {
                 throw reportFailure(.output(error))
             }
+            let inputs: [String]
+            do throws(ConversionError) {
+                inputs = try S3Input.expandingPrefixes(self.inputs)
+            } catch {
+                throw reportFailure(error)
+            }
+            if inputs != self.inputs { try refuseSharedOutputs(inputs) }
             if s3 == nil, writesIntoFolder, let reason = makeFolder(output) {
                 throw reportFailure(.output(OutputError(path: output, reason: reason)))
             }
@@ -282,7 +296,7 @@ extension DeltaTapeCommand {
             options.givenSessionFlags = [("--track", track != nil), ("--max-message-bytes", log.maxMessageBytes != nil)].filter(\.1).map(\.0)
             let display = ProgressDisplay(inputs: inputs, showsProgress: !quiet && ProgressDisplay.standardErrorIsTerminal)
             let destinations = s3.map { s3 in inputs.map { s3.destination(for: $0, intoPrefix: writesIntoFolder, format: outputFormat) } }
-                ?? plannedDestinations
+                ?? plannedDestinations(for: inputs)
             let status = await Self.convert(Array(zip(inputs, destinations)), options: options, atOnce: jobs,
                                             display: display, quiet: quiet, summary: summaryText)
             if status != 0 { throw ExitCode(status) }

@@ -7,20 +7,46 @@ import FoundationEssentials
 
 /// What the command line does with an `s3://` input.
 enum S3Input {
-    /// Refuses an `s3://` input that cannot be read: an invalid address, or a prefix (not supported yet). Other inputs
-    /// pass.
+    /// Refuses an `s3://` input that is no valid address. Other inputs pass.
     static func validate(_ input: String) throws {
         guard S3Address.isAddress(input) else { return }
-        let address: S3Address
         do throws(S3AddressError) {
-            address = try S3Address(parsing: input)
+            _ = try S3Address(parsing: input)
         } catch {
             throw ValidationError(error.description)
         }
-        if address.isPrefix {
-            throw ValidationError("'\(input)' names a prefix (every object under it); reading a prefix as input is not supported yet: "
-                + "name each object (s3://\(address.bucket)/\(address.key)NAME.jsonl), or download the prefix and convert the folder's files.")
+    }
+
+    /// Whether `input` is an `s3://` prefix (`s3://BUCKET/PREFIX/`, or a bucket alone): every object under it.
+    static func isPrefix(_ input: String) -> Bool {
+        S3Address.isAddress(input) && (try? S3Address(parsing: input))?.isPrefix == true
+    }
+
+    /// `inputs` with each `s3://` prefix replaced by the objects under it (ListObjectsV2, every page), in key order, as
+    /// a folder's files would be; keys that end in '/' (the empty objects consoles make as folders) are left out.
+    ///
+    /// - Throws: ``ConversionError/unreadableInput(_:)`` naming the prefix: it cannot be listed (S3's code: AccessDenied,
+    ///   NoSuchBucket), or holds no object.
+    static func expandingPrefixes(_ inputs: [String]) throws(ConversionError) -> [String] {
+        var expanded: [String] = []
+        for input in inputs {
+            guard isPrefix(input), let prefix = try? S3Address(parsing: input) else {
+                expanded.append(input)
+                continue
+            }
+            let objects: [S3ListedObject]
+            do {
+                objects = try sharedS3Client.get().listAllObjects(prefix)
+            } catch {
+                throw .unreadableInput(InputError(name: input, reason: "cannot be listed: \(error)"))
+            }
+            let keys = objects.map(\.key).filter { !$0.hasSuffix("/") }
+            guard !keys.isEmpty else {
+                throw .unreadableInput(InputError(name: input, reason: "holds no object to convert (ListObjectsV2 listed none under the prefix)"))
+            }
+            expanded += keys.map { "\(S3Address.scheme)\(prefix.bucket)/\($0)" }
         }
+        return expanded
     }
 
     /// The object at `input` (an `s3://` address that ``validate(_:)`` let pass), opened for reading.

@@ -171,8 +171,61 @@ import TestSupport
         #expect(try deltatape(["convert", address.description, "-o", out], environment: try environment()).status == 0)
     }
 
-    @Test func aPrefixAsInputIsRefusedForNow() throws {
-        let result = try deltatape(["convert", prefix.description, "-o", "out/"], environment: try environment())
-        #expect(result.status == 64 && result.standardError.contains("not supported yet"), "\(result.standardError)")
+    /// A prefix as input is every object under it, sub-prefixes included and folder markers left out, converted as
+    /// the same files are (their local conversions are the expectation), into a folder and into a prefix, two at once.
+    @Test func aPrefixInConvertsEveryObjectAsItsFileDoes() throws {
+        let s3 = try client()
+        let logs = ["ga-basic": "logs/ga-basic.jsonl", "beta-basic": "logs/2026/12/beta-basic.jsonl", "twilio": "logs/twilio.jsonl"]
+        for (log, key) in logs {
+            try s3.putObject(try prefix.appending(key), bytes: [UInt8](Data(contentsOf: URL(fileURLWithPath: try GeneratedSessions.log(log)))))
+        }
+        // A folder marker as consoles make them (our client puts no key ending in '/').
+        let marker = try server.curl("PUT", "/\(server.bucket)/\(prefix.key)logs/empty-folder/", ["--data-binary", ""])
+        #expect(marker.status == 200, "\(String(decoding: marker.body, as: UTF8.self))")
+        #expect(try s3.listAllObjects(try prefix.appending("logs/")).contains { $0.key.hasSuffix("/empty-folder/") }, "the marker is listed")
+        let environment = try environment()
+        let folder = try TestEnvironment.temporaryDirectory()
+        var expected: [String: Data] = [:]
+        for log in logs.keys {
+            let local = folder.appendingPathComponent("local-\(log).wav").path
+            let converted = try deltatape(["convert", try GeneratedSessions.log(log), "-o", local, "--track", "both", "-q"], environment: environment)
+            #expect(converted.status == 0, "\(converted.standardError)")
+            expected[log] = try Data(contentsOf: URL(fileURLWithPath: local))
+        }
+        let into = folder.appendingPathComponent("from-prefix/")
+        let toFolder = try deltatape(["convert", try prefix.appending("logs/").description, "-o", into.path + "/", "--track", "both", "-j", "2"],
+                                     environment: environment)
+        #expect(toFolder.status == 0, "\(toFolder.standardError)")
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: into.path)) == Set(logs.keys.map { "\($0).wav" }))
+        let out = try prefix.appending("out/")
+        let toPrefix = try deltatape(["convert", try prefix.appending("logs/").description, "-o", out.description, "--track", "both", "-j", "2"],
+                                     environment: environment)
+        #expect(toPrefix.status == 0, "\(toPrefix.standardError)")
+        #expect(Set(try s3.listAllObjects(out).map(\.key)) == Set(logs.keys.map { out.key + "\($0).wav" }))
+        for log in logs.keys {
+            let wanted = try #require(expected[log])
+            #expect(wanted.count > 10_000)
+            let file = try Data(contentsOf: into.appendingPathComponent("\(log).wav"))
+            var object = Data()
+            _ = try s3.getObject(try out.appending("\(log).wav")) { object.append(contentsOf: $0) }
+            let fileSame = file == wanted, objectSame = object == wanted
+            #expect(fileSame && objectSame, "\(log): the folder's \(file.count) bytes, the object's \(object.count), the file's \(wanted.count)")
+        }
+    }
+
+    /// A prefix with no object, and a prefix into one file: said, with the prefix named, before anything is written.
+    @Test func aPrefixThatCannotBeConvertedIsSaid() throws {
+        let environment = try environment()
+        let empty = try prefix.appending("nothing-here/")
+        let folder = try TestEnvironment.temporaryDirectory().appendingPathComponent("out/")
+        let none = try deltatape(["convert", empty.description, "-o", folder.path + "/"], environment: environment)
+        #expect(none.status == 66 && none.standardError.contains(empty.description) && none.standardError.contains("holds no object"),
+                "\(none.standardError)")
+        let oneFile = try deltatape(["convert", empty.description, "-o", "x.wav"], environment: environment)
+        #expect(oneFile.status == 64 && oneFile.standardError.contains("are written into a folder"), "\(oneFile.standardError)")
+        let wrong = "WRONG" + server.secretAccessKey.dropFirst(5)
+        let refused = try deltatape(["convert", prefix.description, "-o", folder.path + "/"], environment: try self.environment(secret: wrong))
+        #expect(refused.status == 66 && refused.standardError.contains("SignatureDoesNotMatch"), "\(refused.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: folder.path))
     }
 }
