@@ -11,6 +11,10 @@ let package = Package(
     name: "DeltaTape",
     products: [
         .library(name: "DeltaTape", targets: ["DeltaTape"]),
+        // Object storage (s3://) for the relay package; DeltaTape itself never depends on it.
+        .library(name: "DeltaTapeStorage", targets: ["DeltaTapeStorage"]),
+        // The test servers (SeaweedFS) for the relay package's tests: not an API.
+        .library(name: "DeltaTapeTestSupport", targets: ["TestSupport"]),
         .executable(name: "deltatape", targets: ["deltatape"]),
     ],
     dependencies: [

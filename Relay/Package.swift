@@ -33,6 +33,8 @@ let package = Package(
             name: "DeltaTapeRelay",
             dependencies: [
                 .product(name: "DeltaTape", package: "DeltaTape"),
+                // --output-dir s3://BUCKET/PREFIX/.
+                .product(name: "DeltaTapeStorage", package: "DeltaTape"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -51,7 +53,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "deltatape-relay",
-            dependencies: ["DeltaTapeRelay", "CMallocTuning", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["DeltaTapeRelay", "CMallocTuning", .product(name: "DeltaTapeStorage", package: "DeltaTape"),
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // glibc's mallopt for the relay's executable (a process-wide policy: never set by the library).
         .target(name: "CMallocTuning"),
@@ -70,6 +73,9 @@ let package = Package(
             dependencies: [
                 "DeltaTapeRelay",
                 .product(name: "DeltaTape", package: "DeltaTape"),
+                .product(name: "DeltaTapeStorage", package: "DeltaTape"),
+                // SeaweedFS for the recordings into s3://.
+                .product(name: "DeltaTapeTestSupport", package: "DeltaTape"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 // The tests' fake upstream is a Hummingbird server of its own, run in a ServiceGroup.

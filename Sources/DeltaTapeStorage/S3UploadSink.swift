@@ -75,6 +75,12 @@ public final class S3UploadSink: PositionalByteSink, @unchecked Sendable {
         spoolPath = spool.name
     }
 
+    /// Where spool files go when no folder is named: `$XDG_CACHE_HOME/deltatape/spool`, or `~/.cache/deltatape/spool`.
+    public static func defaultSpoolDirectory(environment: [String: String], home: String) -> String {
+        let cache = environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? (home + "/.cache")
+        return cache + "/deltatape/spool"
+    }
+
     /// A new spool file under a random name in `folder` (another name when one is taken).
     private static func makeSpool(in folder: String, for name: String) throws(OutputError) -> FileDescriptorSink {
         var attempt = 1
@@ -127,6 +133,8 @@ public final class S3UploadSink: PositionalByteSink, @unchecked Sendable {
 
     public func close() throws(OutputError) {
         uploads.sync {}
+        // The descriptor goes with the call, whatever its end (a relay closes sinks by the thousand).
+        defer { try? spool.close() }
         let (upload, planned, failure) = state.withLock { ($0.upload, $0.planned, $0.failure) }
         if let failure { throw abort(failure) }
         do throws(S3Error) {
@@ -151,6 +159,16 @@ public final class S3UploadSink: PositionalByteSink, @unchecked Sendable {
         } catch {
             throw abort(error)
         }
+    }
+
+    /// Gives the object up without making it: waits for the parts being uploaded, aborts the multipart upload if one
+    /// was begun, and removes the spool file and its manifest. For a sink made in advance and never written (a relay's
+    /// session that had no audio): ``close()`` would store an empty object.
+    public func discard() {
+        uploads.sync {}
+        try? spool.close()
+        if let upload = state.withLock({ $0.upload }) { try? client.abortMultipartUpload(upload) }
+        removeSpool()
     }
 
     // MARK: - The upload thread

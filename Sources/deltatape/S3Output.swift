@@ -35,9 +35,7 @@ struct S3Output: Sendable {
 
     /// `$XDG_CACHE_HOME/deltatape/spool`, or `~/.cache/deltatape/spool`.
     static var defaultSpoolDirectory: String {
-        let environment = ProcessInfo.processInfo.environment
-        let cache = environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? (NSHomeDirectory() + "/.cache")
-        return cache + "/deltatape/spool"
+        S3UploadSink.defaultSpoolDirectory(environment: ProcessInfo.processInfo.environment, home: NSHomeDirectory())
     }
 
     /// Where `input` goes: the key `-o` names, or `PREFIX/NAME.EXT` when it names a prefix; a track of separate files
@@ -45,11 +43,6 @@ struct S3Output: Sendable {
     func destination(for input: String, intoPrefix: Bool, format: OutputFormat) -> OutputDestination {
         let key = intoPrefix ? address.key + fileNameWithoutExtension(input) + "." + format.rawValue : address.key
         let bucket = address.bucket, client = client, spool = spoolDirectory
-        let contentType = switch format {
-        case .wav: "audio/wav"
-        case .ogg: "audio/ogg"
-        case .webm: "audio/webm"
-        }
         return .custom { track throws(OutputError) in
             let name = track.map { track in
                 OutputDestination.file(key).destination(for: track)?.name ?? key
@@ -60,6 +53,8 @@ struct S3Output: Sendable {
             } catch {
                 throw OutputError(path: "\(S3Address.scheme)\(bucket)/\(name)", reason: error.description)
             }
+            // The type the format names (a key given with another extension is still the format's).
+            let contentType = S3ContentType.forKey("." + format.rawValue)
             return try S3UploadSink(address: target, client: client, spoolDirectory: spool, contentType: contentType)
         }
     }

@@ -1,4 +1,5 @@
 @_spi(Blocks) import DeltaTape
+import DeltaTapeStorage
 import Foundation
 import Synchronization
 
@@ -118,12 +119,15 @@ final class ConnectionRecording: Sendable {
 
     /// The `reason` label of a recording's failure.
     static func reason(_ error: ConversionError) -> String {
-        if case .output(let output) = error { return output.code == ENOSPC ? "disk_full" : "write_failed" }
+        if case .output(let output) = error {
+            return output.path.hasPrefix(S3Address.scheme) ? "upload_failed" : output.code == ENOSPC ? "disk_full" : "write_failed"
+        }
         return "bad_input"
     }
 
     /// Whether the recording's file is still on disk under its name (a folder removed while it was written takes it).
-    private var fileIsOnDisk: Bool { FileManager.default.fileExists(atPath: path) }
+    /// (An object in the making cannot be taken away locally: its spool is the relay's.)
+    private var fileIsOnDisk: Bool { files.isObjectStorage || FileManager.default.fileExists(atPath: path) }
 
     /// Finalizes the recording (once; later calls wait for the first) and returns its summary line and outcome.
     func end() async -> (line: String, outcome: Outcome) {
@@ -145,7 +149,7 @@ final class ConnectionRecording: Sendable {
                 line = "\(summary.output): recording failed: \(audio) were written, but \(gone)"
                 outcome = .failed(reason: "file_deleted", counted: false)
             } else if abandoned {
-                let kept = files.audioWasTaken ? "the file holds the audio up to there" : "no audio had been written, so no file is kept"
+                let kept = files.audioWasTaken ? "the \(files.noun) holds the audio up to there" : "no audio had been written, so no \(files.noun) is kept"
                 line = "\(summary.output): recording abandoned after \(audio): it fell \(bufferBytes) bytes of messages behind "
                     + "(the disk or the encoder too slow); \(kept); the conversation went on unrecorded"
                 outcome = .abandoned
@@ -161,6 +165,7 @@ final class ConnectionRecording: Sendable {
             } else {
                 let failure = earlierFailure ?? error.description
                 let kept = !fileIsOnDisk ? gone
+                    : files.isObjectStorage ? "no object was made (the spool keeps what was written: deltatape repair)"
                     : files.audioWasTaken ? "the file holds the audio up to there" : "no audio had been written, so no file is kept"
                 line = "\(path): recording failed: \(failure); \(kept)"
                 outcome = .failed(reason: fileIsOnDisk ? Self.reason(error) : "file_deleted", counted: counted)

@@ -1,4 +1,5 @@
 @_spi(Blocks) import DeltaTape
+import DeltaTapeStorage
 import Foundation
 import Synchronization
 
@@ -18,6 +19,10 @@ struct RecordingFailure: Error, Sendable {
 /// recording, its log and its journal keep one stem (a recording whose journal name was taken would otherwise run
 /// without one, and a kill would lose it). A folder deleted while the relay runs is made again.
 ///
+/// With `--output-dir s3://…` (``RelayConfiguration/objectStorage``) each file is an object under the prefix instead
+/// (an ``S3UploadSink``, spooled locally, appearing under its key only once complete), under the same name, without a
+/// journal; the spool files are made new as files are.
+///
 /// The recorder opens its sinks at the first audio; they are handed over from here (a session without audio leaves
 /// no empty file: ``removeUnused()``).
 final class RecordingFiles: Sendable {
@@ -26,6 +31,10 @@ final class RecordingFiles: Sendable {
     let hasLog: Bool
     /// The journal's path, when the recording keeps one.
     let journalPath: String?
+    /// Whether the recording goes to object storage (`s3://`), not to files.
+    let isObjectStorage: Bool
+    /// What the relay's lines call the recording's output.
+    var noun: String { isObjectStorage ? "object" : "file" }
     private let made = Mutex<[Made]>([])
 
     /// What a file of the set holds.
@@ -52,7 +61,9 @@ final class RecordingFiles: Sendable {
     ///
     /// - Throws: Why they cannot be made (a folder that cannot be written or made again, names taken again and again).
     init(number: Int, start: Double, configuration: RelayConfiguration, names: RecordingNames) throws(RecordingFailure) {
-        var folder = Substring(configuration.outputDirectory)
+        let storage = configuration.objectStorage
+        isObjectStorage = storage != nil
+        var folder = Substring(storage.map { String($0.prefix.description.dropLast()) } ?? configuration.outputDirectory)
         while folder.count > 1, folder.hasSuffix("/") { folder = folder.dropLast() }
         let prefix = (folder == "/" ? "" : folder) + "/" + ConnectionRecording.timestamp(start) + "-\(number)-"
         let fileExtension = switch configuration.options.format {
@@ -63,7 +74,7 @@ final class RecordingFiles: Sendable {
         let separate = configuration.options.track == .both && configuration.options.layout == .separate
         hasLog = configuration.savesLog
         // As SessionRecorder keeps one: for a recording to one file.
-        let journaled = configuration.keepsJournal && configuration.recordingSinkForTests == nil && !separate
+        let journaled = configuration.keepsJournal && configuration.recordingSinkForTests == nil && !separate && storage == nil
         var takenNames: [String] = []
         var remadeFolder = false
         for _ in 0..<Self.attempts {
@@ -83,9 +94,14 @@ final class RecordingFiles: Sendable {
             var failure: OutputError?
             for file in wanted {
                 do throws(OutputError) {
-                    // A journal holds what was said: its owner's only, as the recorder's own journals are.
-                    let sink = try NewFile.sink(creating: file.path, permissions: file.kind == .journal ? 0o600 : 0o644)
-                    let identity = Self.identity(of: file.path)
+                    let sink: any PositionalByteSink
+                    if let storage {
+                        sink = try Self.upload(file.path, storage)
+                    } else {
+                        // A journal holds what was said: its owner's only, as the recorder's own journals are.
+                        sink = try NewFile.sink(creating: file.path, permissions: file.kind == .journal ? 0o600 : 0o644)
+                    }
+                    let identity = storage == nil ? Self.identity(of: file.path) : nil
                     files.append(Made(sink: sink, kind: file.kind, device: identity?.device ?? 0, inode: identity?.inode ?? 0))
                 } catch {
                     failure = error
@@ -103,12 +119,14 @@ final class RecordingFiles: Sendable {
             case EEXIST:
                 takenNames.append(failure.path)
             case ENOENT where !remadeFolder:
-                // The folder was deleted while the relay ran: made again (with its parents), once per recording.
+                // The folder (the spool's, for object storage) was deleted while the relay ran: made again (with its
+                // parents), once per recording.
                 remadeFolder = true
+                let gone = storage?.spoolDirectory ?? configuration.outputDirectory
                 do {
-                    try FileManager.default.createDirectory(atPath: configuration.outputDirectory, withIntermediateDirectories: true)
+                    try FileManager.default.createDirectory(atPath: gone, withIntermediateDirectories: true)
                 } catch {
-                    throw RecordingFailure(message: "the output folder \(configuration.outputDirectory) is gone and cannot be made "
+                    throw RecordingFailure(message: "the \(storage == nil ? "output" : "spool") folder \(gone) is gone and cannot be made "
                         + "again (\(error.localizedDescription)); no file was made", reason: "folder_missing")
                 }
             default:
@@ -155,6 +173,18 @@ final class RecordingFiles: Sendable {
         Self.remove(made.withLock { files in defer { files = [] }; return files })
     }
 
+    /// An upload to the object `address` names (`s3://BUCKET/KEY`), spooled in the storage's spool folder.
+    private static func upload(_ address: String, _ storage: RelayObjectStorage) throws(OutputError) -> S3UploadSink {
+        let target: S3Address
+        do throws(S3AddressError) {
+            target = try S3Address(parsing: address)
+        } catch {
+            throw OutputError(path: address, reason: error.description)
+        }
+        return try S3UploadSink(address: target, client: storage.client, spoolDirectory: storage.spoolDirectory,
+                                contentType: S3ContentType.forKey(target.key))
+    }
+
     /// The device and inode of what stands at `path` (a link itself, not what it points at).
     private static func identity(of path: String) -> (device: UInt64, inode: UInt64)? {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
@@ -166,6 +196,11 @@ final class RecordingFiles: Sendable {
     /// Closes the files and removes each one still standing at its name (the same file, never another one made there since).
     private static func remove(_ files: [Made]) {
         for file in files {
+            // An object never written is given up: closing it would store an empty object.
+            if let upload = file.sink as? S3UploadSink {
+                upload.discard()
+                continue
+            }
             try? file.sink.close()
             if let identity = identity(of: file.sink.name), identity.device == file.device, identity.inode == file.inode {
                 try? FileManager.default.removeItem(atPath: file.sink.name)

@@ -1,4 +1,5 @@
 public import DeltaTape
+public import DeltaTapeStorage
 
 /// What a relay listens on, where it forwards and how it records.
 public struct RelayConfiguration: Sendable {
@@ -9,8 +10,12 @@ public struct RelayConfiguration: Sendable {
     /// The realtime API the relay forwards to: `ws://` or `wss://`, host, port and an optional path prefix; the
     /// client's path and query are appended.
     public var upstream: UpstreamURL
-    /// The folder recordings are written into (made if missing).
+    /// The folder recordings are written into (made if missing), or, with ``objectStorage``, its `s3://` prefix as
+    /// given (for the relay's lines).
     public var outputDirectory: String
+    /// Where recordings go instead of ``outputDirectory``'s folder when it names object storage
+    /// (`--output-dir s3://BUCKET/PREFIX/`): each an object under the prefix, uploaded while it is made.
+    public var objectStorage: RelayObjectStorage?
     /// Format, tracks and layout of the recordings; they run in the background (``ConversionOptions/runsInBackground``),
     /// so that forwarding always comes first.
     public var options: ConversionOptions = {
@@ -63,6 +68,28 @@ public struct RelayConfiguration: Sendable {
     public init(upstream: UpstreamURL, outputDirectory: String) {
         self.upstream = upstream
         self.outputDirectory = outputDirectory
+    }
+}
+
+/// Recordings into object storage: each recording (and its log) an object under `prefix`, uploaded while it is made
+/// (``S3UploadSink``: a multipart upload fed from a spool file, so memory stays flat), appearing under its key only
+/// once complete. A relay killed mid-session leaves the spool file and its manifest (`deltatape repair`); recordings
+/// into object storage keep no journal.
+public struct RelayObjectStorage: Sendable {
+    /// The bucket and the prefix (empty, or ending in '/').
+    public var prefix: S3Address
+    /// The client every recording shares (one pool of connections).
+    public var client: S3Client
+    /// The local folder recordings are spooled in while they upload.
+    public var spoolDirectory: String
+
+    /// Recordings under `prefix` (a key not ending in '/' is taken as a prefix: '/' is added).
+    ///
+    /// - Throws: When the prefix with its '/' is no valid address.
+    public init(prefix: S3Address, client: S3Client, spoolDirectory: String) throws(S3AddressError) {
+        self.prefix = prefix.isPrefix ? prefix : try S3Address(bucket: prefix.bucket, key: prefix.key + "/")
+        self.client = client
+        self.spoolDirectory = spoolDirectory
     }
 }
 

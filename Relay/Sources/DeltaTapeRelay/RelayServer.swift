@@ -93,7 +93,8 @@ public final class RelayServer: Sendable {
         let group = ServiceGroup(configuration: .init(services: [application], gracefulShutdownSignals: [], logger: quietLogger))
         state.withLock { $0.group = group }
         // What a relay killed before this one left: rebuilt beside the new sessions, never holding them up.
-        LeftJournals.rebuild(in: configuration.outputDirectory, report: report)
+        // (Recordings into object storage keep none: a killed relay leaves their spools, for deltatape repair.)
+        if configuration.objectStorage == nil { LeftJournals.rebuild(in: configuration.outputDirectory, report: report) }
         do {
             try await group.run()
         } catch {

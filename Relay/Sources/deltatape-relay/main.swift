@@ -3,6 +3,7 @@ import ArgumentParser
 import CMallocTuning
 @_spi(Blocks) import DeltaTape
 import DeltaTapeRelay
+import DeltaTapeStorage
 import Dispatch
 import Foundation
 
@@ -33,8 +34,10 @@ struct RelayCommand: AsyncParsableCommand {
     var listen = "127.0.0.1:8765"
     @Option(name: .long, help: "The realtime API: ws[s]://HOST[:PORT][/PATH]; the client's path and query are appended.")
     var upstream: String
-    @Option(name: .customLong("output-dir"), help: "The folder recordings go into (made if missing).")
+    @Option(name: .customLong("output-dir"), help: "The folder recordings go into (made if missing), or s3://BUCKET/PREFIX/: each recording an object under the prefix, uploaded while it is made (credentials, region and endpoint from the AWS environment and shared files).")
     var outputDirectory: String
+    @Option(help: ArgumentHelp("With --output-dir s3://…: the folder recordings are spooled in while they upload (default ~/.cache/deltatape/spool).", valueName: "dir"))
+    var spool: String?
     @Option(name: .long, help: "wav, ogg or webm (default wav).")
     var format = "wav"
     @Option(name: .long, help: "assistant, user or both (default assistant).")
@@ -72,10 +75,11 @@ struct RelayCommand: AsyncParsableCommand {
         } catch {
             fail("\(error)", status: 64)
         }
+        let folder = configuration.objectStorage?.spoolDirectory ?? configuration.outputDirectory
         do {
-            try FileManager.default.createDirectory(atPath: configuration.outputDirectory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         } catch {
-            fail("cannot make the output folder \(configuration.outputDirectory): \(error.localizedDescription)", status: 73)
+            fail("cannot make the \(configuration.objectStorage == nil ? "output" : "spool") folder \(folder): \(error.localizedDescription)", status: 73)
         }
         signal(SIGPIPE, SIG_IGN)
         keepLargeBuffersOutOfTheHeap()
@@ -110,6 +114,19 @@ struct RelayCommand: AsyncParsableCommand {
         say("stopped; every recording is finalized")
     }
 
+    /// `--output-dir s3://BUCKET/PREFIX/`: the prefix, a client configured as AWS tools are, the spool folder.
+    private func objectStorage() throws -> RelayObjectStorage {
+        do {
+            let address = try S3Address(parsing: outputDirectory)
+            let client = S3Client(configuration: try S3Configuration.resolve(environment: ProcessInfo.processInfo.environment))
+            let spoolDirectory = spool ?? S3UploadSink.defaultSpoolDirectory(environment: ProcessInfo.processInfo.environment,
+                                                                            home: NSHomeDirectory())
+            return try RelayObjectStorage(prefix: address, client: client, spoolDirectory: spoolDirectory)
+        } catch {
+            throw ValidationError("--output-dir \(outputDirectory.prefix(200)): \(error)")
+        }
+    }
+
     private func makeConfiguration() throws -> RelayConfiguration {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65_535).contains(port) else {
             throw ValidationError("--listen \(listen): expected HOST:PORT, the port a number in 0...65535")
@@ -120,6 +137,11 @@ struct RelayCommand: AsyncParsableCommand {
         var configuration = RelayConfiguration(upstream: try UpstreamURL(parsing: upstream), outputDirectory: outputDirectory)
         configuration.host = host
         configuration.port = port
+        if S3Address.isAddress(outputDirectory) {
+            configuration.objectStorage = try objectStorage()
+        } else if spool != nil {
+            throw ValidationError("--spool applies to --output-dir s3://BUCKET/PREFIX/; recordings into a folder are written in place")
+        }
         guard let format = OutputFormat(rawValue: format == "opus" ? "ogg" : format) else {
             throw ValidationError("--format \(format): expected wav, ogg or webm")
         }

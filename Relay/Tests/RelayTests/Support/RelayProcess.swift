@@ -12,11 +12,15 @@ final class RelayProcess: @unchecked Sendable {
 
     /// Starts `deltatape-relay --listen 127.0.0.1:0 --upstream UPSTREAM --output-dir DIR ARGUMENTS...` and waits
     /// for its listening line.
-    init(upstream: String, outputDirectory: URL, arguments: [String] = [], environment: [String: String] = [:]) async throws {
+    /// - Parameter outputDirectoryArgument: What `--output-dir` is given instead of `outputDirectory`'s path (an
+    ///   `s3://` prefix).
+    init(upstream: String, outputDirectory: URL, outputDirectoryArgument: String? = nil, arguments: [String] = [],
+         environment: [String: String] = [:]) async throws {
         self.outputDirectory = outputDirectory
         process.executableURL = RelayTestEnvironment.relayExecutable
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-        process.arguments = ["--listen", "127.0.0.1:0", "--upstream", upstream, "--output-dir", outputDirectory.path] + arguments
+        process.arguments = ["--listen", "127.0.0.1:0", "--upstream", upstream, "--output-dir", outputDirectoryArgument ?? outputDirectory.path]
+            + arguments
         let errorPipe = Pipe()
         process.standardError = errorPipe
         process.standardOutput = FileHandle.nullDevice

@@ -1,0 +1,104 @@
+// Issue 28: `--output-dir s3://BUCKET/PREFIX/`, against the real S3 server the package's storage tests use
+// (SeaweedFS, which checks signatures; TestSupport's S3TestServer starts it, one per test process).
+import DeltaTapeStorage
+import Foundation
+import Testing
+import TestSupport
+
+@Suite("Relay: recordings into object storage", .timeLimit(.minutes(3)))
+struct RelayObjectStorageTests {
+    typealias Metric = RelayContract.Metric
+    let server: S3TestServer
+    let prefix: S3Address
+
+    init() throws {
+        server = try S3TestServer.shared()
+        prefix = try S3Address(bucket: server.bucket, key: "relay-\(UUID().uuidString.prefix(8))/")
+    }
+
+    /// A client of the server's full-access identity: the test's own reader, not the relay's.
+    func client() throws -> S3Client {
+        S3Client(configuration: S3Configuration(credentials: S3Credentials(accessKeyID: server.accessKeyID, secretAccessKey: server.secretAccessKey),
+                                                region: server.region, endpoint: try S3Endpoint(url: server.endpoint)))
+    }
+
+    /// The relay's credentials and endpoint, as AWS tools read them (HOME a folder of nothing: no shared files).
+    func environment(secret: String? = nil) throws -> [String: String] {
+        ["AWS_ACCESS_KEY_ID": server.accessKeyID, "AWS_SECRET_ACCESS_KEY": secret ?? server.secretAccessKey,
+         "AWS_ENDPOINT_URL": server.endpoint, "AWS_REGION": server.region, "HOME": try RelayTestEnvironment.temporaryDirectory("home").path]
+    }
+
+    /// Runs one ga-basic session through a relay recording into the prefix, spooled in a folder of the test's own;
+    /// returns the relay's lines once its summary line came, and the spool folder.
+    func recordOneSession(_ arguments: [String], secret: String? = nil,
+                          _ check: @Sendable (RelayProcess, RealtimeClient, SessionScript, URL) async throws -> Void) async throws {
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic"))
+        let spool = try RelayTestEnvironment.temporaryDirectory("relay-spool")
+        defer { try? FileManager.default.removeItem(at: spool) }
+        let upstream = FakeUpstream(.init(script: script))
+        let environment = try environment(secret: secret)
+        try await upstream.run { port in
+            let relay = try await RelayProcess(upstream: "ws://127.0.0.1:\(port)", outputDirectory: spool, outputDirectoryArgument: prefix.description,
+                                               arguments: arguments + ["--spool", spool.path], environment: environment)
+            defer { relay.stop() }
+            #expect(relay.standardErrorLines.contains { $0.contains("recording into \(prefix.description)") }, "\(relay.standardErrorLines)")
+            let client = RealtimeClient(.init(url: relay.webSocketBase + "/v1/realtime?model=gpt-realtime", headers: [], script: script,
+                                              pace: RelayTestEnvironment.pace, closesAfterReceiving: script.serverSteps.count))
+            try await check(relay, client, script, spool)
+        }
+    }
+
+    /// A session's recording and its log become objects under the prefix, once complete: the WAV holds exactly the PCM
+    /// the generator encoded (Python's wave reads the object), the log's object is the session's messages, and the
+    /// spool is empty again.
+    @Test func aSessionBecomesObjectsUnderThePrefix() async throws {
+        let s3 = try client()
+        try await recordOneSession(["--format", "wav", "--track", "assistant", "--save-log"]) { relay, client, script, spool in
+            #expect(await client.run().error == nil)
+            let summary = await relay.waitForLine(within: 60) { $0.contains(".wav: ") && $0.contains(" s of audio") }
+            #expect(summary?.contains(prefix.description) == true, "\(relay.standardErrorLines)")
+            let keys = try s3.listAllObjects(prefix).map(\.key)
+            let wav = try #require(keys.first { $0.hasSuffix(".wav") }, "\(keys)")
+            #expect(keys.count == 2 && keys.contains(String(wav.dropLast(4)) + ".jsonl"), "\(keys)")
+            #expect(RelayContract.isRecordingName(String(wav.dropFirst(prefix.key.count)), connection: 1, extension: "wav"), "\(wav)")
+            #expect(try s3.headObject(try S3Address(bucket: server.bucket, key: wav)).contentType == "audio/wav")
+            var bytes = Data()
+            _ = try s3.getObject(try S3Address(bucket: server.bucket, key: wav)) { bytes.append(contentsOf: $0) }
+            let local = spool.appendingPathComponent("downloaded.wav")
+            try bytes.write(to: local)
+            let relayed = try await readWAVWithPython(local.path)
+            let expected = try await RelaySessions.expectedAssistant("ga-basic")
+            #expect(relayed.frameCount == expected.count / 2)
+            let same = relayed.samples == expected
+            #expect(same, "the object's samples differ from the generator's")
+            var log = Data()
+            _ = try s3.getObject(try S3Address(bucket: server.bucket, key: String(wav.dropLast(4)) + ".jsonl")) { log.append(contentsOf: $0) }
+            #expect(log.split(separator: 0x0A).count == script.clientSteps.count + script.serverSteps.count)
+            try FileManager.default.removeItem(at: local)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: spool.path).isEmpty)
+        }
+    }
+
+    /// An upload the server refuses (a wrong secret) fails the recording, never the session: the client gets every
+    /// message, the failure is said with S3's code and counted by reason, no object and no open upload are left, and
+    /// the spool keeps what was written.
+    @Test func aRefusedUploadFailsTheRecordingNotTheSession() async throws {
+        let s3 = try client()
+        let wrong = "WRONG" + server.secretAccessKey.dropFirst(5)
+        try await recordOneSession(["--format", "wav"], secret: wrong) { relay, client, script, spool in
+            #expect(await client.run().error == nil)
+            #expect(client.received.count == script.serverSteps.count, "forwarding went on")
+            let line = await relay.waitForLine(within: 60) { $0.contains("recording failed") }
+            #expect(line?.contains("SignatureDoesNotMatch") == true && line?.contains("no object was made") == true, "\(relay.standardErrorLines)")
+            #expect(!relay.standardErrorLines.contains { $0.contains(wrong) || $0.contains(server.secretAccessKey) })
+            let metrics = try await httpGet(port: relay.port, path: "/metrics").body
+            #expect(metricValue(metrics, Metric.recordingsFailed, labels: ["reason=\"upload_failed\""]) == 1, "\(metrics)")
+            #expect(try s3.listAllObjects(prefix).isEmpty)
+            #expect(try s3.listMultipartUploads(prefix).isEmpty)
+            let spooled = try FileManager.default.contentsOfDirectory(atPath: spool.path).filter { $0.hasSuffix(".spool") }
+            #expect(spooled.count == 1, "\(spooled)")
+            let size = try spooled.first.map { try FileManager.default.attributesOfItem(atPath: spool.appendingPathComponent($0).path)[.size] as? Int } ?? nil
+            #expect((size ?? 0) > 100_000, "the spool keeps the recording: \(String(describing: size)) bytes")
+        }
+    }
+}
