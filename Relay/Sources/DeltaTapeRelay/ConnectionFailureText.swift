@@ -3,6 +3,7 @@
 // line about a 502 says the same in words, keeping the errno.
 import Glibc
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import NIOSSL
 
@@ -28,6 +29,15 @@ enum ConnectionFailureText {
                 return "no connection within \(Double(timeout.nanoseconds) / 1e9) s"
             }
             return "the connection failed: \(error)"
+        case let error as NIOHTTPClientUpgradeError:
+            switch error {
+            // NIO's WebSocket upgrader denies a 101 whose Sec-WebSocket-Accept does not answer the key sent.
+            case .upgraderDeniedUpgrade: return "its 101 answer is no WebSocket acceptance (a Sec-WebSocket-Accept for another key)"
+            case .responseProtocolNotFound: return "its 101 answer switched to another protocol than WebSocket"
+            default: return "the upgrade failed (\(error))"
+            }
+        case is HTTPParserError:
+            return "its answer to the upgrade request is not HTTP"
         case let error as NIOSSLError:
             return "the TLS handshake failed: \(error)"
         case let error as BoringSSLError:

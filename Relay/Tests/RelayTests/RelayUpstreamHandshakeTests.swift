@@ -28,8 +28,9 @@ struct RelayUpstreamHandshakeTests {
         print("still open", flush=True)
     """#
 
-    @Test(arguments: ["badaccept", "h2c", "nothttp"])
-    func theUpstreamsConnectionIsClosed(_ how: String) async throws {
+    @Test(arguments: [("badaccept", "a Sec-WebSocket-Accept for another key"), ("h2c", "switched to another protocol than WebSocket"),
+                      ("nothttp", "is not HTTP")])
+    func theUpstreamsConnectionIsClosed(_ how: String, said: String) async throws {
         let upstream = try await PythonEnd(Self.misbehavingUpstream, arguments: [how])
         defer { upstream.stop() }
         let folder = try RelayTestEnvironment.temporaryDirectory("relay-output")
@@ -40,6 +41,9 @@ struct RelayUpstreamHandshakeTests {
         #expect(answer.status == 502, "\(answer)")
         let seen = try await upstream.remainingLines()
         #expect(seen == ["closed"], "the upstream's connection after a \(how) answer: \(seen)")
+        // Said in words, not as SwiftNIO's error names (upgraderDeniedUpgrade, invalid constant string).
+        let line = await relay.waitForLine { $0.contains("did not accept the connection") } ?? "none"
+        #expect(line.contains(said), "\(line)")
         #expect(relay.process.isRunning)
     }
 }
