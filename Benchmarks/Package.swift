@@ -4,7 +4,7 @@
 import PackageDescription
 
 /// One executable per suite, each in Benchmarks/<Suite>/<Suite>.swift.
-let suites = ["EndToEnd", "EventReading", "Kernels", "Opus", "Resampling"]
+let suites = ["EndToEnd", "EventReading", "Kernels", "ObjectStorage", "Opus", "Resampling"]
 
 let package = Package(
     name: "DeltaTapeBenchmarks",
@@ -27,7 +27,7 @@ let package = Package(
                 "BenchmarkSupport",
                 .product(name: "DeltaTape", package: "DeltaTape"),
                 .product(name: "Benchmark", package: "benchmark"),
-            ],
+            ] + (suite == "ObjectStorage" ? [.product(name: "DeltaTapeTestSupport", package: "DeltaTape")] : []),
             path: "Benchmarks/\(suite)",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         )

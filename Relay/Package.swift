@@ -62,6 +62,8 @@ let package = Package(
         .executableTarget(
             name: "relay-benchmark",
             dependencies: [
+                // --s3: SeaweedFS on loopback, started as the storage tests start it.
+                .product(name: "DeltaTapeTestSupport", package: "DeltaTape"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -76,13 +76,14 @@ public enum SessionLogFixture {
         return scratch.appendingPathComponent("release/deltatape").path
     }
 
-    /// Runs `executable` (looked up on `PATH`) and waits for it.
+    /// Runs `executable` (looked up on `PATH`) and waits for it, with `environment` added to this process's.
     ///
     /// - Throws: When it cannot start or exits with a non-zero status.
-    public static func run(_ executable: String, _ arguments: [String]) throws {
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [executable] + arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         process.waitUntilExit()

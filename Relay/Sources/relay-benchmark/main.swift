@@ -11,13 +11,15 @@
 // (Its first version, on Hummingbird's async WebSocket client and server, took half of a core of two and measured the
 // direct path itself at p99 5-8 ms: the relay's p99 was lost in it.) `--pin` puts the load on the first core and the
 // relay on the others, as when clients and upstream are other machines.
-//   swift run -c release --package-path Relay relay-benchmark [--sessions 100] [--seconds 20] [--format webm] [--complexity 5] [--pin] [--aligned]
+// `--s3` runs the sessions a third time, recording into object storage (SeaweedFS on loopback, which shares the cores).
+//   swift run -c release --package-path Relay relay-benchmark [--sessions 100] [--seconds 20] [--format webm] [--complexity 5] [--pin] [--aligned] [--s3]
 import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
 import Synchronization
+import TestSupport
 
 let arguments = CommandLine.arguments
 func option(_ name: String, _ fallback: String) -> String {
@@ -318,46 +320,73 @@ print("relay-benchmark: \(sessionCount) sessions of \(seconds) s, a \(frameMilli
     + (aligned ? "all sessions in phase" : "each session at a phase of its own") + " (latencies of frames after each session's first second)")
 let direct = try measure(port: port)
 
-// The relay, as users run it: its own process, recording every session.
-let relayPath = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("deltatape-relay").path
-let folder = FileManager.default.temporaryDirectory.appendingPathComponent("relay-benchmark-\(getpid())").path
-let relay = Process()
-relay.executableURL = URL(fileURLWithPath: relayPath)
-relay.arguments = ["--listen", "127.0.0.1:0", "--upstream", "ws://127.0.0.1:\(port)", "--output-dir", folder, "--format", format]
-    + (format == "wav" ? [] : ["--complexity", complexity])
-let errors = Pipe()
-relay.standardError = errors
-// The relay inherits the affinity of the thread that starts it.
-if pinned { pinCurrentThread(to: 1...(coreCount - 1)) }
-try relay.run()
-if pinned { pinCurrentThread(to: 0...0) }
-var relayPort = 0
-var buffered = Data()
-while relayPort == 0 {
-    let chunk = errors.fileHandleForReading.availableData
-    if chunk.isEmpty { fatalError("relay-benchmark: deltatape-relay ended before listening (built? \(relayPath))") }
-    buffered.append(chunk)
-    let text = String(decoding: buffered, as: UTF8.self)
-    if let range = text.range(of: "listening on 127.0.0.1:") {
-        relayPort = Int(text[range.upperBound...].prefix { $0.isNumber }) ?? 0
+/// One run of the sessions through the relay, as users run it: its own process, recording every session.
+struct RelayRun {
+    var measured: Measured
+    var before: (cpu: Double, eventLoopCPU: Double, peakKiB: Int, residentKiB: Int)
+    var after: (cpu: Double, eventLoopCPU: Double, peakKiB: Int, residentKiB: Int)
+    /// Recordings the relay said finished.
+    var recorded: Int
+}
+
+/// Runs the sessions through a relay recording into `output` (a folder, or `s3://…` with `environment`'s credentials).
+func measureRelay(output: String, extraArguments: [String] = [], environment: [String: String] = [:]) throws -> RelayRun {
+    let relayPath = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("deltatape-relay").path
+    let relay = Process()
+    relay.executableURL = URL(fileURLWithPath: relayPath)
+    relay.arguments = ["--listen", "127.0.0.1:0", "--upstream", "ws://127.0.0.1:\(port)", "--output-dir", output, "--format", format]
+        + (format == "wav" ? [] : ["--complexity", complexity]) + extraArguments
+    if !environment.isEmpty { relay.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+    let errors = Pipe()
+    relay.standardError = errors
+    // The relay inherits the affinity of the thread that starts it.
+    if pinned { pinCurrentThread(to: 1...(coreCount - 1)) }
+    try relay.run()
+    if pinned { pinCurrentThread(to: 0...0) }
+    var relayPort = 0
+    var buffered = Data()
+    while relayPort == 0 {
+        let chunk = errors.fileHandleForReading.availableData
+        if chunk.isEmpty { fatalError("relay-benchmark: deltatape-relay ended before listening (built? \(relayPath))") }
+        buffered.append(chunk)
+        let text = String(decoding: buffered, as: UTF8.self)
+        if let range = text.range(of: "listening on 127.0.0.1:") {
+            relayPort = Int(text[range.upperBound...].prefix { $0.isNumber }) ?? 0
+        }
     }
+    let before = usage(of: relay.processIdentifier)
+    let relayed = try measure(port: relayPort)
+    Thread.sleep(forTimeInterval: 1)
+    let after = usage(of: relay.processIdentifier)
+    relay.interrupt()
+    // A relay that ignores SIGINT (as release builds once did) must fail the run, not hang it.
+    let patience = ContinuousClock.now + .seconds(30)
+    while relay.isRunning, ContinuousClock.now < patience { Thread.sleep(forTimeInterval: 0.1) }
+    if relay.isRunning {
+        kill(relay.processIdentifier, SIGKILL)
+        print("relay-benchmark: deltatape-relay was still running 30 s after SIGINT; killed")
+        exit(1)
+    }
+    let lines = String(decoding: buffered + errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
+    for line in lines where line.contains("failed") { print("relay-benchmark: the relay said: \(line.prefix(300))") }
+    return RelayRun(measured: relayed, before: before, after: after, recorded: lines.filter { $0.contains(" s of audio") }.count)
 }
-let before = usage(of: relay.processIdentifier)
-let relayed = try measure(port: relayPort)
-Thread.sleep(forTimeInterval: 1)
-let after = usage(of: relay.processIdentifier)
-relay.interrupt()
-// A relay that ignores SIGINT (as release builds once did) must fail the run, not hang it.
-let patience = ContinuousClock.now + .seconds(30)
-while relay.isRunning, ContinuousClock.now < patience { Thread.sleep(forTimeInterval: 0.1) }
-if relay.isRunning {
-    kill(relay.processIdentifier, SIGKILL)
-    print("relay-benchmark: deltatape-relay was still running 30 s after SIGINT; killed")
-    exit(1)
-}
-let lines = String(decoding: buffered + errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
-let recorded = lines.filter { $0.contains(" s of audio") }.count
+
+let folder = FileManager.default.temporaryDirectory.appendingPathComponent("relay-benchmark-\(getpid())").path
+let local = try measureRelay(output: folder)
 try? FileManager.default.removeItem(atPath: folder)
+// With --s3, the same sessions again into object storage (SeaweedFS on loopback, started here), reported beside the
+// local files' run: what uploading adds.
+var intoS3: RelayRun?
+if arguments.contains("--s3") {
+    let server = try S3TestServer.shared()
+    let spool = folder + "-spool"
+    intoS3 = try measureRelay(output: "s3://\(server.bucket)/relay-benchmark-\(getpid())/", extraArguments: ["--spool", spool],
+                              environment: ["AWS_ACCESS_KEY_ID": server.accessKeyID, "AWS_SECRET_ACCESS_KEY": server.secretAccessKey,
+                                            "AWS_ENDPOINT_URL": server.endpoint, "AWS_REGION": server.region])
+    try? FileManager.default.removeItem(atPath: spool)
+    server.stop()
+}
 
 func row(_ name: String, _ direct: Timed, _ relayed: Timed) -> String {
     let d50 = percentile(direct.sorted, 0.5), d99 = percentile(direct.sorted, 0.99)
@@ -369,27 +398,34 @@ func row(_ name: String, _ direct: Timed, _ relayed: Timed) -> String {
         + "relayed p50 \(String(format: "%.2f", r50)) ms p99 \(String(format: "%.2f", r99)) ms (\(relayed.sorted.count) frames, \(slow(relayed))); "
         + "added p50 \(String(format: "%.2f", r50 - d50)) ms, p99 \(String(format: "%.2f", r99 - d99)) ms"
 }
-print(row("upstream → client", direct.toClient, relayed.toClient))
-print(row("client → upstream", direct.toUpstream, relayed.toUpstream))
-let cpu = after.cpu - before.cpu
-let forwardingCPU = after.eventLoopCPU - before.eventLoopCPU
-let frameCount = Double(2 * sessionCount * framesPerSession)
-print("relay process: \(String(format: "%.2f", cpu)) CPU s over \(seconds) s of \(sessionCount) sessions, "
-    + "\(String(format: "%.2f", forwardingCPU)) s of it on the event loops (\(String(format: "%.0f", forwardingCPU / frameCount * 1e6)) µs per frame forwarded) = "
-    + "\(String(format: "%.2f", 100 * cpu / seconds / Double(sessionCount)))% of a core per session; peak RSS \(after.peakKiB / 1_024) MiB "
-    + "(\(before.residentKiB / 1_024) MiB idle): \(String(format: "%.2f", Double(after.peakKiB - before.residentKiB) / 1_024 / Double(sessionCount))) MiB per session; "
-    + "\(recorded) of \(sessionCount) recordings finished (\(format)\(format == "wav" ? "" : ", complexity \(complexity)"))")
+/// The rows of one relay run against the direct path.
+func report(_ run: RelayRun, into output: String) {
+    print("recording into \(output):")
+    print(row("  upstream → client", direct.toClient, run.measured.toClient))
+    print(row("  client → upstream", direct.toUpstream, run.measured.toUpstream))
+    let cpu = run.after.cpu - run.before.cpu
+    let forwardingCPU = run.after.eventLoopCPU - run.before.eventLoopCPU
+    let frameCount = Double(2 * sessionCount * framesPerSession)
+    print("  relay process: \(String(format: "%.2f", cpu)) CPU s over \(seconds) s of \(sessionCount) sessions, "
+        + "\(String(format: "%.2f", forwardingCPU)) s of it on the event loops (\(String(format: "%.0f", forwardingCPU / frameCount * 1e6)) µs per frame forwarded) = "
+        + "\(String(format: "%.2f", 100 * cpu / seconds / Double(sessionCount)))% of a core per session; peak RSS \(run.after.peakKiB / 1_024) MiB "
+        + "(\(run.before.residentKiB / 1_024) MiB idle): \(String(format: "%.2f", Double(run.after.peakKiB - run.before.residentKiB) / 1_024 / Double(sessionCount))) MiB per session; "
+        + "\(run.recorded) of \(sessionCount) recordings finished (\(format)\(format == "wav" ? "" : ", complexity \(complexity)"))")
+}
+report(local, into: "local files")
+if let intoS3 { report(intoS3, into: "s3:// (SeaweedFS on loopback)") }
 // Every timed frame must have arrived, each way, on both paths (the release smoke in CI relies on this).
 let expected = sessionCount * max(0, framesPerSession - 1_000 / frameMilliseconds)
-let counts = [direct.toClient, direct.toUpstream, relayed.toClient, relayed.toUpstream].map(\.sorted.count)
+let counts = ([direct.toClient, direct.toUpstream] + [local, intoS3].compactMap { $0 }.flatMap { [$0.measured.toClient, $0.measured.toUpstream] })
+    .map(\.sorted.count)
 let failed = failures.load(ordering: .relaxed)
 if failed > 0 || counts.contains(where: { $0 != expected }) {
-    print("relay-benchmark: \(failed) connections failed; frames timed \(counts) (direct to client, to upstream; relayed to client, "
-        + "to upstream), expected \(expected) each")
+    print("relay-benchmark: \(failed) connections failed; frames timed \(counts) (direct to client, to upstream; then relayed, "
+        + "for each run), expected \(expected) each")
 }
 // Also the load's own cost, which shares the cores: what the numbers above stand on.
 let loadCPU = usage(of: getpid()).cpu
-print("load generator: \(String(format: "%.2f", loadCPU)) CPU s in all (both runs, \(2 * sessionCount) sessions)"
+print("load generator: \(String(format: "%.2f", loadCPU)) CPU s in all (every run, \(sessionCount) sessions each)"
     + (pinned ? "; pinned to core 0, the relay to cores 1-\(coreCount - 1)" : ""))
 try? upstream.close().wait()
 if failed > 0 || counts.contains(where: { $0 != expected }) { exit(1) }
