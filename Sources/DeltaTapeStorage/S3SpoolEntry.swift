@@ -81,6 +81,14 @@ public struct S3SpoolEntry: Sendable, Equatable {
         entries(in: folder).entries.filter { $0.manifest.address == address }
     }
 
+    /// Whether the spool file is being written now: the process writing it holds its lock (a killed one's went with it).
+    public var isBeingWritten: Bool {
+        let descriptor = open(spoolPath, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        return flock(descriptor, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK
+    }
+
     /// Removes the spool file and its manifest (and a manifest left half-written).
     public func remove() {
         unlink(spoolPath)
