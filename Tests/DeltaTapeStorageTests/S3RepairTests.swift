@@ -61,6 +61,12 @@ import TestSupport
         let localRepair = try run(TestEnvironment.deltatapeExecutable.path, ["repair", expectedPath])
         #expect(localRepair.status == 0, "\(localRepair.standardError)")
 
+        // A dry run says what it would do and changes nothing.
+        let dryRun = try commandLine.run(["repair", "--dry-run", address])
+        #expect(dryRun.status == 0, "\(dryRun.standardError)")
+        #expect(String(decoding: dryRun.standardOutput, as: UTF8.self).contains("would be finished"))
+        #expect(try commandLine.object(key).status == 404 && FileManager.default.fileExists(atPath: entry.manifestPath))
+
         let repaired = try commandLine.run(["repair", address])
         #expect(repaired.status == 0, "\(repaired.standardError)")
         #expect(String(decoding: repaired.standardOutput, as: UTF8.self).contains("\(address): finished from"),
