@@ -67,7 +67,8 @@ import TestSupport
         #expect(String(decoding: dryRun.standardOutput, as: UTF8.self).contains("would be finished"))
         #expect(try commandLine.object(key).status == 404 && FileManager.default.fileExists(atPath: entry.manifestPath))
 
-        let repaired = try commandLine.run(["repair", address])
+        // Named by its key, or (the zeroed WAV) by the spool entry's file.
+        let repaired = try commandLine.run(["repair", zeroingTheSizes ? entry.spoolPath : address])
         #expect(repaired.status == 0, "\(repaired.standardError)")
         #expect(String(decoding: repaired.standardOutput, as: UTF8.self).contains("\(address): finished from"),
                 "\(String(decoding: repaired.standardOutput, as: UTF8.self))")

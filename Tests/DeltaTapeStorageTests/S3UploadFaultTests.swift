@@ -94,10 +94,10 @@ import TestSupport
         #expect(whole, "\(spooled.count) bytes in the spool, \(local.count) in the file")
         #expect(result.standardError.contains(entries[0].spoolPath))
 
-        // S3 no longer holds the upload: repair (straight to the server) makes it again from the spool.
+        // S3 no longer holds the upload: repair of the spool folder (straight to the server) makes it again from the spool.
         var direct = commandLine
         direct.endpoint = server.endpoint
-        let repaired = try direct.run(["repair", address])
+        let repaired = try direct.run(["repair", commandLine.spoolFolder])
         #expect(repaired.status == 0, "\(repaired.standardError)")
         #expect(String(decoding: repaired.standardOutput, as: UTF8.self).contains("made again from the spool"),
                 "\(String(decoding: repaired.standardOutput, as: UTF8.self))")
