@@ -33,7 +33,13 @@ import TestSupport
         let log = try GeneratedSessions.sixMinuteLog()
         let key = prefix + "killed\(zeroingTheSizes ? "-zeroed" : "").\(format)"
         let address = "s3://\(server.bucket)/\(key)"
-        try convertAndKill(log, to: address, options: Self.options(format))
+        try convertAndKill(log, to: address, options: Self.options(format)) {
+            // While the conversion runs, its upload is under way, not interrupted: repair leaves it alone, inspect says so.
+            let early = try commandLine.run(["repair", address])
+            #expect(early.status == 75 && early.standardError.contains("still writing it"), "\(early.standardError)")
+            let inspected = try commandLine.run(["inspect", address])
+            #expect(inspected.standardError.contains("a running deltatape is writing it now"), "\(inspected.standardError)")
+        }
 
         // Killed: no object, the upload open, the spool entry there.
         #expect(try commandLine.object(key).status == 404)
@@ -132,8 +138,8 @@ import TestSupport
 
     /// Starts `deltatape convert - -o address` reading the log from a pipe, feeds it 90% of the log and leaves the pipe
     /// open (a live session paused), waits until S3 has acknowledged a part and the spool file has stopped growing,
-    /// then kills it with SIGKILL.
-    func convertAndKill(_ log: String, to address: String, options: [String]) throws {
+    /// runs `whileRunning`, then kills it with SIGKILL.
+    func convertAndKill(_ log: String, to address: String, options: [String], whileRunning: () throws -> Void) throws {
         let bytes = try Data(contentsOf: URL(fileURLWithPath: log))
         let cut = (bytes[..<(bytes.count * 9 / 10)].lastIndex(of: 0x0A) ?? 0) + 1
         let process = Process()
@@ -178,6 +184,7 @@ import TestSupport
                 lastSize = size
                 steadySince = Date()
             } else if Date().timeIntervalSince(steadySince) > 1 {
+                try whileRunning()
                 kill(process.processIdentifier, SIGKILL)
                 process.waitUntilExit()
                 guard process.terminationReason == .uncaughtSignal else { throw TestSupportError("the conversion was not killed") }
