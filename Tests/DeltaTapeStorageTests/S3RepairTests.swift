@@ -128,6 +128,34 @@ import TestSupport
         }
     }
 
+    /// A kill before CreateMultipartUpload answered leaves a manifest without an upload id: the spool goes up whole, in
+    /// one PutObject (the short session) or a new multipart upload (the six-minute one, five parts), and the object is
+    /// the file the spool holds.
+    @Test(arguments: ["short", "long"])
+    func aSpoolEntryWithoutAnUploadGoesUpWhole(session: String) throws {
+        let log = session == "long" ? try GeneratedSessions.sixMinuteLog() : try GeneratedSessions.log("ga-basic")
+        let key = prefix + "unbegun-\(session).wav"
+        try FileManager.default.createDirectory(atPath: commandLine.spoolFolder, withIntermediateDirectories: true)
+        let spool = commandLine.spoolFolder + "/unbegun\(session).spool"
+        #expect(try run(TestEnvironment.deltatapeExecutable.path, ["convert", log, "--track", "both", "-o", spool, "--format", "wav",
+                                                                    "--quiet"]).status == 0)
+        let manifest = S3SpoolManifest(address: try S3Address(bucket: server.bucket, key: key), contentType: "audio/wav",
+                                       layout: S3PartLayout(basePartByteCount: 8 << 20))
+        try manifest.write(to: S3SpoolManifest.path(forSpool: spool))
+        let expected = try Data(contentsOf: URL(fileURLWithPath: spool))
+
+        let repaired = try commandLine.run(["repair", "s3://\(server.bucket)/\(key)"])
+        #expect(repaired.status == 0, "\(repaired.standardError)")
+        let parts = session == "long" ? 5 : 1
+        #expect(String(decoding: repaired.standardOutput, as: UTF8.self).contains("\(parts) part(s), 0 kept as S3 held them"),
+                "\(String(decoding: repaired.standardOutput, as: UTF8.self))")
+        let (status, body) = try commandLine.object(key)
+        let same = status == 200 && body == expected
+        #expect(same, "\(status): \(body.count) bytes in S3, \(expected.count) in the spool")
+        #expect(commandLine.spoolFiles().isEmpty)
+        #expect(try !commandLine.hasOpenUpload(under: prefix))
+    }
+
     /// A repair for a key no spool entry holds says so, naming the key and the folder: exit 66.
     @Test func aKeyWithoutASpoolEntryIsSaid() throws {
         let address = "s3://\(server.bucket)/\(prefix)nothing.wav"
