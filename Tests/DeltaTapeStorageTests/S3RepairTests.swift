@@ -128,6 +128,40 @@ import TestSupport
         }
     }
 
+    /// A repair that fails after it repaired the spool file (here S3 refuses the first part it sends again) keeps the
+    /// entry, and the manifest says which parts the repair changed: the next repair sends them, though the spool file
+    /// now needs no fix. WebM: its repair writes the SeekHead and Duration into the first part, which the writer never
+    /// overwrote.
+    @Test func aRepairInterruptedAfterTheSpoolFixIsFinishedByTheNext() throws {
+        let key = prefix + "interrupted.webm"
+        let address = "s3://\(server.bucket)/\(key)"
+        try convertAndKill(try GeneratedSessions.sixMinuteLog(), to: address, options: Self.options("webm")) {}
+        let entry = try #require(S3SpoolEntry.entries(in: commandLine.spoolFolder).entries.first)
+        #expect(!entry.manifest.changedParts.contains(1))
+        let expectedPath = folder.appendingPathComponent("expected.webm").path
+        try FileManager.default.copyItem(atPath: entry.spoolPath, toPath: expectedPath)
+        #expect(try run(TestEnvironment.deltatapeExecutable.path, ["repair", expectedPath]).status == 0)
+
+        let proxy = try S3FaultProxy(upstream: server.endpoint)
+        defer { proxy.stop() }
+        proxy.inject(.answer(status: 403, body: "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"),
+                     method: "PUT", targetContains: "partNumber=1&")
+        let refused = try S3CommandLine(server: server, cache: folder, endpoint: proxy.endpoint).run(["repair", address])
+        #expect(refused.status == 74)
+        #expect(refused.standardError.contains(address) && refused.standardError.contains("AccessDenied")
+            && refused.standardError.contains(entry.spoolPath) && refused.standardError.contains("kept"), "\(refused.standardError)")
+        #expect(try S3SpoolManifest.load(path: entry.manifestPath).changedParts.contains(1))
+        #expect(try commandLine.object(key).status == 404)
+
+        let repaired = try commandLine.run(["repair", address])
+        #expect(repaired.status == 0, "\(repaired.standardError)")
+        let (status, body) = try commandLine.object(key)
+        let expected = try Data(contentsOf: URL(fileURLWithPath: expectedPath))
+        let same = status == 200 && body == expected
+        #expect(same, "\(status): \(body.count) bytes in S3")
+        #expect(commandLine.spoolFiles().isEmpty)
+    }
+
     /// A kill before CreateMultipartUpload answered leaves a manifest without an upload id: the spool goes up whole, in
     /// one PutObject (the short session) or a new multipart upload (the six-minute one, five parts), and the object is
     /// the file the spool holds.
