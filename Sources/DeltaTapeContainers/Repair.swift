@@ -18,6 +18,10 @@ import DeltaTapeKernels
     var neededRepair: Bool { get }
     /// Whether the file was changed (false on a dry run, or when there was nothing to fix).
     var changed: Bool { get }
+    /// The byte ranges the repair wrote (on a dry run: would write), in the file as it is after the repair; a file cut
+    /// shorter shows in its length, not here. A copy of the file kept elsewhere (the parts of an upload) differs from
+    /// the repaired file in these ranges and past the new end only.
+    var editedRanges: [Range<Int>] { get }
 }
 
 /// Repairs a recording left unfinished by a killed process, picking the container by the file's first bytes: WAV
@@ -54,6 +58,10 @@ import DeltaTapeKernels
         let file = try ReadOnlyFile(path: path)
         defer { file.close() }
         var (report, steps) = try plan(file)
+        report.editedRanges = steps.compactMap { step in
+            guard case .write(_, let offset, let bytes) = step else { return nil }
+            return offset..<(offset + bytes.count)
+        }
         guard !steps.isEmpty, !dryRun else { return report }
         try apply(steps, to: path)
         report.changed = true
@@ -109,13 +117,16 @@ import DeltaTapeKernels
     public var findings: [String]
     /// Whether the file was changed (false on a dry run, or when there was nothing to fix).
     public var changed: Bool
+    /// The byte ranges written (on a dry run: that would be), in the file as it is after the repair.
+    public var editedRanges: [Range<Int>]
 
     /// Whether anything disagreed with a finished file.
     public var neededRepair: Bool { !findings.isEmpty }
 
     /// Creates a report.
     public init(path: String, format: String, keptSeconds: Double, keptByteCount: Int, droppedByteCount: Int, findings: [String],
-                changed: Bool) {
+                changed: Bool, editedRanges: [Range<Int>] = []) {
+        self.editedRanges = editedRanges
         self.path = path
         self.format = format
         self.keptSeconds = keptSeconds

@@ -98,7 +98,8 @@ import DeltaTapeKernels
         func report(applied: Bool) -> WAVRepairReport {
             WAVRepairReport(path: path, container: container, sampleRate: sampleRate, channelCount: channelCount,
                             bytesPerFrame: blockByteCount, dataOffset: dataOffset, dataByteCount: dataByteCount,
-                            partialFrameByteCount: partialFrameByteCount, findings: findings, changed: applied)
+                            partialFrameByteCount: partialFrameByteCount, findings: findings, changed: applied,
+                            editedRanges: changes.map { $0.offset..<($0.offset + $0.bytes.count) })
         }
     }
 }

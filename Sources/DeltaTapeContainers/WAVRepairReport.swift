@@ -20,6 +20,8 @@
     public var findings: [String]
     /// Whether the file was changed (false on a dry run, or when there was nothing to fix).
     public var changed: Bool
+    /// The header fields' byte ranges written (on a dry run: that would be); a WAV repair never cuts the file.
+    public var editedRanges: [Range<Int>]
 
     /// Whole frames in the data chunk.
     public var frameCount: Int { dataByteCount / bytesPerFrame }
@@ -28,7 +30,8 @@
 
     /// Creates a report.
     public init(path: String, container: String, sampleRate: Int, channelCount: Int, bytesPerFrame: Int, dataOffset: Int,
-                dataByteCount: Int, partialFrameByteCount: Int, findings: [String], changed: Bool) {
+                dataByteCount: Int, partialFrameByteCount: Int, findings: [String], changed: Bool, editedRanges: [Range<Int>] = []) {
+        self.editedRanges = editedRanges
         self.path = path
         self.container = container
         self.sampleRate = sampleRate

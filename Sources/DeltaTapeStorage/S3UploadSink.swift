@@ -22,8 +22,9 @@ import Synchronization
 ///
 /// Failure: an upload that cannot be completed (access denied, a missing bucket, retries exhausted) is aborted, so no
 /// upload is left open to be billed, and the error names the key and S3's code; the spool file is kept, and named.
-/// The spool keeps the whole recording until it is complete (disk, not memory), and a manifest beside it (`.manifest`:
-/// bucket, key, upload id, the parts and their ETags) for repair after a kill.
+/// The spool keeps the whole recording until it is complete (disk, not memory), and a manifest beside it
+/// (``S3SpoolManifest``: bucket, key, upload id, the parts and their ETags, the parts overwritten since they were sent)
+/// from the first byte on, so that ``S3UploadRepair`` can finish an upload a kill interrupted.
 // Unchecked: the spool sink is written on the writer's thread alone (a sink has one writer); the upload thread only
 // reads the spool file through its descriptor (pread) and touches `state` behind its lock.
 public final class S3UploadSink: PositionalByteSink, @unchecked Sendable {
@@ -42,12 +43,15 @@ public final class S3UploadSink: PositionalByteSink, @unchecked Sendable {
     private let spool: FileDescriptorSink
     private let uploads = DispatchQueue(label: "deltatape-s3-upload")
     private let state = Mutex(State())
-    private let basePartByteCount: Int
+    private let layout: S3PartLayout
+    /// Held while the manifest is written: the writer's thread (before a sent part is overwritten) and the upload
+    /// thread (after each part) both write it.
+    private let manifestLock = Mutex(())
 
     private struct State {
         var upload: S3MultipartUpload?
-        /// Parts handed to the upload thread, in order: number, offset, byte count.
-        var planned: [(number: Int, offset: Int, byteCount: Int)] = []
+        /// Parts handed to the upload thread, in order.
+        var planned: [S3PartLayout.Part] = []
         var uploaded: [Int: S3UploadedPart] = [:]
         /// Parts overwritten after they were handed to the upload thread: uploaded again by ``close()``.
         var changed: Set<Int> = []
@@ -67,12 +71,19 @@ public final class S3UploadSink: PositionalByteSink, @unchecked Sendable {
         self.client = client
         self.contentType = contentType
         name = address.description
-        basePartByteCount = max(5 << 20, partByteCount)
+        layout = S3PartLayout(basePartByteCount: partByteCount)
         if mkdir(spoolDirectory, 0o700) != 0, errno != EEXIST {
             throw OutputError(path: name, reason: "cannot make the spool folder \(spoolDirectory): \(SystemCall.errorMessage(errno))", code: errno)
         }
         spool = try Self.makeSpool(in: spoolDirectory, for: address.description)
         spoolPath = spool.name
+        // Before any byte: a kill at any moment leaves a spool file whose manifest names its object.
+        do throws(OutputError) {
+            try S3SpoolManifest(address: address, contentType: contentType, layout: layout).write(to: manifestPath)
+        } catch {
+            unlink(spoolPath)
+            throw OutputError(path: name, reason: "cannot write the spool's manifest: \(error.description)", code: error.code)
+        }
     }
 
     /// Where spool files go when no folder is named: `$XDG_CACHE_HOME/deltatape/spool`, or `~/.cache/deltatape/spool`.
@@ -86,7 +97,7 @@ public final class S3UploadSink: PositionalByteSink, @unchecked Sendable {
         var attempt = 1
         while true {
             do throws(OutputError) {
-                return try FileDescriptorSink(creatingNew: folder + "/" + randomName() + ".spool", permissions: 0o600, readable: true)
+                return try FileDescriptorSink(creatingNew: folder + "/" + randomName() + S3SpoolManifest.spoolSuffix, permissions: 0o600, readable: true)
             } catch {
                 guard error.code == EEXIST, attempt < 8 else {
                     throw OutputError(path: name, reason: "cannot make a spool file: \(error.description)", code: error.code)
@@ -96,23 +107,15 @@ public final class S3UploadSink: PositionalByteSink, @unchecked Sendable {
         }
     }
 
-    /// Bytes of part `number` (1-based).
-    private func partByteCount(_ number: Int) -> Int {
-        basePartByteCount << min(20, (number - 1) / 1_000)
-    }
-
     public func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
         if let failure = state.withLock({ $0.failure }) { throw outputError(failure) }
         try spool.write(bytes)
         // Whole parts go to the upload thread as they fill (the last part is sent by close()).
         while true {
-            let next = state.withLock { state -> (number: Int, offset: Int, byteCount: Int)? in
-                let number = state.planned.count + 1
-                let offset = state.planned.last.map { $0.offset + $0.byteCount } ?? 0
-                let size = partByteCount(number)
-                guard byteCount - offset > size, number < 10_000 else { return nil }
-                state.planned.append((number, offset, size))
-                return (number, offset, size)
+            let next = state.withLock { state -> S3PartLayout.Part? in
+                guard let part = layout.wholePart(after: state.planned.last, byteCount: byteCount) else { return nil }
+                state.planned.append(part)
+                return part
             }
             guard let next else { break }
             uploads.async { [self] in uploadPart(next.number, offset: next.offset, byteCount: next.byteCount) }
@@ -123,12 +126,16 @@ public final class S3UploadSink: PositionalByteSink, @unchecked Sendable {
         guard offset >= 0, offset + bytes.count <= byteCount else {
             throw OutputError(path: name, reason: "an overwrite at \(offset) of \(bytes.count) bytes goes past the \(byteCount) written")
         }
-        try spool.write(bytes, at: offset)
-        state.withLock { state in
-            for part in state.planned where part.offset < offset + bytes.count && offset < part.offset + part.byteCount {
-                state.changed.insert(part.number)
+        let newlyChanged = state.withLock { state in
+            var added = false
+            for part in state.planned where part.range.overlaps(offset..<(offset + bytes.count)) {
+                added = state.changed.insert(part.number).inserted || added
             }
+            return added
         }
+        // Said in the manifest before the bytes change: a kill between the two leaves the part sent again by repair.
+        if newlyChanged { writeManifest() }
+        try spool.write(bytes, at: offset)
     }
 
     public func close() throws(OutputError) {
@@ -144,7 +151,7 @@ public final class S3UploadSink: PositionalByteSink, @unchecked Sendable {
                 removeSpool()
                 return
             }
-            let end = planned.last.map { $0.offset + $0.byteCount } ?? 0
+            let end = planned.last.map(\.range.upperBound) ?? 0
             var parts = state.withLock { $0.uploaded }
             if byteCount > end {
                 let number = planned.count + 1
@@ -182,6 +189,7 @@ public final class S3UploadSink: PositionalByteSink, @unchecked Sendable {
             } else {
                 upload = try client.createMultipartUpload(address, contentType: contentType)
                 state.withLock { $0.upload = upload }
+                writeManifest()
             }
             let part = try client.uploadPart(upload, partNumber: number, from: range(offset, byteCount))
             state.withLock { $0.uploaded[number] = part }
@@ -197,41 +205,18 @@ public final class S3UploadSink: PositionalByteSink, @unchecked Sendable {
         S3FileRange(descriptor: spool.fileDescriptor, offset: Int64(offset), byteCount: Int64(count))
     }
 
-    /// The manifest beside the spool file: what a repair needs to finish the upload (no secret is in it).
+    /// The manifest beside the spool file, brought up to date: what a repair needs (no secret is in it). Best effort:
+    /// an upload does not fail for want of it.
     private func writeManifest() {
-        let (upload, parts) = state.withLock { ($0.upload, $0.uploaded) }
-        guard let upload else { return }
-        var text: [UInt8] = []
-        func field(_ name: String, _ value: String) {
-            text += Array("\"\(name)\":".utf8)
-            JSONStringWriter.append(value.utf8, to: &text)
-            text.append(UInt8(ascii: ","))
-        }
-        text.append(UInt8(ascii: "{"))
-        field("bucket", address.bucket)
-        field("key", address.key)
-        field("uploadId", upload.uploadID)
-        text += Array("\"partByteCount\":\(basePartByteCount),\"parts\":[".utf8)
-        for (index, number) in parts.keys.sorted().enumerated() {
-            text += Array("\(index == 0 ? "" : ","){\"number\":\(number),\"etag\":".utf8)
-            JSONStringWriter.append((parts[number]?.etag ?? "").utf8, to: &text)
-            text.append(UInt8(ascii: "}"))
-        }
-        text += Array("]}\n".utf8)
-        // Whole or not at all: written beside it, then renamed over it.
-        let temporary = manifestPath + ".new"
-        unlink(temporary)
-        do throws(OutputError) {
-            let sink = try FileDescriptorSink(creatingNew: temporary, permissions: 0o600)
-            try sink.write(text)
-            try sink.close()
-            _ = rename(temporary, manifestPath)
-        } catch {
-            unlink(temporary)
+        manifestLock.withLock { _ in
+            let (upload, parts, changed) = state.withLock { ($0.upload, $0.uploaded, $0.changed) }
+            let manifest = S3SpoolManifest(address: address, uploadID: upload?.uploadID, contentType: contentType, layout: layout,
+                                           parts: Array(parts.values), changedParts: changed)
+            try? manifest.write(to: manifestPath)
         }
     }
 
-    private var manifestPath: String { String(spoolPath.dropLast(".spool".count)) + ".manifest" }
+    private var manifestPath: String { S3SpoolManifest.path(forSpool: spoolPath) }
 
     private func removeSpool() {
         unlink(spoolPath)

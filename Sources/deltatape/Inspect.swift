@@ -23,6 +23,10 @@ extension DeltaTapeCommand {
 
         @OptionGroup var log: SessionLogOptions
 
+        @Option(help: ArgumentHelp("With s3://…: the spool folder an upload to the key still open would be in (default ~/.cache/deltatape/spool).",
+                                   valueName: "dir"))
+        var spool: String?
+
         func validate() throws {
             for input in inputs {
                 if S3Address.isAddress(input) { try S3Input.validate(input) } else { try refuseURLPath(input, role: "the input") }
@@ -47,12 +51,15 @@ extension DeltaTapeCommand {
                     }
                     statuses.append(0)
                 } catch {
-                    // Several inputs: each failure is said, and the others are still reported.
-                    guard inputs.count > 1 else { throw reportFailure(error) }
-                    printError("deltatape: error: \(error)")
+                    // No object yet, but an upload to the key is open: that is said, with the command that finishes it.
+                    let note = S3Address.isAddress(input) ? S3Input.openUploadNote(input, spool: spool) : nil
+                    guard inputs.count > 1 || note != nil else { throw reportFailure(error) }
+                    printError("deltatape: error: \(note ?? "\(error)")")
                     statuses.append(exitStatus(of: error))
                 }
             }
+            // Nothing to report (a single input whose upload is still open): the status alone.
+            if reports.isEmpty, inputs.count == 1 { throw ExitCode(worstExitStatus(statuses)) }
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -29,29 +29,47 @@ extension DeltaTapeCommand {
                 every sample received, the answer that was playing included, with the cuts that had arrived. The \
                 journal is removed then.
 
+                An upload to S3 ('convert -o s3://…') that a kill interrupted leaves a spool entry (NAME.spool, \
+                every byte written, and NAME.manifest: the upload and the parts S3 acknowledged). 'repair \
+                s3://BUCKET/KEY' (or the spool folder, or the entry's file) repairs the spool file as a file is \
+                repaired, sends the parts S3 lacks or holds stale, and completes the upload: the object appears \
+                whole under its key, and the entry is removed. An upload S3 no longer holds is made again from \
+                the spool.
+
                 Exit status: 0 repaired or nothing to fix; 65 not a file it can repair (or nothing to keep); 66 \
-                unreadable; 74 writing failed.
+                unreadable (or no spool entry for the key); 74 writing (or S3) failed; 75 an upload still being \
+                written.
 
                 Examples:
                   deltatape repair session.wav
                   deltatape repair --dry-run recordings/*
+                  deltatape repair s3://archive/calls/session.wav
                 """
         )
 
-        @Argument(help: "The WAV, Ogg Opus or WebM file(s) to repair, or recordings (or their .journal) to rebuild from a journal.",
-                  completion: .file(extensions: ["wav", "ogg", "opus", "webm", "journal"]))
+        @Argument(help: ArgumentHelp("The WAV, Ogg Opus or WebM file(s) to repair, recordings (or their .journal) to rebuild from a "
+                      + "journal, or uploads to finish: s3://BUCKET/KEY, a spool folder or a spool entry (NAME.spool)."),
+                  completion: .file(extensions: ["wav", "ogg", "opus", "webm", "journal", "spool"]))
         var files: [String]
+
+        @Option(help: ArgumentHelp("With s3://…: the spool folder to find the upload's entry in (default ~/.cache/deltatape/spool).",
+                                   valueName: "dir"))
+        var spool: String?
 
         @Flag(help: "Only report what would be changed; the files are not opened for writing.")
         var dryRun = false
 
         func validate() throws {
-            for file in files { try refuseURLPath(file, role: "the input") }
+            for file in files { try refuseURLPath(file, role: "the input", allowsS3: true) }
         }
 
         func run() async throws {
             var worst: Int32 = 0
             for file in files {
+                if S3Repair.handles(file) {
+                    worst = max(worst, S3Repair.run(file, spool: spool, dryRun: dryRun))
+                    continue
+                }
                 // A killed conversion's journal: the whole recording is made again from it. The journal may be named
                 // itself (a kill before the first audio leaves no output file to name).
                 let output = file.hasSuffix(".journal") ? String(file.dropLast(".journal".count)) : file

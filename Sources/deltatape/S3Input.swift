@@ -64,6 +64,39 @@ enum S3Input {
     }
 }
 
+extension S3Input {
+    /// For an `s3://` input with no object under its key, a sentence saying that its upload is still open (S3 lists a
+    /// multipart upload for the key, or `spool` holds an entry for it) and how it is finished; `nil` otherwise.
+    ///
+    /// - Parameters:
+    ///   - input: The `s3://` address given.
+    ///   - spool: The spool folder given with `--spool`, if any.
+    static func openUploadNote(_ input: String, spool: String?) -> String? {
+        guard let address = try? S3Address(parsing: input), !address.isPrefix, let client = try? sharedS3Client.get() else { return nil }
+        do throws(S3Error) {
+            _ = try client.headObject(address)
+            return nil
+        } catch {
+            guard error.isNotFound else { return nil }
+        }
+        let uploads = (try? client.listMultipartUploads(address))?.filter { $0.address == address }.count ?? 0
+        let entries = S3SpoolEntry.entries(for: address, in: spool ?? S3Output.defaultSpoolDirectory)
+        guard uploads > 0 || !entries.isEmpty else { return nil }
+        var held: [String] = []
+        if uploads > 0 { held.append(uploads == 1 ? "S3 lists a multipart upload for it" : "S3 lists \(uploads) multipart uploads for it") }
+        if !entries.isEmpty { held.append("the spool entry \(entries.map(\.spoolPath).joined(separator: ", ")) holds it") }
+        let what = "\(address): no object under this key yet: its upload is still open (\(held.joined(separator: "; ")))"
+        if entries.contains(where: \.isBeingWritten) {
+            return what + "; a running deltatape is writing it now, and the object appears when it finishes"
+        }
+        let spoolOption = spool.map { " --spool \($0)" } ?? ""
+        let remedy = entries.isEmpty
+            ? "; no spool entry here holds it: run 'deltatape repair \(address) --spool DIR' where the conversion's spool folder is"
+            : "; the conversion writing it stopped before the end: finish it with 'deltatape repair \(address)\(spoolOption)'"
+        return what + remedy
+    }
+}
+
 /// The client every `s3://` input and output of the run shares (one pool of connections), configured from the
 /// environment and the AWS shared files.
 let sharedS3Client = Result { () throws(S3ConfigurationError) -> S3Client in

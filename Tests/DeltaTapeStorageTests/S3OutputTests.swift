@@ -19,15 +19,12 @@ import TestSupport
 
     /// Runs the CLI with the server's endpoint and `secret` (the server's own unless given) in its environment.
     func deltatape(_ arguments: [String], secret: String? = nil) throws -> ProcessResult {
-        let environment = ["AWS_ACCESS_KEY_ID=\(server.accessKeyID)", "AWS_SECRET_ACCESS_KEY=\(secret ?? server.secretAccessKey)",
-                           "AWS_REGION=\(server.region)", "AWS_ENDPOINT_URL=\(server.endpoint)", "AWS_CONFIG_FILE=/dev/null",
-                           "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "XDG_CACHE_HOME=\(folder.path)"]
-        return try run("/usr/bin/env", environment + [TestEnvironment.deltatapeExecutable.path] + arguments)
+        try S3CommandLine(server: server, cache: folder).run(arguments, secret: secret)
     }
 
     /// The object at `key` as curl reads it.
     func object(_ key: String) throws -> (status: Int, body: Data) {
-        try server.curl("GET", "/\(server.bucket)/\(key)")
+        try S3CommandLine(server: server, cache: folder).object(key)
     }
 
     /// A six-minute session to stereo WAV (34 MB: several parts, the header's part uploaded again at the end) and the
@@ -55,9 +52,9 @@ import TestSupport
             #expect(same, "\(fromS3.count) bytes of PCM from S3, \(fromFile.count) from the file")
         }
         // Nothing left behind: no open upload, an empty spool.
-        #expect(try server.curl("GET", "/\(server.bucket)/?uploads=&prefix=\(prefix)").body.range(of: Data("<UploadId>".utf8)) == nil)
-        let spool = folder.appendingPathComponent("deltatape/spool").path
-        #expect(try FileManager.default.contentsOfDirectory(atPath: spool).isEmpty)
+        let commandLine = S3CommandLine(server: server, cache: folder)
+        #expect(try !commandLine.hasOpenUpload(under: prefix))
+        #expect(commandLine.spoolFiles().isEmpty)
     }
 
     /// A wrong secret is refused by the server: exit 74, a sentence naming the key and SignatureDoesNotMatch (never the
@@ -73,7 +70,7 @@ import TestSupport
         #expect(converted.standardError.contains("SignatureDoesNotMatch"), "\(converted.standardError)")
         #expect(!converted.standardError.contains(secret) && !converted.standardError.contains(server.secretAccessKey))
         #expect(try object(key).status == 404)
-        #expect(try server.curl("GET", "/\(server.bucket)/?uploads=&prefix=\(prefix)").body.range(of: Data("<UploadId>".utf8)) == nil)
+        #expect(try !S3CommandLine(server: server, cache: folder).hasOpenUpload(under: prefix))
     }
 
     /// A bucket that does not exist: exit 74 with NoSuchBucket.

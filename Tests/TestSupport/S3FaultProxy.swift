@@ -1,6 +1,6 @@
 // A loopback HTTP proxy in front of the test S3 server that injects faults into chosen requests: an answer of its own
-// (503 SlowDown, 500, a 200 whose body is an <Error>), a connection dropped before the request reaches the server, or
-// an answer cut short. Everything else passes through untouched, signatures included.
+// (503 SlowDown, 500, a 200 whose body is an <Error>), a connection dropped before the request reaches the server or
+// partway through its body, or an answer cut short. Everything else passes through untouched, signatures included.
 import Foundation
 import Synchronization
 
@@ -12,6 +12,9 @@ public enum S3Fault: Sendable {
     case dropConnection
     /// Passes the request on, and closes the connection after this many bytes of the answer (headers included).
     case cutAnswer(afterBytes: Int)
+    /// Passes the request's head and this many bytes of its body on, then closes both connections: the server never
+    /// gets the whole part, the client sees its connection broken mid-body.
+    case dropMidBody(afterBytes: Int)
 }
 
 /// One request as the proxy saw it.
@@ -118,6 +121,7 @@ public final class S3FaultProxy: Sendable {
             return rules[index].fault
         }
         var cutAfter = Int.max
+        var bodyAllowed = Int.max
         switch fault {
         case .answer(let status, let body):
             let answer = "HTTP/1.1 \(status) Fault\r\nContent-Type: application/xml\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
@@ -127,6 +131,8 @@ public final class S3FaultProxy: Sendable {
             return
         case .cutAnswer(let bytes):
             cutAfter = bytes
+        case .dropMidBody(let bytes):
+            bodyAllowed = bytes
         case nil:
             break
         }
@@ -140,13 +146,16 @@ public final class S3FaultProxy: Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
         guard connected else { return }
-        sendAll(upstream, Array(forwardedHead.utf8) + buffer[headEnd...])
-        pump(client: client, upstream: upstream, cutAfter: cutAfter)
+        let early = buffer[headEnd...].prefix(bodyAllowed)
+        sendAll(upstream, Array(forwardedHead.utf8) + early)
+        guard early.count < bodyAllowed else { return }
+        pump(client: client, upstream: upstream, cutAfter: cutAfter, bodyAllowed: bodyAllowed == Int.max ? Int.max : bodyAllowed - early.count)
     }
 
-    /// Relays bytes both ways until the server closes (or the answer has been cut).
-    private func pump(client: Int32, upstream: Int32, cutAfter: Int) {
+    /// Relays bytes both ways until the server closes (or the answer, or the request's body, has been cut).
+    private func pump(client: Int32, upstream: Int32, cutAfter: Int, bodyAllowed: Int) {
         var answered = 0
+        var bodyLeft = bodyAllowed
         var chunk = [UInt8](repeating: 0, count: 65_536)
         var descriptors = [pollfd(fd: client, events: Int16(POLLIN), revents: 0), pollfd(fd: upstream, events: Int16(POLLIN), revents: 0)]
         while true {
@@ -154,7 +163,10 @@ public final class S3FaultProxy: Sendable {
             if descriptors[0].revents != 0 {
                 let count = chunk.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
                 if count <= 0 { return }
-                sendAll(upstream, Array(chunk[..<count]))
+                let allowed = min(count, bodyLeft)
+                sendAll(upstream, Array(chunk[..<allowed]))
+                if bodyLeft != Int.max { bodyLeft -= allowed }
+                if bodyLeft <= 0 { return }
             }
             if descriptors[1].revents != 0 {
                 let count = chunk.withUnsafeMutableBytes { recv(upstream, $0.baseAddress, $0.count, 0) }
