@@ -102,3 +102,48 @@ struct RelayObjectStorageTests {
         }
     }
 }
+
+extension RelayObjectStorageTests {
+    /// A relay killed mid-session leaves no object under the key, and the recording's spool entry (spool file and
+    /// manifest); `deltatape repair`'s S3UploadRepair finishes it into an object whose header is true (Python's wave
+    /// insists on it) and which ffmpeg decodes to the same frames.
+    @Test func aKilledRelaysUploadIsFinishedByRepair() async throws {
+        let s3 = try client()
+        let script = try await SessionScript.load(RelaySessions.microphoneLog())
+        let spool = try RelayTestEnvironment.temporaryDirectory("relay-spool")
+        defer { try? FileManager.default.removeItem(at: spool) }
+        let upstream = FakeUpstream(.init(script: script))
+        let environment = try environment()
+        try await upstream.run { port in
+            let relay = try await RelayProcess(upstream: "ws://127.0.0.1:\(port)", outputDirectory: spool, outputDirectoryArgument: prefix.description,
+                                               arguments: ["--format", "wav", "--track", "both", "--spool", spool.path], environment: environment)
+            defer { relay.stop() }
+            let client = RealtimeClient(.init(url: relay.webSocketBase + "/v1/realtime?model=gpt-realtime", headers: [], script: script,
+                                              pace: RelayTestEnvironment.pace, closesAfterReceiving: script.serverSteps.count))
+            let running = Task { await client.run() }
+            // Until audio is in the spool (the recorder writes 4-second blocks).
+            func spooled() throws -> URL? {
+                try FileManager.default.contentsOfDirectory(at: spool, includingPropertiesForKeys: [.fileSizeKey])
+                    .first { $0.pathExtension == "spool" && ((try? $0.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0) > 100_000 }
+            }
+            #expect(try await eventually(within: 120) { try spooled() != nil })
+            relay.signal(SIGKILL)
+            #expect(await relay.waitForExit(within: 30)?.signalled == true)
+            _ = await running.value
+            #expect(try s3.listAllObjects(prefix).isEmpty, "a killed relay's recording is no object yet")
+            let entry = try S3SpoolEntry(path: try #require(try spooled()).path)
+            #expect(entry.manifest.address.key.hasPrefix(prefix.key), "\(entry.manifest.address)")
+            let report = try S3UploadRepair.finish(entry, client: s3)
+            #expect(report.address == entry.manifest.address)
+            #expect(!FileManager.default.fileExists(atPath: entry.spoolPath) && !FileManager.default.fileExists(atPath: entry.manifestPath))
+            var bytes = Data()
+            _ = try s3.getObject(entry.manifest.address) { bytes.append(contentsOf: $0) }
+            let local = spool.appendingPathComponent("repaired.wav")
+            try bytes.write(to: local)
+            let read = try await readWAVWithPython(local.path)
+            #expect(read.channelCount == 2 && read.sampleRate == 24_000 && read.frameCount > 24_000, "\(read.frameCount) frames")
+            let decoded = try await decodeWithFFmpeg(local.path, requireClean: true)
+            #expect(decoded.count == read.frameCount * 4)
+        }
+    }
+}
