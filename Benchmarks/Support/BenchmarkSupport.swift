@@ -85,10 +85,17 @@ public enum SessionLogFixture {
         process.arguments = [executable] + arguments
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         process.standardOutput = FileHandle.nullDevice
+        // Standard error to a file (a pipe read only at the end could fill and block the child), said on failure.
+        let errors = folder.appendingPathComponent("stderr-\(getpid())-\(UUID().uuidString.prefix(8)).txt")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: errors) }
+        process.standardError = try FileHandle(forWritingTo: errors)
         try process.run()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "\(executable) \(arguments) exited with \(process.terminationStatus)"])
+            let said = String(decoding: (try? Data(contentsOf: errors))?.suffix(2_000) ?? Data(), as: UTF8.self)
+            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "\(executable) \(arguments) exited with \(process.terminationStatus): \(said)"])
         }
     }
 }

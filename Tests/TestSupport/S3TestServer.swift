@@ -173,7 +173,9 @@ public final class S3TestServer: Sendable {
             "-s3", "-s3.port=\(s3)", "-s3.config=\(folder.path)/identities.json",
             "-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.autoCreateBucket=false",
             "-s3.localSocket=\(folder.path)/s3.sock", "-filer.localSocket=\(folder.path)/filer.sock",
-            "-volume.preStopSeconds=0", "-master.volumeSizeLimitMB=64",
+            // Small volumes (a test's objects are small), as many as the disk holds: weed's default of 8 volumes held
+            // 512 MB, and the benchmarks' uploads of the 1-hour WAV (173 MB each) ran out of room (500 InternalError).
+            "-volume.preStopSeconds=0", "-master.volumeSizeLimitMB=64", "-volume.max=0",
         ]
         let script = """
             folder=$1; shift

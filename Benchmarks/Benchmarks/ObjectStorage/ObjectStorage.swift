@@ -24,6 +24,7 @@ let benchmarks: @Sendable () -> Void = {
         thresholds: [:]
     )
     let key = "benchmark-\(getpid())/1h.wav"
+    let anchorWAV = SessionLogFixture.folder.appendingPathComponent("object-storage-anchor-1h.wav").path
     for target in ["a local file", "an S3 object"] {
         Benchmark("Process: deltatape convert to WAV into \(target), 1 h session",
                   configuration: .init(setup: { _ = try SessionLogFixture.log(hours: 1); _ = try SessionLogFixture.deltatapeExecutable() })) { benchmark in
@@ -39,7 +40,7 @@ let benchmarks: @Sendable () -> Void = {
                                "AWS_ENDPOINT_URL": server.endpoint, "AWS_REGION": server.region,
                                "XDG_CACHE_HOME": SessionLogFixture.folder.appendingPathComponent("cache").path]
             } else {
-                output = SessionLogFixture.folder.appendingPathComponent("object-storage-anchor-1h.wav").path
+                output = anchorWAV
             }
             let peakFile = SessionLogFixture.folder.appendingPathComponent("peak-\(getpid()).txt").path
             benchmark.startMeasurement()
@@ -52,6 +53,21 @@ let benchmarks: @Sendable () -> Void = {
                 let peakKiB = Int((try String(contentsOfFile: peakFile, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
                 benchmark.measurement(.processPeakMegabytes, peakKiB * 1_024 / 1_000_000)
             }
+        }
+    }
+
+    // The server's own floor: the same WAV's bytes (the local file's output) put in one request by curl, which signs
+    // as the tests' reference client does. What uploading 173 MB to this server on these cores costs, whoever sends it.
+    Benchmark("Anchor: curl PutObject of the WAV's bytes to the same server, 1 h session",
+              configuration: .init(metrics: [.wallClock], setup: {
+                  try SessionLogFixture.run(try SessionLogFixture.deltatapeExecutable(),
+                                            ["convert", try SessionLogFixture.log(hours: 1), "-o", anchorWAV, "--quiet"])
+              })) { benchmark in
+        let server = try S3TestServer.shared()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let answer = try server.curl("PUT", "/\(server.bucket)/\(key).anchor", ["-T", anchorWAV])
+            guard answer.status == 200 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "curl PUT: \(answer.status)"]) }
         }
     }
 }
