@@ -14,7 +14,7 @@ extension DeltaTapeCommand {
                 """
         )
 
-        @Argument(help: "The session logs to inspect: JSON Lines, a JSON array of messages or a HAR export ('-' reads standard input).",
+        @Argument(help: "The session logs to inspect: JSON Lines, a JSON array of messages or a HAR export ('-' reads standard input); s3://BUCKET/KEY an object, s3://BUCKET/PREFIX/ every object under it.",
                   completion: .file())
         var inputs: [String]
 
@@ -39,6 +39,14 @@ extension DeltaTapeCommand {
         func run() async throws {
             var reports: [SessionReport] = []
             var statuses: [Int32] = []
+            // An s3:// prefix is every object under it, in key order; it reports as several inputs do (a JSON array).
+            let inputs: [String]
+            do throws(ConversionError) {
+                inputs = try S3Input.expandingPrefixes(self.inputs)
+            } catch {
+                throw reportFailure(error)
+            }
+            let several = inputs.count > 1 || self.inputs.contains(where: S3Input.isPrefix)
             // One after another: an inspection is quick, and the reports come out in the order given.
             for input in inputs {
                 do throws(ConversionError) {
@@ -53,17 +61,17 @@ extension DeltaTapeCommand {
                 } catch {
                     // No object yet, but an upload to the key is open: that is said, with the command that finishes it.
                     let note = S3Address.isAddress(input) ? S3Input.openUploadNote(input, spool: spool) : nil
-                    guard inputs.count > 1 || note != nil else { throw reportFailure(error) }
+                    guard several || note != nil else { throw reportFailure(error) }
                     printError("deltatape: error: \(note ?? "\(error)")")
                     statuses.append(exitStatus(of: error))
                 }
             }
             // Nothing to report (a single input whose upload is still open): the status alone.
-            if reports.isEmpty, inputs.count == 1 { throw ExitCode(worstExitStatus(statuses)) }
+            if reports.isEmpty, !several { throw ExitCode(worstExitStatus(statuses)) }
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                let data = inputs.count == 1 ? try encoder.encode(reports[0]) : try encoder.encode(reports)
+                let data = several ? try encoder.encode(reports) : try encoder.encode(reports[0])
                 print(String(decoding: data, as: UTF8.self))
             } else if !reports.isEmpty {
                 print(reports.map(ReportText.render).joined(separator: "\n\n"))

@@ -202,6 +202,22 @@ import TestSupport
                                      environment: environment)
         #expect(toPrefix.status == 0, "\(toPrefix.standardError)")
         #expect(Set(try s3.listAllObjects(out).map(\.key)) == Set(logs.keys.map { out.key + "\($0).wav" }))
+        // inspect reports the prefix's objects in key order, a JSON array like several inputs', each as its file's report.
+        let inspected = try deltatape(["inspect", try prefix.appending("logs/").description, "--json"], environment: environment)
+        #expect(inspected.status == 0, "\(inspected.standardError)")
+        let reports = try #require(try JSONSerialization.jsonObject(with: inspected.standardOutput) as? [[String: Any]])
+        #expect(reports.count == logs.count)
+        let keysInOrder = logs.values.sorted()
+        for (report, key) in zip(reports, keysInOrder) {
+            let log = try #require(logs.first { $0.value == key }?.key)
+            let alone = try deltatape(["inspect", try GeneratedSessions.log(log), "--json"], environment: environment)
+            let expected = try #require(try JSONSerialization.jsonObject(with: alone.standardOutput) as? [String: Any])
+            #expect((report["input"] as? String) == (try prefix.appending(key).description))
+            var mine = report, theirs = expected
+            mine["input"] = nil
+            theirs["input"] = nil
+            #expect(NSDictionary(dictionary: mine) == NSDictionary(dictionary: theirs), "\(key)")
+        }
         for log in logs.keys {
             let wanted = try #require(expected[log])
             #expect(wanted.count > 10_000)
