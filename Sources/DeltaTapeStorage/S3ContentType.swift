@@ -6,7 +6,12 @@ public enum S3ContentType {
     /// The media type for `key`'s extension (`.wav`, `.ogg`/`.opus`, `.webm`, `.jsonl`), or nil for any other.
     public static func forKey(_ key: String) -> String? {
         guard let dot = key.lastIndex(of: "."), !key[dot...].contains("/") else { return nil }
-        return switch key[key.index(after: dot)...].lowercased() {
+        return forExtension(String(key[key.index(after: dot)...]))
+    }
+
+    /// The media type for a file extension without its dot (`wav`, `ogg`, `opus`, `webm`, `jsonl`), or nil.
+    public static func forExtension(_ fileExtension: String) -> String? {
+        switch fileExtension.lowercased() {
         case "wav": "audio/wav"
         case "ogg", "opus": "audio/ogg"
         case "webm": "audio/webm"

@@ -54,7 +54,7 @@ struct S3Output: Sendable {
                 throw OutputError(path: "\(S3Address.scheme)\(bucket)/\(name)", reason: error.description)
             }
             // The type the format names (a key given with another extension is still the format's).
-            let contentType = S3ContentType.forKey("." + format.rawValue)
+            let contentType = S3ContentType.forExtension(format.rawValue)
             return try S3UploadSink(address: target, client: client, spoolDirectory: spool, contentType: contentType)
         }
     }

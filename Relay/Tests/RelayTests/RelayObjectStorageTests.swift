@@ -30,9 +30,9 @@ struct RelayObjectStorageTests {
 
     /// Runs one ga-basic session through a relay recording into the prefix, spooled in a folder of the test's own;
     /// returns the relay's lines once its summary line came, and the spool folder.
-    func recordOneSession(_ arguments: [String], secret: String? = nil,
+    func recordOneSession(_ arguments: [String], session: String = "ga-basic", secret: String? = nil,
                           _ check: @Sendable (RelayProcess, RealtimeClient, SessionScript, URL) async throws -> Void) async throws {
-        let script = try await SessionScript.load(RelaySessions.log("ga-basic"))
+        let script = try await SessionScript.load(RelaySessions.log(session))
         let spool = try RelayTestEnvironment.temporaryDirectory("relay-spool")
         defer { try? FileManager.default.removeItem(at: spool) }
         let upstream = FakeUpstream(.init(script: script))
@@ -75,6 +75,22 @@ struct RelayObjectStorageTests {
             _ = try s3.getObject(try S3Address(bucket: server.bucket, key: String(wav.dropLast(4)) + ".jsonl")) { log.append(contentsOf: $0) }
             #expect(log.split(separator: 0x0A).count == script.clientSteps.count + script.serverSteps.count)
             try FileManager.default.removeItem(at: local)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: spool.path).isEmpty)
+        }
+    }
+
+    /// A session without audio leaves no recording: no empty object under the prefix (its sink, made at the start, is
+    /// given up, not closed), nothing in the spool; its saved log is an object as any session's is.
+    @Test func aSessionWithoutAudioLeavesNoObject() async throws {
+        let s3 = try client()
+        try await recordOneSession(["--format", "wav", "--save-log"], session: "no-audio") { relay, client, _, spool in
+            #expect(await client.run().error == nil)
+            let line = await relay.waitForLine(within: 60) { $0.contains("nothing recorded") }
+            #expect(line != nil, "\(relay.standardErrorLines)")
+            // Only the saved log's object: the session's messages are kept whatever their audio.
+            let keys = try s3.listAllObjects(prefix).map(\.key)
+            #expect(keys.count == 1 && keys.allSatisfy { $0.hasSuffix(".jsonl") }, "\(keys)")
+            #expect(try s3.listMultipartUploads(prefix).isEmpty)
             #expect(try FileManager.default.contentsOfDirectory(atPath: spool.path).isEmpty)
         }
     }
