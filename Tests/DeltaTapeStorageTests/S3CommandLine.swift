@@ -21,15 +21,16 @@ struct S3CommandLine {
     var spoolFolder: String { cache.appendingPathComponent("deltatape/spool").path }
 
     /// `env`'s arguments: the environment, then the binary.
-    func command(secret: String? = nil) -> [String] {
+    func command(secret: String? = nil, through wrapper: [String] = []) -> [String] {
         ["AWS_ACCESS_KEY_ID=\(server.accessKeyID)", "AWS_SECRET_ACCESS_KEY=\(secret ?? server.secretAccessKey)",
          "AWS_REGION=\(server.region)", "AWS_ENDPOINT_URL=\(endpoint)", "AWS_CONFIG_FILE=/dev/null",
-         "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "XDG_CACHE_HOME=\(cache.path)", TestEnvironment.deltatapeExecutable.path]
+         "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "XDG_CACHE_HOME=\(cache.path)"] + wrapper + [TestEnvironment.deltatapeExecutable.path]
     }
 
-    /// Runs the binary with `arguments` and waits for it.
-    func run(_ arguments: [String], secret: String? = nil) throws -> ProcessResult {
-        try TestSupport.run("/usr/bin/env", command(secret: secret) + arguments)
+    /// Runs the binary with `arguments` (under `wrapper`, a command and its arguments such as `/usr/bin/time -f %M`,
+    /// when given) and waits for it.
+    func run(_ arguments: [String], secret: String? = nil, through wrapper: [String] = []) throws -> ProcessResult {
+        try TestSupport.run("/usr/bin/env", command(secret: secret, through: wrapper) + arguments)
     }
 
     /// The object at `key` as curl (a client independent of ours) reads it from the server.

@@ -21,34 +21,9 @@ import TestSupport
         return S3Client(configuration: S3Configuration(credentials: credentials, region: server.region, endpoint: try S3Endpoint(url: server.endpoint)))
     }
 
-    /// The environment the binary reads its credentials and endpoint from (no shared files: HOME is a folder of nothing).
-    func environment(secret: String? = nil) throws -> [String: String] {
-        ["AWS_ACCESS_KEY_ID": server.accessKeyID, "AWS_SECRET_ACCESS_KEY": secret ?? server.secretAccessKey,
-         "AWS_ENDPOINT_URL": server.endpoint, "AWS_REGION": server.region, "HOME": try TestEnvironment.temporaryDirectory().path,
-         "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
-    }
-
-    /// Runs the `deltatape` binary with exactly `environment`.
-    func deltatape(_ arguments: [String], environment: [String: String], executable: String? = nil)
-        throws -> (status: Int32, standardOutput: Data, standardError: String) {
-        let process = Process()
-        process.executableURL = executable.map { URL(fileURLWithPath: $0) } ?? TestEnvironment.deltatapeExecutable
-        process.arguments = arguments
-        process.environment = environment
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("s3in-\(UUID().uuidString)")
-        let errors = output.appendingPathExtension("err")
-        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
-        defer {
-            try? FileManager.default.removeItem(at: output)
-            try? FileManager.default.removeItem(at: errors)
-        }
-        process.standardOutput = try FileHandle(forWritingTo: output)
-        process.standardError = try FileHandle(forWritingTo: errors)
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        return (process.terminationStatus, try Data(contentsOf: output), String(decoding: try Data(contentsOf: errors), as: UTF8.self))
+    /// Runs the `deltatape` binary against the server (its credentials in the environment, no AWS shared files).
+    func deltatape(_ arguments: [String], secret: String? = nil, through wrapper: [String] = []) throws -> ProcessResult {
+        try S3CommandLine(server: server, cache: try TestEnvironment.temporaryDirectory()).run(arguments, secret: secret, through: wrapper)
     }
 
     /// Reads `source` to its end in reads of `readSize` bytes.
@@ -97,17 +72,16 @@ import TestSupport
         try s3.putObject(address, bytes: [UInt8](Data(contentsOf: URL(fileURLWithPath: path))))
         let folder = try TestEnvironment.temporaryDirectory()
         let local = folder.appendingPathComponent("local.wav").path, remote = folder.appendingPathComponent("remote.wav").path
-        let environment = try environment()
-        let fromFile = try deltatape(["convert", path, "-o", local, "--track", "both"], environment: environment)
+        let fromFile = try deltatape(["convert", path, "-o", local, "--track", "both"])
         #expect(fromFile.status == 0, "\(fromFile.standardError)")
-        let fromS3 = try deltatape(["convert", address.description, "-o", remote, "--track", "both"], environment: environment)
+        let fromS3 = try deltatape(["convert", address.description, "-o", remote, "--track", "both"])
         #expect(fromS3.status == 0, "\(fromS3.standardError)")
         let expected = try Data(contentsOf: URL(fileURLWithPath: local))
         #expect(expected.count > 10_000)
         #expect(try Data(contentsOf: URL(fileURLWithPath: remote)) == expected)
         // inspect reports the object as it reports the file (the input's name aside).
-        let inspectFile = try deltatape(["inspect", path, "--json"], environment: environment)
-        let inspectS3 = try deltatape(["inspect", address.description, "--json"], environment: environment)
+        let inspectFile = try deltatape(["inspect", path, "--json"])
+        let inspectS3 = try deltatape(["inspect", address.description, "--json"])
         #expect(inspectFile.status == 0 && inspectS3.status == 0, "\(inspectS3.standardError)")
         let fileReport = String(decoding: inspectFile.standardOutput, as: UTF8.self).replacingOccurrences(of: path, with: "INPUT")
         let s3Report = String(decoding: inspectS3.standardOutput, as: UTF8.self).replacingOccurrences(of: address.description, with: "INPUT")
@@ -125,15 +99,13 @@ import TestSupport
         try s3.putObject(address, bytes: [UInt8](bytes))
         let folder = try TestEnvironment.temporaryDirectory()
         let local = folder.appendingPathComponent("local.wav").path, remote = folder.appendingPathComponent("remote.wav").path
-        let environment = try environment()
         // /usr/bin/time -f %M: the peak resident set in KiB, on standard error's last line.
-        func peakKiB(_ result: (status: Int32, standardOutput: Data, standardError: String)) -> Int? {
+        func peakKiB(_ result: ProcessResult) -> Int? {
             result.standardError.split(separator: "\n").last.flatMap { Int($0) }
         }
-        let fromFile = try deltatape(["-f", "%M", TestEnvironment.deltatapeExecutable.path, "convert", path, "-o", local, "--track", "both", "-q"],
-                                     environment: environment, executable: "/usr/bin/time")
-        let fromS3 = try deltatape(["-f", "%M", TestEnvironment.deltatapeExecutable.path, "convert", address.description, "-o", remote,
-                                    "--track", "both", "-q"], environment: environment, executable: "/usr/bin/time")
+        let time = ["/usr/bin/time", "-f", "%M"]
+        let fromFile = try deltatape(["convert", path, "-o", local, "--track", "both", "-q"], through: time)
+        let fromS3 = try deltatape(["convert", address.description, "-o", remote, "--track", "both", "-q"], through: time)
         #expect(fromFile.status == 0 && fromS3.status == 0, "\(fromS3.standardError)")
         let expected = try Data(contentsOf: URL(fileURLWithPath: local))
         #expect(expected.count > 1_000_000)
@@ -148,12 +120,12 @@ import TestSupport
     @Test func aMissingKeyIsSaidWithItsName() throws {
         let address = try prefix.appending("logs/none.jsonl")
         let out = try TestEnvironment.temporaryDirectory().appendingPathComponent("x.wav").path
-        let result = try deltatape(["convert", address.description, "-o", out], environment: try environment())
+        let result = try deltatape(["convert", address.description, "-o", out])
         #expect(result.status == 66)
         #expect(result.standardError.contains(address.description) && result.standardError.contains("NoSuchKey"), "\(result.standardError)")
         let written = (try? Data(contentsOf: URL(fileURLWithPath: out)))?.count ?? 0
         #expect(written <= 44)  // nothing, or a WAV header with no audio
-        let inspected = try deltatape(["inspect", address.description], environment: try environment())
+        let inspected = try deltatape(["inspect", address.description])
         #expect(inspected.status == 66 && inspected.standardError.contains("NoSuchKey"))
     }
 
@@ -163,12 +135,12 @@ import TestSupport
         try s3.putObject(address, bytes: [UInt8](Data(contentsOf: URL(fileURLWithPath: try GeneratedSessions.log("ga-basic")))))
         let wrong = "WRONG" + server.secretAccessKey.dropFirst(5)
         let out = try TestEnvironment.temporaryDirectory().appendingPathComponent("x.wav").path
-        let result = try deltatape(["convert", address.description, "-o", out], environment: try environment(secret: wrong))
+        let result = try deltatape(["convert", address.description, "-o", out], secret: wrong)
         #expect(result.status == 66)
         #expect(result.standardError.contains(address.description) && result.standardError.contains("SignatureDoesNotMatch"), "\(result.standardError)")
         #expect(!result.standardError.contains(wrong) && !result.standardError.contains(server.secretAccessKey))
         // The same object with the right secret reads: the refusal was the signature's.
-        #expect(try deltatape(["convert", address.description, "-o", out], environment: try environment()).status == 0)
+        #expect(try deltatape(["convert", address.description, "-o", out]).status == 0)
     }
 
     /// A prefix as input is every object under it, sub-prefixes included and folder markers left out, converted as
@@ -183,34 +155,31 @@ import TestSupport
         let marker = try server.curl("PUT", "/\(server.bucket)/\(prefix.key)logs/empty-folder/", ["--data-binary", ""])
         #expect(marker.status == 200, "\(String(decoding: marker.body, as: UTF8.self))")
         #expect(try s3.listAllObjects(try prefix.appending("logs/")).contains { $0.key.hasSuffix("/empty-folder/") }, "the marker is listed")
-        let environment = try environment()
         let folder = try TestEnvironment.temporaryDirectory()
         var expected: [String: Data] = [:]
         for log in logs.keys {
             let local = folder.appendingPathComponent("local-\(log).wav").path
-            let converted = try deltatape(["convert", try GeneratedSessions.log(log), "-o", local, "--track", "both", "-q"], environment: environment)
+            let converted = try deltatape(["convert", try GeneratedSessions.log(log), "-o", local, "--track", "both", "-q"])
             #expect(converted.status == 0, "\(converted.standardError)")
             expected[log] = try Data(contentsOf: URL(fileURLWithPath: local))
         }
         let into = folder.appendingPathComponent("from-prefix/")
-        let toFolder = try deltatape(["convert", try prefix.appending("logs/").description, "-o", into.path + "/", "--track", "both", "-j", "2"],
-                                     environment: environment)
+        let toFolder = try deltatape(["convert", try prefix.appending("logs/").description, "-o", into.path + "/", "--track", "both", "-j", "2"])
         #expect(toFolder.status == 0, "\(toFolder.standardError)")
         #expect(Set(try FileManager.default.contentsOfDirectory(atPath: into.path)) == Set(logs.keys.map { "\($0).wav" }))
         let out = try prefix.appending("out/")
-        let toPrefix = try deltatape(["convert", try prefix.appending("logs/").description, "-o", out.description, "--track", "both", "-j", "2"],
-                                     environment: environment)
+        let toPrefix = try deltatape(["convert", try prefix.appending("logs/").description, "-o", out.description, "--track", "both", "-j", "2"])
         #expect(toPrefix.status == 0, "\(toPrefix.standardError)")
         #expect(Set(try s3.listAllObjects(out).map(\.key)) == Set(logs.keys.map { out.key + "\($0).wav" }))
         // inspect reports the prefix's objects in key order, a JSON array like several inputs', each as its file's report.
-        let inspected = try deltatape(["inspect", try prefix.appending("logs/").description, "--json"], environment: environment)
+        let inspected = try deltatape(["inspect", try prefix.appending("logs/").description, "--json"])
         #expect(inspected.status == 0, "\(inspected.standardError)")
         let reports = try #require(try JSONSerialization.jsonObject(with: inspected.standardOutput) as? [[String: Any]])
         #expect(reports.count == logs.count)
         let keysInOrder = logs.values.sorted()
         for (report, key) in zip(reports, keysInOrder) {
             let log = try #require(logs.first { $0.value == key }?.key)
-            let alone = try deltatape(["inspect", try GeneratedSessions.log(log), "--json"], environment: environment)
+            let alone = try deltatape(["inspect", try GeneratedSessions.log(log), "--json"])
             let expected = try #require(try JSONSerialization.jsonObject(with: alone.standardOutput) as? [String: Any])
             #expect((report["input"] as? String) == (try prefix.appending(key).description))
             var mine = report, theirs = expected
@@ -231,16 +200,15 @@ import TestSupport
 
     /// A prefix with no object, and a prefix into one file: said, with the prefix named, before anything is written.
     @Test func aPrefixThatCannotBeConvertedIsSaid() throws {
-        let environment = try environment()
         let empty = try prefix.appending("nothing-here/")
         let folder = try TestEnvironment.temporaryDirectory().appendingPathComponent("out/")
-        let none = try deltatape(["convert", empty.description, "-o", folder.path + "/"], environment: environment)
+        let none = try deltatape(["convert", empty.description, "-o", folder.path + "/"])
         #expect(none.status == 66 && none.standardError.contains(empty.description) && none.standardError.contains("holds no object"),
                 "\(none.standardError)")
-        let oneFile = try deltatape(["convert", empty.description, "-o", "x.wav"], environment: environment)
+        let oneFile = try deltatape(["convert", empty.description, "-o", "x.wav"])
         #expect(oneFile.status == 64 && oneFile.standardError.contains("are written into a folder"), "\(oneFile.standardError)")
         let wrong = "WRONG" + server.secretAccessKey.dropFirst(5)
-        let refused = try deltatape(["convert", prefix.description, "-o", folder.path + "/"], environment: try self.environment(secret: wrong))
+        let refused = try deltatape(["convert", prefix.description, "-o", folder.path + "/"], secret: wrong)
         #expect(refused.status == 66 && refused.standardError.contains("SignatureDoesNotMatch"), "\(refused.standardError)")
         #expect(!FileManager.default.fileExists(atPath: folder.path))
     }
