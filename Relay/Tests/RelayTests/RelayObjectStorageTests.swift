@@ -11,8 +11,11 @@ struct RelayObjectStorageTests {
     let server: S3TestServer
     let prefix: S3Address
 
-    init() throws {
-        server = try S3TestServer.shared()
+    // Every call to the server below blocks its thread (S3Client, and the server's start): each runs on a thread of its
+    // own, never on the two of Swift's cooperative pool, which the fake upstreams and clients of every test running
+    // beside these need (a CI run where they blocked it stalled sessions across the whole relay suite).
+    init() async throws {
+        server = try await onThread { try S3TestServer.shared() }
         prefix = try S3Address(bucket: server.bucket, key: "relay-\(UUID().uuidString.prefix(8))/")
     }
 
@@ -20,6 +23,28 @@ struct RelayObjectStorageTests {
     func client() throws -> S3Client {
         S3Client(configuration: S3Configuration(credentials: S3Credentials(accessKeyID: server.accessKeyID, secretAccessKey: server.secretAccessKey),
                                                 region: server.region, endpoint: try S3Endpoint(url: server.endpoint)))
+    }
+
+    /// The keys under the test's prefix.
+    func keys() async throws -> [String] {
+        let s3 = try client(), prefix = prefix
+        return try await onThread { try s3.listAllObjects(prefix).map(\.key) }
+    }
+
+    /// Whether an upload under the test's prefix is open.
+    func hasOpenUpload() async throws -> Bool {
+        let s3 = try client(), prefix = prefix
+        return try await onThread { try !s3.listMultipartUploads(prefix).isEmpty }
+    }
+
+    /// The object at `key`, and its content type.
+    func object(_ key: String) async throws -> (bytes: Data, contentType: String?) {
+        let s3 = try client(), address = try S3Address(bucket: server.bucket, key: key)
+        return try await onThread {
+            var bytes = Data()
+            _ = try s3.getObject(address) { bytes.append(contentsOf: $0) }
+            return (bytes, try s3.headObject(address).contentType)
+        }
     }
 
     /// The relay's credentials and endpoint, as AWS tools read them (HOME a folder of nothing: no shared files).
@@ -52,18 +77,16 @@ struct RelayObjectStorageTests {
     /// the generator encoded (Python's wave reads the object), the log's object is the session's messages, and the
     /// spool is empty again.
     @Test func aSessionBecomesObjectsUnderThePrefix() async throws {
-        let s3 = try client()
         try await recordOneSession(["--format", "wav", "--track", "assistant", "--save-log"]) { relay, client, script, spool in
             #expect(await client.run().error == nil)
             let summary = await relay.waitForLine(within: 60) { $0.contains(".wav: ") && $0.contains(" s of audio") }
             #expect(summary?.contains(prefix.description) == true, "\(relay.standardErrorLines)")
-            let keys = try s3.listAllObjects(prefix).map(\.key)
+            let keys = try await keys()
             let wav = try #require(keys.first { $0.hasSuffix(".wav") }, "\(keys)")
             #expect(keys.count == 2 && keys.contains(String(wav.dropLast(4)) + ".jsonl"), "\(keys)")
             #expect(RelayContract.isRecordingName(String(wav.dropFirst(prefix.key.count)), connection: 1, extension: "wav"), "\(wav)")
-            #expect(try s3.headObject(try S3Address(bucket: server.bucket, key: wav)).contentType == "audio/wav")
-            var bytes = Data()
-            _ = try s3.getObject(try S3Address(bucket: server.bucket, key: wav)) { bytes.append(contentsOf: $0) }
+            let (bytes, contentType) = try await object(wav)
+            #expect(contentType == "audio/wav")
             let local = spool.appendingPathComponent("downloaded.wav")
             try bytes.write(to: local)
             let relayed = try await readWAVWithPython(local.path)
@@ -71,8 +94,7 @@ struct RelayObjectStorageTests {
             #expect(relayed.frameCount == expected.count / 2)
             let same = relayed.samples == expected
             #expect(same, "the object's samples differ from the generator's")
-            var log = Data()
-            _ = try s3.getObject(try S3Address(bucket: server.bucket, key: String(wav.dropLast(4)) + ".jsonl")) { log.append(contentsOf: $0) }
+            let log = try await object(String(wav.dropLast(4)) + ".jsonl").bytes
             #expect(log.split(separator: 0x0A).count == script.clientSteps.count + script.serverSteps.count)
             try FileManager.default.removeItem(at: local)
             #expect(try FileManager.default.contentsOfDirectory(atPath: spool.path).isEmpty)
@@ -82,15 +104,14 @@ struct RelayObjectStorageTests {
     /// A session without audio leaves no recording: no empty object under the prefix (its sink, made at the start, is
     /// given up, not closed), nothing in the spool; its saved log is an object as any session's is.
     @Test func aSessionWithoutAudioLeavesNoObject() async throws {
-        let s3 = try client()
         try await recordOneSession(["--format", "wav", "--save-log"], session: "no-audio") { relay, client, _, spool in
             #expect(await client.run().error == nil)
             let line = await relay.waitForLine(within: 60) { $0.contains("nothing recorded") }
             #expect(line != nil, "\(relay.standardErrorLines)")
             // Only the saved log's object: the session's messages are kept whatever their audio.
-            let keys = try s3.listAllObjects(prefix).map(\.key)
+            let keys = try await keys()
             #expect(keys.count == 1 && keys.allSatisfy { $0.hasSuffix(".jsonl") }, "\(keys)")
-            #expect(try s3.listMultipartUploads(prefix).isEmpty)
+            #expect(try await !hasOpenUpload())
             #expect(try FileManager.default.contentsOfDirectory(atPath: spool.path).isEmpty)
         }
     }
@@ -99,7 +120,6 @@ struct RelayObjectStorageTests {
     /// message, the failure is said with S3's code and counted by reason, no object and no open upload are left, and
     /// the spool keeps what was written.
     @Test func aRefusedUploadFailsTheRecordingNotTheSession() async throws {
-        let s3 = try client()
         let wrong = "WRONG" + server.secretAccessKey.dropFirst(5)
         try await recordOneSession(["--format", "wav"], secret: wrong) { relay, client, script, spool in
             #expect(await client.run().error == nil)
@@ -109,8 +129,8 @@ struct RelayObjectStorageTests {
             #expect(!relay.standardErrorLines.contains { $0.contains(wrong) || $0.contains(server.secretAccessKey) })
             let metrics = try await httpGet(port: relay.port, path: "/metrics").body
             #expect(metricValue(metrics, Metric.recordingsFailed, labels: ["reason=\"upload_failed\""]) == 1, "\(metrics)")
-            #expect(try s3.listAllObjects(prefix).isEmpty)
-            #expect(try s3.listMultipartUploads(prefix).isEmpty)
+            #expect(try await keys().isEmpty)
+            #expect(try await !hasOpenUpload())
             let spooled = try FileManager.default.contentsOfDirectory(atPath: spool.path).filter { $0.hasSuffix(".spool") }
             #expect(spooled.count == 1, "\(spooled)")
             let size = try spooled.first.map { try FileManager.default.attributesOfItem(atPath: spool.appendingPathComponent($0).path)[.size] as? Int } ?? nil
@@ -146,14 +166,13 @@ extension RelayObjectStorageTests {
             relay.signal(SIGKILL)
             #expect(await relay.waitForExit(within: 30)?.signalled == true)
             _ = await running.value
-            #expect(try s3.listAllObjects(prefix).isEmpty, "a killed relay's recording is no object yet")
+            #expect(try await keys().isEmpty, "a killed relay's recording is no object yet")
             let entry = try S3SpoolEntry(path: try #require(try spooled()).path)
             #expect(entry.manifest.address.key.hasPrefix(prefix.key), "\(entry.manifest.address)")
-            let report = try S3UploadRepair.finish(entry, client: s3)
+            let report = try await onThread { try S3UploadRepair.finish(entry, client: s3) }
             #expect(report.address == entry.manifest.address)
             #expect(!FileManager.default.fileExists(atPath: entry.spoolPath) && !FileManager.default.fileExists(atPath: entry.manifestPath))
-            var bytes = Data()
-            _ = try s3.getObject(entry.manifest.address) { bytes.append(contentsOf: $0) }
+            let bytes = try await object(entry.manifest.address.key).bytes
             let local = spool.appendingPathComponent("repaired.wav")
             try bytes.write(to: local)
             let read = try await readWAVWithPython(local.path)
