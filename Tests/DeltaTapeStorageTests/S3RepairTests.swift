@@ -230,7 +230,7 @@ import TestSupport
         feeder.start()
         defer {
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
+            waitForExit(process)
             try? input.fileHandleForWriting.close()
         }
         // Until the whole 90% is read, a part is acknowledged, and the spool file has not grown for a second.
@@ -248,7 +248,7 @@ import TestSupport
             } else if Date().timeIntervalSince(steadySince) > 1 {
                 try whileRunning()
                 kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
+                waitForExit(process)
                 guard process.terminationReason == .uncaughtSignal else { throw TestSupportError("the conversion was not killed") }
                 return
             }

@@ -69,7 +69,7 @@ import Testing
         let head = try output.fileHandleForReading.read(upToCount: 1000) ?? Data()
         try output.fileHandleForReading.close()
         let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        waitForExit(process)
         #expect(head.count == 1000)
         #expect(process.terminationReason == .exit && process.terminationStatus == 74, "\(process.terminationReason) \(process.terminationStatus)")
         // How much audio: what reached the pipe, which OutputFailureTests checks against readers.

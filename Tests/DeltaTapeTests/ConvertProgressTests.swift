@@ -163,7 +163,7 @@ import Testing
             try handle.write(contentsOf: log)
             try handle.close()
         }
-        process.waitUntilExit()
+        waitForExit(process)
         #expect(process.terminationStatus == 0)
         for name in ["first", "second"] {
             #expect(try soxDecodeToPCM16(folder.appendingPathComponent("out/\(name).wav").path) == GeneratedSessions.expectedAssistant("ga-basic"))

@@ -37,7 +37,7 @@ import Testing
                 Thread.sleep(forTimeInterval: Double(Int.random(in: 5...20, using: &generator)) / 1000)
             }
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            waitForExit(process)
             try? input.fileHandleForWriting.close()
             let context = "round \(round) of \(format): \(fed) bytes fed, \(generator)"
 

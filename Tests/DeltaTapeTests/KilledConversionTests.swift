@@ -107,7 +107,7 @@ import Testing
         if Int.random(in: 0..<4, using: &generator) == 0, fed == log.count, !late { try? input.fileHandleForWriting.close() }
         Thread.sleep(forTimeInterval: late ? 1.5 : Double(Int.random(in: 0...1_200, using: &generator)) / 1000)
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        waitForExit(process)
         try? input.fileHandleForWriting.close()
         reading.wait()
         let killed = process.terminationReason == .uncaughtSignal

@@ -44,7 +44,7 @@ import Testing
         // The session goes quiet (the pipe stays open) for 2.5 s, then the process is killed.
         Thread.sleep(forTimeInterval: 2.5)
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        waitForExit(process)
         try input.fileHandleForWriting.close()
         #expect(process.terminationReason == .uncaughtSignal)
 
@@ -91,7 +91,7 @@ import Testing
                                     try GeneratedSessions.log("beta-basic"), output])
         #expect(second.status == 74 && second.standardError.contains("another process is writing"), "\(second.standardError)")
         try input.fileHandleForWriting.close()
-        first.waitUntilExit()
+        waitForExit(first)
         #expect(first.terminationStatus == 0)
         // The first's file alone: a WAV of the lines it was given, nothing appended by the second.
         let pcm = try Self.firstLines(holding: 2).pcm
@@ -114,7 +114,7 @@ import Testing
         let second = try run(TestEnvironment.deltatapeExecutable.path, ["convert", try GeneratedSessions.log("beta-basic"), "-o", output])
         #expect(second.status == 74 && second.standardError.contains("another process is writing"), "\(second.standardError)")
         try input.fileHandleForWriting.close()
-        first.waitUntilExit()
+        waitForExit(first)
         #expect(first.terminationStatus == 0)
         // The first's file, whole: its audio alone.
         if format == "wav" {

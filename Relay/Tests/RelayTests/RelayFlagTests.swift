@@ -2,6 +2,7 @@
 // are; a folder given with its slash makes no `//` in the names. (The 502 line's words: RelayForwardingTests.)
 import Foundation
 import Testing
+import TestSupport
 
 /// One start of `deltatape-relay` with these arguments (after `--listen 127.0.0.1:0 --upstream … --output-dir …`):
 /// refused with `message` (exit 64), or, when `message` is nil, listening (then stopped with SIGTERM).
@@ -66,7 +67,7 @@ struct RelayFlagCase: Sendable, CustomTestStringConvertible {
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        waitForExit(process)
         #expect(process.terminationStatus == 64, "\(text)")
         #expect(text.hasPrefix("deltatape: error: "), "\(text)")
         #expect(text.contains(message), "\(text)")

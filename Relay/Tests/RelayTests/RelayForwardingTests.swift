@@ -56,7 +56,7 @@ struct RelayForwardingTests {
         try await withRelay(upstream: .init(script: script)) { scenario in
             let path = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent?key=gemini-key-1"
             let client = scenario.client(script, path: path, closesAfterReceiving: script.serverSteps.count)
-            #expect(await client.run().error == nil)
+            expectClean(await client.run(), relay: scenario.relay)
             let connection = try #require(scenario.upstream.connections.first)
             #expect(connection.path == "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent")
             #expect(connection.query == "key=gemini-key-1")
@@ -71,7 +71,7 @@ struct RelayForwardingTests {
                            ("Sec-WebSocket-Protocol", "realtime, openai-insecure-api-key.SECRET000")]
             let client = scenario.client(script, path: "/v1/realtime?model=gpt-realtime&key=SECRET123", headers: headers,
                                          closesAfterReceiving: script.serverSteps.count)
-            #expect(await client.run().error == nil)
+            expectClean(await client.run(), relay: scenario.relay)
             // The secrets did travel (otherwise their absence proves nothing).
             let connection = try #require(scenario.upstream.connections.first)
             #expect(connection.query?.contains("SECRET123") == true)
@@ -102,7 +102,7 @@ struct RelayForwardingTests {
             #expect(scenario.upstream.refusals == 1)
             #expect(scenario.upstream.connections.isEmpty)
             let accepted = scenario.client(script, headers: [("Authorization", "Bearer ok")], closesAfterReceiving: script.serverSteps.count)
-            #expect(await accepted.run().error == nil)
+            expectClean(await accepted.run(), relay: scenario.relay)
             #expect(accepted.received == script.serverSteps.map(\.frame))
         }
     }

@@ -73,7 +73,7 @@ import Testing
             let running = Task { await client.run() }
             let file = try await Self.audioOnDisk(scenario, extension: "wav")
             #expect(!FileManager.default.fileExists(atPath: file.path + ".journal"))
-            #expect(await running.value.error == nil)
+            expectClean(await running.value, relay: scenario.relay)
             _ = try await scenario.finishedRecording(extension: "wav")
         }
     }
@@ -90,7 +90,7 @@ import Testing
             defer { second.stop() }
             let line = await second.waitForLine(within: 60) { $0.contains(file.lastPathComponent) }
             #expect(line?.contains("still being written") == true, "\(String(describing: line))")
-            #expect(await running.value.error == nil)
+            expectClean(await running.value, relay: scenario.relay)
             let (finished, summary) = try await scenario.finishedRecording(extension: "wav")
             #expect(finished == file && !summary.contains("failed"), "\(summary)")
             #expect(try await readWAVWithPython(file.path).frameCount > 0)

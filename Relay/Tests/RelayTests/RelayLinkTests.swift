@@ -36,7 +36,7 @@ struct RelayLinkTests {
             #expect(try await eventually(within: 30) {
                 try scenario.recordings(extension: "wav").first.map { FileManager.default.fileExists(atPath: $0.path + ".journal") } ?? false
             })
-            #expect(await running.value.error == nil)
+            expectClean(await running.value, relay: scenario.relay)
             let (file, summary) = try await scenario.finishedRecording(extension: "wav")
             #expect(!file.lastPathComponent.contains(planted), "\(file.lastPathComponent)")
             #expect(!summary.contains(planted), "\(summary)")

@@ -78,7 +78,7 @@ struct RelayObjectStorageTests {
     /// spool is empty again.
     @Test func aSessionBecomesObjectsUnderThePrefix() async throws {
         try await recordOneSession(["--format", "wav", "--track", "assistant", "--save-log"]) { relay, client, script, spool in
-            #expect(await client.run().error == nil)
+            expectClean(await client.run(), relay: relay)
             let summary = await relay.waitForLine(within: 60) { $0.contains(".wav: ") && $0.contains(" s of audio") }
             #expect(summary?.contains(prefix.description) == true, "\(relay.standardErrorLines)")
             let keys = try await keys()
@@ -105,7 +105,7 @@ struct RelayObjectStorageTests {
     /// given up, not closed), nothing in the spool; its saved log is an object as any session's is.
     @Test func aSessionWithoutAudioLeavesNoObject() async throws {
         try await recordOneSession(["--format", "wav", "--save-log"], session: "no-audio") { relay, client, _, spool in
-            #expect(await client.run().error == nil)
+            expectClean(await client.run(), relay: relay)
             let line = await relay.waitForLine(within: 60) { $0.contains("nothing recorded") }
             #expect(line != nil, "\(relay.standardErrorLines)")
             // Only the saved log's object: the session's messages are kept whatever their audio.
@@ -122,7 +122,7 @@ struct RelayObjectStorageTests {
     @Test func aRefusedUploadFailsTheRecordingNotTheSession() async throws {
         let wrong = "WRONG" + server.secretAccessKey.dropFirst(5)
         try await recordOneSession(["--format", "wav"], secret: wrong) { relay, client, script, spool in
-            #expect(await client.run().error == nil)
+            expectClean(await client.run(), relay: relay)
             #expect(client.received.count == script.serverSteps.count, "forwarding went on")
             let line = await relay.waitForLine(within: 60) { $0.contains("recording failed") }
             #expect(line?.contains("SignatureDoesNotMatch") == true && line?.contains("no object was made") == true, "\(relay.standardErrorLines)")

@@ -34,7 +34,7 @@ struct RelayOperationsTests {
             let during = try await httpGet(port: port, path: "/metrics")
             #expect(metricValue(during.body, Metric.connectionsActive) == 1)
             #expect(metricValue(during.body, Metric.recordingLag) != nil)
-            #expect(await running.value.error == nil)
+            expectClean(await running.value, relay: scenario.relay)
             _ = try await scenario.finishedRecording(extension: "wav")
 
             let connection = try #require(scenario.upstream.connections.first)
@@ -63,7 +63,7 @@ struct RelayOperationsTests {
         try await withRelay(upstream: .init(script: script), arguments: ["--format", "wav", "--recording-buffer", "65536"],
                             environment: fifos.environment(in:), prepareOutput: fifos.create(in:)) { scenario in
             let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count)
-            #expect(await client.run().error == nil)
+            expectClean(await client.run(), relay: scenario.relay)
             #expect(await scenario.relay.waitForLine(within: 20) { $0.contains("abandoned") } != nil)
             let metrics = try await httpGet(port: scenario.relay.port, path: "/metrics")
             #expect(metricValue(metrics.body, Metric.recordingsAbandoned) == 1)

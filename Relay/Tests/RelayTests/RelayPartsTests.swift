@@ -4,6 +4,7 @@ import HTTPTypes
 import NIOCore
 import NIOWebSocket
 import Testing
+import TestSupport
 @testable import DeltaTapeRelay
 
 /// The relay's parts alone: the upstream address, the headers passed on, joining fragments, recording names, unmasking.
@@ -144,7 +145,7 @@ import Testing
             let output = Pipe()
             process.standardOutput = output
             try process.run()
-            process.waitUntilExit()
+            waitForExit(process)
             let expected = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(ConnectionRecording.timestamp(seconds) == expected)

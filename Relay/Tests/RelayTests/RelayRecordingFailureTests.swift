@@ -23,7 +23,7 @@ struct RelayRecordingFailureTests {
             let line = scenario.relay.standardErrorLines.first { $0.contains("nothing is recorded") }
             #expect(line?.contains("no file was made") == true, "\(scenario.relay.standardErrorLines)")
             #expect(line?.contains("holds the audio") == false, "\(String(describing: line))")
-            #expect(await running.value.error == nil)
+            expectClean(await running.value, relay: scenario.relay)
             #expect(client.received.count == script.serverSteps.count, "forwarding went on")
             var metrics = ""
             _ = try await eventually(within: 20) {
@@ -46,13 +46,13 @@ struct RelayRecordingFailureTests {
             #expect(await eventually(within: 30) { client.receivedCount >= 1 })
             let first = try #require(try scenario.recordings(extension: "wav").first)
             try FileManager.default.removeItem(at: scenario.outputDirectory)
-            #expect(await running.value.error == nil)
+            expectClean(await running.value, relay: scenario.relay)
             let summary = await scenario.relay.waitForSummary(of: first.lastPathComponent)
             #expect(summary?.contains("nothing of it is on disk") == true, "\(String(describing: summary))")
             #expect(summary?.contains("holds the audio") == false, "\(String(describing: summary))")
 
             let again = scenario.client(script, closesAfterReceiving: script.serverSteps.count)
-            #expect(await again.run().error == nil)
+            expectClean(await again.run(), relay: scenario.relay)
             let (file, _) = try await scenario.finishedRecording(connection: 2, extension: "wav")
             #expect(try await readWAVWithPython(file.path).frameCount > 0)
             var metrics = ""
@@ -91,7 +91,7 @@ struct RelayRecordingBufferTests {
             #expect(scenario.relay.standardErrorLines.contains { $0.contains("note: messages larger than --recording-buffer (2097152 bytes)") },
                     "\(scenario.relay.standardErrorLines)")
             let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count)
-            #expect(await client.run().error == nil)
+            expectClean(await client.run(), relay: scenario.relay)
             #expect(client.received.contains(.text(large)), "the large message was forwarded")
             let (file, summary) = try await scenario.finishedRecording(extension: "wav")
             #expect(!summary.contains("abandoned"), "\(summary)")

@@ -26,7 +26,7 @@ struct RelayRecordingTests {
         let script = try await SessionScript.load(RelaySessions.log(session))
         let saved = try await withRelay(upstream: .init(script: script), arguments: arguments) { scenario -> [URL] in
             let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count)
-            #expect(await client.run().error == nil)
+            expectClean(await client.run(), relay: scenario.relay)
             let (file, _) = try await scenario.finishedRecording(extension: ext)
             try await check(scenario, client, scenario.upstream)
             var kept = [keep.appendingPathComponent(file.lastPathComponent)]
@@ -64,7 +64,7 @@ struct RelayRecordingTests {
         let script = try await SessionScript.load(RelaySessions.log("ga-basic"))
         try await withRelay(upstream: .init(script: script), arguments: ["--format", "wav", "--save-log"]) { scenario in
             let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count)
-            #expect(await client.run().error == nil)
+            expectClean(await client.run(), relay: scenario.relay)
             let log = try scenario.savedLog(of: try await scenario.finishedRecording(extension: "wav").file)
             let connection = try #require(scenario.upstream.connections.first)
             var clientEvents: [NSDictionary] = [], serverEvents: [NSDictionary] = []
@@ -154,7 +154,7 @@ struct RelayRecordingTests {
         try await withRelay(upstream: .init(script: script),
                             arguments: ["--format", "wav", "--track", "both", "--layout", "separate", "--save-log"]) { scenario in
             let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count)
-            #expect(await client.run().error == nil)
+            expectClean(await client.run(), relay: scenario.relay)
             // x.wav becomes x.user.wav and x.assistant.wav, as `deltatape convert --layout separate` names them.
             var names: [String] = []
             _ = try await eventually(within: 60) {

@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NIOWebSocket
 import Synchronization
+import Testing
 
 /// One client connection: what it sent and received so far (readable while it runs) and how it ended.
 final class RealtimeClient: Sendable {
@@ -242,4 +243,11 @@ private extension Array where Element == UInt8 {
     func ends(with suffix: [UInt8]) -> Bool {
         count >= suffix.count && Array(self[(count - suffix.count)...]) == suffix
     }
+}
+
+/// Records an issue unless `outcome` ended without an error; the issue names the error and the relay's last lines,
+/// so that a failure under a loaded suite says whether the client timed out, was refused, or was dropped.
+func expectClean(_ outcome: RealtimeClient.Outcome, relay: RelayProcess, sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(outcome.error == nil, "the client's connection failed: \(outcome.error ?? ""); the relay's last lines: \(relay.standardErrorLines.suffix(12))",
+            sourceLocation: sourceLocation)
 }

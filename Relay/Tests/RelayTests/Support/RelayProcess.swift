@@ -98,12 +98,11 @@ final class RelayProcess: @unchecked Sendable {
         return (process.terminationStatus, process.terminationReason == .uncaughtSignal)
     }
 
-    /// Ends the relay if a test left it running.
+    /// Ends the relay if a test left it running. It does not wait for the exit: `stop()` runs in a `defer` on one of
+    /// Swift's cooperative threads, and a blocking wait there (Foundation's `waitUntilExit()` spins a core) starved
+    /// every fake upstream and client of the suite whenever two relays stopped at once. Foundation reaps the process.
     func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 
     deinit { stop() }

@@ -2,6 +2,7 @@
 // sox) as independent readers, and the names the relay's contract gives its files, lines and metrics.
 import Foundation
 import Synchronization
+import TestSupport
 
 /// One WebSocket message as sent or received: the unit the relay must forward unchanged and in order.
 enum Frame: Equatable, Sendable, CustomStringConvertible {
@@ -191,7 +192,7 @@ func runProcessBlocking(_ executable: String, _ arguments: [String]) throws -> P
     group.enter()
     DispatchQueue.global().async { errData = stderr.fileHandleForReading.readDataToEndOfFile(); group.leave() }
     group.wait()
-    process.waitUntilExit()
+    waitForExit(process)
     return ProcessOutput(status: process.terminationStatus, standardOutput: outData, standardError: String(decoding: errData, as: UTF8.self))
 }
 
