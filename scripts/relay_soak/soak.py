@@ -908,7 +908,10 @@ class Soak:
         late = []
         for sid, info in self.misbehaving.items():
             record = self.upstream_misbehaving.get(sid)
-            if record is None or record["closed_by"] != "relay":
+            if record is None:
+                # The client was answered before its request reached the upstream (a 503 says so, counted above).
+                outcome = "the upstream never saw it"
+            elif record["closed_by"] != "relay":
                 outcome = "the relay never closed the upstream's connection"
             elif record["closed_at"] - info["answered_at"] > 10:
                 outcome = f"closed only {record['closed_at'] - info['answered_at']:.0f} s after the 502" + (
@@ -916,7 +919,7 @@ class Soak:
             else:
                 outcome = "upstream's connection closed"
             outcomes[f"{info['kind']}: {'closed late' if outcome.startswith('closed only') else outcome}"] += 1
-            if outcome != "upstream's connection closed" and len(late) < 8:
+            if outcome not in ("upstream's connection closed", "the upstream never saw it") and len(late) < 8:
                 late.append(f"{sid} on {info['relay']}: {outcome}")
         return dict(outcomes), late
 
@@ -949,8 +952,8 @@ class Soak:
             b, a = relay["before"], relay["after"]
             # The upstream connections the relay still held then are a defect of their own (checked below), not
             # counted against the descriptors, so that this check still sees any other leak.
-            held = sum(1 for sid, info in self.misbehaving.items() if info["relay"] == fmt
-                       and self.upstream_misbehaving.get(sid, {}).get("closed_at", float("inf")) > self.after_at)
+            held = sum(1 for sid, info in self.misbehaving.items() if info["relay"] == fmt and sid in self.upstream_misbehaving
+                       and self.upstream_misbehaving[sid].get("closed_at", float("inf")) > self.after_at)
             relay["upstream_connections_held_after"] = held
             checks[f"{fmt}: threads back"] = bool(a and b and a["threads"] <= b["threads"] + arguments.thread_tolerance)
             checks[f"{fmt}: fds back"] = bool(a and b and a["fds"] - held <= b["fds"] + arguments.fd_tolerance)

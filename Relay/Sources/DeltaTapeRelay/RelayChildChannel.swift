@@ -26,6 +26,8 @@ struct RelayChildChannel: ServerChildChannel, HTTPChannelHandler {
         case webSocket(RelaySession)
         case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, RefusalAnswer)
         case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+        /// The head guard answered the connection (it lost its place to a newer one as its head arrived) and closes it.
+        case answeredByGuard
     }
 
     struct Value: ServerChildChannelValue {
@@ -36,6 +38,8 @@ struct RelayChildChannel: ServerChildChannel, HTTPChannelHandler {
     /// The decision of one connection's upgrade, from `shouldUpgrade` to the handlers that act on it.
     private final class DecisionSlot: Sendable {
         let decision = Mutex<UpgradeDecision?>(nil)
+        /// The head guard answered the request instead (503: its place was taken as the head arrived).
+        let answeredByGuard = Mutex(false)
     }
 
     let responder: HTTPChannelHandler.Responder
@@ -59,12 +63,18 @@ struct RelayChildChannel: ServerChildChannel, HTTPChannelHandler {
             // A peer that vanished (a machine gone, a cable pulled) sends nothing, not even a FIN: TCP's keepalive
             // finds it where the kernel's settings say.
             try channel.syncOptions?.setOption(ChannelOptions.socketOption(.so_keepalive), value: 1)
-            let headGuard = RequestHeadGuard(timeoutSeconds: requestTimeoutSeconds, refused: refused)
+            let activity = ConnectionActivity()
+            let headGuard = RequestHeadGuard(timeoutSeconds: requestTimeoutSeconds, activity: activity, refused: refused)
             try channel.pipeline.syncOperations.addHandler(headGuard)
             let boundGuard = NIOLoopBound(headGuard, eventLoop: channel.eventLoop)
             let limit = admission.limit
-            guard let ticket = admission.admit(evict: {
-                channel.eventLoop.execute { if !boundGuard.value.refuse(.evicted(limit)) { channel.close(promise: nil) } }
+            guard let ticket = admission.admit(activity: activity, evict: {
+                channel.eventLoop.execute {
+                    // Answered already (as its head arrived, see shouldUpgrade): the guard closes it.
+                    guard !boundGuard.value.isRefused else { return }
+                    // Past its head (a plain request): closed without an answer.
+                    if !boundGuard.value.refuse(.evicted(limit)) { channel.close(promise: nil) }
+                }
             }) else {
                 headGuard.refuse(.connectionLimit(limit))
                 return Value(outcome: channel.eventLoop.makeFailedFuture(ChannelError.inappropriateOperationForState), channel: channel)
@@ -74,13 +84,20 @@ struct RelayChildChannel: ServerChildChannel, HTTPChannelHandler {
             let upgrader = NIOTypedWebSocketServerUpgrader<Outcome>(
                 maxFrameSize: maximumFrameBytes,
                 shouldUpgrade: { [admission] channel, head in
-                    boundGuard.value.headArrived()
                     if let refusal = HeadRefusal.malformation(ofTarget: head.uri) {
+                        boundGuard.value.headArrived()
                         refused(refusal)
                         slot.decision.withLock { $0 = .refuse(refusal.answer) }
                         return channel.eventLoop.makeSucceededFuture(nil)
                     }
-                    admission.markSession(ticket)
+                    // The place was given to a newer connection just before the head arrived: answered 503 as an
+                    // eviction, and the upstream is never asked.
+                    guard admission.markSession(ticket) else {
+                        boundGuard.value.refuse(.evicted(limit))
+                        slot.answeredByGuard.withLock { $0 = true }
+                        return channel.eventLoop.makeSucceededFuture(nil)
+                    }
+                    boundGuard.value.headArrived()
                     let promise = channel.eventLoop.makePromise(of: UpgradeDecision.self)
                     promise.completeWithTask { await decide(head, channel.eventLoop) }
                     return promise.futureResult.map { decision in
@@ -102,6 +119,7 @@ struct RelayChildChannel: ServerChildChannel, HTTPChannelHandler {
             let idleTimeout: Duration? = requestTimeoutSeconds > 0 ? .milliseconds(Int64(requestTimeoutSeconds * 1_000)) : nil
             let upgrade = NIOTypedHTTPServerUpgradeConfiguration<Outcome>(upgraders: [upgrader]) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if slot.answeredByGuard.withLock({ $0 }) { return .answeredByGuard }
                     try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
                     try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
                     let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
@@ -133,6 +151,8 @@ struct RelayChildChannel: ServerChildChannel, HTTPChannelHandler {
             await handleHTTP(asyncChannel: http, logger: logger)
         case .refused(let http, let answer):
             try? await Self.write(answer, to: http)
+        case .answeredByGuard:
+            try? await value.channel.closeFuture.get()
         case .webSocket(let session):
             // The frames flow on the event loop (RelayGlue); this task only waits for both connections to close, and
             // on the server's graceful shutdown (after the grace period) has the session close them.

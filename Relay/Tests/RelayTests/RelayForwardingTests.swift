@@ -23,7 +23,8 @@ struct RelayForwardingTests {
             #expect(connection.sent == script.serverSteps.map(\.frame))
             #expect(client.received.count == connection.sent.count)
             #expect(client.received == connection.sent)
-            #expect(await eventually(within: 20) { connection.received.count >= client.sent.count && connection.inboundEnded })
+            #expect(await eventually(within: 20) { connection.received.count >= client.sent.count && connection.inboundEnded },
+                    "the upstream got \(connection.received.count) of \(client.sent.count); the relay said \(scenario.relay.standardErrorLines)")
             #expect(connection.received.count == client.sent.count)
             #expect(connection.received == client.sent)
         }

@@ -152,3 +152,51 @@ import TestSupport
         }
     }
 }
+
+/// The connection limit's choice of whom a newcomer replaces: the rule its documentation states, checked on a limit
+/// of three by who gets evicted.
+@Suite struct ConnectionAdmissionTests {
+    /// Admits a connection that records its eviction in `evicted` under `name`.
+    private func admit(_ name: String, _ admission: ConnectionAdmission, _ evicted: Shared<[String]>,
+                       spoken: Bool = false) -> ConnectionAdmission.Ticket? {
+        let activity = ConnectionActivity()
+        if spoken { activity.markSpoken() }
+        return admission.admit(activity: activity) { evicted.withLock { $0.append(name) } }
+    }
+
+    @Test func aNewcomerReplacesTheOldestSilentConnectionThenTheOldestThatSpoke() throws {
+        let admission = ConnectionAdmission(limit: 3)
+        let evicted = Shared<[String]>([])
+        _ = admit("a (spoke)", admission, evicted, spoken: true)
+        _ = admit("b (silent)", admission, evicted)
+        _ = admit("c (spoke)", admission, evicted, spoken: true)
+        _ = admit("d (silent)", admission, evicted)
+        #expect(evicted.withLock { $0 } == ["b (silent)"])
+        _ = admit("e (silent)", admission, evicted)
+        #expect(evicted.withLock { $0 } == ["b (silent)", "d (silent)"])
+        // The one silent place goes first, however new it is; then the oldest that spoke.
+        _ = admit("f (spoke)", admission, evicted, spoken: true)
+        _ = admit("g (spoke)", admission, evicted, spoken: true)
+        #expect(evicted.withLock { $0 } == ["b (silent)", "d (silent)", "e (silent)", "a (spoke)"])
+        #expect(admission.count == 3)
+    }
+
+    @Test func sessionsAreNeverReplacedAndALostPlaceCannotBecomeOne() throws {
+        let admission = ConnectionAdmission(limit: 2)
+        let evicted = Shared<[String]>([])
+        let session = try #require(admit("session", admission, evicted, spoken: true))
+        #expect(admission.markSession(session))
+        let late = try #require(admit("late", admission, evicted, spoken: true))
+        _ = admit("newcomer", admission, evicted)
+        #expect(evicted.withLock { $0 } == ["late"])
+        // Its head arrives after its place was given away: it may not become a session.
+        #expect(!admission.markSession(late))
+        // The newcomer's place is taken by the next; with every place a session's, a newcomer is refused.
+        let next = try #require(admit("next", admission, evicted, spoken: true))
+        #expect(evicted.withLock { $0 } == ["late", "newcomer"])
+        #expect(admission.markSession(next))
+        #expect(admit("refused", admission, evicted) == nil)
+        admission.release(next)
+        #expect(admit("after a session ended", admission, evicted) != nil)
+    }
+}

@@ -102,6 +102,36 @@ struct RelayRequestHeadTests {
         }
     }
 
+    /// A client whose head is on its way (it has sent part of it) is not the one a flood of silent sockets evicts:
+    /// with --max-connections 10, ten silent sockets, the half-sent head, then thirty more silent sockets, every
+    /// newcomer takes a silent socket's place; the head, finished afterwards, is upgraded (101). Before silent sockets
+    /// went first, the client was the oldest place but one after the first ten evictions, and was answered 503.
+    @Test func aHeadOnItsWayIsNotEvictedByAFloodOfSilentSockets() async throws {
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic")).prefix(serverMessages: 1)
+        try await withRelay(upstream: .init(script: script), arguments: ["--max-connections", "10", "--request-timeout", "120"]) { scenario in
+            let port = scenario.relay.port
+            var silent = try (0..<10).map { _ in try connectToLoopback(port: port) }
+            defer { for socket in silent { close(socket) } }
+            let head = Array((upgradeRequestHead("/v1/realtime?model=m") + "\r\n\r\n").utf8)
+            let client = try connectToLoopback(port: port)
+            defer { close(client) }
+            sendAll(client, Array(head.prefix(20)))
+            // Slack for the relay to read those bytes before the flood (an ordering, not a timed assertion).
+            try await Task.sleep(for: .seconds(1))
+            for _ in 0..<30 { silent.append(try connectToLoopback(port: port)) }
+            // Every newcomer was admitted (the client's own, thirty, and each /metrics request's took a place).
+            var metrics = ""
+            #expect(try await eventually(within: 30) {
+                metrics = try await httpGet(port: port, path: "/metrics").body
+                return (metricValue(metrics, RelayContract.Metric.requestsRefused, labels: ["reason=\"evicted\""]) ?? 0) >= 31
+            }, "\(metrics)")
+            #expect(isStillOpen(silent[silent.count - 1]), "the newest silent socket keeps its place")
+            sendAll(client, Array(head.dropFirst(20)))
+            let answer = try await onThread { readHead(client, until: Date().addingTimeInterval(30)) }
+            #expect(answer.hasPrefix("HTTP/1.1 101 "), "\(answer)")
+        }
+    }
+
     /// When every place is a session's, a new connection is answered 503 and closed, and the sessions go on.
     @Test func aConnectionBeyondALimitOfSessionsIsAnswered503() async throws {
         let script = try await SessionScript.load(RelaySessions.log("ga-basic")).prefix(serverMessages: 1)
@@ -206,6 +236,20 @@ func readToEnd(_ socket: Int32, until deadline: Date) -> RawAnswer {
         let closed = count == 0 || errno == ECONNRESET
         return RawAnswer(bytes: bytes, closed: closed)
     }
+}
+
+/// Reads `socket` up to the end of a response head (or until the peer closes it, or `deadline`).
+func readHead(_ socket: Int32, until deadline: Date) -> String {
+    var bytes: [UInt8] = []
+    var byte: UInt8 = 0
+    while !bytes.ends(with: [13, 10, 13, 10]) {
+        let left = max(0.1, deadline.timeIntervalSinceNow)
+        var timeout = timeval(tv_sec: Int(left), tv_usec: .init((left - left.rounded(.down)) * 1e6))
+        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        guard recv(socket, &byte, 1, 0) == 1 else { break }
+        bytes.append(byte)
+    }
+    return String(decoding: bytes, as: UTF8.self)
 }
 
 /// Whether the peer has not closed `socket`: what it sent so far is read and dropped, and no end came after it.

@@ -239,7 +239,8 @@ final class VanishingClient: @unchecked Sendable {
     }
 }
 
-private extension Array where Element == UInt8 {
+extension Array where Element == UInt8 {
+    /// Whether the bytes end with `suffix` (a response head with its blank line).
     func ends(with suffix: [UInt8]) -> Bool {
         count >= suffix.count && Array(self[(count - suffix.count)...]) == suffix
     }
