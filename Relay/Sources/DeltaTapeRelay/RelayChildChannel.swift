@@ -38,8 +38,6 @@ struct RelayChildChannel: ServerChildChannel, HTTPChannelHandler {
     /// The decision of one connection's upgrade, from `shouldUpgrade` to the handlers that act on it.
     private final class DecisionSlot: Sendable {
         let decision = Mutex<UpgradeDecision?>(nil)
-        /// The head guard answered the request instead (503: its place was taken as the head arrived).
-        let answeredByGuard = Mutex(false)
     }
 
     let responder: HTTPChannelHandler.Responder
@@ -94,7 +92,6 @@ struct RelayChildChannel: ServerChildChannel, HTTPChannelHandler {
                     // eviction, and the upstream is never asked.
                     guard admission.markSession(ticket) else {
                         boundGuard.value.refuse(.evicted(limit))
-                        slot.answeredByGuard.withLock { $0 = true }
                         return channel.eventLoop.makeSucceededFuture(nil)
                     }
                     boundGuard.value.headArrived()
@@ -119,7 +116,8 @@ struct RelayChildChannel: ServerChildChannel, HTTPChannelHandler {
             let idleTimeout: Duration? = requestTimeoutSeconds > 0 ? .milliseconds(Int64(requestTimeoutSeconds * 1_000)) : nil
             let upgrade = NIOTypedHTTPServerUpgradeConfiguration<Outcome>(upgraders: [upgrader]) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if slot.answeredByGuard.withLock({ $0 }) { return .answeredByGuard }
+                    // Refused as its head arrived (its place was taken, see shouldUpgrade): the guard answered it.
+                    if boundGuard.value.isRefused { return .answeredByGuard }
                     try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
                     try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
                     let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(

@@ -106,16 +106,15 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
     private(set) var requestLineEnded = false
     /// The connection was answered; everything it sends is dropped.
     private(set) var isRefused = false
-    /// Told of the connection's first byte (the admission evicts silent connections first).
-    private let activity: ConnectionActivity?
-    private var hasSpoken = false
+    /// Told of the connection's bytes (the admission evicts silent connections first).
+    private let activity: ConnectionActivity
     private var catcher: ErrorCatcher?
 
     /// - Parameters:
     ///   - timeoutSeconds: How long the head may take (0: no deadline).
-    ///   - activity: Marked spoken at the connection's first byte.
+    ///   - activity: Marked spoken at the connection's first bytes.
     ///   - refused: Called once with the reason when the connection is refused (for the metrics).
-    init(timeoutSeconds: Double, activity: ConnectionActivity? = nil, refused: @escaping (HeadRefusal) -> Void) {
+    init(timeoutSeconds: Double, activity: ConnectionActivity, refused: @escaping (HeadRefusal) -> Void) {
         self.timeoutSeconds = timeoutSeconds
         self.activity = activity
         deadline = timeoutSeconds > 0 ? .nanoseconds(Int64(timeoutSeconds * 1e9)) : nil
@@ -144,10 +143,7 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !isRefused else { return }
-        if !hasSpoken {
-            hasSpoken = true
-            activity?.markSpoken()
-        }
+        activity.markSpoken()
         if !requestLineEnded, unwrapInboundIn(data).readableBytesView.contains(0x0A) { requestLineEnded = true }
         context.fireChannelRead(data)
     }

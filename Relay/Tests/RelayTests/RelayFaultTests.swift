@@ -3,6 +3,7 @@
 @_spi(Blocks) import DeltaTape
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("Relay: faults")
 struct RelayFaultTests {

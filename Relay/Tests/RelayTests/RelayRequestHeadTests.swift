@@ -127,7 +127,9 @@ struct RelayRequestHeadTests {
             }, "\(metrics)")
             #expect(isStillOpen(silent[silent.count - 1]), "the newest silent socket keeps its place")
             sendAll(client, Array(head.dropFirst(20)))
-            let answer = try await onThread { readHead(client, until: Date().addingTimeInterval(30)) }
+            var timeout = timeval(tv_sec: 30, tv_usec: 0)
+            setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            let answer = try await onThread { String(decoding: readResponseHead(client), as: UTF8.self) }
             #expect(answer.hasPrefix("HTTP/1.1 101 "), "\(answer)")
         }
     }
@@ -236,20 +238,6 @@ func readToEnd(_ socket: Int32, until deadline: Date) -> RawAnswer {
         let closed = count == 0 || errno == ECONNRESET
         return RawAnswer(bytes: bytes, closed: closed)
     }
-}
-
-/// Reads `socket` up to the end of a response head (or until the peer closes it, or `deadline`).
-func readHead(_ socket: Int32, until deadline: Date) -> String {
-    var bytes: [UInt8] = []
-    var byte: UInt8 = 0
-    while !bytes.ends(with: [13, 10, 13, 10]) {
-        let left = max(0.1, deadline.timeIntervalSinceNow)
-        var timeout = timeval(tv_sec: Int(left), tv_usec: .init((left - left.rounded(.down)) * 1e6))
-        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        guard recv(socket, &byte, 1, 0) == 1 else { break }
-        bytes.append(byte)
-    }
-    return String(decoding: bytes, as: UTF8.self)
 }
 
 /// Whether the peer has not closed `socket`: what it sent so far is read and dropped, and no end came after it.

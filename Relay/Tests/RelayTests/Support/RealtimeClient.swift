@@ -171,12 +171,8 @@ final class VanishingClient: @unchecked Sendable {
         let request = "GET \(pathAndQuery) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         try Self.writeAll(descriptor, Array(request.utf8))
-        var head: [UInt8] = []
-        var byte: UInt8 = 0
-        while !head.ends(with: [13, 10, 13, 10]) {
-            guard read(descriptor, &byte, 1) == 1 else { close(descriptor); throw HarnessError("the relay closed during the upgrade") }
-            head.append(byte)
-        }
+        let head = readResponseHead(descriptor)
+        guard head.ends(with: [13, 10, 13, 10]) else { close(descriptor); throw HarnessError("the relay closed during the upgrade") }
         let statusLine = String(decoding: head, as: UTF8.self).split(separator: "\r\n").first ?? ""
         guard statusLine.contains(" 101") else { close(descriptor); throw HarnessError("upgrade answered \(statusLine)") }
         let fd = descriptor, counter = receivedBytes

@@ -164,17 +164,23 @@ private func sendRequest(port: Int, _ head: String) throws -> Int32 {
     return descriptor
 }
 
+/// Reads a response's head from `descriptor` a byte at a time (nothing after it), up to its blank line, or what came
+/// before the peer closed or a receive timeout set on the socket passed.
+func readResponseHead(_ descriptor: Int32) -> [UInt8] {
+    var head: [UInt8] = []
+    var byte: UInt8 = 0
+    while !head.ends(with: [13, 10, 13, 10]), read(descriptor, &byte, 1) == 1 {
+        head.append(byte)
+    }
+    return head
+}
+
 /// Sends an upgrade request `head` to 127.0.0.1:`port`, reads the response's head, and returns the connection's
 /// descriptor, open, once it was answered 101 (the caller closes it).
 func openUpgradedConnection(port: Int, _ head: String) async throws -> Int32 {
     try await onThread {
         let descriptor = try sendRequest(port: port, head)
-        var response: [UInt8] = []
-        var byte: UInt8 = 0
-        while read(descriptor, &byte, 1) == 1 {
-            response.append(byte)
-            if response.count >= 4, Array(response.suffix(4)) == [13, 10, 13, 10] { break }
-        }
+        let response = readResponseHead(descriptor)
         guard String(decoding: response, as: UTF8.self).hasPrefix("HTTP/1.1 101") else {
             close(descriptor)
             throw HarnessError("the upgrade was not accepted: \(String(decoding: response, as: UTF8.self))")
@@ -189,12 +195,7 @@ func upgradeResponseHead(port: Int, _ head: String) async throws -> (status: Int
     try await onThread {
         let descriptor = try sendRequest(port: port, head)
         defer { close(descriptor) }
-        var response: [UInt8] = []
-        var byte: UInt8 = 0
-        while read(descriptor, &byte, 1) == 1 {
-            response.append(byte)
-            if response.count >= 4, Array(response.suffix(4)) == [13, 10, 13, 10] { break }
-        }
+        let response = readResponseHead(descriptor)
         let lines = String(decoding: response, as: UTF8.self).split(separator: "\r\n")
         let statusWords = lines.first?.split(separator: " ") ?? []
         guard statusWords.count >= 2, let status = Int(statusWords[1]) else { throw HarnessError("no status line: \(lines.first ?? "")") }

@@ -109,13 +109,6 @@ struct HarnessError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// The result of running a process to its end.
-struct ProcessOutput: Sendable {
-    var status: Int32
-    var standardOutput: Data
-    var standardError: String
-}
-
 // Everything that blocks (child processes, generating sessions) runs on a thread of its own: blocking the two
 // threads of Swift's cooperative pool on this 2-core machine would stall the fake upstream and the client of every
 // test running alongside, and the tests would measure their own stalls instead of the relay.
@@ -170,30 +163,9 @@ final class PythonEnd: @unchecked Sendable {
     }
 }
 
-/// Runs `executable` (a path, or a name looked up on PATH) with `arguments` and waits for it.
-func runProcess(_ executable: String, _ arguments: [String]) async throws -> ProcessOutput {
-    try await onThread { try runProcessBlocking(executable, arguments) }
-}
-
-/// Runs `executable` with `arguments` and waits for it, blocking the calling thread.
-func runProcessBlocking(_ executable: String, _ arguments: [String]) throws -> ProcessOutput {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
-    process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
-    let stdout = Pipe(), stderr = Pipe()
-    process.standardOutput = stdout
-    process.standardError = stderr
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let group = DispatchGroup()
-    nonisolated(unsafe) var outData = Data(), errData = Data()
-    group.enter()
-    DispatchQueue.global().async { outData = stdout.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    group.enter()
-    DispatchQueue.global().async { errData = stderr.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    group.wait()
-    waitForExit(process)
-    return ProcessOutput(status: process.terminationStatus, standardOutput: outData, standardError: String(decoding: errData, as: UTF8.self))
+/// Runs `executable` (a path, or a name looked up on PATH) with `arguments` and waits for it, on a thread of its own.
+func runProcess(_ executable: String, _ arguments: [String]) async throws -> ProcessResult {
+    try await onThread { try TestSupport.run(executable, arguments) }
 }
 
 /// Runs a Python 3 script and returns its standard output; a failure throws with its standard error.
@@ -213,7 +185,7 @@ enum RelaySessions {
     private static func generate(_ arguments: [String]) throws -> URL {
         let folder = try RelayTestEnvironment.temporaryDirectory("sessions")
         let script = RelayTestEnvironment.repositoryRoot.appendingPathComponent("TestAudio/make-sessions.py").path
-        let result = try runProcessBlocking("python3", [script, folder.path] + arguments)
+        let result = try TestSupport.run("python3", [script, folder.path] + arguments)
         guard result.status == 0 else { throw HarnessError("make-sessions.py failed: \(result.standardError)") }
         return folder
     }
