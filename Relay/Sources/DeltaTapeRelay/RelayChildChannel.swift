@@ -152,13 +152,10 @@ struct RelayChildChannel: ServerChildChannel, HTTPChannelHandler {
         case .answeredByGuard:
             try? await value.channel.closeFuture.get()
         case .webSocket(let session):
-            // The frames flow on the event loop (RelayGlue); this task only waits for both connections to close, and
-            // on the server's graceful shutdown (after the grace period) has the session close them.
-            await withGracefulShutdownHandler {
-                await session.finished()
-            } onGracefulShutdown: {
-                session.shutDown()
-            }
+            // The frames flow on the event loop (RelayGlue); this task only waits for both connections to close. The
+            // server's graceful shutdown is how a drain begins, and leaves sessions be: the relay closes those left
+            // when the drain ends (RelayServer.stop()).
+            await session.finished()
         }
     }
 

@@ -40,8 +40,12 @@ public struct RelayConfiguration: Sendable {
     /// The most bytes of messages all the relay's recordings may hold at once, being joined from frames or waiting to
     /// be recorded (`--recording-memory`); a message that finds no room is forwarded but not recorded, and said so.
     public var recordingMemoryBytes = 256 << 20
-    /// After SIGTERM, how long open sessions may go on before they are closed.
-    public var gracePeriodSeconds = 10.0
+    /// Once a drain began (SIGTERM, ``RelayServer/stop()``), how long open sessions may go on before they are closed
+    /// (1001, going away) and finalized: long enough for a voice session to end by itself (30 minutes).
+    public var drainTimeoutSeconds = 1_800.0
+    /// A second address that answers the operations routes only (`GET /healthz`, `GET /metrics`, `POST /drain`), and
+    /// stays open through a drain, when the relay's own port is closed (`--admin-listen`).
+    public var adminAddress: (host: String, port: Int)?
     /// The largest WebSocket frame either side may send (realtime APIs send audio in messages of hundreds of KB).
     public var maximumFrameBytes = 16 << 20
     /// How long a connection may take to send its request head (the slowest client sends it in milliseconds; a

@@ -17,6 +17,8 @@ final class RelayMetrics: Sendable {
     let recordingsAbandoned: CoreMetrics.Counter
     let recordingLag: CoreMetrics.Gauge
     let recordingMemory: CoreMetrics.Gauge
+    /// 1 once a drain began (the relay takes no more sessions; `connections_active` are the sessions left).
+    let draining: CoreMetrics.Gauge
     private let factory: PrometheusMetricsFactory
     private let active = Atomic<Int>(0)
 
@@ -33,7 +35,9 @@ final class RelayMetrics: Sendable {
         recordingsAbandoned = CoreMetrics.Counter(label: "deltatape_relay_recordings_abandoned_total", factory: factory)
         recordingLag = CoreMetrics.Gauge(label: "deltatape_relay_recording_lag_bytes", factory: factory)
         recordingMemory = CoreMetrics.Gauge(label: "deltatape_relay_recording_memory_bytes", factory: factory)
+        draining = CoreMetrics.Gauge(label: "deltatape_relay_draining", factory: factory)
         connectionsActive.record(0)
+        draining.record(0)
         recordingLag.record(0)
     }
 

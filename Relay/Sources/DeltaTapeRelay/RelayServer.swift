@@ -17,8 +17,13 @@ import Synchronization
 ///
 /// ```swift
 /// let relay = RelayServer(configuration: configuration) { line in print(line) }
-/// try await relay.run { port in print("listening on \(port)") }   // until shutDown()
+/// try await relay.run { port in print("listening on \(port)") }   // until drained (stop())
 /// ```
+///
+/// Stopping is a drain, for deploys behind a load balancer: the first ``stop()`` closes the listening socket (a
+/// balancer's next connection is refused, and it tries the next relay) and `/healthz` answers 503, while the open
+/// sessions go on until they end or ``RelayConfiguration/drainTimeoutSeconds`` passes; a second ``stop()`` closes
+/// them at once (1001, going away). Every recording is finalized before ``run(listening:)`` returns.
 public final class RelayServer: Sendable {
     public let configuration: RelayConfiguration
     let metrics = RelayMetrics()
@@ -27,7 +32,8 @@ public final class RelayServer: Sendable {
     private let memoryBudget: RecordingMemoryBudget
     private let report: @Sendable (String) -> Void
     private let connectionCount = Atomic<Int>(0)
-    private let draining = Atomic<Bool>(false)
+    /// ``Phase``'s raw value: serving, draining, closing.
+    private let phase = Atomic<Int>(Phase.serving.rawValue)
     private let state = Mutex(State())
     /// The library loggers say nothing below critical: their messages can carry a request's URI, and its query may
     /// hold an API key (SPEC §9: never logged).
@@ -43,6 +49,25 @@ public final class RelayServer: Sendable {
         var group: ServiceGroup?
         /// Each connection's end (its recording being finalized), by connection number, until it is done.
         var endings: [Int: Task<Void, Never>] = [:]
+        /// The sessions open, by connection number: closed by the relay itself when a drain ends (its timeout, a
+        /// second stop), never by the server's graceful shutdown, which is how a drain begins.
+        var sessions: [Int: RelaySession] = [:]
+    }
+
+    /// Where the relay is in its life: taking sessions, draining (taking none, the open ones going on), closing
+    /// (the open ones being closed and finalized).
+    private enum Phase: Int {
+        case serving, draining, closing
+    }
+
+    /// What a call of ``stop()`` did.
+    public enum StopProgress: Sendable, Equatable {
+        /// A drain began: the listening socket is closed, and `openSessions` go on for at most `timeoutSeconds`.
+        case drainBegan(openSessions: Int, timeoutSeconds: Double)
+        /// The drain was cut short: the `openSessions` left are being closed (1001) and their recordings finalized.
+        case closingNow(openSessions: Int)
+        /// The relay was closing already.
+        case closingAlready
     }
 
     /// Creates a relay; nothing listens until ``run(listening:)``.
@@ -62,17 +87,9 @@ public final class RelayServer: Sendable {
     ///
     /// - Parameter listening: Called once the server listens, with the port (the one chosen when asked for 0).
     public func run(listening: @escaping @Sendable (Int) -> Void) async throws {
-        let router = Router(context: BasicRequestContext.self)
-        router.get("healthz") { _, _ in "ok\n" }
-        router.get("metrics") { [self] _, _ in
-            let lag = state.withLock { $0.recordings.values.reduce(0) { $0 + $1.lagBytes } }
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                            body: .init(byteBuffer: ByteBuffer(string: metrics.exposition(recordingLagBytes: lag,
-                                                                                          recordingMemoryBytes: memoryBudget.heldBytes))))
-        }
-        let answer: @Sendable (Request, BasicRequestContext) async throws -> Response = { _, _ in
-            Response(status: .notFound, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(
-                string: "deltatape relay: WebSocket connections are relayed; GET /healthz and /metrics are answered\n")))
+        let router = operationsRouter()
+        let answer: @Sendable (Request, PeerRequestContext) async throws -> Response = { _, _ in
+            Self.text(.notFound, "deltatape relay: WebSocket connections are relayed; GET /healthz and /metrics are answered\n")
         }
         router.get("/", use: answer)
         router.get("**", use: answer)
@@ -90,8 +107,28 @@ public final class RelayServer: Sendable {
             configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
             onServerRunning: { channel in listening(channel.localAddress?.port ?? 0) },
             logger: quietLogger)
-        let group = ServiceGroup(configuration: .init(services: [application], gracefulShutdownSignals: [], logger: quietLogger))
-        state.withLock { $0.group = group }
+        // A drain is the group's graceful shutdown, which shuts services down one at a time in reverse order: the
+        // relay's port first (Hummingbird closes its listening socket at once, then waits for every connection to
+        // close), the operations port, first in the list, only once the last session is over.
+        var services: [any Service] = []
+        if let admin = configuration.adminAddress {
+            // Open until the relay exits: through a drain, when the relay's own port is closed, /healthz and
+            // /metrics are still there to ask.
+            let operations = Application(router: operationsRouter(), configuration: .init(address: .hostname(admin.host, port: admin.port)),
+                                         onServerRunning: { [report] channel in
+                                             report("operations (GET /healthz, /metrics, POST /drain) on \(admin.host):\(channel.localAddress?.port ?? 0)")
+                                         },
+                                         logger: quietLogger)
+            services.append(operations)
+        }
+        services.append(application)
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [], logger: quietLogger))
+        // A stop that came before the group was made begins its drain now.
+        let stopped = state.withLock { state in
+            state.group = group
+            return phase.load(ordering: .relaxed) != Phase.serving.rawValue
+        }
+        if stopped { Task { await group.triggerGracefulShutdown() } }
         // What a relay killed before this one left: rebuilt beside the new sessions, never holding them up.
         // (Recordings into object storage keep none: a killed relay leaves their spools, for deltatape repair.)
         if configuration.objectStorage == nil { LeftJournals.rebuild(in: configuration.outputDirectory, report: report) }
@@ -107,15 +144,99 @@ public final class RelayServer: Sendable {
         }
     }
 
-    /// Stops taking connections (new ones are answered 503), lets the open ones go on for the grace period, then
-    /// closes them; every recording is finalized before ``run(listening:)`` returns.
-    public func shutDown() async {
-        draining.store(true, ordering: .relaxed)
-        let deadline = ContinuousClock.now + .milliseconds(Int(configuration.gracePeriodSeconds * 1_000))
-        while metrics.openConnections > 0, ContinuousClock.now < deadline {
+    /// Stops the relay, in two steps (SIGTERM runs it; so does `POST /drain` from this machine):
+    ///
+    /// 1. The first call begins a drain. The listening socket is closed at once, so that a load balancer's next
+    ///    connection is refused and goes to another relay (nginx: `proxy_next_upstream error`); `/healthz` answers
+    ///    503 on the connections still open and on ``RelayConfiguration/adminAddress``; `deltatape_relay_draining` is
+    ///    1. The open sessions go on until they end, or until ``RelayConfiguration/drainTimeoutSeconds`` passes and
+    ///    they are closed (1001, going away).
+    /// 2. A second call closes the sessions left at once.
+    ///
+    /// Either way every recording is finalized before ``run(listening:)`` returns.
+    @discardableResult
+    public func stop() -> StopProgress {
+        let (began, current) = phase.compareExchange(expected: Phase.serving.rawValue, desired: Phase.draining.rawValue,
+                                                     ordering: .relaxed)
+        if began {
+            metrics.draining.record(1)
+            let open = metrics.openConnections
+            Task {
+                await state.withLock({ $0.group })?.triggerGracefulShutdown()
+                await closeWhenDrained()
+            }
+            return .drainBegan(openSessions: open, timeoutSeconds: configuration.drainTimeoutSeconds)
+        }
+        guard current == Phase.draining.rawValue,
+              phase.compareExchange(expected: Phase.draining.rawValue, desired: Phase.closing.rawValue, ordering: .relaxed).exchanged
+        else { return .closingAlready }
+        let open = state.withLock { $0.sessions.count }
+        Task { await closeSessionsLeft() }
+        return .closingNow(openSessions: open)
+    }
+
+    /// Closes every open session (1001 to each side), again every 200 ms until none is left: one whose upgrade was
+    /// being decided as the relay began closing is closed once it runs. Their recordings are finalized as they end.
+    private func closeSessionsLeft() async {
+        while case let sessions = state.withLock({ Array($0.sessions.values) }), !sessions.isEmpty {
+            for session in sessions { session.shutDown() }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    /// Waits for the draining sessions to end, or for the drain timeout, and then closes the sessions left.
+    private func closeWhenDrained() async {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(configuration.drainTimeoutSeconds * 1_000))
+        while state.withLock({ !$0.sessions.isEmpty }), ContinuousClock.now < deadline, phase.load(ordering: .relaxed) == Phase.draining.rawValue {
             try? await Task.sleep(for: .milliseconds(50))
         }
-        await state.withLock({ $0.group })?.triggerGracefulShutdown()
+        guard phase.compareExchange(expected: Phase.draining.rawValue, desired: Phase.closing.rawValue, ordering: .relaxed).exchanged
+        else { return }  // a second stop() is closing them
+        let left = state.withLock { $0.sessions.count }
+        guard left > 0 else { return }
+        report("the drain timeout (\(configuration.drainTimeoutSeconds) s) passed: closing the \(left) open session"
+            + "\(left == 1 ? "" : "s") (1001, going away) and finalizing their recordings")
+        await closeSessionsLeft()
+    }
+
+    /// The routes of a relay's operations, on its own port and on ``RelayConfiguration/adminAddress``: `GET /healthz`
+    /// (200 `ok`, 503 `draining` once a drain began), `GET /metrics` (Prometheus text), `POST /drain` (from this
+    /// machine only: the first begins a drain, as SIGTERM does).
+    private func operationsRouter() -> Router<PeerRequestContext> {
+        let router = Router(context: PeerRequestContext.self)
+        router.get("healthz") { [self] _, _ in
+            phase.load(ordering: .relaxed) == Phase.serving.rawValue ? Self.text(.ok, "ok\n") : Self.text(.serviceUnavailable, "draining\n")
+        }
+        router.get("metrics") { [self] _, _ in
+            let lag = state.withLock { $0.recordings.values.reduce(0) { $0 + $1.lagBytes } }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: metrics.exposition(recordingLagBytes: lag,
+                                                                                          recordingMemoryBytes: memoryBudget.heldBytes))))
+        }
+        router.post("drain") { [self] _, context in
+            guard context.isFromThisMachine else {
+                return Self.text(.forbidden, "deltatape relay: POST /drain is taken from this machine (loopback) only\n")
+            }
+            switch phase.load(ordering: .relaxed) == Phase.serving.rawValue ? stop() : .closingAlready {
+            case .drainBegan(let open, let timeout):
+                report("POST /drain: " + Self.drainLine(openSessions: open, timeoutSeconds: timeout))
+                return Self.text(.accepted, "draining: \(open) open session\(open == 1 ? "" : "s") may go on for up to \(timeout) s\n")
+            case .closingNow, .closingAlready:
+                return Self.text(.accepted, "draining already: \(metrics.openConnections) open session\(metrics.openConnections == 1 ? "" : "s") left\n")
+            }
+        }
+        return router
+    }
+
+    /// What the relay says when a drain begins.
+    public static func drainLine(openSessions: Int, timeoutSeconds: Double) -> String {
+        "draining: taking no more connections (the listening socket is closed, /healthz answers 503); the \(openSessions) "
+            + "open session\(openSessions == 1 ? "" : "s") may go on for up to \(timeoutSeconds) s (stop again to close them now)"
+    }
+
+    /// A plain-text answer.
+    private static func text(_ status: HTTPResponse.Status, _ body: String) -> Response {
+        Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 
     /// Decides a client's upgrade: the upstream connection is opened first, and the client's upgrade is answered as
@@ -123,7 +244,7 @@ public final class RelayServer: Sendable {
     /// (502 when it could not be reached, 503 while the relay shuts down). The relay says on stderr what happened.
     /// The upstream connection runs on `eventLoop`, the client's.
     private func prepare(_ request: HTTPRequestHead, on eventLoop: any EventLoop) async -> UpgradeDecision {
-        guard !draining.load(ordering: .relaxed) else {
+        guard phase.load(ordering: .relaxed) == Phase.serving.rawValue else {
             report("a connection was refused: the relay is shutting down")
             return .refuse(.shuttingDown)
         }
@@ -171,6 +292,7 @@ public final class RelayServer: Sendable {
         if let recording { await session.startRecording(recording) }
         metrics.connectionOpened()
         state.withLock {
+            $0.sessions[number] = session
             if let recording { $0.recordings[number] = recording }
             $0.endings[number] = Task { await end(session, recording: recording) }
         }
@@ -199,6 +321,7 @@ public final class RelayServer: Sendable {
     /// Waits for a connection's end, then finalizes its recording and says how it went.
     private func end(_ session: RelaySession, recording: ConnectionRecording?) async {
         await session.finished()
+        state.withLock { _ = $0.sessions.removeValue(forKey: session.number) }
         guard let recording else {
             metrics.connectionClosed()
             state.withLock { $0.endings[session.number] = nil }

@@ -20,9 +20,11 @@ struct RelayCommand: AsyncParsableCommand {
             connection with the client's path, query and credentials (Authorization, OpenAI-Beta, api-key, \
             Sec-WebSocket-Protocol), forwards every frame both ways unchanged, and records each connection into \
             DIR/<UTC start, YYYYMMDDTHHMMSSZ>-<n>-<random>.<ext> (made new: never through a link or over a file), saying on stderr which file when it ends. Headers and \
-            queries (API keys) are never logged or saved. GET /healthz and /metrics (Prometheus) are answered. \
-            SIGTERM stops taking connections, lets open ones go on for the grace period, then finalizes every \
-            recording. A connection must send its request head within --request-timeout (408), of at most 16 KiB of \
+            queries (API keys) are never logged or saved. GET /healthz and /metrics (Prometheus) are answered, \
+            on --admin-listen too. SIGTERM (or POST /drain from this machine) drains the relay for a deploy: the \
+            listening socket closes at once (a load balancer sends new sessions to another relay), /healthz answers \
+            503, and open sessions go on until they end or --drain-timeout passes; a second SIGTERM closes them \
+            at once (1001, going away). Every recording is finalized before the relay exits. A connection must send its request head within --request-timeout (408), of at most 16 KiB of \
             target and 32 KiB in all (414, 431; a malformed one gets 400); --max-connections bounds the connections \
             open at once (503).
 
@@ -44,7 +46,7 @@ struct RelayCommand: AsyncParsableCommand {
     var track = "assistant"
     @Option(name: .long, help: "With --track both: stereo, mono or separate (default stereo).")
     var layout: String?
-    // Numbers are read as numbers even when they start with '-' (`--grace-period -1` is out of range, not a flag), as convert's are.
+    // Numbers are read as numbers even when they start with '-' (`--drain-timeout -1` is out of range, not a flag), as convert's are.
     @Option(name: .long, parsing: .unconditional, help: "Opus complexity 0-10 for ogg and webm (libopus' default when not given; 5 costs about a fifth).")
     var complexity: Int?
     @Option(name: .long, parsing: .unconditional, help: "Opus bitrate for ogg and webm in bits per second, for example 32000 or 32k (libopus' default when not given).")
@@ -59,8 +61,12 @@ struct RelayCommand: AsyncParsableCommand {
     var maxMessageBytes = 16 << 20
     @Option(name: .customLong("recording-memory"), parsing: .unconditional, help: "Bytes of messages all recordings together may hold, joined from frames or waiting to be recorded (default 256 MiB). A message that finds no room is forwarded but not recorded, and said so.")
     var recordingMemory = 256 << 20
-    @Option(name: .customLong("grace-period"), parsing: .unconditional, help: "Seconds open sessions may go on after SIGTERM (default 10).")
-    var gracePeriod = 10.0
+    // --grace-period is its name before drains (issue 29), still taken.
+    @Option(name: [.customLong("drain-timeout"), .customLong("grace-period")], parsing: .unconditional,
+            help: "Seconds open sessions may go on after SIGTERM before they are closed (default 1800: a voice session ends first).")
+    var drainTimeout = 1_800.0
+    @Option(name: .customLong("admin-listen"), help: "HOST:PORT that answers GET /healthz, GET /metrics and POST /drain only, and stays open through a drain (when the relay's own port is closed).")
+    var adminListen: String?
     @Option(name: .customLong("request-timeout"), parsing: .unconditional, help: "Seconds a connection may take to send its request head before it is answered 408 and closed (default 10; 0: no deadline).")
     var requestTimeout = 10.0
     @Option(name: .customLong("idle-timeout"), parsing: .unconditional, help: "Seconds a session's client or upstream may send nothing before it is pinged; one that answers nothing within as long again is closed and the session ends, its recording finalized (default 30; 0: no pings).")
@@ -93,9 +99,16 @@ struct RelayCommand: AsyncParsableCommand {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number)
             source.setEventHandler {
-                say("\(number == SIGTERM ? "SIGTERM" : "SIGINT"): taking no more connections; open ones may go on for "
-                    + "\(configuration.gracePeriodSeconds) s")
-                Task { await relay.shutDown() }
+                let name = number == SIGTERM ? "SIGTERM" : "SIGINT"
+                switch relay.stop() {
+                case .drainBegan(let open, let timeout):
+                    say("\(name): " + RelayServer.drainLine(openSessions: open, timeoutSeconds: timeout))
+                case .closingNow(let open):
+                    say("\(name) again: closing the \(open) open session\(open == 1 ? "" : "s") now (1001, going away) and finalizing "
+                        + "their recordings")
+                case .closingAlready:
+                    say("\(name): closing already; every recording is finalized before the relay exits")
+                }
             }
             source.resume()
             return source
@@ -127,16 +140,23 @@ struct RelayCommand: AsyncParsableCommand {
         }
     }
 
-    private func makeConfiguration() throws -> RelayConfiguration {
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65_535).contains(port) else {
-            throw ValidationError("--listen \(listen): expected HOST:PORT, the port a number in 0...65535")
+    /// `HOST:PORT` (an IPv6 host in brackets) of the option `flag`.
+    private static func address(_ value: String, of flag: String) throws -> (host: String, port: Int) {
+        guard let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]), (0...65_535).contains(port) else {
+            throw ValidationError("\(flag) \(value): expected HOST:PORT, the port a number in 0...65535")
         }
-        var host = String(listen[..<colon])
+        var host = String(value[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else { throw ValidationError("--listen \(listen): no host (127.0.0.1 listens on this machine only)") }
+        guard !host.isEmpty else { throw ValidationError("\(flag) \(value): no host (127.0.0.1 listens on this machine only)") }
+        return (host, port)
+    }
+
+    private func makeConfiguration() throws -> RelayConfiguration {
+        let (host, port) = try Self.address(listen, of: "--listen")
         var configuration = RelayConfiguration(upstream: try UpstreamURL(parsing: upstream), outputDirectory: outputDirectory)
         configuration.host = host
         configuration.port = port
+        if let adminListen { configuration.adminAddress = try Self.address(adminListen, of: "--admin-listen") }
         if S3Address.isAddress(outputDirectory) {
             configuration.objectStorage = try objectStorage()
         } else if spool != nil {
@@ -183,8 +203,8 @@ struct RelayCommand: AsyncParsableCommand {
             throw ValidationError("--recording-memory \(recordingMemory): expected a number of bytes, at least 1 MiB (1048576)")
         }
         configuration.recordingMemoryBytes = recordingMemory
-        guard gracePeriod >= 0, gracePeriod.isFinite else { throw ValidationError("--grace-period \(gracePeriod): expected seconds, 0 or more") }
-        configuration.gracePeriodSeconds = gracePeriod
+        guard drainTimeout >= 0, drainTimeout.isFinite else { throw ValidationError("--drain-timeout \(drainTimeout): expected seconds, 0 or more") }
+        configuration.drainTimeoutSeconds = drainTimeout
         guard requestTimeout >= 0, requestTimeout.isFinite else {
             throw ValidationError("--request-timeout \(requestTimeout): expected seconds, 0 or more (0: no deadline)")
         }

@@ -35,7 +35,11 @@ struct RelayFlagCase: Sendable, CustomTestStringConvertible {
         RelayFlagCase(arguments: ["--layout", "mono"], message: "--layout mono lays out both tracks; add --track both"),
         RelayFlagCase(arguments: ["--track", "both", "--layout", "wide"], message: "--layout wide: expected stereo, mono or separate"),
         RelayFlagCase(arguments: ["--recording-buffer", "0"], message: "--recording-buffer 0: expected a number of bytes"),
-        RelayFlagCase(arguments: ["--grace-period", "-1"], message: "--grace-period -1.0: expected seconds, 0 or more"),
+        RelayFlagCase(arguments: ["--drain-timeout", "-1"], message: "--drain-timeout -1.0: expected seconds, 0 or more"),
+        // Its name before drains (issue 29) is still taken, and refused as the new one is.
+        RelayFlagCase(arguments: ["--grace-period", "-1"], message: "--drain-timeout -1.0: expected seconds, 0 or more"),
+        RelayFlagCase(arguments: ["--drain-timeout", "0.5", "--admin-listen", "127.0.0.1:0"]),
+        RelayFlagCase(arguments: ["--admin-listen", "8080"], message: "--admin-listen 8080: expected HOST:PORT, the port a number in 0...65535"),
         RelayFlagCase(arguments: ["--request-timeout", "-1"], message: "--request-timeout -1.0: expected seconds, 0 or more"),
         RelayFlagCase(arguments: ["--idle-timeout", "-1"], message: "--idle-timeout -1.0: expected seconds, 0 or more"),
         RelayFlagCase(arguments: ["--max-connections", "0"], message: "--max-connections 0: expected a number of connections, at least 1"),
