@@ -133,6 +133,8 @@ public enum SessionConverter {
     /// `.NAME.EXT.user.partial-RANDOM` and `.NAME.EXT.assistant.partial-RANDOM`), each flushed to disk (`fsync`) and
     /// renamed to its final name once the conversion has ended well: a file under its final name is whole. A failed
     /// conversion, or a rename refused, removes the temporary files (and any already renamed stays: it is whole).
+    /// Where something other than a regular file stands at a final name (a link, a device), the output is written
+    /// there in place.
     private static func publishingWhenComplete(
         _ destination: OutputDestination, options: ConversionOptions,
         _ convert: (OutputDestination) throws(ConversionError) -> ConversionSummary
@@ -142,6 +144,9 @@ public enum SessionConverter {
         let random = String(UInt64.random(in: 0...UInt64.max), radix: 36)
         let temporary = OutputDestination.file(path[..<slash] + "." + path[slash...] + ".partial-" + random)
         let files = Array(zip(outputNames(temporary, options), outputNames(destination, options)))
+        // Only a regular file is replaced by a rename: a link is written through, and a device or a FIFO (`/dev/null`)
+        // written to, in place, as without this option.
+        guard files.allSatisfy({ isAbsentOrRegular($0.1) }) else { return try convert(destination) }
         var summary: ConversionSummary
         do throws(ConversionError) {
             summary = try convert(temporary)
@@ -161,6 +166,12 @@ public enum SessionConverter {
         }
         summary.output = files.map(\.1).joined(separator: " and ")
         return summary
+    }
+
+    /// Whether nothing is at `path`, or a regular file (not a link to one).
+    private static func isAbsentOrRegular(_ path: String) -> Bool {
+        var status = stat()
+        return lstat(path, &status) != 0 ? errno == ENOENT : status.st_mode & S_IFMT == S_IFREG
     }
 
     /// Flushes the finished file `written` to disk, gives it the permissions of a file at `final` (a conversion run

@@ -54,7 +54,8 @@ public struct ConversionOptions: Sendable {
     /// which no `*.EXT` pattern matches), flushed to disk and renamed to its final name only once complete (separate
     /// files each once both are), so that a file under its final name is always whole and a killed conversion leaves
     /// none; a failed one removes its temporary files. No journal is kept then: a killed conversion is converted again.
-    /// `deltatape convert` sets it for outputs into a folder (batches); off, a file is written in place, so that a kill
+    /// A link, a device or a FIFO at a final name is written in place, as without it. `deltatape convert` sets it for
+    /// outputs into a folder (batches) and with `--skip-existing`; off, a file is written in place, so that a kill
     /// leaves the audio flushed so far readable and repairable (`deltatape repair`). Other destinations ignore it.
     public var publishesWhenComplete = false
     /// Command-line flags given that only a session log has a use for, by name (`--track`), beyond the options set away
