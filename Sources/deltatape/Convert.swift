@@ -351,10 +351,10 @@ extension DeltaTapeCommand {
             options.keepsTruncated = keepTruncated
             options.eventField = log.eventField
             options.maximumMessageByteCount = log.maximumMessageByteCount
-            // Given at their default value they change nothing for a session log, and an audio input still refuses them.
             // Into a folder, each file appears under its name only when whole: a killed batch leaves no file that looks done.
             // So does a single file with --skip-existing, which takes a file there for a finished one.
             options.publishesWhenComplete = s3 == nil && (writesIntoFolder || skipExisting)
+            // Given at their default value they change nothing for a session log, and an audio input still refuses them.
             options.givenSessionFlags = [("--track", track != nil), ("--max-message-bytes", log.maxMessageBytes != nil)].filter(\.1).map(\.0)
             let destinations = s3.map { s3 in inputs.map { s3.destination(for: $0, intoPrefix: writesIntoFolder, format: outputFormat) } }
                 ?? plannedDestinations(for: inputs)

@@ -177,6 +177,16 @@ let batchCases: [CommandLineCase] = [
         #expect(lines(run).contains { $0.hasPrefix("wrote " + run.path("out/ga-basic.user.wav")) }, "\(lines(run))")
         #expect(lines(run).last == "1 of 2 converted, 1 skipped", "\(lines(run))")
     },
+    CommandLineCase(name: "the tally counts skipped and failed inputs", arguments: ["convert", "@ga-basic", "@gemini", "@text-only", "-o", "$/out/", "--skip-existing"],
+                    status: 65, message: "response.output_audio.delta", prepare: { folder in
+                        try FileManager.default.createDirectory(at: folder.appendingPathComponent("out"), withIntermediateDirectories: true)
+                        try Data("there already".utf8).write(to: folder.appendingPathComponent("out/gemini.wav"))
+                    }) { run throws in
+        #expect(lines(run).last?.hasPrefix("1 of 3 converted, 1 skipped; 1 failed: \(try GeneratedSessions.log("text-only")) (") == true, "\(lines(run))")
+        #expect(try soxDecodeToPCM16(run.path("out/ga-basic.wav")) == GeneratedSessions.expectedAssistant("ga-basic"))
+        // The failed input leaves nothing, not even its temporary file.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: run.path("out")).sorted() == ["ga-basic.wav", "gemini.wav"])
+    },
     CommandLineCase(name: "inspect of several inputs, as JSON", arguments: ["inspect", "@ga-basic", "@gemini", "--json"]) { run throws in
         let reports = try JSONSerialization.jsonObject(with: run.result.standardOutput) as? [[String: Any]]
         #expect(reports?.count == 2)
