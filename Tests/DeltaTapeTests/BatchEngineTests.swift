@@ -167,6 +167,10 @@ import Testing
         kill(process.processIdentifier, SIGKILL)
         waitForExit(process)
         killed.signal()
+        // A worker that died before opening the FIFO leaves the feeder waiting in open(): a reader of ours, gone at
+        // once, lets it through to a write that fails.
+        let reader = open(fifo, O_RDONLY | O_NONBLOCK)
+        if reader >= 0 { close(reader) }
         fed.wait()
         try #require(partial != nil, "the stalled input's output never appeared with audio")
         #expect(process.terminationReason == .uncaughtSignal, "the worker ended before the kill")
