@@ -17,7 +17,14 @@ extension DeltaTapeCommand {
                 Several inputs go into a folder (-o DIR/, made if missing), each to DIR/NAME.EXT (NAME is the input's \
                 file name without its extension, EXT the --format, wav by default), -j N of them at once; each gets its \
                 summary line, the run ends with a tally ("29 of 30 converted; 1 failed: …"), and the exit status is the \
-                most severe of theirs (74, then 66, 64, 65). Options of session logs (--track, --layout, \
+                most severe of theirs (74, then 66, 64, 65). Into a folder, each file is written under a hidden name \
+                (DIR/.NAME.EXT.partial-RANDOM) and renamed to NAME.EXT only once complete: a file under its final name is whole.
+
+                For batch engines: --inputs-from FILE (or '-', standard input) adds inputs listed one a line; --shard K/N \
+                keeps the inputs whose FNV-1a 64-bit hash of their UTF-8 bytes as given (h = 0xcbf29ce484222325; per \
+                byte h = (h ^ byte) * 0x100000001b3 mod 2^64) gives h % N + 1 == K, the same on every machine; \
+                --skip-existing leaves out inputs whose outputs are there already, and the tally counts them \
+                ("28 of 30 converted, 2 skipped"). Options of session logs (--track, --layout, \
                 --keep-truncated, --event-field, --max-message-bytes, --strict) are refused for audio files and raw PCM. On a terminal, a \
                 progress line shows the share of the input read, the speed and the time left.
 
@@ -29,6 +36,7 @@ extension DeltaTapeCommand {
                   deltatape convert session.jsonl -o call.ogg --track both --layout separate
                   cat session.jsonl | deltatape convert - -o - --format wav > session.wav
                   deltatape convert logs/*.jsonl -o archive/ --format ogg -j 2
+                  deltatape convert --inputs-from list.txt -o out/ --shard 2/3 --skip-existing
                   deltatape convert music-44k.flac -o music-24k.wav --rate 24000
                   deltatape convert call.ulaw -o call.wav --input-format mulaw --input-rate 8000
                 """
@@ -36,7 +44,20 @@ extension DeltaTapeCommand {
 
         @Argument(help: "The session logs (JSON Lines, a JSON array, a HAR export), audio files (WAV, FLAC, AIFF, anything libsndfile reads) or headerless PCM (with --input-format) to convert; '-' reads standard input; s3://BUCKET/KEY reads an object, s3://BUCKET/PREFIX/ every object under it. Several are written into a folder (-o DIR/).",
                   completion: .file())
-        var inputs: [String]
+        var inputs: [String] = []
+
+        @Option(help: ArgumentHelp("A file listing inputs, one a line, to convert with (or instead of) those named; '-' reads the list from standard input. "
+                                   + "Blank lines are skipped and a line's trailing CR is dropped; each line is taken as it is (no globbing).",
+                                   valueName: "file"), completion: .file())
+        var inputsFrom: String?
+
+        @Option(help: ArgumentHelp("Convert only shard K of N (1 <= K <= N): the inputs whose FNV-1a 64-bit hash of their UTF-8 bytes as given "
+                                   + "(each object's s3:// address for a prefix), modulo N, is K-1. The same on every machine, so N workers given the "
+                                   + "same inputs convert each exactly once.", valueName: "k/n"))
+        var shard: String?
+
+        @Flag(help: "Leave out the inputs whose outputs (both files, with --layout separate) are there already under their final names, files or objects.")
+        var skipExisting = false
 
         @Option(help: "The input's kind, when detection from its content should be overridden: jsonl, json-array, har or audio.")
         var inputKind: InputKind?
@@ -113,10 +134,21 @@ extension DeltaTapeCommand {
                 throw ValidationError("-j must be at least 1 (the number of inputs converted at once).")
             }
             try refuseURLPath(output, role: "the output", allowsS3: true)
-            for input in inputs {
-                if S3Address.isAddress(input) { try S3Input.validate(input) } else { try refuseURLPath(input, role: "the input") }
+            if inputsFrom == "-", inputs.contains("-") {
+                throw ValidationError("--inputs-from - reads the list of inputs from standard input, so '-' cannot be an input too; "
+                    + "name the list's file with --inputs-from FILE, or convert standard input in a run of its own.")
             }
-            try validateInputsAndFolder()
+            if let shard { _ = try InputShard(parsing: shard) }
+            if skipExisting, output == "-" {
+                throw ValidationError("--skip-existing leaves out inputs whose output is there already; standard output ('-o -') never is. "
+                    + "Name a file or a folder with -o, or leave out --skip-existing.")
+            }
+            if inputsFrom == nil {
+                guard !inputs.isEmpty else {
+                    throw ValidationError("Name the inputs to convert (paths, '-' or s3:// addresses), or a file listing them with --inputs-from FILE.")
+                }
+                try validateInputs(inputs)
+            }
             if let complexity, !(0...10).contains(complexity) {
                 throw ValidationError("--complexity must be 0...10.")
             }
@@ -144,9 +176,6 @@ extension DeltaTapeCommand {
             }
             if inputFormat != nil, inputKind != nil {
                 throw ValidationError("--input-format already says the input is headerless PCM; leave out --input-kind.")
-            }
-            if inputKind == .audioFile, inputs.contains("-") {
-                throw ValidationError("Audio files are read from a path, not from standard input; for a stream, send raw PCM with --input-format.")
             }
             if writesIntoFolder {
                 // Each file's name is made with --format's extension: nothing to agree with.
@@ -190,10 +219,22 @@ extension DeltaTapeCommand {
             return inputs.map { .file(folder + fileNameWithoutExtension($0) + "." + outputFormat.rawValue) }
         }
 
+        /// Refuses inputs that cannot be converted as given: URLs other than `s3://`, invalid `s3://` addresses, an audio
+        /// file from standard input, and what ``validateInputsAndFolder(_:)`` refuses. Run by `validate()` on the inputs
+        /// named, and once the list is read on all of them with `--inputs-from`.
+        private func validateInputs(_ inputs: [String]) throws {
+            for input in inputs {
+                if S3Address.isAddress(input) { try S3Input.validate(input) } else { try refuseURLPath(input, role: "the input") }
+            }
+            try validateInputsAndFolder(inputs)
+            if inputKind == .audioFile, inputs.contains("-") {
+                throw ValidationError("Audio files are read from a path, not from standard input; for a stream, send raw PCM with --input-format.")
+            }
+        }
+
         /// Refuses what several inputs cannot do: share standard input or one output, or write to anything but a folder.
         /// An `s3://` prefix counts as several: the objects under it are listed when the run starts.
-        private func validateInputsAndFolder() throws {
-            let inputs = inputs
+        private func validateInputsAndFolder(_ inputs: [String]) throws {
             if inputs.count > 1 || inputs.contains(where: S3Input.isPrefix) {
                 let several = inputs.count > 1 ? "\(inputs.count) inputs" : "The objects under '\(inputs[0])'"
                 if inputs.contains("-") {
@@ -265,13 +306,31 @@ extension DeltaTapeCommand {
             } catch {
                 throw reportFailure(.output(error))
             }
-            let inputs: [String]
-            do throws(ConversionError) {
-                inputs = try S3Input.expandingPrefixes(self.inputs)
-            } catch {
-                throw reportFailure(error)
+            let given: [String]
+            var inputs: [String]
+            do {
+                given = try givenInputs()
+                do throws(ConversionError) {
+                    inputs = try S3Input.expandingPrefixes(given)
+                } catch {
+                    throw reportFailure(error)
+                }
+                // Every worker of a sharded batch refuses the same inputs: two that would share an output, whichever shards
+                // they fall in.
+                if inputs != given { try refuseSharedOutputs(inputs) }
+            } catch let error as ValidationError {
+                // Said as validate() says it, without the usage of the command at the top that the parser would print here.
+                printError("deltatape: error: \(error.message)")
+                throw ExitCode.validationFailure
             }
-            if inputs != self.inputs { try refuseSharedOutputs(inputs) }
+            if let shard = try shard.map(InputShard.init(parsing:)) {
+                let all = inputs.count
+                inputs = inputs.filter(shard.holds)
+                guard !inputs.isEmpty else {
+                    if !quiet { printError("shard \(shard.description) had none of the \(all) input\(all == 1 ? "" : "s"); nothing to convert") }
+                    return
+                }
+            }
             if s3 == nil, writesIntoFolder, let reason = makeFolder(output) {
                 throw reportFailure(.output(OutputError(path: output, reason: reason)))
             }
@@ -292,12 +351,30 @@ extension DeltaTapeCommand {
             options.keepsTruncated = keepTruncated
             options.eventField = log.eventField
             options.maximumMessageByteCount = log.maximumMessageByteCount
+            // Into a folder, each file appears under its name only when whole: a killed batch leaves no file that looks done.
+            // So does a single file with --skip-existing, which takes a file there for a finished one.
+            options.publishesWhenComplete = s3 == nil && (writesIntoFolder || skipExisting)
             // Given at their default value they change nothing for a session log, and an audio input still refuses them.
             options.givenSessionFlags = [("--track", track != nil), ("--max-message-bytes", log.maxMessageBytes != nil)].filter(\.1).map(\.0)
-            let display = ProgressDisplay(inputs: inputs, showsProgress: !quiet && ProgressDisplay.standardErrorIsTerminal)
             let destinations = s3.map { s3 in inputs.map { s3.destination(for: $0, intoPrefix: writesIntoFolder, format: outputFormat) } }
                 ?? plannedDestinations(for: inputs)
-            let status = await Self.convert(Array(zip(inputs, destinations)), options: options, atOnce: jobs,
+            var conversions = Array(zip(inputs, destinations))
+            var skippedCount = 0
+            if skipExisting {
+                let existing = ExistingOutputs(s3: s3, intoFolder: writesIntoFolder, format: outputFormat,
+                                               separate: selectedTrack == .both && layout == .separate)
+                conversions = conversions.filter { input, destination in
+                    let names = existing.names(of: input, at: destination)
+                    guard names.allSatisfy(existing.isThere) else { return true }
+                    skippedCount += 1
+                    if !quiet {
+                        printError("skipped \(input): \(names.joined(separator: " and ")) \(names.count == 1 ? "is" : "are") there already (--skip-existing)")
+                    }
+                    return false
+                }
+            }
+            let display = ProgressDisplay(inputs: conversions.map(\.0), showsProgress: !quiet && ProgressDisplay.standardErrorIsTerminal)
+            let status = await Self.convert(conversions, skippedCount: skippedCount, options: options, atOnce: jobs,
                                             display: display, quiet: quiet, summary: summaryText)
             if status != 0 { throw ExitCode(status) }
         }
@@ -305,7 +382,7 @@ extension DeltaTapeCommand {
         /// Converts each input to its destination, at most `atOnce` at a time, each on a thread of its own (the library's async
         /// conversion), reporting each as it ends, and several inputs' tally at the end (``BatchTally``). Returns the most
         /// severe exit status (``worstExitStatus(_:)``).
-        private static func convert(_ conversions: [(String, OutputDestination)], options: ConversionOptions, atOnce: Int,
+        private static func convert(_ conversions: [(String, OutputDestination)], skippedCount: Int, options: ConversionOptions, atOnce: Int,
                                     display: ProgressDisplay, quiet: Bool, summary: SummaryText) async -> Int32 {
             let redrawing = Task { await display.run() }
             let outcomes = await withTaskGroup(of: BatchTally.Outcome.self) { group in
@@ -345,8 +422,33 @@ extension DeltaTapeCommand {
             }
             redrawing.cancel()
             await redrawing.value  // the progress line is cleared before the command ends
-            if conversions.count > 1, !quiet { printError(BatchTally(outcomes).line) }
+            if conversions.count + skippedCount > 1, !quiet { printError(BatchTally(outcomes, skippedCount: skippedCount).line) }
             return worstExitStatus(outcomes.map(\.status))
+        }
+
+        /// The inputs named and those `--inputs-from` lists, checked as ``validateInputs(_:)`` checks the named ones.
+        ///
+        /// - Throws: `ExitCode` 66 when the list cannot be read (said first); `ValidationError` when it holds nothing and
+        ///   no input was named, or the inputs cannot be converted together.
+        private func givenInputs() throws -> [String] {
+            guard let inputsFrom else { return inputs }
+            let listed: [String]
+            do throws(ConversionError) {
+                listed = try InputList.read(inputsFrom)
+            } catch {
+                throw reportFailure(error)
+            }
+            let list = inputsFrom == "-" ? "the list on standard input" : "the list \(inputsFrom)"
+            guard !listed.isEmpty || !inputs.isEmpty else {
+                throw ValidationError("\(list) (--inputs-from) is empty (blank lines do not count), and no input was named; "
+                    + "list one input a line, or name the inputs.")
+            }
+            if inputsFrom == "-", listed.contains("-") {
+                throw ValidationError("\(list) names '-', but standard input holds the list (--inputs-from -); name files or s3:// addresses in it.")
+            }
+            let all = inputs + listed
+            try validateInputs(all)
+            return all
         }
 
         /// How summaries read with these options.
@@ -403,7 +505,8 @@ struct SummaryText: Sendable {
     }
 }
 
-/// The line that ends a run of several conversions: `27 of 30 converted; 3 failed: a.jsonl (line 7: …), …`, the
+/// The line that ends a run of several conversions: `27 of 30 converted; 3 failed: a.jsonl (line 7: …), …`, or with
+/// inputs skipped (`--skip-existing`) `25 of 30 converted, 2 skipped; 3 failed: …`, the
 /// failures in the order the inputs were given, each with the start of its error (the whole error was said as it
 /// happened).
 struct BatchTally {
@@ -416,14 +519,18 @@ struct BatchTally {
     }
 
     var outcomes: [Outcome]
+    /// Inputs left out because their outputs were there already (`--skip-existing`).
+    var skippedCount: Int
 
-    init(_ outcomes: [Outcome]) {
+    init(_ outcomes: [Outcome], skippedCount: Int = 0) {
         self.outcomes = outcomes.sorted { $0.index < $1.index }
+        self.skippedCount = skippedCount
     }
 
     var line: String {
         let failed = outcomes.filter { $0.status != 0 }
-        let tally = "\(outcomes.count - failed.count) of \(outcomes.count) converted"
+        let skipped = skippedCount > 0 ? ", \(skippedCount) skipped" : ""
+        let tally = "\(outcomes.count - failed.count) of \(outcomes.count + skippedCount) converted" + skipped
         guard !failed.isEmpty else { return tally }
         return tally + "; \(failed.count) failed: " + failed.map { "\($0.input) (\(Self.gist(of: $0.failure ?? "", input: $0.input)))" }.joined(separator: ", ")
     }

@@ -41,12 +41,10 @@ struct S3Output: Sendable {
     /// Where `input` goes: the key `-o` names, or `PREFIX/NAME.EXT` when it names a prefix; a track of separate files
     /// under `NAME.user.EXT` and `NAME.assistant.EXT`, as for files.
     func destination(for input: String, intoPrefix: Bool, format: OutputFormat) -> OutputDestination {
-        let key = intoPrefix ? address.key + fileNameWithoutExtension(input) + "." + format.rawValue : address.key
+        let key = key(for: input, intoPrefix: intoPrefix, format: format)
         let bucket = address.bucket, client = client, spool = spoolDirectory
         return .custom { track throws(OutputError) in
-            let name = track.map { track in
-                OutputDestination.file(key).destination(for: track)?.name ?? key
-            } ?? key
+            let name = Self.key(key, track: track)
             let target: S3Address
             do throws(S3AddressError) {
                 target = try S3Address(bucket: bucket, key: name)
@@ -57,5 +55,21 @@ struct S3Output: Sendable {
             let contentType = S3ContentType.forExtension(format.rawValue)
             return try S3UploadSink(address: target, client: client, spoolDirectory: spool, contentType: contentType)
         }
+    }
+
+    /// The objects ``destination(for:intoPrefix:format:)`` makes for `input`: one, or one per track of separate files.
+    func addresses(for input: String, intoPrefix: Bool, format: OutputFormat, separate: Bool) -> [S3Address] {
+        let key = key(for: input, intoPrefix: intoPrefix, format: format)
+        return (separate ? [AudioTrack.user, .assistant] : [nil]).compactMap { try? S3Address(bucket: address.bucket, key: Self.key(key, track: $0)) }
+    }
+
+    /// The key `-o` names, or `PREFIX/NAME.EXT` for `input` when it names a prefix.
+    private func key(for input: String, intoPrefix: Bool, format: OutputFormat) -> String {
+        intoPrefix ? address.key + fileNameWithoutExtension(input) + "." + format.rawValue : address.key
+    }
+
+    /// The key of `track`'s file of separate files (`nil`: the one output).
+    private static func key(_ key: String, track: AudioTrack?) -> String {
+        track.map { OutputDestination.file(key).destination(for: $0)?.name ?? key } ?? key
     }
 }

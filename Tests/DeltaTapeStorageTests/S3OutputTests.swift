@@ -79,4 +79,31 @@ import TestSupport
         #expect(converted.status == 74)
         #expect(converted.standardError.contains("NoSuchBucket"), "\(converted.standardError)")
     }
+
+    /// `--skip-existing` into a prefix (issue 29) asks the server (HeadObject): an input whose object is there is
+    /// skipped and its object left as it was, one whose object is gone is converted, and the tally counts both; with
+    /// `--layout separate`, one track's object alone is not enough.
+    @Test func skipExistingAsksTheServerForEachObject() throws {
+        let logs = [try GeneratedSessions.log("ga-basic"), try GeneratedSessions.log("gemini")]
+        let target = "s3://\(server.bucket)/\(prefix)"
+        let first = try deltatape(["convert"] + logs + ["-o", target, "--quiet"])
+        try #require(first.status == 0, "\(first.standardError)")
+        #expect(try server.curl("DELETE", "/\(server.bucket)/\(prefix)gemini.wav").status == 204)
+        let kept = try object(prefix + "ga-basic.wav").body
+        let rerun = try deltatape(["convert"] + logs + ["-o", target, "--skip-existing"])
+        #expect(rerun.status == 0, "\(rerun.standardError)")
+        #expect(rerun.standardError.contains("skipped \(logs[0]): \(target)ga-basic.wav is there already (--skip-existing)"), "\(rerun.standardError)")
+        #expect(rerun.standardError.hasSuffix("\n1 of 2 converted, 1 skipped\n"), "\(rerun.standardError)")
+        #expect(try object(prefix + "gemini.wav").status == 200)
+        let same = try object(prefix + "ga-basic.wav").body == kept
+        #expect(same, "the skipped object changed")
+
+        #expect(try server.curl("PUT", "/\(server.bucket)/\(prefix)sep/ga-basic.user.wav", ["--data-binary", "not converted"]).status == 200)
+        let separate = try deltatape(["convert", logs[0], "-o", target + "sep/", "--track", "both", "--layout", "separate", "--skip-existing"])
+        #expect(separate.status == 0 && !separate.standardError.contains("skipped"), "\(separate.standardError)")
+        for track in ["user", "assistant"] {
+            let (status, body) = try object(prefix + "sep/ga-basic.\(track).wav")
+            #expect(status == 200 && body.prefix(4) == Data("RIFF".utf8), "\(track): \(status), \(body.count) bytes")
+        }
+    }
 }

@@ -54,6 +54,16 @@ public enum SessionConverter {
         } else {
             try refuseOutput(destination, overInput: input)
         }
+        return try publishingWhenComplete(destination, options: options) { (destination) throws(ConversionError) in
+            try convert(input: input, inPlace: destination, options: options, started: started, problem: problem)
+        }
+    }
+
+    /// Converts as ``convert(input:to:options:problem:)-(_,_,_,(Problem)->Void)`` does, writing `destination` itself
+    /// (a temporary name when the output is published complete), which was checked against the input already.
+    private static func convert(
+        input: String, inPlace destination: OutputDestination, options: ConversionOptions, started: Double, problem: (Problem) -> Void
+    ) throws(ConversionError) -> ConversionSummary {
         if let raw = options.rawInput {
             try refuseSessionOptions(options, input: input, kind: "headerless PCM (--input-format)")
             return try convertAudio(RawPCMSource(path: input, format: raw), to: destination, options: options, started: started)
@@ -78,7 +88,7 @@ public enum SessionConverter {
         }
         // A live input to one file keeps a journal of what it reads, so that a kill loses nothing received.
         var journal: InputJournal?
-        if source.isLive, case .file(let path) = destination, options.track != .both || options.layout != .separate {
+        if source.isLive, case .file(let path) = destination, options.track != .both || options.layout != .separate, !options.publishesWhenComplete {
             do throws(OutputError) {
                 journal = try InputJournal.create(forOutput: path, options: options)
             } catch {
@@ -112,8 +122,81 @@ public enum SessionConverter {
             throw .badInput("\(source.name): looks like an audio file; audio files are not read from object storage yet, only session "
                 + "logs; download it and convert the local copy")
         }
-        return try convertSessionLog(source, prefix: prefix, detected: detected, to: destination, options: options, journal: nil,
-                                     started: started, waitForInput: nil, problem: problem)
+        return try publishingWhenComplete(destination, options: options) { (destination) throws(ConversionError) in
+            try convertSessionLog(source, prefix: prefix, detected: detected, to: destination, options: options, journal: nil,
+                                  started: started, waitForInput: nil, problem: problem)
+        }
+    }
+
+    /// Runs `convert` towards `destination`, or, when ``ConversionOptions/publishesWhenComplete`` asks it of a file,
+    /// towards hidden temporary names beside the final ones (`DIR/.NAME.EXT.partial-RANDOM`; separate files
+    /// `.NAME.EXT.user.partial-RANDOM` and `.NAME.EXT.assistant.partial-RANDOM`), each flushed to disk (`fsync`) and
+    /// renamed to its final name once the conversion has ended well: a file under its final name is whole. A failed
+    /// conversion, or a rename refused, removes the temporary files (and any already renamed stays: it is whole).
+    /// Where something other than a regular file stands at a final name (a link, a device), the output is written
+    /// there in place.
+    private static func publishingWhenComplete(
+        _ destination: OutputDestination, options: ConversionOptions,
+        _ convert: (OutputDestination) throws(ConversionError) -> ConversionSummary
+    ) throws(ConversionError) -> ConversionSummary {
+        guard options.publishesWhenComplete, case .file(let path) = destination else { return try convert(destination) }
+        let slash = path.lastIndex(of: "/").map { path.index(after: $0) } ?? path.startIndex
+        let random = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        let temporary = OutputDestination.file(path[..<slash] + "." + path[slash...] + ".partial-" + random)
+        let files = Array(zip(outputNames(temporary, options), outputNames(destination, options)))
+        // Only a regular file is replaced by a rename: a link is written through, and a device or a FIFO (`/dev/null`)
+        // written to, in place, as without this option.
+        guard files.allSatisfy({ isAbsentOrRegular($0.1) }) else { return try convert(destination) }
+        var summary: ConversionSummary
+        do throws(ConversionError) {
+            summary = try convert(temporary)
+        } catch {
+            for (written, _) in files { unlink(written) }
+            guard case .output(var failure) = error, let final = files.first(where: { $0.0 == failure.path })?.1 else { throw error }
+            // Named as the user knows the file; the temporary name is said in passing.
+            failure.reason += " (while written as \(failure.path))"
+            failure.path = final
+            throw .output(failure)
+        }
+        for (index, (written, final)) in files.enumerated() {
+            if let failure = publish(written, as: final) {
+                for (left, _) in files[index...] { unlink(left) }
+                throw .output(failure)
+            }
+        }
+        summary.output = files.map(\.1).joined(separator: " and ")
+        return summary
+    }
+
+    /// Whether nothing is at `path`, or a regular file (not a link to one).
+    private static func isAbsentOrRegular(_ path: String) -> Bool {
+        var status = stat()
+        return lstat(path, &status) != 0 ? errno == ENOENT : status.st_mode & S_IFMT == S_IFREG
+    }
+
+    /// Flushes the finished file `written` to disk, gives it the permissions of a file at `final` (a conversion run
+    /// again), renames it to `final`, and flushes the folder's entry; returns why it could not, naming `final`, or
+    /// `nil`. A file never made (no audio came for it) is left absent.
+    private static func publish(_ written: String, as final: String) -> OutputError? {
+        func failure(_ doing: String) -> OutputError {
+            let code = errno
+            return OutputError(path: final, reason: "the finished file \(written) \(doing): \(SystemCall.errorMessage(code))", code: code)
+        }
+        var status = stat()
+        guard lstat(written, &status) == 0 else { return nil }
+        let descriptor = open(written, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return failure("cannot be opened to flush it to disk") }
+        defer { _ = SystemCall.close(descriptor) }
+        guard fsync(descriptor) == 0 else { return failure("cannot be flushed to disk") }
+        if stat(final, &status) == 0, status.st_mode & S_IFMT == S_IFREG { _ = fchmod(descriptor, status.st_mode & 0o7777) }
+        guard rename(written, final) == 0 else { return failure("cannot take its final name") }
+        let slash = final.lastIndex(of: "/")
+        let folder = open(slash.map { String(final[...$0]) } ?? ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if folder >= 0 {
+            _ = fsync(folder)
+            _ = SystemCall.close(folder)
+        }
+        return nil
     }
 
     /// The input's first bytes and the kind they show (`nil`: no known kind).

@@ -50,6 +50,14 @@ public struct ConversionOptions: Sendable {
     /// for recordings inside a server, whose own work, forwarding a conversation, must come first. `deltatape relay`
     /// sets it; conversions leave it off.
     public var runsInBackground = false
+    /// Whether a file output is written under a hidden temporary name beside its final one (`DIR/.NAME.EXT.partial-…`,
+    /// which no `*.EXT` pattern matches), flushed to disk and renamed to its final name only once complete (separate
+    /// files each once both are), so that a file under its final name is always whole and a killed conversion leaves
+    /// none; a failed one removes its temporary files. No journal is kept then: a killed conversion is converted again.
+    /// A link, a device or a FIFO at a final name is written in place, as without it. `deltatape convert` sets it for
+    /// outputs into a folder (batches) and with `--skip-existing`; off, a file is written in place, so that a kill
+    /// leaves the audio flushed so far readable and repairable (`deltatape repair`). Other destinations ignore it.
+    public var publishesWhenComplete = false
     /// Command-line flags given that only a session log has a use for, by name (`--track`), beyond the options set away
     /// from their defaults: an audio file or headerless PCM refuses them too (``ConversionError/inapplicableOption(_:)``).
     /// The command line sets it, so that `--track assistant` on a FLAC file is refused as `--track user` is.
