@@ -59,7 +59,7 @@ class Relay:
                    "--upstream", f"ws://127.0.0.1:{upstream_port}", "--output-dir", self.folder,
                    "--format", self.format, "--save-log", "--idle-timeout", str(arguments.idle_timeout),
                    "--request-timeout", str(arguments.request_timeout), "--max-connections",
-                   str(arguments.max_connections), "--grace-period", "5"]
+                   str(arguments.max_connections), "--drain-timeout", "5"]
         self.process = await asyncio.create_subprocess_exec(
             *command, stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
             env={**os.environ, **environment})
@@ -111,7 +111,7 @@ class Relay:
         return taken
 
     async def stop(self):
-        """SIGTERM; the exit status (None when it had to be killed 30 s after the grace period)."""
+        """SIGTERM; the exit status (None when it had to be killed 30 s after the drain timeout)."""
         if self.process.returncode is None:
             self.process.send_signal(signal.SIGTERM)
         try:
