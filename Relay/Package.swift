@@ -54,7 +54,9 @@ let package = Package(
         .executableTarget(
             name: "deltatape-relay",
             dependencies: ["DeltaTapeRelay", "CMallocTuning", .product(name: "DeltaTapeStorage", package: "DeltaTape"),
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           // --log-format json: a Logger with the relay's JSONLineLogHandler.
+                           .product(name: "Logging", package: "swift-log")]
         ),
         // glibc's mallopt for the relay's executable (a process-wide policy: never set by the library).
         .target(name: "CMallocTuning"),

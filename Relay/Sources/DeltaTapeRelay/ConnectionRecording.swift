@@ -16,7 +16,7 @@ final class ConnectionRecording: Sendable {
     /// The largest message recorded (larger ones are forwarded, not recorded).
     let messageByteLimit: Int
     private let state = Mutex(State())
-    private let ended = OneShot<(line: String, outcome: Outcome)>()
+    private let ended = OneShot<Ending>()
 
     private struct State {
         var abandoned = false
@@ -129,8 +129,12 @@ final class ConnectionRecording: Sendable {
     /// (An object in the making cannot be taken away locally: its spool is the relay's.)
     private var fileIsOnDisk: Bool { files.isObjectStorage || FileManager.default.fileExists(atPath: path) }
 
-    /// Finalizes the recording (once; later calls wait for the first) and returns its summary line and outcome.
-    func end() async -> (line: String, outcome: Outcome) {
+    /// How a recording ended: its summary line, its outcome, the seconds of audio it holds (nil when none was
+    /// written, or the recording failed).
+    typealias Ending = (line: String, outcome: Outcome, audioSeconds: Double?)
+
+    /// Finalizes the recording (once; later calls wait for the first) and returns how it ended.
+    func end() async -> Ending {
         let first = state.withLock { state -> Bool in
             defer { state.finishing = true }
             return !state.finishing
@@ -138,15 +142,18 @@ final class ConnectionRecording: Sendable {
         guard first else { return await ended.value }
         let line: String
         let outcome: Outcome
+        var audioSeconds: Double?
         // Messages the recorder still keeps are handed over by finish(), after those before them.
         let (abandoned, earlierFailure, counted) = state.withLock { ($0.abandoned, $0.failure, $0.failureCounted) }
         let gone = "the file was deleted while it was written (was its folder removed?), so nothing of it is on disk"
         do throws(ConversionError) {
             let summary = try await recorder.finish()
+            audioSeconds = summary.durationSeconds
             let audio = "\(Self.seconds(summary.durationSeconds)) s of audio (\(summary.sampleRate) Hz, "
                 + "\(summary.channelCount == 1 ? "1 channel" : "\(summary.channelCount) channels"))"
             if !fileIsOnDisk {
                 line = "\(summary.output): recording failed: \(audio) were written, but \(gone)"
+                audioSeconds = nil
                 outcome = .failed(reason: "file_deleted", counted: false)
             } else if abandoned {
                 let kept = files.audioWasTaken ? "the \(files.noun) holds the audio up to there" : "no audio had been written, so no \(files.noun) is kept"
@@ -172,8 +179,8 @@ final class ConnectionRecording: Sendable {
             }
         }
         files.removeUnused()
-        ended.set((line, outcome))
-        return (line, outcome)
+        ended.set((line, outcome, audioSeconds))
+        return (line, outcome, audioSeconds)
     }
 
     /// `YYYYMMDDTHHMMSSZ` of a time in UTC.

@@ -1,5 +1,6 @@
 import DeltaTape
 import Foundation
+import Logging
 
 /// The journals a killed relay left in its folder (`NAME.journal` beside each recording that was still open), rebuilt
 /// when a relay starts on that folder, so that nobody has to run `deltatape repair` by hand after a crash. A journal
@@ -19,11 +20,13 @@ enum LeftJournals {
 
     /// Rebuilds each recording of `folder` that a killed relay left a journal for, on a thread of its own (a rebuild
     /// converts the whole session), saying how each went.
-    static func rebuild(in folder: String, report: @escaping @Sendable (String) -> Void) {
+    static func rebuild(in folder: String, report: @escaping @Sendable (RelayEvent) -> Void) {
         let recordings = recordings(in: folder)
         guard !recordings.isEmpty else { return }
         let thread = Thread {
-            for recording in recordings { report(line(rebuilding: recording)) }
+            for recording in recordings {
+                report(RelayEvent(.rebuilt, connection: nil, line(rebuilding: recording), fields: [("key", .string(recording))]))
+            }
         }
         thread.name = "deltatape-relay-repair"
         thread.start()

@@ -163,6 +163,7 @@ final class RelayGlue: ChannelDuplexHandler {
             guard receivedClose == nil else { return }
             let payload = frame.unmaskedPayload
             receivedClose = payload
+            session.closeFrameReceived(from: side, payload: payload)
             if partner.canBeSent {
                 partner.sendClose(payload)
             } else if partner.isGone, sentClose == nil {

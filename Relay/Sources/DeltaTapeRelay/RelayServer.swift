@@ -30,7 +30,7 @@ public final class RelayServer: Sendable {
     private let names: RecordingNames
     /// The memory every session's recording shares (``RelayConfiguration/recordingMemoryBytes``).
     private let memoryBudget: RecordingMemoryBudget
-    private let report: @Sendable (String) -> Void
+    private let report: @Sendable (RelayEvent) -> Void
     private let connectionCount = Atomic<Int>(0)
     /// ``Phase``'s raw value: serving, draining, closing.
     private let phase = Atomic<Int>(Phase.serving.rawValue)
@@ -74,9 +74,11 @@ public final class RelayServer: Sendable {
     ///
     /// - Parameters:
     ///   - configuration: Where to listen and forward, how to record.
-    ///   - report: Receives one line per event a person should see (a finished or abandoned recording, a refused
+    ///   - report: Receives each event: the ones a person should see (``RelayEvent/isProse``: a finished or abandoned
+    ///     recording, a refused connection) and the steps of each connection a log pipeline joins; never a header or
+    ///     query. (What it receives
     ///     connection); never a header or query.
-    public init(configuration: RelayConfiguration, report: @escaping @Sendable (String) -> Void) {
+    public init(configuration: RelayConfiguration, report: @escaping @Sendable (RelayEvent) -> Void) {
         self.configuration = configuration
         self.report = report
         names = RecordingNames(first: configuration.namesForTests)
@@ -116,7 +118,9 @@ public final class RelayServer: Sendable {
             // /metrics are still there to ask.
             let operations = Application(router: operationsRouter(), configuration: .init(address: .hostname(admin.host, port: admin.port)),
                                          onServerRunning: { [report] channel in
-                                             report("operations (GET /healthz, /metrics, POST /drain) on \(admin.host):\(channel.localAddress?.port ?? 0)")
+                                             let port = channel.localAddress?.port ?? 0
+                                             report(RelayEvent(.listening, "operations (GET /healthz, /metrics, POST /drain) on \(admin.host):\(port)",
+                                                               fields: [("operations_port", .stringConvertible(port))]))
                                          },
                                          logger: quietLogger)
             services.append(operations)
@@ -194,8 +198,10 @@ public final class RelayServer: Sendable {
         else { return }  // a second stop() is closing them
         let left = state.withLock { $0.sessions.count }
         guard left > 0 else { return }
-        report("the drain timeout (\(configuration.drainTimeoutSeconds) s) passed: closing the \(left) open session"
-            + "\(left == 1 ? "" : "s") (1001, going away) and finalizing their recordings")
+        report(RelayEvent(.draining, level: .warning,
+                          "the drain timeout (\(configuration.drainTimeoutSeconds) s) passed: closing the \(left) open session"
+                            + "\(left == 1 ? "" : "s") (1001, going away) and finalizing their recordings",
+                          fields: [("sessions_open", .stringConvertible(left)), ("step", .string("timed_out"))]))
         await closeSessionsLeft()
     }
 
@@ -219,7 +225,7 @@ public final class RelayServer: Sendable {
             }
             switch phase.load(ordering: .relaxed) == Phase.serving.rawValue ? stop() : .closingAlready {
             case .drainBegan(let open, let timeout):
-                report("POST /drain: " + Self.drainLine(openSessions: open, timeoutSeconds: timeout))
+                report(Self.drainEvent(openSessions: open, timeoutSeconds: timeout, by: "POST /drain"))
                 return Self.text(.accepted, "draining: \(open) open session\(open == 1 ? "" : "s") may go on for up to \(timeout) s\n")
             case .closingNow, .closingAlready:
                 return Self.text(.accepted, "draining already: \(metrics.openConnections) open session\(metrics.openConnections == 1 ? "" : "s") left\n")
@@ -228,10 +234,13 @@ public final class RelayServer: Sendable {
         return router
     }
 
-    /// What the relay says when a drain begins.
-    public static func drainLine(openSessions: Int, timeoutSeconds: Double) -> String {
-        "draining: taking no more connections (the listening socket is closed, /healthz answers 503); the \(openSessions) "
-            + "open session\(openSessions == 1 ? "" : "s") may go on for up to \(timeoutSeconds) s (stop again to close them now)"
+    /// What the relay says when a drain begins, `by` what (SIGTERM, POST /drain).
+    public static func drainEvent(openSessions: Int, timeoutSeconds: Double, by cause: String) -> RelayEvent {
+        RelayEvent(.draining, level: .notice,
+                   "\(cause): draining: taking no more connections (the listening socket is closed, /healthz answers 503); the "
+                    + "\(openSessions) open session\(openSessions == 1 ? "" : "s") may go on for up to \(timeoutSeconds) s (stop again to "
+                    + "close them now)",
+                   fields: [("sessions_open", .stringConvertible(openSessions)), ("step", .string("began")), ("by", .string(cause))])
     }
 
     /// A plain-text answer.
@@ -245,15 +254,19 @@ public final class RelayServer: Sendable {
     /// The upstream connection runs on `eventLoop`, the client's.
     private func prepare(_ request: HTTPRequestHead, on eventLoop: any EventLoop) async -> UpgradeDecision {
         guard phase.load(ordering: .relaxed) == Phase.serving.rawValue else {
-            report("a connection was refused: the relay is shutting down")
+            report(RelayEvent(.refused, level: .warning, "a connection was refused: the relay is shutting down",
+                              fields: [("reason", .string("draining")), ("status", .stringConvertible(503))]))
             return .refuse(.shuttingDown)
         }
         let (path, query) = Self.pathAndQuery(request.uri)
         if Self.hasDotSegment(path) {
-            report("a connection was refused: its path has a . or .. segment, which the relay does not pass on")
+            report(RelayEvent(.refused, level: .warning, "a connection was refused: its path has a . or .. segment, which the relay does not pass on",
+                              fields: [("reason", .string("dot_segment")), ("status", .stringConvertible(400))]))
             return .refuse(.badRequest("the path may not hold . or .. segments (they would reach the upstream as they are)"))
         }
         let number = connectionCount.add(1, ordering: .relaxed).newValue
+        report(RelayEvent(.accepted, connection: number, "connection \(number): an upgrade to \(path)", fields: [("path", .string(path))],
+                          isProse: false))
         let start = Date().timeIntervalSince1970
         let idle = configuration.idleTimeoutSeconds > 0 ? TimeAmount.nanoseconds(Int64(configuration.idleTimeoutSeconds * 1e9)) : nil
         let session = RelaySession(number: number, messageByteLimit: configuration.recordedMessageByteLimit,
@@ -265,18 +278,24 @@ public final class RelayServer: Sendable {
         let subprotocol: String?
         switch await session.upstream.value {
         case .failed(let reason, let answer):
-            report("connection \(number): \(configuration.upstream) did not accept the connection (\(reason)); "
-                + "the client's upgrade was refused with \(answer.status) and nothing was recorded")
+            report(RelayEvent(.upstreamRefused, level: .warning, connection: number,
+                              "connection \(number): \(configuration.upstream) did not accept the connection (\(reason)); "
+                                + "the client's upgrade was refused with \(answer.status) and nothing was recorded",
+                              fields: [("status", .stringConvertible(Int(answer.status)))]))
             return .refuse(answer)
         case .connected(let chosen):
             // RFC 6455 §4.1: a subprotocol the client did not offer fails the connection.
             if let chosen, !Self.offeredSubprotocols(request.headers).contains(chosen) {
                 session.closeUpstream()
-                report("connection \(number): \(configuration.upstream) chose a subprotocol the client did not offer; "
-                    + "the client's upgrade was refused with 502 and nothing was recorded")
+                report(RelayEvent(.upstreamRefused, level: .warning, connection: number,
+                                  "connection \(number): \(configuration.upstream) chose a subprotocol the client did not offer; "
+                                    + "the client's upgrade was refused with 502 and nothing was recorded",
+                                  fields: [("status", .stringConvertible(502))]))
                 return .refuse(.badGateway)
             }
             subprotocol = chosen
+            report(RelayEvent(.upstreamConnected, connection: number, "connection \(number): \(configuration.upstream) accepted",
+                              fields: chosen.map { [("subprotocol", .string($0))] } ?? [], isProse: false))
         }
         // Only now, with the upstream's acceptance: a refused upgrade leaves no thread, descriptor or file behind.
         let recording: ConnectionRecording?
@@ -286,7 +305,9 @@ public final class RelayServer: Sendable {
         } catch {
             // Said now, not at the session's end: the conversation goes on, unrecorded.
             metrics.recordingFailed(reason: error.reason)
-            report("connection \(number): nothing is recorded: \(error.message); the session goes on unrecorded")
+            report(RelayEvent(.recordingFailed, level: .error, connection: number,
+                              "connection \(number): nothing is recorded: \(error.message); the session goes on unrecorded",
+                              fields: [("reason", .string(error.reason))]))
             recording = nil
         }
         if let recording { await session.startRecording(recording) }
@@ -322,6 +343,7 @@ public final class RelayServer: Sendable {
     private func end(_ session: RelaySession, recording: ConnectionRecording?) async {
         await session.finished()
         state.withLock { _ = $0.sessions.removeValue(forKey: session.number) }
+        report(Self.closedEvent(session))
         guard let recording else {
             metrics.connectionClosed()
             state.withLock { $0.endings[session.number] = nil }
@@ -330,13 +352,23 @@ public final class RelayServer: Sendable {
         // An abandoned recording may be stuck behind its sink, so it is finalized without holding the connection's end.
         let number = session.number
         let ending = Task { [self] in
-            let (line, outcome) = await recording.end()
+            let (line, outcome, audioSeconds) = await recording.end()
             switch outcome {
             case .finished: metrics.recordingsFinished.increment()
             case .failed(let reason, counted: false): metrics.recordingFailed(reason: reason)
             case .abandoned, .nothingRecorded, .failed: break
             }
-            report(line)
+            var fields: [(name: String, value: Logger.MetadataValue)] = [("key", .string(recording.path))]
+            if let audioSeconds { fields.append(("audio_seconds", .stringConvertible(audioSeconds))) }
+            let (name, level): (RelayEvent.Name, Logger.Level) = switch outcome {
+            case .finished: (.recordingFinished, .info)
+            case .abandoned: (.recordingAbandoned, .warning)
+            case .nothingRecorded: (.nothingRecorded, .info)
+            case .failed: (.recordingFailed, .error)
+            }
+            if case .failed(let reason, _) = outcome { fields.append(("reason", .string(reason))) }
+            if name != .recordingFinished && name != .nothingRecorded { fields.append(("step", .string("finalized"))) }
+            report(RelayEvent(name, level: level, connection: number, line, fields: fields))
             state.withLock { _ = $0.recordings.removeValue(forKey: number) }
         }
         metrics.connectionClosed()
@@ -346,6 +378,20 @@ public final class RelayServer: Sendable {
             await ending.value
             state.withLock { $0.endings[number] = nil }
         }
+    }
+
+    /// A session's end: the close codes each side sent, and how long it lasted.
+    private static func closedEvent(_ session: RelaySession) -> RelayEvent {
+        let codes = session.closeFrameCodes
+        let elapsed = (ContinuousClock.now - session.startedAt).components
+        let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+        var fields: [(name: String, value: Logger.MetadataValue)] = [("seconds", .stringConvertible((seconds * 1_000).rounded() / 1_000))]
+        if let client = codes.client { fields.append(("client_close_code", .stringConvertible(Int(client)))) }
+        if let upstream = codes.upstream { fields.append(("upstream_close_code", .stringConvertible(Int(upstream)))) }
+        func said(_ code: UInt16?) -> String { code.map { "sent \($0)" } ?? "sent no close frame" }
+        return RelayEvent(.closed, connection: session.number,
+                          "connection \(session.number): closed (the client \(said(codes.client)), the upstream \(said(codes.upstream)))",
+                          fields: fields, isProse: false)
     }
 
     /// The client's headers an upstream needs (credentials, API versions, subprotocols); nothing else is passed on.

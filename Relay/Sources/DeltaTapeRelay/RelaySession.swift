@@ -1,8 +1,10 @@
 import CoreMetrics
 import DeltaTape
 import Foundation
+import Logging
 import HTTPTypes
 import NIOCore
+import Synchronization
 
 /// One relayed connection: the client's WebSocket (accepted by the server) and the upstream's (opened by the relay on
 /// the client's event loop), a ``RelayGlue`` at the end of each pipeline copying frames to the other as they come,
@@ -29,19 +31,23 @@ final class RelaySession: Sendable {
     /// The loop both connections run on: the client's.
     let eventLoop: any EventLoop
     private let metrics: RelayMetrics
-    private let report: @Sendable (String) -> Void
+    private let report: @Sendable (RelayEvent) -> Void
     let upstream = OneShot<Upstream>()
     private let upstreamGlue: NIOLoopBoundBox<RelayGlue?>
     private let clientGlue: NIOLoopBoundBox<RelayGlue?>
     private let upstreamClosed = OneShot<Bool>()
     private let clientClosed = OneShot<Bool>()
+    /// The code of the close frame each side sent (1005 for one without a code), nil while it sent none.
+    private let closeCodes = Mutex<(client: UInt16?, upstream: UInt16?)>((nil, nil))
+    /// When the session began (the upstream was asked).
+    let startedAt = ContinuousClock.now
 
     /// How long a side may send nothing before the relay pings it (and closes it when the next period passes
     /// without an answer); nil: never.
     let idleTimeout: TimeAmount?
 
     init(number: Int, messageByteLimit: Int, memoryBudget: RecordingMemoryBudget? = nil, metrics: RelayMetrics, eventLoop: any EventLoop,
-         idleTimeout: TimeAmount? = nil, report: @escaping @Sendable (String) -> Void) {
+         idleTimeout: TimeAmount? = nil, report: @escaping @Sendable (RelayEvent) -> Void) {
         self.number = number
         self.memoryBudget = memoryBudget
         self.idleTimeout = idleTimeout
@@ -128,12 +134,23 @@ final class RelaySession: Sendable {
         }
     }
 
+    /// `side` sent a close frame with `payload` (its code first, when it has one).
+    func closeFrameReceived(from side: RelayGlue.Side, payload: ByteBuffer) {
+        let code = payload.readableBytes >= 2 ? payload.getInteger(at: payload.readerIndex, as: UInt16.self) ?? 1005 : 1005
+        closeCodes.withLock { if side == .client { $0.client = code } else { $0.upstream = code } }
+    }
+
+    /// The close frames' codes the client and the upstream sent, nil for a side that sent none (its connection dropped).
+    var closeFrameCodes: (client: UInt16?, upstream: UInt16?) { closeCodes.withLock { $0 } }
+
     /// `side` answered nothing to the relay's ping: its connection is closed (on ``eventLoop``).
     func idleEnded(_ side: RelayGlue.Side) {
         guard let seconds = idleTimeout.map({ Double($0.nanoseconds) / 1e9 }) else { return }
-        report("connection \(number): the \(side == .client ? "client" : "upstream") sent nothing for \(seconds) s and did not answer "
+        report(RelayEvent(.idleClosed, level: .warning, connection: number,
+            "connection \(number): the \(side == .client ? "client" : "upstream") sent nothing for \(seconds) s and did not answer "
             + "a ping within \(seconds) s more (--idle-timeout); its connection is closed, the \(side == .client ? "upstream" : "client") "
-            + "is sent \(side == .client ? "1001" : "1011"), and the recording is finalized")
+            + "is sent \(side == .client ? "1001" : "1011"), and the recording is finalized",
+            fields: [("side", .string(side == .client ? "client" : "upstream"))]))
     }
 
     /// A message of `byteCount` bytes from `side` was forwarded but not recorded: counted, and said on the session's
@@ -144,14 +161,15 @@ final class RelaySession: Sendable {
         metrics.messageUnrecorded(reason: reason)
         guard recording.countUnrecorded(reason) == 1 else { return }
         let who = side == .client ? "the client" : "the upstream"
-        switch reason {
-        case .tooLarge:
-            report("connection \(number): a message of \(byteCount) bytes from \(who) was forwarded but not recorded: it is larger than "
-                + "--max-message-bytes (\(messageByteLimit)); the recording goes on without it")
-        case .memoryBudget:
-            report("connection \(number): a message of \(byteCount) bytes from \(who) was forwarded but not recorded: the relay's "
-                + "recordings hold all of --recording-memory (\(memoryBudget?.limit ?? 0) bytes); the recording goes on without it")
+        let why = switch reason {
+        case .tooLarge: "it is larger than --max-message-bytes (\(messageByteLimit))"
+        case .memoryBudget: "the relay's recordings hold all of --recording-memory (\(memoryBudget?.limit ?? 0) bytes)"
         }
+        report(RelayEvent(.messageUnrecorded, level: .warning, connection: number,
+                          "connection \(number): a message of \(byteCount) bytes from \(who) was forwarded but not recorded: \(why); "
+                            + "the recording goes on without it",
+                          fields: [("reason", .string(reason.metricReason)), ("bytes", .stringConvertible(byteCount)),
+                                   ("side", .string(side == .client ? "client" : "upstream"))]))
     }
 
     /// Counts a data frame forwarded from `side`.
@@ -178,12 +196,16 @@ final class RelaySession: Sendable {
             unrecorded(message.count, from: side, reason: .memoryBudget)
         case .abandoned:
             metrics.recordingsAbandoned.increment()
-            report("connection \(number): recording \(recording.path) abandoned: it fell \(recording.bufferBytes) bytes of "
-                + "messages behind (the disk or the encoder too slow); what it took is finalized (its summary says what is kept); forwarding goes on")
+            report(RelayEvent(.recordingAbandoned, level: .warning, connection: number,
+                              "connection \(number): recording \(recording.path) abandoned: it fell \(recording.bufferBytes) bytes of "
+                                + "messages behind (the disk or the encoder too slow); what it took is finalized (its summary says what is kept); forwarding goes on",
+                              fields: [("key", .string(recording.path)), ("step", .string("fell_behind"))]))
         case .failed(let failure, let reason):
             // Said when it happens, not at the session's end.
             metrics.recordingFailed(reason: reason)
-            report("connection \(number): recording \(recording.path) failed: \(failure); forwarding goes on, unrecorded")
+            report(RelayEvent(.recordingFailed, level: .error, connection: number,
+                              "connection \(number): recording \(recording.path) failed: \(failure); forwarding goes on, unrecorded",
+                              fields: [("key", .string(recording.path)), ("reason", .string(reason)), ("step", .string("failed"))]))
         }
     }
 }

@@ -6,6 +6,7 @@ import DeltaTapeRelay
 import DeltaTapeStorage
 import Dispatch
 import Foundation
+import Logging
 
 @main
 struct RelayCommand: AsyncParsableCommand {
@@ -20,7 +21,8 @@ struct RelayCommand: AsyncParsableCommand {
             connection with the client's path, query and credentials (Authorization, OpenAI-Beta, api-key, \
             Sec-WebSocket-Protocol), forwards every frame both ways unchanged, and records each connection into \
             DIR/<UTC start, YYYYMMDDTHHMMSSZ>-<n>-<random>.<ext> (made new: never through a link or over a file), saying on stderr which file when it ends. Headers and \
-            queries (API keys) are never logged or saved. GET /healthz and /metrics (Prometheus) are answered, \
+            queries (API keys) are never logged or saved; --log-format json writes one JSON object per line for log \
+            pipelines (time, level, instance, event, connection, message and the event's fields). GET /healthz and /metrics (Prometheus) are answered, \
             on --admin-listen too. SIGTERM (or POST /drain from this machine) drains the relay for a deploy: the \
             listening socket closes at once (a load balancer sends new sessions to another relay), /healthz answers \
             503, and open sessions go on until they end or --drain-timeout passes; a second SIGTERM closes them \
@@ -65,6 +67,10 @@ struct RelayCommand: AsyncParsableCommand {
     @Option(name: [.customLong("drain-timeout"), .customLong("grace-period")], parsing: .unconditional,
             help: "Seconds open sessions may go on after SIGTERM before they are closed (default 1800: a voice session ends first).")
     var drainTimeout = 1_800.0
+    @Option(name: .customLong("log-format"), help: "prose (lines for people, the default) or json (one object per line: time, level, instance, event, connection, message, fields; every connection's steps).")
+    var logFormat = "prose"
+    @Option(name: .customLong("instance-id"), help: "The relay's id on every JSON line, to tell relays of a fleet apart (default: the host's name and 6 random characters).")
+    var instanceID: String?
     @Option(name: .customLong("admin-listen"), help: "HOST:PORT that answers GET /healthz, GET /metrics and POST /drain only, and stays open through a drain (when the relay's own port is closed).")
     var adminListen: String?
     @Option(name: .customLong("request-timeout"), parsing: .unconditional, help: "Seconds a connection may take to send its request head before it is answered 408 and closed (default 10; 0: no deadline).")
@@ -76,25 +82,28 @@ struct RelayCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration: RelayConfiguration
+        let output: EventOutput
         do {
             configuration = try makeConfiguration()
+            output = try makeOutput()
         } catch {
             fail("\(error)", status: 64)
         }
+        let say = output.say
         let folder = configuration.objectStorage?.spoolDirectory ?? configuration.outputDirectory
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         } catch {
-            fail("cannot make the \(configuration.objectStorage == nil ? "output" : "spool") folder \(folder): \(error.localizedDescription)", status: 73)
+            output.fail("cannot make the \(configuration.objectStorage == nil ? "output" : "spool") folder \(folder): \(error.localizedDescription)", status: 73)
         }
         signal(SIGPIPE, SIG_IGN)
         keepLargeBuffersOutOfTheHeap()
-        checkDescriptorLimit(for: configuration.maximumConnections)
+        checkDescriptorLimit(for: configuration.maximumConnections, output: output)
         if configuration.recordedMessageByteLimit < configuration.options.maximumMessageByteCount {
             say("note: messages larger than --recording-buffer (\(configuration.recordingBufferBytes) bytes) are forwarded but not "
                 + "recorded, as if --max-message-bytes were \(configuration.recordedMessageByteLimit): one would abandon the recording")
         }
-        let relay = RelayServer(configuration: configuration) { line in say(line) }
+        let relay = RelayServer(configuration: configuration, report: output.emit)
         let signals = [SIGTERM, SIGINT].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number)
@@ -102,10 +111,12 @@ struct RelayCommand: AsyncParsableCommand {
                 let name = number == SIGTERM ? "SIGTERM" : "SIGINT"
                 switch relay.stop() {
                 case .drainBegan(let open, let timeout):
-                    say("\(name): " + RelayServer.drainLine(openSessions: open, timeoutSeconds: timeout))
+                    output.emit(RelayServer.drainEvent(openSessions: open, timeoutSeconds: timeout, by: name))
                 case .closingNow(let open):
-                    say("\(name) again: closing the \(open) open session\(open == 1 ? "" : "s") now (1001, going away) and finalizing "
-                        + "their recordings")
+                    output.emit(RelayEvent(.draining, level: .notice,
+                                           "\(name) again: closing the \(open) open session\(open == 1 ? "" : "s") now (1001, going away) "
+                                            + "and finalizing their recordings",
+                                           fields: [("sessions_open", .stringConvertible(open)), ("step", .string("cut_short")), ("by", .string(name))]))
                 case .closingAlready:
                     say("\(name): closing already; every recording is finalized before the relay exits")
                 }
@@ -118,13 +129,14 @@ struct RelayCommand: AsyncParsableCommand {
         defer { withExtendedLifetime(signals) {} }
         do {
             try await relay.run { port in
-                say("listening on \(configuration.host):\(port), relaying to \(configuration.upstream), recording into "
-                    + configuration.outputDirectory)
+                output.emit(RelayEvent(.listening, "listening on \(configuration.host):\(port), relaying to \(configuration.upstream), "
+                                        + "recording into " + configuration.outputDirectory,
+                                       fields: [("port", .stringConvertible(port))]))
             }
         } catch {
-            fail("\(error)", status: 69)
+            output.fail("\(error)", status: 69)
         }
-        say("stopped; every recording is finalized")
+        output.emit(RelayEvent(.stopped, "stopped; every recording is finalized"))
     }
 
     /// `--output-dir s3://BUCKET/PREFIX/`: the prefix, a client configured as AWS tools are, the spool folder.
@@ -149,6 +161,23 @@ struct RelayCommand: AsyncParsableCommand {
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         guard !host.isEmpty else { throw ValidationError("\(flag) \(value): no host (127.0.0.1 listens on this machine only)") }
         return (host, port)
+    }
+
+    /// Where events go, as `--log-format` says.
+    private func makeOutput() throws -> EventOutput {
+        switch logFormat {
+        case "prose":
+            return EventOutput(logger: nil)
+        case "json":
+            let instance = instanceID ?? EventOutput.defaultInstanceID()
+            guard !instance.isEmpty else { throw ValidationError("--instance-id: expected an id, not an empty string") }
+            let logger = Logger(label: "deltatape-relay") { _ in
+                JSONLineLogHandler(instance: instance) { line in FileHandle.standardError.write(Data(line.utf8)) }
+            }
+            return EventOutput(logger: logger)
+        default:
+            throw ValidationError("--log-format \(logFormat): expected prose or json")
+        }
     }
 
     private func makeConfiguration() throws -> RelayConfiguration {
@@ -229,7 +258,7 @@ func keepLargeBuffersOutOfTheHeap() {
 /// Raises the soft limit on open descriptors to the hard one, and says so when even that cannot hold
 /// `connections` sessions (a client's and an upstream's socket, a recording, its log and its journal each, and a few
 /// for the relay): beyond it accepting fails with EMFILE and every later client is turned away unanswered.
-func checkDescriptorLimit(for connections: Int) {
+func checkDescriptorLimit(for connections: Int, output: EventOutput) {
     var limit = rlimit()
     let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
     guard getrlimit(resource, &limit) == 0 else { return }
@@ -240,14 +269,47 @@ func checkDescriptorLimit(for connections: Int) {
     }
     let needed = connections * 5 + 64
     if limit.rlim_cur < rlim_t(needed) {
-        say("warning: --max-connections \(connections) may need \(needed) open descriptors and the limit is \(limit.rlim_cur) "
-            + "(ulimit -n); raise the limit or lower --max-connections")
+        output.emit(RelayEvent(.note, level: .warning,
+                               "warning: --max-connections \(connections) may need \(needed) open descriptors and the limit is "
+                                + "\(limit.rlim_cur) (ulimit -n); raise the limit or lower --max-connections"))
     }
 }
 
-/// One line on stderr, whole.
-func say(_ line: String) {
-    FileHandle.standardError.write(Data(("deltatape relay: " + line + "\n").utf8))
+/// Where the relay's events go (`--log-format`): prose lines on stderr (`deltatape relay: …`, the events people read),
+/// or one JSON object per line, every event, through swift-log's ``JSONLineLogHandler``.
+struct EventOutput: Sendable {
+    /// The JSON logger; nil for prose.
+    let logger: Logger?
+
+    func emit(_ event: RelayEvent) {
+        if let logger {
+            event.log(to: logger)
+        } else if event.isProse {
+            FileHandle.standardError.write(Data(("deltatape relay: " + event.message + "\n").utf8))
+        }
+    }
+
+    /// Says a note (one a person should read, in either format).
+    func say(_ line: String) {
+        emit(RelayEvent(.note, line))
+    }
+
+    /// Says why the relay cannot go on (in JSON too, at level critical), and exits with `status`.
+    func fail(_ message: String, status: Int32) -> Never {
+        if let logger {
+            RelayEvent(.stopped, level: .critical, message, fields: [("exit_status", .stringConvertible(Int(status)))]).log(to: logger)
+            exit(status)
+        }
+        deltatape_relay.fail(message, status: status)
+    }
+
+    /// The host's name and 6 random base32 characters: unique across a fleet and across restarts.
+    static func defaultInstanceID() -> String {
+        var name = [CChar](repeating: 0, count: 256)
+        let host = gethostname(&name, name.count) == 0 ? String(decoding: name.prefix { $0 != 0 }.map(UInt8.init(bitPattern:)), as: UTF8.self) : "relay"
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567")
+        return (host.isEmpty ? "relay" : host) + "-" + String((0..<6).map { _ in alphabet.randomElement()! })
+    }
 }
 
 /// Says why the relay cannot go on, in deltatape's voice (`deltatape: error: …`), and exits with `status`.

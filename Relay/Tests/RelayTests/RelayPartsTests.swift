@@ -1,8 +1,10 @@
 import DeltaTape
 import Foundation
 import HTTPTypes
+import Logging
 import NIOCore
 import NIOWebSocket
+import Synchronization
 import Testing
 import TestSupport
 @testable import DeltaTapeRelay
@@ -198,5 +200,34 @@ import TestSupport
         #expect(admit("refused", admission, evicted) == nil)
         admission.release(next)
         #expect(admit("after a session ended", admission, evicted) != nil)
+    }
+}
+
+/// `--log-format json`'s handler: whatever the text, each record is one line Foundation's JSON parser reads back to
+/// the same strings and numbers.
+@Suite struct JSONLineLogHandlerTests {
+    @Test func hostileTextComesBackFromFoundationsParserAsItWas() throws {
+        let written = Mutex<[String]>([])
+        let logger = Logger(label: "test") { _ in JSONLineLogHandler(instance: "relay \"a\"\n") { line in written.withLock { $0.append(line) } } }
+        let hostile = "quote \" backslash \\ NUL \u{0} unit \u{1F} DEL \u{7F} line\nbreak tab\t é 🎙 \u{2028} </script>"
+        logger.info("\(hostile)", metadata: ["event": "note", "connection": .stringConvertible(7), "key": .string(hostile),
+                                             "audio_seconds": .stringConvertible(12.5), "nan": .stringConvertible(Double.nan),
+                                             "list": .array([.string("x"), .stringConvertible(2)])])
+        let lines = written.withLock { $0 }
+        #expect(lines.count == 1)
+        #expect(lines[0].hasSuffix("}\n") && lines[0].dropLast().allSatisfy { $0 != "\n" }, "one line: \(lines[0])")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+        #expect(object["message"] as? String == hostile)
+        #expect(object["key"] as? String == hostile)
+        #expect(object["instance"] as? String == "relay \"a\"\n")
+        #expect(object["connection"] as? Int == 7)
+        #expect(object["audio_seconds"] as? Double == 12.5)
+        #expect(object["nan"] as? String == "nan", "a number JSON cannot hold is written as text")
+        #expect((object["list"] as? [Any])?.count == 2)
+        #expect(object["level"] as? String == "info" && object["event"] as? String == "note")
+        // The fixed keys lead, in order.
+        #expect(lines[0].hasPrefix("{\"time\":\""), "\(lines[0])")
+        let order = ["\"level\":", "\"instance\":", "\"event\":", "\"connection\":", "\"message\":"].map { lines[0].range(of: $0)?.lowerBound }
+        #expect(order.allSatisfy { $0 != nil } && zip(order, order.dropFirst()).allSatisfy { $0! < $1! }, "\(lines[0])")
     }
 }

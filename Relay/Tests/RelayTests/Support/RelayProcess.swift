@@ -57,7 +57,14 @@ final class RelayProcess: @unchecked Sendable {
         port = found
     }
 
+    /// The port a `listening on 127.0.0.1:PORT` line names; with `--log-format json`, the `listening` event's `port`
+    /// (read with Foundation's JSON parser, not the relay's writer).
     private static func port(inListeningLine line: String) -> Int? {
+        if line.hasPrefix("{") {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  object["event"] as? String == "listening" else { return nil }
+            return object["port"] as? Int
+        }
         guard let range = line.range(of: RelayContract.listeningPrefix + "127.0.0.1:") else { return nil }
         return Int(line[range.upperBound...].prefix { $0.isNumber })
     }
