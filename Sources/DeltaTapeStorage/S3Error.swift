@@ -39,6 +39,10 @@ public struct S3Error: Error, Sendable, Equatable, CustomStringConvertible {
     /// Whether the object (or its bucket) does not exist: 404, whatever the code.
     public var isNotFound: Bool { httpStatus == 404 }
 
+    /// Whether a condition of the request did not hold (412 `PreconditionFailed`): with `If-None-Match: *`, an object
+    /// is already under the key.
+    public var isPreconditionFailed: Bool { httpStatus == 412 }
+
     /// Whether sending the request again may succeed: a 5xx answer, 429, a 200 whose body is an `<Error>` with a code
     /// of the server's trouble (`InternalError`, `SlowDown`, `ServiceUnavailable`), or no answer (a connection refused
     /// or reset, a timeout). Never a 4xx other than 429: those stay refused.

@@ -20,6 +20,12 @@ import Synchronization
 /// (an `UploadPart` with the same number replaces it), which for headers is the first part. An object smaller than
 /// one part goes up in one `PutObject`.
 ///
+/// Names: with `keepingExistingObjects`, the object is stored only where none is (`If-None-Match: *` on the
+/// `PutObject` or `CompleteMultipartUpload`, which S3 and SeaweedFS honour); a key found taken (412) is given up for
+/// the one `freshAddress` names, and the whole spool is uploaded there, so that two writers of one name (two relays
+/// of a fleet) never replace each other's object. ``retarget(to:)`` moves an upload to another key before any of it
+/// was sent (a relay names a recording after its session's id, which comes with the first messages).
+///
 /// Failure: an upload that cannot be completed (access denied, a missing bucket, retries exhausted) is aborted, so no
 /// upload is left open to be billed, and the error names the key and S3's code; the spool file is kept, and named.
 /// The spool keeps the whole recording until it is complete (disk, not memory), and a manifest beside it
@@ -28,27 +34,30 @@ import Synchronization
 // Unchecked: the spool sink is written on the writer's thread alone (a sink has one writer); the upload thread only
 // reads the spool file through its descriptor (pread) and touches `state` behind its lock.
 public final class S3UploadSink: PositionalByteSink, @unchecked Sendable {
-    /// `s3://bucket/key`.
-    public let name: String
+    /// `s3://bucket/key`: where the object is going (changed by ``retarget(to:)`` and by a key found taken).
+    public var name: String { state.withLock { $0.address.description } }
     /// Bytes written so far: the spool file's.
     public var byteCount: Int { spool.byteCount }
     public let isSeekable = true
     /// The spool file's path.
     public let spoolPath: String
 
-    private let address: S3Address
     private let client: S3Client
+    /// Where to go when the key is taken (nil: fail), with `If-None-Match: *` on the request that makes the object.
+    private let keepingExistingObjects: Bool
+    private let freshAddress: (@Sendable () -> S3Address)?
     private let contentType: String?
     /// The spool file, made new (never through a link) and locked, written as a file is.
     private let spool: FileDescriptorSink
     private let uploads = DispatchQueue(label: "deltatape-s3-upload")
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     private let layout: S3PartLayout
     /// Held while the manifest is written: the writer's thread (before a sent part is overwritten) and the upload
     /// thread (after each part) both write it.
     private let manifestLock = Mutex(())
 
     private struct State {
+        var address: S3Address
         var upload: S3MultipartUpload?
         /// Parts handed to the upload thread, in order.
         var planned: [S3PartLayout.Part] = []
@@ -64,13 +73,19 @@ public final class S3UploadSink: PositionalByteSink, @unchecked Sendable {
     /// - Parameters:
     ///   - partByteCount: Bytes of each part (at least S3's 5 MiB); doubled every 1 000 parts, so that 10 000 parts
     ///     hold objects far past any recording.
+    ///   - keepingExistingObjects: Never replace an object already under the key (`If-None-Match: *`).
+    ///   - freshAddress: With `keepingExistingObjects`, where to go instead when the key is taken (each call a new
+    ///     key); nil: the upload fails, saying the key is taken.
     /// - Throws: ``OutputError`` when the spool file cannot be made.
     public init(address: S3Address, client: S3Client, spoolDirectory: String, contentType: String? = nil,
-                partByteCount: Int = 8 << 20) throws(OutputError) {
-        self.address = address
+                partByteCount: Int = 8 << 20, keepingExistingObjects: Bool = false,
+                freshAddress: (@Sendable () -> S3Address)? = nil) throws(OutputError) {
+        state = Mutex(State(address: address))
         self.client = client
         self.contentType = contentType
-        name = address.description
+        self.keepingExistingObjects = keepingExistingObjects
+        self.freshAddress = freshAddress
+        let name = address.description
         layout = S3PartLayout(basePartByteCount: partByteCount)
         if mkdir(spoolDirectory, 0o700) != 0, errno != EEXIST {
             throw OutputError(path: name, reason: "cannot make the spool folder \(spoolDirectory): \(SystemCall.errorMessage(errno))", code: errno)
@@ -142,12 +157,16 @@ public final class S3UploadSink: PositionalByteSink, @unchecked Sendable {
         uploads.sync {}
         // The descriptor goes with the call, whatever its end (a relay closes sinks by the thousand).
         defer { try? spool.close() }
-        let (upload, planned, failure) = state.withLock { ($0.upload, $0.planned, $0.failure) }
+        let (upload, planned, failure, address) = state.withLock { ($0.upload, $0.planned, $0.failure, $0.address) }
         if let failure { throw abort(failure) }
         do throws(S3Error) {
             guard let upload else {
                 // Smaller than one part, so no upload was begun: one PutObject of the whole spool.
-                _ = try client.putObject(address, from: range(0, byteCount), contentType: contentType)
+                do throws(S3Error) {
+                    _ = try client.putObject(address, from: range(0, byteCount), contentType: contentType, ifNoneMatch: keepingExistingObjects)
+                } catch let error where error.isPreconditionFailed {
+                    try uploadUnderAFreshKey(after: error)
+                }
                 removeSpool()
                 return
             }
@@ -161,11 +180,75 @@ public final class S3UploadSink: PositionalByteSink, @unchecked Sendable {
                 guard let part = planned.first(where: { $0.number == number }) else { continue }
                 parts[number] = try client.uploadPart(upload, partNumber: number, from: range(part.offset, part.byteCount))
             }
-            _ = try client.completeMultipartUpload(upload, parts: parts.keys.sorted().compactMap { parts[$0] })
+            do throws(S3Error) {
+                _ = try client.completeMultipartUpload(upload, parts: parts.keys.sorted().compactMap { parts[$0] },
+                                                       ifNoneMatch: keepingExistingObjects)
+            } catch let error where error.isPreconditionFailed {
+                // The key was taken while this upload ran: its parts are given up, and the spool goes up again.
+                try? client.abortMultipartUpload(upload)
+                state.withLock { $0.upload = nil }
+                try uploadUnderAFreshKey(after: error)
+            }
             removeSpool()
         } catch {
             throw abort(error)
         }
+    }
+
+    /// An object was already under the key (412 to `If-None-Match: *`): the whole spool is uploaded under the key
+    /// ``freshAddress`` names, again until one is free (8 keys at most: more taken in a row means something else
+    /// writes under these names).
+    private func uploadUnderAFreshKey(after taken: S3Error) throws(S3Error) {
+        guard let freshAddress else { throw taken }
+        var last = taken
+        for _ in 0..<8 {
+            let address = freshAddress()
+            state.withLock { $0.address = address }
+            writeManifest()
+            do throws(S3Error) {
+                if byteCount <= layout.basePartByteCount {
+                    _ = try client.putObject(address, from: range(0, byteCount), contentType: contentType, ifNoneMatch: true)
+                } else {
+                    let upload = try client.createMultipartUpload(address, contentType: contentType)
+                    state.withLock { $0.upload = upload }
+                    writeManifest()
+                    var parts: [S3UploadedPart] = []
+                    var part: S3PartLayout.Part? = nil
+                    while let next = layout.wholePart(after: part, byteCount: byteCount) {
+                        parts.append(try client.uploadPart(upload, partNumber: next.number, from: range(next.offset, next.byteCount)))
+                        part = next
+                    }
+                    let end = part.map(\.range.upperBound) ?? 0
+                    if byteCount > end {
+                        parts.append(try client.uploadPart(upload, partNumber: (part?.number ?? 0) + 1, from: range(end, byteCount - end)))
+                    }
+                    do throws(S3Error) {
+                        _ = try client.completeMultipartUpload(upload, parts: parts, ifNoneMatch: true)
+                    } catch let error where error.isPreconditionFailed {
+                        try? client.abortMultipartUpload(upload)
+                        state.withLock { $0.upload = nil }
+                        throw error
+                    }
+                }
+                return
+            } catch let error where error.isPreconditionFailed {
+                last = error
+            }
+        }
+        throw last
+    }
+
+    /// Moves the upload to `address` if none of it was sent yet (no part handed to the upload thread); returns
+    /// whether it moved. The manifest says the new key.
+    @discardableResult
+    public func retarget(to address: S3Address) -> Bool {
+        let moved = state.withLock { state -> Bool in
+            guard state.upload == nil, state.planned.isEmpty, state.failure == nil else { return false }
+            state.address = address
+            return true
+        }
+        if moved { writeManifest() }
+        return moved
     }
 
     /// Gives the object up without making it: waits for the parts being uploaded, aborts the multipart upload if one
@@ -187,7 +270,7 @@ public final class S3UploadSink: PositionalByteSink, @unchecked Sendable {
             if let started = state.withLock({ $0.upload }) {
                 upload = started
             } else {
-                upload = try client.createMultipartUpload(address, contentType: contentType)
+                upload = try client.createMultipartUpload(state.withLock { $0.address }, contentType: contentType)
                 state.withLock { $0.upload = upload }
                 writeManifest()
             }
@@ -209,7 +292,7 @@ public final class S3UploadSink: PositionalByteSink, @unchecked Sendable {
     /// an upload does not fail for want of it.
     private func writeManifest() {
         manifestLock.withLock { _ in
-            let (upload, parts, changed) = state.withLock { ($0.upload, $0.uploaded, $0.changed) }
+            let (upload, parts, changed, address) = state.withLock { ($0.upload, $0.uploaded, $0.changed, $0.address) }
             let manifest = S3SpoolManifest(address: address, uploadID: upload?.uploadID, contentType: contentType, layout: layout,
                                            parts: Array(parts.values), changedParts: changed)
             try? manifest.write(to: manifestPath)

@@ -17,6 +17,8 @@ final class ConnectionRecording: Sendable {
     let messageByteLimit: Int
     private let state = Mutex(State())
     private let ended = OneShot<Ending>()
+    /// The session's id, looked for in its first messages (``SessionIdentity``).
+    private let identitySearch = Mutex((messagesLeft: SessionIdentity.messageLimit, found: false))
 
     private struct State {
         var abandoned = false
@@ -79,6 +81,7 @@ final class ConnectionRecording: Sendable {
     /// Hands one whole message over, if the recording is still going; never waits, not even for the recorder's lock
     /// (its thread runs at the lowest priority: the recorder keeps what it cannot take at once, in order).
     func take(_ message: [UInt8], direction: MessageDirection, isBinary: Bool = false, at time: Double) -> Taking {
+        if !isBinary { lookForTheSessionsID(in: message) }
         let taking = state.withLock { state -> Taking in
             guard !state.abandoned && !state.finishing && state.failure == nil else { return .taken }
             do throws(ConversionError) {
@@ -97,6 +100,18 @@ final class ConnectionRecording: Sendable {
         }
         if taking == .abandoned { Task { _ = await end() } }
         return taking
+    }
+
+    /// Gives the recording the session's id when this message, one of the session's first, holds it.
+    private func lookForTheSessionsID(in message: [UInt8]) {
+        let looks = identitySearch.withLock { search -> Bool in
+            guard !search.found, search.messagesLeft > 0 else { return false }
+            search.messagesLeft -= 1
+            return true
+        }
+        guard looks, let id = SessionIdentity.id(in: message) else { return }
+        identitySearch.withLock { $0.found = true }
+        files.adopt(sessionID: id)
     }
 
     /// Counts a message forwarded but not recorded; returns how many there were for `reason`, this one included.
@@ -131,7 +146,7 @@ final class ConnectionRecording: Sendable {
 
     /// How a recording ended: its summary line, its outcome, the seconds of audio it holds (nil when none was
     /// written, or the recording failed).
-    typealias Ending = (line: String, outcome: Outcome, audioSeconds: Double?)
+    typealias Ending = (line: String, outcome: Outcome, audioSeconds: Double?, key: String)
 
     /// Finalizes the recording (once; later calls wait for the first) and returns how it ended.
     func end() async -> Ending {
@@ -140,7 +155,7 @@ final class ConnectionRecording: Sendable {
             return !state.finishing
         }
         guard first else { return await ended.value }
-        let line: String
+        var line: String
         let outcome: Outcome
         var audioSeconds: Double?
         // Messages the recorder still keeps are handed over by finish(), after those before them.
@@ -179,8 +194,16 @@ final class ConnectionRecording: Sendable {
             }
         }
         files.removeUnused()
-        ended.set((line, outcome, audioSeconds))
-        return (line, outcome, audioSeconds)
+        // A recording finalized (whole, or abandoned with what it took) stands under its final name now: its lines say it.
+        var key = path
+        if outcome == .finished || outcome == .abandoned, let renamed = files.finalizeNames() {
+            for stem in renamed.from {
+                line = line.replacingOccurrences(of: stem, with: renamed.to)
+                key = key.replacingOccurrences(of: stem, with: renamed.to)
+            }
+        }
+        ended.set((line, outcome, audioSeconds, key))
+        return (line, outcome, audioSeconds, key)
     }
 
     /// `YYYYMMDDTHHMMSSZ` of a time in UTC.

@@ -21,7 +21,14 @@ struct RecordingFailure: Error, Sendable {
 ///
 /// With `--output-dir s3://…` (``RelayConfiguration/objectStorage``) each file is an object under the prefix instead
 /// (an ``S3UploadSink``, spooled locally, appearing under its key only once complete), under the same name, without a
-/// journal; the spool files are made new as files are.
+/// journal; the spool files are made new as files are. An object is stored only where none is (`If-None-Match: *`):
+/// a key another relay of the fleet took meanwhile is given up for one with a fresh random part.
+///
+/// The session's own id (``SessionIdentity``: OpenAI's `session.id`, Twilio's `streamSid`, ElevenLabs'
+/// `conversation_id`), once its first messages give it, joins the name: `<UTC start>-<connection>-<id>-<random>`.
+/// Objects are moved to that key at once (``adopt(sessionID:)``: nothing of them was sent yet); files are renamed
+/// when the recording is finalized (``finalizeNames()``), never over a file (`link`, then `unlink`), so that while it
+/// runs the recording and its journal keep the one stem a killed relay's successor rebuilds by.
 ///
 /// The recorder opens its sinks at the first audio; they are handed over from here (a session without audio leaves
 /// no empty file: ``removeUnused()``).
@@ -33,6 +40,23 @@ final class RecordingFiles: Sendable {
     let journalPath: String?
     /// Whether the recording goes to object storage (`s3://`), not to files.
     let isObjectStorage: Bool
+    /// `<folder>/<UTC start>-<connection>-`, which every name of the set starts with.
+    private let namePrefix: String
+    /// The name's parts that come later: the random part, the session's id.
+    private let naming: Mutex<Naming>
+    private let names: RecordingNames
+    /// The session's id, for the uploads' fresh names.
+    private let sessionIDBox: SessionIDBox
+
+    private struct Naming {
+        var random: String
+        var sessionID: String?
+        /// The uploads made, with what follows the stem in their names (`.wav`, `.jsonl`), to move to the session's id.
+        var uploads: [(sink: S3UploadSink, suffix: String)] = []
+        /// The files made (their paths), with what follows the stem, to rename at the end.
+        var files: [(path: String, suffix: String)] = []
+        var stem: String { (sessionID.map { $0 + "-" } ?? "") + random }
+    }
     /// What the relay's lines call the recording's output.
     var noun: String { isObjectStorage ? "object" : "file" }
     private let made = Mutex<[Made]>([])
@@ -66,6 +90,10 @@ final class RecordingFiles: Sendable {
         var folder = Substring(storage.map { String($0.prefix.description.dropLast()) } ?? configuration.outputDirectory)
         while folder.count > 1, folder.hasSuffix("/") { folder = folder.dropLast() }
         let prefix = (folder == "/" ? "" : folder) + "/" + ConnectionRecording.timestamp(start) + "-\(number)-"
+        namePrefix = prefix
+        self.names = names
+        // The id the session's first messages give, shared with the uploads' fresh names.
+        let sessionID = SessionIDBox()
         let fileExtension = switch configuration.options.format {
         case .wav: "wav"
         case .ogg: "ogg"
@@ -78,7 +106,8 @@ final class RecordingFiles: Sendable {
         var takenNames: [String] = []
         var remadeFolder = false
         for _ in 0..<Self.attempts {
-            let stem = prefix + names.next()
+            let random = names.next()
+            let stem = prefix + random
             let audio: OutputDestination = .file(stem + "." + fileExtension)
             var wanted: [(path: String, kind: Kind)] = []
             if configuration.recordingSinkForTests == nil {
@@ -91,12 +120,19 @@ final class RecordingFiles: Sendable {
             if hasLog { wanted.append((stem + ".jsonl", .log)) }
             if journaled { wanted.append((SessionConverter.journalPath(forOutput: audio.name), .journal)) }
             var files: [Made] = []
+            var uploads: [(sink: S3UploadSink, suffix: String)] = []
             var failure: OutputError?
             for file in wanted {
                 do throws(OutputError) {
                     let sink: any PositionalByteSink
                     if let storage {
-                        sink = try Self.upload(file.path, storage)
+                        let suffix = String(file.path.dropFirst(stem.count))
+                        // A key taken by the time the object is stored: the same name with a fresh random part.
+                        let upload = try Self.upload(file.path, storage) { [names] in
+                            prefix + (sessionID.value.withLock { $0 }.map { $0 + "-" } ?? "") + names.next() + suffix
+                        }
+                        uploads.append((upload, suffix))
+                        sink = upload
                     } else {
                         // A journal holds what was said: its owner's only, as the recorder's own journals are.
                         sink = try NewFile.sink(creating: file.path, permissions: file.kind == .journal ? 0o600 : 0o644)
@@ -112,6 +148,9 @@ final class RecordingFiles: Sendable {
                 audioPath = configuration.recordingSinkForTests ?? audio.name
                 journalPath = journaled ? SessionConverter.journalPath(forOutput: audio.name) : nil
                 made.withLock { $0 = files }
+                let renamed = files.filter { $0.kind != .journal && storage == nil }.map { ($0.sink.name, String($0.sink.name.dropFirst(stem.count))) }
+                naming = Mutex(Naming(random: random, uploads: uploads, files: configuration.recordingSinkForTests == nil ? renamed : []))
+                self.sessionIDBox = sessionID
                 return
             }
             Self.remove(files)
@@ -173,8 +212,10 @@ final class RecordingFiles: Sendable {
         Self.remove(made.withLock { files in defer { files = [] }; return files })
     }
 
-    /// An upload to the object `address` names (`s3://BUCKET/KEY`), spooled in the storage's spool folder.
-    private static func upload(_ address: String, _ storage: RelayObjectStorage) throws(OutputError) -> S3UploadSink {
+    /// An upload to the object `address` names (`s3://BUCKET/KEY`), spooled in the storage's spool folder, stored
+    /// only where no object is; when its key is taken, under the address `fresh` names instead.
+    private static func upload(_ address: String, _ storage: RelayObjectStorage,
+                               fresh: @escaping @Sendable () -> String) throws(OutputError) -> S3UploadSink {
         let target: S3Address
         do throws(S3AddressError) {
             target = try S3Address(parsing: address)
@@ -182,7 +223,60 @@ final class RecordingFiles: Sendable {
             throw OutputError(path: address, reason: error.description)
         }
         return try S3UploadSink(address: target, client: storage.client, spoolDirectory: storage.spoolDirectory,
-                                contentType: S3ContentType.forKey(target.key))
+                                contentType: S3ContentType.forKey(target.key), keepingExistingObjects: true,
+                                freshAddress: { (try? S3Address(parsing: fresh())) ?? target })
+    }
+
+    /// The session's id is known (sanitized): it joins the recording's name. Objects move to it now (none of them was
+    /// sent yet; one that was keeps its name); files are renamed by ``finalizeNames()``. Only the first id counts.
+    func adopt(sessionID id: String) {
+        let uploads = naming.withLock { naming -> [(S3UploadSink, String)]? in
+            guard naming.sessionID == nil else { return nil }
+            naming.sessionID = id
+            return naming.uploads.map { ($0.sink, namePrefix + naming.stem + $0.suffix) }
+        }
+        guard let uploads else { return }
+        sessionIDBox.value.withLock { $0 = id }
+        for (upload, key) in uploads {
+            if let address = try? S3Address(parsing: key) { upload.retarget(to: address) }
+        }
+    }
+
+    /// The recording's files under their final names: with the session's id, each file of the set (audio, log) is
+    /// renamed to `<UTC start>-<connection>-<id>-<random>…`, never over a file (a hard link to the new name, then the
+    /// old one removed; a name taken makes the set try a fresh random part). Returns the stems the names had (the
+    /// first one; for objects, also the one ``adopt(sessionID:)`` moved them to) and the one they have now, when it
+    /// changed (objects: the audio's key as it now is, which a key found taken changes too). Called once the recorder
+    /// finished, its journal gone.
+    func finalizeNames() -> (from: [String], to: String)? {
+        let (files, uploads, id, random, stem) = naming.withLock { ($0.files, $0.uploads, $0.sessionID, $0.random, $0.stem) }
+        let original = namePrefix + random
+        if isObjectStorage {
+            guard let audio = uploads.first, case let key = audio.sink.name, key.hasSuffix(audio.suffix) else { return nil }
+            let now = String(key.dropLast(audio.suffix.count))
+            // The longer name first: the one with the id holds the random part the first one ends with.
+            return now == original ? nil : ([namePrefix + stem, original].filter { $0 != now }, now)
+        }
+        // A file the recorder never made (a session without audio keeps none) is left out.
+        let present = files.filter { FileManager.default.fileExists(atPath: $0.path) }
+        guard let id, !present.isEmpty else { return nil }
+        for attempt in 0..<Self.attempts {
+            let stem = namePrefix + id + "-" + (attempt == 0 ? random : names.next())
+            var linked: [String] = []
+            for file in present {
+                guard link(file.path, stem + file.suffix) == 0 else { break }
+                linked.append(stem + file.suffix)
+            }
+            if linked.count == present.count {
+                for file in present { unlink(file.path) }
+                return ([original], stem)
+            }
+            let code = errno
+            for path in linked { unlink(path) }
+            // A link that cannot be made for another reason (a file system without hard links): the names stay.
+            guard code == EEXIST else { break }
+        }
+        return nil
     }
 
     /// The device and inode of what stands at `path` (a link itself, not what it points at).
@@ -207,6 +301,11 @@ final class RecordingFiles: Sendable {
             }
         }
     }
+}
+
+/// The session's id, once known, shared by a recording's files and the fresh names of its uploads.
+final class SessionIDBox: Sendable {
+    let value = Mutex<String?>(nil)
 }
 
 /// Where the random parts of a relay's recording names come from: the system's generator, after any parts its tests

@@ -352,13 +352,13 @@ public final class RelayServer: Sendable {
         // An abandoned recording may be stuck behind its sink, so it is finalized without holding the connection's end.
         let number = session.number
         let ending = Task { [self] in
-            let (line, outcome, audioSeconds) = await recording.end()
+            let (line, outcome, audioSeconds, key) = await recording.end()
             switch outcome {
             case .finished: metrics.recordingsFinished.increment()
             case .failed(let reason, counted: false): metrics.recordingFailed(reason: reason)
             case .abandoned, .nothingRecorded, .failed: break
             }
-            var fields: [(name: String, value: Logger.MetadataValue)] = [("key", .string(recording.path))]
+            var fields: [(name: String, value: Logger.MetadataValue)] = [("key", .string(key))]
             if let audioSeconds { fields.append(("audio_seconds", .stringConvertible(audioSeconds))) }
             let (name, level): (RelayEvent.Name, Logger.Level) = switch outcome {
             case .finished: (.recordingFinished, .info)

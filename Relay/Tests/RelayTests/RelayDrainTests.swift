@@ -63,8 +63,9 @@ struct RelayDrainTests {
 
     @Test func aSecondSIGTERMClosesTheOpenSessionAtOnceWith1001AndFinalizesItsRecording() async throws {
         let script = try await SessionScript.load(RelaySessions.microphoneLog())
-        try await withRelay(upstream: .init(script: script), arguments: ["--format", "ogg", "--track", "both"]) { scenario in
-            let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count)
+        // Slowly (the session would last a minute): the relay must be the one that ends it, however slow the machine.
+        try await withRelay(upstream: .init(script: script, pace: 2), arguments: ["--format", "ogg", "--track", "both"]) { scenario in
+            let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count, pace: 2)
             let running = Task { await client.run() }
             let quarter = script.serverSteps.count / 4
             #expect(await eventually(within: 120) { (scenario.upstream.connections.first?.sent.count ?? 0) >= quarter })
@@ -89,8 +90,8 @@ struct RelayDrainTests {
 
     @Test func theDrainTimeoutClosesWhatIsLeftWith1001() async throws {
         let script = try await SessionScript.load(RelaySessions.microphoneLog())
-        try await withRelay(upstream: .init(script: script), arguments: ["--drain-timeout", "1", "--format", "wav"]) { scenario in
-            let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count)
+        try await withRelay(upstream: .init(script: script, pace: 2), arguments: ["--drain-timeout", "1", "--format", "wav"]) { scenario in
+            let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count, pace: 2)
             let running = Task { await client.run() }
             let quarter = script.serverSteps.count / 4
             #expect(await eventually(within: 120) { (scenario.upstream.connections.first?.sent.count ?? 0) >= quarter })

@@ -92,8 +92,10 @@ import Testing
             #expect(line?.contains("still being written") == true, "\(String(describing: line))")
             expectClean(await running.value, relay: scenario.relay)
             let (finished, summary) = try await scenario.finishedRecording(extension: "wav")
-            #expect(finished == file && !summary.contains("failed"), "\(summary)")
-            #expect(try await readWAVWithPython(file.path).frameCount > 0)
+            // The file written live, finalized under its session's id (the same random part, the id before it).
+            let random = String(file.deletingPathExtension().lastPathComponent.suffix(10))
+            #expect(finished.lastPathComponent.hasSuffix("-" + random + ".wav") && !summary.contains("failed"), "\(summary)")
+            #expect(try await readWAVWithPython(finished.path).frameCount > 0)
         }
     }
 }

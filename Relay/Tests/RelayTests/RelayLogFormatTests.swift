@@ -19,18 +19,15 @@ struct RelayLogFormatTests {
     @Test func everyLineIsAJSONObjectWithTheConnectionsStepsAndTheRecordingsKeyAndLength() async throws {
         let script = try await SessionScript.load(RelaySessions.log("ga-basic"))
         let secrets = ["sk-query-secret-4242", "sk-header-secret-1717"]
-        try await withRelay(upstream: .init(script: script),
+        // The upstream ends the session (4001, as a quota error would) once the script is sent: its close frame
+        // reaches the relay before anything else ends, so both codes are known (the client answers with its own).
+        let ending = FakeUpstream.Ending.close(code: 4001, reason: "quota", afterServerMessages: script.serverSteps.count)
+        try await withRelay(upstream: .init(script: script, ending: ending),
                             arguments: ["--log-format", "json", "--instance-id", "relay-a", "--format", "wav"]) { scenario in
             let client = scenario.client(script, path: "/v1/realtime?model=gpt-realtime&key=\(secrets[0])",
-                                         headers: [("Authorization", "Bearer \(secrets[1])")],
-                                         closesAfterReceiving: script.serverSteps.count)
-            expectClean(await client.run(), relay: scenario.relay)
-            var found: URL?
-            _ = try await eventually(within: 30) {
-                found = try scenario.recordings(extension: "wav").first
-                return found != nil
-            }
-            let file = try #require(found, "no recording in \(scenario.outputDirectory.path)")
+                                         headers: [("Authorization", "Bearer \(secrets[1])")])
+            let outcome = await client.run()
+            #expect(outcome.error == nil && outcome.closeCode == 4001, "\(outcome)")
             #expect(await scenario.relay.waitForLine(within: 30) { $0.contains("\"recording_finished\"") } != nil, "\(scenario.relay.standardErrorLines)")
             scenario.relay.signal(SIGTERM)
             #expect(await scenario.relay.waitForExit(within: 30)?.status == 0)
@@ -55,11 +52,16 @@ struct RelayLogFormatTests {
                     "\(first)")
             #expect(first.first?["path"] as? String == "/v1/realtime", "the path, without its query")
             let closed = try #require(first.first { $0["event"] as? String == "closed" })
-            #expect(closed["client_close_code"] as? Int == 1000, "\(closed)")
-            #expect(closed["upstream_close_code"] as? Int == 1000, "\(closed)")
+            #expect(closed["upstream_close_code"] as? Int == 4001, "\(closed)")
+            #expect(closed["client_close_code"] != nil, "the client answered the close frame: \(closed)")
             #expect((closed["seconds"] as? Double ?? -1) > 0, "\(closed)")
             let finished = try #require(first.first { $0["event"] as? String == "recording_finished" })
-            #expect(finished["key"] as? String == file.path, "\(finished)")
+            // The key is the file as it stands, named after the session's id (ga-basic's session.created says sess_001).
+            let file = URL(fileURLWithPath: try #require(finished["key"] as? String, "\(finished)"))
+            #expect(file.deletingLastPathComponent().path == scenario.outputDirectory.path, "\(file.path)")
+            #expect(RelayContract.isRecordingName(file.lastPathComponent, connection: 1, extension: "wav") && file.lastPathComponent.contains("-1-sess_001-"),
+                    "\(file.lastPathComponent)")
+            #expect(try scenario.recordings(extension: "wav") == [file], "only the renamed file stands")
             let wav = try await readWAVWithPython(file.path)
             let seconds = try #require(finished["audio_seconds"] as? Double, "\(finished)")
             #expect(abs(seconds - Double(wav.frameCount) / Double(wav.sampleRate)) < 1e-6, "\(seconds) s said, \(wav.frameCount) frames at \(wav.sampleRate) Hz")

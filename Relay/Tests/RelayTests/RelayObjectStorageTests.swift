@@ -1,5 +1,6 @@
 // Issue 28: `--output-dir s3://BUCKET/PREFIX/`, against the real S3 server the package's storage tests use
 // (SeaweedFS, which checks signatures; TestSupport's S3TestServer starts it, one per test process).
+@testable import DeltaTapeRelay
 import DeltaTapeStorage
 import Foundation
 import Testing
@@ -55,13 +56,15 @@ struct RelayObjectStorageTests {
 
     /// Runs one ga-basic session through a relay recording into the prefix, spooled in a folder of the test's own;
     /// returns the relay's lines once its summary line came, and the spool folder.
-    func recordOneSession(_ arguments: [String], session: String = "ga-basic", secret: String? = nil,
+    func recordOneSession(_ arguments: [String], session: String = "ga-basic", secret: String? = nil, names: [String] = [],
                           _ check: @Sendable (RelayProcess, RealtimeClient, SessionScript, URL) async throws -> Void) async throws {
         let script = try await SessionScript.load(RelaySessions.log(session))
         let spool = try RelayTestEnvironment.temporaryDirectory("relay-spool")
         defer { try? FileManager.default.removeItem(at: spool) }
         let upstream = FakeUpstream(.init(script: script))
-        let environment = try environment(secret: secret)
+        var settings = try environment(secret: secret)
+        if !names.isEmpty { settings["DELTATAPE_RELAY_TEST_NAMES"] = names.joined(separator: ",") }
+        let environment = settings
         try await upstream.run { port in
             let relay = try await RelayProcess(upstream: "ws://127.0.0.1:\(port)", outputDirectory: spool, outputDirectoryArgument: prefix.description,
                                                arguments: arguments + ["--spool", spool.path], environment: environment)
@@ -97,6 +100,37 @@ struct RelayObjectStorageTests {
             let log = try await object(String(wav.dropLast(4)) + ".jsonl").bytes
             #expect(log.split(separator: 0x0A).count == script.clientSteps.count + script.serverSteps.count)
             try FileManager.default.removeItem(at: local)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: spool.path).isEmpty)
+        }
+    }
+
+    /// An object already under the key the recording is named to (another relay of a fleet took the name in the same
+    /// second: planted here for the minute ahead) is never replaced: the upload is made with `If-None-Match: *`, the
+    /// server answers 412, and the recording goes up under the same name with a fresh random part.
+    @Test func anObjectUnderTheRecordingsKeyIsNeverReplaced() async throws {
+        let random = "aaaaaaaaaa", now = Date().timeIntervalSince1970
+        let planted = (0..<60).map { prefix.key + ConnectionRecording.timestamp(now + Double($0)) + "-1-sess_001-\(random).wav" }
+        let s3 = try client(), bucket = server.bucket
+        try await onThread {
+            for key in planted { _ = try s3.putObject(try S3Address(bucket: bucket, key: key), bytes: Array("planted".utf8)) }
+        }
+        try await recordOneSession(["--format", "wav"], names: [random]) { relay, client, _, spool in
+            expectClean(await client.run(), relay: relay)
+            let summary = try #require(await relay.waitForLine(within: 60) { $0.contains(".wav: ") && $0.contains(" s of audio") },
+                                       "\(relay.standardErrorLines)")
+            let keys = try await keys()
+            let recorded = try #require(keys.first { $0.hasSuffix(".wav") && !planted.contains($0) }, "\(keys)")
+            let stamp = String(recorded.dropFirst(prefix.key.count).prefix(16))
+            #expect(planted.contains(prefix.key + stamp + "-1-sess_001-\(random).wav"), "the key the relay wanted was planted")
+            #expect(recorded.hasPrefix(prefix.key + stamp + "-1-sess_001-"), "\(recorded)")
+            #expect(summary.contains(recorded), "the summary names the key the recording went to: \(summary)")
+            for key in planted { #expect(try await object(key).bytes == Data("planted".utf8), "\(key)") }
+            let local = spool.appendingPathComponent("downloaded.wav")
+            try await object(recorded).bytes.write(to: local)
+            let same = try await readWAVWithPython(local.path).samples == RelaySessions.expectedAssistant("ga-basic")
+            #expect(same, "the object's samples differ from the generator's")
+            try FileManager.default.removeItem(at: local)
+            #expect(try await !hasOpenUpload())
             #expect(try FileManager.default.contentsOfDirectory(atPath: spool.path).isEmpty)
         }
     }

@@ -23,21 +23,33 @@ struct RelayScenario: Sendable {
             .map { outputDirectory.appendingPathComponent($0) }
     }
 
-    /// The one recording of `connection` with extension `ext`, once the relay printed its summary line.
+    /// The one recording of `connection` with extension `ext`, once the relay printed its summary line: the file that
+    /// line names (a recording is renamed with its session's id as it is finalized), standing in the output folder.
     func finishedRecording(connection: Int = 1, extension ext: String, within seconds: Double = 60) async throws -> (file: URL, summary: String) {
-        var found: URL?
-        _ = try await eventually(within: seconds) {
-            found = try recordings(connection: connection, extension: ext).first
+        var found: (file: URL, summary: String)?
+        _ = await eventually(within: seconds) {
+            found = finishedRecordingNamed(connection: connection, extension: ext)
             return found != nil
         }
-        guard let file = found else {
-            throw HarnessError("no recording *-\(connection).\(ext) in the output folder; it holds \(try files(in: outputDirectory)); "
-                               + "relay stderr: \(relay.standardErrorLines)")
+        guard let found else {
+            throw HarnessError("no summary line names a recording *-\(connection)-*.\(ext) in the output folder; it holds "
+                               + "\((try? files(in: outputDirectory)) ?? []); relay stderr: \(relay.standardErrorLines)")
         }
-        guard let summary = await relay.waitForSummary(of: file.lastPathComponent, within: seconds) else {
-            throw HarnessError("no summary line names \(file.lastPathComponent); relay stderr: \(relay.standardErrorLines)")
+        return found
+    }
+
+    /// The recording of `connection` a summary line names, if one does and the file stands.
+    private func finishedRecordingNamed(connection: Int, extension ext: String) -> (file: URL, summary: String)? {
+        for line in relay.standardErrorLines where line.hasPrefix(RelayContract.linePrefix) && !line.contains("listening on") {
+            for word in line.split(separator: " ") {
+                let name = URL(fileURLWithPath: String(word.hasSuffix(":") ? word.dropLast() : word)).lastPathComponent
+                let file = outputDirectory.appendingPathComponent(name)
+                if RelayContract.isRecordingName(name, connection: connection, extension: ext), FileManager.default.fileExists(atPath: file.path) {
+                    return (file, line)
+                }
+            }
         }
-        return (file, summary)
+        return nil
     }
 
     /// The saved log (`--save-log`) beside `recording`: the same name with `.jsonl`. The summary line names the

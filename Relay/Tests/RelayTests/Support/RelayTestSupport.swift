@@ -30,7 +30,8 @@ enum RelayContract {
     static let linePrefix = "deltatape relay: "
     /// `DIR/<YYYYMMDDTHHMMSSZ>-<n>-<10 random base32 characters>.<ext>`.
     static func isRecordingName(_ name: String, connection: Int, extension ext: String) -> Bool {
-        name.wholeMatch(of: try! Regex("[0-9]{8}T[0-9]{6}Z-\(connection)-[a-z2-7]{10}\\.\(ext)")) != nil
+        // `<UTC start>-<connection>-[<session id>-]<random>.<ext>` (the id once the session's first messages gave one).
+        name.wholeMatch(of: try! Regex("[0-9]{8}T[0-9]{6}Z-\(connection)-([A-Za-z0-9_-]{1,48}-)?[a-z2-7]{10}\\.\(ext)")) != nil
     }
 
     enum Metric {
