@@ -191,7 +191,7 @@ class Bench(fleet.Fleet):
     async def cut_short(self, upstream_port):
         count = self.arguments.sessions
         folder = os.path.join(self.folder, "cut")
-        relay = await self.start_relay("cut", upstream_port, output_dir=folder)
+        relay = await self.start_relay("cut", upstream_port, output_dir=folder, extra=self.arguments.relay_option)
         await self.nginx_for(relay, "nginx-cut")
         sids = [f"cut{index:03}" for index in range(count)]
         tasks = []
@@ -241,7 +241,7 @@ class Bench(fleet.Fleet):
     async def natural(self, upstream_port):
         count = self.arguments.sessions
         folder = os.path.join(self.folder, "natural")
-        relay = await self.start_relay("natural", upstream_port, output_dir=folder)
+        relay = await self.start_relay("natural", upstream_port, output_dir=folder, extra=self.arguments.relay_option)
         await self.nginx_for(relay, "nginx-natural")
         # Answers of 6.0 to 10.9 s (whole 100-ms chunks), two sessions ending every 100 ms.
         lengths = {f"nat{index:03}": 6000 + 100 * (index // 2) for index in range(count)}
@@ -324,7 +324,8 @@ class Bench(fleet.Fleet):
         print(f"bench: fake upstream on {self.upstream_port}; {os.cpu_count()} cores, load average "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
         if "latency" in self.arguments.only:
-            relay = await self.start_relay("latency", self.upstream_port, output_dir=os.path.join(self.folder, "latency"))
+            relay = await self.start_relay("latency", self.upstream_port, output_dir=os.path.join(self.folder, "latency"),
+                                           extra=self.arguments.relay_option)
             await self.latency(relay)
             relay["process"].send_signal(signal.SIGTERM)
             status = await asyncio.wait_for(relay["process"].wait(), 30)
@@ -345,6 +346,9 @@ async def main():
     parser.add_argument("--sessions", type=int, default=100, help="sessions open in each drain (default 100)")
     parser.add_argument("--moment", type=float, default=1.0, help="seconds between the two SIGTERMs (default 1)")
     parser.add_argument("--only", default="latency,cut,natural", help="comma-separated: latency, cut, natural")
+    parser.add_argument("--relay-option", action="append", default=[],
+                        help="an option added to every relay's command line, e.g. --relay-option=--drain-timeout=0 "
+                             "(which must fail the run: the natural drain's sessions are then cut)")
     parser.add_argument("--keep", action="store_true", help="keep the run's folder")
     arguments = parser.parse_args()
     arguments.weed = None
