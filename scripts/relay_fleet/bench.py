@@ -126,15 +126,18 @@ class Bench(fleet.Fleet):
         paths = {"nginx": await self.connect(self.direct_port, "echo-direct"),
                  "nginx+relay": await self.connect(self.nginx_port, "echo-relay")}
         times = {path: [] for path in paths}
-        n = 0
+        n, paired = 0, []
         for round_index in range(self.arguments.warmup + self.arguments.round_trips):
             order = list(paths)
             random.shuffle(order)
+            this_round = {}
             for path in order:
                 n += 1
-                elapsed = await self.round_trip(paths[path], n)
-                if round_index >= self.arguments.warmup:
+                this_round[path] = await self.round_trip(paths[path], n)
+            if round_index >= self.arguments.warmup:
+                for path, elapsed in this_round.items():
                     times[path].append(elapsed)
+                paired.append(this_round["nginx+relay"] - this_round["nginx"])
         for path, connection in paths.items():
             code = await self.close(*connection)
             self.check(code == 1000, f"the {path} echo connection closed cleanly (close {code})")
@@ -143,6 +146,9 @@ class Bench(fleet.Fleet):
             figures[path] = {f"p{p}": round(percentile(values, p / 100), 1) for p in (50, 90, 99)}
         figures["added"] = {key: round(figures["nginx+relay"][key] - figures["nginx"][key], 1) for key in figures["nginx"]}
         figures["ratio"] = {key: round(figures["nginx+relay"][key] / figures["nginx"][key], 2) for key in figures["nginx"]}
+        # The two round trips of one round ran a few hundred microseconds apart: their difference, round by round,
+        # leaves out the machine's slower moments that a percentile of either path takes in.
+        figures["paired_added"] = {f"p{p}": round(percentile(paired, p / 100), 1) for p in (25, 50, 75)}
         figures["round_trips"] = self.arguments.round_trips
         self.figures["latency_us"] = figures
         print(f"\n1. Round trips of a small message, {self.arguments.round_trips} per path after {self.arguments.warmup} "
@@ -152,6 +158,8 @@ class Bench(fleet.Fleet):
         print(f"   {'client → nginx → relay → upstream':<34}" + "".join(f"{figures['nginx+relay'][k]:>9.0f}" for k in ("p50", "p90", "p99")))
         print(f"   {'added by the relay (b − a)':<34}" + "".join(f"{figures['added'][k]:>9.0f}" for k in ("p50", "p90", "p99")))
         print(f"   {'ratio (b / a)':<34}" + "".join(f"{figures['ratio'][k]:>9.2f}" for k in ("p50", "p90", "p99")), flush=True)
+        print(f"   round by round, b − a: median {figures['paired_added']['p50']:.0f} µs (quartiles "
+              f"{figures['paired_added']['p25']:.0f} and {figures['paired_added']['p75']:.0f})", flush=True)
 
     # MARK: 2. a drain cut short by a second SIGTERM
 
@@ -341,8 +349,8 @@ async def main():
     parser.add_argument("--bin", required=True, help="the folder of the release deltatape-relay")
     parser.add_argument("--speech", required=True, help="a 24 kHz mono WAV the upstream speaks")
     parser.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
-    parser.add_argument("--round-trips", type=int, default=600, help="timed round trips per path (default 600)")
-    parser.add_argument("--warmup", type=int, default=100, help="round trips per path before timing (default 100)")
+    parser.add_argument("--round-trips", type=int, default=2000, help="timed round trips per path (default 2000)")
+    parser.add_argument("--warmup", type=int, default=200, help="round trips per path before timing (default 200)")
     parser.add_argument("--sessions", type=int, default=100, help="sessions open in each drain (default 100)")
     parser.add_argument("--moment", type=float, default=1.0, help="seconds between the two SIGTERMs (default 1)")
     parser.add_argument("--only", default="latency,cut,natural", help="comma-separated: latency, cut, natural")
@@ -362,7 +370,7 @@ async def main():
         bench.stop()
     print(f"\ndropped sessions: {bench.dropped}" + (" (none)" if bench.dropped == 0 else ""), flush=True)
     summary = {"event": "fleet-bench", **bench.figures, "dropped": bench.dropped, "failures": len(bench.failures),
-               "cores": os.cpu_count(), "seconds": round(now() - started, 1), "folder": bench.folder}
+               "cores": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()], "seconds": round(now() - started, 1), "folder": bench.folder}
     if bench.failures:
         print(f"fleet-bench: FAILED ({len(bench.failures)} checks); the run's folder is kept: {bench.folder}", flush=True)
     elif not arguments.keep:
