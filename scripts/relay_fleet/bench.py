@@ -242,6 +242,10 @@ class Bench(fleet.Fleet):
         print(f"\n2. {count} sessions open, SIGTERM, {self.arguments.moment} s later a second SIGTERM:", flush=True)
         print(f"   the relay exited {seconds * 1000:.0f} ms after the second SIGTERM, having finalized {len(finished)} "
               f"recordings ({audio:.0f} s of audio in all): {rate:.0f} recordings per second of the cut", flush=True)
+        idle = self.figures.get("idle_exit_ms")
+        if idle is not None:
+            print(f"   anchor: the relay with no session open exits {idle:.0f} ms after SIGTERM; the 100 recordings added "
+                  f"{seconds * 1000 - idle:.0f} ms", flush=True)
         print(f"   {got_1001} of {count} clients got a 1001 close; {len(dropped)} sessions dropped", flush=True)
 
     # MARK: 3. a drain that ends by itself
@@ -287,6 +291,8 @@ class Bench(fleet.Fleet):
         print(f"   sessions ended {first_end - sigterm:.2f} to {last_end - sigterm:.2f} s after SIGTERM; the relay exited "
               f"{(exited - last_end) * 1000:.0f} ms after the last one ({exited - sigterm:.2f} s after SIGTERM), "
               f"{len(finished)} recordings finalized; {len(dropped)} sessions dropped", flush=True)
+        if self.figures.get("idle_exit_ms") is not None:
+            print(f"   anchor: the relay with no session open exits {self.figures['idle_exit_ms']:.0f} ms after SIGTERM", flush=True)
 
     def check_recordings(self, relay, sids, folder, since=None):
         """Each `…: N.NNN s of audio` line's file, read by wave, matched to its session by its log: {sid: path} of the
@@ -335,9 +341,14 @@ class Bench(fleet.Fleet):
             relay = await self.start_relay("latency", self.upstream_port, output_dir=os.path.join(self.folder, "latency"),
                                            extra=self.arguments.relay_option)
             await self.latency(relay)
+            # Its sessions closed, this relay's exit after SIGTERM is the anchor of the drains': a relay's own stop.
+            await asyncio.sleep(0.5)
+            sigterm = now()
             relay["process"].send_signal(signal.SIGTERM)
             status = await asyncio.wait_for(relay["process"].wait(), 30)
-            self.check(status == 0, f"the latency relay exits 0 (status {status})")
+            self.figures["idle_exit_ms"] = round((now() - sigterm) * 1000, 1)
+            self.check(status == 0, f"the latency relay, no session open, exits 0 {self.figures['idle_exit_ms']:.0f} ms after "
+                       f"SIGTERM (status {status}): the anchor of the drains' times")
         if "cut" in self.arguments.only:
             await self.cut_short(self.upstream_port)
         if "natural" in self.arguments.only:
