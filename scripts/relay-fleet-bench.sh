@@ -25,5 +25,6 @@ else
     bin=$(swift build --package-path Relay -c release --show-bin-path)
 fi
 [[ -x "$bin/deltatape-relay" ]] || { echo "relay-fleet-bench: no deltatape-relay in $bin" >&2; exit 1; }
+export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ beside the scripts (bench.py imports fleet.py)
 echo "relay-fleet-bench: nginx + relay against nginx alone; drains of 100 sessions ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
 exec python3 scripts/relay_fleet/bench.py --bin "$bin" --speech TestAudio/assistant-speech.wav --nginx "$nginx" "${extra[@]}"
