@@ -149,13 +149,18 @@ class Fleet:
             await asyncio.sleep(0.05)
         return int(open(port_file).read())
 
-    async def start_relay(self, name, upstream_port):
-        environment = {**os.environ, "AWS_ACCESS_KEY_ID": self.access, "AWS_SECRET_ACCESS_KEY": self.secret,
-                       "AWS_ENDPOINT_URL": self.s3, "AWS_REGION": "us-east-1", "HOME": self.folder}
+    async def start_relay(self, name, upstream_port, output_dir=None, extra=()):
+        """A release relay recording into the bucket (or into `output_dir`, a local folder), `extra` options added."""
+        environment = {**os.environ, "HOME": self.folder}
+        if output_dir is None:
+            environment.update({"AWS_ACCESS_KEY_ID": self.access, "AWS_SECRET_ACCESS_KEY": self.secret,
+                                "AWS_ENDPOINT_URL": self.s3, "AWS_REGION": "us-east-1"})
+            output = ["--output-dir", f"s3://{BUCKET}/{PREFIX}", "--spool", os.path.join(self.folder, f"spool-{name}")]
+        else:
+            output = ["--output-dir", output_dir]
         command = [os.path.join(self.arguments.bin, "deltatape-relay"), "--listen", "127.0.0.1:0", "--admin-listen",
-                   "127.0.0.1:0", "--upstream", f"ws://127.0.0.1:{upstream_port}", "--output-dir", f"s3://{BUCKET}/{PREFIX}",
-                   "--spool", os.path.join(self.folder, f"spool-{name}"), "--format", "wav", "--save-log",
-                   "--drain-timeout", "120"]
+                   "127.0.0.1:0", "--upstream", f"ws://127.0.0.1:{upstream_port}", *output, "--format", "wav", "--save-log",
+                   "--drain-timeout", "120", *extra]
         process = await asyncio.create_subprocess_exec(*command, stdin=asyncio.subprocess.DEVNULL,
                                                        stderr=asyncio.subprocess.PIPE, env=environment)
         relay = {"name": name, "process": process, "lines": [], "port": None, "admin": None}
@@ -182,25 +187,28 @@ class Fleet:
         self.relays.append(relay)
         return relay
 
-    def deploy_configuration(self):
-        """The nginx configuration of docs/DEPLOY.md, with this run's addresses in place of the example's."""
+    def deploy_configuration(self, fewer=False):
+        """The nginx configuration of docs/DEPLOY.md, with this run's addresses in place of the example's (`fewer`:
+        fewer relays than its upstream lists may run, the lines left over removed)."""
         text = open(os.path.join(here, "..", "..", "docs", "DEPLOY.md")).read()
         block = re.search(r"<!-- fleet-test: nginx begins -->\s*```nginx\n(.*?)```\s*<!-- fleet-test: nginx ends -->", text, re.S)
         if not block:
             raise RuntimeError("docs/DEPLOY.md has no nginx block between the fleet-test markers")
         configuration = block.group(1)
         servers = re.findall(r"^\s*server 10\.0\.0\.\d+:8765 [^;]*;$", configuration, re.M)
-        if len(servers) != len(self.relays):
+        if len(servers) != len(self.relays) and not (fewer and 0 < len(self.relays) < len(servers)):
             raise RuntimeError(f"docs/DEPLOY.md's upstream has {len(servers)} relays, the test runs {len(self.relays)}")
+        for line in servers[len(self.relays):]:
+            configuration = configuration.replace(line + "\n", "", 1)
         for line, relay in zip(servers, self.relays):
             configuration = configuration.replace(line, re.sub(r"10\.0\.0\.\d+:8765", f"127.0.0.1:{relay['port']}", line), 1)
         if "listen 80;" not in configuration:
             raise RuntimeError("docs/DEPLOY.md's server block has no `listen 80;` line to replace")
         return configuration.replace("listen 80;", f"listen 127.0.0.1:{self.nginx_port};")
 
-    async def start_nginx(self):
+    async def start_nginx(self, name="nginx"):
         self.nginx_port = free_ports(1)[0]
-        folder = os.path.join(self.folder, "nginx")
+        folder = os.path.join(self.folder, name)
         os.makedirs(folder)
         with open(os.path.join(folder, "deltatape-relay.conf"), "w") as included:
             included.write(self.deploy_configuration())

@@ -4,7 +4,8 @@ Upgrades need `Authorization: Bearer <key>` (401 with a JSON error otherwise, as
 upgrade it sends `session.created` (its id names the soak's session, so a saved log names its client), then answers each
 `response.create` with one response of `ms` milliseconds of 24 kHz PCM16 speech in 100-ms `response.output_audio.delta`
 events, `pace` times faster than real time. `soak.report` is answered with what it received; `soak.close` makes it
-close (1000). `?soak=badproto` answers the upgrade with a subprotocol nobody offered, `badaccept` with a wrong
+close (1000); `bench.echo` is answered at once with a small `bench.echo` event carrying its `n` (the fleet
+benchmark's round trips). `?soak=badproto` answers the upgrade with a subprotocol nobody offered, `badaccept` with a wrong
 Sec-WebSocket-Accept, `h2c` switches to another protocol, `nothttp` answers what is not HTTP. Relayed pings are answered.
 
 One JSON line on stdout per connection when it ends (what it sent and received, how it ended, CLOCK_MONOTONIC times),
@@ -110,6 +111,9 @@ class Session:
             await self.event({"type": "soak.report", "binary_messages": self.binary_messages,
                               "binary_bytes": self.binary_bytes, "binary_sha256": self.binary_hash.hexdigest(),
                               "text_messages": self.text_messages, "largest_message": self.largest_message})
+        elif kind == "bench.echo":
+            n = json.loads(data).get("n")
+            await self.event({"type": "bench.echo", "n": n})
         elif kind == "soak.close":
             self.sent_close = True
             await self.send(wire.CLOSE, wire.close_payload(1000, "soak done"))
