@@ -135,6 +135,29 @@ struct RelayObjectStorageTests {
         }
     }
 
+    /// Two relays of a fleet on one prefix, their sessions begun in the same second, with the same first random part
+    /// and one session id: both want one key, the second to complete is answered 412, and both recordings are kept.
+    @Test func twoRelaysOnOnePrefixInTheSameSecondKeepBothRecordings() async throws {
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic"))
+        let spool = try RelayTestEnvironment.temporaryDirectory("relay-spool")
+        defer { try? FileManager.default.removeItem(at: spool) }
+        let recorded = try await twoRelaysRecordAtOnce(script: script, outputDirectory: spool, outputArgument: prefix.description,
+                                                       environment: try environment(), arguments: ["--spool", spool.path]) { [self] in
+            try await keys().filter { $0.hasSuffix(".wav") }.map { String($0.dropFirst(prefix.key.count)) }.sorted()
+        }
+        #expect(recorded.count == 2, "\(recorded)")
+        #expect(Set(recorded.map { $0.prefix(16) }).count == 1, "both sessions began in one second, so both relays wanted one key: \(recorded)")
+        #expect(recorded.contains { $0.hasSuffix("-1-sess_001-aaaaaaaaaa.wav") }, "\(recorded)")
+        for key in recorded {
+            let local = spool.appendingPathComponent("downloaded.wav")
+            try await object(prefix.key + key).bytes.write(to: local)
+            let same = try await readWAVWithPython(local.path).samples == RelaySessions.expectedAssistant("ga-basic")
+            #expect(same, "\(key): its samples differ from the generator's")
+            try FileManager.default.removeItem(at: local)
+        }
+        #expect(try await !hasOpenUpload())
+    }
+
     /// A session without audio leaves no recording: no empty object under the prefix (its sink, made at the start, is
     /// given up, not closed), nothing in the spool; its saved log is an object as any session's is.
     @Test func aSessionWithoutAudioLeavesNoObject() async throws {

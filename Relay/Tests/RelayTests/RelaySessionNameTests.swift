@@ -104,4 +104,56 @@ struct RelaySessionNameTests {
                     "the provisional name is gone")
         }
     }
+
+    /// Two relays of a fleet on one folder, their sessions started in the same second, each relay's first random part
+    /// the same (as if the generators agreed) and one session id: both recordings are kept, whole, under two names.
+    @Test func twoRelaysOnOneFolderInTheSameSecondKeepBothRecordings() async throws {
+        let script = try await SessionScript.load(RelaySessions.log("ga-basic"))
+        let folder = try RelayTestEnvironment.temporaryDirectory("relay-shared-folder")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let files = try await twoRelaysRecordAtOnce(script: script, outputDirectory: folder, outputArgument: nil, environment: [:])
+        #expect(files.count == 2, "\(files)")
+        let stamps = Set(files.map { $0.prefix(16) })
+        #expect(stamps.count == 1, "both sessions began in one second, so both relays wanted one name: \(files)")
+        #expect(files.contains { $0.hasSuffix("-1-sess_001-aaaaaaaaaa.wav") }, "\(files)")
+        for name in files {
+            let same = try await readWAVWithPython(folder.appendingPathComponent(name).path).samples == RelaySessions.expectedAssistant("ga-basic")
+            #expect(same, "\(name): its samples differ from the generator's")
+        }
+    }
+}
+
+/// Waits for the start of the next second (so that sessions begun now begin within one second), then runs one session
+/// through each of two relays on `outputDirectory` at once (`DELTATAPE_RELAY_TEST_NAMES` gives both the same first
+/// random part); returns the names of the `.wav` recordings in it, once both relays said their summary.
+func twoRelaysRecordAtOnce(script: SessionScript, outputDirectory: URL, outputArgument: String?, environment: [String: String],
+                           arguments: [String] = [], list: (@Sendable () async throws -> [String])? = nil) async throws -> [String] {
+    let upstream = FakeUpstream(.init(script: script))
+    return try await upstream.run { port in
+        var settings = environment
+        settings["DELTATAPE_RELAY_TEST_NAMES"] = "aaaaaaaaaa"
+        let relays = [try await RelayProcess(upstream: "ws://127.0.0.1:\(port)", outputDirectory: outputDirectory,
+                                             outputDirectoryArgument: outputArgument, arguments: arguments + ["--format", "wav"], environment: settings),
+                      try await RelayProcess(upstream: "ws://127.0.0.1:\(port)", outputDirectory: outputDirectory,
+                                             outputDirectoryArgument: outputArgument, arguments: arguments + ["--format", "wav"], environment: settings)]
+        defer { relays.forEach { $0.stop() } }
+        let now = Date().timeIntervalSince1970
+        try await Task.sleep(for: .milliseconds(Int64((now.rounded(.down) + 1 - now) * 1_000) + 20))
+        let outcomes = await withTaskGroup(of: (Int, RealtimeClient.Outcome).self) { group in
+            for (index, relay) in relays.enumerated() {
+                group.addTask {
+                    let client = RealtimeClient(.init(url: relay.webSocketBase + "/v1/realtime?model=gpt-realtime", headers: [], script: script,
+                                                      pace: RelayTestEnvironment.pace, closesAfterReceiving: script.serverSteps.count))
+                    return (index, await client.run())
+                }
+            }
+            return await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+        }
+        for (index, relay) in relays.enumerated() { expectClean(outcomes[index] ?? .init(error: "no outcome"), relay: relay) }
+        for relay in relays {
+            #expect(await relay.waitForLine(within: 60) { $0.contains(".wav: ") && $0.contains(" s of audio") } != nil, "\(relay.standardErrorLines)")
+        }
+        if let list { return try await list() }
+        return try FileManager.default.contentsOfDirectory(atPath: outputDirectory.path).filter { $0.hasSuffix(".wav") }.sorted()
+    }
 }
