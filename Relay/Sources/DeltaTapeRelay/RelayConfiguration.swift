@@ -68,6 +68,10 @@ public struct RelayConfiguration: Sendable {
     /// generator gives the rest), so that a test can plant a file or a link at the name the relay will try first.
     public var namesForTests: [String] = []
 
+    /// For the relay's own tests only: the UTC start every recording's name says (seconds since the epoch), so that
+    /// two relays' sessions want one name whatever second each began in.
+    public var startForTests: Double?
+
     /// Creates a configuration.
     public init(upstream: UpstreamURL, outputDirectory: String) {
         self.upstream = upstream

@@ -267,7 +267,7 @@ public final class RelayServer: Sendable {
         let number = connectionCount.add(1, ordering: .relaxed).newValue
         report(RelayEvent(.accepted, connection: number, "connection \(number): an upgrade to \(path)", fields: [("path", .string(path))],
                           isProse: false))
-        let start = Date().timeIntervalSince1970
+        let start = configuration.startForTests ?? Date().timeIntervalSince1970
         let idle = configuration.idleTimeoutSeconds > 0 ? TimeAmount.nanoseconds(Int64(configuration.idleTimeoutSeconds * 1e9)) : nil
         let session = RelaySession(number: number, messageByteLimit: configuration.recordedMessageByteLimit,
                                    memoryBudget: memoryBudget, metrics: metrics, eventLoop: eventLoop, idleTimeout: idle, report: report)

@@ -224,6 +224,7 @@ struct RelayCommand: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         configuration.recordingSinkForTests = environment["DELTATAPE_RELAY_TEST_RECORDING_SINK"]
         configuration.namesForTests = environment["DELTATAPE_RELAY_TEST_NAMES"].map { $0.split(separator: ",").map(String.init) } ?? []
+        configuration.startForTests = environment["DELTATAPE_RELAY_TEST_START"].flatMap(Double.init)
         guard recordingBuffer >= 1 else { throw ValidationError("--recording-buffer \(recordingBuffer): expected a number of bytes, at least 1") }
         configuration.recordingBufferBytes = recordingBuffer
         guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes \(maxMessageBytes): expected a number of bytes, at least 1024") }

@@ -53,7 +53,9 @@ struct RelayLogFormatTests {
             #expect(first.first?["path"] as? String == "/v1/realtime", "the path, without its query")
             let closed = try #require(first.first { $0["event"] as? String == "closed" })
             #expect(closed["upstream_close_code"] as? Int == 4001, "\(closed)")
-            #expect(closed["client_close_code"] != nil, "the client answered the close frame: \(closed)")
+            // The client's answer is said when it reached the relay before the connection closed (a loaded machine
+            // can close first); the test's client answers a close frame with 1000.
+            #expect(closed["client_close_code"] == nil || closed["client_close_code"] as? Int == 1000, "\(closed)")
             #expect((closed["seconds"] as? Double ?? -1) > 0, "\(closed)")
             let finished = try #require(first.first { $0["event"] as? String == "recording_finished" })
             // The key is the file as it stands, named after the session's id (ga-basic's session.created says sess_001).

@@ -56,7 +56,7 @@ struct RelayObjectStorageTests {
 
     /// Runs one ga-basic session through a relay recording into the prefix, spooled in a folder of the test's own;
     /// returns the relay's lines once its summary line came, and the spool folder.
-    func recordOneSession(_ arguments: [String], session: String = "ga-basic", secret: String? = nil, names: [String] = [],
+    func recordOneSession(_ arguments: [String], session: String = "ga-basic", secret: String? = nil, names: [String] = [], start: Double? = nil,
                           _ check: @Sendable (RelayProcess, RealtimeClient, SessionScript, URL) async throws -> Void) async throws {
         let script = try await SessionScript.load(RelaySessions.log(session))
         let spool = try RelayTestEnvironment.temporaryDirectory("relay-spool")
@@ -64,6 +64,7 @@ struct RelayObjectStorageTests {
         let upstream = FakeUpstream(.init(script: script))
         var settings = try environment(secret: secret)
         if !names.isEmpty { settings["DELTATAPE_RELAY_TEST_NAMES"] = names.joined(separator: ",") }
+        if let start { settings["DELTATAPE_RELAY_TEST_START"] = "\(start)" }
         let environment = settings
         try await upstream.run { port in
             let relay = try await RelayProcess(upstream: "ws://127.0.0.1:\(port)", outputDirectory: spool, outputDirectoryArgument: prefix.description,
@@ -108,20 +109,19 @@ struct RelayObjectStorageTests {
     /// second: planted here for the minute ahead) is never replaced: the upload is made with `If-None-Match: *`, the
     /// server answers 412, and the recording goes up under the same name with a fresh random part.
     @Test func anObjectUnderTheRecordingsKeyIsNeverReplaced() async throws {
-        let random = "aaaaaaaaaa", now = Date().timeIntervalSince1970
-        let planted = (0..<60).map { prefix.key + ConnectionRecording.timestamp(now + Double($0)) + "-1-sess_001-\(random).wav" }
+        let random = "aaaaaaaaaa"
+        let planted = [prefix.key + ConnectionRecording.timestamp(RelaySessionNameTests.start) + "-1-sess_001-\(random).wav"]
         let s3 = try client(), bucket = server.bucket
         try await onThread {
             for key in planted { _ = try s3.putObject(try S3Address(bucket: bucket, key: key), bytes: Array("planted".utf8)) }
         }
-        try await recordOneSession(["--format", "wav"], names: [random]) { relay, client, _, spool in
+        try await recordOneSession(["--format", "wav"], names: [random], start: RelaySessionNameTests.start) { relay, client, _, spool in
             expectClean(await client.run(), relay: relay)
             let summary = try #require(await relay.waitForLine(within: 60) { $0.contains(".wav: ") && $0.contains(" s of audio") },
                                        "\(relay.standardErrorLines)")
             let keys = try await keys()
             let recorded = try #require(keys.first { $0.hasSuffix(".wav") && !planted.contains($0) }, "\(keys)")
-            let stamp = String(recorded.dropFirst(prefix.key.count).prefix(16))
-            #expect(planted.contains(prefix.key + stamp + "-1-sess_001-\(random).wav"), "the key the relay wanted was planted")
+            let stamp = ConnectionRecording.timestamp(RelaySessionNameTests.start)
             #expect(recorded.hasPrefix(prefix.key + stamp + "-1-sess_001-"), "\(recorded)")
             #expect(summary.contains(recorded), "the summary names the key the recording went to: \(summary)")
             for key in planted { #expect(try await object(key).bytes == Data("planted".utf8), "\(key)") }
@@ -145,9 +145,9 @@ struct RelayObjectStorageTests {
                                                        environment: try environment(), arguments: ["--spool", spool.path]) { [self] in
             try await keys().filter { $0.hasSuffix(".wav") }.map { String($0.dropFirst(prefix.key.count)) }.sorted()
         }
-        #expect(recorded.count == 2, "\(recorded)")
-        #expect(Set(recorded.map { $0.prefix(16) }).count == 1, "both sessions began in one second, so both relays wanted one key: \(recorded)")
-        #expect(recorded.contains { $0.hasSuffix("-1-sess_001-aaaaaaaaaa.wav") }, "\(recorded)")
+        let stem = ConnectionRecording.timestamp(RelaySessionNameTests.start) + "-1-sess_001-"
+        #expect(recorded.count == 2 && recorded.allSatisfy { $0.hasPrefix(stem) } && recorded.contains(stem + "aaaaaaaaaa.wav"),
+                "both relays wanted \(stem)aaaaaaaaaa.wav: \(recorded)")
         for key in recorded {
             let local = spool.appendingPathComponent("downloaded.wav")
             try await object(prefix.key + key).bytes.write(to: local)

@@ -9,6 +9,9 @@ import TestSupport
 
 @Suite("Relay: names from the session's id")
 struct RelaySessionNameTests {
+    /// The start the tests' recordings are named by (`DELTATAPE_RELAY_TEST_START`): 2026-12-01T00:00:00Z.
+    static let start = 1_796_083_200.0
+
     // MARK: the id, as each vocabulary gives it
 
     @Test func eachVocabularyGivesItsSessionsID() {
@@ -60,8 +63,6 @@ struct RelaySessionNameTests {
         let hostile = "../../../etc/x\u{0}/é🎙-tail" + String(repeating: "z", count: 100)
         let script = try await SessionScript.load(try await sessionLog(withID: hostile))
         try await withRelay(upstream: .init(script: script), arguments: ["--format", "wav", "--save-log"]) { scenario in
-            let parent = scenario.outputDirectory.deletingLastPathComponent()
-            let before = Set(try FileManager.default.contentsOfDirectory(atPath: parent.path))
             expectClean(await scenario.client(script, closesAfterReceiving: script.serverSteps.count).run(), relay: scenario.relay)
             let (file, summary) = try await scenario.finishedRecording(extension: "wav")
             // The id by the rule: `../../../` → 9 `_`, then etc, `/` → _, x, NUL / é 🎙 → 4 `_`, -tail, the z's; leading
@@ -71,7 +72,9 @@ struct RelaySessionNameTests {
             #expect(summary.contains(file.path))
             let names = try FileManager.default.contentsOfDirectory(atPath: scenario.outputDirectory.path).sorted()
             #expect(names == [file.lastPathComponent, file.deletingPathExtension().lastPathComponent + ".jsonl"].sorted(), "\(names)")
-            #expect(Set(try FileManager.default.contentsOfDirectory(atPath: parent.path)) == before, "nothing was made beside the output folder")
+            #expect(file.deletingLastPathComponent().path == scenario.outputDirectory.path)
+            #expect(!FileManager.default.fileExists(atPath: scenario.outputDirectory.appendingPathComponent("../../../etc/x").standardized.path),
+                    "nothing was made where the raw id points")
             let same = try await readWAVWithPython(file.path).samples == RelaySessions.expectedAssistant("ga-basic")
             #expect(same, "the recording's samples differ from the generator's")
         }
@@ -82,19 +85,17 @@ struct RelaySessionNameTests {
     @Test func aFileAtTheFinalNameIsNeverWrittenOver() async throws {
         let script = try await SessionScript.load(RelaySessions.log("ga-basic"))
         let random = "aaaaaaaaaa"
-        let now = Date().timeIntervalSince1970
-        let planted = (0..<60).map { ConnectionRecording.timestamp(now + Double($0)) + "-1-sess_001-\(random).wav" }
+        let planted = [ConnectionRecording.timestamp(Self.start) + "-1-sess_001-\(random).wav"]
         try await withRelay(upstream: .init(script: script), arguments: ["--format", "wav"],
-                            environment: { _ in ["DELTATAPE_RELAY_TEST_NAMES": random] },
+                            environment: { _ in ["DELTATAPE_RELAY_TEST_NAMES": random, "DELTATAPE_RELAY_TEST_START": "\(Self.start)"] },
                             prepareOutput: { folder in
                                 for name in planted { try Data("planted".utf8).write(to: folder.appendingPathComponent(name)) }
                             }) { scenario in
             expectClean(await scenario.client(script, closesAfterReceiving: script.serverSteps.count).run(), relay: scenario.relay)
             let (file, _) = try await scenario.finishedRecording(extension: "wav")
-            let stamp = String(file.lastPathComponent.prefix(16))
-            #expect(planted.contains(stamp + "-1-sess_001-\(random).wav"), "the name the relay wanted was planted")
+            let stamp = ConnectionRecording.timestamp(Self.start)
             #expect(file.lastPathComponent.hasPrefix(stamp + "-1-sess_001-") && !file.lastPathComponent.hasSuffix("-\(random).wav"),
-                    "\(file.lastPathComponent)")
+                    "\(file.lastPathComponent) (the planted name was \(planted))")
             for name in planted {
                 #expect(try Data(contentsOf: scenario.outputDirectory.appendingPathComponent(name)) == Data("planted".utf8), "\(name)")
             }
@@ -112,10 +113,9 @@ struct RelaySessionNameTests {
         let folder = try RelayTestEnvironment.temporaryDirectory("relay-shared-folder")
         defer { try? FileManager.default.removeItem(at: folder) }
         let files = try await twoRelaysRecordAtOnce(script: script, outputDirectory: folder, outputArgument: nil, environment: [:])
-        #expect(files.count == 2, "\(files)")
-        let stamps = Set(files.map { $0.prefix(16) })
-        #expect(stamps.count == 1, "both sessions began in one second, so both relays wanted one name: \(files)")
-        #expect(files.contains { $0.hasSuffix("-1-sess_001-aaaaaaaaaa.wav") }, "\(files)")
+        let stem = ConnectionRecording.timestamp(RelaySessionNameTests.start) + "-1-sess_001-"
+        #expect(files.count == 2 && files.allSatisfy { $0.hasPrefix(stem) } && files.contains(stem + "aaaaaaaaaa.wav"),
+                "both relays wanted \(stem)aaaaaaaaaa.wav: \(files)")
         for name in files {
             let same = try await readWAVWithPython(folder.appendingPathComponent(name).path).samples == RelaySessions.expectedAssistant("ga-basic")
             #expect(same, "\(name): its samples differ from the generator's")
@@ -123,22 +123,22 @@ struct RelaySessionNameTests {
     }
 }
 
-/// Waits for the start of the next second (so that sessions begun now begin within one second), then runs one session
-/// through each of two relays on `outputDirectory` at once (`DELTATAPE_RELAY_TEST_NAMES` gives both the same first
-/// random part); returns the names of the `.wav` recordings in it, once both relays said their summary.
+/// Runs one session through each of two relays on `outputDirectory` at once, both told to name their recordings as
+/// begun at ``RelaySessionNameTests/start`` with the same first random part (`DELTATAPE_RELAY_TEST_START`,
+/// `DELTATAPE_RELAY_TEST_NAMES`: sessions of one second, generators that agree); returns the names of the `.wav`
+/// recordings there, once both relays said their summary.
 func twoRelaysRecordAtOnce(script: SessionScript, outputDirectory: URL, outputArgument: String?, environment: [String: String],
                            arguments: [String] = [], list: (@Sendable () async throws -> [String])? = nil) async throws -> [String] {
     let upstream = FakeUpstream(.init(script: script))
     return try await upstream.run { port in
         var settings = environment
         settings["DELTATAPE_RELAY_TEST_NAMES"] = "aaaaaaaaaa"
+        settings["DELTATAPE_RELAY_TEST_START"] = "\(RelaySessionNameTests.start)"
         let relays = [try await RelayProcess(upstream: "ws://127.0.0.1:\(port)", outputDirectory: outputDirectory,
                                              outputDirectoryArgument: outputArgument, arguments: arguments + ["--format", "wav"], environment: settings),
                       try await RelayProcess(upstream: "ws://127.0.0.1:\(port)", outputDirectory: outputDirectory,
                                              outputDirectoryArgument: outputArgument, arguments: arguments + ["--format", "wav"], environment: settings)]
         defer { relays.forEach { $0.stop() } }
-        let now = Date().timeIntervalSince1970
-        try await Task.sleep(for: .milliseconds(Int64((now.rounded(.down) + 1 - now) * 1_000) + 20))
         let outcomes = await withTaskGroup(of: (Int, RealtimeClient.Outcome).self) { group in
             for (index, relay) in relays.enumerated() {
                 group.addTask {
