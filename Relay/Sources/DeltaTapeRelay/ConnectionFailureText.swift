@@ -22,6 +22,8 @@ enum ConnectionFailureText {
             // One address, the one named: its reason alone. Several (a name with IPv4 and IPv6 addresses): each its own.
             if attempts.count == 1, let only = attempts.first, only.address == named { return "cannot connect to \(named): \(only.reason)" }
             return "cannot connect to \(named)" + (attempts.isEmpty ? "" : ": " + attempts.map { "\($0.address) \($0.reason)" }.joined(separator: "; "))
+        case let error as UpstreamHandshake.HandshakeTimedOut:
+            return "it did not answer the upgrade request within \(error.seconds) s"
         case let error as IOError:
             return "\(String(cString: strerror(error.errnoCode))), errno \(error.errnoCode)"
         case let error as ChannelError:

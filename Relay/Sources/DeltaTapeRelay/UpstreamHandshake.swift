@@ -7,6 +7,7 @@ import NIOHTTPTypesHTTP1
 import NIOPosix
 import NIOSSL
 import NIOWebSocket
+import Synchronization
 
 /// How the upstream answered a relayed upgrade request.
 enum UpstreamHandshake: Sendable {
@@ -29,6 +30,7 @@ enum UpstreamHandshake: Sendable {
     static func open(_ upstream: UpstreamURL, target: String, headers: HTTPFields, maximumFrameBytes: Int, on eventLoop: any EventLoop,
                      upgraded: @escaping @Sendable (any Channel) throws -> Void) async throws -> UpstreamHandshake {
         let tls = try upstream.isSecure ? NIOSSLContext(configuration: .makeClientConfiguration()) : nil
+        let deadline = HandshakeDeadline()
         let stage = try await ClientBootstrap(group: eventLoop)
             .connectTimeout(.seconds(10))
             .connect(host: upstream.host, port: upstream.port) { channel in
@@ -37,10 +39,17 @@ enum UpstreamHandshake: Sendable {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: upstream.host))
                     }
                     return try configureUpgrade(channel, upstream: upstream, target: target, headers: headers,
-                                                maximumFrameBytes: maximumFrameBytes, upgraded: upgraded)
+                                                maximumFrameBytes: maximumFrameBytes, deadline: deadline, upgraded: upgraded)
                 }
             }
-        switch try await stage.get() {
+        let reached: Stage
+        do {
+            reached = try await stage.get()
+        } catch where deadline.passed.load(ordering: .relaxed) {
+            // The deadline closed the connection; NIO's error for that says only that the channel closed.
+            throw HandshakeTimedOut(seconds: Double(handshakeTimeout.nanoseconds) / 1e9)
+        }
+        switch reached {
         case .upgraded(let subprotocol):
             return .accepted(subprotocol: subprotocol)
         case .notUpgraded(let http):
@@ -55,7 +64,8 @@ enum UpstreamHandshake: Sendable {
     }
 
     private static func configureUpgrade(_ channel: any Channel, upstream: UpstreamURL, target: String, headers: HTTPFields,
-                                         maximumFrameBytes: Int, upgraded: @escaping @Sendable (any Channel) throws -> Void)
+                                         maximumFrameBytes: Int, deadline passed: HandshakeDeadline,
+                                         upgraded: @escaping @Sendable (any Channel) throws -> Void)
         throws -> EventLoopFuture<Stage> {
         // NIO's upgrader adds the frame encoder, decoder and protocol error handler (which answers a malformed frame
         // with a close frame); close frames themselves pass through to the relay's handler.
@@ -76,7 +86,10 @@ enum UpstreamHandshake: Sendable {
         configuration.leftOverBytesStrategy = .forwardBytes
         let stage = try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(configuration: configuration)
         // An upstream that takes the connection but never answers the upgrade would hold the client for good.
-        let deadline = channel.eventLoop.scheduleTask(in: handshakeTimeout) { channel.close(promise: nil) }
+        let deadline = channel.eventLoop.scheduleTask(in: handshakeTimeout) {
+            passed.passed.store(true, ordering: .relaxed)
+            channel.close(promise: nil)
+        }
         stage.whenComplete { result in
             deadline.cancel()
             // A failed upgrade (an Accept for another key, a switch to another protocol, an answer that is not HTTP)
@@ -88,6 +101,16 @@ enum UpstreamHandshake: Sendable {
 
     /// How long the upstream may take to answer the upgrade request once connected.
     static let handshakeTimeout = TimeAmount.seconds(10)
+
+    /// Whether ``handshakeTimeout`` passed before the upstream answered (its task closed the connection).
+    final class HandshakeDeadline: Sendable {
+        let passed = Atomic<Bool>(false)
+    }
+
+    /// The upstream took the connection and did not answer the upgrade request within ``handshakeTimeout``.
+    struct HandshakeTimedOut: Error {
+        let seconds: Double
+    }
 
     /// Reads a refused upgrade's response (a body up to ``refusalBodyLimit``, for at most 10 seconds), then closes.
     private static func readRefusal(_ http: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>) async throws -> RefusalAnswer {

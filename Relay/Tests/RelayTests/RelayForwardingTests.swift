@@ -141,6 +141,9 @@ struct RelayForwardingTests {
         // Not a timing assertion on speed: the client must not be held for good (the relay gives up after 10 s).
         #expect(ContinuousClock.now - started < .seconds(60))
         #expect(relay.process.isRunning)
+        // Said as what happened, not as NIO's "Inappropriate operation for state" of the connection it closed.
+        let line = await relay.waitForLine(within: 10) { $0.contains("did not accept the connection") }
+        #expect(line?.contains("(it did not answer the upgrade request within 10.0 s)") == true, "\(relay.standardErrorLines)")
     }
 
     @Test func anUnreachableUpstreamFailsTheClientAndTheRelayKeepsServing() async throws {
