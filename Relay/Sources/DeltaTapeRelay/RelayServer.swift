@@ -188,10 +188,12 @@ public final class RelayServer: Sendable {
         }
     }
 
-    /// Waits for the draining sessions to end, or for the drain timeout, and then closes the sessions left.
+    /// Waits for the drain timeout, and then closes the sessions left. It waits even when none is open (the relay
+    /// exits once its last connection is over, with this task pending): a session whose upgrade was being decided as
+    /// the drain began is registered a moment later, and must meet the timeout, or a second stop, as the others do.
     private func closeWhenDrained() async {
         let deadline = ContinuousClock.now + .milliseconds(Int64(configuration.drainTimeoutSeconds * 1_000))
-        while state.withLock({ !$0.sessions.isEmpty }), ContinuousClock.now < deadline, phase.load(ordering: .relaxed) == Phase.draining.rawValue {
+        while ContinuousClock.now < deadline, phase.load(ordering: .relaxed) == Phase.draining.rawValue {
             try? await Task.sleep(for: .milliseconds(50))
         }
         guard phase.compareExchange(expected: Phase.draining.rawValue, desired: Phase.closing.rawValue, ordering: .relaxed).exchanged
