@@ -23,17 +23,22 @@ struct RelayDrainTests {
         return false
     }
 
+    /// Starts `client`'s session and returns once the upstream has sent a quarter of it (with its connection).
+    private func aQuarterIn(_ client: RealtimeClient, _ scenario: RelayScenario, _ script: SessionScript) async throws
+        -> (running: Task<RealtimeClient.Outcome, Never>, connection: UpstreamConnection) {
+        let running = Task { await client.run() }
+        let quarter = script.serverSteps.count / 4
+        #expect(await eventually(within: 120) { (scenario.upstream.connections.first?.sent.count ?? 0) >= quarter })
+        return (running, try #require(scenario.upstream.connections.first))
+    }
+
     @Test func aDrainClosesThePortAtOnceAndLetsTheOpenSessionRunToItsEnd() async throws {
         let script = try await SessionScript.load(RelaySessions.microphoneLog())
         try await withRelay(upstream: .init(script: script),
                             arguments: ["--admin-listen", "127.0.0.1:0", "--format", "wav", "--track", "both"]) { scenario in
             let admin = try await adminPort(scenario.relay)
             #expect(try await httpGet(port: admin, path: "/healthz").status == 200)
-            let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count)
-            let running = Task { await client.run() }
-            let quarter = script.serverSteps.count / 4
-            #expect(await eventually(within: 120) { (scenario.upstream.connections.first?.sent.count ?? 0) >= quarter })
-            let connection = try #require(scenario.upstream.connections.first)
+            let (running, connection) = try await aQuarterIn(scenario.client(script, closesAfterReceiving: script.serverSteps.count), scenario, script)
 
             let drain = try await httpRequest(port: admin, "POST /drain HTTP/1.1\r\nContent-Length: 0")
             #expect(drain.status == 202, "\(drain)")
@@ -65,11 +70,8 @@ struct RelayDrainTests {
         let script = try await SessionScript.load(RelaySessions.microphoneLog())
         // Slowly (the session would last a minute): the relay must be the one that ends it, however slow the machine.
         try await withRelay(upstream: .init(script: script, pace: 2), arguments: ["--format", "ogg", "--track", "both"]) { scenario in
-            let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count, pace: 2)
-            let running = Task { await client.run() }
-            let quarter = script.serverSteps.count / 4
-            #expect(await eventually(within: 120) { (scenario.upstream.connections.first?.sent.count ?? 0) >= quarter })
-            let connection = try #require(scenario.upstream.connections.first)
+            let (running, connection) = try await aQuarterIn(scenario.client(script, closesAfterReceiving: script.serverSteps.count, pace: 2),
+                                                             scenario, script)
             scenario.relay.signal(SIGTERM)
             #expect(await scenario.relay.waitForLine(within: 10) { $0.contains("SIGTERM: draining") } != nil)
             // The first SIGTERM drains (the default --drain-timeout is 30 minutes): the session still flows.
@@ -91,10 +93,8 @@ struct RelayDrainTests {
     @Test func theDrainTimeoutClosesWhatIsLeftWith1001() async throws {
         let script = try await SessionScript.load(RelaySessions.microphoneLog())
         try await withRelay(upstream: .init(script: script, pace: 2), arguments: ["--drain-timeout", "1", "--format", "wav"]) { scenario in
-            let client = scenario.client(script, closesAfterReceiving: script.serverSteps.count, pace: 2)
-            let running = Task { await client.run() }
-            let quarter = script.serverSteps.count / 4
-            #expect(await eventually(within: 120) { (scenario.upstream.connections.first?.sent.count ?? 0) >= quarter })
+            let (running, _) = try await aQuarterIn(scenario.client(script, closesAfterReceiving: script.serverSteps.count, pace: 2),
+                                                    scenario, script)
             scenario.relay.signal(SIGTERM)
             let outcome = await running.value
             #expect(outcome.closeCode == 1001, "\(outcome)")
